@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace LossLandscape.Bench;
+
+/// <summary>
+/// Benchmarks: each times the library against a baseline in the same run and prints ratios.
+/// Usage: <c>dotnet run -c Release --project bench/LossLandscape.Bench -- NAME [options]</c>.
+/// </summary>
+public static class BenchRunner
+{
+    private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
+    {
+        ["jacobian"] = ("batched Jacobian vs one forward+backward, and vs the per-row autograd path", JacobianBench.Run),
+    };
+
+    /// <summary>Runs the benchmark named by the first argument.</summary>
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var bench))
+        {
+            Console.Error.WriteLine("usage: LossLandscape.Bench NAME [options]; benchmarks:");
+            foreach (var (name, (description, _)) in Benchmarks)
+            {
+                Console.Error.WriteLine($"  {name,-12} {description}");
+            }
+            return 2;
+        }
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, {CpuModel()}");
+        return bench.Run(args[1..]);
+    }
+
+    /// <summary>The median wall time of <paramref name="repeats"/> runs after one warm-up, in seconds.</summary>
+    public static double Median(int repeats, Action action)
+    {
+        action();
+        var times = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            times.Add(watch.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>Formats seconds.</summary>
+    public static string S(double seconds) => seconds.ToString(seconds < 1 ? "0.0000" : "0.000", CultureInfo.InvariantCulture) + " s";
+
+    private static string CpuModel()
+    {
+        try
+        {
+            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "unknown CPU";
+        }
+        catch (IOException)
+        {
+            return "unknown CPU";
+        }
+    }
+}

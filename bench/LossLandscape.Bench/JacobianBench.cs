@@ -1,0 +1,88 @@
+using System.Globalization;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Bench;
+
+/// <summary>
+/// The batched Jacobian J ∈ ℝ^{ℓd×n} against (a) one forward and one backward pass of L on the same
+/// batch, the cost of a gradient, and (b) the generic path, one autograd backward pass per row of J.
+/// Default: digits (d = 1797, p = 64), one hidden layer of width 1797, ℓ = 1, n = 118,606.
+/// Options: <c>--rows D</c>, <c>--hidden H</c>, <c>--one-hot</c>, <c>--autograd-rows R</c>
+/// (the per-row path is timed on R rows and scaled to ℓd), <c>--repeats K</c>.
+/// </summary>
+public static class JacobianBench
+{
+    /// <summary>Runs the benchmark.</summary>
+    public static int Run(string[] args)
+    {
+        TorchRuntime.EnsureInitialized();
+        int rows = Arg(args, "--rows", 1797);
+        int hidden = Arg(args, "--hidden", 1797);
+        int autogradRows = Arg(args, "--autograd-rows", 64);
+        int repeats = Arg(args, "--repeats", 5);
+        bool oneHot = args.Contains("--one-hot");
+        var data = DatasetLoader.Load("builtin:digits", oneHot ? TargetSpec.Classes("digit") : TargetSpec.LastColumn).Take(rows);
+        var mlp = new Mlp(data.InputDim, [new HiddenLayer(hidden, new SmooLU())], data.OutputDim).WithScaling(InputScaling.Standardize(data));
+        using var model = new NetworkModel(mlp, mlp.InitialParameters(seed: 1));
+        var map = new ResidualMap(model, data);
+        Console.WriteLine($"digits d = {data.Count}, p = {data.InputDim}, ℓ = {data.OutputDim}, hidden {hidden} (smoolu), n = {mlp.ParameterCount}, J is {map.Constraints} × {mlp.ParameterCount} ({8.0 * map.Constraints * mlp.ParameterCount / 1e9:0.00} GB), torch threads {get_num_threads()}");
+
+        double grad = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            map.Gradient();
+        });
+        double forward = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            map.Residuals();
+        });
+        double batched = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            map.Jacobian(JacobianMethod.Batched);
+        });
+        double fill = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            empty(map.Constraints, mlp.ParameterCount, dtype: float64).fill_(1.0);
+        });
+
+        var few = new ResidualMap(model, data.Take(autogradRows));
+        double perRow = BenchRunner.Median(Math.Max(1, repeats / 2), () =>
+        {
+            using var scope = NewDisposeScope();
+            few.Jacobian(JacobianMethod.Autograd);
+        }) / few.Constraints * map.Constraints;
+        double batchedFew = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            few.Jacobian(JacobianMethod.Batched);
+        });
+
+        Console.WriteLine();
+        Console.WriteLine("| measurement | time | ratio |");
+        Console.WriteLine("|---|---|---|");
+        Console.WriteLine($"| forward pass (H) | {BenchRunner.S(forward)} | |");
+        Console.WriteLine($"| forward + backward (∇L), the baseline | {BenchRunner.S(grad)} | 1 |");
+        Console.WriteLine($"| batched Jacobian (all {map.Constraints} rows) | {BenchRunner.S(batched)} | {R(batched / grad)} × gradient |");
+        Console.WriteLine($"| allocating and writing a tensor of J's size once (memory floor) | {BenchRunner.S(fill)} | {R(fill / grad)} × gradient |");
+        Console.WriteLine($"| per-row autograd Jacobian (timed on {few.Constraints} rows, scaled to {map.Constraints}) | {BenchRunner.S(perRow)} | {R(perRow / batched)} × batched |");
+        Console.WriteLine($"| batched Jacobian on the same {few.Constraints} rows | {BenchRunner.S(batchedFew)} | |");
+        return 0;
+    }
+
+    private static int Arg(string[] args, string name, int fallback)
+    {
+        int k = Array.IndexOf(args, name);
+        return k >= 0 && k + 1 < args.Length ? int.Parse(args[k + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string R(double v) => v.ToString("0.00", CultureInfo.InvariantCulture);
+}

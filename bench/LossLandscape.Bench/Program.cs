@@ -1,0 +1,3 @@
+using LossLandscape.Bench;
+
+return BenchRunner.Run(args);

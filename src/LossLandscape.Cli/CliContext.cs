@@ -1,0 +1,70 @@
+using Spectre.Console;
+
+namespace LossLandscape.Cli;
+
+/// <summary>A bad command line or bad input: exit code 2 and a one-line message.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>Where a command writes: stdout for people (a Spectre console), stderr for errors.</summary>
+public sealed class CliContext
+{
+    /// <summary>Creates a context over two writers (the process's streams, or in-process test buffers).</summary>
+    public CliContext(TextWriter stdout, TextWriter stderr)
+    {
+        Out = stdout;
+        Err = stderr;
+        bool terminal = ReferenceEquals(stdout, System.Console.Out) && !System.Console.IsOutputRedirected;
+        Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        if (!terminal)
+        {
+            Console.Profile.Width = 200;
+        }
+    }
+
+    /// <summary>Standard output.</summary>
+    public TextWriter Out { get; }
+
+    /// <summary>Standard error.</summary>
+    public TextWriter Err { get; }
+
+    /// <summary>The console for tables and progress.</summary>
+    public IAnsiConsole Console { get; }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> with a progress bar when the console is interactive (a terminal);
+    /// otherwise runs it silently. <paramref name="work"/> reports fractions in [0, 1] and a status.
+    /// </summary>
+    public T WithProgress<T>(string description, Func<IProgress<(double Fraction, string Status)>, T> work)
+    {
+        if (!Console.Profile.Capabilities.Interactive)
+        {
+            return work(new Progress<(double, string)>(_ => { }));
+        }
+        T result = default!;
+        Console.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(description), maxValue: 1.0);
+                result = work(new SyncProgress(r =>
+                {
+                    task.Value = Math.Clamp(r.Fraction, 0, 1);
+                    task.Description = Markup.Escape($"{description}: {r.Status}");
+                }));
+                task.Value = 1.0;
+            });
+        return result;
+    }
+
+    private sealed class SyncProgress(Action<(double Fraction, string Status)> report) : IProgress<(double Fraction, string Status)>
+    {
+        public void Report((double Fraction, string Status) value) => report(value);
+    }
+}

@@ -1,0 +1,3 @@
+using LossLandscape.Cli;
+
+return LandscapeApp.Run(args, Console.Out, Console.Error);

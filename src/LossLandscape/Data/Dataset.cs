@@ -1,0 +1,155 @@
+using LossLandscape.Engine;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Data;
+
+/// <summary>
+/// A training set S = {(xᵢ, yᵢ)}: d points xᵢ ∈ ℝᵖ with ℓ targets yᵢ ∈ ℝ^ℓ each (Remark 4.2 of the
+/// paper for ℓ &gt; 1). Immutable; all values finite.
+/// </summary>
+public sealed class Dataset
+{
+    private readonly double[] _inputs;
+    private readonly double[] _targets;
+
+    /// <summary>Creates a dataset from row-major copies of the inputs (d × p) and targets (d × ℓ).</summary>
+    /// <exception cref="ArgumentException">Shapes disagree, a value is not finite, or there are no rows.</exception>
+    public Dataset(double[,] inputs, double[,] targets, IReadOnlyList<string>? inputNames = null, IReadOnlyList<string>? targetNames = null, string? source = null)
+        : this(Flatten(inputs), inputs.GetLength(1), Flatten(targets), targets.GetLength(1), inputs.GetLength(0), targets.GetLength(0), inputNames, targetNames, source)
+    {
+    }
+
+    private Dataset(double[] inputs, int inputDim, double[] targets, int outputDim, int rows, int targetRows, IReadOnlyList<string>? inputNames, IReadOnlyList<string>? targetNames, string? source)
+    {
+        if (rows != targetRows)
+        {
+            throw new ArgumentException($"{rows} input rows but {targetRows} target rows");
+        }
+        if (rows == 0)
+        {
+            throw new ArgumentException("a dataset needs at least one row");
+        }
+        if (inputDim == 0 || outputDim == 0)
+        {
+            throw new ArgumentException("a dataset needs at least one input column and one target column");
+        }
+        if (inputs.Any(v => !double.IsFinite(v)) || targets.Any(v => !double.IsFinite(v)))
+        {
+            throw new ArgumentException("dataset values must be finite");
+        }
+        _inputs = inputs;
+        _targets = targets;
+        Count = rows;
+        InputDim = inputDim;
+        OutputDim = outputDim;
+        InputNames = inputNames?.ToArray() ?? Enumerable.Range(0, inputDim).Select(j => $"x{j}").ToArray();
+        TargetNames = targetNames?.ToArray() ?? Enumerable.Range(0, outputDim).Select(j => $"y{j}").ToArray();
+        if (InputNames.Count != inputDim || TargetNames.Count != outputDim)
+        {
+            throw new ArgumentException("column names do not match the number of columns");
+        }
+        Source = source ?? "memory";
+    }
+
+    /// <summary>The number of points d.</summary>
+    public int Count { get; }
+
+    /// <summary>The input dimension p.</summary>
+    public int InputDim { get; }
+
+    /// <summary>The number of targets per point ℓ.</summary>
+    public int OutputDim { get; }
+
+    /// <summary>Names of the input columns.</summary>
+    public IReadOnlyList<string> InputNames { get; }
+
+    /// <summary>Names of the target columns (for one-hot targets, <c>column=class</c>).</summary>
+    public IReadOnlyList<string> TargetNames { get; }
+
+    /// <summary>Where the data came from: a path, <c>builtin:NAME</c>, <c>synthetic:…</c> or <c>memory</c>.</summary>
+    public string Source { get; }
+
+    /// <summary>xᵢⱼ.</summary>
+    public double Input(int row, int column) => _inputs[(long)row * InputDim + column];
+
+    /// <summary>yᵢⱼ.</summary>
+    public double Target(int row, int column) => _targets[(long)row * OutputDim + column];
+
+    /// <summary>Row <paramref name="row"/> of the inputs, a copy.</summary>
+    public double[] InputRow(int row) => _inputs.AsSpan(row * InputDim, InputDim).ToArray();
+
+    /// <summary>Row <paramref name="row"/> of the targets, a copy.</summary>
+    public double[] TargetRow(int row) => _targets.AsSpan(row * OutputDim, OutputDim).ToArray();
+
+    /// <summary>The inputs as a new d × p float64 tensor.</summary>
+    public Tensor InputsTensor()
+    {
+        TorchRuntime.EnsureInitialized();
+        return tensor(_inputs, [Count, InputDim], dtype: float64);
+    }
+
+    /// <summary>The targets as a new d × ℓ float64 tensor.</summary>
+    public Tensor TargetsTensor()
+    {
+        TorchRuntime.EnsureInitialized();
+        return tensor(_targets, [Count, OutputDim], dtype: float64);
+    }
+
+    /// <summary>The largest |yᵢⱼ|.</summary>
+    public double MaxAbsTarget() => _targets.Max(Math.Abs);
+
+    /// <summary>The same inputs with other targets (d × ℓ′).</summary>
+    public Dataset WithTargets(double[,] targets, IReadOnlyList<string>? targetNames = null) =>
+        new(_inputs, InputDim, Flatten(targets), targets.GetLength(1), Count, targets.GetLength(0), InputNames, targetNames, Source);
+
+    /// <summary>The rows listed, in that order.</summary>
+    public Dataset Subset(IEnumerable<int> rows)
+    {
+        var list = rows.ToArray();
+        if (list.Length == 0)
+        {
+            throw new ArgumentException("a subset needs at least one row");
+        }
+        var x = new double[list.Length * InputDim];
+        var y = new double[list.Length * OutputDim];
+        for (int k = 0; k < list.Length; k++)
+        {
+            if ((uint)list[k] >= (uint)Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), list[k], $"row index outside 0..{Count - 1}");
+            }
+            Array.Copy(_inputs, list[k] * InputDim, x, k * InputDim, InputDim);
+            Array.Copy(_targets, list[k] * OutputDim, y, k * OutputDim, OutputDim);
+        }
+        return new Dataset(x, InputDim, y, OutputDim, list.Length, list.Length, InputNames, TargetNames, Source);
+    }
+
+    /// <summary>The first <paramref name="count"/> rows.</summary>
+    public Dataset Take(int count) => Subset(Enumerable.Range(0, Math.Min(count, Count)));
+
+    /// <summary>
+    /// Groups of rows whose inputs are bitwise equal (Lemma 3.3 assumes the xᵢ distinct), each group
+    /// sorted, groups ordered by their first row. Empty when all inputs are distinct.
+    /// </summary>
+    public IReadOnlyList<int[]> FindDuplicateInputs()
+    {
+        var groups = new Dictionary<string, List<int>>();
+        for (int i = 0; i < Count; i++)
+        {
+            var key = Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_inputs.AsSpan(i * InputDim, InputDim)));
+            if (!groups.TryGetValue(key, out var g))
+            {
+                groups[key] = g = [];
+            }
+            g.Add(i);
+        }
+        return groups.Values.Where(g => g.Count > 1).Select(g => g.ToArray()).OrderBy(g => g[0]).ToArray();
+    }
+
+    private static double[] Flatten(double[,] a)
+    {
+        var flat = new double[a.Length];
+        Buffer.BlockCopy(a, 0, flat, 0, a.Length * sizeof(double));
+        return flat;
+    }
+}

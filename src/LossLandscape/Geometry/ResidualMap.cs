@@ -1,0 +1,160 @@
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Models;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Geometry;
+
+/// <summary>How the Jacobian is computed.</summary>
+public enum JacobianMethod
+{
+    /// <summary>The batched path where the model supports it (the project's networks), else autograd.</summary>
+    Auto,
+
+    /// <summary>Per-sample gradients in a few batched tensor operations (<see cref="FeedforwardNetwork.Jacobian"/>).</summary>
+    Batched,
+
+    /// <summary>One reverse-mode pass per row of J; works for any model (<see cref="AutogradJacobian"/>).</summary>
+    Autograd,
+}
+
+/// <summary>
+/// The residual map of the paper, H: ℝⁿ → ℝ^{ℓd}, H(p) = (f_p(xᵢ) − yᵢ)ᵢ, and the loss
+/// L = Σ_k |H_k|^a (a ≥ 1; a = 2 is the squared loss of Section 2.1, a = 1 that of Remark 2.2).
+/// Its zero set M = H⁻¹(0) = L⁻¹(0) is the locus of global minima.
+/// </summary>
+/// <remarks>
+/// H is flattened sample-major: entry i·ℓ + j is f_j(xᵢ) − y_{ij}, and row i·ℓ + j of the Jacobian
+/// J = ∂H/∂p ∈ ℝ^{ℓd×n} is ∂f_j(xᵢ)/∂p. Every quantity is accumulated over batches of rows, and does
+/// not depend on the batch size beyond floating-point summation order.
+/// </remarks>
+public sealed class ResidualMap
+{
+    private readonly Tensor _inputs;
+    private readonly Tensor _targets;
+
+    /// <summary>Binds a model to a dataset.</summary>
+    /// <param name="model">The model; its current leaves are the point p.</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2.</param>
+    /// <param name="batchSize">Rows per batch; default: all rows at once.</param>
+    public ResidualMap(IDifferentiableModel model, Dataset data, double exponent = 2.0, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        if (!(exponent >= 1.0) || double.IsInfinity(exponent))
+        {
+            throw new ArgumentOutOfRangeException(nameof(exponent), exponent, "the loss exponent a must be a finite number ≥ 1");
+        }
+        if (data.InputDim != model.InputDim)
+        {
+            throw new ArgumentException($"the data has {data.InputDim} input columns, the model takes {model.InputDim}");
+        }
+        if (data.OutputDim != model.OutputDim)
+        {
+            throw new ArgumentException($"the data has {data.OutputDim} targets per row, the model has {model.OutputDim} outputs");
+        }
+        if (batchSize is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "the batch size must be positive");
+        }
+        TorchRuntime.EnsureInitialized();
+        Model = model;
+        Data = data;
+        Exponent = exponent;
+        BatchSize = batchSize ?? data.Count;
+        _inputs = data.InputsTensor().DetachFromDisposeScope();
+        _targets = data.TargetsTensor().DetachFromDisposeScope();
+    }
+
+    /// <summary>The model.</summary>
+    public IDifferentiableModel Model { get; }
+
+    /// <summary>The data.</summary>
+    public Dataset Data { get; }
+
+    /// <summary>The exponent a of L = Σ|H_k|^a.</summary>
+    public double Exponent { get; }
+
+    /// <summary>Rows per batch.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>The number of constraints ℓd (the codimension of M at a regular point).</summary>
+    public int Constraints => Data.Count * Data.OutputDim;
+
+    /// <summary>The number of parameters n.</summary>
+    public int ParameterCount => Model.ParameterCount;
+
+    /// <summary>H(p) ∈ ℝ^{ℓd} at the model's current point (detached).</summary>
+    public Tensor Residuals()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var parts = Batches().Select(b => (Model.Forward(_inputs.narrow(0, b.Start, b.Count)) - _targets.narrow(0, b.Start, b.Count)).reshape(-1)).ToArray();
+        return cat(parts, 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>L(p) = Σ_k |H_k(p)|^a at the model's current point.</summary>
+    public double Loss()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        double total = 0;
+        foreach (var b in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            total += BatchLoss(b).item<double>();
+        }
+        return total;
+    }
+
+    /// <summary>∇L(p) ∈ ℝⁿ, by reverse mode, accumulated over batches.</summary>
+    /// <remarks>For a = 1 the gradient at H_k = 0 is taken as 0 (the subgradient autograd gives |·| at 0).</remarks>
+    public Tensor Gradient()
+    {
+        using var scope = NewDisposeScope();
+        var total = zeros(ParameterCount, dtype: float64);
+        foreach (var b in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            var grads = autograd.grad([BatchLoss(b)], Model.Leaves.ToArray(), allow_unused: true);
+            total.add_(ParameterVector.Flatten(grads.ToArray(), Model.Leaves));
+        }
+        return total.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The exact Jacobian J = ∂H/∂p ∈ ℝ^{ℓd×n} at the model's current point.</summary>
+    public Tensor Jacobian(JacobianMethod method = JacobianMethod.Auto)
+    {
+        var network = Model as NetworkModel;
+        if (method == JacobianMethod.Batched && network is null)
+        {
+            throw new NotSupportedException("the batched Jacobian needs one of the project's networks; use JacobianMethod.Autograd for other models");
+        }
+        using var scope = NewDisposeScope();
+        var rows = new List<Tensor>();
+        foreach (var b in Batches())
+        {
+            var x = _inputs.narrow(0, b.Start, b.Count);
+            rows.Add(network is not null && method != JacobianMethod.Autograd
+                ? network.Network.Jacobian(network.Parameters, x)
+                : AutogradJacobian.Compute(Model, x));
+        }
+        return (rows.Count == 1 ? rows[0] : cat(rows, 0)).MoveToOuterDisposeScope();
+    }
+
+    private Tensor BatchLoss((long Start, long Count) b)
+    {
+        var h = Model.Forward(_inputs.narrow(0, b.Start, b.Count)) - _targets.narrow(0, b.Start, b.Count);
+        // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
+        return Exponent == 2.0 ? h.mul(h).sum() : h.abs().pow(Exponent).sum();
+    }
+
+    private IEnumerable<(long Start, long Count)> Batches()
+    {
+        for (long start = 0; start < Data.Count; start += BatchSize)
+        {
+            yield return (start, Math.Min(BatchSize, Data.Count - start));
+        }
+    }
+}

@@ -1,0 +1,181 @@
+using LossLandscape.Engine;
+using LossLandscape.Data;
+using LossLandscape.Models.Activations;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Models;
+
+/// <summary>A hidden layer of an <see cref="Mlp"/>: its width and activation σ.</summary>
+/// <param name="Width">The number of units.</param>
+/// <param name="Activation">σ, applied elementwise.</param>
+public sealed record HiddenLayer(int Width, Activation Activation);
+
+/// <summary>Where one affine layer's W (out × in, row-major) and b (out) sit in the flat vector p.</summary>
+/// <param name="In">Fan-in.</param>
+/// <param name="Out">Fan-out.</param>
+/// <param name="WeightOffset">Index of W₁₁ in p.</param>
+/// <param name="BiasOffset">Index of b₁ in p (right after W).</param>
+/// <param name="Activation">σ for a hidden layer; <c>null</c> for the linear output layer.</param>
+public sealed record LayerSlice(int In, int Out, int WeightOffset, int BiasOffset, Activation? Activation)
+{
+    /// <summary>The number of parameters of the layer, out·in + out.</summary>
+    public int Count => (Out * In) + Out;
+}
+
+/// <summary>
+/// A layered feedforward network: hidden layers a_k = σ_k(W_k a_{k−1} + b_k), linear outputs
+/// f = W_{T+1} a_T + b_{T+1}, with a₀ = (x − shift)/scale.
+/// </summary>
+/// <remarks>
+/// The flat layout of p is that of the model file <c>losslandscape.mlp/1</c>: layer by layer, first
+/// hidden layer first, each layer W (out × in, row-major) then b (out). So
+/// n = Σ_k (h_k·h_{k−1} + h_k) with h₀ = p and h_{T+1} = ℓ.
+/// </remarks>
+public sealed class Mlp : FeedforwardNetwork
+{
+    private readonly HiddenLayer[] _hidden;
+    private readonly LayerSlice[] _layers;
+
+    /// <summary>Creates an MLP with the given input dimension, hidden layers and ℓ linear outputs.</summary>
+    public Mlp(int inputDim, IReadOnlyList<HiddenLayer> hidden, int outputDim)
+    {
+        if (inputDim < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputDim), "an MLP needs at least one input");
+        }
+        if (outputDim < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(outputDim), "an MLP needs at least one output");
+        }
+        ArgumentNullException.ThrowIfNull(hidden);
+        _hidden = hidden.ToArray();
+        foreach (var layer in _hidden)
+        {
+            if (layer.Width < 1)
+            {
+                throw new ArgumentException($"hidden layer width must be positive, got {layer.Width}", nameof(hidden));
+            }
+        }
+        InputDim = inputDim;
+        OutputDim = outputDim;
+        var layers = new List<LayerSlice>();
+        int fanIn = inputDim;
+        long offset = 0;
+        foreach (var layer in _hidden.Select(h => (h.Width, (Activation?)h.Activation)).Append((outputDim, null)))
+        {
+            long weights = (long)layer.Width * fanIn;
+            if (offset + weights + layer.Width > int.MaxValue)
+            {
+                throw new ArgumentException("the network has more than 2³¹ − 1 parameters");
+            }
+            layers.Add(new LayerSlice(fanIn, layer.Width, (int)offset, (int)(offset + weights), layer.Item2));
+            offset += weights + layer.Width;
+            fanIn = layer.Width;
+        }
+        _layers = layers.ToArray();
+        ParameterCount = (int)offset;
+    }
+
+    /// <inheritdoc />
+    public override int InputDim { get; }
+
+    /// <inheritdoc />
+    public override int OutputDim { get; }
+
+    /// <inheritdoc />
+    public override int ParameterCount { get; }
+
+    /// <summary>The hidden layers, first first.</summary>
+    public IReadOnlyList<HiddenLayer> Hidden => _hidden;
+
+    /// <summary>The affine layers (hidden layers, then the output layer) and their place in p.</summary>
+    public IReadOnlyList<LayerSlice> Layers => _layers;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Activation> DistinctActivations =>
+        _hidden.Select(h => h.Activation).Distinct().ToArray();
+
+    /// <summary>A copy of this network with another input scaling.</summary>
+    public Mlp WithScaling(InputScaling? scaling) => new(InputDim, _hidden, OutputDim) { Scaling = scaling };
+
+    /// <summary>
+    /// A random initial point: W_k ~ N(0, 2/fan_in) for hidden layers (He et al. 2015, the usual
+    /// choice for rectified units), W ~ N(0, 1/fan_in) for the linear output layer, b = 0.
+    /// Deterministic for a seed (System.Random with Box–Muller, independent of libtorch's generator).
+    /// </summary>
+    public double[] InitialParameters(int seed)
+    {
+        var rng = new Random(seed);
+        var p = new double[ParameterCount];
+        foreach (var layer in _layers)
+        {
+            double std = Math.Sqrt((layer.Activation is null ? 1.0 : 2.0) / layer.In);
+            for (int k = 0; k < layer.Out * layer.In; k++)
+            {
+                p[layer.WeightOffset + k] = std * SeededNormal.Next(rng);
+            }
+        }
+        return p;
+    }
+
+    /// <summary>Views W (out × in) of <paramref name="layer"/> inside p.</summary>
+    public static Tensor Weight(Tensor parameters, LayerSlice layer) =>
+        parameters.narrow(0, layer.WeightOffset, (long)layer.Out * layer.In).view(layer.Out, layer.In);
+
+    /// <summary>Views b (out) of <paramref name="layer"/> inside p.</summary>
+    public static Tensor Bias(Tensor parameters, LayerSlice layer) =>
+        parameters.narrow(0, layer.BiasOffset, layer.Out);
+
+    /// <inheritdoc />
+    protected override Tensor ForwardScaled(Tensor parameters, Tensor scaledInputs)
+    {
+        var a = scaledInputs;
+        foreach (var layer in _layers)
+        {
+            var z = nn.functional.linear(a, Weight(parameters, layer), Bias(parameters, layer));
+            a = layer.Activation is null ? z : layer.Activation.Apply(z);
+        }
+        return a;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Every parameter of an MLP is its own column block (W_k, then b_k), and the sweep assigns each block.</remarks>
+    protected override bool JacobianWritesEveryEntry => true;
+
+    /// <summary>
+    /// Per-sample gradients by one forward pass and one batched reverse sweep carrying all ℓ
+    /// output directions at once: δ_{T+1} = e_j, δ_k = (δ_{k+1} W_{k+1}) ⊙ σ_k'(z_k), and
+    /// ∂f_j(xᵢ)/∂W_k = δ_k[i,j] a_{k−1}[i]ᵀ (an outer product), ∂f_j(xᵢ)/∂b_k = δ_k[i,j].
+    /// </summary>
+    protected override void AccumulateJacobian(Tensor parameters, Tensor scaledInputs, Tensor jacobian)
+    {
+        long d = scaledInputs.shape[0];
+        int l = OutputDim;
+        var inputsOf = new Tensor[_layers.Length];
+        var preActivations = new Tensor[_layers.Length];
+        var a = scaledInputs;
+        for (int k = 0; k < _layers.Length; k++)
+        {
+            inputsOf[k] = a;
+            var z = nn.functional.linear(a, Weight(parameters, _layers[k]), Bias(parameters, _layers[k]));
+            preActivations[k] = z;
+            a = _layers[k].Activation is { } sigma ? sigma.Apply(z) : z;
+        }
+        // δ for the output layer: the identity on the ℓ outputs, for every sample. Shape (d, ℓ, ℓ).
+        var delta = eye(l, dtype: parameters.dtype).unsqueeze(0).expand(d, l, l);
+        for (int k = _layers.Length - 1; k >= 0; k--)
+        {
+            var layer = _layers[k];
+            // Weight block, viewed as (d, ℓ, out, in): the outer product δ ⊗ a, written in place.
+            var block = jacobian.narrow(1, layer.WeightOffset, (long)layer.Out * layer.In).view(d, l, layer.Out, layer.In);
+            block.copy_(inputsOf[k].unsqueeze(1).unsqueeze(1).expand(d, l, layer.Out, layer.In));
+            block.mul_(delta.unsqueeze(-1));
+            jacobian.narrow(1, layer.BiasOffset, layer.Out).view(d, l, layer.Out).copy_(delta);
+            if (k > 0)
+            {
+                var below = _layers[k - 1];
+                delta = delta.matmul(Weight(parameters, layer)).mul_(below.Activation!.Derivative(preActivations[k - 1]).unsqueeze(1));
+            }
+        }
+    }
+}
