@@ -11,6 +11,7 @@ public static class BenchRunner
 {
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
+        ["linalg"] = ("times QR, SVD and eigh at a size: --rows M --cols N", LinalgProbe.Run),
         ["jacobian"] = ("batched Jacobian vs one forward+backward, and vs the per-row autograd path", JacobianBench.Run),
     };
 

@@ -45,6 +45,7 @@ public static class CommonOptions
         private readonly Option<string?> _data = Data();
         private readonly Option<string[]> _target = Target();
         private readonly Option<string?> _oneHot = OneHot();
+        private readonly Option<bool> _dedupe = new("--dedupe") { Description = "keep one row of each set of duplicate inputs when their targets agree (refuses when they conflict)" };
 
         /// <summary>Adds the options to <paramref name="command"/>.</summary>
         public DataOptions(Command command)
@@ -52,6 +53,7 @@ public static class CommonOptions
             command.Options.Add(_data);
             command.Options.Add(_target);
             command.Options.Add(_oneHot);
+            command.Options.Add(_dedupe);
         }
 
         /// <summary>Loads the data the options name.</summary>
@@ -63,7 +65,8 @@ public static class CommonOptions
             {
                 throw new UsageException("give --target or --one-hot, not both");
             }
-            return DatasetLoader.Load(result.GetValue(_data), new TargetSpec(targets, oneHot));
+            var data = DatasetLoader.Load(result.GetValue(_data), new TargetSpec(targets, oneHot));
+            return result.GetValue(_dedupe) ? data.Dedupe() : data;
         }
     }
 

@@ -30,6 +30,9 @@ public static class LandscapeApp
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(InitCommand.Create(context));
         root.Subcommands.Add(EvaluateCommand.Create(context));
+        root.Subcommands.Add(ConstructCommand.Create(context));
+        root.Subcommands.Add(CertifyCommand.Create(context));
+        root.Subcommands.Add(WalkCommand.Create(context));
 
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0)
@@ -57,6 +60,10 @@ public static class LandscapeApp
         }
         bool bad = e is UsageException or DataFormatException or ModelFormatException or ArgumentException or FileNotFoundException or DirectoryNotFoundException;
         string line = e.Message.ReplaceLineEndings(" ");
+        if (Environment.GetEnvironmentVariable("LANDSCAPE_DEBUG") == "1")
+        {
+            stderr.WriteLine(e.ToString());
+        }
         stderr.WriteLine(bad ? $"landscape: error: {line}" : $"landscape: internal error ({e.GetType().Name}): {line}");
         return bad ? BadInput : Failure;
     }

@@ -18,11 +18,7 @@ public static class VerifyCommand
         command.SetAction(result =>
         {
             LandscapeApp.Initialize();
-            var checks = context.WithProgress("verify", progress =>
-            {
-                progress.Report((0, "foundation"));
-                return FoundationChecks.Run();
-            });
+            var checks = context.WithProgress("verify", progress => PaperVerification.Run(progress));
             Render(context, checks);
             JsonOutput.Write(result.GetValue(json), w =>
             {

@@ -146,6 +146,29 @@ public sealed class Dataset
         return groups.Values.Where(g => g.Count > 1).Select(g => g.ToArray()).OrderBy(g => g[0]).ToArray();
     }
 
+    /// <summary>
+    /// Keeps the first row of each set of duplicate inputs when their targets agree; throws
+    /// <see cref="ArgumentException"/> naming the rows when they conflict.
+    /// </summary>
+    public Dataset Dedupe()
+    {
+        var data = this;
+        var drop = new HashSet<int>();
+        foreach (var group in data.FindDuplicateInputs())
+        {
+            var first = data.TargetRow(group[0]);
+            foreach (int i in group.Skip(1))
+            {
+                if (!data.TargetRow(i).SequenceEqual(first))
+                {
+                    throw new ArgumentException($"rows {group[0] + 1} and {i + 1} have the same input but different targets; no function fits both (data rows counted from 1)");
+                }
+                drop.Add(i);
+            }
+        }
+        return drop.Count == 0 ? data : data.Subset(Enumerable.Range(0, data.Count).Where(i => !drop.Contains(i)));
+    }
+
     private static double[] Flatten(double[,] a)
     {
         var flat = new double[a.Length];

@@ -33,7 +33,8 @@ public static class ParameterVector
     {
         ArgumentNullException.ThrowIfNull(model);
         using var scope = NewDisposeScope();
-        return Flatten(model.Leaves.Select(t => t.detach()).ToArray(), model.ParameterCount).MoveToOuterDisposeScope();
+        // clone: with a single leaf, cat may hand back storage shared with the leaf, and p must be a snapshot.
+        return Flatten(model.Leaves.Select(t => t.detach()).ToArray(), model.ParameterCount).clone().MoveToOuterDisposeScope();
     }
 
     /// <summary>Copies p into the leaves, without recording autograd history.</summary>

@@ -143,11 +143,49 @@ public sealed class Mlp : FeedforwardNetwork
     protected override bool JacobianWritesEveryEntry => true;
 
     /// <summary>
-    /// Per-sample gradients by one forward pass and one batched reverse sweep carrying all ℓ
-    /// output directions at once: δ_{T+1} = e_j, δ_k = (δ_{k+1} W_{k+1}) ⊙ σ_k'(z_k), and
-    /// ∂f_j(xᵢ)/∂W_k = δ_k[i,j] a_{k−1}[i]ᵀ (an outer product), ∂f_j(xᵢ)/∂b_k = δ_k[i,j].
+    /// Per-sample gradients from <see cref="ScaledFactors"/>: ∂f_j(xᵢ)/∂W_k = δ_k[i,j] a_{k−1}[i]ᵀ (an outer
+    /// product), ∂f_j(xᵢ)/∂b_k = δ_k[i,j].
     /// </summary>
     protected override void AccumulateJacobian(Tensor parameters, Tensor scaledInputs, Tensor jacobian)
+    {
+        long d = scaledInputs.shape[0];
+        int l = OutputDim;
+        var factors = ScaledFactors(parameters, scaledInputs);
+        for (int k = 0; k < _layers.Length; k++)
+        {
+            var layer = _layers[k];
+            var (input, delta) = factors[k];
+            // Weight block, viewed as (d, ℓ, out, in): the outer product δ ⊗ a, written in place.
+            var block = jacobian.narrow(1, layer.WeightOffset, (long)layer.Out * layer.In).view(d, l, layer.Out, layer.In);
+            block.copy_(input.unsqueeze(1).unsqueeze(1).expand(d, l, layer.Out, layer.In));
+            block.mul_(delta.unsqueeze(-1));
+            jacobian.narrow(1, layer.BiasOffset, layer.Out).view(d, l, layer.Out).copy_(delta);
+        }
+    }
+
+    /// <summary>
+    /// The per-layer factors of the per-sample gradients, for raw inputs: for layer k, the layer's input
+    /// a_{k−1} (d × in) and the back-propagated δ_k (d × ℓ × out), so that ∂f_j(xᵢ)/∂W_k = δ_k[i,j] a_{k−1}[i]ᵀ
+    /// and ∂f_j(xᵢ)/∂b_k = δ_k[i,j]. Computed without autograd.
+    /// </summary>
+    public IReadOnlyList<(Tensor Input, Tensor Delta)> JacobianFactors(Tensor parameters, Tensor inputs)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var factors = ScaledFactors(parameters.detach(), ScaleInputs(inputs));
+        foreach (var (a, delta) in factors)
+        {
+            a.MoveToOuterDisposeScope();
+            delta.MoveToOuterDisposeScope();
+        }
+        return factors;
+    }
+
+    /// <summary>
+    /// One forward pass and one batched reverse sweep carrying all ℓ output directions at once:
+    /// δ_{T+1} = e_j, δ_k = (δ_{k+1} W_{k+1}) ⊙ σ_k′(z_k).
+    /// </summary>
+    private (Tensor Input, Tensor Delta)[] ScaledFactors(Tensor parameters, Tensor scaledInputs)
     {
         long d = scaledInputs.shape[0];
         int l = OutputDim;
@@ -161,21 +199,18 @@ public sealed class Mlp : FeedforwardNetwork
             preActivations[k] = z;
             a = _layers[k].Activation is { } sigma ? sigma.Apply(z) : z;
         }
+        var factors = new (Tensor, Tensor)[_layers.Length];
         // δ for the output layer: the identity on the ℓ outputs, for every sample. Shape (d, ℓ, ℓ).
         var delta = eye(l, dtype: parameters.dtype).unsqueeze(0).expand(d, l, l);
         for (int k = _layers.Length - 1; k >= 0; k--)
         {
-            var layer = _layers[k];
-            // Weight block, viewed as (d, ℓ, out, in): the outer product δ ⊗ a, written in place.
-            var block = jacobian.narrow(1, layer.WeightOffset, (long)layer.Out * layer.In).view(d, l, layer.Out, layer.In);
-            block.copy_(inputsOf[k].unsqueeze(1).unsqueeze(1).expand(d, l, layer.Out, layer.In));
-            block.mul_(delta.unsqueeze(-1));
-            jacobian.narrow(1, layer.BiasOffset, layer.Out).view(d, l, layer.Out).copy_(delta);
+            factors[k] = (inputsOf[k], delta);
             if (k > 0)
             {
                 var below = _layers[k - 1];
-                delta = delta.matmul(Weight(parameters, layer)).mul_(below.Activation!.Derivative(preActivations[k - 1]).unsqueeze(1));
+                delta = delta.matmul(Weight(parameters, _layers[k])).mul_(below.Activation!.Derivative(preActivations[k - 1]).unsqueeze(1));
             }
         }
+        return factors;
     }
 }

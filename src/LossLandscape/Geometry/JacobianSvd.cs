@@ -1,0 +1,94 @@
+using static TorchSharp.torch;
+
+namespace LossLandscape.Geometry;
+
+/// <summary>
+/// The thin SVD of a wide Jacobian J ∈ ℝ^{m×n} (m = ℓd ≤ n), J = W S Vᵀ, by Householder QR of Jᵀ and
+/// an SVD of the small triangular factor: Jᵀ = QR, R = U S W′ᵀ, so V = QU (n × m) and W = W′.
+/// Backward stable: singular values to about ε·σmax (where JJᵀ loses them below √ε·σmax), and
+/// minimum-norm solves with error ∝ κ(J) rather than κ(J)².
+/// </summary>
+public sealed class JacobianSvd : IDisposable
+{
+    private readonly Tensor _right;   // V, n × m
+    private readonly Tensor _left;    // W, m × m
+    private readonly double[] _sigma; // descending
+
+    /// <summary>Factors <paramref name="jacobian"/> (m × n with m ≤ n; taller matrices are refused).</summary>
+    public JacobianSvd(Tensor jacobian)
+    {
+        ArgumentNullException.ThrowIfNull(jacobian);
+        long m = jacobian.shape[0], n = jacobian.shape[1];
+        if (m > n)
+        {
+            throw new ArgumentException($"J has more rows ({m}) than columns ({n}): n < ℓd, so H has no regular values with zero fibre of positive dimension; use the dense SVD");
+        }
+        using var scope = NewDisposeScope();
+        var (q, r) = linalg.qr(jacobian.t());
+        var (u, s, wt) = linalg.svd(r, fullMatrices: false);
+        _right = q.matmul(u).DetachFromDisposeScope();
+        _left = wt.t().contiguous().DetachFromDisposeScope();
+        _sigma = s.data<double>().ToArray();
+        Rows = (int)m;
+        Columns = n;
+    }
+
+    /// <summary>m = ℓd.</summary>
+    public int Rows { get; }
+
+    /// <summary>n.</summary>
+    public long Columns { get; }
+
+    /// <summary>The singular values, descending.</summary>
+    public IReadOnlyList<double> SingularValues => _sigma;
+
+    /// <summary>The rank decision, with resolution √max(m,n)·ε·σmax (the SVD's backward error).</summary>
+    public RankDecision Rank()
+    {
+        double max = _sigma.Length > 0 ? _sigma[0] : 0;
+        return RankDecision.FromSingularValues(_sigma, Rows, Math.Sqrt(Math.Max(Rows, Columns)) * JacobianSpectrum.Epsilon * max, "svd of J (QR of Jᵀ)");
+    }
+
+    /// <summary>J⁺r = V S⁺ Wᵀ r, the minimum-norm least-squares solution, singular values ≤ tolerance dropped.</summary>
+    public Tensor PseudoInverseTimes(Tensor r, double tolerance)
+    {
+        using var scope = NewDisposeScope();
+        int k = _sigma.Count(s => s > tolerance);
+        if (k == 0)
+        {
+            return zeros(Columns, dtype: float64).MoveToOuterDisposeScope();
+        }
+        var coefficients = _left.narrow(1, 0, k).t().matmul(r) / tensor(_sigma.Take(k).ToArray());
+        return _right.narrow(1, 0, k).matmul(coefficients).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr) over σᵢ &gt; tolerance: the Levenberg–Marquardt step Jᵀ(JJᵀ + μI)⁻¹r (μ = 0: J⁺r).</summary>
+    public Tensor DampedPseudoInverseTimes(Tensor r, double mu, double tolerance)
+    {
+        using var scope = NewDisposeScope();
+        int k = _sigma.Count(s => s > tolerance);
+        if (k == 0)
+        {
+            return zeros(Columns, dtype: float64).MoveToOuterDisposeScope();
+        }
+        var factors = tensor(_sigma.Take(k).Select(s => s / (s * s + mu)).ToArray());
+        var coefficients = _left.narrow(1, 0, k).t().matmul(r) * factors;
+        return _right.narrow(1, 0, k).matmul(coefficients).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Πu = u − V_k V_kᵀ u, the projection onto ker J (singular values ≤ tolerance count as zero).</summary>
+    public Tensor TangentProjection(Tensor u, double tolerance)
+    {
+        using var scope = NewDisposeScope();
+        int k = _sigma.Count(s => s > tolerance);
+        var v = _right.narrow(1, 0, k);
+        return (u - v.matmul(v.t().matmul(u))).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _right.Dispose();
+        _left.Dispose();
+    }
+}

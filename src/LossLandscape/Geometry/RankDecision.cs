@@ -1,0 +1,65 @@
+namespace LossLandscape.Geometry;
+
+/// <summary>
+/// A numerical rank decision: the rank, the tolerance used, and the singular values on both sides of
+/// the gap it decided across.
+/// </summary>
+/// <param name="Rank">#{σᵢ &gt; Tolerance}.</param>
+/// <param name="Tolerance">The threshold: max(Resolution, RelativeTolerance·σmax).</param>
+/// <param name="Resolution">The absolute accuracy of the singular values as computed (what no decision may rest on).</param>
+/// <param name="SingularValues">All computed singular values, descending.</param>
+/// <param name="Constraints">ℓd, the number of rows of J.</param>
+/// <param name="Basis">How the singular values were computed (e.g. "svd of J", "eig of JJᵀ").</param>
+public sealed record RankDecision(int Rank, double Tolerance, double Resolution, double[] SingularValues, int Constraints, string Basis)
+{
+    /// <summary>
+    /// The margin a decision needs: the singular values next to the cut must be a factor 10 away from
+    /// the tolerance on each side, or the rank is reported as undecided.
+    /// </summary>
+    public const double DecisionMargin = 10.0;
+
+    /// <summary>σmax.</summary>
+    public double SigmaMax => SingularValues.Length > 0 ? SingularValues[0] : 0.0;
+
+    /// <summary>The smallest of the first ℓd singular values (0 when there are fewer).</summary>
+    public double SigmaMin => SingularValues.Length >= Constraints && Constraints > 0 ? SingularValues[Constraints - 1] : 0.0;
+
+    /// <summary>The singular value after the first ℓd, or 0.</summary>
+    public double SigmaNext => SingularValues.Length > Constraints ? SingularValues[Constraints] : 0.0;
+
+    /// <summary>The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0.</summary>
+    public double SigmaAbove => Rank > 0 ? SingularValues[Rank - 1] : 0.0;
+
+    /// <summary>The largest singular value not counted (σ_{rank+1}), or 0 when every one counts.</summary>
+    public double SigmaBelow => Rank < SingularValues.Length ? SingularValues[Rank] : 0.0;
+
+    /// <summary>σ_rank / σ_{rank+1} (∞ when nothing lies below).</summary>
+    public double Gap => SigmaBelow > 0 ? SigmaAbove / SigmaBelow : double.PositiveInfinity;
+
+    /// <summary>
+    /// The decision is sound: σ_rank ≥ 10·tolerance and σ_{rank+1} ≤ tolerance/10 (or absent), and
+    /// σ_rank is above the resolution by the same margin.
+    /// </summary>
+    public bool Decided =>
+        (Rank == 0 || SigmaAbove >= DecisionMargin * Tolerance) && SigmaBelow <= Tolerance / DecisionMargin;
+
+    /// <summary>Full row rank: Rank = ℓd (a regular point of H).</summary>
+    public bool FullRowRank => Rank == Constraints;
+
+    /// <summary>
+    /// Decides the rank of singular values <paramref name="singularValues"/> (any order) known to absolute
+    /// accuracy <paramref name="resolution"/>; the tolerance is max(resolution, relativeTolerance·σmax).
+    /// </summary>
+    public static RankDecision FromSingularValues(IEnumerable<double> singularValues, int constraints, double resolution, string basis, double relativeTolerance = 0)
+    {
+        var s = singularValues.Select(v => Math.Max(v, 0.0)).OrderByDescending(v => v).ToArray();
+        double max = s.Length > 0 ? s[0] : 0.0;
+        double tol = Math.Max(resolution, relativeTolerance * max);
+        if (tol == 0)
+        {
+            tol = double.Epsilon;
+        }
+        int rank = s.Count(v => v > tol);
+        return new RankDecision(rank, tol, resolution, s, constraints, basis);
+    }
+}
