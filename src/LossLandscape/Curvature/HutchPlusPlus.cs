@@ -38,7 +38,7 @@ public static class HutchPlusPlus
         var deflated = g - q.mm(q.t().mm(g));
         var projected = op.ApplyMatrix(deflated);
         projected = projected - q.mm(q.t().mm(projected));
-        var samples = deflated.mul(projected).sum(0).to_type(ScalarType.Float64).data<double>().ToArray();
+        var samples = deflated.mul(projected).sum(0L).to_type(ScalarType.Float64).data<double>().ToArray();
         var (mean, error) = StochasticLanczosQuadrature.MeanAndStandardError(samples);
         double trace = lowRank + mean;
         var status = error <= options.Tolerance * Math.Abs(trace) ? ConvergenceStatus.Converged : ConvergenceStatus.StoppedWithoutConvergence;

@@ -64,7 +64,7 @@ public static class Hutchinson
             int k = Math.Min(options.BlockSize, options.MaxProbes - samples.Count);
             var z = RademacherBlock(rng, n, k, op);
             // zᵢᵀAzᵢ, column by column.
-            samples.AddRange(z.mul(op.ApplyMatrix(z)).sum(0).to_type(ScalarType.Float64).data<double>().ToArray());
+            samples.AddRange(z.mul(op.ApplyMatrix(z)).sum(0L).to_type(ScalarType.Float64).data<double>().ToArray());
             var (mean, error) = StochasticLanczosQuadrature.MeanAndStandardError(samples);
             if (samples.Count >= options.MinProbes && error <= options.Tolerance * Math.Abs(mean))
             {
