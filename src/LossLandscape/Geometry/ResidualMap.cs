@@ -143,14 +143,20 @@ public sealed class ResidualMap
         return (rows.Count == 1 ? rows[0] : cat(rows, 0)).MoveToOuterDisposeScope();
     }
 
-    private Tensor BatchLoss((long Start, long Count) b)
+    /// <summary>H restricted to the rows of batch <paramref name="b"/>, a count × ℓ tensor in the autograd graph of the leaves.</summary>
+    internal Tensor BatchResiduals((long Start, long Count) b) =>
+        Model.Forward(_inputs.narrow(0, b.Start, b.Count)) - _targets.narrow(0, b.Start, b.Count);
+
+    /// <summary>Σ_k |H_k|^a over the rows of batch <paramref name="b"/>, in the autograd graph of the leaves.</summary>
+    internal Tensor BatchLoss((long Start, long Count) b)
     {
-        var h = Model.Forward(_inputs.narrow(0, b.Start, b.Count)) - _targets.narrow(0, b.Start, b.Count);
+        var h = BatchResiduals(b);
         // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
         return Exponent == 2.0 ? h.mul(h).sum() : h.abs().pow(Exponent).sum();
     }
 
-    private IEnumerable<(long Start, long Count)> Batches()
+    /// <summary>The batches of rows: (first row, number of rows), covering the data in order.</summary>
+    internal IEnumerable<(long Start, long Count)> Batches()
     {
         for (long start = 0; start < Data.Count; start += BatchSize)
         {

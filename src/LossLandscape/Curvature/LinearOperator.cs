@@ -1,0 +1,188 @@
+using System.Globalization;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Curvature;
+
+/// <summary>
+/// A linear map A: ℝ^Columns → ℝ^Rows known only through its action v ↦ Av: the one abstraction of
+/// curvature. Hessian, Gauss-Newton, Jacobian and dense matrices implement it; every estimator
+/// (<see cref="Lanczos"/>, <see cref="StochasticLanczosQuadrature"/>, <see cref="Hutchinson"/>,
+/// <see cref="HutchPlusPlus"/>, <see cref="PowerIteration"/>, <see cref="DenseSpectrum"/>) takes any operator.
+/// </summary>
+/// <remarks>
+/// Modelled on curvlinops' <c>CurvatureLinearOperator</c> (<c>_torch_base.py</c>): a shape, a dtype, a
+/// device, whether the map is self-adjoint, and a matrix-vector and matrix-matrix product.
+/// Every application is counted in <see cref="Applications"/> (one per column of a block), so estimators
+/// can report the number of operator (for the Hessian: Hessian-vector) products they used.
+/// </remarks>
+public abstract class LinearOperator
+{
+    /// <summary>
+    /// The default memory budget of <see cref="ToDense"/> and of Lanczos bases: 1 GiB, a dense float64
+    /// matrix of about 11 600 × 11 600.
+    /// </summary>
+    public const long DefaultDenseBudgetBytes = 1L << 30;
+
+    private long _applications;
+
+    /// <summary>Sets the shape, dtype, device and symmetry of the operator.</summary>
+    /// <param name="rows">The output dimension.</param>
+    /// <param name="columns">The input dimension.</param>
+    /// <param name="dtype">The dtype of inputs and outputs.</param>
+    /// <param name="device">The device of inputs and outputs.</param>
+    /// <param name="isSymmetric">Whether A = Aᵀ (then Rows = Columns).</param>
+    protected LinearOperator(long rows, long columns, ScalarType dtype, Device device, bool isSymmetric)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
+        ArgumentNullException.ThrowIfNull(device);
+        if (isSymmetric && rows != columns)
+        {
+            throw new ArgumentException($"a symmetric operator must be square, this one is {rows}×{columns}");
+        }
+        Rows = rows;
+        Columns = columns;
+        DType = dtype;
+        Device = device;
+        IsSymmetric = isSymmetric;
+    }
+
+    /// <summary>The output dimension (rows of the matrix).</summary>
+    public long Rows { get; }
+
+    /// <summary>The input dimension (columns of the matrix).</summary>
+    public long Columns { get; }
+
+    /// <summary>The dtype of inputs and outputs.</summary>
+    public ScalarType DType { get; }
+
+    /// <summary>The device of inputs and outputs.</summary>
+    public Device Device { get; }
+
+    /// <summary>Whether A = Aᵀ; every estimator of this folder requires it.</summary>
+    public bool IsSymmetric { get; }
+
+    /// <summary>How many vectors A has been applied to so far (a block of k columns counts k).</summary>
+    public long Applications => Interlocked.Read(ref _applications);
+
+    /// <summary>Sets <see cref="Applications"/> back to zero.</summary>
+    public void ResetApplications() => Interlocked.Exchange(ref _applications, 0);
+
+    /// <summary>Av for a vector v of length <see cref="Columns"/>; a new vector of length <see cref="Rows"/>.</summary>
+    /// <exception cref="ArgumentException">v is not a vector of length <see cref="Columns"/>.</exception>
+    public Tensor Apply(Tensor v)
+    {
+        ArgumentNullException.ThrowIfNull(v);
+        if (v.dim() != 1 || v.shape[0] != Columns)
+        {
+            throw new ArgumentException($"expected a vector of length {Columns}, got shape [{string.Join(",", v.shape)}]", nameof(v));
+        }
+        Interlocked.Increment(ref _applications);
+        using var scope = NewDisposeScope();
+        return ApplyCore(v.to(DType, Device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>AV for a block V of k columns (Columns × k); a new Rows × k matrix.</summary>
+    /// <exception cref="ArgumentException">V is not a matrix with <see cref="Columns"/> rows.</exception>
+    public Tensor ApplyMatrix(Tensor block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        if (block.dim() != 2 || block.shape[0] != Columns)
+        {
+            throw new ArgumentException($"expected a {Columns}×k block, got shape [{string.Join(",", block.shape)}]", nameof(block));
+        }
+        Interlocked.Add(ref _applications, block.shape[1]);
+        using var scope = NewDisposeScope();
+        if (block.shape[1] == 0)
+        {
+            return zeros(Rows, 0, dtype: DType, device: Device).MoveToOuterDisposeScope();
+        }
+        return ApplyMatrixCore(block.to(DType, Device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Aᵀ as an operator: this one when <see cref="IsSymmetric"/>.</summary>
+    /// <exception cref="NotSupportedException">The operator has no adjoint implemented.</exception>
+    public virtual LinearOperator Adjoint() =>
+        IsSymmetric ? this : throw new NotSupportedException($"{GetType().Name} has no adjoint");
+
+    /// <summary>
+    /// The dense matrix of A, built from <see cref="Columns"/> applications (in blocks of
+    /// <paramref name="blockSize"/> unit vectors).
+    /// </summary>
+    /// <param name="budgetBytes">The most memory the dense matrix may take; default <see cref="DefaultDenseBudgetBytes"/>.</param>
+    /// <param name="blockSize">Unit vectors per <see cref="ApplyMatrix"/> call.</param>
+    /// <exception cref="InvalidOperationException">The dense matrix would exceed the budget; the message names the matrix-free alternatives.</exception>
+    public Tensor ToDense(long? budgetBytes = null, int blockSize = 64)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        CheckDenseBudget(Rows, Columns, DType, budgetBytes, $"a dense {Rows}×{Columns} {GetType().Name}");
+        using var scope = NewDisposeScope();
+        var dense = empty(Rows, Columns, dtype: DType, device: Device);
+        for (long start = 0; start < Columns; start += blockSize)
+        {
+            using var blockScope = NewDisposeScope();
+            long count = Math.Min(blockSize, Columns - start);
+            var unit = zeros(Columns, count, dtype: DType, device: Device);
+            unit.narrow(0, start, count).copy_(eye(count, dtype: DType, device: Device));
+            dense.narrow(1, start, count).copy_(ApplyMatrix(unit));
+        }
+        return dense.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Av for a vector of length <see cref="Columns"/>, already of the operator's dtype and device.</summary>
+    protected abstract Tensor ApplyCore(Tensor v);
+
+    /// <summary>AV for a Columns × k block with k ≥ 1; the default applies <see cref="ApplyCore"/> column by column.</summary>
+    protected virtual Tensor ApplyMatrixCore(Tensor block)
+    {
+        var columns = new Tensor[block.shape[1]];
+        for (long j = 0; j < columns.Length; j++)
+        {
+            columns[j] = ApplyCore(block.select(1, j));
+        }
+        return stack(columns, 1);
+    }
+
+    /// <summary>A + B.</summary>
+    public static LinearOperator operator +(LinearOperator left, LinearOperator right) => new SumOperator(left, right);
+
+    /// <summary>A − B = A + (−1)·B.</summary>
+    public static LinearOperator operator -(LinearOperator left, LinearOperator right) => new SumOperator(left, new ScaledOperator(-1.0, right));
+
+    /// <summary>−A.</summary>
+    public static LinearOperator operator -(LinearOperator operand) => new ScaledOperator(-1.0, operand);
+
+    /// <summary>c·A.</summary>
+    public static LinearOperator operator *(double scale, LinearOperator operand) => new ScaledOperator(scale, operand);
+
+    /// <summary>A·c.</summary>
+    public static LinearOperator operator *(LinearOperator operand, double scale) => new ScaledOperator(scale, operand);
+
+    /// <summary>
+    /// Throws when a dense rows × columns matrix of <paramref name="dtype"/> would exceed the budget,
+    /// with a message that names the matrix-free alternatives.
+    /// </summary>
+    internal static void CheckDenseBudget(long rows, long columns, ScalarType dtype, long? budgetBytes, string what)
+    {
+        long budget = budgetBytes ?? DefaultDenseBudgetBytes;
+        double bytes = (double)rows * columns * ElementSize(dtype);
+        if (bytes > budget)
+        {
+            throw new InvalidOperationException(string.Format(
+                CultureInfo.InvariantCulture,
+                "{0} would need {1:0.###} GB, over the memory budget of {2:0.###} GB; use the matrix-free estimators instead: " +
+                "Lanczos for a few extreme eigenpairs, StochasticLanczosQuadrature for the spectral density, Hutchinson or HutchPlusPlus for the trace " +
+                "(or raise the budget)",
+                what, bytes / 1e9, budget / 1e9));
+        }
+    }
+
+    private static int ElementSize(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 or ScalarType.ComplexFloat32 => 8,
+        ScalarType.ComplexFloat64 => 16,
+        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+        ScalarType.Int8 or ScalarType.Byte or ScalarType.Bool => 1,
+        _ => 4,
+    };
+}
