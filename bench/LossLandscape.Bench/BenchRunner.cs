@@ -12,6 +12,7 @@ public static class BenchRunner
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
         ["linalg"] = ("times QR, SVD and eigh at a size: --rows M --cols N", LinalgProbe.Run),
+        ["certify"] = ("certify --method gram on digits h = 1797 vs the dense-J route to JJᵀ", CertifyBench.Run),
         ["jacobian"] = ("batched Jacobian vs one forward+backward, and vs the per-row autograd path", JacobianBench.Run),
     };
 

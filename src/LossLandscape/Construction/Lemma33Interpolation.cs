@@ -151,11 +151,12 @@ public static class Lemma33Interpolation
         {
             throw new ArgumentException("the triangular system was singular for every candidate (σ vanished on a diagonal)");
         }
-        // Among the candidates whose residual is within a factor 10 of the best (or well inside the goal),
-        // the one with the smallest largest weight: balanced weights keep J (and so the certificate) well conditioned.
+        // Among the candidates whose residual is at most 1% of the goal (or, if none is, within a factor 2
+        // of the best), the one with the smallest largest weight: balanced weights keep J (and so the
+        // certificate) well conditioned.
         double goalEstimate = options.RelativeGoal * Math.Max(1.0, data.MaxAbsTarget());
         double bestResidual = candidates.Min(c => c.Residual);
-        double admissible = Math.Max(10 * bestResidual, 1e-3 * goalEstimate);
+        double admissible = bestResidual <= 1e-2 * goalEstimate ? 1e-2 * goalEstimate : 2 * bestResidual;
         var best = candidates.Where(c => c.Residual <= admissible).OrderBy(c => c.Magnitude).First();
 
         // 3. The parameters, laid out as the MLP file format stores them.

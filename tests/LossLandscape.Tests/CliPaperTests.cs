@@ -1,0 +1,82 @@
+using System.Text.Json;
+
+namespace LossLandscape.Tests;
+
+/// <summary>construct, certify and walk in-process: exit codes, tables and the JSON field names the project promises.</summary>
+public sealed class CliPaperTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("landscape-paper-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string P(string name) => Path.Combine(_dir, name);
+
+    [Fact]
+    public void Construct_Certify_Walk_On_Iris_One_Hot()
+    {
+        var (code, output, err) = CliTests.Run("construct", "--data", "builtin:iris", "--one-hot", "species", "--dedupe", "--standardize", "--out", P("m.json"), "--json", P("c.json"));
+        Assert.True(code == 0, output + err);
+        using (var c = JsonDocument.Parse(File.ReadAllText(P("c.json"))))
+        {
+            Assert.True(c.RootElement.GetProperty("meetsGoal").GetBoolean());
+            Assert.True(c.RootElement.GetProperty("triangularCondition").GetDouble() > 1);
+        }
+
+        (code, output, err) = CliTests.Run("certify", "--model", P("m.json"), "--data", "builtin:iris", "--one-hot", "species", "--dedupe", "--method", "gram", "--json", P("cert.json"));
+        Assert.True(code == 0, output + err);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(P("cert.json"))))
+        {
+            var root = doc.RootElement;
+            foreach (var field in new[] { "n", "d", "outputs", "constraints", "loss", "maxAbsResidual", "onManifold", "jacobian", "manifoldDimension", "regularPoint", "hessian" })
+            {
+                Assert.True(root.TryGetProperty(field, out _), field);
+            }
+            var j = root.GetProperty("jacobian");
+            foreach (var field in new[] { "rank", "tolerance", "sigmaMax", "sigmaMin", "sigmaNext" })
+            {
+                Assert.True(j.TryGetProperty(field, out _), field);
+            }
+            var h = root.GetProperty("hessian");
+            foreach (var field in new[] { "method", "positive", "zero", "negative", "tolerance", "eigenvalues" })
+            {
+                Assert.True(h.TryGetProperty(field, out _), field);
+            }
+            Assert.Equal(447, root.GetProperty("constraints").GetInt32());
+            Assert.Equal(447, j.GetProperty("rank").GetInt32());
+            Assert.Equal(root.GetProperty("n").GetInt32() - 447, root.GetProperty("manifoldDimension").GetInt32());
+            Assert.True(root.GetProperty("regularPoint").GetBoolean());
+            Assert.Equal(447, h.GetProperty("eigenvalues").GetArrayLength());
+        }
+
+        (code, output, err) = CliTests.Run("walk", "--model", P("m.json"), "--data", "builtin:iris", "--one-hot", "species", "--dedupe", "--steps", "3", "--step-size", "0.1", "--out", P("end.json"), "--json", P("walk.json"));
+        Assert.True(code == 0, output + err);
+        using var walk = JsonDocument.Parse(File.ReadAllText(P("walk.json")));
+        var steps = walk.RootElement.GetProperty("steps");
+        Assert.Equal(4, steps.GetArrayLength());
+        Assert.True(steps[3].GetProperty("displacement").GetDouble() > 0.1);
+        Assert.True(File.Exists(P("end.json")));
+    }
+
+    [Theory]
+    [InlineData("smallest width that works is 149", "--hidden", "100", "--dedupe")]
+    [InlineData("rows 102, 143", "--hidden", "150")]
+    [InlineData("not rectified", "--activation", "tanh", "--dedupe")]
+    public void Construct_Bad_Input_Exits_2(string message, params string[] extra)
+    {
+        var args = new[] { "construct", "--data", "builtin:iris", "--out", P("x.json") }.Concat(extra).ToArray();
+        var (code, _, err) = CliTests.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Certify_Dense_Refuses_Over_Budget_Naming_Gram()
+    {
+        var (code, output, err) = CliTests.Run("init", "--data", "builtin:digits", "--hidden", "700", "--out", P("big.json"));
+        Assert.True(code == 0, output + err);
+        (code, _, err) = CliTests.Run("certify", "--model", P("big.json"), "--data", "builtin:digits", "--method", "dense");
+        Assert.Equal(2, code);
+        Assert.Contains("--method gram", err);
+    }
+}
