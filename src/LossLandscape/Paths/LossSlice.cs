@@ -1,0 +1,202 @@
+using LossLandscape.Curvature;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Paths;
+
+/// <summary>How a slice direction is drawn.</summary>
+public enum SliceDirection
+{
+    /// <summary>A Gaussian direction, scaled to unit norm.</summary>
+    Random,
+
+    /// <summary>A Gaussian direction normalized filter by filter (Li et al. 2018, Section 4), see <see cref="LossSlice.FilterNormalize"/>.</summary>
+    Filter,
+
+    /// <summary>A unit direction in ker J, tangent to M at a point of M (L = O(t⁴) along it, since H = O(t²)).</summary>
+    Tangent,
+
+    /// <summary>A unit direction in the row space of J, normal to M (L grows like t² σ² along it).</summary>
+    Normal,
+
+    /// <summary>A top eigenvector of ∇²L (Lanczos on the Hessian operator), unit norm.</summary>
+    Eigen,
+}
+
+/// <summary>Settings of <see cref="LossSlice.Compute"/>.</summary>
+/// <param name="Directions">One kind for a 1D slice, two for a 2D slice (a kind may repeat; repeats are orthogonalized).</param>
+/// <param name="Grid">Points per axis (odd puts the model's point on the grid).</param>
+/// <param name="Range">Each coordinate runs over [−Range, Range] times the direction's norm.</param>
+/// <param name="Seed">Seed of the random draws.</param>
+/// <param name="IgnoreBias">Filter directions: zero on biases (Li et al.'s <c>ignore='biasbn'</c>) instead of normalizing them with their unit.</param>
+public sealed record SliceOptions(IReadOnlyList<SliceDirection> Directions, int Grid = 51, double Range = 1.0, int Seed = 0, bool IgnoreBias = false);
+
+/// <summary>The loss on a 1D or 2D grid around the point: L(p + αd₁ [+ βd₂]).</summary>
+/// <param name="Directions">The kinds used.</param>
+/// <param name="Alphas">Grid coordinates along d₁.</param>
+/// <param name="Betas">Grid coordinates along d₂ (empty for 1D).</param>
+/// <param name="Loss">Loss[i, j] at (Alphas[i], Betas[j]); one column for 1D.</param>
+/// <param name="DirectionNorms">‖dₖ‖.</param>
+/// <param name="CenterLoss">L at the point.</param>
+public sealed record SliceResult(IReadOnlyList<SliceDirection> Directions, double[] Alphas, double[] Betas, double[,] Loss, double[] DirectionNorms, double CenterLoss);
+
+/// <summary>
+/// Slices of the loss landscape around a point along chosen directions: the random and filter-normalized
+/// slices of Li et al. (2018, "Visualizing the loss landscape of neural nets"), and the ones the manifold
+/// of minima adds: tangent and normal to M, and Hessian eigenvectors.
+/// </summary>
+public static class LossSlice
+{
+    /// <summary>Evaluates the slice. The model is restored to its point afterwards.</summary>
+    public static SliceResult Compute(ResidualMap map, SliceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Directions.Count is < 1 or > 2)
+        {
+            throw new ArgumentException("a slice takes one direction (1D) or two (2D)");
+        }
+        if (options.Grid < 2 || !(options.Range > 0) || !double.IsFinite(options.Range))
+        {
+            throw new ArgumentException("a slice needs --grid ≥ 2 and a positive --range");
+        }
+        using var scope = NewDisposeScope();
+        var p0 = ParameterVector.Get(map.Model);
+        var rng = new Random(options.Seed);
+        var directions = new List<Tensor>();
+        var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed) : null;
+        int eigenUsed = 0;
+        foreach (var kind in options.Directions)
+        {
+            var d = kind switch
+            {
+                SliceDirection.Random => Unit(Gaussian(rng, map.ParameterCount)),
+                SliceDirection.Filter => FilterNormalize(map.Model, Gaussian(rng, map.ParameterCount), p0, options.IgnoreBias),
+                SliceDirection.Tangent => Unit(ManifoldWalk.TangentProjection(map, Gaussian(rng, map.ParameterCount))),
+                SliceDirection.Normal => Unit(NormalComponent(map, Gaussian(rng, map.ParameterCount))),
+                _ => eigen![eigenUsed++],
+            };
+            // A repeated kind: orthogonalize against the first direction (Gram–Schmidt), keep the norm.
+            if (directions.Count == 1 && kind == options.Directions[0] && kind != SliceDirection.Eigen)
+            {
+                double norm = d.norm().item<double>();
+                var first = directions[0] / directions[0].norm();
+                d = d - first * first.dot(d);
+                if (kind is SliceDirection.Tangent)
+                {
+                    d = ManifoldWalk.TangentProjection(map, d);
+                }
+                else if (kind is SliceDirection.Normal)
+                {
+                    d = NormalComponent(map, d);
+                }
+                d = d * (norm / d.norm().item<double>());
+            }
+            directions.Add(d.DetachFromDisposeScope());
+        }
+        int g = options.Grid;
+        var alphas = Enumerable.Range(0, g).Select(i => -options.Range + 2 * options.Range * i / (g - 1)).ToArray();
+        var betas = directions.Count == 2 ? alphas.ToArray() : [];
+        var loss = new double[g, Math.Max(1, betas.Length)];
+        try
+        {
+            for (int i = 0; i < g; i++)
+            {
+                for (int j = 0; j < Math.Max(1, betas.Length); j++)
+                {
+                    using var point = NewDisposeScope();
+                    var p = p0 + directions[0] * alphas[i];
+                    if (betas.Length > 0)
+                    {
+                        p = p + directions[1] * betas[j];
+                    }
+                    ParameterVector.Set(map.Model, p);
+                    loss[i, j] = map.Loss();
+                }
+            }
+        }
+        finally
+        {
+            ParameterVector.Set(map.Model, p0);
+        }
+        double center = map.Loss();
+        var norms = directions.Select(d => d.norm().item<double>()).ToArray();
+        foreach (var d in directions)
+        {
+            d.Dispose();
+        }
+        return new SliceResult(options.Directions.ToArray(), alphas, betas, loss, norms, center);
+    }
+
+    /// <summary>
+    /// Filter normalization (Li et al. 2018, Section 4): for every filter — for an MLP, one unit: its row of
+    /// incoming weights together with its bias — d_filter ← d_filter·‖θ_filter‖/‖d_filter‖. Each bias is
+    /// normalized exactly once, as part of its unit (a known peer normalizes biases a second time as
+    /// separate "filters"); with <paramref name="ignoreBias"/> bias entries are zero. Models other than
+    /// the project's MLPs are normalized per leaf row.
+    /// </summary>
+    public static Tensor FilterNormalize(IDifferentiableModel model, Tensor direction, Tensor point, bool ignoreBias)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var scope = NewDisposeScope();
+        var d = direction.clone();
+        if (model is NetworkModel { Network: Mlp mlp })
+        {
+            foreach (var layer in mlp.Layers)
+            {
+                var dw = Mlp.Weight(d, layer);
+                var db = Mlp.Bias(d, layer);
+                var tw = Mlp.Weight(point, layer);
+                var tb = Mlp.Bias(point, layer);
+                if (ignoreBias)
+                {
+                    db.zero_();
+                }
+                // Per unit o: the filter is (W[o, :], b[o]).
+                var thetaNorm = (tw.pow(2).sum([1L]) + (ignoreBias ? zeros_like(tb) : tb.pow(2))).sqrt();
+                var dNorm = (dw.pow(2).sum([1L]) + db.pow(2)).sqrt().clamp_min(1e-300);
+                var factor = thetaNorm / dNorm;
+                dw.mul_(factor.unsqueeze(1));
+                db.mul_(factor);
+            }
+            return d.MoveToOuterDisposeScope();
+        }
+        // Generic model: each leaf's rows (dim 0) are its filters; 1-D leaves (biases) are one filter each.
+        long offset = 0;
+        foreach (var leaf in model.Leaves)
+        {
+            long count = leaf.numel();
+            var dl = d.narrow(0, offset, count).view(leaf.shape.Length > 1 ? leaf.shape[0] : 1, -1);
+            var tl = point.narrow(0, offset, count).view(leaf.shape.Length > 1 ? leaf.shape[0] : 1, -1);
+            if (ignoreBias && leaf.dim() == 1)
+            {
+                dl.zero_();
+            }
+            else
+            {
+                dl.mul_((tl.norm(1, keepdim: true) / dl.norm(1, keepdim: true).clamp_min(1e-300)));
+            }
+            offset += count;
+        }
+        return d.MoveToOuterDisposeScope();
+    }
+
+    private static Tensor NormalComponent(ResidualMap map, Tensor u)
+    {
+        using var scope = NewDisposeScope();
+        return (u - ManifoldWalk.TangentProjection(map, u)).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor[] TopEigenvectors(ResidualMap map, int k, int seed)
+    {
+        var op = new HessianOperator(map);
+        var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: Math.Max(1, k), Which: SpectrumEnd.Largest, Seed: seed));
+        return Enumerable.Range(0, Math.Max(1, k)).Select(i => result.Eigenvectors.select(1, i).clone()).ToArray();
+    }
+
+    private static Tensor Gaussian(Random rng, int n) => tensor(SeededNormal.Vector(rng, n));
+
+    private static Tensor Unit(Tensor v) => v / v.norm();
+}

@@ -1,0 +1,96 @@
+using System.Globalization;
+using LossLandscape.Curvature;
+using LossLandscape.Geometry;
+using LossLandscape.Paths;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Reports;
+
+/// <summary>Settings of <see cref="LandscapeReport.Build"/>.</summary>
+/// <param name="SliceGrid">Points per axis of the tangent-against-normal slice.</param>
+/// <param name="SliceRange">Range of the slice, in units of the (unit) directions.</param>
+/// <param name="WalkSteps">Steps of the walk on M (0: no walk).</param>
+/// <param name="WalkStepSize">Length of each walk step.</param>
+/// <param name="DenseLimit">Largest n for the dense Hessian spectrum; above it the spectrum is 2·eig(JJᵀ) on M, or Lanczos.</param>
+/// <param name="Seed">Seed of the random draws.</param>
+public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int DenseLimit = 2500, int Seed = 0);
+
+/// <summary>
+/// The figures and the certificate of one point, assembled into an <see cref="HtmlReport"/>: the
+/// certificate table, the Hessian spectrum (symmetric log) with the ℓd positive eigenvalues and the
+/// gap to zero, the SLQ density, the singular values of J against the rank tolerance, a slice tangent
+/// against normal to M, and the walk.
+/// </summary>
+public static class LandscapeReport
+{
+    /// <summary>Computes everything at <paramref name="map"/>'s point and appends it to <paramref name="report"/>.</summary>
+    public static CertificateResult Build(HtmlReport report, ResidualMap map, ReportOptions options, IReadOnlyList<double>? lossHistory = null)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(options);
+        string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        var method = map.ParameterCount <= options.DenseLimit ? InertiaMethod.Dense : InertiaMethod.Gram;
+        var cert = Certificate.Compute(map, new CertificateOptions(method));
+        var j = cert.Jacobian;
+        var h = cert.Hessian;
+        report.Heading("Certificate");
+        report.Table(["quantity", "value"],
+        [
+            ["data", $"{map.Data.Source}: d = {cert.D}, ℓ = {cert.Outputs}, ℓd = {cert.Constraints}"],
+            ["parameters n", cert.N.ToString(CultureInfo.InvariantCulture)],
+            ["loss L, max |H_k|", $"{F(cert.Loss)}, {F(cert.MaxAbsResidual)}"],
+            ["on M", $"{(cert.OnManifold ? "yes" : "no")} (max|H| ≤ {F(cert.OnManifoldTolerance)})"],
+            ["rank J", $"{j.Rank} of ℓd = {cert.Constraints}: {j.Basis}, tolerance {F(j.Tolerance)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)} ({(j.Decided ? "decided" : "not decided")})"],
+            ["dim M = n − rank", cert.ManifoldDimension.ToString(CultureInfo.InvariantCulture)],
+            ["regular point", cert.RegularPoint ? "yes" : "no"],
+            ["inertia of ∇²L", $"{h.Positive} positive, {h.Zero} zero, {h.Negative} negative ({h.Method}, tolerance {F(h.Tolerance)})"],
+            ["how it was decided", h.Note],
+        ]);
+
+        report.Heading("Spectrum");
+        using (var scope = NewDisposeScope())
+        {
+            if (method == InertiaMethod.Dense)
+            {
+                var all = linalg.eigvalsh(Certificate.DenseHessian(map)).data<double>().ToArray();
+                report.Figure(Plots.Svg(Plots.Spectrum(all, h.Tolerance, cert.Constraints, "Hessian eigenvalues (all n, dense)")),
+                    $"All {all.Length} eigenvalues of ∇²L, descending, symmetric log axis. Proposition 2.3 at a point of M: ℓd = {cert.Constraints} positive, then a gap down to the n − ℓd = {cert.N - cert.Constraints} at zero (|λ| ≤ {F(h.Tolerance)}).");
+            }
+            else
+            {
+                var values = h.Eigenvalues.Concat(Enumerable.Repeat(0.0, Math.Min(cert.N - h.Eigenvalues.Length, 200))).ToArray();
+                report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, "Hessian eigenvalues (2·eig(JJᵀ) on M)")),
+                    $"The {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)², then (200 of) the n − rank zeros.");
+            }
+            var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed));
+            report.Figure(Plots.Svg(Plots.Density(slq.Grid, slq.Density, "Spectral density (SLQ)")),
+                $"Stochastic Lanczos quadrature, {slq.Rules.Count} probes × {slq.Rules[0].Steps} steps, Gaussian broadening σ² = 1e−5 of the normalized spectrum (Ghorbani et al. 2019); {slq.Applications} Hessian-vector products.");
+            report.Figure(Plots.Svg(Plots.SingularValues(j.SingularValues, j.Tolerance, j.Rank, "Singular values of J")),
+                $"σᵢ(J) ({j.Basis}) and the rank tolerance {F(j.Tolerance)}; rank {j.Rank}.");
+        }
+
+        if (cert.OnManifold)
+        {
+            report.Heading("Flat and curved directions of M");
+            var slice = LossSlice.Compute(map, new SliceOptions([SliceDirection.Tangent, SliceDirection.Normal], options.SliceGrid, options.SliceRange, options.Seed));
+            report.Figure(Plots.Svg(Plots.Slice(slice, "Loss: tangent (x) against normal (y) to M")),
+                "L(p + α t + β ν) with t a unit tangent to M (ker J) and ν a unit normal (row space of J): flat along the tangent (L = O(α⁴)), a parabola along the normal.");
+            if (options.WalkSteps > 0)
+            {
+                var start = Models.ParameterVector.Get(map.Model);
+                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, 1e-10 * Math.Max(1, map.Data.MaxAbsTarget())));
+                Models.ParameterVector.Set(map.Model, start);
+                start.Dispose();
+                report.Figure(Plots.Svg(Plots.Walk(walk.Steps, "Random walk on M")),
+                    $"{options.WalkSteps} tangent steps of length {F(options.WalkStepSize)}, each retracted onto M by Gauss–Newton: the distance grows while max|H| stays at the retraction tolerance ({walk.Status}).");
+            }
+        }
+        if (lossHistory is { Count: > 0 })
+        {
+            report.Heading("Training");
+            report.Figure(Plots.Svg(Plots.LossHistory(lossHistory, "Training loss")), $"{lossHistory.Count} recorded losses.");
+        }
+        return cert;
+    }
+}

@@ -1,0 +1,223 @@
+using LossLandscape.Paths;
+using ScottPlot;
+
+namespace LossLandscape.Reports;
+
+/// <summary>
+/// The project's figures, drawn with ScottPlot 5: spectra on a symmetric log axis, the SLQ density on a
+/// log axis, the singular values of J against the rank tolerance, the walk on M, training losses and
+/// 1D/2D loss slices. Each method returns a <see cref="Plot"/>; <see cref="Svg"/> and <see cref="Save"/> render it.
+/// </summary>
+public static class Plots
+{
+    /// <summary>Default figure size in pixels.</summary>
+    public const int Width = 720, Height = 420;
+
+    /// <summary>The SVG text of a plot (for inline embedding).</summary>
+    public static string Svg(Plot plot, int width = Width, int height = Height)
+    {
+        ArgumentNullException.ThrowIfNull(plot);
+        var svg = plot.GetSvgXml(width, height);
+        int start = svg.IndexOf("<svg", StringComparison.Ordinal);
+        svg = start > 0 ? svg[start..] : svg;
+        // A viewBox lets the page scale the figure to its column instead of clipping it.
+        return svg.StartsWith("<svg", StringComparison.Ordinal) && !svg.Contains("viewBox", StringComparison.Ordinal)
+            ? $"<svg viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"xMidYMid meet\"" + svg[4..]
+            : svg;
+    }
+
+    /// <summary>Saves as .png or .svg by the file's extension; anything else is refused.</summary>
+    public static void Save(Plot plot, string path, int width = Width, int height = Height)
+    {
+        ArgumentNullException.ThrowIfNull(plot);
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        if (ext == ".png")
+        {
+            plot.SavePng(path, width, height);
+        }
+        else if (ext == ".svg")
+        {
+            File.WriteAllText(path, Svg(plot, width, height));
+        }
+        else
+        {
+            throw new ArgumentException($"{path}: the plot format is chosen by the extension, .png or .svg");
+        }
+    }
+
+    /// <summary>
+    /// Eigenvalues in descending order against their index, on the symmetric log axis
+    /// y = sign(λ)·log₁₀(1 + |λ|/τ) with τ the zero tolerance, so the positive outliers, the bulk at 0 and
+    /// small negative values are all visible; a line marks index ℓd when given.
+    /// </summary>
+    public static Plot Spectrum(IReadOnlyList<double> eigenvalues, double zeroTolerance, int? constraints, string title)
+    {
+        var plot = new Plot();
+        var sorted = eigenvalues.OrderByDescending(v => v).ToArray();
+        double tau = zeroTolerance > 0 ? zeroTolerance : 1e-12;
+        double Sym(double v) => Math.Sign(v) * Math.Log10(1 + Math.Abs(v) / tau);
+        var xs = Enumerable.Range(1, sorted.Length).Select(i => (double)i).ToArray();
+        var sc = plot.Add.Scatter(xs, sorted.Select(Sym).ToArray());
+        sc.LineWidth = 0;
+        sc.MarkerSize = 3;
+        plot.Add.HorizontalLine(0, 1, Colors.Gray, LinePattern.Dotted);
+        if (constraints is { } m)
+        {
+            var line = plot.Add.VerticalLine(m + 0.5, 1, Colors.Red, LinePattern.Dashed);
+            line.LegendText = $"l·d = {m} (ℓd)";
+        }
+        plot.Axes.Left.TickGenerator = SymLogTicks(sorted.Select(Sym).DefaultIfEmpty(0).Min(), sorted.Select(Sym).DefaultIfEmpty(0).Max(), tau);
+        plot.Title(title);
+        plot.XLabel("index (descending)");
+        plot.YLabel("eigenvalue λ (symmetric log)");
+        plot.ShowLegend();
+        return plot;
+    }
+
+    /// <summary>The spectral density from stochastic Lanczos quadrature, on a log₁₀ axis (floored at 1e−12 of the peak).</summary>
+    public static Plot Density(IReadOnlyList<double> grid, IReadOnlyList<double> density, string title)
+    {
+        var plot = new Plot();
+        double peak = density.DefaultIfEmpty(1).Max();
+        var ys = density.Select(v => Math.Log10(Math.Max(v, peak * 1e-12))).ToArray();
+        var sc = plot.Add.Scatter(grid.ToArray(), ys);
+        sc.MarkerSize = 0;
+        plot.Axes.Left.TickGenerator = LogTicks();
+        plot.Title(title);
+        plot.XLabel("eigenvalue");
+        plot.YLabel("density (log scale)");
+        return plot;
+    }
+
+    /// <summary>Singular values of J (descending, log axis) with the rank tolerance as a line.</summary>
+    public static Plot SingularValues(IReadOnlyList<double> sigma, double tolerance, int rank, string title)
+    {
+        var plot = new Plot();
+        double floor = Math.Max(tolerance * 1e-3, sigma.Where(s => s > 0).DefaultIfEmpty(1).Min() / 10);
+        var xs = Enumerable.Range(1, sigma.Count).Select(i => (double)i).ToArray();
+        var sc = plot.Add.Scatter(xs, sigma.Select(s => Math.Log10(Math.Max(s, floor))).ToArray());
+        sc.LineWidth = 0;
+        sc.MarkerSize = 3;
+        sc.LegendText = "σᵢ(J)";
+        var tol = plot.Add.HorizontalLine(Math.Log10(tolerance), 1.5f, Colors.Red, LinePattern.Dashed);
+        tol.LegendText = $"rank tolerance {tolerance:G3} (rank {rank})";
+        plot.Axes.Left.TickGenerator = LogTicks();
+        plot.Title(title);
+        plot.XLabel("index");
+        plot.YLabel("σ (log scale)");
+        plot.ShowLegend();
+        return plot;
+    }
+
+    /// <summary>The walk: max|H| (log) and the distance from the start against the step.</summary>
+    public static Plot Walk(IReadOnlyList<WalkStep> steps, string title)
+    {
+        var plot = new Plot();
+        var xs = steps.Select(s => (double)s.Step).ToArray();
+        var residual = plot.Add.Scatter(xs, steps.Select(s => Math.Log10(Math.Max(s.MaxAbsResidual, 1e-300))).ToArray());
+        residual.LegendText = "max|H| (left, log)";
+        var distance = plot.Add.Scatter(xs, steps.Select(s => s.Displacement).ToArray());
+        distance.LegendText = "‖p − p₀‖ (right)";
+        distance.Axes.YAxis = plot.Axes.Right;
+        plot.Axes.Left.TickGenerator = LogTicks();
+        plot.Axes.Right.Label.Text = "distance from the start";
+        plot.Title(title);
+        plot.XLabel("step");
+        plot.YLabel("max |H| (log scale)");
+        plot.ShowLegend();
+        return plot;
+    }
+
+    /// <summary>A loss history on a log axis.</summary>
+    public static Plot LossHistory(IReadOnlyList<double> losses, string title)
+    {
+        var plot = new Plot();
+        var xs = Enumerable.Range(0, losses.Count).Select(i => (double)i).ToArray();
+        var sc = plot.Add.Scatter(xs, losses.Select(v => Math.Log10(Math.Max(v, 1e-300))).ToArray());
+        sc.MarkerSize = 2;
+        plot.Axes.Left.TickGenerator = LogTicks();
+        plot.Title(title);
+        plot.XLabel("step");
+        plot.YLabel("loss (log scale)");
+        return plot;
+    }
+
+    /// <summary>A 1D slice as a curve, or a 2D slice as a heat map of log₁₀(L + floor) with contour lines, a colour bar and the point marked.</summary>
+    public static Plot Slice(SliceResult slice, string title)
+    {
+        var plot = new Plot();
+        string Name(int k) => $"{slice.Directions[k].ToString().ToLowerInvariant()} direction (‖d‖ = {slice.DirectionNorms[k]:G3})";
+        // Colour by log₁₀(L + floor), floor = 1e−8·max L, so a valley of L ≈ 0 shows as a band, not a dot.
+        double floor = Math.Max(slice.Loss.Cast<double>().DefaultIfEmpty(1).Max() * 1e-8, 1e-300);
+        if (slice.Betas.Length == 0)
+        {
+            var ys = Enumerable.Range(0, slice.Alphas.Length).Select(i => slice.Loss[i, 0]).ToArray();
+            plot.Add.Scatter(slice.Alphas, ys).MarkerSize = 2;
+            plot.Add.Marker(0, slice.CenterLoss, MarkerShape.FilledCircle, 8, Colors.Red);
+            plot.XLabel(Name(0));
+            plot.YLabel("loss L");
+        }
+        else
+        {
+            int g = slice.Alphas.Length;
+            var cells = new Coordinates3d[g, g];
+            var intensity = new double[g, g];
+            for (int i = 0; i < g; i++)
+            {
+                for (int j = 0; j < g; j++)
+                {
+                    double z = Math.Log10(slice.Loss[i, j] + floor);
+                    // Heat map rows run top to bottom: row = β from high to low, column = α.
+                    intensity[g - 1 - j, i] = z;
+                    cells[j, i] = new Coordinates3d(slice.Alphas[i], slice.Betas[j], z);
+                }
+            }
+            var heat = plot.Add.Heatmap(intensity);
+            heat.Colormap = new ScottPlot.Colormaps.Viridis();
+            double half = (slice.Alphas[1] - slice.Alphas[0]) / 2;
+            heat.Extent = new CoordinateRect(slice.Alphas[0] - half, slice.Alphas[^1] + half, slice.Betas[0] - half, slice.Betas[^1] + half);
+            var contours = plot.Add.ContourLines(cells, 10);
+            contours.LineColor = Colors.White.WithAlpha(0.6);
+            contours.LabelStyle.IsVisible = false;
+            var bar = plot.Add.ColorBar(heat);
+            bar.Label = "log₁₀(L + " + floor.ToString("G2", System.Globalization.CultureInfo.InvariantCulture) + ")";
+            plot.Add.Marker(0, 0, MarkerShape.FilledCircle, 9, Colors.Red);
+            plot.XLabel(Name(0));
+            plot.YLabel(Name(1));
+        }
+        plot.Title(title);
+        return plot;
+    }
+
+    /// <summary>Ticks at the decades of a log₁₀ axis, labelled 10^k.</summary>
+    private static ScottPlot.TickGenerators.NumericManual LogTicks()
+    {
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int k = -320; k <= 320; k++)
+        {
+            ticks.AddMajor(k, k % 2 == 0 || Math.Abs(k) < 4 ? $"1e{k}" : "");
+        }
+        return ticks;
+    }
+
+    private static ScottPlot.TickGenerators.NumericManual SymLogTicks(double min, double max, double tau)
+    {
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        ticks.AddMajor(0, "0");
+        for (int k = 0; k <= 320; k++)
+        {
+            double y = Math.Log10(1 + Math.Pow(10, k));
+            if (y > Math.Max(Math.Abs(min), Math.Abs(max)) + 1)
+            {
+                break;
+            }
+            string label = (tau * Math.Pow(10, k)).ToString("0.#e+0", System.Globalization.CultureInfo.InvariantCulture);
+            if (k % 2 == 0)
+            {
+                ticks.AddMajor(y, label);
+                ticks.AddMajor(-y, "−" + label);
+            }
+        }
+        return ticks;
+    }
+}
