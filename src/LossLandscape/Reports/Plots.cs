@@ -64,7 +64,7 @@ public static class Plots
         if (constraints is { } m)
         {
             var line = plot.Add.VerticalLine(m + 0.5, 1, Colors.Red, LinePattern.Dashed);
-            line.LegendText = $"l·d = {m} (ℓd)";
+            line.LegendText = $"l·d = {m}";
         }
         plot.Axes.Left.TickGenerator = SymLogTicks(sorted.Select(Sym).DefaultIfEmpty(0).Min(), sorted.Select(Sym).DefaultIfEmpty(0).Max(), tau);
         plot.Title(title);
