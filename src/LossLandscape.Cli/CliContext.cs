@@ -9,8 +9,9 @@ public sealed class UsageException(string message) : Exception(message);
 public sealed class CliContext
 {
     /// <summary>Creates a context over two writers (the process's streams, or in-process test buffers).</summary>
-    public CliContext(TextWriter stdout, TextWriter stderr)
+    public CliContext(TextWriter stdout, TextWriter stderr, IReadOnlyList<string>? arguments = null)
     {
+        Arguments = arguments ?? [];
         Out = stdout;
         Err = stderr;
         bool terminal = ReferenceEquals(stdout, System.Console.Out) && !System.Console.IsOutputRedirected;
@@ -26,6 +27,12 @@ public sealed class CliContext
             Console.Profile.Width = 200;
         }
     }
+
+    /// <summary>The command line as given (for reports that say how they were made).</summary>
+    public IReadOnlyList<string> Arguments { get; }
+
+    /// <summary>The command line as one shell-quotable string, starting with <c>landscape</c>.</summary>
+    public string CommandLine => "landscape " + string.Join(' ', Arguments.Select(a => a.Length == 0 || a.Any(c => char.IsWhiteSpace(c) || c is '"' or '\'' or '$') ? "'" + a.Replace("'", "'\\''") + "'" : a));
 
     /// <summary>Standard output.</summary>
     public TextWriter Out { get; }

@@ -24,7 +24,7 @@ public static class LandscapeApp
     /// <summary>Runs the command line in-process, writing to the given streams.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var context = new CliContext(stdout, stderr);
+        var context = new CliContext(stdout, stderr, args);
         var root = new RootCommand("landscape: the geometry of neural-network loss landscapes (Cooper, \"The loss landscape of overparameterized neural networks\")");
         root.Subcommands.Add(VerifyCommand.Create(context));
         root.Subcommands.Add(InfoCommand.Create(context));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 
+
 namespace LossLandscape.Tests;
 
 /// <summary>construct, certify and walk in-process: exit codes, tables and the JSON field names the project promises.</summary>
@@ -78,5 +79,46 @@ public sealed class CliPaperTests : IDisposable
         (code, _, err) = CliTests.Run("certify", "--model", P("big.json"), "--data", "builtin:digits", "--method", "dense");
         Assert.Equal(2, code);
         Assert.Contains("--method gram", err);
+    }
+}
+
+/// <summary>slice and report in-process.</summary>
+public sealed class CliPlotTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("landscape-plots-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Slice_And_Report_Write_Their_Files()
+    {
+        var model = Path.Combine(_dir, "m.json");
+        var (code, output, err) = CliTests.Run("construct", "--data", "builtin:iris", "--dedupe", "--hidden", "160", "--out", model);
+        Assert.True(code == 0, output + err);
+        var svg = Path.Combine(_dir, "s.svg");
+        (code, output, err) = CliTests.Run("slice", "--model", model, "--data", "builtin:iris", "--dedupe", "--directions", "tangent,normal", "--grid", "7", "--range", "0.01", "--out", svg, "--json", Path.Combine(_dir, "s.json"));
+        Assert.True(code == 0, output + err);
+        Assert.Contains("<svg", File.ReadAllText(svg));
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "s.json"))))
+        {
+            Assert.Equal(7, doc.RootElement.GetProperty("loss").GetArrayLength());
+            Assert.Equal("tangent", doc.RootElement.GetProperty("directions")[0].GetString());
+        }
+        (code, output, err) = CliTests.Run("slice", "--model", model, "--data", "builtin:iris", "--dedupe", "--directions", "filter", "--dims", "1", "--grid", "5", "--out", Path.Combine(_dir, "f.png"));
+        Assert.True(code == 0, output + err);
+        Assert.True(new FileInfo(Path.Combine(_dir, "f.png")).Length > 1000);
+        (code, _, err) = CliTests.Run("slice", "--model", model, "--data", "builtin:iris", "--dedupe", "--directions", "sideways", "--out", svg);
+        Assert.Equal(2, code);
+        Assert.Contains("sideways", err);
+        (code, _, err) = CliTests.Run("slice", "--model", model, "--data", "builtin:iris", "--dedupe", "--out", Path.Combine(_dir, "s.gif"));
+        Assert.Equal(2, code);
+        Assert.Contains(".png or .svg", err);
+
+        var reportDir = Path.Combine(_dir, "report");
+        (code, output, err) = CliTests.Run("report", "--model", model, "--data", "builtin:iris", "--dedupe", "--grid", "5", "--out", reportDir);
+        Assert.True(code == 0, output + err);
+        var html = File.ReadAllText(Path.Combine(reportDir, "index.html"));
+        Assert.Contains("landscape report --model", html);
+        Assert.Contains("<h2>Certificate</h2>", html);
     }
 }

@@ -42,7 +42,7 @@ public static class ReportCommand
                 ["model", modelPath], ["data", set.Source], ["d, p, ℓ", $"{set.Count}, {set.InputDim}, {set.OutputDim}"], ["n", point.Network.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture)],
                 ["activations", string.Join(", ", point.Network.DistinctActivations.Select(a => a.Name))],
             ]);
-            report.Heading("Command").Code("landscape " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).DefaultIfEmpty("report")));
+            report.Heading("Command").Code(context.CommandLine);
             context.WithProgress("report", _ => LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: result.GetValue(grid), Seed: result.GetValue(seed)), losses));
             var path = report.Save(result.GetValue(output)!);
             context.Console.MarkupLine(Markup.Escape($"wrote {path}"));

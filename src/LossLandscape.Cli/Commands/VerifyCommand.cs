@@ -23,7 +23,7 @@ public static class VerifyCommand
             Render(context, checks);
             if (result.GetValue(reportDir) is { } dir)
             {
-                var path = context.WithProgress("report", _ => WriteReport(dir, checks));
+                var path = context.WithProgress("report", _ => WriteReport(dir, checks, context.CommandLine));
                 context.Console.MarkupLine(Markup.Escape($"wrote {path}"));
             }
             JsonOutput.Write(result.GetValue(json), w =>
@@ -52,13 +52,13 @@ public static class VerifyCommand
     /// The verify page: the table of claims, then the figures at a point of M reached by Gauss–Newton on
     /// iris (every fifth row, one-hot ℓ = 3, width 40; n = 323, ℓd = 90), small enough for the dense spectrum.
     /// </summary>
-    public static string WriteReport(string directory, IReadOnlyList<ClaimCheck> checks)
+    public static string WriteReport(string directory, IReadOnlyList<ClaimCheck> checks, string commandLine)
     {
         var report = new HtmlReport("LossLandscape: the claims of Cooper, “The loss landscape of overparameterized neural networks”");
         report.Paragraph($"{checks.Count(c => c.Pass)} of {checks.Count} checks passed. Every number below was measured by this run.");
         report.Heading("Claims");
         report.Table(["claim", "setting", "measured", "expected", "result"], checks.Select(c => (IReadOnlyList<string>)[c.Claim, c.Setting, c.Measured, c.Expected, c.Pass ? "PASS" : "FAIL"]));
-        report.Heading("Command").Code("landscape verify --report " + directory);
+        report.Heading("Command").Code(commandLine);
         var data = LossLandscape.Data.DatasetLoader.Load("builtin:iris", LossLandscape.Data.TargetSpec.Classes("species")).Subset(Enumerable.Range(0, 150).Where(i => i % 5 == 0));
         var (point, projection) = PaperVerification.TrainedPoint(data, 40, seed: 1);
         report.Heading("Settings of the figures").Table(["setting", "value"],
