@@ -115,7 +115,7 @@ public sealed class CliPlotTests : IDisposable
         Assert.Contains(".png or .svg", err);
 
         var reportDir = Path.Combine(_dir, "report");
-        (code, output, err) = CliTests.Run("report", "--model", model, "--data", "builtin:iris", "--dedupe", "--grid", "5", "--out", reportDir);
+        (code, output, err) = CliTests.Run("report", "--model", model, "--data", "builtin:iris", "--dedupe", "--grid", "5", "--walk-steps", "1", "--out", reportDir);
         Assert.True(code == 0, output + err);
         var html = File.ReadAllText(Path.Combine(reportDir, "index.html"));
         Assert.Contains("landscape report --model", html);

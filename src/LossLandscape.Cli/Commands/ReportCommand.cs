@@ -23,7 +23,8 @@ public static class ReportCommand
         var history = new Option<string?>("--history") { Description = "a training JSON (from landscape train --json) whose loss history to plot" };
         var grid = new Option<int>("--grid") { Description = "points per axis of the slice", DefaultValueFactory = _ => 31 };
         var seed = new Option<int>("--seed") { Description = "seed of the random draws", DefaultValueFactory = _ => 0 };
-        foreach (var o in new Option[] { output, history, grid, seed })
+        var walkSteps = new Option<int>("--walk-steps") { Description = "steps of the walk on M (0: none)", DefaultValueFactory = _ => 10 };
+        foreach (var o in new Option[] { output, history, grid, seed, walkSteps })
         {
             command.Options.Add(o);
         }
@@ -43,7 +44,7 @@ public static class ReportCommand
                 ["activations", string.Join(", ", point.Network.DistinctActivations.Select(a => a.Name))],
             ]);
             report.Heading("Command").Code(context.CommandLine);
-            context.WithProgress("report", _ => LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: result.GetValue(grid), Seed: result.GetValue(seed)), losses));
+            context.WithProgress("report", _ => LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: result.GetValue(grid), WalkSteps: Math.Max(0, result.GetValue(walkSteps)), Seed: result.GetValue(seed)), losses));
             var path = report.Save(result.GetValue(output)!);
             context.Console.MarkupLine(Markup.Escape($"wrote {path}"));
             return LandscapeApp.Success;
