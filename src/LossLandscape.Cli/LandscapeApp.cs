@@ -35,6 +35,8 @@ public static class LandscapeApp
         root.Subcommands.Add(WalkCommand.Create(context));
         root.Subcommands.Add(SliceCommand.Create(context));
         root.Subcommands.Add(ReportCommand.Create(context));
+        root.Subcommands.Add(SpectrumCommand.Create(context));
+        root.Subcommands.Add(TraceCommand.Create(context));
 
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0)

@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Bench;
+
+/// <summary>
+/// Issue 4's curvature benchmark, side by side in one run on digits (d = 1797, p = 64, one-hot ℓ = 10), an MLP
+/// 64-128-128-10 (tanh by default), full batch, float64:
+/// (a) one Hessian-vector product over one gradient (goal ≤ 3);
+/// (b) the top 20 eigenvalues (largest |λ|, what power iteration converges to) to a relative residual
+/// ‖Hv − λv‖ ≤ 1e−6·|λ₁| by Lanczos against PyHessian's deflated power iteration, counting products and time
+/// (goal ≥ 5× fewer products);
+/// (c) the same Lanczos in PyTorch (<c>bench/pytorch/top20_lanczos.py</c>, same model file, same data, same start
+/// vector), run through <c>python3</c> when it can import torch (goal: .NET within 1.2× of PyTorch).
+/// Options: <c>--hidden 128,128</c>, <c>--activation tanh</c>, <c>--k 20</c>, <c>--tolerance 1e-6</c>,
+/// <c>--power-max-iterations 1000</c> (per pair), <c>--repeats 5</c>, <c>--python PATH</c>, <c>--script PATH</c>,
+/// <c>--skip-power</c>, <c>--out DIR</c> (where the model and start vector are written).
+/// </summary>
+public static class HessianBench
+{
+    /// <summary>Runs the benchmark.</summary>
+    public static int Run(string[] args)
+    {
+        TorchRuntime.EnsureInitialized();
+        var hidden = Text(args, "--hidden", "128,128").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
+        string activationName = Text(args, "--activation", "tanh");
+        if (!ActivationRegistry.TryGet(activationName, out var found) || found is null)
+        {
+            Console.Error.WriteLine($"--activation: '{activationName}' is not one of {string.Join(", ", ActivationRegistry.Names)}");
+            return 2;
+        }
+        var activation = found;
+        int k = Int(args, "--k", 20);
+        double tolerance = double.Parse(Text(args, "--tolerance", "1e-6"), CultureInfo.InvariantCulture);
+        int powerMax = Int(args, "--power-max-iterations", 1000);
+        int repeats = Int(args, "--repeats", 5);
+        string outDir = Text(args, "--out", Path.Combine(Path.GetTempPath(), "landscape-hessian-bench"));
+        Directory.CreateDirectory(outDir);
+
+        var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
+        var mlp = new Mlp(data.InputDim, hidden.Select(w => new HiddenLayer(w, activation)).ToArray(), data.OutputDim).WithScaling(InputScaling.Standardize(data));
+        var parameters = mlp.InitialParameters(seed: 1);
+        string modelPath = Path.Combine(outDir, "model.json");
+        ModelFile.Save(modelPath, new NetworkPoint(mlp, parameters));
+        using var model = new NetworkModel(mlp, parameters);
+        var map = new ResidualMap(model, data);
+        var hessian = new HessianOperator(map);
+        long n = mlp.ParameterCount;
+        // The start vector of Lanczos(Seed: 0): the first Gaussian draw of Random(0), written for the PyTorch script.
+        string startPath = Path.Combine(outDir, "start.json");
+        File.WriteAllText(startPath, JsonSerializer.Serialize(SeededNormal.Vector(new Random(0), (int)n)));
+        int threads = get_num_threads();
+        Console.WriteLine($"digits d = {data.Count}, p = {data.InputDim}, ℓ = {data.OutputDim}, MLP {data.InputDim}-{string.Join("-", hidden)}-{data.OutputDim} ({activation.Name}), n = {n}, full batch, float64, torch threads {threads}");
+        Console.WriteLine($"model: {modelPath}");
+
+        // (a) one HVP over one gradient.
+        using var v = tensor(SeededNormal.Vector(new Random(7), (int)n), dtype: float64);
+        double grad = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            map.Gradient();
+        });
+        double hvp = BenchRunner.Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            hessian.Apply(v);
+        });
+
+        // (b) top-k by Lanczos (residuals verified explicitly: k more products, counted) and by deflated power iteration.
+        hessian.ResetApplications();
+        var watch = Stopwatch.StartNew();
+        var lanczos = Lanczos.Eigenpairs(hessian, new LanczosOptions(k, SpectrumEnd.LargestMagnitude, Tolerance: tolerance, VerifyResiduals: true));
+        double lanczosSeconds = watch.Elapsed.TotalSeconds;
+        lanczos.Eigenvectors.Dispose();
+        double scale = Math.Abs(lanczos.Eigenvalues[0]);
+        double lanczosWorst = lanczos.ResidualNorms.Max() / scale;
+
+        PowerIterationResult? power = null;
+        double powerSeconds = double.NaN;
+        if (!args.Contains("--skip-power"))
+        {
+            watch.Restart();
+            power = PowerIteration.Eigenpairs(hessian, new PowerIterationOptions(k, powerMax, tolerance, PowerStoppingRule.Residual));
+            powerSeconds = watch.Elapsed.TotalSeconds;
+            power.Eigenvectors.Dispose();
+        }
+
+        // (c) the PyTorch reference.
+        var python = Python(Text(args, "--python", ""));
+        string script = Text(args, "--script", FindScript());
+        PyTorchRun? torchRun = null;
+        string torchNote;
+        if (python is null)
+        {
+            torchNote = "skipped: no python3 that can import torch (apt-get install python3-torch python3-numpy libopenblas0-pthread)";
+        }
+        else if (!File.Exists(script))
+        {
+            torchNote = $"skipped: {script} not found (pass --script)";
+        }
+        else
+        {
+            torchRun = RunScript(python, script, modelPath, startPath, k, tolerance, threads, out torchNote);
+        }
+
+        string R(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
+        string E(double x) => x.ToString("0.0e+0", CultureInfo.InvariantCulture);
+        Console.WriteLine();
+        Console.WriteLine("| measurement | products | time | ratio |");
+        Console.WriteLine("|---|---|---|---|");
+        Console.WriteLine($"| (a) one gradient ∇L (forward + backward), the baseline | | {BenchRunner.S(grad)} | 1 |");
+        Console.WriteLine($"| (a) one Hessian-vector product (forward, backward with graph, double backward) | 1 | {BenchRunner.S(hvp)} | **{R(hvp / grad)}** × gradient (goal ≤ 3) |");
+        Console.WriteLine($"| (b) Lanczos, top {k} by \\|λ\\|, full re-orthogonalisation ({lanczos.Iterations} steps + {k} to verify; {lanczos.Status}; worst ‖Hv − λv‖/\\|λ₁\\| {E(lanczosWorst)}) | {lanczos.Applications} | {BenchRunner.S(lanczosSeconds)} | 1 |");
+        if (power is not null)
+        {
+            int converged = power.ResidualNorms.Count(r => r <= tolerance * scale);
+            double worst = power.ResidualNorms.Max() / scale;
+            double maxDiff = power.Eigenvalues.Zip(lanczos.Eigenvalues).Max(p => Math.Abs(p.First - p.Second)) / scale;
+            string bound = power.Status == ConvergenceStatus.Converged ? "" : "≥ ";
+            Console.WriteLine($"| (b) deflated power iteration (PyHessian's algorithm, stopped on the same residual rule; {converged}/{k} pairs converged within {powerMax} iterations each; worst residual {E(worst)}; max \\|Δλ\\|/\\|λ₁\\| vs Lanczos {E(maxDiff)}) | {power.Applications} | {BenchRunner.S(powerSeconds)} | **{bound}{R((double)power.Applications / lanczos.Applications)}×** the products of Lanczos (goal ≥ 5), {R(powerSeconds / lanczosSeconds)}× its time |");
+        }
+        if (torchRun is { } t)
+        {
+            double maxDiff = t.Eigenvalues.Zip(lanczos.Eigenvalues).Max(p => Math.Abs(p.First - p.Second)) / scale;
+            Console.WriteLine($"| (c) PyTorch {t.Version} reference, same Lanczos, HVP recomputing the graph each product as .NET does ({t.Steps} steps; max \\|Δλ\\|/\\|λ₁\\| vs .NET {E(maxDiff)}; {t.Threads} threads) | {t.Products} | {BenchRunner.S(t.Seconds)} | .NET/PyTorch **{R(lanczosSeconds / t.Seconds)}** (goal ≤ 1.2) |");
+            if (t.ReuseSeconds is { } reuse)
+            {
+                Console.WriteLine($"| (c) PyTorch, HVP reusing one gradient graph (PyHessian's way) | {t.ReuseProducts} | {BenchRunner.S(reuse)} | .NET/PyTorch {R(lanczosSeconds / reuse)} |");
+            }
+            Console.WriteLine($"| (c) PyTorch one gradient / one HVP | | {BenchRunner.S(t.GradientSeconds)} / {BenchRunner.S(t.HvpSeconds)} | HVP/gradient {R(t.HvpSeconds / t.GradientSeconds)} |");
+        }
+        else
+        {
+            Console.WriteLine($"| (c) PyTorch reference | | | {torchNote} |");
+        }
+        Console.WriteLine();
+        Console.WriteLine($"top {k} by |λ| (Lanczos): {string.Join(", ", lanczos.Eigenvalues.Select(x => x.ToString("G6", CultureInfo.InvariantCulture)))}");
+        return 0;
+    }
+
+    private sealed record PyTorchRun(string Version, int Threads, double Seconds, long Products, int Steps, double? ReuseSeconds, long ReuseProducts,
+        double GradientSeconds, double HvpSeconds, double[] Eigenvalues);
+
+    private static PyTorchRun? RunScript(string python, string script, string model, string start, int k, double tolerance, int threads, out string note)
+    {
+        var info = new ProcessStartInfo(python)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { script, "--model", model, "--data", FindDigits(), "--start", start, "--k", k.ToString(CultureInfo.InvariantCulture),
+                     "--tolerance", tolerance.ToString("R", CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            note = $"failed (exit {process.ExitCode}): {stderr.Result.Trim().Split('\n').LastOrDefault()}";
+            return null;
+        }
+        string? line = stdout.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+        if (line is null)
+        {
+            note = "failed: no JSON line on stdout";
+            return null;
+        }
+        using var doc = JsonDocument.Parse(line);
+        var r = doc.RootElement;
+        note = "";
+        return new PyTorchRun(r.GetProperty("torch").GetString()!, r.GetProperty("threads").GetInt32(), r.GetProperty("seconds").GetDouble(),
+            r.GetProperty("hvps").GetInt64(), r.GetProperty("steps").GetInt32(),
+            r.TryGetProperty("reuse_seconds", out var rs) ? rs.GetDouble() : null, r.TryGetProperty("reuse_hvps", out var rh) ? rh.GetInt64() : 0,
+            r.GetProperty("gradient_seconds").GetDouble(), r.GetProperty("hvp_seconds").GetDouble(),
+            r.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+    }
+
+    /// <summary>The first of <paramref name="explicitPath"/>, <c>python3</c>, <c>/usr/bin/python3</c> that can import torch.</summary>
+    private static string? Python(string explicitPath)
+    {
+        var candidates = explicitPath.Length > 0 ? [explicitPath] : new[] { "python3", "/usr/bin/python3" };
+        foreach (var candidate in candidates)
+        {
+            try
+            {
+                var info = new ProcessStartInfo(candidate) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                info.ArgumentList.Add("-c");
+                info.ArgumentList.Add("import torch, numpy");
+                using var process = Process.Start(info)!;
+                process.StandardOutput.ReadToEnd();
+                process.StandardError.ReadToEnd();
+                process.WaitForExit();
+                if (process.ExitCode == 0)
+                {
+                    return candidate;
+                }
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // not installed: try the next one.
+            }
+        }
+        return null;
+    }
+
+    private static string FindScript() => FindUp(Path.Combine("bench", "pytorch", "top20_lanczos.py")) ?? "bench/pytorch/top20_lanczos.py";
+
+    private static string FindDigits() => FindUp(Path.Combine("src", "LossLandscape", "Data", "Embedded", "digits.csv")) ?? "src/LossLandscape/Data/Embedded/digits.csv";
+
+    /// <summary>The path <paramref name="relative"/> under the working directory or one of its parents, or under the binary's.</summary>
+    private static string? FindUp(string relative)
+    {
+        foreach (var root in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(root); dir is not null; dir = dir.Parent)
+            {
+                var path = Path.Combine(dir.FullName, relative);
+                if (File.Exists(path))
+                {
+                    return path;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static string Text(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    private static int Int(string[] args, string name, int fallback) => int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using Stopwatch = System.Diagnostics.Stopwatch;
+using System.Globalization;
+using LossLandscape.Curvature;
+using LossLandscape.Geometry;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Cli.Commands;
+
+/// <summary>
+/// <c>landscape trace --model M --data D (--target|--one-hot) --method hutchinson|hutch++|exact [--operator hessian|ggn]
+/// [--probes N] [--seed S] [--batch-size B] [--json F]</c>: tr ∇²L with its standard error, the Hessian-vector
+/// products used and the wall time.
+/// </summary>
+public static class TraceCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliContext context)
+    {
+        var command = new Command("trace", "The trace of ∇²L: Hutchinson or Hutch++ with a standard error, or exact from n Hessian-vector products.");
+        var model = CommonOptions.Model();
+        command.Options.Add(model);
+        var data = new CommonOptions.DataOptions(command);
+        var method = new Option<string>("--method") { Description = "hutchinson | hutch++ | exact (Σ eᵢᵀHeᵢ, n products)", DefaultValueFactory = _ => "hutch++" };
+        var curvature = CurvatureOptions.Operator();
+        var probes = new Option<int?>("--probes") { Description = "the budget of products: Hutchinson's most probes (default 100, PyHessian), Hutch++'s total (default 99)" };
+        var tolerance = new Option<double>("--tolerance") { Description = "Hutchinson stops when the standard error ≤ this·|estimate| (default 1e−3, PyHessian)", DefaultValueFactory = _ => new TraceOptions().Tolerance };
+        var seed = new Option<int>("--seed") { Description = "seed of the Rademacher probes", DefaultValueFactory = _ => 0 };
+        var batchSize = CurvatureOptions.BatchSize();
+        var json = CommonOptions.Json();
+        foreach (var o in new Option[] { method, curvature, probes, tolerance, seed, batchSize, json })
+        {
+            command.Options.Add(o);
+        }
+        command.SetAction(result =>
+        {
+            string methodName = result.GetValue(method)!;
+            if (methodName is not ("hutchinson" or "hutch++" or "exact"))
+            {
+                throw new UsageException($"--method: '{methodName}' is not one of hutchinson, hutch++, exact");
+            }
+            int? budget = result.GetValue(probes);
+            if (budget is { } b && (b < 1 || (methodName == "hutch++" && b < 3)))
+            {
+                throw new UsageException($"--probes: {b} is too few ({(methodName == "hutch++" ? "Hutch++ needs at least 3" : "at least 1")})");
+            }
+            var kind = CurvatureOptions.ParseOperator(result.GetValue(curvature)!);
+            LandscapeApp.Initialize();
+            var point = CommonOptions.LoadModel(result.GetValue(model)!);
+            var set = data.Load(result);
+            using var scope = NewDisposeScope();
+            using var m = point.ToModel();
+            var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
+            var op = CurvatureOptions.Build(map, kind);
+            var watch = Stopwatch.StartNew();
+            var options = new TraceOptions(budget ?? (methodName == "hutch++" ? 99 : 100), result.GetValue(tolerance), Seed: result.GetValue(seed));
+            var trace = context.WithProgress("trace", _ => methodName switch
+            {
+                "hutchinson" => Hutchinson.Trace(op, options),
+                "hutch++" => HutchPlusPlus.Trace(op, options),
+                _ => Exact(op),
+            });
+            double seconds = watch.Elapsed.TotalSeconds;
+            string note = methodName switch
+            {
+                "hutchinson" => string.Create(CultureInfo.InvariantCulture, $"Hutchinson 1990: mean of {trace.Samples.Count} Rademacher samples zᵀHz, standard error s/√N; stops when it is ≤ {options.Tolerance:G3}·|estimate|"),
+                "hutch++" => string.Create(CultureInfo.InvariantCulture, $"Hutch++ (Meyer et al. 2021): tr(QᵀHQ) = {trace.LowRankPart:G6} on a sketch of {options.MaxProbes / 3} vectors, plus Hutchinson on the deflated rest ({trace.Samples.Count} samples)"),
+                _ => $"exact: Σ eᵢᵀHeᵢ over the n = {op.Columns} unit vectors",
+            };
+
+            string F(double v) => v.ToString("G8", CultureInfo.InvariantCulture);
+            var table = new Table().Title(Markup.Escape($"trace ({methodName})")).AddColumns("quantity", "value");
+            void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
+            Row("data", $"{set.Source}: d = {set.Count}, ℓ = {set.OutputDim}");
+            Row("parameters n", map.ParameterCount.ToString(CultureInfo.InvariantCulture));
+            Row("operator", CurvatureOptions.Name(kind));
+            Row("trace", $"{F(trace.Trace)} ± {trace.StandardError:G3}");
+            Row("status", trace.Status.ToString());
+            Row("how", note);
+            Row("Hessian-vector products", trace.Applications.ToString(CultureInfo.InvariantCulture));
+            Row("time", string.Create(CultureInfo.InvariantCulture, $"{seconds:0.000} s"));
+            context.Console.Write(table);
+            JsonOutput.Write(result.GetValue(json), w =>
+            {
+                w.WriteString("method", methodName);
+                w.WriteString("operator", CurvatureOptions.Name(kind));
+                w.WriteNumber("n", map.ParameterCount);
+                w.WriteNumber("trace", trace.Trace);
+                w.WriteNumber("standardError", trace.StandardError);
+                w.WriteNumber("lowRankPart", trace.LowRankPart);
+                w.WriteNumber("samples", trace.Samples.Count);
+                w.WriteString("status", trace.Status.ToString());
+                w.WriteString("note", note);
+                w.WriteNumber("hessianVectorProducts", trace.Applications);
+                w.WriteNumber("seconds", seconds);
+            });
+            return LandscapeApp.Success;
+        });
+        return command;
+    }
+
+    /// <summary>tr A = Σ eᵢᵀAeᵢ from n applications to unit vectors, in blocks (memory n × block, never n × n).</summary>
+    private static TraceResult Exact(LinearOperator op, int blockSize = 64)
+    {
+        long n = op.Columns;
+        long start = op.Applications;
+        double trace = 0;
+        for (long first = 0; first < n; first += blockSize)
+        {
+            using var scope = NewDisposeScope();
+            long count = Math.Min(blockSize, n - first);
+            var unit = zeros(n, count, dtype: op.DType, device: op.Device);
+            unit.narrow(0, first, count).copy_(eye(count, dtype: op.DType, device: op.Device));
+            // eᵢᵀ(AE)ᵢ: the diagonal of the block's rows first … first + count − 1.
+            trace += op.ApplyMatrix(unit).narrow(0, first, count).diagonal().sum().to_type(ScalarType.Float64).item<double>();
+        }
+        return new TraceResult(trace, 0, [], 0, op.Applications - start, ConvergenceStatus.Converged);
+    }
+}

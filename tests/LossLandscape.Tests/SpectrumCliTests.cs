@@ -1,0 +1,186 @@
+using System.Text.Json;
+
+namespace LossLandscape.Tests;
+
+/// <summary><c>landscape spectrum</c> and <c>landscape trace</c> in-process: exit codes, orders, agreement with the dense spectrum.</summary>
+public sealed class SpectrumCliTests : IDisposable
+{
+    /// <summary>
+    /// Lanczos stops when ‖Hv − λv‖ ≤ 1e−6·max|λ| (the CLI's default); an eigenvalue error is at most its residual, so
+    /// Lanczos and dense eigenvalues agree to 1e−6 relative to the spectral scale max|λ|.
+    /// </summary>
+    private const double LanczosAgreement = 1e-6;
+
+    /// <summary>A stochastic estimate lies within 4 standard errors of the truth with probability above 99.99 % (normal tail).</summary>
+    private const double StandardErrors = 4;
+
+    /// <summary>
+    /// The SLQ density is a mixture of Gaussians of total weight 1 evaluated on a grid with a margin of about 6σ on each side
+    /// (SlqOptions.GridMargin); the trapezoid rule on 10 000 points then integrates it to 1 within 1e−3.
+    /// </summary>
+    private const double DensityMass = 1e-3;
+
+    private static readonly string[] Data = ["--data", "builtin:iris", "--one-hot", "species"];
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("landscape-spectrum-").FullName;
+    private readonly string _model;
+
+    public SpectrumCliTests()
+    {
+        _model = Path.Combine(_dir, "m.json");
+        var (code, _, err) = CliTests.Run("init", "--data", "builtin:iris", "--one-hot", "species", "--hidden", "8", "--out", _model);
+        Assert.True(code == 0, err);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private JsonDocument Spectrum(string name, params string[] args)
+    {
+        var json = Path.Combine(_dir, name);
+        var (code, output, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, .. args, "--json", json]);
+        Assert.True(code == 0, output + err);
+        Assert.Contains("Hessian-vector products", output);
+        return JsonDocument.Parse(File.ReadAllText(json));
+    }
+
+    private static double[] Numbers(JsonDocument doc, string name) =>
+        doc.RootElement.GetProperty(name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
+
+    [Theory]
+    [InlineData("largest")]
+    [InlineData("smallest")]
+    [InlineData("magnitude")]
+    public void Spectrum_Lanczos_Matches_Dense_In_The_Order_Which_Asks(string which)
+    {
+        using var dense = Spectrum($"dense-{which}.json", "--method", "dense", "--k", "5", "--which", which);
+        using var lanczos = Spectrum($"lanczos-{which}.json", "--method", "lanczos", "--k", "5", "--which", which);
+        var all = Numbers(dense, "eigenvalues");
+        var found = Numbers(lanczos, "eigenvalues");
+        var residuals = Numbers(lanczos, "residuals");
+        Assert.Equal(5, all.Length);
+        Assert.Equal(5, found.Length);
+        Assert.Equal(5, residuals.Length);
+        Assert.Equal(67, dense.RootElement.GetProperty("hessianVectorProducts").GetInt64()); // n products build the dense matrix
+        Assert.True(lanczos.RootElement.GetProperty("hessianVectorProducts").GetInt64() > 0);
+        Assert.True(lanczos.RootElement.GetProperty("seconds").GetDouble() >= 0);
+        Assert.Equal("Converged", lanczos.RootElement.GetProperty("status").GetString());
+
+        Func<double, double> key = which switch
+        {
+            "largest" => v => -v,
+            "smallest" => v => v,
+            _ => v => -Math.Abs(v),
+        };
+        foreach (var values in new[] { all, found })
+        {
+            for (int i = 1; i < values.Length; i++)
+            {
+                Assert.True(key(values[i - 1]) <= key(values[i]), $"{which}: {string.Join(", ", values)} is out of order");
+            }
+        }
+
+        double scale = all.Max(Math.Abs);
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.True(Math.Abs(found[i] - all[i]) <= LanczosAgreement * scale, $"λ{i + 1}: Lanczos {found[i]} vs dense {all[i]}");
+            Assert.True(residuals[i] <= LanczosAgreement * scale * 1.01, $"residual {residuals[i]} of λ{i + 1}");
+        }
+    }
+
+    [Fact]
+    public void Spectrum_Slq_Density_Integrates_To_One_And_States_Its_Defaults()
+    {
+        using var slq = Spectrum("slq.json", "--method", "slq");
+        var grid = Numbers(slq, "grid");
+        var density = Numbers(slq, "density");
+        Assert.Equal(grid.Length, density.Length);
+        double mass = 0;
+        for (int i = 1; i < grid.Length; i++)
+        {
+            mass += (grid[i] - grid[i - 1]) * (density[i] + density[i - 1]) / 2;
+        }
+        Assert.InRange(mass, 1 - DensityMass, 1 + DensityMass);
+        var moments = Numbers(slq, "moments");
+        Assert.Equal(1.0, moments[0], 12); // tr(H⁰)/n = 1: the quadrature weights sum to 1
+        var options = slq.RootElement.GetProperty("options");
+        Assert.Equal(90, options.GetProperty("steps").GetInt32());
+        Assert.Equal(10, options.GetProperty("probes").GetInt32());
+        Assert.Equal(1e-5, options.GetProperty("sigma2").GetDouble());
+        Assert.True(slq.RootElement.GetProperty("hessianVectorProducts").GetInt64() > 0);
+        Assert.True(slq.RootElement.TryGetProperty("seconds", out _));
+    }
+
+    [Fact]
+    public void Spectrum_Gram_Says_It_Holds_On_M_Only()
+    {
+        var (code, output, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "gram", "--k", "3"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("NOT on M", output); // a random initialisation does not interpolate
+    }
+
+    [Fact]
+    public void Trace_HutchPlusPlus_Is_Within_Four_Standard_Errors_Of_The_Exact_Trace()
+    {
+        var exactJson = Path.Combine(_dir, "exact.json");
+        var hutchJson = Path.Combine(_dir, "hutch.json");
+        var (code, output, err) = CliTests.Run(["trace", "--model", _model, .. Data, "--method", "exact", "--json", exactJson]);
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run(["trace", "--model", _model, .. Data, "--method", "hutch++", "--probes", "30", "--seed", "1", "--json", hutchJson]);
+        Assert.True(code == 0, output + err);
+        using var exact = JsonDocument.Parse(File.ReadAllText(exactJson));
+        using var hutch = JsonDocument.Parse(File.ReadAllText(hutchJson));
+        double truth = exact.RootElement.GetProperty("trace").GetDouble();
+        double estimate = hutch.RootElement.GetProperty("trace").GetDouble();
+        double error = hutch.RootElement.GetProperty("standardError").GetDouble();
+        Assert.Equal(67, exact.RootElement.GetProperty("hessianVectorProducts").GetInt64());
+        Assert.Equal(30, hutch.RootElement.GetProperty("hessianVectorProducts").GetInt64());
+        Assert.True(Math.Abs(estimate - truth) <= StandardErrors * error + Tolerances.ExactAgreement * Math.Abs(truth),
+            $"Hutch++ {estimate} ± {error} vs exact {truth}");
+    }
+
+    [Fact]
+    public void Trace_Hutchinson_Reports_Standard_Error_Products_And_Time()
+    {
+        var json = Path.Combine(_dir, "hutchinson.json");
+        var (code, output, err) = CliTests.Run(["trace", "--model", _model, .. Data, "--method", "hutchinson", "--probes", "20", "--json", json]);
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.True(doc.RootElement.GetProperty("standardError").GetDouble() > 0);
+        Assert.Equal(20, doc.RootElement.GetProperty("hessianVectorProducts").GetInt64());
+        Assert.True(doc.RootElement.TryGetProperty("seconds", out _));
+    }
+
+    [Theory]
+    [InlineData("--method", "qr", "--method: 'qr' is not one of dense, gram, lanczos, slq")]
+    [InlineData("--k", "0", "--k: 0 is not a positive number")]
+    [InlineData("--k", "-3", "--k: -3 is not a positive number")]
+    [InlineData("--which", "middle", "--which: 'middle' is not one of")]
+    [InlineData("--operator", "fisher", "--operator: 'fisher' is not one of hessian, ggn")]
+    public void Spectrum_Bad_Input_Exits_2_With_One_Line(string option, string value, string message)
+    {
+        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, option, value]);
+        Assert.Equal(2, code);
+        Assert.Contains(message, err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Spectrum_Dense_Over_Budget_Exits_2_Naming_Lanczos_And_Slq()
+    {
+        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "dense", "--budget-gb", "1e-6"]);
+        Assert.Equal(2, code);
+        Assert.Single(err.TrimEnd().Split('\n'));
+        Assert.Contains("over the memory budget", err);
+        Assert.Contains("--method lanczos", err);
+        Assert.Contains("--method slq", err);
+    }
+
+    [Fact]
+    public void Trace_Unknown_Method_Exits_2()
+    {
+        var (code, _, err) = CliTests.Run(["trace", "--model", _model, .. Data, "--method", "girard"]);
+        Assert.Equal(2, code);
+        Assert.Contains("--method: 'girard' is not one of hutchinson, hutch++, exact", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+}
