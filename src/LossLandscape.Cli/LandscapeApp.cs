@@ -33,6 +33,8 @@ public static class LandscapeApp
         root.Subcommands.Add(ConstructCommand.Create(context));
         root.Subcommands.Add(CertifyCommand.Create(context));
         root.Subcommands.Add(WalkCommand.Create(context));
+        root.Subcommands.Add(TrainCommand.Create(context));
+        root.Subcommands.Add(ExperimentCommand.Create(context));
 
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0)
