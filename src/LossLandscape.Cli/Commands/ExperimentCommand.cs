@@ -66,8 +66,8 @@ public static class ExperimentCommand
     private static void Render(CliContext context, TrainedSpectraResult run)
     {
         int m = run.Constraints;
-        var table = new Table().Title(Markup.Escape($"Hessian at trained points: {run.Data}, d = {run.Rows}, ℓ = {run.Outputs}, ℓd = {m}, one smooLU layer"));
-        table.AddColumns("h", "n", "n/ℓd", "optimizer", "end", "L", "rank J (tol)", "dim M", "inertia +/0/− (τ)", "top λ", "outliers", "|λmin|/λmax", "‖∇²L−2JᵀJ‖", "method", "s");
+        var table = new Table().Title(Markup.Escape($"Hessian at trained points: {run.Data}, d = {run.Rows}, ℓ = {run.Outputs}, ℓd = {m}, one {run.Activation} layer"));
+        table.AddColumns("h", "n", "n/ℓd", "optimizer", "end", "L", "rank J (tol)", "rank on M", "dim M", "inertia +/0/− (τ)", "top λ", "outliers", "|λmin|/λmax", "‖∇²L−2JᵀJ‖", "method", "s");
         foreach (var p in run.Points)
         {
             var h = p.Hessian;
@@ -82,6 +82,7 @@ public static class ExperimentCommand
                 Markup.Escape($"{TrainCommand.StatusName(p.Training.Status)} @{p.Training.Steps}"),
                 F(p.Training.BestLoss),
                 Markup.Escape($"{p.Rank.Rank}{(p.Rank.Decided ? "" : "?")} ({F(p.Rank.Tolerance)})"),
+                p.OneHotRankOnM.ToString(CultureInfo.InvariantCulture),
                 p.OnManifold ? p.ManifoldDimension.ToString(CultureInfo.InvariantCulture) : "–",
                 Markup.Escape(inertia),
                 string.Join(" ", h.Top.Take(3).Select(F)),
@@ -92,7 +93,7 @@ public static class ExperimentCommand
                 p.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
-        context.Console.WriteLine($"total {run.Seconds:0.0} s. rank J: '?' = gap not resolved; dim M = n − rank J shown on M only (L ≤ 1e4 × the float64 zero).");
+        context.Console.WriteLine($"total {run.Seconds:0.0} s. rank J: '?' = gap not resolved; rank on M = min(n, (ℓ−1)d + min(h+1, d)), forced by one-hot targets; dim M = n − rank J shown on M only (L ≤ 1e4 × the float64 zero).");
     }
 
     private static void Write(Utf8JsonWriter w, TrainedSpectraResult run, TrainedSpectraOptions options)
@@ -102,7 +103,7 @@ public static class ExperimentCommand
         w.WriteNumber("d", run.Rows);
         w.WriteNumber("outputs", run.Outputs);
         w.WriteNumber("constraints", run.Constraints);
-        w.WriteString("activation", "smoolu");
+        w.WriteString("activation", run.Activation);
         w.WriteNumber("seed", options.Seed);
         w.WriteString("outlierRule", "k = argmax_{i ≤ 2ℓ} λ_i/λ_{i+1} over the top eigenvalues (λ_{i+1} ≤ τ: infinite gap)");
         w.WriteNumber("seconds", run.Seconds);
@@ -130,6 +131,7 @@ public static class ExperimentCommand
             w.WriteString("basis", p.Rank.Basis);
             w.WriteEndObject();
             w.WriteNumber("manifoldDimension", p.ManifoldDimension);
+            w.WriteNumber("oneHotRankOnM", p.OneHotRankOnM);
             w.WriteStartObject("hessian");
             w.WriteString("method", h.Method);
             w.WriteString("status", h.Status.ToString());

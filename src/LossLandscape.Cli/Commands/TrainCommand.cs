@@ -33,7 +33,7 @@ public static class TrainCommand
         var optimizer = new Option<string>("--optimizer") { Description = "gd | sgd | adam | lbfgs | gauss-newton", DefaultValueFactory = _ => "adam" };
         var steps = new Option<int>("--steps") { Description = "the most optimizer steps (sgd: mini-batches; lbfgs: iterations)", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "seed of the initialization and of the shuffling", DefaultValueFactory = _ => 0 };
-        var lr = new Option<double?>("--lr") { Description = "learning rate (gd, sgd: default 1/λmax(∇²L) at the start; adam: default 1e-3)" };
+        var lr = new Option<double?>("--lr") { Description = "learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default 1e-3)" };
         var batch = new Option<int?>("--batch-size") { Description = "rows per mini-batch (sgd: default 32; adam: default all rows)" };
         var momentum = new Option<double?>("--momentum") { Description = "sgd momentum μ (default 0.9)" };
         var targetLoss = new Option<double?>("--target-loss") { Description = "stop once L ≤ this (default: the float64 zero ℓd·(10ε·max(1,|y|))²)" };

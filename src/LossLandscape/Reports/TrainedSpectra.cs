@@ -16,32 +16,45 @@ public sealed record TrainedSpectraOptions
     /// <summary>The first d rows of the embedded digits data (one-hot, ℓ = 10); default 200, so ℓd = 2000.</summary>
     public int Rows { get; init; } = 200;
 
-    /// <summary>Widths h of the one hidden smooLU layer; n = (p + 1)h + (h + 1)ℓ = 75h + 10 for digits. Default: n/ℓd from 0.38 to 10, every h ≥ ℓ (with h &lt; ℓ − 1 the outputs f(xᵢ) − c = Va(xᵢ) have rank ≤ h &lt; rank of the centred one-hot targets, so no width that narrow can interpolate, whatever n is).</summary>
+    /// <summary>
+    /// The hidden activation; default tanh: smooth and not rectified, so no unit dies. With rectified activations (smooLU)
+    /// units whose pre-activations are negative on every row contribute zero columns to J, and rank J drops below n in
+    /// the underparameterized regime (measured: rank 369 of n = 760 after Gauss–Newton at d = 80), which hides the transition.
+    /// </summary>
+    public string Activation { get; init; } = "tanh";
+
+    /// <summary>Widths h of the one hidden layer; n = (p′ + 1)h + (h + 1)ℓ, p′ the non-constant pixels of the subset (<see cref="TrainedSpectra.DropConstantInputs"/>). Default: n/ℓd from 0.38 to 10, every h ≥ ℓ (with h &lt; ℓ − 1 the outputs f(xᵢ) − c = Va(xᵢ) have rank ≤ h &lt; rank of the centred one-hot targets, so no width that narrow can interpolate, whatever n is).</summary>
     public IReadOnlyList<int> Widths { get; init; } = [10, 16, 24, 32, 64, 128, 267];
 
     /// <summary>The optimizers, by their command-line names; default Gauss–Newton, Adam, SGD.</summary>
     public IReadOnlyList<string> Optimizers { get; init; } = ["gauss-newton", "adam", "sgd"];
 
-    /// <summary>Gauss–Newton step budget; default 30 (quadratic convergence needs fewer than 15 when n &gt; ℓd).</summary>
-    public int GaussNewtonSteps { get; init; } = 30;
+    /// <summary>Gauss–Newton step budget; default 60 (quadratic convergence needs fewer than 15 well above the threshold, more near it).</summary>
+    public int GaussNewtonSteps { get; init; } = 60;
 
     /// <summary>Adam steps (full batch, Kingma &amp; Ba defaults); default 2000.</summary>
     public int AdamSteps { get; init; } = 2000;
 
-    /// <summary>SGD steps (B = 32, momentum 0.9, η = 1/λmax(p₀)); default 2000.</summary>
+    /// <summary>SGD steps (B = 32, momentum 0.9, η = (1 − μ)/λmax(p₀)); default 2000.</summary>
     public int SgdSteps { get; init; } = 2000;
 
     /// <summary>Seed of the He initialization (the same p₀ for every optimizer at one width) and of the shuffling; default 1.</summary>
     public int Seed { get; init; } = 1;
 
-    /// <summary>Top eigenvalues computed (and searched for outliers); default 3ℓ = 30.</summary>
-    public int TopK { get; init; } = 30;
+    /// <summary>Top eigenvalues computed (and searched for outliers); default 2ℓ + 5 = 25, past the 2ℓ searched.</summary>
+    public int TopK { get; init; } = 25;
 
     /// <summary>Bottom eigenvalues computed by Lanczos when n is too large for the dense spectrum; default 10.</summary>
     public int BottomK { get; init; } = 10;
 
     /// <summary>Largest n whose full spectrum is computed densely (n Hessian-vector products and one n × n eigh); default 2500.</summary>
     public int DenseLimit { get; init; } = 2500;
+
+    /// <summary>Lanczos iterations for the top eigenvalues when n &gt; <see cref="DenseLimit"/>; default 200.</summary>
+    public int TopIterations { get; init; } = 200;
+
+    /// <summary>Lanczos iterations for the bottom eigenvalues when n &gt; <see cref="DenseLimit"/>; default 100.</summary>
+    public int BottomIterations { get; init; } = 100;
 
     /// <summary>The full study (about 5 minutes on 2 cores; docs/trained-spectra.md).</summary>
     public static TrainedSpectraOptions Standard { get; } = new();
@@ -89,6 +102,17 @@ public sealed record TrainedSpectrumPoint(int Width, int N, int Constraints, Tra
     /// <summary>Whether the point is on M to float64 accuracy (L ≤ the rounding floor ×10⁴, i.e. max|H| within 100× of rounding).</summary>
     public bool OnManifold { get; init; }
 
+    /// <summary>
+    /// The rank J must have on M for one-hot targets: min(n, (ℓ − 1)d + min(h + 1, d)). On M, f(xᵢ) = V a(xᵢ) + c = yᵢ and
+    /// 1ᵀyᵢ = 1 for every i force 1ᵀV = 0 and 1ᵀc = 1 when the d vectors (a(xᵢ), 1) span ℝ^{h+1}; then the d rows
+    /// Σⱼ ∂fⱼ(xᵢ)/∂p = ((a(xᵢ), 1) in the output-layer block, 0 elsewhere) span only h + 1 dimensions. One-hot targets are
+    /// therefore not a regular value (Theorem 2.1's hypothesis fails) unless h + 1 ≥ d.
+    /// </summary>
+    public int OneHotRankOnM => Math.Min(N, (Constraints / Outputs * (Outputs - 1)) + Math.Min(Width + 1, Constraints / Outputs));
+
+    /// <summary>ℓ.</summary>
+    public int Outputs { get; init; } = 1;
+
     /// <summary>dim M = n − rank J, meaningful on M at a regular point.</summary>
     public int ManifoldDimension => N - Rank.Rank;
 }
@@ -99,7 +123,8 @@ public sealed record TrainedSpectrumPoint(int Width, int N, int Constraints, Tra
 /// <param name="Outputs">ℓ.</param>
 /// <param name="Points">Every (width, optimizer) pair, width-major.</param>
 /// <param name="Seconds">Total wall time.</param>
-public sealed record TrainedSpectraResult(string Data, int Rows, int Outputs, IReadOnlyList<TrainedSpectrumPoint> Points, double Seconds)
+/// <param name="Activation">The hidden activation's name.</param>
+public sealed record TrainedSpectraResult(string Data, int Rows, int Outputs, IReadOnlyList<TrainedSpectrumPoint> Points, double Seconds, string Activation)
 {
     /// <summary>ℓd.</summary>
     public int Constraints => Rows * Outputs;
@@ -127,13 +152,14 @@ public static class TrainedSpectra
         options ??= TrainedSpectraOptions.Standard;
         TorchRuntime.EnsureInitialized();
         var watch = Stopwatch.StartNew();
-        var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(options.Rows);
+        var data = DropConstantInputs(DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(options.Rows));
+        var activation = ActivationRegistry.Get(options.Activation);
         var scaling = InputScaling.Standardize(data);
         var points = new List<TrainedSpectrumPoint>();
         int total = options.Widths.Count * options.Optimizers.Count, done = 0;
         foreach (int width in options.Widths)
         {
-            var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, new SmooLU())], data.OutputDim).WithScaling(scaling);
+            var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, activation)], data.OutputDim).WithScaling(scaling);
             var start = mlp.InitialParameters(options.Seed);
             foreach (var name in options.Optimizers)
             {
@@ -144,7 +170,36 @@ public static class TrainedSpectra
             }
         }
         progress?.Report((1.0, "done"));
-        return new TrainedSpectraResult(data.Source, data.Count, data.OutputDim, points, watch.Elapsed.TotalSeconds);
+        return new TrainedSpectraResult(data.Source, data.Count, data.OutputDim, points, watch.Elapsed.TotalSeconds, activation.Name);
+    }
+
+    /// <summary>
+    /// The dataset without the input columns that are constant on its rows (on digits, border pixels that are 0 in every
+    /// image of the subset). Such a column gives the h first-layer weights that read it an identically zero derivative,
+    /// so they would add h to n and nothing to rank J: n would overstate the parameters the data can see.
+    /// </summary>
+    public static Dataset DropConstantInputs(Dataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var keep = Enumerable.Range(0, data.InputDim).Where(j => Enumerable.Range(0, data.Count).Any(i => data.Input(i, j) != data.Input(0, j))).ToArray();
+        if (keep.Length == data.InputDim || keep.Length == 0)
+        {
+            return data;
+        }
+        var x = new double[data.Count, keep.Length];
+        var y = new double[data.Count, data.OutputDim];
+        for (int i = 0; i < data.Count; i++)
+        {
+            for (int k = 0; k < keep.Length; k++)
+            {
+                x[i, k] = data.Input(i, keep[k]);
+            }
+            for (int j = 0; j < data.OutputDim; j++)
+            {
+                y[i, j] = data.Target(i, j);
+            }
+        }
+        return new Dataset(x, y, keep.Select(j => data.InputNames[j]).ToArray(), data.TargetNames, data.Source);
     }
 
     /// <summary>The optimizer of the sweep for a command-line name, with the sweep's budget.</summary>
@@ -176,13 +231,17 @@ public static class TrainedSpectra
         }
         double maxAbs = map.Residuals().abs().max().item<double>();
         var rank = JacobianSpectrum.Best(map);
-        var hessian = Spectrum(map, options);
         bool onM = run.BestLoss <= 1e4 * Trainer.RoundingFloor(map);
-        return new TrainedSpectrumPoint(mlp.Hidden[0].Width, mlp.ParameterCount, map.Constraints, run, maxAbs, rank, hessian, watch.Elapsed.TotalSeconds) { OnManifold = onM };
+        var hessian = Spectrum(map, options, rank, onM);
+        return new TrainedSpectrumPoint(mlp.Hidden[0].Width, mlp.ParameterCount, map.Constraints, run, maxAbs, rank, hessian, watch.Elapsed.TotalSeconds) { OnManifold = onM, Outputs = data.OutputDim };
     }
 
-    /// <summary>The spectrum summary of ∇²L at the map's current point: dense when n ≤ <see cref="TrainedSpectraOptions.DenseLimit"/>, else Lanczos.</summary>
-    public static HessianSummary Spectrum(ResidualMap map, TrainedSpectraOptions options)
+    /// <summary>
+    /// The spectrum summary of ∇²L at the map's current point: all n eigenvalues densely when n ≤
+    /// <see cref="TrainedSpectraOptions.DenseLimit"/>; else the top and bottom k by Lanczos, and, at a point of M, the inertia
+    /// from σ(J) (there ∇²L = 2JᵀJ + R with ‖R‖₂ measured: rank J positive eigenvalues 2σᵢ², n − rank J zeros).
+    /// </summary>
+    public static HessianSummary Spectrum(ResidualMap map, TrainedSpectraOptions options, RankDecision? rank = null, bool onManifold = false)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
@@ -208,19 +267,34 @@ public static class TrainedSpectra
                 residualTerm, ascending.Count(v => Math.Abs(v) <= tauR), ascending.Count(v => v < -tauR), outliers, gap,
                 NegativeRatio(ascending[0], descending[0], tau), hessian.Applications + residualOp.Applications, ConvergenceStatus.Converged);
         }
-        var topRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.TopK, n), Which: SpectrumEnd.Largest, Seed: 1));
-        var bottomRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.BottomK, n), Which: SpectrumEnd.Smallest, Seed: 2));
+        var topRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.TopK, n), Which: SpectrumEnd.Largest, MaxIterations: options.TopIterations, Seed: 1));
+        var bottomRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.BottomK, n), Which: SpectrumEnd.Smallest, MaxIterations: options.BottomIterations, Seed: 2));
+        topRun.Eigenvectors.Dispose();
+        bottomRun.Eigenvectors.Dispose();
         var topValues = topRun.Eigenvalues.ToArray();
         var bottomValues = bottomRun.Eigenvalues.ToArray();
         double scale = Math.Max(Math.Abs(topValues.DefaultIfEmpty(0).Max()), Math.Abs(bottomValues.DefaultIfEmpty(0).Min()));
-        double tolerance = Math.Max(1e-6 * scale, topRun.ResidualNorms.Concat(bottomRun.ResidualNorms).DefaultIfEmpty(0).Max());
+        // Lanczos' relative tolerance; a Ritz value θ with residual bound ρ has an eigenvalue in [θ − ρ, θ + ρ], so θ counts
+        // as negative only when θ < −max(τ, ρ).
+        double tolerance = 1e-6 * scale;
+        bool[] negativeFlags = bottomValues.Select((v, i) => v < -Math.Max(tolerance, bottomRun.ResidualNorms[i])).ToArray();
+        int neg = negativeFlags.Count(f => f);
         double tR = Math.Max(tolerance, residualTerm);
-        int neg = bottomValues.Count(v => v < -tolerance);
         var (k, g) = CountOutliers(topValues, map.Data.OutputDim, tolerance);
         var status = topRun.Status == ConvergenceStatus.StoppedWithoutConvergence || bottomRun.Status == ConvergenceStatus.StoppedWithoutConvergence
             ? ConvergenceStatus.StoppedWithoutConvergence : ConvergenceStatus.Converged;
-        return new HessianSummary("lanczos", topValues, bottomValues, tolerance, null, null, neg, neg == bottomValues.Length, residualTerm, null,
-            bottomValues.Count(v => v < -tR), k, g, NegativeRatio(bottomValues.DefaultIfEmpty(0).Min(), topValues.DefaultIfEmpty(0).Max(), tolerance),
+        double minNegative = neg > 0 ? bottomValues.Where((_, i) => negativeFlags[i]).Min() : 0;
+        int? positive2 = null, zero2 = null;
+        string method = "lanczos";
+        if (onManifold && rank is { Decided: true } && map.Exponent == 2.0 && residualTerm < 1e-6 * scale)
+        {
+            // On M: Weyl puts every eigenvalue within ‖R‖₂ of one of 2JᵀJ, whose spectrum is 2σᵢ² (rank J of them) and n − rank zeros.
+            positive2 = rank.Rank;
+            zero2 = n - rank.Rank;
+            method = "lanczos + σ(J) on M";
+        }
+        return new HessianSummary(method, topValues, bottomValues, tolerance, positive2, zero2, neg, neg == bottomValues.Length, residualTerm, zero2,
+            bottomValues.Count(v => v < -tR), k, g, NegativeRatio(minNegative, topValues.DefaultIfEmpty(0).Max(), 0),
             hessian.Applications + residualOp.Applications, status);
     }
 

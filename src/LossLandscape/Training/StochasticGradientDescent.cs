@@ -5,7 +5,10 @@ using static TorchSharp.torch;
 namespace LossLandscape.Training;
 
 /// <summary>Settings of <see cref="StochasticGradientDescent"/>.</summary>
-/// <param name="LearningRate">η; default null: 1/λmax(∇²L(p₀)) (<see cref="Optimizer.InverseSharpness"/>), inside the heavy-ball stability limit 2(1 + μ)/λmax.</param>
+/// <param name="LearningRate">
+/// η; default null: (1 − μ)/λmax(∇²L(p₀)) (<see cref="Optimizer.InverseSharpness"/>), so that the heavy ball's effective step
+/// η/(1 − μ) is gradient descent's 1/λmax (the mini-batch estimate (d/|B|)∇L_B is noisier and sharper than ∇L).
+/// </param>
 /// <param name="BatchSize">Rows per mini-batch B; default 32 (Bengio, "Practical recommendations for gradient-based training", 2012, §3.1).</param>
 /// <param name="Momentum">μ; default 0.9 (Sutskever, Martens, Dahl &amp; Hinton 2013).</param>
 /// <param name="Nesterov">Nesterov's accelerated form instead of the heavy ball; default false.</param>
@@ -34,13 +37,13 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
 
     /// <inheritdoc/>
     public override string Describe() =>
-        $"SGD, η = {LearningRate:G4}{(_options.LearningRate is null ? " (1/λmax at p₀)" : "")}, B = {_options.BatchSize}, momentum {_options.Momentum}{(_options.Nesterov ? " (Nesterov)" : "")}, seed {_options.Seed}";
+        $"SGD, η = {LearningRate:G4}{(_options.LearningRate is null ? " ((1 − μ)/λmax at p₀)" : "")}, B = {_options.BatchSize}, momentum {_options.Momentum}{(_options.Nesterov ? " (Nesterov)" : "")}, seed {_options.Seed}";
 
     /// <inheritdoc/>
     public override StepOutcome Step(ResidualMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        _rate ??= _options.LearningRate ?? InverseSharpness(map);
+        _rate ??= _options.LearningRate ?? (1 - _options.Momentum) * InverseSharpness(map);
         _batches ??= new MiniBatches(map.Data.Count, _options.BatchSize, _options.Seed);
         _inputs ??= map.Data.InputsTensor().DetachFromDisposeScope();
         _targets ??= map.Data.TargetsTensor().DetachFromDisposeScope();
