@@ -59,8 +59,14 @@ public sealed record TrainedSpectraOptions
     /// <summary>The full study (about 5 minutes on 2 cores; docs/trained-spectra.md).</summary>
     public static TrainedSpectraOptions Standard { get; } = new();
 
-    /// <summary>A short version for tests: 80 rows (ℓd = 800), widths 10 and 16 (n = 760 &lt; ℓd and 1210 &gt; ℓd), 200 first-order steps.</summary>
-    public static TrainedSpectraOptions Quick { get; } = new() { Rows = 80, Widths = [10, 16], AdamSteps = 200, SgdSteps = 200, GaussNewtonSteps = 20, TopK = 20, BottomK = 5 };
+    /// <summary>
+    /// A short version for tests: 80 rows (ℓd = 800), widths 10 (n = 640 &lt; ℓd) and 32 (n = 2026, well above the rank
+    /// 9·80 + 33 = 753 that J has on M), 200 first-order steps, Lanczos above n = 1200.
+    /// </summary>
+    public static TrainedSpectraOptions Quick { get; } = new()
+    {
+        Rows = 80, Widths = [10, 32], AdamSteps = 200, SgdSteps = 200, GaussNewtonSteps = 30, TopK = 20, BottomK = 5, DenseLimit = 1200, TopIterations = 100, BottomIterations = 60,
+    };
 }
 
 /// <summary>The Hessian ∇²L at a trained point: its extreme eigenvalues, inertia, outliers and negative eigenvalues.</summary>
