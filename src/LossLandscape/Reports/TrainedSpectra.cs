@@ -70,15 +70,18 @@ public sealed record TrainedSpectraOptions
 }
 
 /// <summary>The Hessian ∇²L at a trained point: its extreme eigenvalues, inertia, outliers and negative eigenvalues.</summary>
-/// <param name="Method">"dense" (all n eigenvalues of the dense ∇²L) or "lanczos" (top and bottom k by <see cref="Lanczos"/> on <see cref="HessianOperator"/>).</param>
+/// <param name="Method">
+/// "dense" (all n eigenvalues of the dense ∇²L), "lanczos" (top and bottom k by <see cref="Lanczos"/> on <see cref="HessianOperator"/>),
+/// or "lanczos + σ(J) on M" (the same, with the inertia counted from σ(J) at a point of M, where ∇²L = 2JᵀJ + R and ‖R‖₂ is measured).
+/// </param>
 /// <param name="Top">The largest eigenvalues, descending.</param>
 /// <param name="Bottom">The smallest eigenvalues, ascending.</param>
 /// <param name="Tolerance">
-/// The numerical zero τ: dense, n·ε·max|λ| (the backward error of the symmetric eigensolver); Lanczos, the largest residual
-/// bound ‖∇²Lv − θv‖ of the reported pairs and at least 1e−6·max|λ| (the Lanczos tolerance).
+/// The numerical zero τ: dense, n·ε·max|λ| (the backward error of the symmetric eigensolver); Lanczos, 1e−6·max|λ| (the Lanczos
+/// tolerance), and a Ritz value θ with residual bound ρ counts as negative only when θ &lt; −max(τ, ρ).
 /// </param>
-/// <param name="Positive">#λ &gt; τ (dense only; null for Lanczos).</param>
-/// <param name="Zero">#|λ| ≤ τ (dense only).</param>
+/// <param name="Positive">#λ &gt; τ (dense), rank J (on M); null when not counted (Lanczos off M).</param>
+/// <param name="Zero">#|λ| ≤ τ (dense), n − rank J (on M); null when not counted.</param>
 /// <param name="Negative">#λ &lt; −τ; for Lanczos counted among the bottom k, so a count of k means "at least k".</param>
 /// <param name="NegativeAtLeast">True when <paramref name="Negative"/> is a lower bound (every one of the bottom k was negative).</param>
 /// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ (Lanczos, largest magnitude, on <see cref="ResidualTermOperator"/>): by Weyl every eigenvalue is within it of one of 2JᵀJ, which has n − rank J zeros and no negatives.</param>
