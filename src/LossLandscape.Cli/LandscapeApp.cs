@@ -37,6 +37,8 @@ public static class LandscapeApp
         root.Subcommands.Add(ReportCommand.Create(context));
         root.Subcommands.Add(SpectrumCommand.Create(context));
         root.Subcommands.Add(TraceCommand.Create(context));
+        root.Subcommands.Add(TrainCommand.Create(context));
+        root.Subcommands.Add(ExperimentCommand.Create(context));
 
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0)

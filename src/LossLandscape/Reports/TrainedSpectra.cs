@@ -1,0 +1,346 @@
+using System.Diagnostics;
+using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using LossLandscape.Training;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Reports;
+
+/// <summary>Settings of <see cref="TrainedSpectra.Run"/>.</summary>
+public sealed record TrainedSpectraOptions
+{
+    /// <summary>The first d rows of the embedded digits data (one-hot, ℓ = 10); default 200, so ℓd = 2000.</summary>
+    public int Rows { get; init; } = 200;
+
+    /// <summary>
+    /// The hidden activation; default tanh: smooth and not rectified, so no unit dies. With rectified activations (smooLU)
+    /// units whose pre-activations are negative on every row contribute zero columns to J, and rank J drops below n in
+    /// the underparameterized regime (measured: rank 369 of n = 760 after Gauss–Newton at d = 80), which hides the transition.
+    /// </summary>
+    public string Activation { get; init; } = "tanh";
+
+    /// <summary>Widths h of the one hidden layer; n = (p′ + 1)h + (h + 1)ℓ, p′ the non-constant pixels of the subset (<see cref="TrainedSpectra.DropConstantInputs"/>). Default: n/ℓd from 0.38 to 10, every h ≥ ℓ (with h &lt; ℓ − 1 the outputs f(xᵢ) − c = Va(xᵢ) have rank ≤ h &lt; rank of the centred one-hot targets, so no width that narrow can interpolate, whatever n is).</summary>
+    public IReadOnlyList<int> Widths { get; init; } = [10, 16, 24, 32, 64, 128, 267];
+
+    /// <summary>The optimizers, by their command-line names; default Gauss–Newton, Adam, SGD.</summary>
+    public IReadOnlyList<string> Optimizers { get; init; } = ["gauss-newton", "adam", "sgd"];
+
+    /// <summary>Gauss–Newton step budget; default 60 (quadratic convergence needs fewer than 15 well above the threshold, more near it).</summary>
+    public int GaussNewtonSteps { get; init; } = 60;
+
+    /// <summary>Adam steps (full batch, Kingma &amp; Ba defaults); default 2000.</summary>
+    public int AdamSteps { get; init; } = 2000;
+
+    /// <summary>SGD steps (B = 32, momentum 0.9, η = (1 − μ)/λmax(p₀)); default 2000.</summary>
+    public int SgdSteps { get; init; } = 2000;
+
+    /// <summary>Seed of the He initialization (the same p₀ for every optimizer at one width) and of the shuffling; default 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Top eigenvalues computed (and searched for outliers); default 2ℓ + 5 = 25, past the 2ℓ searched.</summary>
+    public int TopK { get; init; } = 25;
+
+    /// <summary>Bottom eigenvalues computed by Lanczos when n is too large for the dense spectrum; default 10.</summary>
+    public int BottomK { get; init; } = 10;
+
+    /// <summary>Largest n whose full spectrum is computed densely (n Hessian-vector products and one n × n eigh); default 2500.</summary>
+    public int DenseLimit { get; init; } = 2500;
+
+    /// <summary>Lanczos iterations for the top eigenvalues when n &gt; <see cref="DenseLimit"/>; default 200.</summary>
+    public int TopIterations { get; init; } = 200;
+
+    /// <summary>Lanczos iterations for the bottom eigenvalues when n &gt; <see cref="DenseLimit"/>; default 100.</summary>
+    public int BottomIterations { get; init; } = 100;
+
+    /// <summary>The full study (about 5 minutes on 2 cores; docs/trained-spectra.md).</summary>
+    public static TrainedSpectraOptions Standard { get; } = new();
+
+    /// <summary>
+    /// A short version for tests: 80 rows (ℓd = 800), widths 10 (n = 640 &lt; ℓd) and 32 (n = 2026, well above the rank
+    /// 9·80 + 33 = 753 that J has on M), 200 first-order steps, Lanczos above n = 1200.
+    /// </summary>
+    public static TrainedSpectraOptions Quick { get; } = new()
+    {
+        Rows = 80, Widths = [10, 32], AdamSteps = 200, SgdSteps = 200, GaussNewtonSteps = 30, TopK = 20, BottomK = 5, DenseLimit = 1200, TopIterations = 100, BottomIterations = 60,
+    };
+}
+
+/// <summary>The Hessian ∇²L at a trained point: its extreme eigenvalues, inertia, outliers and negative eigenvalues.</summary>
+/// <param name="Method">
+/// "dense" (all n eigenvalues of the dense ∇²L), "lanczos" (top and bottom k by <see cref="Lanczos"/> on <see cref="HessianOperator"/>),
+/// or "lanczos + σ(J) on M" (the same, with the inertia counted from σ(J) at a point of M, where ∇²L = 2JᵀJ + R and ‖R‖₂ is measured).
+/// </param>
+/// <param name="Top">The largest eigenvalues, descending.</param>
+/// <param name="Bottom">The smallest eigenvalues, ascending.</param>
+/// <param name="Tolerance">
+/// The numerical zero τ: dense, n·ε·max|λ| (the backward error of the symmetric eigensolver); Lanczos, 1e−6·max|λ| (the Lanczos
+/// tolerance), and a Ritz value θ with residual bound ρ counts as negative only when θ &lt; −max(τ, ρ).
+/// </param>
+/// <param name="Positive">#λ &gt; τ (dense), rank J (on M); null when not counted (Lanczos off M).</param>
+/// <param name="Zero">#|λ| ≤ τ (dense), n − rank J (on M); null when not counted.</param>
+/// <param name="Negative">#λ &lt; −τ; for Lanczos counted among the bottom k, so a count of k means "at least k".</param>
+/// <param name="NegativeAtLeast">True when <paramref name="Negative"/> is a lower bound (every one of the bottom k was negative).</param>
+/// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ (Lanczos, largest magnitude, on <see cref="ResidualTermOperator"/>): by Weyl every eigenvalue is within it of one of 2JᵀJ, which has n − rank J zeros and no negatives.</param>
+/// <param name="ZeroWithinResidualTerm">#|λ| ≤ max(τ, ‖∇²L − 2JᵀJ‖₂) (dense only): the eigenvalues that may come from the zeros of 2JᵀJ.</param>
+/// <param name="NegativeBeyondResidualTerm">#λ &lt; −max(τ, ‖∇²L − 2JᵀJ‖₂) (dense; Lanczos among the bottom k): always 0 by Weyl, a check.</param>
+/// <param name="Outliers">The outliers above the bulk, by the gap rule of <see cref="TrainedSpectra.CountOutliers"/>.</param>
+/// <param name="OutlierGap">λ_k/λ_{k+1} at the gap chosen (∞ when λ_{k+1} ≤ τ).</param>
+/// <param name="NegativeRatio">|λmin|/λmax when λmin &lt; −τ, else 0: the size of the negative eigenvalues relative to the top one.</param>
+/// <param name="Applications">Hessian-vector products used.</param>
+/// <param name="Status">Converged unless a Lanczos run stopped without convergence.</param>
+public sealed record HessianSummary(
+    string Method, double[] Top, double[] Bottom, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeAtLeast,
+    double ResidualTermNorm, int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, double NegativeRatio,
+    long Applications, ConvergenceStatus Status);
+
+/// <summary>One trained point of the sweep.</summary>
+/// <param name="Width">Hidden width h.</param>
+/// <param name="N">Parameters n.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Training">The training run (its best point is analysed).</param>
+/// <param name="MaxAbsResidual">max|H_k| at the point.</param>
+/// <param name="Rank">The rank of J with its tolerance and gap (<see cref="JacobianSpectrum.Best"/>).</param>
+/// <param name="Hessian">The spectrum of ∇²L there.</param>
+/// <param name="Seconds">Training and analysis time.</param>
+public sealed record TrainedSpectrumPoint(int Width, int N, int Constraints, TrainingResult Training, double MaxAbsResidual, RankDecision Rank, HessianSummary Hessian, double Seconds)
+{
+    /// <summary>Whether the point is on M to float64 accuracy (L ≤ the rounding floor ×10⁴, i.e. max|H| within 100× of rounding).</summary>
+    public bool OnManifold { get; init; }
+
+    /// <summary>
+    /// The rank J must have on M for one-hot targets: min(n, (ℓ − 1)d + min(h + 1, d)). On M, f(xᵢ) = V a(xᵢ) + c = yᵢ and
+    /// 1ᵀyᵢ = 1 for every i force 1ᵀV = 0 and 1ᵀc = 1 when the d vectors (a(xᵢ), 1) span ℝ^{h+1}; then the d rows
+    /// Σⱼ ∂fⱼ(xᵢ)/∂p = ((a(xᵢ), 1) in the output-layer block, 0 elsewhere) span only h + 1 dimensions. One-hot targets are
+    /// therefore not a regular value (Theorem 2.1's hypothesis fails) unless h + 1 ≥ d.
+    /// </summary>
+    public int OneHotRankOnM => Math.Min(N, (Constraints / Outputs * (Outputs - 1)) + Math.Min(Width + 1, Constraints / Outputs));
+
+    /// <summary>ℓ.</summary>
+    public int Outputs { get; init; } = 1;
+
+    /// <summary>dim M = n − rank J, meaningful on M at a regular point.</summary>
+    public int ManifoldDimension => N - Rank.Rank;
+}
+
+/// <summary>The whole sweep.</summary>
+/// <param name="Data">The dataset used.</param>
+/// <param name="Rows">d.</param>
+/// <param name="Outputs">ℓ.</param>
+/// <param name="Points">Every (width, optimizer) pair, width-major.</param>
+/// <param name="Seconds">Total wall time.</param>
+/// <param name="Activation">The hidden activation's name.</param>
+public sealed record TrainedSpectraResult(string Data, int Rows, int Outputs, IReadOnlyList<TrainedSpectrumPoint> Points, double Seconds, string Activation)
+{
+    /// <summary>ℓd.</summary>
+    public int Constraints => Rows * Outputs;
+}
+
+/// <summary>
+/// The experiment of the paper's Discussion: train one-hidden-layer smooLU networks on digits (one-hot, ℓ = 10) with the
+/// standard optimizers across widths whose n runs from below ℓd to far above it, and measure at the trained point the
+/// loss, rank J, the inertia of ∇²L, its top eigenvalues, the outliers above the bulk against the number of classes, and
+/// the size of its negative eigenvalues relative to the top one.
+/// </summary>
+/// <remarks>
+/// What the literature reports at trained solutions: many eigenvalues ≈ 0, some positive, a few small negative ones
+/// (Chaudhari et al. 2016, Entropy-SGD, §2; Wu, Zhu &amp; E 2017); a bulk near 0 and outliers whose number tracks the number
+/// of classes (Sagun, Bottou &amp; LeCun 2016; Sagun, Evci, Güney, Dauphin &amp; Bottou 2017; Papyan 2019, "Measurements of
+/// three-level hierarchical structure in the outliers in the spectrum of deepnet Hessians"). What the paper proves
+/// (Cooper, Theorem 2.1, Proposition 2.3): for n &gt; ℓd, M = H⁻¹(0) is an (n − ℓd)-manifold, and ∇²L on it has ℓd positive
+/// and n − ℓd zero eigenvalues; for n &lt; ℓd, H generically misses 0.
+/// </remarks>
+public static class TrainedSpectra
+{
+    /// <summary>Runs the sweep, reporting (fraction, what) as it goes.</summary>
+    public static TrainedSpectraResult Run(TrainedSpectraOptions? options = null, IProgress<(double Fraction, string Status)>? progress = null, CancellationToken cancellation = default)
+    {
+        options ??= TrainedSpectraOptions.Standard;
+        TorchRuntime.EnsureInitialized();
+        var watch = Stopwatch.StartNew();
+        var data = DropConstantInputs(DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(options.Rows));
+        var activation = ActivationRegistry.Get(options.Activation);
+        var scaling = InputScaling.Standardize(data);
+        var points = new List<TrainedSpectrumPoint>();
+        int total = options.Widths.Count * options.Optimizers.Count, done = 0;
+        foreach (int width in options.Widths)
+        {
+            var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, activation)], data.OutputDim).WithScaling(scaling);
+            var start = mlp.InitialParameters(options.Seed);
+            foreach (var name in options.Optimizers)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                progress?.Report(((double)done / total, $"h = {width} (n = {mlp.ParameterCount}), {name}"));
+                points.Add(Measure(data, mlp, start, name, options, cancellation));
+                done++;
+            }
+        }
+        progress?.Report((1.0, "done"));
+        return new TrainedSpectraResult(data.Source, data.Count, data.OutputDim, points, watch.Elapsed.TotalSeconds, activation.Name);
+    }
+
+    /// <summary>
+    /// The dataset without the input columns that are constant on its rows (on digits, border pixels that are 0 in every
+    /// image of the subset). Such a column gives the h first-layer weights that read it an identically zero derivative,
+    /// so they would add h to n and nothing to rank J: n would overstate the parameters the data can see.
+    /// </summary>
+    public static Dataset DropConstantInputs(Dataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var keep = Enumerable.Range(0, data.InputDim).Where(j => Enumerable.Range(0, data.Count).Any(i => data.Input(i, j) != data.Input(0, j))).ToArray();
+        if (keep.Length == data.InputDim || keep.Length == 0)
+        {
+            return data;
+        }
+        var x = new double[data.Count, keep.Length];
+        var y = new double[data.Count, data.OutputDim];
+        for (int i = 0; i < data.Count; i++)
+        {
+            for (int k = 0; k < keep.Length; k++)
+            {
+                x[i, k] = data.Input(i, keep[k]);
+            }
+            for (int j = 0; j < data.OutputDim; j++)
+            {
+                y[i, j] = data.Target(i, j);
+            }
+        }
+        return new Dataset(x, y, keep.Select(j => data.InputNames[j]).ToArray(), data.TargetNames, data.Source);
+    }
+
+    /// <summary>The optimizer of the sweep for a command-line name, with the sweep's budget.</summary>
+    public static (Optimizer Optimizer, int Steps) CreateOptimizer(string name, TrainedSpectraOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return name switch
+        {
+            "gauss-newton" => (new GaussNewton(), options.GaussNewtonSteps),
+            "adam" => (new Adam(), options.AdamSteps),
+            "sgd" => (new StochasticGradientDescent(new SgdOptions(Seed: options.Seed)), options.SgdSteps),
+            "gd" => (new GradientDescent(), options.SgdSteps),
+            "lbfgs" => (new Lbfgs(), options.AdamSteps / 10),
+            _ => throw new ArgumentException($"unknown optimizer '{name}'"),
+        };
+    }
+
+    private static TrainedSpectrumPoint Measure(Dataset data, Mlp mlp, double[] start, string name, TrainedSpectraOptions options, CancellationToken cancellation)
+    {
+        var watch = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        using var model = new NetworkModel(mlp, start);
+        var map = new ResidualMap(model, data);
+        var (optimizer, steps) = CreateOptimizer(name, options);
+        TrainingResult run;
+        using (optimizer)
+        {
+            run = Trainer.Run(map, optimizer, new TrainingOptions(steps), cancellation: cancellation);
+        }
+        double maxAbs = map.Residuals().abs().max().item<double>();
+        var rank = JacobianSpectrum.Best(map);
+        bool onM = run.BestLoss <= 1e4 * Trainer.RoundingFloor(map);
+        var hessian = Spectrum(map, options, rank, onM);
+        return new TrainedSpectrumPoint(mlp.Hidden[0].Width, mlp.ParameterCount, map.Constraints, run, maxAbs, rank, hessian, watch.Elapsed.TotalSeconds) { OnManifold = onM, Outputs = data.OutputDim };
+    }
+
+    /// <summary>
+    /// The spectrum summary of ∇²L at the map's current point: all n eigenvalues densely when n ≤
+    /// <see cref="TrainedSpectraOptions.DenseLimit"/>; else the top and bottom k by Lanczos, and, at a point of M, the inertia
+    /// from σ(J) (there ∇²L = 2JᵀJ + R with ‖R‖₂ measured: rank J positive eigenvalues 2σᵢ², n − rank J zeros).
+    /// </summary>
+    public static HessianSummary Spectrum(ResidualMap map, TrainedSpectraOptions options, RankDecision? rank = null, bool onManifold = false)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(options);
+        using var scope = NewDisposeScope();
+        int n = map.ParameterCount;
+        var hessian = new HessianOperator(map);
+        // ‖R‖₂ of R = ∇²L − 2JᵀJ by Lanczos at the largest magnitude (relative tolerance 1e−3 is enough for a bound used as a threshold).
+        var residualOp = new ResidualTermOperator(map);
+        var r = Lanczos.Eigenpairs(residualOp, new LanczosOptions(K: 1, Which: SpectrumEnd.LargestMagnitude, MaxIterations: Math.Min(n, 80), Tolerance: 1e-3, Seed: 7));
+        double residualTerm = r.Eigenvalues.Count > 0 ? Math.Abs(r.Eigenvalues[0]) : 0;
+        if (n <= options.DenseLimit)
+        {
+            var dense = DenseSpectrum.Compute(hessian);
+            var ascending = dense.Eigenvalues.ToArray();
+            var descending = ascending.Reverse().ToArray();
+            double max = ascending.Select(Math.Abs).DefaultIfEmpty(0).Max();
+            double tau = n * JacobianSpectrum.Epsilon * max;
+            double tauR = Math.Max(tau, residualTerm);
+            int positive = ascending.Count(v => v > tau), negative = ascending.Count(v => v < -tau);
+            var top = descending.Take(options.TopK).ToArray();
+            var (outliers, gap) = CountOutliers(top, map.Data.OutputDim, tau);
+            return new HessianSummary("dense", top, ascending.Take(options.BottomK).ToArray(), tau, positive, n - positive - negative, negative, false,
+                residualTerm, ascending.Count(v => Math.Abs(v) <= tauR), ascending.Count(v => v < -tauR), outliers, gap,
+                NegativeRatio(ascending[0], descending[0], tau), hessian.Applications + residualOp.Applications, ConvergenceStatus.Converged);
+        }
+        var topRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.TopK, n), Which: SpectrumEnd.Largest, MaxIterations: options.TopIterations, Seed: 1));
+        var bottomRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.BottomK, n), Which: SpectrumEnd.Smallest, MaxIterations: options.BottomIterations, Seed: 2));
+        topRun.Eigenvectors.Dispose();
+        bottomRun.Eigenvectors.Dispose();
+        var topValues = topRun.Eigenvalues.ToArray();
+        var bottomValues = bottomRun.Eigenvalues.ToArray();
+        double scale = Math.Max(Math.Abs(topValues.DefaultIfEmpty(0).Max()), Math.Abs(bottomValues.DefaultIfEmpty(0).Min()));
+        // Lanczos' relative tolerance; a Ritz value θ with residual bound ρ has an eigenvalue in [θ − ρ, θ + ρ], so θ counts
+        // as negative only when θ < −max(τ, ρ).
+        double tolerance = 1e-6 * scale;
+        bool[] negativeFlags = bottomValues.Select((v, i) => v < -Math.Max(tolerance, bottomRun.ResidualNorms[i])).ToArray();
+        int neg = negativeFlags.Count(f => f);
+        double tR = Math.Max(tolerance, residualTerm);
+        var (k, g) = CountOutliers(topValues, map.Data.OutputDim, tolerance);
+        var status = topRun.Status == ConvergenceStatus.StoppedWithoutConvergence || bottomRun.Status == ConvergenceStatus.StoppedWithoutConvergence
+            ? ConvergenceStatus.StoppedWithoutConvergence : ConvergenceStatus.Converged;
+        double minNegative = neg > 0 ? bottomValues.Where((_, i) => negativeFlags[i]).Min() : 0;
+        int? positive2 = null, zero2 = null;
+        string method = "lanczos";
+        if (onManifold && rank is { Decided: true } && map.Exponent == 2.0 && residualTerm < 1e-6 * scale)
+        {
+            // On M: Weyl puts every eigenvalue within ‖R‖₂ of one of 2JᵀJ, whose spectrum is 2σᵢ² (rank J of them) and n − rank zeros.
+            positive2 = rank.Rank;
+            zero2 = n - rank.Rank;
+            method = "lanczos + σ(J) on M";
+        }
+        return new HessianSummary(method, topValues, bottomValues, tolerance, positive2, zero2, neg, neg == bottomValues.Length, residualTerm, zero2,
+            bottomValues.Count(v => v < -tR), k, g, NegativeRatio(minNegative, topValues.DefaultIfEmpty(0).Max(), 0),
+            hessian.Applications + residualOp.Applications, status);
+    }
+
+    /// <summary>
+    /// The outliers above the bulk, by the largest spectral gap: with λ₁ ≥ λ₂ ≥ … the top eigenvalues, k is the i ≤ 2ℓ
+    /// that maximizes λᵢ/λᵢ₊₁ (λᵢ₊₁ ≤ τ counts as an infinite gap: everything above zero is an outlier).
+    /// </summary>
+    /// <remarks>
+    /// Sagun et al. 2017 and Papyan 2019 describe the spectrum at trained points as a bulk concentrated at 0 and a small
+    /// number of outliers separated from it by a gap, about one per class (C outliers, C = ℓ here); the eigengap rule makes
+    /// "separated by a gap" a number. The search is limited to 2ℓ so that the ℓd-dimensional positive part of the spectrum
+    /// on M (which has its own gaps) is not counted wholesale.
+    /// </remarks>
+    public static (int Outliers, double Gap) CountOutliers(IReadOnlyList<double> top, int classes, double tolerance)
+    {
+        ArgumentNullException.ThrowIfNull(top);
+        int best = 0;
+        double bestGap = 0;
+        for (int i = 1; i <= Math.Min(2 * classes, top.Count - 1); i++)
+        {
+            if (!(top[i - 1] > tolerance))
+            {
+                break;
+            }
+            double gap = top[i] > tolerance ? top[i - 1] / top[i] : double.PositiveInfinity;
+            if (gap > bestGap)
+            {
+                bestGap = gap;
+                best = i;
+            }
+            if (double.IsPositiveInfinity(gap))
+            {
+                break;
+            }
+        }
+        return (best, bestGap);
+    }
+
+    private static double NegativeRatio(double min, double max, double tolerance) => min < -tolerance && max > 0 ? -min / max : 0;
+}

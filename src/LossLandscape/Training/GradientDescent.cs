@@ -1,0 +1,44 @@
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Training;
+
+/// <summary>Settings of <see cref="GradientDescent"/>.</summary>
+/// <param name="LearningRate">η in p ← p − η∇L(p); default null: 1/λmax(∇²L(p₀)) (<see cref="Optimizer.InverseSharpness"/>).</param>
+public sealed record GradientDescentOptions(double? LearningRate = null);
+
+/// <summary>Full-batch gradient descent, p ← p − η∇L(p) (Cauchy 1847), ∇L summed over all d rows.</summary>
+public sealed class GradientDescent(GradientDescentOptions? options = null) : Optimizer
+{
+    private readonly GradientDescentOptions _options = Validate(options ?? new GradientDescentOptions());
+    private double? _rate;
+
+    /// <inheritdoc/>
+    public override string Name => "gd";
+
+    /// <summary>The learning rate in use (null until the first step when chosen automatically).</summary>
+    public double? LearningRate => _rate ?? _options.LearningRate;
+
+    /// <inheritdoc/>
+    public override string Describe() => $"gradient descent, η = {LearningRate:G4}{(_options.LearningRate is null ? " (1/λmax at p₀)" : "")}";
+
+    /// <inheritdoc/>
+    public override StepOutcome Step(ResidualMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        using var scope = NewDisposeScope();
+        _rate ??= _options.LearningRate ?? InverseSharpness(map);
+        var (_, g) = Objective.Evaluate(map);
+        Evaluations++;
+        if (g.abs().max().item<double>() == 0)
+        {
+            return new StepOutcome(true, "∇L = 0");
+        }
+        ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(g.mul_(_rate.Value)));
+        return StepOutcome.Moved;
+    }
+
+    private static GradientDescentOptions Validate(GradientDescentOptions o) =>
+        o.LearningRate is { } r && !(r > 0 && double.IsFinite(r)) ? throw new ArgumentOutOfRangeException(nameof(o), r, "the learning rate must be a positive number") : o;
+}
