@@ -72,6 +72,30 @@ public sealed class CliPaperTests : IDisposable
     }
 
     [Fact]
+    public void Certify_Perturb_Restores_Full_Rank_From_The_Command_Line()
+    {
+        var (data, point) = LossLandscape.Reports.PaperVerification.RankDeficientPoint();
+        var csv = new System.Text.StringBuilder("x0,x1,y\n");
+        for (int i = 0; i < data.Count; i++)
+        {
+            csv.Append(string.Join(",", data.InputRow(i).Append(data.Target(i, 0)).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))).Append('\n');
+        }
+        File.WriteAllText(P("rd.csv"), csv.ToString());
+        LossLandscape.Models.ModelFile.Save(P("rd.json"), point);
+        var (code, output, err) = CliTests.Run("certify", "--model", P("rd.json"), "--data", P("rd.csv"), "--target", "y", "--perturb", "1e-2", "--json", P("rd-cert.json"));
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(P("rd-cert.json")));
+        Assert.True(doc.RootElement.GetProperty("jacobian").GetProperty("rank").GetInt32() <= 7);
+        Assert.False(doc.RootElement.GetProperty("regularPoint").GetBoolean());
+        var perturbation = doc.RootElement.GetProperty("perturbation");
+        Assert.True(perturbation.GetProperty("norm").GetDouble() < 1e-2);
+        var after = perturbation.GetProperty("certificate");
+        Assert.Equal(12, after.GetProperty("jacobian").GetProperty("rank").GetInt32());
+        Assert.True(after.GetProperty("regularPoint").GetBoolean());
+        Assert.True(after.GetProperty("onManifold").GetBoolean(), output);
+    }
+
+    [Fact]
     public void Certify_Dense_Refuses_Over_Budget_Naming_Gram()
     {
         var (code, output, err) = CliTests.Run("init", "--data", "builtin:digits", "--hidden", "700", "--out", P("big.json"));

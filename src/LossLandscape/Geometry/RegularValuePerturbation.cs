@@ -40,7 +40,7 @@ public static class RegularValuePerturbation
         }
         var perturbed = data.WithTargets(y, data.TargetNames);
         var map = new ResidualMap(model, perturbed);
-        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 200));
+        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 2000));
         double actual = 0;
         for (int i = 0; i < data.Count; i++)
         {
