@@ -41,20 +41,33 @@ public class PaperClaimTests
     }
 
     [Theory]
-    [InlineData("smoolu", false)]
-    [InlineData("relu", true)]
-    public void Lemma33_On_Digits_Reaches_The_Float64_Cancellation_Floor(string activation, bool oneHot)
+    [InlineData("smoolu", true)]
+    [InlineData("relu", false)]
+    public void Lemma33_With_Remark42_Copies_Meets_The_Goal_On_Digits(string activation, bool oneHot)
     {
-        // Digits (d = 1797, h = d): the goal 1e−10·max(1, max|y|) is not reached. The interpolant along one
-        // direction has slopes Δy/gap, so f(xᵢ) = Σ_k V_k A_ik cancels by C = max_i Σ_k|V_k||A_ik|, and no
-        // point near the construction evaluates f more accurately than about ε·C (see docs of Lemma33Interpolation).
-        // What holds, and is tested: the residual is at that floor (within a factor 4) and below 1e−8·max(1, max|y|).
+        // Digits (d = 1797) with a last hidden layer of 10·d = 17,970 units: Remark 4.2's copies, one per
+        // output column (one-hot) or per target value (ℓ = 1), each with its own projection direction.
         var data = DatasetLoader.Load("builtin:digits", oneHot ? TargetSpec.Classes("digit") : TargetSpec.LastColumn);
-        var built = Lemma33Interpolation.Construct(data, new ConstructionOptions(ActivationRegistry.Get(activation), [data.Count]));
+        var built = Lemma33Interpolation.Construct(data, new ConstructionOptions(ActivationRegistry.Get(activation), [10 * data.Count]));
+        Assert.StartsWith(oneHot ? "10 copies" : "9 copies", built.Diagnostics.Direction);
+        Assert.True(built.Diagnostics.MeetsGoal, $"max residual {built.Diagnostics.MaxResidual:e2} > goal {built.Diagnostics.Goal:e2}");
+        using var scope = NewDisposeScope();
+        var f = built.Point.Network.Forward(tensor(built.Point.Parameters), data.InputsTensor());
+        Assert.True((f - data.TargetsTensor()).abs().max().item<double>() <= 1e-10 * Math.Max(1, data.MaxAbsTarget()));
+    }
+
+    [Fact]
+    public void Lemma33_On_Digits_With_h_Equal_d_Stops_At_The_Float64_Cancellation_Floor()
+    {
+        // With h = d there is one copy: the interpolant along one direction has slopes Δy/gap, f(xᵢ) = Σ_k V_k A_ik
+        // cancels by C, and float64 leaves about ε·C. On digits C ≥ (label changes)² ≈ 2.6e6, so the goal
+        // 1e−10 is out of reach; what holds is that the residual sits at that floor (within a factor 4) and
+        // below 1e−8·max(1, max|y|).
+        var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
+        var built = Lemma33Interpolation.Construct(data, new ConstructionOptions(new Relu(), [data.Count]));
         var g = built.Diagnostics;
-        double scale = Math.Max(1, data.MaxAbsTarget());
-        Assert.True(g.MaxResidual <= 4 * JacobianSpectrum.Epsilon * g.Amplification * scale, $"{g.MaxResidual:e2} vs ε·C·scale {JacobianSpectrum.Epsilon * g.Amplification * scale:e2}");
-        Assert.True(g.MaxResidual <= 1e-8 * scale);
+        Assert.True(g.MaxResidual <= 4 * JacobianSpectrum.Epsilon * g.Amplification, $"{g.MaxResidual:e2} vs ε·C {JacobianSpectrum.Epsilon * g.Amplification:e2}");
+        Assert.True(g.MaxResidual <= 1e-8);
     }
 
     [Theory]

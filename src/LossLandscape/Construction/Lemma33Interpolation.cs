@@ -104,6 +104,72 @@ public static class Lemma33Interpolation
         var x = Rows(scaled);
         var y = Enumerable.Range(0, d).Select(data.TargetRow).ToArray();
 
+        // 1–2. Remark 4.2 ("ℓ copies of the network, one for each component of yᵢ"): when the last hidden
+        // layer has room, each target block gets its own d units and its own direction, chosen for the
+        // cancellation of that block alone (see Decompose). Otherwise one copy fits all ℓ outputs.
+        double goalEstimate = options.RelativeGoal * Math.Max(1.0, data.MaxAbsTarget());
+        var blocks = Decompose(y, options.HiddenWidths[^1], options.HiddenWidths.Count);
+        int tried = 0;
+        var bests = blocks.Select(t => BestCandidate(x, t, options, goalEstimate / blocks.Count, ref tried)).ToArray();
+        var best = bests.OrderByDescending(b => b.Amplification).First();
+
+        // 3. The parameters, laid out as the MLP file format stores them.
+        var mlp = new Mlp(p, options.HiddenWidths.Select(w => new HiddenLayer(w, sigma)).ToArray(), l).WithScaling(options.Scaling);
+        var parameters = bests.Length == 1 ? Assemble(mlp, best) : AssembleCopies(mlp, bests);
+        var point = new NetworkPoint(mlp, parameters);
+        double scale = Math.Max(1.0, data.MaxAbsTarget());
+        double goal = options.RelativeGoal * scale;
+        double condition = bests.Max(TriangularCondition);
+
+        using var model = point.ToModel();
+        var map = new ResidualMap(model, data);
+        double triangular = MaxResidual(map);
+        int outputSteps = 0, fullSteps = 0;
+        string? skipped = null;
+        if (options.Polish)
+        {
+            // 4a. Gauss–Newton on the output layer alone: per output, a triangular solve with the network's
+            // own last-layer activations (iterative refinement of step 2 in the arithmetic of the forward pass).
+            double current = triangular;
+            for (int step = 0; step < 4 && current > goal * 1e-3; step++)
+            {
+                var before = ParameterVector.Get(model);
+                OutputLayerStep(mlp, model, data, bests[0].Order);
+                double next = MaxResidual(map);
+                if (!(next < current))
+                {
+                    ParameterVector.Set(model, before);
+                    break;
+                }
+                current = next;
+                outputSteps++;
+            }
+
+            // 4b. Full minimum-norm steps p ← p − J⁺H(p), when the ℓd × ℓd Gram matrix fits the budget.
+            long gramBytes = 8L * d * l * d * l;
+            if (gramBytes * 3 > options.GramBudgetBytes)
+            {
+                skipped = $"the ℓd × ℓd Gram matrix ({gramBytes / 1e6:0} MB) exceeds the budget; polished the output layer only";
+            }
+            else if (current > goal * 1e-3)
+            {
+                var gn = GaussNewtonProjection.Project(map, new GaussNewtonOptions(goal * 1e-3, MaxSteps: 8));
+                fullSteps = gn.Steps;
+            }
+            parameters = model.ToArray();
+        }
+        double final = MaxResidual(map);
+        string direction = bests.Length == 1 ? best.Name : $"{bests.Length} copies (Remark 4.2), one direction each; worst: {best.Name}";
+        var diagnostics = new ConstructionDiagnostics(direction, best.RelativeMinGap, best.Alpha * best.MinGap, best.Alpha * best.Range, best.Theta,
+            condition, bests.Sum(b => b.Amplification) / scale, triangular, outputSteps, fullSteps, skipped, final, goal, tried, watch.Elapsed.TotalSeconds);
+        return new ConstructionResult(new NetworkPoint(mlp, parameters), diagnostics);
+    }
+
+    /// <summary>Steps 1–2 of the construction for one target block: the best (direction, α, θ) candidate.</summary>
+    private static Candidate BestCandidate(double[][] x, double[][] y, ConstructionOptions options, double goalEstimate, ref int tried)
+    {
+        var sigma = options.Activation;
+        int d = x.Length, p = x[0].Length, l = y[0].Length;
         // 1. Directions, chosen for the cancellation their sorted order forces (ProjectionDirection).
         ProjectionDirection.Scored[] directions;
         using (var scope = NewDisposeScope())
@@ -119,7 +185,6 @@ public static class Lemma33Interpolation
 
         // 2. For each, carry the projection through the first T − 1 layers, then solve every (α, θ).
         var candidates = new List<Candidate>();
-        int tried = 0;
         foreach (var (name, a, _) in directions)
         {
             var prefix = CarryThroughPrefix(Project(x, a), sigma, options.HiddenWidths.Count - 1);
@@ -151,63 +216,79 @@ public static class Lemma33Interpolation
         {
             throw new ArgumentException("the triangular system was singular for every candidate (σ vanished on a diagonal)");
         }
-        // Among the candidates whose residual is at most 1% of the goal (or, if none is, within a factor 2
-        // of the best), the one with the smallest largest weight: balanced weights keep J (and so the
-        // certificate) well conditioned.
-        double goalEstimate = options.RelativeGoal * Math.Max(1.0, data.MaxAbsTarget());
+        // Among the candidates whose residual is at most 1% of the goal, the one with the smallest largest
+        // weight: balanced weights keep J (and so the certificate) well conditioned. If none is, the one with
+        // the least cancellation among those within a factor 2 of the best residual.
         double bestResidual = candidates.Min(c => c.Residual);
-        double admissible = bestResidual <= 1e-2 * goalEstimate ? 1e-2 * goalEstimate : 2 * bestResidual;
-        var best = candidates.Where(c => c.Residual <= admissible).OrderBy(c => c.Magnitude).First();
-
-        // 3. The parameters, laid out as the MLP file format stores them.
-        var mlp = new Mlp(p, options.HiddenWidths.Select(w => new HiddenLayer(w, sigma)).ToArray(), l).WithScaling(options.Scaling);
-        var parameters = Assemble(mlp, best);
-        var point = new NetworkPoint(mlp, parameters);
-        double scale = Math.Max(1.0, data.MaxAbsTarget());
-        double goal = options.RelativeGoal * scale;
-        double condition = TriangularCondition(best);
-
-        using var model = point.ToModel();
-        var map = new ResidualMap(model, data);
-        double triangular = MaxResidual(map);
-        int outputSteps = 0, fullSteps = 0;
-        string? skipped = null;
-        if (options.Polish)
+        if (bestResidual <= 1e-2 * goalEstimate)
         {
-            // 4a. Gauss–Newton on the output layer alone: per output, a triangular solve with the network's
-            // own last-layer activations (iterative refinement of step 2 in the arithmetic of the forward pass).
-            double current = triangular;
-            for (int step = 0; step < 4 && current > goal * 1e-3; step++)
-            {
-                var before = ParameterVector.Get(model);
-                OutputLayerStep(mlp, model, data, best.Order);
-                double next = MaxResidual(map);
-                if (!(next < current))
-                {
-                    ParameterVector.Set(model, before);
-                    break;
-                }
-                current = next;
-                outputSteps++;
-            }
-
-            // 4b. Full minimum-norm steps p ← p − J⁺H(p), when the ℓd × ℓd Gram matrix fits the budget.
-            long gramBytes = 8L * d * l * d * l;
-            if (gramBytes * 3 > options.GramBudgetBytes)
-            {
-                skipped = $"the ℓd × ℓd Gram matrix ({gramBytes / 1e6:0} MB) exceeds the budget; polished the output layer only";
-            }
-            else if (current > goal * 1e-3)
-            {
-                var gn = GaussNewtonProjection.Project(map, new GaussNewtonOptions(goal * 1e-3, MaxSteps: 8));
-                fullSteps = gn.Steps;
-            }
-            parameters = model.ToArray();
+            return candidates.Where(c => c.Residual <= 1e-2 * goalEstimate).OrderBy(c => c.Magnitude).First();
         }
-        double final = MaxResidual(map);
-        var diagnostics = new ConstructionDiagnostics(best.Name, best.RelativeMinGap, best.Alpha * best.MinGap, best.Alpha * best.Range, best.Theta,
-            condition, best.Amplification / scale, triangular, outputSteps, fullSteps, skipped, final, goal, tried, watch.Elapsed.TotalSeconds);
-        return new ConstructionResult(new NetworkPoint(mlp, parameters), diagnostics);
+        // The goal is tight: the smallest cancellation among the candidates near the best residual.
+        return candidates.Where(c => c.Residual <= 2 * bestResidual).OrderBy(c => c.Amplification).First();
+
+    }
+
+    /// <summary>
+    /// The target blocks of Remark 4.2's copies, when the last hidden layer has room for K·d units in a
+    /// one-hidden-layer network: for ℓ &gt; 1, one block per output column (T_j = y_j e_jᵀ); for ℓ = 1 with at
+    /// most 32 distinct values, one block per nonzero value v (T_v = y·1[y = v]), so each copy interpolates an
+    /// indicator whose sorted order changes value only where that class meets the others. Σ T = y. Otherwise
+    /// one block, y itself.
+    /// </summary>
+    private static List<double[][]> Decompose(double[][] y, int lastWidth, int depth)
+    {
+        int d = y.Length, l = y[0].Length;
+        var single = new List<double[][]> { y };
+        if (depth != 1)
+        {
+            return single;
+        }
+        List<double[][]> blocks;
+        if (l > 1)
+        {
+            blocks = Enumerable.Range(0, l)
+                .Where(j => y.Any(r => r[j] != 0))
+                .Select(j => y.Select(r => r.Select((v, jj) => jj == j ? v : 0.0).ToArray()).ToArray())
+                .ToList();
+        }
+        else
+        {
+            var values = y.Select(r => r[0]).Where(v => v != 0).Distinct().ToArray();
+            if (values.Length > 32)
+            {
+                return single;
+            }
+            blocks = values.Select(v => y.Select(r => new[] { r[0] == v ? v : 0.0 }).ToArray()).ToList();
+        }
+        return blocks.Count > 1 && (long)blocks.Count * d <= lastWidth ? blocks : single;
+    }
+
+    /// <summary>Copies side by side: copy c uses hidden units c·d … c·d + d − 1 and adds its V_c to the outputs.</summary>
+    private static double[] AssembleCopies(Mlp mlp, Candidate[] copies)
+    {
+        var p = new double[mlp.ParameterCount];
+        var first = mlp.Layers[0];
+        var output = mlp.Layers[1];
+        int d = copies[0].Order.Length;
+        for (int c = 0; c < copies.Length; c++)
+        {
+            var copy = copies[c];
+            for (int k = 0; k < d; k++)
+            {
+                int unit = c * d + k;
+                for (int j = 0; j < first.In; j++)
+                {
+                    p[first.WeightOffset + unit * first.In + j] = copy.Alpha * copy.A[j];
+                }
+                p[first.BiasOffset + unit] = -copy.Alpha * copy.Breakpoints[k];
+                for (int o = 0; o < output.Out; o++)
+                {
+                    p[output.WeightOffset + o * output.In + unit] = copy.V[k, o];
+                }
+            }
+        }
+        return p;
     }
 
     /// <summary>Checks the hypotheses of Lemma 3.3 / Corollary 3.4; the messages name the fix.</summary>
@@ -334,8 +415,11 @@ public static class Lemma33Interpolation
         }
         using var scope = NewDisposeScope();
         var a = TriangularMatrix(u, c, alpha, sigma);
-        var diag = a.diagonal().abs().min().item<double>();
-        if (!(diag > 0))
+        // A diagonal entry below 1e−12 of the largest one (smooLU deep in its flat e^{−1/x} region) makes a
+        // usable residual but a useless point: κ(A) of 1e80 and more. Such scales are not candidates.
+        var diagonal = a.diagonal().abs();
+        double diag = diagonal.min().item<double>();
+        if (!(diag > 1e-12 * diagonal.max().item<double>()))
         {
             return null;
         }
