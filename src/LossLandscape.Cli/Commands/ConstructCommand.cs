@@ -81,6 +81,11 @@ public static class ConstructCommand
         table.AddRow("max |f(xᵢ) − yᵢ|", $"{F(g.MaxResidual)} (goal ≤ {F(g.Goal)}: {(g.MeetsGoal ? "[green]met[/]" : "[red]not met[/]")})");
         table.AddRow("wrote", Markup.Escape(path));
         context.Console.Write(table);
+        int copies = Lemma33Interpolation.CopiesFor(set);
+        if (!g.MeetsGoal && copies > 1 && net.Hidden.Count == 1 && net.Hidden[0].Width < copies * set.Count)
+        {
+            context.Console.MarkupLine(Markup.Escape($"hint: the residual is at the float64 floor of one projection direction (ε × cancellation); with --hidden {copies * set.Count} (= {copies}·d) Remark 4.2's {copies} copies each get their own direction, with far less cancellation"));
+        }
     }
 
     private static void WriteJson(System.Text.Json.Utf8JsonWriter w, Dataset set, ConstructionResult built, string path)

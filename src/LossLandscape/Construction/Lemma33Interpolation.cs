@@ -264,6 +264,17 @@ public static class Lemma33Interpolation
         return blocks.Count > 1 && (long)blocks.Count * d <= lastWidth ? blocks : single;
     }
 
+    /// <summary>
+    /// How many copies Remark 4.2's decomposition would use for these targets (1 when it does not apply):
+    /// with a last hidden width of at least that many times d, each copy gets its own direction.
+    /// </summary>
+    public static int CopiesFor(Dataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var y = Enumerable.Range(0, data.Count).Select(data.TargetRow).ToArray();
+        return Decompose(y, int.MaxValue, 1).Count;
+    }
+
     /// <summary>Copies side by side: copy c uses hidden units c·d … c·d + d − 1 and adds its V_c to the outputs.</summary>
     private static double[] AssembleCopies(Mlp mlp, Candidate[] copies)
     {
