@@ -26,11 +26,11 @@ public sealed record GaussNewtonResult(SolverStatus Status, int Steps, IReadOnly
 /// limit is, to first order, the nearest point of M.
 /// </summary>
 /// <remarks>
-/// When ℓd·n ≤ <see cref="DenseJacobianLimit"/>, J⁺ comes from the thin SVD of J (<see cref="JacobianSvd"/>),
+/// When ℓd·n ≤ <see cref="DenseJacobianLimit"/>, J⁺ comes from the thin SVD of J (<see cref="JacobianFactorization"/>),
 /// singular values below the rank tolerance dropped (a pseudo-inverse, which keeps steps finite at
 /// rank-deficient points). Above it, K = JJᵀ comes from <see cref="GramMatrix"/> (factored for MLPs,
 /// never forming J), its eigenvalues below ℓd·ε·λmax are dropped, and Jᵀz is one reverse pass
-/// (<see cref="JacobianProducts.TransposeTimes"/>). A step that does not decrease |H|² is damped
+/// (<see cref="Curvature.JacobianTransposeOperator"/>). A step that does not decrease |H|² is damped
 /// (Levenberg–Marquardt with μ adapted across steps); if 40 increases of μ do not decrease it, the status
 /// is <see cref="SolverStatus.Breakdown"/>.
 /// </remarks>
@@ -61,7 +61,7 @@ public static class GaussNewtonProjection
             using var stepScope = NewDisposeScope();
             var p = ParameterVector.Get(map.Model);
             var r = map.Residuals();
-            using var linearization = Linearization.At(map);
+            using var linearization = JacobianFactorization.At(map);
             double before = SumOfSquares(r);
             double bestSquares = double.PositiveInfinity, best = double.PositiveInfinity;
             // μ = 0 is the Gauss–Newton step J⁺H. When a step does not decrease |H|², Levenberg–Marquardt
@@ -106,70 +106,8 @@ public static class GaussNewtonProjection
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
-        using var linearization = Linearization.At(map);
+        using var linearization = JacobianFactorization.At(map);
         return linearization.Step(r, 0).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// J at one point in factored form, J = W S Vᵀ (thin SVD when J fits, else the eigendecomposition of
-    /// JJᵀ = W S² Wᵀ with V never formed), giving damped minimum-norm steps
-    /// s(μ) = Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr); at μ = 0 singular values at or below the rank tolerance are dropped.
-    /// </summary>
-    private sealed class Linearization : IDisposable
-    {
-        private readonly ResidualMap _map;
-        private readonly JacobianSvd? _svd;
-        private readonly Tensor? _left;
-        private readonly double[] _sigma;
-        private readonly double _tolerance;
-
-        private Linearization(ResidualMap map, JacobianSvd? svd, Tensor? left, double[] sigma, double tolerance)
-        {
-            _map = map;
-            _svd = svd;
-            _left = left;
-            _sigma = sigma;
-            _tolerance = tolerance;
-        }
-
-        public double SigmaMax => _sigma.Length > 0 ? _sigma.Max() : 0;
-
-        public static Linearization At(ResidualMap map)
-        {
-            if ((long)map.Constraints * map.ParameterCount <= DenseJacobianLimit && map.Constraints <= map.ParameterCount)
-            {
-                using var scope = NewDisposeScope();
-                var svd = new JacobianSvd(map.Jacobian());
-                return new Linearization(map, svd, null, svd.SingularValues.ToArray(), svd.Rank().Tolerance);
-            }
-            using (var scope = NewDisposeScope())
-            {
-                var (lambda, vectors) = linalg.eigh(GramMatrix.Compute(map));
-                var values = lambda.data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
-                double max = values.DefaultIfEmpty(0).Max();
-                double tolerance = Math.Sqrt(map.Constraints * JacobianSpectrum.Epsilon) * max;
-                return new Linearization(map, null, vectors.DetachFromDisposeScope(), values, tolerance);
-            }
-        }
-
-        public Tensor Step(Tensor r, double mu)
-        {
-            using var scope = NewDisposeScope();
-            if (_svd is not null)
-            {
-                return _svd.DampedPseudoInverseTimes(r, mu, mu == 0 ? _tolerance : 0).MoveToOuterDisposeScope();
-            }
-            // z = W diag(1/(σ² + μ)) Wᵀ r, then s = Jᵀz.
-            var factors = _sigma.Select(s => mu == 0 ? (s > _tolerance ? 1 / (s * s) : 0) : 1 / (s * s + mu)).ToArray();
-            var z = _left!.matmul(tensor(factors) * _left!.t().matmul(r));
-            return JacobianProducts.TransposeTimes(_map, z).MoveToOuterDisposeScope();
-        }
-
-        public void Dispose()
-        {
-            _svd?.Dispose();
-            _left?.Dispose();
-        }
     }
 
     /// <summary>K⁺r by the eigendecomposition of the symmetric K, dropping eigenvalues ≤ m·ε·λmax.</summary>

@@ -1,3 +1,4 @@
+using LossLandscape.Curvature;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
@@ -78,9 +79,9 @@ public static class ManifoldWalk
             using var svd = new JacobianSvd(map.Jacobian());
             return svd.TangentProjection(u, svd.Rank().Tolerance).MoveToOuterDisposeScope();
         }
-        var ju = JacobianProducts.Times(map, u);
+        var ju = new JacobianOperator(map).Apply(u);
         var z = GaussNewtonProjection.SolveGram(GramMatrix.Compute(map), ju);
-        return (u - JacobianProducts.TransposeTimes(map, z)).MoveToOuterDisposeScope();
+        return (u - new JacobianTransposeOperator(map).Apply(z)).MoveToOuterDisposeScope();
     }
 
     private static WalkStep Record(ResidualMap map, int step, double length, Tensor start, double correction, int retractionSteps)

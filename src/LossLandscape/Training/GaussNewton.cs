@@ -51,7 +51,7 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
         var p = ParameterVector.Get(map.Model);
         var h = map.Residuals();
         double before = h.dot(h).item<double>();
-        using var factors = Factors.At(map);
+        using var factors = JacobianFactorization.At(map, allowTall: true, maxDenseRank: 1500);
         Evaluations++;
         if (factors.Sigma.Length == 0 || factors.Sigma[0] == 0)
         {
@@ -95,7 +95,7 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     }
 
     /// <summary>Moves to p + s(μ); returns (ρ, predicted decrease). Leaves the model at p + s(μ) (the caller restores on rejection).</summary>
-    private (double Ratio, double Predicted) Try(ResidualMap map, Factors factors, Tensor p, Tensor h, double[] c, double before, double mu)
+    private (double Ratio, double Predicted) Try(ResidualMap map, JacobianFactorization factors, Tensor p, Tensor h, double[] c, double before, double mu)
     {
         using var scope = NewDisposeScope();
         var sigma = factors.Sigma;
@@ -112,7 +112,7 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
             double damped = mu / (s * s + mu);
             predicted += c[i] * c[i] * (1 - damped * damped);
         }
-        var step = factors.RightTimes(map, tensor(weights.Select((w, i) => w * c[i]).ToArray(), dtype: float64));
+        var step = factors.RightTimes(tensor(weights.Select((w, i) => w * c[i]).ToArray(), dtype: float64));
         ParameterVector.Set(map.Model, p - step);
         Evaluations++;
         var after = map.Residuals();
@@ -123,81 +123,5 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
             ParameterVector.Set(map.Model, p);
         }
         return (ratio, predicted);
-    }
-
-    /// <summary>J = W S Vᵀ at one point: W (ℓd × r) and σ explicitly, V either explicitly or through Jᵀ.</summary>
-    private sealed class Factors : IDisposable
-    {
-        private readonly Tensor? _right;
-
-        private Factors(Tensor left, double[] sigma, Tensor? right, double tolerance)
-        {
-            Left = left;
-            Sigma = sigma;
-            _right = right;
-            Tolerance = tolerance;
-        }
-
-        public Tensor Left { get; }
-
-        public double[] Sigma { get; }
-
-        public double Tolerance { get; }
-
-        public static Factors At(ResidualMap map)
-        {
-            using var scope = NewDisposeScope();
-            long m = map.Constraints, n = map.ParameterCount;
-            if (m * n <= GaussNewtonProjection.DenseJacobianLimit && Math.Min(m, n) <= 1500)
-            {
-                var j = map.Jacobian();
-                Tensor left, right, s;
-                if (m <= n)
-                {
-                    // Jᵀ = QR, R = U S Zᵀ: J = Z S (QU)ᵀ.
-                    var (q, r) = linalg.qr(j.t());
-                    var (u, sv, zt) = linalg.svd(r, fullMatrices: false);
-                    left = zt.t();
-                    right = q.matmul(u);
-                    s = sv;
-                }
-                else
-                {
-                    // J = QR, R = U S Vᵀ: J = (QU) S Vᵀ.
-                    var (q, r) = linalg.qr(j);
-                    var (u, sv, vt) = linalg.svd(r, fullMatrices: false);
-                    left = q.matmul(u);
-                    right = vt.t();
-                    s = sv;
-                }
-                var sigma = s.data<double>().ToArray();
-                double tolerance = Math.Sqrt(Math.Max(m, n)) * JacobianSpectrum.Epsilon * (sigma.Length > 0 ? sigma[0] : 0);
-                return new Factors(left.contiguous().DetachFromDisposeScope(), sigma, right.contiguous().DetachFromDisposeScope(), tolerance);
-            }
-            var (lambda, vectors) = linalg.eigh(GramMatrix.Compute(map));
-            // eigh is ascending; flip to descending like the SVD.
-            var order = arange(lambda.shape[0] - 1, -1, -1, dtype: int64);
-            var values = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
-            double max = values.Length > 0 ? values[0] : 0;
-            return new Factors(vectors.index_select(1, order).contiguous().DetachFromDisposeScope(), values, null, Math.Sqrt(m * JacobianSpectrum.Epsilon) * max);
-        }
-
-        /// <summary>Σᵢ aᵢvᵢ = V a: explicitly, or as Jᵀ(W S⁻¹ a) on the Gram route (vᵢ = Jᵀwᵢ/σᵢ).</summary>
-        public Tensor RightTimes(ResidualMap map, Tensor a)
-        {
-            using var scope = NewDisposeScope();
-            if (_right is not null)
-            {
-                return _right.matmul(a).MoveToOuterDisposeScope();
-            }
-            var inverse = tensor(Sigma.Select(s => s > 0 ? 1 / s : 0).ToArray(), dtype: float64);
-            return JacobianProducts.TransposeTimes(map, Left.matmul(a * inverse)).MoveToOuterDisposeScope();
-        }
-
-        public void Dispose()
-        {
-            Left.Dispose();
-            _right?.Dispose();
-        }
     }
 }
