@@ -62,20 +62,6 @@ public sealed class JacobianSvd : IDisposable
         return _right.narrow(1, 0, k).matmul(coefficients).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr) over σᵢ &gt; tolerance: the Levenberg–Marquardt step Jᵀ(JJᵀ + μI)⁻¹r (μ = 0: J⁺r).</summary>
-    public Tensor DampedPseudoInverseTimes(Tensor r, double mu, double tolerance)
-    {
-        using var scope = NewDisposeScope();
-        int k = _sigma.Count(s => s > tolerance);
-        if (k == 0)
-        {
-            return zeros(Columns, dtype: float64).MoveToOuterDisposeScope();
-        }
-        var factors = tensor(_sigma.Take(k).Select(s => s / (s * s + mu)).ToArray());
-        var coefficients = _left.narrow(1, 0, k).t().matmul(r) * factors;
-        return _right.narrow(1, 0, k).matmul(coefficients).MoveToOuterDisposeScope();
-    }
-
     /// <summary>Πu = u − V_k V_kᵀ u, the projection onto ker J (singular values ≤ tolerance count as zero).</summary>
     public Tensor TangentProjection(Tensor u, double tolerance)
     {
