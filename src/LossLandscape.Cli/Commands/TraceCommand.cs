@@ -59,7 +59,7 @@ public static class TraceCommand
             {
                 "hutchinson" => Hutchinson.Trace(op, options),
                 "hutch++" => HutchPlusPlus.Trace(op, options),
-                _ => Exact(op),
+                _ => ExactTrace(op),
             });
             double seconds = watch.Elapsed.TotalSeconds;
             string note = methodName switch
@@ -100,21 +100,10 @@ public static class TraceCommand
         return command;
     }
 
-    /// <summary>tr A = Σ eᵢᵀAeᵢ from n applications to unit vectors, in blocks (memory n × block, never n × n).</summary>
-    private static TraceResult Exact(LinearOperator op, int blockSize = 64)
+    private static TraceResult ExactTrace(LinearOperator op)
     {
-        long n = op.Columns;
         long start = op.Applications;
-        double trace = 0;
-        for (long first = 0; first < n; first += blockSize)
-        {
-            using var scope = NewDisposeScope();
-            long count = Math.Min(blockSize, n - first);
-            var unit = zeros(n, count, dtype: op.DType, device: op.Device);
-            unit.narrow(0, first, count).copy_(eye(count, dtype: op.DType, device: op.Device));
-            // eᵢᵀ(AE)ᵢ: the diagonal of the block's rows first … first + count − 1.
-            trace += op.ApplyMatrix(unit).narrow(0, first, count).diagonal().sum().to_type(ScalarType.Float64).item<double>();
-        }
+        double trace = op.ExactTrace();
         return new TraceResult(trace, 0, [], 0, op.Applications - start, ConvergenceStatus.Converged);
     }
 }

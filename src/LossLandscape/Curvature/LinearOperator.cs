@@ -118,15 +118,50 @@ public abstract class LinearOperator
         CheckDenseBudget(Rows, Columns, DType, budgetBytes, $"a dense {Rows}×{Columns} {GetType().Name}");
         using var scope = NewDisposeScope();
         var dense = empty(Rows, Columns, dtype: DType, device: Device);
-        for (long start = 0; start < Columns; start += blockSize)
+        foreach (var (start, count) in Blocks(Columns, blockSize))
         {
             using var blockScope = NewDisposeScope();
-            long count = Math.Min(blockSize, Columns - start);
-            var unit = zeros(Columns, count, dtype: DType, device: Device);
-            unit.narrow(0, start, count).copy_(eye(count, dtype: DType, device: Device));
-            dense.narrow(1, start, count).copy_(ApplyMatrix(unit));
+            dense.narrow(1, start, count).copy_(ApplyMatrix(UnitBlock(start, count)));
         }
         return dense.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// tr A = Σᵢ eᵢᵀAeᵢ exactly, from <see cref="Columns"/> applications in blocks of unit vectors, without
+    /// forming the dense matrix (memory O(n·blockSize)). Square operators only.
+    /// </summary>
+    public double ExactTrace(int blockSize = 64)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        if (Rows != Columns)
+        {
+            throw new InvalidOperationException($"the trace needs a square operator, this one is {Rows}×{Columns}");
+        }
+        double trace = 0;
+        foreach (var (start, count) in Blocks(Columns, blockSize))
+        {
+            using var blockScope = NewDisposeScope();
+            // eᵢᵀ(AE)ᵢ: the diagonal of the block's rows start … start + count − 1.
+            trace += ApplyMatrix(UnitBlock(start, count)).narrow(0, start, count).diagonal().sum().to_type(ScalarType.Float64).item<double>();
+        }
+        return trace;
+    }
+
+    /// <summary>(first, count) covering 0 … total − 1 in blocks of <paramref name="blockSize"/>.</summary>
+    private static IEnumerable<(long Start, long Count)> Blocks(long total, int blockSize)
+    {
+        for (long start = 0; start < total; start += blockSize)
+        {
+            yield return (start, Math.Min(blockSize, total - start));
+        }
+    }
+
+    /// <summary>Columns start … start + count − 1 of the identity, a Columns × count block (in the caller's dispose scope).</summary>
+    private Tensor UnitBlock(long start, long count)
+    {
+        var unit = zeros(Columns, count, dtype: DType, device: Device);
+        unit.narrow(0, start, count).copy_(eye(count, dtype: DType, device: Device));
+        return unit;
     }
 
     /// <summary>Av for a vector of length <see cref="Columns"/>, already of the operator's dtype and device.</summary>
