@@ -5,7 +5,7 @@ namespace LossLandscape.Geometry;
 
 /// <summary>
 /// J at one point in factored form, J = W S Vᵀ with σ descending: a thin SVD when J is small enough to form
-/// (QR of Jᵀ — or of J when it is tall — then the SVD of the small triangle), else the eigendecomposition
+/// (<see cref="JacobianSvd"/>), else the eigendecomposition
 /// K = JJᵀ = W S² Wᵀ (<see cref="GramMatrix"/>) with V never formed (vᵢ = Jᵀwᵢ/σᵢ). It gives the damped
 /// minimum-norm steps of Gauss–Newton and Levenberg–Marquardt, s(μ) = Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr) = Jᵀ(JJᵀ + μI)⁻¹r.
 /// </summary>
@@ -16,14 +16,14 @@ namespace LossLandscape.Geometry;
 public sealed class JacobianFactorization : IDisposable
 {
     private readonly ResidualMap _map;
-    private readonly Tensor? _right;
+    private readonly JacobianSvd? _svd;
 
-    private JacobianFactorization(ResidualMap map, Tensor left, double[] sigma, Tensor? right, double tolerance)
+    private JacobianFactorization(ResidualMap map, Tensor left, double[] sigma, JacobianSvd? svd, double tolerance)
     {
         _map = map;
         Left = left;
         Sigma = sigma;
-        _right = right;
+        _svd = svd;
         Tolerance = tolerance;
     }
 
@@ -50,29 +50,8 @@ public sealed class JacobianFactorization : IDisposable
         long m = map.Constraints, n = map.ParameterCount;
         if (m * n <= GaussNewtonProjection.DenseJacobianLimit && Math.Min(m, n) <= maxDenseRank && (allowTall || m <= n))
         {
-            var j = map.Jacobian();
-            Tensor left, right, s;
-            if (m <= n)
-            {
-                // Jᵀ = QR, R = U S Zᵀ: J = Z S (QU)ᵀ.
-                var (q, r) = linalg.qr(j.t());
-                var (u, sv, zt) = linalg.svd(r, fullMatrices: false);
-                left = zt.t();
-                right = q.matmul(u);
-                s = sv;
-            }
-            else
-            {
-                // J = QR, R = U S Vᵀ: J = (QU) S Vᵀ.
-                var (q, r) = linalg.qr(j);
-                var (u, sv, vt) = linalg.svd(r, fullMatrices: false);
-                left = q.matmul(u);
-                right = vt.t();
-                s = sv;
-            }
-            var sigma = s.data<double>().ToArray();
-            double tolerance = Math.Sqrt(Math.Max(m, n)) * JacobianSpectrum.Epsilon * (sigma.Length > 0 ? sigma[0] : 0);
-            return new JacobianFactorization(map, left.contiguous().DetachFromDisposeScope(), sigma, right.contiguous().DetachFromDisposeScope(), tolerance);
+            var svd = new JacobianSvd(map.Jacobian());
+            return new JacobianFactorization(map, svd.Left, svd.SingularValues.ToArray(), svd, svd.Rank().Tolerance);
         }
         var (lambda, vectors) = linalg.eigh(GramMatrix.Compute(map));
         // eigh is ascending; flip to descending like the SVD.
@@ -86,9 +65,9 @@ public sealed class JacobianFactorization : IDisposable
     public Tensor RightTimes(Tensor a)
     {
         using var scope = NewDisposeScope();
-        if (_right is not null)
+        if (_svd is not null)
         {
-            return _right.matmul(a).MoveToOuterDisposeScope();
+            return _svd.Right.matmul(a).MoveToOuterDisposeScope();
         }
         var inverse = tensor(Sigma.Select(s => s > 0 ? 1 / s : 0).ToArray(), dtype: float64);
         return new JacobianTransposeOperator(_map).Apply(Left.matmul(a * inverse)).MoveToOuterDisposeScope();
@@ -106,7 +85,13 @@ public sealed class JacobianFactorization : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        Left.Dispose();
-        _right?.Dispose();
+        if (_svd is not null)
+        {
+            _svd.Dispose();
+        }
+        else
+        {
+            Left.Dispose();
+        }
     }
 }

@@ -3,35 +3,52 @@ using static TorchSharp.torch;
 namespace LossLandscape.Geometry;
 
 /// <summary>
-/// The thin SVD of a wide Jacobian J ∈ ℝ^{m×n} (m = ℓd ≤ n), J = W S Vᵀ, by Householder QR of Jᵀ and
-/// an SVD of the small triangular factor: Jᵀ = QR, R = U S W′ᵀ, so V = QU (n × m) and W = W′.
-/// Backward stable: singular values to about ε·σmax (where JJᵀ loses them below √ε·σmax), and
+/// The thin SVD J = W S Vᵀ of a Jacobian J ∈ ℝ^{m×n}, by Householder QR and an SVD of the small triangular
+/// factor: for m ≤ n, Jᵀ = QR, R = U S W′ᵀ, so V = QU (n × m) and W = W′; for m &gt; n, J = QR, R = U S Vᵀ, so
+/// W = QU. Backward stable: singular values to about ε·σmax (where JJᵀ loses them below √ε·σmax), and
 /// minimum-norm solves with error ∝ κ(J) rather than κ(J)².
 /// </summary>
 public sealed class JacobianSvd : IDisposable
 {
-    private readonly Tensor _right;   // V, n × m
-    private readonly Tensor _left;    // W, m × m
+    private readonly Tensor _right;   // V, n × r
+    private readonly Tensor _left;    // W, m × r
     private readonly double[] _sigma; // descending
 
-    /// <summary>Factors <paramref name="jacobian"/> (m × n with m ≤ n; taller matrices are refused).</summary>
+    /// <summary>Factors <paramref name="jacobian"/> (m × n).</summary>
     public JacobianSvd(Tensor jacobian)
     {
         ArgumentNullException.ThrowIfNull(jacobian);
         long m = jacobian.shape[0], n = jacobian.shape[1];
-        if (m > n)
-        {
-            throw new ArgumentException($"J has more rows ({m}) than columns ({n}): n < ℓd, so H has no regular values with zero fibre of positive dimension; use the dense SVD");
-        }
         using var scope = NewDisposeScope();
-        var (q, r) = linalg.qr(jacobian.t());
-        var (u, s, wt) = linalg.svd(r, fullMatrices: false);
-        _right = q.matmul(u).DetachFromDisposeScope();
-        _left = wt.t().contiguous().DetachFromDisposeScope();
+        Tensor left, right, s;
+        if (m <= n)
+        {
+            var (q, r) = linalg.qr(jacobian.t());
+            var (u, sv, wt) = linalg.svd(r, fullMatrices: false);
+            right = q.matmul(u);
+            left = wt.t();
+            s = sv;
+        }
+        else
+        {
+            var (q, r) = linalg.qr(jacobian);
+            var (u, sv, vt) = linalg.svd(r, fullMatrices: false);
+            left = q.matmul(u);
+            right = vt.t();
+            s = sv;
+        }
+        _right = right.contiguous().DetachFromDisposeScope();
+        _left = left.contiguous().DetachFromDisposeScope();
         _sigma = s.data<double>().ToArray();
         Rows = (int)m;
         Columns = n;
     }
+
+    /// <summary>W (m × r), the left singular vectors.</summary>
+    internal Tensor Left => _left;
+
+    /// <summary>V (n × r), the right singular vectors.</summary>
+    internal Tensor Right => _right;
 
     /// <summary>m = ℓd.</summary>
     public int Rows { get; }
@@ -46,7 +63,7 @@ public sealed class JacobianSvd : IDisposable
     public RankDecision Rank()
     {
         double max = _sigma.Length > 0 ? _sigma[0] : 0;
-        return RankDecision.FromSingularValues(_sigma, Rows, Math.Sqrt(Math.Max(Rows, Columns)) * JacobianSpectrum.Epsilon * max, "svd of J (QR of Jᵀ)");
+        return RankDecision.FromSingularValues(_sigma, Rows, Math.Sqrt(Math.Max(Rows, Columns)) * JacobianSpectrum.Epsilon * max, Rows <= Columns ? "svd of J (QR of Jᵀ)" : "svd of J (QR of J)");
     }
 
     /// <summary>J⁺r = V S⁺ Wᵀ r, the minimum-norm least-squares solution, singular values ≤ tolerance dropped.</summary>
