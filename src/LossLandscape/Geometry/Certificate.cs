@@ -33,7 +33,8 @@ public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Aut
 /// <param name="Decided">Whether the counts rest on a resolved gap; false means the method cannot decide (see Note).</param>
 /// <param name="Note">How the counts were decided, or why they could not be.</param>
 /// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ where it was computed (dense), the Weyl bound on how far the spectrum is from that of 2JᵀJ.</param>
-public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note, double? ResidualTermNorm);
+/// <param name="AllEigenvalues">All n eigenvalues of ∇²L, descending, when the dense method computed them; else null.</param>
+public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note, double? ResidualTermNorm, double[]? AllEigenvalues = null);
 
 /// <summary>The certificate at a point: loss, residual, rank of J and dimension of M, inertia of ∇²L.</summary>
 public sealed record CertificateResult(
@@ -166,17 +167,17 @@ public static class Certificate
         if (resolved && (predicted >= RankDecision.DecisionMargin * tolerance || rank.Rank == 0))
         {
             return new Inertia("dense", positive, n - positive - negative, negative, tolerance, nonzero, true,
-                $"all n eigenvalues of ∇²L; tolerance max(n·ε·‖∇²L‖, ‖∇²L − 2JᵀJ‖₂) = {tolerance:G3}", residualTerm);
+                $"all n eigenvalues of ∇²L; tolerance max(n·ε·‖∇²L‖, ‖∇²L − 2JᵀJ‖₂) = {tolerance:G3}", residualTerm, lambda);
         }
         if (map.Exponent == 2.0 && rank.Decided && residualTerm is { } r && 2 * rank.SigmaAbove * rank.SigmaAbove > RankDecision.DecisionMargin * r)
         {
             // Weyl: the eigenvalues of ∇²L lie within r of those of 2JᵀJ, whose nonzero ones are 2σᵢ² > 10r.
             var fromJ = rank.SingularValues.Take(rank.Rank).Select(s => 2 * s * s).ToArray();
             return new Inertia("dense", rank.Rank, n - rank.Rank, 0, r, fromJ, true,
-                $"dense eigenvalues resolve only to {resolution:G3} but 2σmin(J)² = {predicted:G3}: counts decided from σ(J) (2JᵀJ) with the Weyl bound ‖∇²L − 2JᵀJ‖₂ = {r:G3}; the n − rank zero eigenvalues lie in [−{r:G3}, {r:G3}]", residualTerm);
+                $"dense eigenvalues resolve only to {resolution:G3} but 2σmin(J)² = {predicted:G3}: counts decided from σ(J) (2JᵀJ) with the Weyl bound ‖∇²L − 2JᵀJ‖₂ = {r:G3}; the n − rank zero eigenvalues lie in [−{r:G3}, {r:G3}]", residualTerm, lambda);
         }
         return new Inertia("dense", positive, n - positive - negative, negative, tolerance, nonzero, false,
-            $"cannot decide: the smallest curvature 2σmin(J)² = {predicted:G3} is not resolved above the tolerance {tolerance:G3}", residualTerm);
+            $"cannot decide: the smallest curvature 2σmin(J)² = {predicted:G3} is not resolved above the tolerance {tolerance:G3}", residualTerm, lambda);
     }
 
     private static Inertia GramInertia(ResidualMap map, Tensor gram, RankDecision rank, bool onManifold)

@@ -53,7 +53,7 @@ public static class LandscapeReport
         {
             if (method == InertiaMethod.Dense)
             {
-                var all = linalg.eigvalsh(Certificate.DenseHessian(map)).data<double>().ToArray();
+                var all = h.AllEigenvalues!;
                 report.Figure(Plots.Svg(Plots.Spectrum(all, h.Tolerance, cert.Constraints, "Hessian eigenvalues (all n, dense)")),
                     $"All {all.Length} eigenvalues of ∇²L, descending, symmetric log axis. Proposition 2.3 at a point of M: ℓd = {cert.Constraints} positive, then a gap down to the n − ℓd = {cert.N - cert.Constraints} at zero (|λ| ≤ {F(h.Tolerance)}).");
             }
