@@ -66,7 +66,7 @@ public class PaperClaimTests
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
         var built = Lemma33Interpolation.Construct(data, new ConstructionOptions(new Relu(), [data.Count]));
         var g = built.Diagnostics;
-        Assert.True(g.MaxResidual <= 4 * JacobianSpectrum.Epsilon * g.Amplification, $"{g.MaxResidual:e2} vs ε·C {JacobianSpectrum.Epsilon * g.Amplification:e2}");
+        Assert.True(g.MaxResidual <= 4 * Float64.Epsilon * g.Amplification, $"{g.MaxResidual:e2} vs ε·C {Float64.Epsilon * g.Amplification:e2}");
         Assert.True(g.MaxResidual <= 1e-8);
     }
 
@@ -168,13 +168,13 @@ public class PaperClaimTests
     {
         var (data, point) = PaperVerification.RankDeficientPoint();
         using var model = point.ToModel();
-        var before = JacobianSpectrum.Best(new ResidualMap(model, data));
+        var before = JacobianFactorization.RankAt(new ResidualMap(model, data));
         Assert.True(before.Rank <= 7 && before.Decided);
         Assert.Equal(0.0, new ResidualMap(model, data).Loss(), 1e-28);
         var result = RegularValuePerturbation.Apply(model, data, 1e-2, seed, tolerance: 1e-12);
         Assert.True(result.PerturbationNorm < 1e-2);
         Assert.Equal(SolverStatus.Converged, result.Projection.Status);
-        var after = JacobianSpectrum.Best(new ResidualMap(model, result.Perturbed));
+        var after = JacobianFactorization.RankAt(new ResidualMap(model, result.Perturbed));
         Assert.Equal(12, after.Rank);
         Assert.True(after.Decided);
     }
@@ -190,7 +190,11 @@ public class PaperClaimTests
         // Along the tangent the residual grows like ‖t‖², along the normal like ‖t‖ (halving t: ÷4 against ÷2).
         var p0 = ParameterVector.Get(model);
         var u = tensor(SeededNormal.Vector(new Random(4), map.ParameterCount));
-        var tangent = ManifoldWalk.TangentProjection(map, u);
+        Tensor tangent;
+        using (var factors = JacobianFactorization.At(map))
+        {
+            tangent = factors.TangentProjection(u);
+        }
         var normal = u - tangent;
         double Residual(Tensor direction, double size)
         {
@@ -204,8 +208,14 @@ public class PaperClaimTests
         Assert.InRange(tangentRatio, 3.5, 4.5);
         Assert.InRange(normalRatio, 1.8, 2.2);
 
+        int factoredBefore = JacobianFactorization.FactorizationsOnThisThread;
         var walk = ManifoldWalk.Run(map, new WalkOptions(8, 0.2, Seed: 3, Tolerance: 1e-11));
         Assert.Equal(SolverStatus.Converged, walk.Status);
+        // One factorization of J per step (it serves the recorded rank, the next tangent step and the chord retraction),
+        // plus one at the start: counted by the walk and, independently, by the factorization itself.
+        Assert.Equal(walk.Steps.Count, walk.Factorizations);
+        Assert.Equal(walk.Factorizations, JacobianFactorization.FactorizationsOnThisThread - factoredBefore);
+        Assert.All(walk.Steps.Skip(1), s => Assert.True(s.RetractionSteps > 0));
         Assert.All(walk.Steps, s => Assert.True(s.MaxAbsResidual <= 1e-11));
         Assert.All(walk.Steps, s => Assert.Equal(map.Constraints, s.Rank));
         Assert.True(walk.Steps[^1].Displacement > 0.3);
@@ -252,14 +262,14 @@ public class PaperClaimTests
         using var scope = NewDisposeScope();
         manual_seed(2);
         var j = randn(6, 15);
-        using var svd = new JacobianSvd(j);
+        using var svd = JacobianFactorization.Of(j, JacobianRoute.Svd);
         var r = randn(6);
-        var s = svd.PseudoInverseTimes(r, 1e-12);
+        var s = svd.PseudoInverseTimes(r);
         var reference = linalg.pinv(j).matmul(r);
-        Assert.True((s - reference).abs().max().item<double>() <= 1e-12);
-        var t = svd.TangentProjection(randn(15), 1e-12);
-        Assert.True(j.matmul(t).abs().max().item<double>() <= 1e-12);
-        Assert.Equal(linalg.svdvals(j).data<double>().ToArray(), svd.SingularValues.ToArray(), new ToleranceComparer(1e-12));
+        Assert.True((s - reference).abs().max().item<double>() <= Tolerances.ExactAgreement);
+        var t = svd.TangentProjection(randn(15));
+        Assert.True(j.matmul(t).abs().max().item<double>() <= Tolerances.ExactAgreement);
+        Assert.Equal(linalg.svdvals(j).data<double>().ToArray(), svd.Sigma.ToArray(), new ToleranceComparer(Tolerances.ExactAgreement));
     }
 
     [Fact]

@@ -166,7 +166,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"n = {mlp.ParameterCount} < ℓd = {map.Constraints}: L {run.InitialLoss:G4} → {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s)");
         Assert.True(run.BestLoss > 1e-6, $"L = {run.BestLoss:G4}");
         // rank J ≤ n < ℓd: H is not a submersion anywhere, so 0 is not a regular value and M is generically empty.
-        var rank = JacobianSpectrum.Best(map);
+        var rank = JacobianFactorization.RankAt(map);
         output.WriteLine($"rank J = {rank.Rank} (tolerance {rank.Tolerance:G3}, σ_rank {rank.SigmaAbove:G3}, σ_rank+1 {rank.SigmaBelow:G3}) of n = {map.ParameterCount}");
         Assert.True(rank.Rank <= map.ParameterCount && rank.Rank < map.Constraints);
     }

@@ -35,7 +35,7 @@ public static class EvaluateCommand
             }
             using var scope = NewDisposeScope();
             using var m = point.ToModel();
-            var map = new ResidualMap(m, set, a);
+            using var map = new ResidualMap(m, set, a);
             double loss = map.Loss();
             double maxRes = map.Residuals().abs().max().item<double>();
             double gradNorm = map.Gradient().norm().item<double>();

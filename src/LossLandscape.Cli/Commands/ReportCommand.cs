@@ -36,7 +36,7 @@ public static class ReportCommand
             var set = data.Load(result);
             var losses = result.GetValue(history) is { } h ? ReadHistory(h) : null;
             using var m = point.ToModel();
-            var map = new ResidualMap(m, set);
+            using var map = new ResidualMap(m, set);
             var report = new HtmlReport($"Loss landscape of {Path.GetFileName(modelPath)}");
             report.Heading("Settings").Table(["setting", "value"],
             [

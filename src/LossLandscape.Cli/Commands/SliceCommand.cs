@@ -43,7 +43,7 @@ public static class SliceCommand
             var point = CommonOptions.LoadModel(result.GetValue(model)!);
             var set = data.Load(result);
             using var m = point.ToModel();
-            var map = new ResidualMap(m, set);
+            using var map = new ResidualMap(m, set);
             var options = new SliceOptions(kinds, result.GetValue(grid), result.GetValue(range), result.GetValue(seed), result.GetValue(ignoreBias));
             var slice = context.WithProgress("slice", _ => LossSlice.Compute(map, options));
             Plots.Save(Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L"), outPath);

@@ -63,7 +63,7 @@ public static class SpectrumCommand
             var set = data.Load(result);
             using var scope = NewDisposeScope();
             using var m = point.ToModel();
-            var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
+            using var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
             var op = CurvatureOptions.Build(map, kind);
             var watch = Stopwatch.StartNew();
             var spectrum = CurvatureOptions.Guard(() => methodName switch

@@ -51,7 +51,7 @@ public static class TraceCommand
             var set = data.Load(result);
             using var scope = NewDisposeScope();
             using var m = point.ToModel();
-            var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
+            using var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
             var op = CurvatureOptions.Build(map, kind);
             var watch = Stopwatch.StartNew();
             var options = new TraceOptions(budget ?? (methodName == "hutch++" ? 99 : 100), result.GetValue(tolerance), Seed: result.GetValue(seed));

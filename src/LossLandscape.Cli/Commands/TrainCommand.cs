@@ -76,7 +76,7 @@ public static class TrainCommand
                 throw new UsageException($"--target-loss: {t} is not a number ≥ 0");
             }
             using var model = start.ToModel();
-            var map = new ResidualMap(model, set);
+            using var map = new ResidualMap(model, set);
             var path = result.GetValue(output)!;
 
             using var cancel = new CancellationTokenSource();

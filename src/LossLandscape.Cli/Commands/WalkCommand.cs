@@ -42,7 +42,7 @@ public static class WalkCommand
                 throw new UsageException("--steps must be ≥ 1 and --step-size a positive number");
             }
             using var m = point.ToModel();
-            var map = new ResidualMap(m, set);
+            using var map = new ResidualMap(m, set);
             var options = new WalkOptions(n, size, result.GetValue(seed), result.GetValue(tolerance) * Math.Max(1, set.MaxAbsTarget()));
             var walk = context.WithProgress("walk", _ => ManifoldWalk.Run(map, options));
             string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);

@@ -19,14 +19,36 @@ namespace LossLandscape.Construction;
 /// </remarks>
 public static class ProjectionDirection
 {
-    /// <summary>Random directions in the first batch.</summary>
+    /// <summary>
+    /// Random Gaussian directions in the first batch: 1024. Chosen: the best of a thousand draws is a sound start for the
+    /// local search (whose rounds refine it), at the cost of four scoring batches of <see cref="ScoringBatch"/>.
+    /// </summary>
     public const int InitialBatch = 1024;
 
-    /// <summary>Rounds of local search, perturbations per round and the radii (relative to ‖a‖).</summary>
+    /// <summary>
+    /// The radii of the rounds of local search, relative to ‖a‖: a geometric-like schedule from 0.3 (a new neighbourhood)
+    /// down to 0.01 (fine tuning), one round each. Chosen: each round shrinks the radius by a factor of 1.5 to 2, so the
+    /// search moves from exploring to refining in six rounds of <see cref="PerRound"/> scored perturbations.
+    /// </summary>
     public static readonly double[] Radii = [0.3, 0.2, 0.1, 0.05, 0.03, 0.01];
 
-    /// <summary>Perturbations per round.</summary>
+    /// <summary>Perturbations per round: 512, two scoring batches; with <see cref="Parents"/> parents, 128 children each.</summary>
     public const int PerRound = 512;
+
+    /// <summary>The best directions perturbed in each round: 4, so one unlucky local minimum of the score does not capture the search.</summary>
+    public const int Parents = 4;
+
+    /// <summary>Directions kept between rounds: 64, enough to hold the parents and the best children of several rounds.</summary>
+    public const int PoolSize = 64;
+
+    /// <summary>Candidates scored by one matrix product and one sort: 256, a d × 256 block (2 MB per 1000 rows of data).</summary>
+    public const int ScoringBatch = 256;
+
+    /// <summary>
+    /// Two projections whose gap is at most this fraction of the range count as tied (score ∞): 1e−12, about 4500·ε, where
+    /// the gap is rounding in a·xᵢ itself and Lemma 3.3's distinctness no longer holds numerically.
+    /// </summary>
+    public const double TieFraction = 1e-12;
 
     /// <summary>A scored direction.</summary>
     public sealed record Scored(string Name, double[] Direction, double Cancellation);
@@ -50,7 +72,7 @@ public static class ProjectionDirection
         }
         foreach (double radius in Radii)
         {
-            var parents = pool.Take(4).ToList();
+            var parents = pool.Take(Parents).ToList();
             var children = new List<(string, double[])>();
             for (int c = 0; c < PerRound; c++)
             {
@@ -60,7 +82,7 @@ public static class ProjectionDirection
                 children.Add((Refined(parent.Name), child));
             }
             pool.AddRange(ScoreAll(inputs, targets, children).Where(s => double.IsFinite(s.Cancellation)));
-            pool = pool.OrderBy(s => s.Cancellation).Take(64).ToList();
+            pool = pool.OrderBy(s => s.Cancellation).Take(PoolSize).ToList();
         }
         return pool.Take(keep).ToArray();
     }
@@ -70,10 +92,9 @@ public static class ProjectionDirection
     /// <summary>C(a) for each candidate (∞ when two projections tie).</summary>
     public static IEnumerable<Scored> ScoreAll(Tensor inputs, Tensor targets, IReadOnlyList<(string Name, double[] Direction)> candidates)
     {
-        const int batch = 256;
-        for (int start = 0; start < candidates.Count; start += batch)
+        for (int start = 0; start < candidates.Count; start += ScoringBatch)
         {
-            var slice = candidates.Skip(start).Take(batch).ToArray();
+            var slice = candidates.Skip(start).Take(ScoringBatch).ToArray();
             double[] scores;
             using (var scope = NewDisposeScope())
             {
@@ -90,7 +111,7 @@ public static class ProjectionDirection
                     var diff = (yj.narrow(0, 1, s.shape[0] - 1) - yj.narrow(0, 0, s.shape[0] - 1)).abs();
                     dy = maximum(dy, diff);
                 }
-                var tied = gaps.le(range.unsqueeze(0) * 1e-12);
+                var tied = gaps.le(range.unsqueeze(0) * TieFraction);
                 var terms = where(dy.gt(0), dy * range.unsqueeze(0) / where(tied, ones_like(gaps), gaps), zeros_like(gaps));
                 var score = terms.sum([0L]);
                 score = where(tied.any(0), full_like(score, double.PositiveInfinity), score);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using LossLandscape.Models;
+using LossLandscape.Curvature;
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Geometry;
@@ -7,7 +8,7 @@ namespace LossLandscape.Geometry;
 /// <summary>How the inertia of ∇²L is computed.</summary>
 public enum InertiaMethod
 {
-    /// <summary>Dense when n is small enough for the budget, else Gram.</summary>
+    /// <summary>Dense when its matrices fit the budget (<see cref="Certificate.DenseBytes"/>), else Gram.</summary>
     Auto,
 
     /// <summary>All n eigenvalues of the dense Hessian ∇²L (built by n Hessian-vector products).</summary>
@@ -20,8 +21,8 @@ public enum InertiaMethod
 /// <summary>Settings of <see cref="Certificate"/>.</summary>
 /// <param name="Method">Dense, Gram, or Auto.</param>
 /// <param name="OnManifoldTolerance">The point is on M when max|H_k| ≤ this·max(1, max|y|); default 1e−8.</param>
-/// <param name="MemoryBudgetBytes">Refuse a dense object larger than this (default 4 GiB).</param>
-public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Auto, double OnManifoldTolerance = 1e-8, long MemoryBudgetBytes = 4L << 30);
+/// <param name="MemoryBudgetBytes">The most memory the certificate's matrices may hold at once (<see cref="Certificate.DenseBytes"/>, <see cref="JacobianFactorization.RequiredBytes"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Auto, double OnManifoldTolerance = 1e-8, long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
 
 /// <summary>The counts of positive, zero and negative eigenvalues of ∇²L, and how they were decided.</summary>
 /// <param name="Method">"dense" or "gram".</param>
@@ -62,7 +63,58 @@ public sealed record CertificateResult(
 /// </remarks>
 public static class Certificate
 {
+    /// <summary>
+    /// The number of n × n matrices the dense method holds at once: the Hessian from
+    /// <see cref="LinearOperator.ToDense"/>, its symmetrised copy, 2JᵀJ, ∇²L − 2JᵀJ, and the working copy LAPACK's
+    /// syevd makes of the matrix it diagonalizes (its other workspace is O(n)).
+    /// </summary>
+    public const int DenseMatrices = 5;
+
+    /// <summary>
+    /// The bytes the dense certificate holds at once for n parameters and ℓd constraints: <see cref="DenseMatrices"/>
+    /// n × n matrices and syevd's 2n + 1 doubles, J (ℓd × n, kept for 2JᵀJ), and the factorization of J by the route
+    /// rule of <see cref="JacobianFactorization"/> (the SVD route's four ℓd × n and seven min(ℓd, n)² arrays; where that
+    /// exceeds <see cref="JacobianFactorization.SvdRouteCapBytes"/>, the Gram route's six ℓd × ℓd).
+    /// </summary>
+    /// <remarks>The one dense-size rule of the library: <see cref="InertiaMethod.Auto"/> takes the dense method when this fits the budget.</remarks>
+    public static long DenseBytes(int parameters, int constraints)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(parameters);
+        ArgumentOutOfRangeException.ThrowIfNegative(constraints);
+        long n = parameters, m = constraints, r = Math.Min(m, n);
+        long jacobian = MemoryBudget.DenseMatrixBytes(m, n);
+        long svd = checked(4 * jacobian + 7 * MemoryBudget.DenseMatrixBytes(r, r));
+        long factorization = svd <= JacobianFactorization.SvdRouteCapBytes ? svd : checked(6 * MemoryBudget.DenseMatrixBytes(m, m));
+        return checked(DenseMatrices * MemoryBudget.DenseMatrixBytes(n, n) + MemoryBudget.DenseMatrixBytes(2 * n + 1, 1) + jacobian + factorization);
+    }
+
+    /// <summary>
+    /// The largest n for which the dense certificate fits <paramref name="budgetBytes"/> (<see cref="DenseBytes"/>), with
+    /// ℓd = <paramref name="constraints"/> or, when null, ℓd = n (the most the overparameterized case ℓd ≤ n can need).
+    /// About 3 970 at the default budget with ℓd = n, and about 7 300 with ℓd ≪ n.
+    /// </summary>
+    public static int DenseLimit(long budgetBytes = MemoryBudget.DefaultBytes, int? constraints = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budgetBytes);
+        // DenseBytes grows with n: bisect on [0, 2²⁴] (n = 2²⁴ already needs petabytes, and 8·5·n² stays far from overflow).
+        long lo = 0, hi = 1L << 24;
+        while (lo < hi)
+        {
+            long mid = (lo + hi + 1) / 2;
+            if (DenseBytes((int)mid, constraints ?? (int)mid) <= budgetBytes)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return (int)lo;
+    }
+
     /// <summary>Computes the certificate for <paramref name="map"/>'s model and data.</summary>
+    /// <exception cref="MemoryBudgetExceededException">The chosen method's matrices exceed <see cref="CertificateOptions.MemoryBudgetBytes"/>.</exception>
     public static CertificateResult Compute(ResidualMap map, CertificateOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -71,19 +123,22 @@ public static class Certificate
         using var scope = NewDisposeScope();
         int n = map.ParameterCount, d = map.Data.Count, l = map.Data.OutputDim, m = map.Constraints;
         var method = options.Method;
-        long denseHessianBytes = 8L * n * n * 3;
+        long budget = options.MemoryBudgetBytes;
         if (method == InertiaMethod.Auto)
         {
-            method = denseHessianBytes <= Math.Min(options.MemoryBudgetBytes, 1L << 30) && n <= 6000 ? InertiaMethod.Dense : InertiaMethod.Gram;
+            method = DenseBytes(n, m) <= budget ? InertiaMethod.Dense : InertiaMethod.Gram;
         }
-        if (method == InertiaMethod.Dense && denseHessianBytes > options.MemoryBudgetBytes)
+        var route = JacobianFactorization.ChooseRoute(map, budget);
+        // The budget is checked once, for every matrix the chosen method holds at once.
+        if (method == InertiaMethod.Dense)
         {
-            throw new ArgumentException($"the dense method needs the n × n Hessian ({denseHessianBytes / 1e9:0.0} GB for n = {n}), over the budget of {options.MemoryBudgetBytes / 1e9:0.0} GB; use --method gram (on M, ℓd × ℓd = {m} × {m})");
+            MemoryBudget.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m), budget,
+                $"use the gram method (--method gram: 2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})");
         }
-        long gramBytes = 8L * m * m * 3;
-        if (method == InertiaMethod.Gram && gramBytes > options.MemoryBudgetBytes)
+        else
         {
-            throw new ArgumentException($"the gram method needs the ℓd × ℓd Gram matrix ({gramBytes / 1e9:0.0} GB for ℓd = {m}), over the budget of {options.MemoryBudgetBytes / 1e9:0.0} GB; use a subset of the data");
+            MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", JacobianFactorization.RequiredBytes(map, route), budget,
+                $"use a subset of the data (ℓd = {m})");
         }
 
         var residuals = map.Residuals();
@@ -97,63 +152,37 @@ public static class Certificate
         if (method == InertiaMethod.Dense)
         {
             var j = map.Jacobian();
-            rank = JacobianSpectrum.FromJacobian(j);
-            inertia = DenseInertia(map, j, rank);
+            using (var factors = JacobianFactorization.Factor(map, route, j))
+            {
+                rank = factors.Rank;
+            }
+            inertia = DenseInertia(map, j, rank, budget);
         }
         else
         {
-            var k = GramMatrix.Compute(map);
-            bool jFits = 8L * m * n <= Math.Min(options.MemoryBudgetBytes / 4, 1L << 28);
-            rank = jFits ? JacobianSpectrum.FromJacobian(map.Jacobian()) : JacobianSpectrum.FromGram(k);
-            inertia = GramInertia(map, k, rank, onManifold);
+            using (var factors = JacobianFactorization.Factor(map, route))
+            {
+                rank = factors.Rank;
+            }
+            inertia = GramInertia(map, rank, onManifold);
         }
         return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds);
     }
 
-    /// <summary>The dense Hessian ∇²L ∈ ℝ^{n×n}, row by row from double backward (n Hessian-vector products).</summary>
-    public static Tensor DenseHessian(ResidualMap map)
-    {
-        ArgumentNullException.ThrowIfNull(map);
-        using var scope = NewDisposeScope();
-        int n = map.ParameterCount;
-        var hessian = zeros(n, n, dtype: float64);
-        var x = map.Data.InputsTensor();
-        var y = map.Data.TargetsTensor();
-        var leaves = map.Model.Leaves.ToArray();
-        for (long start = 0; start < map.Data.Count; start += map.BatchSize)
-        {
-            using var batch = NewDisposeScope();
-            long count = Math.Min(map.BatchSize, map.Data.Count - start);
-            var h = map.Model.Forward(x.narrow(0, start, count)) - y.narrow(0, start, count);
-            var lossBatch = map.Exponent == 2.0 ? h.mul(h).sum() : h.abs().pow(map.Exponent).sum();
-            var g = ParameterVector.Flatten(autograd.grad([lossBatch], leaves, create_graph: true, retain_graph: true, allow_unused: true).ToArray(), map.Model.Leaves);
-            if (!g.requires_grad)
-            {
-                continue;
-            }
-            for (int k = 0; k < n; k++)
-            {
-                using var row = NewDisposeScope();
-                var second = autograd.grad([g[k]], leaves, retain_graph: true, allow_unused: true);
-                hessian[k].add_(ParameterVector.Flatten(second.ToArray(), map.Model.Leaves));
-            }
-        }
-        // Symmetrize: the rows agree with the columns up to rounding.
-        return ((hessian + hessian.t()) / 2).MoveToOuterDisposeScope();
-    }
-
-    private static Inertia DenseInertia(ResidualMap map, Tensor jacobian, RankDecision rank)
+    private static Inertia DenseInertia(ResidualMap map, Tensor jacobian, RankDecision rank, long budgetBytes)
     {
         using var scope = NewDisposeScope();
         int n = map.ParameterCount;
-        var hessian = DenseHessian(map);
+        // The one route to the dense Hessian: n Hessian-vector products; symmetrised, as the columns agree with the rows up to rounding.
+        var raw = new HessianOperator(map).ToDense(budgetBytes);
+        var hessian = raw.add(raw.t()).div_(2.0);
         var lambda = linalg.eigvalsh(hessian).data<double>().OrderByDescending(v => v).ToArray();
         double norm = lambda.Select(Math.Abs).DefaultIfEmpty(0).Max();
-        double resolution = n * JacobianSpectrum.Epsilon * norm;
+        double resolution = n * Float64.Epsilon * norm;
         double? residualTerm = null;
         if (map.Exponent == 2.0)
         {
-            var gaussNewton = jacobian.t().matmul(jacobian).mul(2.0);
+            var gaussNewton = jacobian.t().matmul(jacobian).mul_(2.0);
             residualTerm = linalg.eigvalsh(hessian - gaussNewton).abs().max().item<double>();
         }
         double tolerance = Math.Max(resolution, residualTerm ?? 0);
@@ -180,7 +209,7 @@ public static class Certificate
             $"cannot decide: the smallest curvature 2σmin(J)² = {predicted:G3} is not resolved above the tolerance {tolerance:G3}", residualTerm, lambda);
     }
 
-    private static Inertia GramInertia(ResidualMap map, Tensor gram, RankDecision rank, bool onManifold)
+    private static Inertia GramInertia(ResidualMap map, RankDecision rank, bool onManifold)
     {
         int n = map.ParameterCount;
         var eigen = rank.SingularValues.Take(rank.Rank).Select(s => 2 * s * s).ToArray();

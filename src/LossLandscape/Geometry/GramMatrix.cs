@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using LossLandscape.Models;
 using static TorchSharp.torch;
 
@@ -17,6 +18,28 @@ public static class GramMatrix
 {
     /// <summary>Whether the factored route applies (the model is one of the project's MLPs).</summary>
     public static bool HasFactoredRoute(ResidualMap map) => map.Model is NetworkModel { Network: Mlp };
+
+    /// <summary>
+    /// The bytes <see cref="Compute"/> holds at once, with m = ℓd. Factored (MLP): K, the product δδᵀ of one layer, the
+    /// expanded (aᵢ·aᵢ′ + 1) block and its row-expanded intermediate (four m × m at most), the d × d inner products, and
+    /// the per-layer factors (a_{k−1}: d × in_k, δ_k: m × out_k, and the pre-activations d × out_k, for every layer at
+    /// once). Otherwise J (m × n) and K.
+    /// </summary>
+    public static long RequiredBytes(ResidualMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        long m = map.Constraints, d = map.Data.Count, l = map.Data.OutputDim;
+        if (map.Model is NetworkModel { Network: Mlp mlp })
+        {
+            long factors = 0;
+            foreach (var layer in mlp.Layers)
+            {
+                factors = checked(factors + MemoryBudget.DenseMatrixBytes(d, layer.In) + MemoryBudget.DenseMatrixBytes(d * l + d, layer.Out));
+            }
+            return checked(4 * MemoryBudget.DenseMatrixBytes(m, m) + MemoryBudget.DenseMatrixBytes(d, d) + factors);
+        }
+        return checked(MemoryBudget.DenseMatrixBytes(m, map.ParameterCount) + MemoryBudget.DenseMatrixBytes(m, m));
+    }
 
     /// <summary>K = JJᵀ at the model's current point.</summary>
     public static Tensor Compute(ResidualMap map)

@@ -1,97 +1,345 @@
 using LossLandscape.Curvature;
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Geometry;
 
+/// <summary>How <see cref="JacobianFactorization"/> factors J.</summary>
+public enum JacobianRoute
+{
+    /// <summary>The rule of <see cref="JacobianFactorization.ChooseRoute"/>: the SVD of J when it fits, else the Gram matrix.</summary>
+    Auto,
+
+    /// <summary>The thin SVD of the dense J (Householder QR, then the SVD of the small triangular factor).</summary>
+    Svd,
+
+    /// <summary>The eigendecomposition of K = JJᵀ (<see cref="GramMatrix"/>); J is never formed for the project's MLPs.</summary>
+    Gram,
+}
+
 /// <summary>
-/// J at one point in factored form, J = W S Vᵀ with σ descending: a thin SVD when J is small enough to form
-/// (<see cref="JacobianSvd"/>), else the eigendecomposition
-/// K = JJᵀ = W S² Wᵀ (<see cref="GramMatrix"/>) with V never formed (vᵢ = Jᵀwᵢ/σᵢ). It gives the damped
-/// minimum-norm steps of Gauss–Newton and Levenberg–Marquardt, s(μ) = Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr) = Jᵀ(JJᵀ + μI)⁻¹r.
+/// J = ∂H/∂p ∈ ℝ^{ℓd×n} at one point in factored form, J = W S Vᵀ with σ₁ ≥ σ₂ ≥ … ≥ 0: the single route of the
+/// library to σ(J), the rank decision, J⁺r, the Gauss–Newton and Levenberg–Marquardt steps
+/// s(μ) = Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr) = Jᵀ(JJᵀ + μI)⁻¹r, and the projection Π = I − V_k V_kᵀ onto ker J
+/// (the tangent space of M = H⁻¹(0) at a regular point). <see cref="Certificate"/>, <see cref="GaussNewtonProjection"/>,
+/// <see cref="Paths.ManifoldWalk"/>, <see cref="Paths.LossSlice"/> and <see cref="Training.GaussNewton"/> all factor J here,
+/// so they decide a rank the same way.
 /// </summary>
 /// <remarks>
-/// Tolerance (the singular values no step may divide by): √max(ℓd, n)·ε·σmax on the SVD route (its backward
-/// error), √(ℓd·ε)·σmax on the Gram route (eigenvalues of K carry ℓd·ε·λmax).
+/// <para>Routes and their resolution (the absolute error of each σᵢ, below which no decision may rest), from the
+/// standard backward-error bounds (Golub &amp; Van Loan, Matrix Computations, 4th ed., §5.2 and §8.6):</para>
+/// <list type="bullet">
+/// <item><see cref="JacobianRoute.Svd"/>: J is formed; for ℓd ≤ n, Jᵀ = QR and R = U S W′ᵀ give V = QU, W = W′; for
+/// ℓd &gt; n, J = QR and R = U S Vᵀ give W = QU. Backward stable: σᵢ to within √max(ℓd, n)·ε·σmax, and minimum-norm
+/// solves with error ∝ κ(J).</item>
+/// <item><see cref="JacobianRoute.Gram"/>: K = JJᵀ = W S² Wᵀ by a symmetric eigendecomposition; V is never formed
+/// (vᵢ = Jᵀwᵢ/σᵢ, Jᵀz by one reverse pass, Ju by forward mode). The eigenvalues of K carry an absolute error
+/// ℓd·ε·λmax, so σᵢ = √λᵢ is resolved only down to √(ℓd·ε)·σmax (about 1e−7·σmax at ℓd ≈ 1000), and solves
+/// have error ∝ κ(J)².</item>
+/// </list>
+/// <para>The route rule (<see cref="ChooseRoute"/>): the SVD of J when the memory it holds at once
+/// (<see cref="RequiredBytes"/>) is at most min(budget, <see cref="SvdRouteCapBytes"/>), else the Gram matrix.
+/// The rank tolerance is the route's resolution; <see cref="Rank"/> reports it with the gap it decided across.</para>
 /// </remarks>
 public sealed class JacobianFactorization : IDisposable
 {
-    private readonly ResidualMap _map;
-    private readonly JacobianSvd? _svd;
+    /// <summary>
+    /// The most memory the SVD route may hold however large the budget: 1 GiB, four ℓd × n arrays (J, LAPACK's copy,
+    /// Q and V) of 2²⁵ entries. Chosen, not derived: it is the limit the library used before the routes were unified
+    /// (ℓd·n ≤ 2²⁵), where the QR of J still takes seconds on a laptop and leaves half the default budget to the
+    /// caller's own matrices; above it the Gram route costs O(ℓd²) memory instead of O(ℓd·n).
+    /// </summary>
+    public const long SvdRouteCapBytes = 1L << 30;
 
-    private JacobianFactorization(ResidualMap map, Tensor left, double[] sigma, JacobianSvd? svd, double tolerance)
+    [ThreadStatic]
+    private static int t_factorizations;
+
+    private readonly Tensor _left;
+    private readonly Tensor? _right;
+    private readonly Func<Tensor, Tensor>? _times;
+    private readonly Func<Tensor, Tensor>? _transposeTimes;
+    private readonly Tensor? _ownedJacobian;
+
+    private JacobianFactorization(JacobianRoute route, Tensor left, Tensor? right, RankDecision rank, long parameters,
+        Func<Tensor, Tensor>? times, Func<Tensor, Tensor>? transposeTimes, Tensor? ownedJacobian)
     {
-        _map = map;
-        Left = left;
-        Sigma = sigma;
-        _svd = svd;
-        Tolerance = tolerance;
+        Route = route;
+        _left = left;
+        _right = right;
+        Rank = rank;
+        Parameters = parameters;
+        _times = times;
+        _transposeTimes = transposeTimes;
+        _ownedJacobian = ownedJacobian;
     }
 
-    /// <summary>W, ℓd × r, the left singular vectors, in the order of <see cref="Sigma"/>.</summary>
-    public Tensor Left { get; }
+    /// <summary>The route taken (never <see cref="JacobianRoute.Auto"/>).</summary>
+    public JacobianRoute Route { get; }
 
-    /// <summary>σ₁ ≥ σ₂ ≥ …</summary>
-    public double[] Sigma { get; }
+    /// <summary>The rank decision: σ(J) descending, the tolerance (the route's resolution), the rank and its gap.</summary>
+    public RankDecision Rank { get; }
 
-    /// <summary>Singular values at or below this are dropped from undamped steps.</summary>
-    public double Tolerance { get; }
+    /// <summary>σ₁ ≥ σ₂ ≥ … (min(ℓd, n) of them on the SVD route, ℓd on the Gram route).</summary>
+    public IReadOnlyList<double> Sigma => Rank.SingularValues;
 
     /// <summary>σmax (0 for J = 0).</summary>
-    public double SigmaMax => Sigma.Length > 0 ? Sigma[0] : 0;
+    public double SigmaMax => Rank.SigmaMax;
+
+    /// <summary>Singular values at or below this count as zero: dropped from J⁺r and from the normal space.</summary>
+    public double Tolerance => Rank.Tolerance;
+
+    /// <summary>ℓd, the rows of J.</summary>
+    public int Constraints => Rank.Constraints;
+
+    /// <summary>n, the columns of J.</summary>
+    public long Parameters { get; }
+
+    /// <summary>W, ℓd × r, the left singular vectors in the order of <see cref="Sigma"/> (owned by this object).</summary>
+    internal Tensor Left => _left;
+
+    /// <summary>How many factorizations this thread has made (each <see cref="At"/> or <see cref="Of"/> counts one); for tests.</summary>
+    internal static int FactorizationsOnThisThread => t_factorizations;
 
     /// <summary>
-    /// Factors J at <paramref name="map"/>'s point: by the SVD when ℓd·n ≤ <see cref="GaussNewtonProjection.DenseJacobianLimit"/>,
-    /// min(ℓd, n) ≤ <paramref name="maxDenseRank"/> and (unless <paramref name="allowTall"/>) ℓd ≤ n; else by the Gram route.
+    /// The route rule: <see cref="JacobianRoute.Svd"/> when <see cref="RequiredBytes"/> of the SVD route is at most
+    /// min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>), else <see cref="JacobianRoute.Gram"/>.
     /// </summary>
-    public static JacobianFactorization At(ResidualMap map, bool allowTall = false, int maxDenseRank = int.MaxValue)
+    public static JacobianRoute ChooseRoute(ResidualMap map, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(map);
-        using var scope = NewDisposeScope();
-        long m = map.Constraints, n = map.ParameterCount;
-        if (m * n <= GaussNewtonProjection.DenseJacobianLimit && Math.Min(m, n) <= maxDenseRank && (allowTall || m <= n))
-        {
-            var svd = new JacobianSvd(map.Jacobian());
-            return new JacobianFactorization(map, svd.Left, svd.SingularValues.ToArray(), svd, svd.Rank().Tolerance);
-        }
-        var (lambda, vectors) = linalg.eigh(GramMatrix.Compute(map));
-        // eigh is ascending; flip to descending like the SVD.
-        var order = arange(lambda.shape[0] - 1, -1, -1, dtype: int64);
-        var values = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
-        double max = values.Length > 0 ? values[0] : 0;
-        return new JacobianFactorization(map, vectors.index_select(1, order).contiguous().DetachFromDisposeScope(), values, null, Math.Sqrt(m * JacobianSpectrum.Epsilon) * max);
+        return SvdBytes(map.Constraints, map.ParameterCount) <= Math.Min(budgetBytes, SvdRouteCapBytes) ? JacobianRoute.Svd : JacobianRoute.Gram;
     }
 
-    /// <summary>Σᵢ aᵢvᵢ = V a: explicitly, or on the Gram route as Jᵀ(W S⁻¹ a).</summary>
-    public Tensor RightTimes(Tensor a)
+    /// <summary>
+    /// The bytes a factorization by <paramref name="route"/> holds at once (<see cref="JacobianRoute.Auto"/>: the route
+    /// <see cref="ChooseRoute"/> takes under <paramref name="budgetBytes"/>).
+    /// </summary>
+    /// <remarks>
+    /// SVD route, with m = ℓd and r = min(m, n): four m × n arrays (J, LAPACK geqrf's column-major copy, the thin Q,
+    /// and V = QU or W = QU) and seven r × r (R, gesdd's copy of it, U, Wᵀ and gesdd's workspace of about 3r²).
+    /// Gram route: what <see cref="GramMatrix.RequiredBytes"/> holds to build K, plus four m × m for the eigendecomposition
+    /// (syevd's copy of K, the eigenvectors and its workspace of about 2m²) and one for the eigenvectors in descending order.
+    /// </remarks>
+    public static long RequiredBytes(ResidualMap map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
     {
-        using var scope = NewDisposeScope();
-        if (_svd is not null)
+        ArgumentNullException.ThrowIfNull(map);
+        if (route == JacobianRoute.Auto)
         {
-            return _svd.Right.matmul(a).MoveToOuterDisposeScope();
+            route = ChooseRoute(map, budgetBytes);
         }
-        var inverse = tensor(Sigma.Select(s => s > 0 ? 1 / s : 0).ToArray(), dtype: float64);
-        return new JacobianTransposeOperator(_map).Apply(Left.matmul(a * inverse)).MoveToOuterDisposeScope();
+        return route == JacobianRoute.Svd
+            ? SvdBytes(map.Constraints, map.ParameterCount)
+            : checked(GramMatrix.RequiredBytes(map) + 5 * MemoryBudget.DenseMatrixBytes(map.Constraints, map.Constraints));
     }
 
-    /// <summary>s(μ) = Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr); at μ = 0 (the Gauss–Newton step J⁺r) σᵢ ≤ <see cref="Tolerance"/> are dropped.</summary>
+    /// <summary>
+    /// Factors J at <paramref name="map"/>'s current point by <paramref name="route"/> (default: the rule of
+    /// <see cref="ChooseRoute"/>), after checking <see cref="RequiredBytes"/> against <paramref name="budgetBytes"/>.
+    /// </summary>
+    /// <exception cref="MemoryBudgetExceededException">The route's matrices exceed the budget.</exception>
+    public static JacobianFactorization At(ResidualMap map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        if (route == JacobianRoute.Auto)
+        {
+            route = ChooseRoute(map, budgetBytes);
+        }
+        MemoryBudget.Require($"factoring J ({map.Constraints} × {map.ParameterCount}) by the {(route == JacobianRoute.Svd ? "SVD of J" : "Gram matrix JJᵀ")}",
+            RequiredBytes(map, route), budgetBytes,
+            route == JacobianRoute.Svd ? "use the Gram route (JacobianRoute.Gram), whose memory is O(ℓd²)" : $"use a subset of the data (ℓd = {map.Constraints})");
+        return Factor(map, route);
+    }
+
+    /// <summary>
+    /// Factors J at <paramref name="map"/>'s point by <paramref name="route"/> (not Auto) without a budget check: for callers
+    /// that have checked the budget of their whole operation, this factorization included.
+    /// </summary>
+    internal static JacobianFactorization Factor(ResidualMap map, JacobianRoute route, Tensor? jacobian = null)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        if (route == JacobianRoute.Svd)
+        {
+            using var scope = NewDisposeScope();
+            return FromSvd(jacobian ?? map.Jacobian());
+        }
+        var times = new JacobianOperator(map);
+        var transposeTimes = new JacobianTransposeOperator(map);
+        return FromGram(() => GramMatrix.Compute(map), map.Constraints, map.ParameterCount, x => Apply(times, x), y => Apply(transposeTimes, y), null);
+    }
+
+    /// <summary>
+    /// Factors an explicit matrix <paramref name="jacobian"/> (m × n) by <paramref name="route"/>: Auto is the SVD when
+    /// its memory is at most min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>), as for a map.
+    /// The input is not kept (the Gram route keeps a copy for its products).
+    /// </summary>
+    public static JacobianFactorization Of(Tensor jacobian, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(jacobian);
+        if (jacobian.dim() != 2)
+        {
+            throw new ArgumentException($"J must be a matrix, got shape [{string.Join(",", jacobian.shape)}]", nameof(jacobian));
+        }
+        int m = checked((int)jacobian.shape[0]);
+        long n = jacobian.shape[1];
+        if (route == JacobianRoute.Auto)
+        {
+            route = SvdBytes(m, n) <= Math.Min(budgetBytes, SvdRouteCapBytes) ? JacobianRoute.Svd : JacobianRoute.Gram;
+        }
+        using var scope = NewDisposeScope();
+        var j = jacobian.dtype == ScalarType.Float64 ? jacobian : jacobian.to_type(ScalarType.Float64);
+        if (route == JacobianRoute.Svd)
+        {
+            MemoryBudget.Require($"the SVD of J ({m} × {n})", SvdBytes(m, n), budgetBytes, "use the Gram route (JacobianRoute.Gram)");
+            return FromSvd(j);
+        }
+        MemoryBudget.Require($"the Gram matrix of J ({m} × {m})", checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes, "use fewer rows");
+        var copy = j.detach().clone().DetachFromDisposeScope();
+        return FromGram(() => copy.matmul(copy.t()), m, n, x => copy.matmul(x), y => copy.t().matmul(y), copy);
+    }
+
+    /// <summary>The rank decision at <paramref name="map"/>'s point (one factorization by <see cref="At"/>).</summary>
+    public static RankDecision RankAt(ResidualMap map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        using var factorization = At(map, route, budgetBytes);
+        return factorization.Rank;
+    }
+
+    /// <summary>
+    /// s(μ) = Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀr) = Jᵀ(JJᵀ + μI)⁻¹r for μ ≥ 0; at μ = 0 the Gauss–Newton step J⁺r, with the
+    /// σᵢ ≤ <see cref="Tolerance"/> dropped (a pseudo-inverse, finite at rank-deficient points).
+    /// </summary>
     public Tensor Step(Tensor r, double mu)
     {
+        ArgumentNullException.ThrowIfNull(r);
         using var scope = NewDisposeScope();
-        var weights = Sigma.Select(s => mu == 0 && s <= Tolerance ? 0 : s / (s * s + mu)).ToArray();
-        var coefficients = Left.t().matmul(r) * tensor(weights, dtype: float64);
-        return RightTimes(coefficients).MoveToOuterDisposeScope();
+        return StepFromCoefficients(Coefficients(r), mu).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>J⁺r = V S⁺ Wᵀ r, the minimum-norm least-squares solution of Js = r (σᵢ ≤ <see cref="Tolerance"/> dropped).</summary>
+    public Tensor PseudoInverseTimes(Tensor r) => Step(r, 0);
+
+    /// <summary>
+    /// Πu = u − V_k V_kᵀ u, the orthogonal projection onto ker J (V_k: the σᵢ &gt; <see cref="Tolerance"/>), for a vector
+    /// u ∈ ℝⁿ or the columns of an n × k block. On the Gram route V_kV_kᵀu = Jᵀ W_k S_k⁻² W_kᵀ (Ju).
+    /// </summary>
+    public Tensor TangentProjection(Tensor u)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        using var scope = NewDisposeScope();
+        int k = Rank.Rank;
+        if (k == 0)
+        {
+            return u.clone().MoveToOuterDisposeScope();
+        }
+        var block = u.dim() == 1 ? u.unsqueeze(1) : u;
+        Tensor normal;
+        if (_right is not null)
+        {
+            var v = _right.narrow(1, 0, k);
+            normal = v.matmul(v.t().matmul(block));
+        }
+        else
+        {
+            var w = _left.narrow(1, 0, k);
+            var inverseSquares = tensor(Sigma.Take(k).Select(s => 1 / (s * s)).ToArray(), dtype: float64).unsqueeze(1);
+            normal = _transposeTimes!(w.matmul(w.t().matmul(_times!(block)) * inverseSquares));
+        }
+        var tangent = block - normal;
+        return (u.dim() == 1 ? tangent.squeeze(1) : tangent).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>u − Πu, the component of u in the row space of J (normal to M at a regular point of M).</summary>
+    public Tensor NormalComponent(Tensor u)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        using var scope = NewDisposeScope();
+        return (u - TangentProjection(u)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>c = Wᵀr, the coordinates of r in the left singular vectors.</summary>
+    internal Tensor Coefficients(Tensor r) => _left.t().matmul(r);
+
+    /// <summary>s(μ) from c = Wᵀr: Jᵀ W g with gᵢ = cᵢ/(σᵢ² + μ) (at μ = 0, gᵢ = 0 for σᵢ ≤ tolerance); JᵀW = VS on the SVD route.</summary>
+    internal Tensor StepFromCoefficients(Tensor c, double mu)
+    {
+        using var scope = NewDisposeScope();
+        var sigma = Sigma;
+        var weights = new double[sigma.Count];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            double s = sigma[i];
+            weights[i] = mu == 0 && s <= Tolerance ? 0 : 1 / (s * s + mu);
+            if (!double.IsFinite(weights[i]))
+            {
+                weights[i] = 0; // σ = 0 and μ = 0: the direction carries nothing.
+            }
+        }
+        var g = c * tensor(weights, dtype: float64);
+        Tensor step = _right is not null
+            ? _right.matmul(g * tensor(sigma.ToArray(), dtype: float64))
+            : _transposeTimes!(_left.matmul(g));
+        return step.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
-        if (_svd is not null)
+        _left.Dispose();
+        _right?.Dispose();
+        _ownedJacobian?.Dispose();
+    }
+
+    /// <summary>Bytes of the SVD route for an m × n J (see <see cref="RequiredBytes"/>).</summary>
+    private static long SvdBytes(long m, long n)
+    {
+        long r = Math.Min(m, n);
+        return checked(4 * MemoryBudget.DenseMatrixBytes(m, n) + 7 * MemoryBudget.DenseMatrixBytes(r, r));
+    }
+
+    private static JacobianFactorization FromSvd(Tensor jacobian)
+    {
+        t_factorizations++;
+        using var scope = NewDisposeScope();
+        long m = jacobian.shape[0], n = jacobian.shape[1];
+        Tensor left, right, s;
+        if (m <= n)
         {
-            _svd.Dispose();
+            // Jᵀ = QR, R = U S W′ᵀ ⇒ J = W′ S (QU)ᵀ.
+            var (q, r) = linalg.qr(jacobian.t());
+            var (u, sv, wt) = linalg.svd(r, fullMatrices: false);
+            right = q.matmul(u);
+            left = wt.t();
+            s = sv;
         }
         else
         {
-            Left.Dispose();
+            // J = QR, R = U S Vᵀ ⇒ J = (QU) S Vᵀ.
+            var (q, r) = linalg.qr(jacobian);
+            var (u, sv, vt) = linalg.svd(r, fullMatrices: false);
+            left = q.matmul(u);
+            right = vt.t();
+            s = sv;
         }
+        var sigma = s.data<double>().ToArray();
+        double max = sigma.Length > 0 ? sigma[0] : 0;
+        var rank = RankDecision.FromSingularValues(sigma, (int)m, Math.Sqrt(Math.Max(m, n)) * Float64.Epsilon * max, "svd of J");
+        return new JacobianFactorization(JacobianRoute.Svd, left.contiguous().DetachFromDisposeScope(), right.contiguous().DetachFromDisposeScope(), rank, n, null, null, null);
     }
+
+    private static JacobianFactorization FromGram(Func<Tensor> gram, int m, long n,
+        Func<Tensor, Tensor> times, Func<Tensor, Tensor> transposeTimes, Tensor? owned)
+    {
+        t_factorizations++;
+        using var scope = NewDisposeScope();
+        var (lambda, vectors) = linalg.eigh(gram());
+        // eigh is ascending; flip to descending like the SVD. σᵢ = √max(λᵢ, 0).
+        var order = arange(lambda.shape[0] - 1, -1, -1, dtype: int64);
+        var sigma = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
+        double max = sigma.Length > 0 ? sigma[0] : 0;
+        var rank = RankDecision.FromSingularValues(sigma, m, Math.Sqrt(m * Float64.Epsilon) * max, "eig of JJᵀ");
+        var left = vectors.index_select(1, order).contiguous().DetachFromDisposeScope();
+        return new JacobianFactorization(JacobianRoute.Gram, left, null, rank, n, times, transposeTimes, owned);
+    }
+
+    private static Tensor Apply(LinearOperator op, Tensor x) => x.dim() == 1 ? op.Apply(x) : op.ApplyMatrix(x);
 }

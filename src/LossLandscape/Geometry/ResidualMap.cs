@@ -26,12 +26,14 @@ public enum JacobianMethod
 /// <remarks>
 /// H is flattened sample-major: entry i·ℓ + j is f_j(xᵢ) − y_{ij}, and row i·ℓ + j of the Jacobian
 /// J = ∂H/∂p ∈ ℝ^{ℓd×n} is ∂f_j(xᵢ)/∂p. Every quantity is accumulated over batches of rows, and does
-/// not depend on the batch size beyond floating-point summation order.
+/// not depend on the batch size beyond floating-point summation order. The map holds the data as tensors: dispose it
+/// (or let a <c>using</c> do so) when done; the model and the dataset are not disposed.
 /// </remarks>
-public sealed class ResidualMap
+public sealed class ResidualMap : IDisposable
 {
     private readonly Tensor _inputs;
     private readonly Tensor _targets;
+    private bool _disposed;
 
     /// <summary>Binds a model to a dataset.</summary>
     /// <param name="model">The model; its current leaves are the point p.</param>
@@ -90,7 +92,7 @@ public sealed class ResidualMap
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var parts = Batches().Select(b => (Model.Forward(_inputs.narrow(0, b.Start, b.Count)) - _targets.narrow(0, b.Start, b.Count)).reshape(-1)).ToArray();
+        var parts = Batches().Select(b => BatchResiduals(b).reshape(-1)).ToArray();
         return cat(parts, 0).MoveToOuterDisposeScope();
     }
 
@@ -135,7 +137,7 @@ public sealed class ResidualMap
         var rows = new List<Tensor>();
         foreach (var b in Batches())
         {
-            var x = _inputs.narrow(0, b.Start, b.Count);
+            var x = BatchInputs(b);
             rows.Add(network is not null && method != JacobianMethod.Autograd
                 ? network.Network.Jacobian(network.Parameters, x)
                 : AutogradJacobian.Compute(Model, x));
@@ -145,7 +147,14 @@ public sealed class ResidualMap
 
     /// <summary>H restricted to the rows of batch <paramref name="b"/>, a count × ℓ tensor in the autograd graph of the leaves.</summary>
     internal Tensor BatchResiduals((long Start, long Count) b) =>
-        Model.Forward(_inputs.narrow(0, b.Start, b.Count)) - _targets.narrow(0, b.Start, b.Count);
+        Model.Forward(BatchInputs(b)) - _targets.narrow(0, b.Start, b.Count);
+
+    /// <summary>The inputs of batch <paramref name="b"/> (a view of the map's tensor).</summary>
+    private Tensor BatchInputs((long Start, long Count) b)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _inputs.narrow(0, b.Start, b.Count);
+    }
 
     /// <summary>Σ_k |H_k|^a over the rows of batch <paramref name="b"/>, in the autograd graph of the leaves.</summary>
     internal Tensor BatchLoss((long Start, long Count) b)
@@ -153,6 +162,17 @@ public sealed class ResidualMap
         var h = BatchResiduals(b);
         // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
         return Exponent == 2.0 ? h.mul(h).sum() : h.abs().pow(Exponent).sum();
+    }
+
+    /// <summary>Releases the map's input and target tensors (not the model, not the dataset).</summary>
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _inputs.Dispose();
+            _targets.Dispose();
+        }
     }
 
     /// <summary>The batches of rows: (first row, number of rows), covering the data in order.</summary>

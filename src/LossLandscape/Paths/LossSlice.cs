@@ -67,6 +67,8 @@ public static class LossSlice
         var rng = new Random(options.Seed);
         var directions = new List<Tensor>();
         var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed) : null;
+        // Tangent and normal directions: one factorization of J at the point (the library's one route to ker J).
+        using var factors = options.Directions.Any(d => d is SliceDirection.Tangent or SliceDirection.Normal) ? JacobianFactorization.At(map) : null;
         int eigenUsed = 0;
         foreach (var kind in options.Directions)
         {
@@ -74,8 +76,8 @@ public static class LossSlice
             {
                 SliceDirection.Random => Unit(Gaussian(rng, map.ParameterCount)),
                 SliceDirection.Filter => FilterNormalize(map.Model, Gaussian(rng, map.ParameterCount), p0, options.IgnoreBias),
-                SliceDirection.Tangent => Unit(ManifoldWalk.TangentProjection(map, Gaussian(rng, map.ParameterCount))),
-                SliceDirection.Normal => Unit(NormalComponent(map, Gaussian(rng, map.ParameterCount))),
+                SliceDirection.Tangent => Unit(factors!.TangentProjection(Gaussian(rng, map.ParameterCount))),
+                SliceDirection.Normal => Unit(factors!.NormalComponent(Gaussian(rng, map.ParameterCount))),
                 _ => eigen![eigenUsed++],
             };
             // A repeated kind: orthogonalize against the first direction (Gram–Schmidt), keep the norm.
@@ -86,11 +88,11 @@ public static class LossSlice
                 d = d - first * first.dot(d);
                 if (kind is SliceDirection.Tangent)
                 {
-                    d = ManifoldWalk.TangentProjection(map, d);
+                    d = factors!.TangentProjection(d);
                 }
                 else if (kind is SliceDirection.Normal)
                 {
-                    d = NormalComponent(map, d);
+                    d = factors!.NormalComponent(d);
                 }
                 d = d * (norm / d.norm().item<double>());
             }
@@ -181,12 +183,6 @@ public static class LossSlice
             offset += count;
         }
         return d.MoveToOuterDisposeScope();
-    }
-
-    private static Tensor NormalComponent(ResidualMap map, Tensor u)
-    {
-        using var scope = NewDisposeScope();
-        return (u - ManifoldWalk.TangentProjection(map, u)).MoveToOuterDisposeScope();
     }
 
     private static Tensor[] TopEigenvectors(ResidualMap map, int k, int seed)

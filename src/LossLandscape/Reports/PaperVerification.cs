@@ -148,7 +148,7 @@ public static class PaperVerification
         var watch = Stopwatch.StartNew();
         var (data, point) = RankDeficientPoint();
         using var model = point.ToModel();
-        var before = JacobianSpectrum.Best(new ResidualMap(model, data));
+        var before = JacobianFactorization.RankAt(new ResidualMap(model, data));
         var result = RegularValuePerturbation.Apply(model, data, 1e-2, seed: 1, tolerance: 1e-12);
         var after = Certificate.Compute(new ResidualMap(model, result.Perturbed), new CertificateOptions(InertiaMethod.Dense));
         int m = after.Constraints;

@@ -103,7 +103,7 @@ public sealed record HessianSummary(
 /// <param name="Constraints">ℓd.</param>
 /// <param name="Training">The training run (its best point is analysed).</param>
 /// <param name="MaxAbsResidual">max|H_k| at the point.</param>
-/// <param name="Rank">The rank of J with its tolerance and gap (<see cref="JacobianSpectrum.Best"/>).</param>
+/// <param name="Rank">The rank of J with its tolerance and gap (<see cref="JacobianFactorization.RankAt"/>).</param>
 /// <param name="Hessian">The spectrum of ∇²L there.</param>
 /// <param name="Seconds">Training and analysis time.</param>
 public sealed record TrainedSpectrumPoint(int Width, int N, int Constraints, TrainingResult Training, double MaxAbsResidual, RankDecision Rank, HessianSummary Hessian, double Seconds)
@@ -239,7 +239,7 @@ public static class TrainedSpectra
             run = Trainer.Run(map, optimizer, new TrainingOptions(steps), cancellation: cancellation);
         }
         double maxAbs = map.Residuals().abs().max().item<double>();
-        var rank = JacobianSpectrum.Best(map);
+        var rank = JacobianFactorization.RankAt(map);
         bool onM = run.BestLoss <= 1e4 * Trainer.RoundingFloor(map);
         var hessian = Spectrum(map, options, rank, onM);
         return new TrainedSpectrumPoint(mlp.Hidden[0].Width, mlp.ParameterCount, map.Constraints, run, maxAbs, rank, hessian, watch.Elapsed.TotalSeconds) { OnManifold = onM, Outputs = data.OutputDim };
@@ -267,7 +267,7 @@ public static class TrainedSpectra
             var ascending = dense.Eigenvalues.ToArray();
             var descending = ascending.Reverse().ToArray();
             double max = ascending.Select(Math.Abs).DefaultIfEmpty(0).Max();
-            double tau = n * JacobianSpectrum.Epsilon * max;
+            double tau = n * Float64.Epsilon * max;
             double tauR = Math.Max(tau, residualTerm);
             int positive = ascending.Count(v => v > tau), negative = ascending.Count(v => v < -tau);
             var top = descending.Take(options.TopK).ToArray();

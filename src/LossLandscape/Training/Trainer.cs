@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
@@ -53,12 +54,12 @@ public static class Trainer
 {
     /// <summary>
     /// The float64 zero of L: ℓd·(10·ε·max(1, max|y|))^a, i.e. every residual within ten units of rounding of the
-    /// targets' scale; below it, the printed L is rounding noise (ε = 2⁻⁵², <see cref="JacobianSpectrum.Epsilon"/>).
+    /// targets' scale; below it, the printed L is rounding noise (ε = 2⁻⁵², <see cref="Float64.Epsilon"/>).
     /// </summary>
     public static double RoundingFloor(ResidualMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        return map.Constraints * Math.Pow(10 * JacobianSpectrum.Epsilon * Math.Max(1.0, map.Data.MaxAbsTarget()), map.Exponent);
+        return map.Constraints * Math.Pow(10 * Float64.Epsilon * Math.Max(1.0, map.Data.MaxAbsTarget()), map.Exponent);
     }
 
     /// <summary>Trains <paramref name="map"/>'s model with <paramref name="optimizer"/>.</summary>
