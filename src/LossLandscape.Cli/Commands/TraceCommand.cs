@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Globalization;
@@ -104,6 +105,6 @@ public static class TraceCommand
     {
         long start = op.Applications;
         double trace = op.ExactTrace();
-        return new TraceResult(trace, 0, [], 0, op.Applications - start, ConvergenceStatus.Converged);
+        return new TraceResult(trace, 0, [], 0, op.Applications - start, SolverStatus.Converged);
     }
 }

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
@@ -23,7 +24,7 @@ public sealed record GaussNewtonTrainingOptions(double InitialDamping = 1e-3, in
 /// accepted) creeps from a random initialization: on diabetes (n = 769, d = 442) it left L at 3·10³ after 100 steps.
 /// When n ≥ ℓd and rank J = ℓd the Gauss–Newton step solves H + Js = 0, so near M the iteration converges
 /// quadratically to a point of M = H⁻¹(0) (L ≈ 0 in float64). When n &lt; ℓd it is the least-squares step
-/// (Nocedal &amp; Wright §10.3) and the run ends at a stationary point with L &gt; 0 (<see cref="TrainingStatus.Stalled"/>),
+/// (Nocedal &amp; Wright §10.3) and the run ends at a stationary point with L &gt; 0 (<see cref="SolverStatus.Stalled"/>),
 /// the generic case: H: ℝⁿ → ℝ^{ℓd} misses 0. J is factored densely (QR, then the SVD of the small triangle) when
 /// ℓd·n ≤ <see cref="GaussNewtonProjection.DenseJacobianLimit"/> and min(ℓd, n) ≤ 1500, else through
 /// K = JJᵀ = W S² Wᵀ (<see cref="GramMatrix"/>), with Jᵀz by one reverse pass.
