@@ -186,7 +186,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var history = root.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         Assert.Equal(41, history.Length);
         Assert.Equal(40, root.GetProperty("steps").GetInt32());
-        Assert.Equal("budget", root.GetProperty("status").GetString());
+        Assert.Equal("stoppedWithoutConvergence", root.GetProperty("status").GetString());
         double best = root.GetProperty("bestLoss").GetDouble();
         Assert.Equal(history.Min(), best);
         Assert.True(best < history[0]);
