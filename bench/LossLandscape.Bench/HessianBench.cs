@@ -124,7 +124,7 @@ public static class HessianBench
             int converged = power.ResidualNorms.Count(r => r <= tolerance * scale);
             double worst = power.ResidualNorms.Max() / scale;
             double maxDiff = power.Eigenvalues.Zip(lanczos.Eigenvalues).Max(p => Math.Abs(p.First - p.Second)) / scale;
-            string bound = power.Status == ConvergenceStatus.Converged ? "" : "≥ ";
+            string bound = power.Status == SolverStatus.Converged ? "" : "≥ ";
             Console.WriteLine($"| (b) deflated power iteration (PyHessian's algorithm, stopped on the same residual rule; {converged}/{k} pairs converged within {powerMax} iterations each; worst residual {E(worst)}; max \\|Δλ\\|/\\|λ₁\\| vs Lanczos {E(maxDiff)}) | {power.Applications} | {BenchRunner.S(powerSeconds)} | **{bound}{R((double)power.Applications / lanczos.Applications)}×** the products of Lanczos (goal ≥ 5), {R(powerSeconds / lanczosSeconds)}× its time |");
         }
         if (torchRun is { } t)

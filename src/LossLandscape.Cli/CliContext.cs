@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using Spectre.Console;
 
 namespace LossLandscape.Cli;
@@ -45,13 +46,15 @@ public sealed class CliContext
 
     /// <summary>
     /// Runs <paramref name="work"/> with a progress bar when the console is interactive (a terminal);
-    /// otherwise runs it silently. <paramref name="work"/> reports fractions in [0, 1] and a status.
+    /// otherwise runs it silently. <paramref name="work"/> reports fractions in [0, 1] and a status, either as
+    /// (fraction, status) or as the library's <see cref="ProgressReport"/> (stage, fraction): the bar moves with the
+    /// fraction and its description names the stage.
     /// </summary>
-    public T WithProgress<T>(string description, Func<IProgress<(double Fraction, string Status)>, T> work)
+    public T WithProgress<T>(string description, Func<ProgressSink, T> work)
     {
         if (!Console.Profile.Capabilities.Interactive)
         {
-            return work(new Progress<(double, string)>(_ => { }));
+            return work(new ProgressSink(_ => { }));
         }
         T result = default!;
         Console.Progress()
@@ -60,7 +63,7 @@ public sealed class CliContext
             .Start(ctx =>
             {
                 var task = ctx.AddTask(Markup.Escape(description), maxValue: 1.0);
-                result = work(new SyncProgress(r =>
+                result = work(new ProgressSink(r =>
                 {
                     task.Value = Math.Clamp(r.Fraction, 0, 1);
                     task.Description = Markup.Escape($"{description}: {r.Status}");
@@ -69,9 +72,26 @@ public sealed class CliContext
             });
         return result;
     }
+}
 
-    private sealed class SyncProgress(Action<(double Fraction, string Status)> report) : IProgress<(double Fraction, string Status)>
+/// <summary>
+/// A synchronous progress sink for <see cref="CliContext.WithProgress{T}"/>: takes the CLI's (fraction, status) pairs and the
+/// library's <see cref="ProgressReport"/>s alike, on the caller's thread.
+/// </summary>
+public sealed class ProgressSink : IProgress<(double Fraction, string Status)>, IProgress<ProgressReport>
+{
+    private readonly Action<(double Fraction, string Status)> _report;
+
+    /// <summary>Creates a sink that hands each report to <paramref name="report"/>.</summary>
+    public ProgressSink(Action<(double Fraction, string Status)> report) => _report = report;
+
+    /// <inheritdoc/>
+    public void Report((double Fraction, string Status) value) => _report(value);
+
+    /// <inheritdoc/>
+    public void Report(ProgressReport value)
     {
-        public void Report((double Fraction, string Status) value) => report(value);
+        ArgumentNullException.ThrowIfNull(value);
+        _report((value.Fraction, value.Stage));
     }
 }

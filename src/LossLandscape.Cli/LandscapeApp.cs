@@ -64,7 +64,7 @@ public static class LandscapeApp
         {
             e = inner;
         }
-        bool bad = e is UsageException or DataFormatException or ModelFormatException or ArgumentException or MemoryBudgetExceededException or FileNotFoundException or DirectoryNotFoundException;
+        bool bad = e is UsageException or DataFormatException or ModelFormatException or MemoryBudgetExceededException or ArgumentException or FileNotFoundException or DirectoryNotFoundException;
         string line = e.Message.ReplaceLineEndings(" ");
         if (Environment.GetEnvironmentVariable("LANDSCAPE_DEBUG") == "1")
         {

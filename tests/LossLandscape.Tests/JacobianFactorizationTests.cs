@@ -136,7 +136,7 @@ public sealed class JacobianFactorizationTests(ITestOutputHelper output)
     public void Memory_Budget_Refusal_Names_The_Need_The_Budget_And_The_Alternative()
     {
         Assert.Equal(96, MemoryBudget.DenseMatrixBytes(3, 4));
-        Assert.Throws<OverflowException>(() => MemoryBudget.DenseMatrixBytes(long.MaxValue / 4, 3));
+        Assert.Equal(long.MaxValue, MemoryBudget.DenseMatrixBytes(long.MaxValue / 4, 3));
         MemoryBudget.Require("a fitting thing", 100, 100, "nothing");
         var e = Assert.Throws<MemoryBudgetExceededException>(() => MemoryBudget.Require("the dense thing", 3_000_000_000, MemoryBudget.DefaultBytes, "use the sparse thing"));
         Assert.Equal(3_000_000_000, e.RequiredBytes);

@@ -63,7 +63,7 @@ public sealed class SpectrumCliTests : IDisposable
         Assert.Equal(67, dense.RootElement.GetProperty("hessianVectorProducts").GetInt64()); // n products build the dense matrix
         Assert.True(lanczos.RootElement.GetProperty("hessianVectorProducts").GetInt64() > 0);
         Assert.True(lanczos.RootElement.GetProperty("seconds").GetDouble() >= 0);
-        Assert.Equal("Converged", lanczos.RootElement.GetProperty("status").GetString());
+        Assert.Equal("converged", lanczos.RootElement.GetProperty("status").GetString());
 
         Func<double, double> key = which switch
         {
@@ -116,6 +116,79 @@ public sealed class SpectrumCliTests : IDisposable
         var (code, output, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "gram", "--k", "3"]);
         Assert.True(code == 0, err);
         Assert.Contains("NOT on M", output); // a random initialisation does not interpolate
+    }
+
+    [Fact]
+    public void Spectrum_Lanczos_Smallest_At_A_Point_Of_M_Prints_Zeros_With_Their_Multiplicity()
+    {
+        // A point of M by Gauss–Newton (iris every fifth row, one-hot, width 40: n = 323, ℓd = 90), written as files.
+        var m = new Curvature.PointOfM();
+        var csv = new System.Text.StringBuilder("x0,x1,x2,x3,y0,y1,y2\n");
+        for (int i = 0; i < m.Data.Count; i++)
+        {
+            var row = m.Data.InputRow(i).Concat(Enumerable.Range(0, m.Data.OutputDim).Select(j => m.Data.Target(i, j)));
+            csv.Append(string.Join(",", row.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))).Append('\n');
+        }
+        var data = Path.Combine(_dir, "m.csv");
+        var model = Path.Combine(_dir, "on-m.json");
+        File.WriteAllText(data, csv.ToString());
+        LossLandscape.Models.ModelFile.Save(model, m.Point);
+        var json = Path.Combine(_dir, "smallest.json");
+        var (code, output, err) = CliTests.Run("spectrum", "--model", model, "--data", data, "--target", "y0", "--target", "y1", "--target", "y2",
+            "--method", "lanczos", "--which", "smallest", "--k", "5", "--json", json);
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var root = doc.RootElement;
+        int n = root.GetProperty("n").GetInt32();
+        Assert.Equal(323, n);
+        Assert.Equal(Enumerable.Repeat(0.0, 5), Numbers(doc, "eigenvalues"));
+        Assert.All(root.GetProperty("converged").EnumerateArray(), c => Assert.True(c.GetBoolean()));
+        Assert.Equal("converged", root.GetProperty("status").GetString());
+        Assert.True(root.GetProperty("onManifold").GetBoolean());
+        var zeros = root.GetProperty("zeros");
+        Assert.Equal(n - 90, zeros.GetProperty("multiplicity").GetInt32());
+        Assert.True(zeros.GetProperty("residualTermEstimated").GetBoolean());
+        double bound = zeros.GetProperty("bound").GetDouble();
+        Assert.True(bound < zeros.GetProperty("lowestNonzero").GetDouble(), $"bound {bound}");
+        Assert.Contains("zero within ±", root.GetProperty("note").GetString());
+        Assert.Contains("zero eigenvalues", output);
+        Assert.Contains("0 ± ", output);
+        Assert.DoesNotContain("NOT CONVERGED", output);
+    }
+
+    [Fact]
+    public void Spectrum_Unconverged_Lanczos_Values_Are_Marked_In_Json_And_Table()
+    {
+        var (code, output, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "lanczos", "--k", "5", "--max-iterations", Curvature.CurvatureTolerances.TooFewLanczosSteps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", Path.Combine(_dir, "unconverged.json")]);
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "unconverged.json")));
+        var converged = doc.RootElement.GetProperty("converged").EnumerateArray().Select(e => e.GetBoolean()).ToArray();
+        Assert.Equal(Numbers(doc, "eigenvalues").Length, converged.Length);
+        Assert.Contains(false, converged);
+        Assert.Equal("stoppedWithoutConvergence", doc.RootElement.GetProperty("status").GetString());
+        Assert.Contains("NOT CONVERGED", output); // in the λ column: the value is shown as the bound it is
+        Assert.Contains("NOT converged", output); // and counted in the summary
+    }
+
+    [Fact]
+    public void Spectrum_Dense_Json_Keeps_All_n_Eigenvalues()
+    {
+        using var dense = Spectrum("dense-all.json", "--method", "dense", "--k", "3");
+        var all = Numbers(dense, "allEigenvalues");
+        Assert.Equal(67, all.Length);
+        Assert.True(all.Zip(all.Skip(1)).All(p => p.First >= p.Second), "not descending");
+        Assert.Equal(all.Take(3), Numbers(dense, "eigenvalues"));
+        Assert.Equal(3, dense.RootElement.GetProperty("converged").GetArrayLength());
+    }
+
+    [Fact]
+    public void Spectrum_Gram_Over_Budget_Exits_2_Naming_The_Alternatives()
+    {
+        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "gram", "--budget-gb", "1e-6"]);
+        Assert.Equal(2, code);
+        Assert.Single(err.TrimEnd().Split('\n'));
+        Assert.Contains("over the memory budget", err);
+        Assert.Contains("--method lanczos", err);
     }
 
     [Fact]

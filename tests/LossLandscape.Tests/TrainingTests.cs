@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.Text.Json;
 using LossLandscape.Data;
 using LossLandscape.Geometry;
@@ -103,7 +104,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var run = Trainer.Run(map, new GaussNewton(), new TrainingOptions(100));
         output.WriteLine($"digits: n = {mlp.ParameterCount}, ℓd = {map.Constraints}: L {run.InitialLoss:G4} → {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s)");
         Assert.True(run.BestLoss < ZeroLoss, $"L = {run.BestLoss:G4} after {run.Steps} steps ({run.Status})");
-        Assert.Equal(TrainingStatus.Converged, run.Status);
+        Assert.Equal(SolverStatus.Converged, run.Status);
     }
 
     [Fact]
@@ -136,7 +137,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
             }
         });
         var run = Trainer.Run(map, new Adam(new AdamOptions(LearningRate: 0.05)), new TrainingOptions(1000), progress, cancel.Token);
-        Assert.Equal(TrainingStatus.Cancelled, run.Status);
+        Assert.Equal(SolverStatus.Cancelled, run.Status);
         Assert.Equal(5, run.Steps);
         Assert.Equal(run.LossHistory.Min(), run.BestLoss);
         Assert.Equal(run.BestParameters, model.ToArray());
@@ -149,7 +150,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         using var model = new NetworkModel(mlp, start);
         var map = new ResidualMap(model, data);
         var run = Trainer.Run(map, new GradientDescent(new GradientDescentOptions(1e6)), new TrainingOptions(200));
-        Assert.Equal(TrainingStatus.Diverged, run.Status);
+        Assert.Equal(SolverStatus.Diverged, run.Status);
         Assert.True(double.IsFinite(map.Loss()));
         Assert.Equal(run.BestLoss, map.Loss());
     }
@@ -185,7 +186,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var history = root.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         Assert.Equal(41, history.Length);
         Assert.Equal(40, root.GetProperty("steps").GetInt32());
-        Assert.Equal("budget", root.GetProperty("status").GetString());
+        Assert.Equal("stoppedWithoutConvergence", root.GetProperty("status").GetString());
         double best = root.GetProperty("bestLoss").GetDouble();
         Assert.Equal(history.Min(), best);
         Assert.True(best < history[0]);

@@ -24,7 +24,7 @@ public static class CertifyCommand
         var method = new Option<string>("--method") { Description = "auto | dense (all n eigenvalues) | gram (2·eig(JJᵀ) on M)", DefaultValueFactory = _ => "auto" };
         var perturb = new Option<double?>("--perturb") { Description = "Theorem 2.1: perturb the targets by |r| < EPS, move onto the new M, certify again" };
         var seed = new Option<int>("--seed") { Description = "seed of the perturbation", DefaultValueFactory = _ => 0 };
-        var tolerance = new Option<double>("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => 1e-8 };
+        var tolerance = new Option<double>("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => OnManifoldTest.DefaultRelativeTolerance };
         var json = CommonOptions.Json();
         foreach (var o in new Option[] { method, perturb, seed, tolerance, json })
         {
@@ -38,14 +38,14 @@ public static class CertifyCommand
             var options = new CertificateOptions(ParseMethod(result.GetValue(method)!), result.GetValue(tolerance));
             using var scope = NewDisposeScope();
             using var m = point.ToModel();
-            var first = context.WithProgress("certify", _ => Certificate.Compute(new ResidualMap(m, set), options));
+            var first = context.WithProgress("certify", progress => Certificate.Compute(new ResidualMap(m, set), options, progress));
             Render(context, "certificate", set, first);
             PerturbationResult? perturbation = null;
             CertificateResult? second = null;
             if (result.GetValue(perturb) is { } eps)
             {
                 perturbation = context.WithProgress("perturb", _ => RegularValuePerturbation.Apply(m, set, eps, result.GetValue(seed), first.OnManifoldTolerance * 1e-2));
-                second = Certificate.Compute(new ResidualMap(m, perturbation.Perturbed), options);
+                second = context.WithProgress("certify the perturbed point", progress => Certificate.Compute(new ResidualMap(m, perturbation.Perturbed), options, progress));
                 context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {perturbation.PerturbationNorm:G3} < ε = {eps:G3}; moved {perturbation.Projection.Distance:G3} onto the new M in {perturbation.Projection.Steps} Gauss–Newton steps"));
                 Render(context, "certificate after the perturbation", perturbation.Perturbed, second);
             }

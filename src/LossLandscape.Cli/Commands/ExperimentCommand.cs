@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using LossLandscape.Engine;
 using LossLandscape.Reports;
 using LossLandscape.Training;
 using Spectre.Console;
@@ -89,7 +90,7 @@ public static class ExperimentCommand
                 Markup.Escape($"{h.Outliers} (gap {F(h.OutlierGap)}) vs ℓ = {run.Outputs}"),
                 F(h.NegativeRatio),
                 F(h.ResidualTermNorm),
-                h.Method + (h.Status == Curvature.ConvergenceStatus.Converged ? "" : " (unconverged)"),
+                h.Method + (h.Status == SolverStatus.Converged ? "" : " (unconverged)"),
                 p.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
@@ -134,7 +135,7 @@ public static class ExperimentCommand
             w.WriteNumber("oneHotRankOnM", p.OneHotRankOnM);
             w.WriteStartObject("hessian");
             w.WriteString("method", h.Method);
-            w.WriteString("status", h.Status.ToString());
+            w.WriteString("status", h.Status.ToJsonName());
             w.WriteNumber("tolerance", h.Tolerance);
             WriteCount(w, "positive", h.Positive);
             WriteCount(w, "zero", h.Zero);

@@ -44,7 +44,7 @@ public static class ReportCommand
                 ["activations", string.Join(", ", point.Network.DistinctActivations.Select(a => a.Name))],
             ]);
             report.Heading("Command").Code(context.CommandLine);
-            context.WithProgress("report", _ => LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: result.GetValue(grid), WalkSteps: Math.Max(0, result.GetValue(walkSteps)), Seed: result.GetValue(seed)), losses));
+            context.WithProgress("report", progress => LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: result.GetValue(grid), WalkSteps: Math.Max(0, result.GetValue(walkSteps)), Seed: result.GetValue(seed)), losses, progress));
             var path = report.Save(result.GetValue(output)!);
             context.Console.MarkupLine(Markup.Escape($"wrote {path}"));
             return LandscapeApp.Success;

@@ -1,9 +1,9 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -29,7 +29,7 @@ public static class SpectrumCommand
         var curvature = CurvatureOptions.Operator();
         var k = new Option<int>("--k") { Description = "how many eigenvalues to report", DefaultValueFactory = _ => 10 };
         var which = new Option<string>("--which") { Description = "largest (descending) | smallest (ascending, negative curvature first) | magnitude (by |λ| descending)", DefaultValueFactory = _ => "largest" };
-        var tolerance = new Option<double>("--tolerance") { Description = "Lanczos: a pair is converged when ‖Hv − λv‖ ≤ this·max|λ|", DefaultValueFactory = _ => 1e-6 };
+        var tolerance = new Option<double>("--tolerance") { Description = "Lanczos: a pair is converged when ‖Hv − λv‖ ≤ this·max|λ|", DefaultValueFactory = _ => new SpectrumOptions().Tolerance };
         var maxIterations = new Option<int?>("--max-iterations") { Description = "Lanczos: the most steps (default min(n, max(100, 10k)))" };
         var seed = new Option<int>("--seed") { Description = "seed of the random start (Lanczos) or probe (slq) vectors", DefaultValueFactory = _ => 0 };
         var batchSize = CurvatureOptions.BatchSize();
@@ -46,11 +46,9 @@ public static class SpectrumCommand
         command.SetAction(result =>
         {
             string methodName = result.GetValue(method)!;
-            if (methodName is not ("dense" or "gram" or "lanczos" or "slq"))
-            {
-                throw new UsageException($"--method: '{methodName}' is not one of dense, gram, lanczos, slq");
-            }
-            var end = ParseWhich(result.GetValue(which)!);
+            var spectrumMethod = ParseMethod(methodName);
+            string whichName = result.GetValue(which)!;
+            var end = ParseWhich(whichName);
             int count = result.GetValue(k);
             if (count < 1)
             {
@@ -58,28 +56,41 @@ public static class SpectrumCommand
             }
             var kind = CurvatureOptions.ParseOperator(result.GetValue(curvature)!);
             long budgetBytes = CurvatureOptions.BudgetBytes(result.GetValue(budget));
+            var options = new SpectrumOptions(spectrumMethod, kind, count, end, result.GetValue(tolerance), result.GetValue(maxIterations), result.GetValue(seed), budgetBytes,
+                Slq: new SlqOptions(result.GetValue(steps), result.GetValue(probes), result.GetValue(sigma2), result.GetValue(gridPoints)));
             LandscapeApp.Initialize();
             var point = CommonOptions.LoadModel(result.GetValue(model)!);
             var set = data.Load(result);
             using var scope = NewDisposeScope();
             using var m = point.ToModel();
             using var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
-            var op = CurvatureOptions.Build(map, kind);
-            var watch = Stopwatch.StartNew();
-            var spectrum = CurvatureOptions.Guard(() => methodName switch
+            SpectrumResult spectrum;
+            try
             {
-                "dense" => context.WithProgress("dense spectrum", _ => Dense(op, kind, count, end, budgetBytes)),
-                "gram" => context.WithProgress("gram spectrum", _ => Gram(map, count, end, budgetBytes)),
-                "lanczos" => context.WithProgress("lanczos", _ => LanczosSpectrum(op, kind, new LanczosOptions(count, end, result.GetValue(maxIterations), result.GetValue(tolerance), result.GetValue(seed), VerifyResiduals: true, BudgetBytes: budgetBytes))),
-                _ => context.WithProgress("slq", _ => Slq(op, kind, new SlqOptions(result.GetValue(steps), result.GetValue(probes), result.GetValue(sigma2), result.GetValue(gridPoints), Seed: result.GetValue(seed), BudgetBytes: budgetBytes))),
-            });
-            double seconds = watch.Elapsed.TotalSeconds;
-            Render(context, set, map, methodName, result.GetValue(which)!, spectrum, seconds);
-            JsonOutput.Write(result.GetValue(json), w => Write(w, map, methodName, result.GetValue(which)!, spectrum, seconds));
+                spectrum = context.WithProgress($"{methodName} spectrum", progress => HessianSpectrum.Compute(map, options, progress));
+            }
+            catch (MemoryBudgetExceededException e)
+            {
+                // The library names its own alternatives; on the command line they are options.
+                throw new MemoryBudgetExceededException($"--method {methodName}", e.RequiredBytes, e.BudgetBytes,
+                    "use --method lanczos (k extreme eigenvalues) or --method slq (the spectral density), or raise --budget-gb");
+            }
+            Render(context, set, map, methodName, whichName, spectrum);
+            JsonOutput.Write(result.GetValue(json), w => Write(w, map, methodName, whichName, spectrum));
             return LandscapeApp.Success;
         });
         return command;
     }
+
+    /// <summary>Parses <c>--method</c>.</summary>
+    public static SpectrumMethod ParseMethod(string text) => text switch
+    {
+        "dense" => SpectrumMethod.Dense,
+        "gram" => SpectrumMethod.Gram,
+        "lanczos" => SpectrumMethod.Lanczos,
+        "slq" => SpectrumMethod.Slq,
+        _ => throw new UsageException($"--method: '{text}' is not one of dense, gram, lanczos, slq"),
+    };
 
     /// <summary>Parses <c>--which</c>.</summary>
     public static SpectrumEnd ParseWhich(string text) => text switch
@@ -90,107 +101,56 @@ public static class SpectrumCommand
         _ => throw new UsageException($"--which: '{text}' is not one of largest, smallest, magnitude"),
     };
 
-    /// <summary>What one method found: eigenvalues in the order asked for, and its diagnostics.</summary>
-    private sealed record Spectrum(
-        string Operator,
-        IReadOnlyList<double> Eigenvalues,
-        IReadOnlyList<double>? Residuals,
-        long Products,
-        string Status,
-        string Note,
-        SlqResult? Slq = null,
-        SlqOptions? SlqOptions = null,
-        int? Iterations = null,
-        double? Asymmetry = null);
-
-    private static Spectrum Dense(LinearOperator op, CurvatureOperator kind, int k, SpectrumEnd which, long budgetBytes)
+    /// <summary>
+    /// The eigenvalue as the table prints it: the number when it is one; "0 ± b" for a zero known from rank J; and for a Lanczos
+    /// value that did not converge, the bound it is ("θ ± ρ, not converged": some eigenvalue lies within ρ of θ).
+    /// </summary>
+    public static string Cell(SpectrumResult s, int i)
     {
-        long n = op.Columns;
-        // The n × n matrix, its symmetrised copy and eigh's workspace: about three dense matrices.
-        double bytes = 3.0 * 8 * n * n;
-        if (bytes > budgetBytes)
+        ArgumentNullException.ThrowIfNull(s);
+        string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+        if (s.Zeros is { } zeros)
         {
-            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
-                $"--method dense needs three dense {n} × {n} matrices ({bytes / 1e9:G3} GB), over the memory budget of {budgetBytes / 1e9:G3} GB; use --method lanczos (k extreme eigenvalues) or --method slq (the spectral density), or raise --budget-gb"));
+            return $"0 ± {zeros.Bound.ToString("G3", CultureInfo.InvariantCulture)}";
         }
-        var dense = DenseSpectrum.Compute(op, budgetBytes: budgetBytes);
-        return new Spectrum(CurvatureOptions.Name(kind), dense.Select(which, k), null, dense.Applications, "Exact",
-            string.Create(CultureInfo.InvariantCulture, $"all {n} eigenvalues of the dense matrix (n products, LAPACK eigh); asymmetry before symmetrising {dense.Asymmetry:G3}"),
-            Asymmetry: dense.Asymmetry);
-    }
-
-    private static Spectrum Gram(ResidualMap map, int k, SpectrumEnd which, long budgetBytes)
-    {
-        long m = map.Constraints;
-        double bytes = 3.0 * 8 * m * m;
-        if (bytes > budgetBytes)
+        if (!s.Converged[i])
         {
-            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
-                $"--method gram needs the ℓd × ℓd Gram matrix ({m} × {m}, {bytes / 1e9:G3} GB with eigh's workspace), over the memory budget of {budgetBytes / 1e9:G3} GB; use --method lanczos or --method slq, or a subset of the data"));
+            string within = s.Residuals is { } r ? $" ± {r[i].ToString("G3", CultureInfo.InvariantCulture)}" : "";
+            return $"NOT CONVERGED: {F(s.Eigenvalues[i])}{within} (a Ritz value, not an eigenvalue)";
         }
-        if (map.Exponent != 2.0)
-        {
-            throw new UsageException("--method gram needs the squared loss, where ∇²L = 2JᵀJ on M");
-        }
-        using var scope = NewDisposeScope();
-        var gram = GramMatrix.Compute(map);
-        // ∇²L = 2JᵀJ on M: its nonzero eigenvalues are those of 2JJᵀ, the other n − ℓd are 0.
-        var values = linalg.eigvalsh((gram + gram.t()) / 2).mul(2.0).data<double>().ToList();
-        values.AddRange(Enumerable.Repeat(0.0, (int)Math.Max(0, map.ParameterCount - m)));
-        if (values.Count > map.ParameterCount)
-        {
-            // ℓd > n: JJᵀ has rank ≤ n, its ℓd − n smallest eigenvalues are the rounding of zeros that 2JᵀJ does not have.
-            values = values.OrderByDescending(v => v).Take(map.ParameterCount).ToList();
-        }
-        double maxAbs = map.Residuals().abs().max().item<double>();
-        double tolerance = 1e-8 * Math.Max(1.0, map.Data.MaxAbsTarget());
-        bool onManifold = maxAbs <= tolerance;
-        string note = onManifold
-            ? string.Create(CultureInfo.InvariantCulture, $"on M (max|H| = {maxAbs:G3}): ∇²L = 2JᵀJ, eigenvalues 2·eig(JJᵀ) and n − ℓd zeros; valid on M only")
-            : string.Create(CultureInfo.InvariantCulture, $"NOT on M (max|H| = {maxAbs:G3} > {tolerance:G3}): these are the eigenvalues of the Gauss-Newton matrix 2JᵀJ, not of ∇²L; use --method dense or lanczos for ∇²L");
-        return new Spectrum("gauss-newton 2JᵀJ (gram)", Sorted(values, which, k), null, 0, onManifold ? "Exact" : "NotOnManifold", note);
+        return F(s.Eigenvalues[i]);
     }
 
-    private static Spectrum LanczosSpectrum(LinearOperator op, CurvatureOperator kind, LanczosOptions options)
-    {
-        var lanczos = Lanczos.Eigenpairs(op, options);
-        lanczos.Eigenvectors.Dispose();
-        string note = string.Create(CultureInfo.InvariantCulture,
-            $"Lanczos with full re-orthogonalisation, {lanczos.Iterations} steps, {lanczos.Breakdowns} breakdowns; residuals ‖Hv − λv‖ computed explicitly (k more products); converged when ≤ {options.Tolerance:G3}·max|λ|");
-        return new Spectrum(CurvatureOptions.Name(kind), lanczos.Eigenvalues, lanczos.ResidualNorms, lanczos.Applications, lanczos.Status.ToString(), note, Iterations: lanczos.Iterations);
-    }
-
-    private static Spectrum Slq(LinearOperator op, CurvatureOperator kind, SlqOptions options)
-    {
-        var slq = StochasticLanczosQuadrature.Estimate(op, options);
-        string note = string.Create(CultureInfo.InvariantCulture,
-            $"stochastic Lanczos quadrature: {options.ProbeCount} probes × {Math.Min(op.Columns, options.Steps)} steps, Gaussian broadening σ² = {options.Sigma2:G3} on [−1, 1] (σ = {slq.Sigma:G3}); defaults of Ghorbani, Krishnan & Xiao 2019 and PyHessian");
-        return new Spectrum(CurvatureOptions.Name(kind), [], null, slq.Applications, slq.Status.ToString(), note, slq, options);
-    }
-
-    private static double[] Sorted(IEnumerable<double> values, SpectrumEnd which, int k)
-    {
-        var ordered = which switch
-        {
-            SpectrumEnd.Largest => values.OrderByDescending(v => v),
-            SpectrumEnd.Smallest => values.OrderBy(v => v),
-            _ => values.OrderByDescending(Math.Abs).ThenByDescending(v => v),
-        };
-        return ordered.Take(k).ToArray();
-    }
-
-    private static void Render(CliContext context, Dataset set, ResidualMap map, string method, string which, Spectrum s, double seconds)
+    private static void Render(CliContext context, Dataset set, ResidualMap map, string method, string which, SpectrumResult s)
     {
         string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+        string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
         var info = new Table().Title(Markup.Escape($"spectrum ({method})")).AddColumns("quantity", "value");
         void Row(string key, string value) => info.AddRow(Markup.Escape(key), Markup.Escape(value));
         Row("data", $"{set.Source}: d = {set.Count}, ℓ = {set.OutputDim}");
         Row("parameters n", map.ParameterCount.ToString(CultureInfo.InvariantCulture));
         Row("operator", s.Operator);
-        Row("status", s.Status);
+        Row("status", s.Status.ToJsonName());
         Row("how", s.Note);
+        if (s.Manifold is { } manifold)
+        {
+            Row("on M", manifold.Holds ? $"yes (max|H| = {G(manifold.MaxAbsResidual)} ≤ {G(manifold.Tolerance)})" : $"no (max|H| = {G(manifold.MaxAbsResidual)} > tolerance {G(manifold.Tolerance)})");
+        }
+        if (s.Zeros is { } zeros)
+        {
+            Row("zero eigenvalues", $"{zeros.Multiplicity} = n − rank J (rank J = {zeros.Rank.Rank} ≤ ℓd = {map.Constraints}), each within ±{G(zeros.Bound)}; ‖∇²L − 2JᵀJ‖₂ ≈ {G(zeros.ResidualTermNorm)} (estimated); the rest ≥ {G(zeros.LowestNonzero)}");
+        }
+        if (s.Inertia is { } inertia)
+        {
+            Row("inertia of ∇²L", $"{inertia.Positive} positive, {inertia.Zero} zero, {inertia.Negative} negative ({(inertia.Decided ? "decided" : "NOT decided")}: {inertia.Note})");
+        }
+        int unconverged = s.Converged.Count(c => !c);
+        if (unconverged > 0)
+        {
+            Row("NOT converged", $"{unconverged} of {s.Converged.Count} values: Ritz values with an eigenvalue within their residual, not eigenvalues (raise --max-iterations)");
+        }
         Row("Hessian-vector products", s.Products.ToString(CultureInfo.InvariantCulture));
-        Row("time", string.Create(CultureInfo.InvariantCulture, $"{seconds:0.000} s"));
+        Row("time", string.Create(CultureInfo.InvariantCulture, $"{s.Seconds:0.000} s"));
         if (s.Slq is { } slq)
         {
             double lo = slq.Rules.Min(r => r.Nodes.Min()), hi = slq.Rules.Max(r => r.Nodes.Max());
@@ -211,12 +171,20 @@ public static class SpectrumCommand
         {
             table.AddColumn("‖Hv − λv‖");
         }
+        if (s.Method == SpectrumMethod.Lanczos)
+        {
+            table.AddColumn("converged");
+        }
         for (int i = 0; i < s.Eigenvalues.Count; i++)
         {
-            var cells = new List<string> { (i + 1).ToString(CultureInfo.InvariantCulture), F(s.Eigenvalues[i]) };
+            var cells = new List<string> { (i + 1).ToString(CultureInfo.InvariantCulture), Cell(s, i) };
             if (s.Residuals is not null)
             {
                 cells.Add(s.Residuals[i].ToString("G3", CultureInfo.InvariantCulture));
+            }
+            if (s.Method == SpectrumMethod.Lanczos)
+            {
+                cells.Add(s.Converged[i] ? "yes" : "NO");
             }
             table.AddRow(cells.Select(Markup.Escape).ToArray());
         }
@@ -248,7 +216,7 @@ public static class SpectrumCommand
         return table;
     }
 
-    private static void Write(Utf8JsonWriter w, ResidualMap map, string method, string which, Spectrum s, double seconds)
+    private static void Write(Utf8JsonWriter w, ResidualMap map, string method, string which, SpectrumResult s)
     {
         w.WriteString("method", method);
         w.WriteString("operator", s.Operator);
@@ -256,15 +224,62 @@ public static class SpectrumCommand
         w.WriteNumber("n", map.ParameterCount);
         w.WriteNumber("d", map.Data.Count);
         w.WriteNumber("outputs", map.Data.OutputDim);
-        w.WriteString("status", s.Status);
+        w.WriteString("status", s.Status.ToJsonName());
         w.WriteString("note", s.Note);
         if (s.Slq is null)
         {
             WriteArray(w, "eigenvalues", s.Eigenvalues);
+            w.WriteStartArray("converged");
+            foreach (var c in s.Converged)
+            {
+                w.WriteBooleanValue(c);
+            }
+            w.WriteEndArray();
         }
         if (s.Residuals is not null)
         {
             WriteArray(w, "residuals", s.Residuals);
+        }
+        if (s.AllEigenvalues is { } all)
+        {
+            WriteArray(w, "allEigenvalues", all);
+        }
+        if (s.Manifold is { } manifold)
+        {
+            w.WriteBoolean("onManifold", manifold.Holds);
+            w.WriteNumber("maxAbsResidual", manifold.MaxAbsResidual);
+            w.WriteNumber("onManifoldTolerance", manifold.Tolerance);
+        }
+        if (s.Zeros is { } zeros)
+        {
+            w.WriteStartObject("zeros");
+            w.WriteNumber("multiplicity", zeros.Multiplicity);
+            w.WriteNumber("bound", zeros.Bound);
+            w.WriteNumber("residualTermNorm", zeros.ResidualTermNorm);
+            w.WriteBoolean("residualTermEstimated", zeros.ResidualTermSteps > 0);
+            w.WriteNumber("residualTermSteps", zeros.ResidualTermSteps);
+            w.WriteNumber("rank", zeros.Rank.Rank);
+            w.WriteNumber("constraints", map.Constraints);
+            if (double.IsFinite(zeros.LowestNonzero))
+            {
+                w.WriteNumber("lowestNonzero", zeros.LowestNonzero);
+            }
+            else
+            {
+                w.WriteNull("lowestNonzero");
+            }
+            w.WriteString("rule", "zero within ±bound, multiplicity n − rank J from rank J ≤ ℓd (Weyl: ∇²L = 2JᵀJ + R on M)");
+            w.WriteEndObject();
+        }
+        if (s.Inertia is { } inertia)
+        {
+            w.WriteStartObject("inertia");
+            w.WriteNumber("positive", inertia.Positive);
+            w.WriteNumber("zero", inertia.Zero);
+            w.WriteNumber("negative", inertia.Negative);
+            w.WriteBoolean("decided", inertia.Decided);
+            w.WriteString("note", inertia.Note);
+            w.WriteEndObject();
         }
         if (s.Iterations is { } iterations)
         {
@@ -302,16 +317,23 @@ public static class SpectrumCommand
             w.WriteEndArray();
         }
         w.WriteNumber("hessianVectorProducts", s.Products);
-        w.WriteNumber("seconds", seconds);
+        w.WriteNumber("seconds", s.Seconds);
     }
 
-    /// <summary>Writes a named array of numbers.</summary>
+    /// <summary>Writes a named array of numbers (non-finite values as null).</summary>
     internal static void WriteArray(Utf8JsonWriter w, string name, IEnumerable<double> values)
     {
         w.WriteStartArray(name);
         foreach (var v in values)
         {
-            w.WriteNumberValue(v);
+            if (double.IsFinite(v))
+            {
+                w.WriteNumberValue(v);
+            }
+            else
+            {
+                w.WriteNullValue();
+            }
         }
         w.WriteEndArray();
     }

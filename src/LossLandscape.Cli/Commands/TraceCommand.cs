@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Globalization;
@@ -52,14 +53,14 @@ public static class TraceCommand
             using var scope = NewDisposeScope();
             using var m = point.ToModel();
             using var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
-            var op = CurvatureOptions.Build(map, kind);
+            var op = CurvatureOperators.Create(map, kind);
             var watch = Stopwatch.StartNew();
             var options = new TraceOptions(budget ?? (methodName == "hutch++" ? 99 : 100), result.GetValue(tolerance), Seed: result.GetValue(seed));
-            var trace = context.WithProgress("trace", _ => methodName switch
+            var trace = context.WithProgress("trace", progress => methodName switch
             {
                 "hutchinson" => Hutchinson.Trace(op, options),
                 "hutch++" => HutchPlusPlus.Trace(op, options),
-                _ => ExactTrace(op),
+                _ => ExactTrace.Compute(op, progress: progress),
             });
             double seconds = watch.Elapsed.TotalSeconds;
             string note = methodName switch
@@ -74,9 +75,9 @@ public static class TraceCommand
             void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
             Row("data", $"{set.Source}: d = {set.Count}, ℓ = {set.OutputDim}");
             Row("parameters n", map.ParameterCount.ToString(CultureInfo.InvariantCulture));
-            Row("operator", CurvatureOptions.Name(kind));
+            Row("operator", CurvatureOperators.Name(kind));
             Row("trace", $"{F(trace.Trace)} ± {trace.StandardError:G3}");
-            Row("status", trace.Status.ToString());
+            Row("status", trace.Status.ToJsonName());
             Row("how", note);
             Row("Hessian-vector products", trace.Applications.ToString(CultureInfo.InvariantCulture));
             Row("time", string.Create(CultureInfo.InvariantCulture, $"{seconds:0.000} s"));
@@ -84,13 +85,13 @@ public static class TraceCommand
             JsonOutput.Write(result.GetValue(json), w =>
             {
                 w.WriteString("method", methodName);
-                w.WriteString("operator", CurvatureOptions.Name(kind));
+                w.WriteString("operator", CurvatureOperators.Name(kind));
                 w.WriteNumber("n", map.ParameterCount);
                 w.WriteNumber("trace", trace.Trace);
                 w.WriteNumber("standardError", trace.StandardError);
                 w.WriteNumber("lowRankPart", trace.LowRankPart);
                 w.WriteNumber("samples", trace.Samples.Count);
-                w.WriteString("status", trace.Status.ToString());
+                w.WriteString("status", trace.Status.ToJsonName());
                 w.WriteString("note", note);
                 w.WriteNumber("hessianVectorProducts", trace.Applications);
                 w.WriteNumber("seconds", seconds);
@@ -98,12 +99,5 @@ public static class TraceCommand
             return LandscapeApp.Success;
         });
         return command;
-    }
-
-    private static TraceResult ExactTrace(LinearOperator op)
-    {
-        long start = op.Applications;
-        double trace = op.ExactTrace();
-        return new TraceResult(trace, 0, [], 0, op.Applications - start, ConvergenceStatus.Converged);
     }
 }

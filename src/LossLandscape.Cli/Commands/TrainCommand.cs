@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using LossLandscape.Data;
@@ -108,7 +109,7 @@ public static class TrainCommand
                 w.WriteNumber("constraints", map.Constraints);
                 Write(w, run);
             });
-            if (run.Status == TrainingStatus.Cancelled)
+            if (run.Status == SolverStatus.Cancelled)
             {
                 context.Err.WriteLine($"landscape: interrupted after {run.Steps} steps; wrote the best point (L = {run.BestLoss:G4}) to {path}");
                 return Interrupted;
@@ -197,15 +198,8 @@ public static class TrainCommand
         w.WriteEndArray();
     }
 
-    /// <summary>The status as the JSON spells it.</summary>
-    public static string StatusName(TrainingStatus status) => status switch
-    {
-        TrainingStatus.Converged => "converged",
-        TrainingStatus.StoppedWithoutConvergence => "budget",
-        TrainingStatus.Stalled => "stalled",
-        TrainingStatus.Diverged => "diverged",
-        _ => "cancelled",
-    };
+    /// <summary>The status as the JSON spells it (<see cref="SolverStatusText.ToJsonName"/>, the one spelling of every status).</summary>
+    public static string StatusName(SolverStatus status) => status.ToJsonName();
 
     private static void WriteNumber(System.Text.Json.Utf8JsonWriter w, string name, double v)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
@@ -52,7 +53,7 @@ public static class WalkCommand
                 table.AddRow(s.Step.ToString(CultureInfo.InvariantCulture), F(s.Loss), F(s.MaxAbsResidual), s.Rank.ToString(CultureInfo.InvariantCulture), F(s.PathLength), F(s.Displacement), F(s.NormalCorrection), s.RetractionSteps.ToString(CultureInfo.InvariantCulture));
             }
             context.Console.Write(table);
-            context.Console.MarkupLine(Markup.Escape($"ℓd = {map.Constraints}, n = {map.ParameterCount}, dim M = n − ℓd = {map.ParameterCount - map.Constraints}; status {walk.Status}"));
+            context.Console.MarkupLine(Markup.Escape($"ℓd = {map.Constraints}, n = {map.ParameterCount}, dim M = n − ℓd = {map.ParameterCount - map.Constraints}; status {walk.Status.ToJsonName()}"));
             if (result.GetValue(output) is { } path)
             {
                 InitCommand.SaveModel(path, new NetworkPoint(point.Network, m.ToArray()));
@@ -61,7 +62,7 @@ public static class WalkCommand
             {
                 w.WriteNumber("n", map.ParameterCount);
                 w.WriteNumber("constraints", map.Constraints);
-                w.WriteString("status", walk.Status.ToString());
+                w.WriteString("status", walk.Status.ToJsonName());
                 w.WriteStartArray("steps");
                 foreach (var s in walk.Steps)
                 {
@@ -78,7 +79,7 @@ public static class WalkCommand
                 }
                 w.WriteEndArray();
             });
-            return walk.Status == Engine.SolverStatus.Converged ? LandscapeApp.Success : LandscapeApp.Failure;
+            return walk.Status == SolverStatus.Converged ? LandscapeApp.Success : LandscapeApp.Failure;
         });
         return command;
     }

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -17,22 +18,40 @@ public sealed record DenseSpectrumResult(IReadOnlyList<double> Eigenvalues, Tens
 /// <summary>
 /// The dense exact spectrum: A built column by column (n applications), symmetrised as (A + Aᵀ)/2, and decomposed by
 /// LAPACK's symmetric eigensolver (<c>torch.linalg.eigh</c>). The reference the iterative methods are checked against;
-/// refused above the memory budget (<see cref="LinearOperator.ToDense"/>).
+/// refused above the memory budget, counting every n × n matrix live at once (<see cref="LiveMatrices"/>).
 /// </summary>
 public static class DenseSpectrum
 {
+    /// <summary>
+    /// The n × n float64 matrices live at once: A, the temporary A − Aᵀ (then (A + Aᵀ)/2), and eigh's working copy; one more
+    /// for the eigenvectors.
+    /// </summary>
+    public static int LiveMatrices(bool eigenvectors) => eigenvectors ? 4 : 3;
+
     /// <summary>Every eigenvalue (and optionally eigenvector) of the symmetric operator <paramref name="op"/>.</summary>
-    /// <exception cref="InvalidOperationException">The dense matrix would exceed the memory budget; the message names the alternatives.</exception>
-    public static DenseSpectrumResult Compute(LinearOperator op, bool eigenvectors = false, long? budgetBytes = null)
+    /// <param name="op">A symmetric operator.</param>
+    /// <param name="eigenvectors">Whether to return the eigenvectors too.</param>
+    /// <param name="budgetBytes">The memory budget of all the n × n matrices live at once; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="progress">Receives the stages: the columns of A as they are built (to 90 %), then "eigenvalues".</param>
+    /// <exception cref="MemoryBudgetExceededException">The dense matrices would exceed the memory budget; the message names the alternatives.</exception>
+    public static DenseSpectrumResult Compute(LinearOperator op, bool eigenvectors = false, long? budgetBytes = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         Lanczos.RequireSymmetric(op);
+        long n = op.Columns;
+        MemoryBudget.Require($"the dense spectrum of a {n} × {n} operator ({LiveMatrices(eigenvectors)} n × n matrices: A, its symmetrised copy, eigh's workspace{(eigenvectors ? ", the eigenvectors" : "")})",
+            SaturatingProduct(LiveMatrices(eigenvectors), MemoryBudget.DenseMatrixBytes(n, n)), budgetBytes ?? MemoryBudget.DefaultBytes, LinearOperator.MatrixFreeAlternatives);
         long startApplications = op.Applications;
         using var scope = NewDisposeScope();
-        var a = op.ToDense(budgetBytes).to_type(ScalarType.Float64);
+        var a = op.ToDense(budgetBytes, progress: ProgressReport.Within(progress, 0, 0.9, "dense matrix")).to_type(ScalarType.Float64);
         double scale = Math.Max(a.abs().max().item<double>(), double.Epsilon);
-        double asymmetry = (a - a.t()).abs().max().item<double>() / scale;
-        var symmetric = (a + a.t()) / 2;
+        double asymmetry;
+        using (var temporary = NewDisposeScope())
+        {
+            asymmetry = (a - a.t()).abs().max().item<double>() / scale;
+        }
+        var symmetric = (a + a.t()).div_(2); // in place: A and (A + Aᵀ)/2 are the only n × n matrices live here
+        ProgressReport.Report(progress, "eigenvalues", 0.9);
         double[] values;
         Tensor? vectors = null;
         if (eigenvectors)
@@ -45,6 +64,9 @@ public static class DenseSpectrum
         {
             values = linalg.eigvalsh(symmetric).data<double>().ToArray();
         }
+        ProgressReport.Report(progress, "eigenvalues", 1);
         return new DenseSpectrumResult(values, vectors, asymmetry, op.Applications - startApplications);
     }
+
+    private static long SaturatingProduct(int count, long bytes) => bytes > long.MaxValue / count ? long.MaxValue : count * bytes;
 }

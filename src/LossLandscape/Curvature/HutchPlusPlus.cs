@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -41,7 +42,7 @@ public static class HutchPlusPlus
         var samples = deflated.mul(projected).sum(0L).to_type(ScalarType.Float64).data<double>().ToArray();
         var (mean, error) = StochasticLanczosQuadrature.MeanAndStandardError(samples);
         double trace = lowRank + mean;
-        var status = error <= options.Tolerance * Math.Abs(trace) ? ConvergenceStatus.Converged : ConvergenceStatus.StoppedWithoutConvergence;
+        var status = ConvergenceTest.Evaluate(error, ConvergenceTest.IsBreakdown(lowRank) ? double.NaN : trace, options.Tolerance);
         return new TraceResult(trace, error, samples, lowRank, op.Applications - startApplications, status);
     }
 }

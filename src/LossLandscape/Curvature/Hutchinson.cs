@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -27,14 +28,14 @@ public sealed record TraceOptions(
 /// <param name="Samples">The stochastic samples zᵀAz (Hutchinson) or zᵀ(I − QQᵀ)A(I − QQᵀ)z (Hutch++).</param>
 /// <param name="LowRankPart">tr(QᵀAQ) of Hutch++'s sketch; 0 for Hutchinson.</param>
 /// <param name="Applications">Operator applications (Hessian-vector products).</param>
-/// <param name="Status">Converged when StandardError ≤ Tolerance·|Trace|, else StoppedWithoutConvergence.</param>
+/// <param name="Status">Converged when StandardError ≤ Tolerance·|Trace|, Breakdown when a sample is NaN, else StoppedWithoutConvergence.</param>
 public sealed record TraceResult(
     double Trace,
     double StandardError,
     IReadOnlyList<double> Samples,
     double LowRankPart,
     long Applications,
-    ConvergenceStatus Status);
+    SolverStatus Status);
 
 /// <summary>
 /// Hutchinson's trace estimator: tr(A) = E[zᵀAz] for z with independent Rademacher entries, estimated by the mean of N
@@ -57,7 +58,7 @@ public static class Hutchinson
         long startApplications = op.Applications;
         var rng = new Random(options.Seed);
         var samples = new List<double>();
-        var status = ConvergenceStatus.StoppedWithoutConvergence;
+        var status = SolverStatus.StoppedWithoutConvergence;
         while (samples.Count < options.MaxProbes)
         {
             using var blockScope = NewDisposeScope();
@@ -66,9 +67,11 @@ public static class Hutchinson
             // zᵢᵀAzᵢ, column by column.
             samples.AddRange(z.mul(op.ApplyMatrix(z)).sum(0L).to_type(ScalarType.Float64).data<double>().ToArray());
             var (mean, error) = StochasticLanczosQuadrature.MeanAndStandardError(samples);
-            if (samples.Count >= options.MinProbes && error <= options.Tolerance * Math.Abs(mean))
+            // Standard error ≤ tol·|estimate|; a NaN sample (an operator that produced NaN) is a breakdown.
+            var test = ConvergenceTest.Evaluate(error, mean, options.Tolerance);
+            if (test == SolverStatus.Breakdown || (samples.Count >= options.MinProbes && test == SolverStatus.Converged))
             {
-                status = ConvergenceStatus.Converged;
+                status = test;
                 break;
             }
         }

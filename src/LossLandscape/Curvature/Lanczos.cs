@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -18,7 +19,7 @@ namespace LossLandscape.Curvature;
 /// <param name="RestartOnBreakdown">
 /// When the Krylov space becomes invariant, continue from a fresh random vector orthogonal to it (as ARPACK does), so that
 /// multiple eigenvalues and eigenvectors missing from the start vector are found; default true. When false, stop with
-/// <see cref="ConvergenceStatus.Breakdown"/>.
+/// <see cref="SolverStatus.Breakdown"/>.
 /// </param>
 /// <param name="BreakdownTolerance">
 /// β_j ≤ tol·‖T‖ counts as an invariant subspace, ‖T‖ bounded by Gershgorin (max |α_i| + β_{i−1} + β_i); default 1e−12,
@@ -48,7 +49,14 @@ public sealed record LanczosOptions(
 /// <param name="Iterations">Lanczos steps taken (the size of T).</param>
 /// <param name="Applications">Operator applications (for the Hessian: Hessian-vector products), residual checks included.</param>
 /// <param name="Breakdowns">How many times the Krylov space became invariant.</param>
-/// <param name="Status">Converged, stopped at MaxIterations, or Breakdown.</param>
+/// <param name="Status">
+/// Converged (every wanted pair passed the test, explicitly when <paramref name="ResidualsVerified"/>), stopped at
+/// MaxIterations, or Breakdown (an invariant space without restarts, or NaN from the operator).
+/// </param>
+/// <param name="Converged">
+/// Per pair, in the order of <paramref name="Eigenvalues"/>: whether ‖Av − θv‖ ≤ tol·max|θ| (<see cref="ConvergenceTest"/>). A pair
+/// that is not converged is a Ritz pair, not an eigenpair: some eigenvalue lies within its residual of θ, and that is all.
+/// </param>
 public sealed record LanczosResult(
     IReadOnlyList<double> Eigenvalues,
     Tensor Eigenvectors,
@@ -57,7 +65,8 @@ public sealed record LanczosResult(
     int Iterations,
     long Applications,
     int Breakdowns,
-    ConvergenceStatus Status);
+    SolverStatus Status,
+    IReadOnlyList<bool> Converged);
 
 /// <summary>
 /// The Lanczos method with full re-orthogonalisation for extreme eigenpairs of a symmetric operator:
@@ -70,12 +79,19 @@ public sealed record LanczosResult(
 /// 2005, Parlett, The Symmetric Eigenvalue Problem §6.9), so Q_m stays orthonormal to working precision and no
 /// spurious copies of converged Ritz values appear. Convergence is tested at every step on the k wanted Ritz pairs.
 /// An invariant Krylov space (β_j ≈ 0) gives exact eigenvalues; it is reported, never turned into NaN.
+/// <para>
+/// Single-vector Lanczos finds each distinct eigenvalue once: the Krylov space of one start vector meets an eigenspace in
+/// one direction, so a multiple eigenvalue appears once among the Ritz values (no multiplicities). Further copies are
+/// found only after the Krylov space becomes invariant and the iteration restarts (<see cref="LanczosOptions.RestartOnBreakdown"/>),
+/// which takes at least as many steps as there are distinct eigenvalues. At a point of M, ∇²L has an (n − rank J)-fold
+/// eigenvalue near 0; its multiplicity comes from rank J (<see cref="HessianSpectrum"/>), not from Lanczos.
+/// </para>
 /// </remarks>
 public static class Lanczos
 {
     /// <summary>The k eigenpairs of the symmetric operator <paramref name="op"/> at the end <see cref="LanczosOptions.Which"/>.</summary>
     /// <exception cref="ArgumentException">The operator is not symmetric, or an option is out of range.</exception>
-    /// <exception cref="InvalidOperationException">The basis would exceed the memory budget.</exception>
+    /// <exception cref="Engine.MemoryBudgetExceededException">The basis would exceed the memory budget.</exception>
     public static LanczosResult Eigenpairs(LinearOperator op, LanczosOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(op);
@@ -101,46 +117,57 @@ public static class Lanczos
         using var basis = new KrylovBasis(op, m, options.BudgetBytes);
         var start = tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device);
         basis.Start(start);
-        var status = ConvergenceStatus.StoppedWithoutConvergence;
+        var status = SolverStatus.StoppedWithoutConvergence;
         int breakdowns = 0;
         int steps = 0;
+        // The last Ritz decomposition (of the T that had ritzSize rows) and β at its last row.
         (double[] Values, double[,] Vectors) ritz = ([], new double[0, 0]);
+        int ritzSize = 0;
+        double ritzBeta = 0;
         while (true)
         {
             double beta = basis.Step();
             steps++;
+            if (ConvergenceTest.IsBreakdown(beta, basis.Alpha[^1]))
+            {
+                // The operator produced NaN: a breakdown, never a convergence. The Ritz pairs of the steps before stay.
+                status = SolverStatus.Breakdown;
+                break;
+            }
             ritz = basis.Ritz();
+            ritzSize = basis.Size;
+            ritzBeta = beta;
             if (beta <= options.BreakdownTolerance * basis.NormBound)
             {
                 breakdowns++;
                 // An invariant space: its Ritz values are exact. Extend with a fresh direction if allowed and possible.
                 if (basis.Size >= n)
                 {
-                    status = ConvergenceStatus.Converged; // the basis spans ℝⁿ: T holds the whole spectrum.
+                    status = SolverStatus.Converged; // the basis spans ℝⁿ: T holds the whole spectrum.
                     break;
                 }
                 if (!options.RestartOnBreakdown)
                 {
-                    status = ConvergenceStatus.Breakdown;
+                    status = SolverStatus.Breakdown;
                     break;
                 }
                 if (steps >= m)
                 {
-                    status = ritz.Values.Length >= options.K && AllConverged(basis, ritz, options, beta)
-                        ? ConvergenceStatus.Converged
-                        : ConvergenceStatus.StoppedWithoutConvergence;
+                    status = ritz.Values.Length >= options.K && AllConverged(ritz, options, beta)
+                        ? SolverStatus.Converged
+                        : SolverStatus.StoppedWithoutConvergence;
                     break;
                 }
                 if (!basis.Restart(tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device)))
                 {
-                    status = ConvergenceStatus.Converged; // nothing is left outside the basis numerically.
+                    status = SolverStatus.Converged; // nothing is left outside the basis numerically.
                     break;
                 }
                 continue;
             }
-            if (ritz.Values.Length >= options.K && AllConverged(basis, ritz, options, beta))
+            if (ritz.Values.Length >= options.K && AllConverged(ritz, options, beta))
             {
-                status = ConvergenceStatus.Converged;
+                status = SolverStatus.Converged;
                 break;
             }
             if (steps >= m)
@@ -152,8 +179,8 @@ public static class Lanczos
 
         var wanted = SpectrumOrder.Select(ritz.Values, options.Which, options.K);
         var values = wanted.Select(i => ritz.Values[i]).ToArray();
-        var s = new double[basis.Size, wanted.Length];
-        for (int r = 0; r < basis.Size; r++)
+        var s = new double[ritzSize, wanted.Length];
+        for (int r = 0; r < ritzSize; r++)
         {
             for (int c = 0; c < wanted.Length; c++)
             {
@@ -161,16 +188,23 @@ public static class Lanczos
             }
         }
         var vectors = basis.Combine(tensor(s, dtype: op.DType, device: op.Device));
-        double lastBeta = basis.LastBeta;
-        var residuals = wanted.Select(i => lastBeta * Math.Abs(ritz.Vectors[basis.Size - 1, i])).ToArray();
-        if (options.VerifyResiduals)
+        // ‖A(Q s_i) − θ_i Q s_i‖ = β_m |s_{m,i}|.
+        var residuals = wanted.Select(i => ritzBeta * Math.Abs(ritz.Vectors[ritzSize - 1, i])).ToArray();
+        if (options.VerifyResiduals && wanted.Length > 0)
         {
             var av = op.ApplyMatrix(vectors);
             var theta = tensor(values, dtype: op.DType, device: op.Device);
             residuals = linalg.vector_norm(av - vectors * theta.unsqueeze(0), dims: [0]).to_type(ScalarType.Float64).data<double>().ToArray();
         }
+        double scale = ritz.Values.Select(Math.Abs).DefaultIfEmpty(0).Max();
+        var converged = residuals.Select(r => ConvergenceTest.IsMet(r, scale, options.Tolerance)).ToArray();
+        if (status == SolverStatus.Converged && (converged.Contains(false) || values.Length < Math.Min(options.K, n)))
+        {
+            // The explicit residuals are the measurement: a pair they do not confirm is not converged.
+            status = SolverStatus.StoppedWithoutConvergence;
+        }
         return new LanczosResult(values, vectors.MoveToOuterDisposeScope(), residuals, options.VerifyResiduals, basis.Size,
-            op.Applications - startApplications, breakdowns, status);
+            op.Applications - startApplications, breakdowns, status, converged);
     }
 
     /// <summary>Throws unless the operator is symmetric (every estimator of this folder needs A = Aᵀ).</summary>
@@ -182,13 +216,15 @@ public static class Lanczos
         }
     }
 
-    private static bool AllConverged(KrylovBasis basis, (double[] Values, double[,] Vectors) ritz, LanczosOptions options, double beta)
+    /// <summary>Whether each of the k wanted Ritz pairs has β_m|s_{m,i}| ≤ tol·max|θ| (<see cref="ConvergenceTest"/>).</summary>
+    private static bool AllConverged((double[] Values, double[,] Vectors) ritz, LanczosOptions options, double beta)
     {
         double scale = ritz.Values.Max(Math.Abs);
+        int last = ritz.Vectors.GetLength(0) - 1;
         foreach (int i in SpectrumOrder.Select(ritz.Values, options.Which, options.K))
         {
             // ‖A(Q s_i) − θ_i Q s_i‖ = β_m |s_{m,i}|.
-            if (beta * Math.Abs(ritz.Vectors[basis.Size - 1, i]) > options.Tolerance * scale)
+            if (!ConvergenceTest.IsMet(beta * Math.Abs(ritz.Vectors[last, i]), scale, options.Tolerance))
             {
                 return false;
             }
@@ -332,6 +368,6 @@ internal sealed class KrylovBasis : IDisposable
     /// <summary>Disposes the pending residual vector (the basis itself lives in the caller's scope).</summary>
     public void Dispose() => _w?.Dispose();
 
-    /// <summary>Q S for a Size × k matrix S: the Ritz vectors.</summary>
-    public Tensor Combine(Tensor s) => _q.narrow(1, 0, Size).mm(s);
+    /// <summary>Q S for a j × k matrix S (j ≤ Size, the first j basis vectors): the Ritz vectors.</summary>
+    public Tensor Combine(Tensor s) => _q.narrow(1, 0, s.shape[0]).mm(s);
 }

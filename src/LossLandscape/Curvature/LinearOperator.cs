@@ -1,4 +1,4 @@
-using System.Globalization;
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -18,10 +18,10 @@ namespace LossLandscape.Curvature;
 public abstract class LinearOperator
 {
     /// <summary>
-    /// The default memory budget of <see cref="ToDense"/> and of Lanczos bases: 1 GiB, a dense float64
-    /// matrix of about 11 600 × 11 600.
+    /// The default memory budget of <see cref="ToDense"/>, <see cref="DenseSpectrum"/> and of Lanczos bases: the library's one
+    /// default, <see cref="MemoryBudget.DefaultBytes"/> (2 GiB).
     /// </summary>
-    public const long DefaultDenseBudgetBytes = 1L << 30;
+    public const long DefaultDenseBudgetBytes = MemoryBudget.DefaultBytes;
 
     private long _applications;
 
@@ -111,17 +111,20 @@ public abstract class LinearOperator
     /// </summary>
     /// <param name="budgetBytes">The most memory the dense matrix may take; default <see cref="DefaultDenseBudgetBytes"/>.</param>
     /// <param name="blockSize">Unit vectors per <see cref="ApplyMatrix"/> call.</param>
-    /// <exception cref="InvalidOperationException">The dense matrix would exceed the budget; the message names the matrix-free alternatives.</exception>
-    public Tensor ToDense(long? budgetBytes = null, int blockSize = 64)
+    /// <param name="progress">Receives ("columns j/n", j/n) after each block, synchronously; optional.</param>
+    /// <exception cref="MemoryBudgetExceededException">The dense matrix would exceed the budget; the message names the matrix-free alternatives.</exception>
+    public Tensor ToDense(long? budgetBytes = null, int blockSize = 64, IProgress<ProgressReport>? progress = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
         CheckDenseBudget(Rows, Columns, DType, budgetBytes, $"a dense {Rows}×{Columns} {GetType().Name}");
         using var scope = NewDisposeScope();
         var dense = empty(Rows, Columns, dtype: DType, device: Device);
+        ProgressReport.Report(progress, $"columns 0/{Columns}", 0);
         foreach (var (start, count) in Blocks(Columns, blockSize))
         {
             using var blockScope = NewDisposeScope();
             dense.narrow(1, start, count).copy_(ApplyMatrix(UnitBlock(start, count)));
+            ProgressReport.Report(progress, $"columns {start + count}/{Columns}", (double)(start + count) / Columns);
         }
         return dense.MoveToOuterDisposeScope();
     }
@@ -130,7 +133,9 @@ public abstract class LinearOperator
     /// tr A = Σᵢ eᵢᵀAeᵢ exactly, from <see cref="Columns"/> applications in blocks of unit vectors, without
     /// forming the dense matrix (memory O(n·blockSize)). Square operators only.
     /// </summary>
-    public double ExactTrace(int blockSize = 64)
+    /// <param name="blockSize">Unit vectors per <see cref="ApplyMatrix"/> call.</param>
+    /// <param name="progress">Receives ("columns j/n", j/n) after each block, synchronously; optional.</param>
+    public double ExactTrace(int blockSize = 64, IProgress<ProgressReport>? progress = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
         if (Rows != Columns)
@@ -138,11 +143,13 @@ public abstract class LinearOperator
             throw new InvalidOperationException($"the trace needs a square operator, this one is {Rows}×{Columns}");
         }
         double trace = 0;
+        ProgressReport.Report(progress, $"columns 0/{Columns}", 0);
         foreach (var (start, count) in Blocks(Columns, blockSize))
         {
             using var blockScope = NewDisposeScope();
             // eᵢᵀ(AE)ᵢ: the diagonal of the block's rows start … start + count − 1.
             trace += ApplyMatrix(UnitBlock(start, count)).narrow(0, start, count).diagonal().sum().to_type(ScalarType.Float64).item<double>();
+            ProgressReport.Report(progress, $"columns {start + count}/{Columns}", (double)(start + count) / Columns);
         }
         return trace;
     }
@@ -194,22 +201,20 @@ public abstract class LinearOperator
     public static LinearOperator operator *(LinearOperator operand, double scale) => new ScaledOperator(scale, operand);
 
     /// <summary>
-    /// Throws when a dense rows × columns matrix of <paramref name="dtype"/> would exceed the budget,
-    /// with a message that names the matrix-free alternatives.
+    /// The alternatives to a dense object that does not fit, named in every refusal of this folder.
+    /// </summary>
+    internal const string MatrixFreeAlternatives =
+        "use the matrix-free estimators instead: Lanczos for a few extreme eigenpairs, StochasticLanczosQuadrature for the spectral density, " +
+        "Hutchinson or HutchPlusPlus for the trace (or raise the budget)";
+
+    /// <summary>
+    /// Throws <see cref="MemoryBudgetExceededException"/> when a dense rows × columns matrix of <paramref name="dtype"/>
+    /// would exceed the budget (<see cref="MemoryBudget.Require"/>), naming the matrix-free alternatives.
     /// </summary>
     internal static void CheckDenseBudget(long rows, long columns, ScalarType dtype, long? budgetBytes, string what)
     {
-        long budget = budgetBytes ?? DefaultDenseBudgetBytes;
         double bytes = (double)rows * columns * ElementSize(dtype);
-        if (bytes > budget)
-        {
-            throw new InvalidOperationException(string.Format(
-                CultureInfo.InvariantCulture,
-                "{0} would need {1:0.###} GB, over the memory budget of {2:0.###} GB; use the matrix-free estimators instead: " +
-                "Lanczos for a few extreme eigenpairs, StochasticLanczosQuadrature for the spectral density, Hutchinson or HutchPlusPlus for the trace " +
-                "(or raise the budget)",
-                what, bytes / 1e9, budget / 1e9));
-        }
+        MemoryBudget.Require(what, bytes >= long.MaxValue ? long.MaxValue : (long)bytes, budgetBytes ?? DefaultDenseBudgetBytes, MatrixFreeAlternatives);
     }
 
     private static int ElementSize(ScalarType dtype) => dtype switch

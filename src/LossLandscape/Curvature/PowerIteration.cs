@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -31,14 +32,14 @@ public sealed record PowerIterationOptions(
 /// <param name="ResidualNorms">‖Av − λv‖ of each pair (free: Av is the last product of its iteration).</param>
 /// <param name="IterationsPerPair">Iterations (applications) spent on each pair.</param>
 /// <param name="Applications">Operator applications in all (Hessian-vector products).</param>
-/// <param name="Status">Converged when every pair met the stopping rule, else StoppedWithoutConvergence.</param>
+/// <param name="Status">Converged when every pair met the stopping rule, Breakdown when the operator produced NaN (the pairs found before it are kept), else StoppedWithoutConvergence.</param>
 public sealed record PowerIterationResult(
     IReadOnlyList<double> Eigenvalues,
     Tensor Eigenvectors,
     IReadOnlyList<double> ResidualNorms,
     IReadOnlyList<int> IterationsPerPair,
     long Applications,
-    ConvergenceStatus Status);
+    SolverStatus Status);
 
 /// <summary>
 /// Power iteration with deflation, PyHessian's algorithm for the top eigenvalues: for each pair, from a Gaussian
@@ -72,7 +73,8 @@ public static class PowerIteration
         var residuals = new List<double>();
         var iterations = new List<int>();
         bool allConverged = true;
-        for (int pair = 0; pair < k; pair++)
+        bool breakdown = false;
+        for (int pair = 0; pair < k && !breakdown; pair++)
         {
             // v is owned here, outside the per-step scopes, and replaced (old one disposed) at each step.
             var v = tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device).DetachFromDisposeScope();
@@ -92,9 +94,16 @@ public static class PowerIteration
                 double lambda = ax.dot(x).item<double>();
                 residual = linalg.vector_norm(ax - x * lambda).item<double>();
                 double norm = linalg.vector_norm(ax).item<double>();
+                if (ConvergenceTest.IsBreakdown(residual, lambda))
+                {
+                    // The operator produced NaN: nothing after this step means anything.
+                    breakdown = true;
+                    eigenvalue = lambda;
+                    break;
+                }
                 converged = options.Rule == PowerStoppingRule.Residual
-                    ? residual <= options.Tolerance * Math.Abs(pair == 0 ? lambda : values[0])
-                    : eigenvalue is double last && Math.Abs(last - lambda) / (Math.Abs(last) + 1e-6) < options.Tolerance;
+                    ? ConvergenceTest.IsMet(residual, pair == 0 ? lambda : values[0], options.Tolerance)
+                    : eigenvalue is double last && ConvergenceTest.IsMet(Math.Abs(last - lambda), Math.Abs(last) + 1e-6, options.Tolerance);
                 converged |= norm == 0; // Ax = 0: x is an exact eigenvector of 0.
                 eigenvalue = lambda;
                 var next = (converged ? x : ax / norm).DetachFromDisposeScope();
@@ -113,6 +122,6 @@ public static class PowerIteration
             iterations.Add(iteration);
         }
         return new PowerIterationResult(values, found.MoveToOuterDisposeScope(), residuals, iterations, op.Applications - startApplications,
-            allConverged ? ConvergenceStatus.Converged : ConvergenceStatus.StoppedWithoutConvergence);
+            breakdown ? SolverStatus.Breakdown : allConverged ? SolverStatus.Converged : SolverStatus.StoppedWithoutConvergence);
     }
 }

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Curvature;
@@ -45,7 +46,7 @@ public sealed record QuadratureRule(IReadOnlyList<double> Nodes, IReadOnlyList<d
 /// <param name="MomentStandardErrors">Their standard errors over probes (s/√n_v; 0 with one probe).</param>
 /// <param name="Applications">Operator applications (Hessian-vector products).</param>
 /// <param name="Breakdowns">Probes whose Krylov space became invariant before m steps.</param>
-/// <param name="Status">Converged (every probe ran m steps or became exact).</param>
+/// <param name="Status">Converged (every probe ran m steps or became exact), or Breakdown when the operator produced NaN (then Grid and Density are empty and the moments NaN).</param>
 public sealed record SlqResult(
     long Dimension,
     IReadOnlyList<QuadratureRule> Rules,
@@ -56,7 +57,7 @@ public sealed record SlqResult(
     IReadOnlyList<double> MomentStandardErrors,
     long Applications,
     int Breakdowns,
-    ConvergenceStatus Status)
+    SolverStatus Status)
 {
     /// <summary>An estimate of tr f(A) = n·E[vᵀf(A)v] ≈ (n/n_v) Σ_probes Σ_i τ_i f(θ_i).</summary>
     public double Trace(Func<double, double> f)
@@ -96,6 +97,7 @@ public static class StochasticLanczosQuadrature
         var rng = new Random(options.Seed);
         var rules = new List<QuadratureRule>();
         int breakdowns = 0;
+        bool nan = false;
         for (int probe = 0; probe < options.ProbeCount; probe++)
         {
             using var probeScope = NewDisposeScope();
@@ -104,6 +106,11 @@ public static class StochasticLanczosQuadrature
             while (true)
             {
                 double beta = basis.Step();
+                if (ConvergenceTest.IsBreakdown(beta, basis.Alpha[^1]))
+                {
+                    nan = true; // the operator produced NaN: no quadrature rule from this probe or any later one.
+                    break;
+                }
                 if (beta <= options.BreakdownTolerance * basis.NormBound)
                 {
                     if (basis.Size < m)
@@ -118,9 +125,19 @@ public static class StochasticLanczosQuadrature
                 }
                 basis.Advance();
             }
+            if (nan)
+            {
+                break;
+            }
             var (values, vectors) = basis.Ritz();
             var weights = Enumerable.Range(0, values.Length).Select(i => vectors[0, i] * vectors[0, i]).ToArray();
             rules.Add(new QuadratureRule(values, weights, basis.Size));
+        }
+
+        if (nan)
+        {
+            var unknown = Enumerable.Repeat(double.NaN, options.MomentCount).ToArray();
+            return new SlqResult(n, rules, [], [], double.NaN, unknown, unknown, op.Applications - startApplications, breakdowns, SolverStatus.Breakdown);
         }
 
         // Moments: Σ_i τ_i θ_i^k per probe, then mean and standard error over probes.
@@ -160,7 +177,7 @@ public static class StochasticLanczosQuadrature
             }
             density[g] = sum * norm;
         }
-        return new SlqResult(n, rules, grid, density, sigma, moments, errors, op.Applications - startApplications, breakdowns, ConvergenceStatus.Converged);
+        return new SlqResult(n, rules, grid, density, sigma, moments, errors, op.Applications - startApplications, breakdowns, SolverStatus.Converged);
     }
 
     /// <summary>The sample mean and its standard error s/√N (0 for one sample).</summary>

@@ -53,14 +53,15 @@ public static class MemoryBudget
     /// </remarks>
     public const long DefaultBytes = 2L << 30;
 
-    /// <summary>Bytes of a dense float64 rows × cols matrix, 8·rows·cols.</summary>
+    /// <summary>Bytes of a dense float64 rows × cols matrix, 8·rows·cols (saturating at <see cref="long.MaxValue"/>).</summary>
     /// <exception cref="ArgumentOutOfRangeException">A dimension is negative.</exception>
-    /// <exception cref="OverflowException">8·rows·cols does not fit a long (no machine holds such a matrix).</exception>
     public static long DenseMatrixBytes(long rows, long cols)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        return checked(sizeof(double) * rows * cols);
+        // Saturates instead of overflowing: a size past long.MaxValue is refused by Require like any other too-large one.
+        double bytes = (double)sizeof(double) * rows * cols;
+        return bytes >= long.MaxValue ? long.MaxValue : sizeof(double) * rows * cols;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LossLandscape.Curvature;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Paths;
 using static TorchSharp.torch;
@@ -11,9 +12,12 @@ namespace LossLandscape.Reports;
 /// <param name="SliceRange">Range of the slice, in units of the (unit) directions.</param>
 /// <param name="WalkSteps">Steps of the walk on M (0: no walk).</param>
 /// <param name="WalkStepSize">Length of each walk step.</param>
-/// <param name="DenseLimit">Largest n for the dense Hessian spectrum; above it the spectrum is 2·eig(JJᵀ) on M, or Lanczos.</param>
 /// <param name="Seed">Seed of the random draws.</param>
-public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int DenseLimit = 2500, int Seed = 0);
+/// <remarks>
+/// The spectrum's route (all n eigenvalues of the dense ∇²L, or 2·eig(JJᵀ) on M) is the certificate's
+/// <see cref="InertiaMethod.Auto"/> choice (<see cref="Certificate.ChooseMethod"/>), not a limit of the report's own.
+/// </remarks>
+public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int Seed = 0);
 
 /// <summary>
 /// The figures and the certificate of one point, assembled into an <see cref="HtmlReport"/>: the
@@ -24,14 +28,18 @@ public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, 
 public static class LandscapeReport
 {
     /// <summary>Computes everything at <paramref name="map"/>'s point and appends it to <paramref name="report"/>.</summary>
-    public static CertificateResult Build(HtmlReport report, ResidualMap map, ReportOptions options, IReadOnlyList<double>? lossHistory = null)
+    /// <param name="report">The page to append to.</param>
+    /// <param name="map">The model and data.</param>
+    /// <param name="options">Slice, walk and seed.</param>
+    /// <param name="lossHistory">A training loss history to plot, if any.</param>
+    /// <param name="progress">Receives the stages: the certificate's (with the dense Hessian's columns), then the density, the slice and the walk.</param>
+    public static CertificateResult Build(HtmlReport report, ResidualMap map, ReportOptions options, IReadOnlyList<double>? lossHistory = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
         string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
-        var method = map.ParameterCount <= options.DenseLimit ? InertiaMethod.Dense : InertiaMethod.Gram;
-        var cert = Certificate.Compute(map, new CertificateOptions(method));
+        var cert = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Auto), ProgressReport.Within(progress, 0, 0.7, "certificate:"));
         var j = cert.Jacobian;
         var h = cert.Hessian;
         report.Heading("Certificate");
@@ -51,9 +59,8 @@ public static class LandscapeReport
         report.Heading("Spectrum");
         using (var scope = NewDisposeScope())
         {
-            if (method == InertiaMethod.Dense)
+            if (h.AllEigenvalues is { } all)
             {
-                var all = h.AllEigenvalues!;
                 report.Figure(Plots.Svg(Plots.Spectrum(all, h.Tolerance, cert.Constraints, "Hessian eigenvalues (all n, dense)")),
                     $"All {all.Length} eigenvalues of ∇²L, descending, symmetric log axis. Proposition 2.3 at a point of M: ℓd = {cert.Constraints} positive, then a gap down to the n − ℓd = {cert.N - cert.Constraints} at zero (|λ| ≤ {F(h.Tolerance)}).");
             }
@@ -63,6 +70,7 @@ public static class LandscapeReport
                 report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, "Hessian eigenvalues (2·eig(JJᵀ) on M)")),
                     $"The {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)², then (200 of) the n − rank zeros.");
             }
+            ProgressReport.Report(progress, "spectral density (SLQ)", 0.7);
             var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed));
             report.Figure(Plots.Svg(Plots.Density(slq.Grid, slq.Density, "Spectral density (SLQ)")),
                 $"Stochastic Lanczos quadrature, {slq.Rules.Count} probes × {slq.Rules[0].Steps} steps, Gaussian broadening σ² = 1e−5 of the normalized spectrum (Ghorbani et al. 2019); {slq.Applications} Hessian-vector products.");
@@ -73,11 +81,13 @@ public static class LandscapeReport
         if (cert.OnManifold)
         {
             report.Heading("Flat and curved directions of M");
+            ProgressReport.Report(progress, "slice tangent against normal", 0.8);
             var slice = LossSlice.Compute(map, new SliceOptions([SliceDirection.Tangent, SliceDirection.Normal], options.SliceGrid, options.SliceRange, options.Seed));
             report.Figure(Plots.Svg(Plots.Slice(slice, "Loss: tangent (x) against normal (y) to M")),
                 "L(p + α t + β ν) with t a unit tangent to M (ker J) and ν a unit normal (row space of J): flat along the tangent (L = O(α⁴)), a parabola along the normal.");
             if (options.WalkSteps > 0)
             {
+                ProgressReport.Report(progress, "walk on M", 0.9);
                 var start = Models.ParameterVector.Get(map.Model);
                 var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, 1e-10 * Math.Max(1, map.Data.MaxAbsTarget())));
                 Models.ParameterVector.Set(map.Model, start);
@@ -91,6 +101,7 @@ public static class LandscapeReport
             report.Heading("Training");
             report.Figure(Plots.Svg(Plots.LossHistory(lossHistory, "Training loss")), $"{lossHistory.Count} recorded losses.");
         }
+        ProgressReport.Report(progress, "done", 1);
         return cert;
     }
 }

@@ -95,7 +95,7 @@ public sealed record TrainedSpectraOptions
 public sealed record HessianSummary(
     string Method, double[] Top, double[] Bottom, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeAtLeast,
     double ResidualTermNorm, int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, double NegativeRatio,
-    long Applications, ConvergenceStatus Status);
+    long Applications, SolverStatus Status);
 
 /// <summary>One trained point of the sweep.</summary>
 /// <param name="Width">Hidden width h.</param>
@@ -267,14 +267,16 @@ public static class TrainedSpectra
             var ascending = dense.Eigenvalues.ToArray();
             var descending = ascending.Reverse().ToArray();
             double max = ascending.Select(Math.Abs).DefaultIfEmpty(0).Max();
-            double tau = n * Float64.Epsilon * max;
+            // The dense route's resolution n·ε·‖∇²L‖ and its counts (InertiaRule); with ‖R‖₂ the zeros that may come from 2JᵀJ.
+            double tau = InertiaRule.Resolution(n, max);
             double tauR = Math.Max(tau, residualTerm);
-            int positive = ascending.Count(v => v > tau), negative = ascending.Count(v => v < -tau);
+            var (positive, _, negative) = InertiaRule.Count(ascending, tau);
+            var (_, zeroWithinR, negativeBeyondR) = InertiaRule.Count(ascending, tauR);
             var top = descending.Take(options.TopK).ToArray();
             var (outliers, gap) = CountOutliers(top, map.Data.OutputDim, tau);
             return new HessianSummary("dense", top, ascending.Take(options.BottomK).ToArray(), tau, positive, n - positive - negative, negative, false,
-                residualTerm, ascending.Count(v => Math.Abs(v) <= tauR), ascending.Count(v => v < -tauR), outliers, gap,
-                NegativeRatio(ascending[0], descending[0], tau), hessian.Applications + residualOp.Applications, ConvergenceStatus.Converged);
+                residualTerm, zeroWithinR, negativeBeyondR, outliers, gap,
+                NegativeRatio(ascending[0], descending[0], tau), hessian.Applications + residualOp.Applications, SolverStatus.Converged);
         }
         var topRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.TopK, n), Which: SpectrumEnd.Largest, MaxIterations: options.TopIterations, Seed: 1));
         var bottomRun = Lanczos.Eigenpairs(hessian, new LanczosOptions(K: Math.Min(options.BottomK, n), Which: SpectrumEnd.Smallest, MaxIterations: options.BottomIterations, Seed: 2));
@@ -290,16 +292,17 @@ public static class TrainedSpectra
         int neg = negativeFlags.Count(f => f);
         double tR = Math.Max(tolerance, residualTerm);
         var (k, g) = CountOutliers(topValues, map.Data.OutputDim, tolerance);
-        var status = topRun.Status == ConvergenceStatus.StoppedWithoutConvergence || bottomRun.Status == ConvergenceStatus.StoppedWithoutConvergence
-            ? ConvergenceStatus.StoppedWithoutConvergence : ConvergenceStatus.Converged;
+        var status = topRun.Status == SolverStatus.StoppedWithoutConvergence || bottomRun.Status == SolverStatus.StoppedWithoutConvergence
+            ? SolverStatus.StoppedWithoutConvergence : SolverStatus.Converged;
         double minNegative = neg > 0 ? bottomValues.Where((_, i) => negativeFlags[i]).Min() : 0;
         int? positive2 = null, zero2 = null;
         string method = "lanczos";
-        if (onManifold && rank is { Decided: true } && map.Exponent == 2.0 && residualTerm < 1e-6 * scale)
+        if (onManifold && rank is not null && residualTerm < 1e-6 * scale
+            && InertiaRule.FromJacobian(rank, n, map.Exponent == 2.0, onManifold) is { Decided: true } fromJ)
         {
             // On M: Weyl puts every eigenvalue within ‖R‖₂ of one of 2JᵀJ, whose spectrum is 2σᵢ² (rank J of them) and n − rank zeros.
-            positive2 = rank.Rank;
-            zero2 = n - rank.Rank;
+            positive2 = fromJ.Positive;
+            zero2 = fromJ.Zero;
             method = "lanczos + σ(J) on M";
         }
         return new HessianSummary(method, topValues, bottomValues, tolerance, positive2, zero2, neg, neg == bottomValues.Length, residualTerm, zero2,

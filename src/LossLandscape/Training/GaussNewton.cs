@@ -26,7 +26,7 @@ public sealed record GaussNewtonTrainingOptions(double InitialDamping = 1e-3, in
 /// at 3·10³ after 100 steps. When n ≥ ℓd and rank J = ℓd the Gauss–Newton step solves H + Js = 0, so near M the
 /// iteration converges quadratically to a point of M = H⁻¹(0) (L ≈ 0 in float64). When n &lt; ℓd it is the
 /// least-squares step (Nocedal &amp; Wright §10.3) and the run ends at a stationary point with L &gt; 0
-/// (<see cref="TrainingStatus.Stalled"/>), the generic case: H: ℝⁿ → ℝ^{ℓd} misses 0. J is factored by the route rule of
+/// (<see cref="SolverStatus.Stalled"/>), the generic case: H: ℝⁿ → ℝ^{ℓd} misses 0. J is factored by the route rule of
 /// <see cref="JacobianFactorization.ChooseRoute"/>, chosen at the first step and kept for the run.
 /// </remarks>
 public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Optimizer

@@ -9,7 +9,7 @@ namespace LossLandscape.Training;
 /// <summary>Settings of <see cref="Trainer.Run"/>.</summary>
 /// <param name="Steps">The most optimizer steps N.</param>
 /// <param name="TargetLoss">
-/// Stop (<see cref="TrainingStatus.Converged"/>) once L ≤ this; default null: the float64 zero of L,
+/// Stop (<see cref="SolverStatus.Converged"/>) once L ≤ this; default null: the float64 zero of L,
 /// <see cref="Trainer.RoundingFloor"/>.
 /// </param>
 public sealed record TrainingOptions(int Steps, double? TargetLoss = null);
@@ -35,7 +35,7 @@ public sealed record TrainingProgress(int Step, int Steps, double Loss, double B
 /// <param name="Seconds">Wall time of the run.</param>
 /// <param name="Note">Why the optimizer stalled, if it did.</param>
 public sealed record TrainingResult(
-    string Optimizer, string Settings, TrainingStatus Status, int Steps, IReadOnlyList<double> LossHistory, double BestLoss, int BestStep,
+    string Optimizer, string Settings, SolverStatus Status, int Steps, IReadOnlyList<double> LossHistory, double BestLoss, int BestStep,
     double[] BestParameters, double TargetLoss, long Evaluations, double Seconds, string? Note)
 {
     /// <summary>L at p₀.</summary>
@@ -67,7 +67,7 @@ public static class Trainer
     /// <param name="optimizer">A fresh optimizer (its state belongs to this run).</param>
     /// <param name="options">The budget and target.</param>
     /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
-    /// <param name="cancellation">Checked before each step; cancelling ends the run with <see cref="TrainingStatus.Cancelled"/>, not an exception.</param>
+    /// <param name="cancellation">Checked before each step; cancelling ends the run with <see cref="SolverStatus.Cancelled"/>, not an exception.</param>
     public static TrainingResult Run(ResidualMap map, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -84,21 +84,22 @@ public static class Trainer
         double bestLoss = double.IsFinite(loss) ? loss : double.PositiveInfinity;
         int bestStep = 0;
         var best = ParameterVector.Get(map.Model).DetachFromDisposeScope();
-        var status = TrainingStatus.StoppedWithoutConvergence;
+        var status = SolverStatus.StoppedWithoutConvergence;
         string? note = null;
         int step = 0;
         try
         {
             while (true)
             {
-                if (loss <= target)
+                // L ≤ max(0, target): the convergence test with an absolute tolerance only; a NaN L never passes it.
+                if (ConvergenceTest.IsMet(loss, scale: 0, relativeTolerance: 0, absoluteTolerance: target))
                 {
-                    status = TrainingStatus.Converged;
+                    status = SolverStatus.Converged;
                     break;
                 }
                 if (cancellation.IsCancellationRequested)
                 {
-                    status = TrainingStatus.Cancelled;
+                    status = SolverStatus.Cancelled;
                     break;
                 }
                 if (step >= options.Steps)
@@ -123,13 +124,13 @@ public static class Trainer
                 progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss));
                 if (!double.IsFinite(loss))
                 {
-                    status = TrainingStatus.Diverged;
+                    status = SolverStatus.Diverged;
                     note = "L is not finite: the step size is too large";
                     break;
                 }
                 if (outcome.Stalled)
                 {
-                    status = loss <= target ? TrainingStatus.Converged : TrainingStatus.Stalled;
+                    status = ConvergenceTest.IsMet(loss, scale: 0, relativeTolerance: 0, absoluteTolerance: target) ? SolverStatus.Converged : SolverStatus.Stalled;
                     note = outcome.Note;
                     break;
                 }

@@ -30,6 +30,24 @@ internal static class CurvatureTolerances
 
     /// <summary>Statistical tests: |estimate − truth| ≤ 4 standard errors (two-sided probability of failure ≈ 6e−5 for a fixed seed).</summary>
     public const double StandardErrors = 4.0;
+
+    /// <summary>
+    /// At a point of M the spectrum of ∇²L is that of 2JᵀJ up to ‖R‖₂ (Weyl; R ∝ max|H| ≤ 1e−12) and rounding: the dense
+    /// eigenvalues carry n·ε·‖∇²L‖ ≈ 300·2.2e−16 ≈ 7e−14 relative, the Gram ones ℓd·ε·λmax ≈ 2e−14; 1e−10 relative to the
+    /// largest eigenvalue leaves three orders of margin and still catches a wrong factor or a missing eigenvalue.
+    /// </summary>
+    public const double GramAgreesWithDense = 1e-10;
+
+    /// <summary>
+    /// The Lanczos tolerance of the convergence tests that compare with the spectrum command's default 1e−6 (<c>SpectrumOptions.Tolerance</c>).
+    /// </summary>
+    public const double LanczosTolerance = 1e-6;
+
+    /// <summary>
+    /// A Lanczos budget too small to converge anything: 6 steps on an operator of n ≥ 67 with a bulk of distinct eigenvalues
+    /// leave residuals of order ‖A‖/10 (Kaniel–Paige: the error of the extreme Ritz value decays like a Chebyshev polynomial of degree 6).
+    /// </summary>
+    public const int TooFewLanczosSteps = 6;
 }
 
 /// <summary>Dense references for the curvature tests, built independently of the operators under test.</summary>

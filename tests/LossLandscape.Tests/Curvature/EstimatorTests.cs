@@ -32,7 +32,7 @@ public class CurvatureEstimatorTests
             SpectrumEnd.Smallest => spectrum.OrderBy(x => x).Take(4),
             _ => spectrum.OrderByDescending(Math.Abs).Take(4),
         };
-        Assert.Equal(ConvergenceStatus.Converged, result.Status);
+        Assert.Equal(SolverStatus.Converged, result.Status);
         Assert.Equal(expected, result.Eigenvalues, (x, y) => Math.Abs(x - y) <= CurvatureTolerances.RitzValue * 10);
         Assert.All(result.ResidualNorms, r => Assert.True(r <= 1e-10 * 10 * 1.01, $"{r:e2}"));
         // AV = VΛ and VᵀV = I.
@@ -52,7 +52,7 @@ public class CurvatureEstimatorTests
         double[] spectrum = [1, 1, 1, 2, 3];
         using var op = new DenseOperator(CurvatureReference.WithSpectrum(spectrum, 3));
         var stopped = Lanczos.Eigenpairs(op, new LanczosOptions(K: 3, Which: SpectrumEnd.Smallest, RestartOnBreakdown: false));
-        Assert.Equal(ConvergenceStatus.Breakdown, stopped.Status);
+        Assert.Equal(SolverStatus.Breakdown, stopped.Status);
         Assert.Equal(1, stopped.Breakdowns);
         Assert.Equal(3, stopped.Iterations); // the Krylov space of a generic start vector has dimension 3 = distinct eigenvalues.
         Assert.Equal([1.0, 2.0, 3.0], stopped.Eigenvalues, (x, y) => Math.Abs(x - y) <= 1e-12);
@@ -60,7 +60,7 @@ public class CurvatureEstimatorTests
 
         // With restarts the multiplicity is found.
         var restarted = Lanczos.Eigenpairs(op, new LanczosOptions(K: 4, Which: SpectrumEnd.Smallest));
-        Assert.Equal(ConvergenceStatus.Converged, restarted.Status);
+        Assert.Equal(SolverStatus.Converged, restarted.Status);
         Assert.Equal([1.0, 1.0, 1.0, 2.0], restarted.Eigenvalues, (x, y) => Math.Abs(x - y) <= 1e-12);
         Assert.True(restarted.Breakdowns >= 1);
     }
@@ -72,7 +72,7 @@ public class CurvatureEstimatorTests
         using var scope = NewDisposeScope();
         using var op = new DenseOperator(CurvatureReference.WithSpectrum(KnownSpectrum(), 2));
         var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: 3, Which: SpectrumEnd.Smallest, MaxIterations: 6, Tolerance: 1e-12));
-        Assert.Equal(ConvergenceStatus.StoppedWithoutConvergence, result.Status);
+        Assert.Equal(SolverStatus.StoppedWithoutConvergence, result.Status);
         Assert.Equal(6, result.Applications);
         Assert.Equal(3, result.Eigenvalues.Count);
     }
@@ -94,7 +94,7 @@ public class CurvatureEstimatorTests
         foreach (var which in new[] { SpectrumEnd.Largest, SpectrumEnd.Smallest, SpectrumEnd.LargestMagnitude })
         {
             var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: 3, Which: which, Tolerance: 1e-9, VerifyResiduals: true));
-            Assert.Equal(ConvergenceStatus.Converged, result.Status);
+            Assert.Equal(SolverStatus.Converged, result.Status);
             var expected = dense.Select(which, 3);
             for (int i = 0; i < 3; i++)
             {
@@ -163,7 +163,7 @@ public class CurvatureEstimatorTests
         var small = Hutchinson.Trace(op, new TraceOptions(MaxProbes: 25, Tolerance: 0, Seed: 4));
         var large = Hutchinson.Trace(op, new TraceOptions(MaxProbes: 400, Tolerance: 0, Seed: 4));
         Assert.Equal(400, large.Applications);
-        Assert.Equal(ConvergenceStatus.StoppedWithoutConvergence, large.Status);
+        Assert.Equal(SolverStatus.StoppedWithoutConvergence, large.Status);
         Assert.True(Math.Abs(large.Trace - trace) <= CurvatureTolerances.StandardErrors * large.StandardError, $"{large.Trace} vs {trace} ± {large.StandardError}");
         Assert.True(large.StandardError <= small.StandardError * 0.5, $"{large.StandardError} vs {small.StandardError}");
         // Var[zᵀAz] = 2(‖A‖²_F − Σ A²_ii): the sample variance agrees to within 25 % at N = 400.
@@ -172,7 +172,7 @@ public class CurvatureEstimatorTests
         Assert.InRange(large.StandardError * large.StandardError * 400 / variance, 0.75, 1.25);
         // A loose tolerance stops early, with status Converged.
         var early = Hutchinson.Trace(op, new TraceOptions(MaxProbes: 400, Tolerance: 0.2, Seed: 4));
-        Assert.Equal(ConvergenceStatus.Converged, early.Status);
+        Assert.Equal(SolverStatus.Converged, early.Status);
         Assert.True(early.Applications < 400);
     }
 
@@ -210,7 +210,7 @@ public class CurvatureEstimatorTests
         var spectrum = KnownSpectrum();
         using var op = new DenseOperator(CurvatureReference.WithSpectrum(spectrum, 17));
         var result = PowerIteration.Eigenpairs(op, new PowerIterationOptions(K: 3, MaxIterations: 2000, Tolerance: 1e-8, Rule: PowerStoppingRule.Residual));
-        Assert.Equal(ConvergenceStatus.Converged, result.Status);
+        Assert.Equal(SolverStatus.Converged, result.Status);
         Assert.Equal([10.0, 8.0, 7.0], result.Eigenvalues, (x, y) => Math.Abs(x - y) <= 1e-7);
         Assert.Equal(result.IterationsPerPair.Sum(), result.Applications);
         Assert.All(result.ResidualNorms, r => Assert.True(r <= 1e-7));

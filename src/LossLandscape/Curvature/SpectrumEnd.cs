@@ -1,21 +1,5 @@
 namespace LossLandscape.Curvature;
 
-/// <summary>How an iterative estimator stopped (Math.NET's <c>IterationStatus</c>, reduced to three outcomes).</summary>
-public enum ConvergenceStatus
-{
-    /// <summary>The stopping rule of the options was met.</summary>
-    Converged,
-
-    /// <summary>The iteration or probe budget ran out before the stopping rule was met; the result is the last iterate.</summary>
-    StoppedWithoutConvergence,
-
-    /// <summary>
-    /// The Krylov space became invariant and could not (or was not allowed to) be extended: the values reported are
-    /// exact eigenvalues of the operator on that subspace (residuals say so), but eigenvalues outside it may be missing.
-    /// </summary>
-    Breakdown,
-}
-
 /// <summary>Which end of a symmetric spectrum to compute.</summary>
 public enum SpectrumEnd
 {

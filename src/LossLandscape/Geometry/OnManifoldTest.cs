@@ -1,0 +1,30 @@
+using static TorchSharp.torch;
+
+namespace LossLandscape.Geometry;
+
+/// <summary>
+/// Whether a point lies on M = H⁻¹(0): max_k |H_k| ≤ tol·max(1, max|y|). The one on-M rule of the library, used by the
+/// certificate, the spectrum and the report.
+/// </summary>
+/// <param name="MaxAbsResidual">max_k |H_k| = max|f(xᵢ) − yᵢ| at the point.</param>
+/// <param name="Tolerance">The absolute threshold, relative tolerance × max(1, max|y|).</param>
+/// <param name="Holds">MaxAbsResidual ≤ Tolerance.</param>
+public sealed record OnManifoldTest(double MaxAbsResidual, double Tolerance, bool Holds)
+{
+    /// <summary>
+    /// The default relative tolerance: 1e−8. The residual of a point reached by Gauss–Newton or built by Lemma 3.3 is at
+    /// the float64 floor, 1e−12 and below (ℓd·ε·amplification); 1e−8 sits far above that floor and far below any residual
+    /// that changes the curvature visibly (∇²L − 2JᵀJ = 2Σ H_k∇²f_k scales with max|H|).
+    /// </summary>
+    public const double DefaultRelativeTolerance = 1e-8;
+
+    /// <summary>The test at <paramref name="map"/>'s point, with tolerance <paramref name="relativeTolerance"/>·max(1, max|y|).</summary>
+    public static OnManifoldTest At(ResidualMap map, double relativeTolerance = DefaultRelativeTolerance)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        using var scope = NewDisposeScope();
+        double maxAbs = map.Residuals().abs().max().item<double>();
+        double tolerance = relativeTolerance * Math.Max(1.0, map.Data.MaxAbsTarget());
+        return new OnManifoldTest(maxAbs, tolerance, maxAbs <= tolerance);
+    }
+}
