@@ -68,9 +68,10 @@ public sealed record CertificateResult(
 public static class Certificate
 {
     /// <summary>
-    /// The largest n for which <see cref="InertiaMethod.Auto"/> builds the dense Hessian off M: n Hessian-vector products and
-    /// two n × n eigen-decompositions take about a minute at n = 6000 on two cores (bench/README.md), beyond which the
-    /// Gram route (which says when it cannot decide) is the practical answer.
+    /// The largest n for which <see cref="InertiaMethod.Auto"/> builds the dense Hessian off M (the limit the certificate has
+    /// always used): n Hessian-vector products and two n × n eigen-decompositions took 73 s at n = 3001 on two cores (issue 9)
+    /// and grow as n² to n³, so a dense certificate at the limit takes several minutes; beyond it the Gram route (which says
+    /// when it cannot decide) is the practical answer.
     /// </summary>
     public const int AutoDenseLimit = 6000;
 
