@@ -6,7 +6,7 @@ using LossLandscape.Geometry;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>Which curvature operator <c>spectrum</c> and <c>trace</c> work on.</summary>
-public enum CurvatureOperator
+internal enum CurvatureOperator
 {
     /// <summary>∇²L by Hessian-vector products (double backward).</summary>
     Hessian,
@@ -16,7 +16,7 @@ public enum CurvatureOperator
 }
 
 /// <summary>The options <c>spectrum</c> and <c>trace</c> share, and their interpretation.</summary>
-public static class CurvatureOptions
+internal static class CurvatureOptions
 {
     /// <summary><c>--operator hessian|ggn</c>.</summary>
     public static Option<string> Operator() => new("--operator")

@@ -180,7 +180,7 @@ public static class Lemma33Interpolation
         }
         if (directions.Length == 0)
         {
-            throw new ArgumentException("no direction separates the inputs (are they distinct?)");
+            throw new LandscapeInputException("no direction separates the inputs (are they distinct?)");
         }
 
         // 2. For each, carry the projection through the first T − 1 layers, then solve every (α, θ).
@@ -214,7 +214,7 @@ public static class Lemma33Interpolation
         }
         if (candidates.Count == 0)
         {
-            throw new ArgumentException("the triangular system was singular for every candidate (σ vanished on a diagonal)");
+            throw new LandscapeInputException("the triangular system was singular for every candidate (σ vanished on a diagonal)");
         }
         // Among the candidates whose residual is at most 1% of the goal, the one with the smallest largest
         // weight: balanced weights keep J (and so the certificate) well conditioned. If none is, the one with
@@ -309,21 +309,21 @@ public static class Lemma33Interpolation
         ArgumentNullException.ThrowIfNull(options);
         if (!options.Activation.IsRectified)
         {
-            throw new ArgumentException($"activation '{options.Activation.Name}' is not rectified (Definition 3.1); the construction needs one of: {string.Join(", ", ActivationRegistry.All.Where(a => a.IsRectified).Select(a => a.Name))}");
+            throw new LandscapeInputException($"activation '{options.Activation.Name}' is not rectified (Definition 3.1); the construction needs one of: {string.Join(", ", ActivationRegistry.All.Where(a => a.IsRectified).Select(a => a.Name))}");
         }
         if (options.HiddenWidths.Count == 0 || options.HiddenWidths.Any(w => w < 1))
         {
-            throw new ArgumentException("the construction needs at least one hidden layer, every width ≥ 1");
+            throw new LandscapeInputException("the construction needs at least one hidden layer, every width ≥ 1");
         }
         if (options.HiddenWidths[^1] < data.Count)
         {
-            throw new ArgumentException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");
+            throw new LandscapeInputException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");
         }
         var duplicates = data.FindDuplicateInputs();
         if (duplicates.Count > 0)
         {
             var list = string.Join("; ", duplicates.Take(5).Select(g => "rows " + string.Join(", ", g.Select(i => i + 1))));
-            throw new ArgumentException($"{duplicates.Count} set(s) of duplicate inputs ({list}{(duplicates.Count > 5 ? "; …" : "")}; data rows counted from 1); Lemma 3.3 needs distinct inputs: use --dedupe");
+            throw new LandscapeInputException($"{duplicates.Count} set(s) of duplicate inputs ({list}{(duplicates.Count > 5 ? "; …" : "")}; data rows counted from 1); Lemma 3.3 needs distinct inputs: use --dedupe");
         }
     }
 

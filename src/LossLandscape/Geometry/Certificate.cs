@@ -78,12 +78,12 @@ public static class Certificate
         }
         if (method == InertiaMethod.Dense && denseHessianBytes > options.MemoryBudgetBytes)
         {
-            throw new ArgumentException($"the dense method needs the n × n Hessian ({denseHessianBytes / 1e9:0.0} GB for n = {n}), over the budget of {options.MemoryBudgetBytes / 1e9:0.0} GB; use --method gram (on M, ℓd × ℓd = {m} × {m})");
+            throw new LandscapeInputException($"the dense method needs the n × n Hessian ({denseHessianBytes / 1e9:0.0} GB for n = {n}), over the budget of {options.MemoryBudgetBytes / 1e9:0.0} GB; use --method gram (on M, ℓd × ℓd = {m} × {m})");
         }
         long gramBytes = 8L * m * m * 3;
         if (method == InertiaMethod.Gram && gramBytes > options.MemoryBudgetBytes)
         {
-            throw new ArgumentException($"the gram method needs the ℓd × ℓd Gram matrix ({gramBytes / 1e9:0.0} GB for ℓd = {m}), over the budget of {options.MemoryBudgetBytes / 1e9:0.0} GB; use a subset of the data");
+            throw new LandscapeInputException($"the gram method needs the ℓd × ℓd Gram matrix ({gramBytes / 1e9:0.0} GB for ℓd = {m}), over the budget of {options.MemoryBudgetBytes / 1e9:0.0} GB; use a subset of the data");
         }
 
         var residuals = map.Residuals();
