@@ -1,9 +1,16 @@
 using System.Text.Json;
 using LossLandscape.Cli;
 using LossLandscape.Cli.Commands;
+using LossLandscape.Curvature;
 using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using LossLandscape.Paths;
 using LossLandscape.Reports;
+using LossLandscape.Training;
+using static TorchSharp.torch;
 
 namespace LossLandscape.Tests;
 
@@ -239,6 +246,53 @@ public sealed class CliExitCodeTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal("landscape: error: the data has 2 input columns, the model takes 3", err.Trim());
         Assert.DoesNotContain("   at ", output + err);
+    }
+
+    /// <summary>
+    /// The library's refusals of bad input are <see cref="LandscapeInputException"/> (so the CLI reports them as bad
+    /// input, exit 2), with a one-line message that carries the refused value.
+    /// </summary>
+    [Fact]
+    public void Library_Refuses_Bad_Input_With_LandscapeInputException()
+    {
+        TorchRuntime.EnsureInitialized();
+        var c = Cases.Get("mlp 3-5-1 relu");
+        using var model = new NetworkModel(c.Network, c.Parameters);
+        var map = new ResidualMap(model, c.Data);
+        using var op = new DenseOperator(eye(3, dtype: float64));
+        var refusals = new (Action Call, string Message)[]
+        {
+            (() => SyntheticData.Gaussian(0, 3), "got D = 0"),
+            (() => _ = new ResidualMap(model, c.Data, exponent: 0.5), "got 0.5"),
+            (() => _ = new ResidualMap(model, Cases.Data(4, 2, 1, 1)), "the data has 2 input columns, the model takes 3"),
+            (() => LossSlice.Compute(map, new SliceOptions([SliceDirection.Random], Grid: 1)), "--grid ≥ 2"),
+            (() => Trainer.Run(map, new GaussNewton(), new TrainingOptions(-1)), "got -1"),
+            (() => _ = new Adam(new AdamOptions(LearningRate: -1)), "got -1"),
+            (() => Lanczos.Eigenpairs(op, new LanczosOptions(K: 0)), "got 0"),
+            (() => Hutchinson.Trace(op, new TraceOptions(Tolerance: -1)), "Tolerance = -1"),
+            (() => _ = new Mlp(3, [new HiddenLayer(0, new SmooLU())], 1), "width must be positive"),
+        };
+        foreach (var (call, message) in refusals)
+        {
+            var e = Assert.Throws<LandscapeInputException>(call);
+            Assert.Contains(message, e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+        }
+    }
+
+    [Theory]
+    [InlineData("trace", "--method", "hutchinson", "--tolerance", "-1", "Tolerance = -1")]
+    [InlineData("spectrum", "--method", "lanczos", "--max-iterations", "0", "MaxIterations must be at least 1, got 0")]
+    public void An_Option_Value_The_Library_Refuses_Exits_2(string command, string o1, string v1, string o2, string v2, string message)
+    {
+        var model = Path.Combine(_dir, "m.json");
+        var (code, output, err) = CliTests.Run("init", "--data", "builtin:iris", "--hidden", "3", "--out", model);
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run(command, "--model", model, "--data", "builtin:iris", o1, v1, o2, v2);
+        Assert.Equal(2, code);
+        Assert.StartsWith("landscape: error: ", err);
+        Assert.Contains(message, err);
+        Assert.Single(err.TrimEnd().Split('\n'));
     }
 
     [Theory]
