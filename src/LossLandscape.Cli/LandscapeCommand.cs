@@ -52,7 +52,7 @@ namespace LossLandscape.Cli;
 ///
 ///     private TraceCommand()
 ///         : base("trace", "…", SharedOptions.Model | SharedOptions.Data | SharedOptions.Json | SharedOptions.Seed, seedDescription: "seed of the probes")
-///         => Add(_method);
+///         =&gt; Add(_method);
 ///
 ///     // LandscapeApp keeps calling TraceCommand.Create(context).
 ///     public static Command Create(CliContext context) =&gt; new TraceCommand().Build(context);
@@ -74,7 +74,12 @@ namespace LossLandscape.Cli;
 /// JSON field name the command wrote before (independent checks read them; <c>CliJsonTests</c> pins them): a name
 /// that is not the property's camelCase gets <c>[JsonPropertyName]</c>, a field written only sometimes is a nullable
 /// property with <c>[JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]</c>. Doubles need nothing: NaN and
-/// ±∞ are written as null.</para>
+/// ±∞ are written as null. Add the command's field names to <c>CliJsonTests</c> before converting it, so that the
+/// test fails if the conversion renames one.</para>
+/// <para>Variations: a command whose map is not the squared loss on all rows overrides <see cref="CreateMap"/>
+/// (evaluate's <c>--exponent</c>); a command that reads a second model (train's <c>--init</c>) loads it in
+/// <see cref="Execute"/>; a long computation runs inside <see cref="CommandRun.Progress{T}"/>; a command without
+/// <c>--json</c> leaves <see cref="JsonType"/> null and its result record is only rendered.</para>
 /// <para>Errors: bad input is <see cref="UsageException"/> (from <see cref="Validate"/>), or the library's
 /// <see cref="LandscapeInputException"/>, <see cref="DataFormatException"/>, <see cref="ModelFormatException"/>, all
 /// exit 2; do not catch anything else, since any other exception is a bug and <see cref="LandscapeApp.Report"/> says so
@@ -89,6 +94,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     private readonly Option<int>? _seed;
     private readonly Option<int?>? _batchSize;
     private readonly Option<string?>? _json;
+    private bool _built;
 
     /// <summary>Creates the command <paramref name="name"/> with the shared options <paramref name="shared"/>.</summary>
     /// <param name="name">The sub-command, e.g. <c>walk</c>.</param>
@@ -108,20 +114,19 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         {
             _data = new CommonOptions.DataOptions(Command);
         }
+        // --seed, --batch-size and --json are added by Build, after the command's own options, so that --help lists
+        // the inputs (model, data) first, then what the command does, then the run-wide settings and the output.
         if (shared.HasFlag(SharedOptions.Seed))
         {
             _seed = CommonOptions.Seed(seedDescription ?? "seed of the random draws");
-            Command.Options.Add(_seed);
         }
         if (shared.HasFlag(SharedOptions.BatchSize))
         {
             _batchSize = CommonOptions.BatchSize(batchSizeDescription ?? "rows per batch");
-            Command.Options.Add(_batchSize);
         }
         if (shared.HasFlag(SharedOptions.Json))
         {
             _json = CommonOptions.Json();
-            Command.Options.Add(_json);
         }
     }
 
@@ -134,14 +139,29 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// </summary>
     protected internal virtual JsonTypeInfo<TResult>? JsonType => null;
 
-    /// <summary>Wires the execution path to the command and returns it, ready to add to the root command.</summary>
-    /// <exception cref="InvalidOperationException">The command takes <c>--json</c> but has no <see cref="JsonType"/> (a bug).</exception>
+    /// <summary>
+    /// Adds the last shared options, wires the execution path to the command and returns it, ready to add to the
+    /// root command. Call it once, from the command's static <c>Create</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The command takes <c>--json</c> but has no <see cref="JsonType"/>, or was built twice (bugs).</exception>
     public Command Build(CliContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (_json is not null && JsonType is null)
         {
             throw new InvalidOperationException($"{Command.Name} takes --json but declares no JsonType");
+        }
+        if (_built)
+        {
+            throw new InvalidOperationException($"{Command.Name} was built twice");
+        }
+        _built = true;
+        foreach (var option in new Option?[] { _seed, _batchSize, _json })
+        {
+            if (option is not null)
+            {
+                Command.Options.Add(option);
+            }
         }
         Command.SetAction(result => Run(context, result));
         return Command;
