@@ -4,10 +4,10 @@ using Spectre.Console;
 namespace LossLandscape.Cli;
 
 /// <summary>A bad command line or bad input: exit code 2 and a one-line message.</summary>
-public sealed class UsageException(string message) : Exception(message);
+internal sealed class UsageException(string message) : Exception(message);
 
 /// <summary>Where a command writes: stdout for people (a Spectre console), stderr for errors.</summary>
-public sealed class CliContext
+internal sealed class CliContext
 {
     /// <summary>Creates a context over two writers (the process's streams, or in-process test buffers).</summary>
     public CliContext(TextWriter stdout, TextWriter stderr, IReadOnlyList<string>? arguments = null)

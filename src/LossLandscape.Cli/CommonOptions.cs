@@ -68,8 +68,18 @@ public static class CommonOptions
             var data = DatasetLoader.Load(result.GetValue(_data), new TargetSpec(targets, oneHot));
             return result.GetValue(_dedupe) ? data.Dedupe() : data;
         }
+
+        /// <summary>The options as typed settings, read but not yet loaded (see <see cref="DataSettings.Load"/>).</summary>
+        internal DataSettings Bind(ParseResult result) =>
+            new(result.GetValue(_data), result.GetValue(_target) ?? [], result.GetValue(_oneHot), result.GetValue(_dedupe));
     }
 
     /// <summary>Loads a model file; a missing file is bad input.</summary>
     public static NetworkPoint LoadModel(string path) => ModelFile.Load(path);
+
+    /// <summary><c>--seed S</c> (default 0); <paramref name="description"/> says what it seeds.</summary>
+    internal static Option<int> Seed(string description) => new("--seed") { Description = description, DefaultValueFactory = _ => 0 };
+
+    /// <summary><c>--batch-size B</c> (default: the command's); <paramref name="description"/> says what a batch is.</summary>
+    internal static Option<int?> BatchSize(string description) => new("--batch-size") { Description = description };
 }

@@ -60,7 +60,7 @@ public class NetworkTests
     {
         var sigma = new SmooLU();
         var vertices = new[] { new DagVertex(DagVertexKind.Hidden, 0, sigma), new DagVertex(DagVertexKind.Hidden, 1, sigma), new DagVertex(DagVertexKind.Output, 2) };
-        Assert.Throws<ArgumentException>(() => new DagNetwork(1, vertices, [new DagEdge(0, 1, 3), new DagEdge(1, 2, 4), new DagEdge(2, 1, 5), new DagEdge(2, 3, 6)], 7));
-        Assert.Throws<ArgumentException>(() => new DagNetwork(1, vertices, [new DagEdge(0, 1, 3), new DagEdge(1, 2, 4), new DagEdge(2, 3, 9)], 7));
+        Assert.Throws<LandscapeInputException>(() => new DagNetwork(1, vertices, [new DagEdge(0, 1, 3), new DagEdge(1, 2, 4), new DagEdge(2, 1, 5), new DagEdge(2, 3, 6)], 7));
+        Assert.Throws<LandscapeInputException>(() => new DagNetwork(1, vertices, [new DagEdge(0, 1, 3), new DagEdge(1, 2, 4), new DagEdge(2, 3, 9)], 7));
     }
 }

@@ -86,12 +86,12 @@ public class PaperClaimTests
     public void Construction_Refuses_A_Narrow_Layer_Duplicates_And_A_Non_Rectified_Activation()
     {
         var iris = Iris(oneHot: false);
-        var narrow = Assert.Throws<ArgumentException>(() => Lemma33Interpolation.Construct(iris, new ConstructionOptions(new SmooLU(), [iris.Count - 1])));
+        var narrow = Assert.Throws<LandscapeInputException>(() => Lemma33Interpolation.Construct(iris, new ConstructionOptions(new SmooLU(), [iris.Count - 1])));
         Assert.Contains($"smallest width that works is {iris.Count}", narrow.Message);
         var raw = DatasetLoader.Load("builtin:iris", TargetSpec.LastColumn);
-        var dup = Assert.Throws<ArgumentException>(() => Lemma33Interpolation.Construct(raw, new ConstructionOptions(new SmooLU(), [raw.Count])));
+        var dup = Assert.Throws<LandscapeInputException>(() => Lemma33Interpolation.Construct(raw, new ConstructionOptions(new SmooLU(), [raw.Count])));
         Assert.Contains("rows 102, 143", dup.Message);
-        var tanh = Assert.Throws<ArgumentException>(() => Lemma33Interpolation.Construct(iris, new ConstructionOptions(new Tanh(), [iris.Count])));
+        var tanh = Assert.Throws<LandscapeInputException>(() => Lemma33Interpolation.Construct(iris, new ConstructionOptions(new Tanh(), [iris.Count])));
         Assert.Contains("not rectified", tanh.Message);
     }
 
@@ -105,7 +105,7 @@ public class PaperClaimTests
         {
             y[i, 0] = i;
         }
-        var e = Assert.Throws<ArgumentException>(() => raw.WithTargets(y).Dedupe());
+        var e = Assert.Throws<LandscapeInputException>(() => raw.WithTargets(y).Dedupe());
         Assert.Contains("rows 102 and 143", e.Message);
     }
 

@@ -80,7 +80,7 @@ public class ResidualMapTests
         var c = Cases.Get("mlp 3-5-1 relu");
         using var model = new NetworkModel(c.Network, c.Parameters);
         var wrong = Cases.Data(4, 3, 2, 1);
-        var e = Assert.Throws<ArgumentException>(() => new ResidualMap(model, wrong));
+        var e = Assert.Throws<LandscapeInputException>(() => new ResidualMap(model, wrong));
         Assert.Contains("2 targets", e.Message);
     }
 }

@@ -12,7 +12,7 @@ namespace LossLandscape.Cli.Commands;
 /// <c>landscape certify --model M --data D (--target|--one-hot) [--method auto|dense|gram] [--perturb EPS] [--json F]</c>:
 /// loss, residual, on-M, rank of J with its tolerance and gap, dim M, regularity, inertia of ∇²L.
 /// </summary>
-public static class CertifyCommand
+internal static class CertifyCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context)

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Construction;
 using LossLandscape.Data;
 using LossLandscape.Models;
@@ -11,39 +13,50 @@ namespace LossLandscape.Cli.Commands;
 /// <c>landscape construct --data D (--target|--one-hot) [--standardize] [--activation A] [--hidden H] [--depth T] [--dedupe] --out model.json [--json F]</c>:
 /// zero training error by the construction of Lemma 3.3 / Corollary 3.4 / Remark 4.2, polished onto M.
 /// </summary>
-public static class ConstructCommand
+internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Settings, ConstructOutput>
 {
+    private readonly Option<bool> _standardize = CommonOptions.Standardize();
+    private readonly Option<string> _activation = new("--activation") { Description = "a rectified activation: smoolu, relu, rectified-tanh, rectified-sigmoid", DefaultValueFactory = _ => InitCommand.DefaultActivation };
+    private readonly Option<string?> _hidden = new("--hidden") { Description = "width of the last hidden layer (default d), or all widths h1,...,hT" };
+    private readonly Option<int?> _depth = new("--depth") { Description = "number of hidden layers T (default 1)" };
+    private readonly Option<string> _output = new("--out") { Description = "the model file to write", Required = true };
+
+    private ConstructCommand()
+        : base("construct", "Build a network that fits the data exactly (Lemma 3.3, Corollary 3.4, Remark 4.2) and polish it onto M.",
+            SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
+        => Add(_standardize, _activation, _hidden, _depth, _output);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new ConstructCommand().Build(context);
+
+    /// <summary>The settings of <c>construct</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var command = new Command("construct", "Build a network that fits the data exactly (Lemma 3.3, Corollary 3.4, Remark 4.2) and polish it onto M.");
-        var data = new CommonOptions.DataOptions(command);
-        var standardize = CommonOptions.Standardize();
-        var activation = new Option<string>("--activation") { Description = "a rectified activation: smoolu, relu, rectified-tanh, rectified-sigmoid", DefaultValueFactory = _ => "smoolu" };
-        var hidden = new Option<string?>("--hidden") { Description = "width of the last hidden layer (default d), or all widths h1,...,hT" };
-        var depth = new Option<int?>("--depth") { Description = "number of hidden layers T (default 1)" };
-        var seed = new Option<int>("--seed") { Description = "seed of the random candidate directions", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--out") { Description = "the model file to write", Required = true };
-        var json = CommonOptions.Json();
-        foreach (var o in new Option[] { standardize, activation, hidden, depth, seed, output, json })
-        {
-            command.Options.Add(o);
-        }
-        command.SetAction(result =>
-        {
-            LandscapeApp.Initialize();
-            var set = data.Load(result);
-            var sigma = InitCommand.ParseActivation(result.GetValue(activation)!);
-            var widths = Widths(result.GetValue(hidden), result.GetValue(depth), set.Count);
-            var options = new ConstructionOptions(sigma, widths, result.GetValue(standardize) ? InputScaling.Standardize(set) : null, result.GetValue(seed));
-            var built = context.WithProgress("construct", _ => Lemma33Interpolation.Construct(set, options));
-            var path = result.GetValue(output)!;
-            InitCommand.SaveModel(path, built.Point);
-            Render(context, set, built, path);
-            JsonOutput.Write(result.GetValue(json), w => WriteJson(w, set, built, path));
-            return built.Diagnostics.MeetsGoal ? LandscapeApp.Success : LandscapeApp.Failure;
-        });
-        return command;
+        /// <summary><c>--standardize</c>: store the inputs' scaling in the model.</summary>
+        public bool Standardize { get; init; }
+
+        /// <summary><c>--activation</c>: a rectified activation (Definition 3.1).</summary>
+        public string Activation { get; init; } = InitCommand.DefaultActivation;
+
+        /// <summary><c>--hidden</c>: the last hidden width, or all widths; null: d.</summary>
+        public string? Hidden { get; init; }
+
+        /// <summary><c>--depth</c>: hidden layers T; null: as many as <see cref="Hidden"/> lists, else 1.</summary>
+        public int? Depth { get; init; }
+
+        /// <summary><c>--out</c>: the model file to write.</summary>
+        public string Out { get; init; } = "";
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<ConstructOutput> JsonType => LandscapeJsonContext.Default.ConstructOutput;
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        InitCommand.ParseActivation(settings.Activation);
+        // The widths' rules need no data: d only fills in a width that was not given.
+        Widths(settings.Hidden, settings.Depth, d: 1);
     }
 
     /// <summary>Hidden widths from <c>--hidden</c> and <c>--depth</c>.</summary>
@@ -65,50 +78,116 @@ public static class ConstructCommand
         return widths;
     }
 
-    private static void Render(CliContext context, Dataset set, ConstructionResult built, string path)
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
     {
-        var g = built.Diagnostics;
-        var net = (Mlp)built.Point.Network;
-        string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        Standardize = result.GetValue(_standardize),
+        Activation = result.GetValue(_activation)!,
+        Hidden = result.GetValue(_hidden),
+        Depth = result.GetValue(_depth),
+        Out = result.GetValue(_output)!,
+    };
+
+    /// <inheritdoc/>
+    protected override ConstructOutput Execute(CommandRun run, Settings settings)
+    {
+        var set = run.Data;
+        var sigma = InitCommand.ParseActivation(settings.Activation);
+        var widths = Widths(settings.Hidden, settings.Depth, set.Count);
+        var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed);
+        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options));
+        InitCommand.SaveModel(settings.Out, built.Point);
+        return ConstructOutput.Of(settings.Out, set, built, Lemma33Interpolation.CopiesFor(set));
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, ConstructOutput result)
+    {
+        static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
         var table = new Table().AddColumns("quantity", "value");
-        table.AddRow("data", Markup.Escape($"{set.Source}: d = {set.Count}, p = {set.InputDim}, ℓ = {set.OutputDim}"));
-        table.AddRow("network", Markup.Escape($"widths {string.Join(",", net.Hidden.Select(h => h.Width))}, {net.Hidden[0].Activation.Name}, n = {net.ParameterCount}"));
-        table.AddRow("direction a", Markup.Escape($"{g.Direction}; min gap / range {F(g.RelativeMinGap)}"));
-        table.AddRow("scale", Markup.Escape($"α·min gap = {F(g.ScaledMinGap)}, α·range = {F(g.ScaledRange)}, θ = {F(g.BiasFraction)} ({g.Candidates} candidates)"));
-        table.AddRow("conditioning", Markup.Escape($"κ₁(A) = {F(g.TriangularCondition)}, cancellation Σ|A||V|/max(1,|y|) = {F(g.Amplification)}"));
-        table.AddRow("residual after triangular solve", F(g.TriangularResidual));
-        table.AddRow("Gauss–Newton steps", Markup.Escape($"{g.OutputLayerSteps} on the output layer, {g.FullSteps} full" + (g.FullStepsSkipped is null ? "" : $" ({g.FullStepsSkipped})")));
-        table.AddRow("max |f(xᵢ) − yᵢ|", $"{F(g.MaxResidual)} (goal ≤ {F(g.Goal)}: {(g.MeetsGoal ? "[green]met[/]" : "[red]not met[/]")})");
-        table.AddRow("wrote", Markup.Escape(path));
+        table.AddRow("data", Markup.Escape($"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}"));
+        table.AddRow("network", Markup.Escape($"widths {string.Join(",", result.Widths)}, {result.Activation}, n = {result.N}"));
+        table.AddRow("direction a", Markup.Escape($"{result.Direction}; min gap / range {F(result.RelativeMinGap)}"));
+        table.AddRow("scale", Markup.Escape($"α·min gap = {F(result.ScaledMinGap)}, α·range = {F(result.ScaledRange)}, θ = {F(result.BiasFraction)} ({result.Candidates} candidates)"));
+        table.AddRow("conditioning", Markup.Escape($"κ₁(A) = {F(result.TriangularCondition)}, cancellation Σ|A||V|/max(1,|y|) = {F(result.Amplification)}"));
+        table.AddRow("residual after triangular solve", F(result.TriangularResidual));
+        table.AddRow("Gauss–Newton steps", Markup.Escape($"{result.OutputLayerSteps} on the output layer, {result.GaussNewtonSteps} full" + (result.FullStepsSkipped is null ? "" : $" ({result.FullStepsSkipped})")));
+        table.AddRow("max |f(xᵢ) − yᵢ|", $"{F(result.MaxAbsResidual)} (goal ≤ {F(result.Goal)}: {(result.MeetsGoal ? "[green]met[/]" : "[red]not met[/]")})");
+        table.AddRow("wrote", Markup.Escape(result.Model));
         context.Console.Write(table);
-        int copies = Lemma33Interpolation.CopiesFor(set);
-        if (!g.MeetsGoal && copies > 1 && net.Hidden.Count == 1 && net.Hidden[0].Width < copies * set.Count)
+        int copies = result.Copies;
+        if (!result.MeetsGoal && copies > 1 && result.Widths.Count == 1 && result.Widths[0] < copies * result.D)
         {
-            context.Console.MarkupLine(Markup.Escape($"hint: the residual is at the float64 floor of one projection direction (ε × cancellation); with --hidden {copies * set.Count} (= {copies}·d) Remark 4.2's {copies} copies each get their own direction, with far less cancellation"));
+            context.Console.MarkupLine(Markup.Escape($"hint: the residual is at the float64 floor of one projection direction (ε × cancellation); with --hidden {copies * result.D} (= {copies}·d) Remark 4.2's {copies} copies each get their own direction, with far less cancellation"));
         }
     }
 
-    private static void WriteJson(System.Text.Json.Utf8JsonWriter w, Dataset set, ConstructionResult built, string path)
+    /// <inheritdoc/>
+    protected override int ExitCode(Settings settings, ConstructOutput result) => result.MeetsGoal ? LandscapeApp.Success : LandscapeApp.Failure;
+}
+
+/// <summary>The result of <c>landscape construct</c>, and its JSON: the diagnostics of the construction.</summary>
+/// <param name="Model">The model file written.</param>
+/// <param name="Data">The data source.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">Targets per row ℓ.</param>
+/// <param name="N">Parameters n.</param>
+/// <param name="Direction">The projection direction a (<see cref="ConstructionDiagnostics.Direction"/>).</param>
+/// <param name="RelativeMinGap">min gap / range of the projections a·xᵢ.</param>
+/// <param name="ScaledMinGap">α·min gap.</param>
+/// <param name="ScaledRange">α·range.</param>
+/// <param name="BiasFraction">θ.</param>
+/// <param name="TriangularCondition">κ₁(A) of the triangular system.</param>
+/// <param name="Amplification">The cancellation Σ|A||V|/max(1, |y|).</param>
+/// <param name="TriangularResidual">max|f(xᵢ) − yᵢ| after the triangular solve.</param>
+/// <param name="OutputLayerSteps">Gauss–Newton steps on the output layer.</param>
+/// <param name="GaussNewtonSteps">Full Gauss–Newton steps.</param>
+/// <param name="MaxAbsResidual">max|f(xᵢ) − yᵢ| at the end.</param>
+/// <param name="Goal">The goal it is measured against.</param>
+/// <param name="MeetsGoal">Whether the goal was met (exit code 0, else 1).</param>
+/// <param name="Seconds">Wall time of the construction.</param>
+/// <param name="Inputs">Inputs per row p.</param>
+/// <param name="Widths">The hidden widths.</param>
+/// <param name="Activation">The hidden activation.</param>
+/// <param name="Candidates">(direction, scale, θ) candidates tried.</param>
+/// <param name="FullStepsSkipped">Why the full Gauss–Newton steps were skipped, if they were.</param>
+/// <param name="Copies">Remark 4.2's copies for ℓ outputs (<see cref="Lemma33Interpolation.CopiesFor"/>).</param>
+internal sealed record ConstructOutput(
+    string Model,
+    string Data,
+    int D,
+    int Outputs,
+    int N,
+    string Direction,
+    double RelativeMinGap,
+    double ScaledMinGap,
+    double ScaledRange,
+    double BiasFraction,
+    double TriangularCondition,
+    double Amplification,
+    double TriangularResidual,
+    int OutputLayerSteps,
+    int GaussNewtonSteps,
+    double MaxAbsResidual,
+    double Goal,
+    bool MeetsGoal,
+    double Seconds,
+    int Inputs,
+    IReadOnlyList<int> Widths,
+    string Activation,
+    int Candidates,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? FullStepsSkipped,
+    int Copies)
+{
+    /// <summary>The output of a construction written to <paramref name="path"/>.</summary>
+    public static ConstructOutput Of(string path, Dataset set, ConstructionResult built, int copies)
     {
         var g = built.Diagnostics;
-        w.WriteString("model", path);
-        w.WriteString("data", set.Source);
-        w.WriteNumber("d", set.Count);
-        w.WriteNumber("outputs", set.OutputDim);
-        w.WriteNumber("n", built.Point.Network.ParameterCount);
-        w.WriteString("direction", g.Direction);
-        w.WriteNumber("relativeMinGap", g.RelativeMinGap);
-        w.WriteNumber("scaledMinGap", g.ScaledMinGap);
-        w.WriteNumber("scaledRange", g.ScaledRange);
-        w.WriteNumber("biasFraction", g.BiasFraction);
-        w.WriteNumber("triangularCondition", g.TriangularCondition);
-        w.WriteNumber("amplification", g.Amplification);
-        w.WriteNumber("triangularResidual", g.TriangularResidual);
-        w.WriteNumber("outputLayerSteps", g.OutputLayerSteps);
-        w.WriteNumber("gaussNewtonSteps", g.FullSteps);
-        w.WriteNumber("maxAbsResidual", g.MaxResidual);
-        w.WriteNumber("goal", g.Goal);
-        w.WriteBoolean("meetsGoal", g.MeetsGoal);
-        w.WriteNumber("seconds", g.Seconds);
+        var net = (Mlp)built.Point.Network;
+        return new ConstructOutput(
+            path, set.Source, set.Count, set.OutputDim, net.ParameterCount,
+            g.Direction, g.RelativeMinGap, g.ScaledMinGap, g.ScaledRange, g.BiasFraction, g.TriangularCondition, g.Amplification, g.TriangularResidual,
+            g.OutputLayerSteps, g.FullSteps, g.MaxResidual, g.Goal, g.MeetsGoal, g.Seconds,
+            set.InputDim, net.Hidden.Select(h => h.Width).ToArray(), net.Hidden[0].Activation.Name, g.Candidates, g.FullStepsSkipped, copies);
     }
 }

@@ -6,7 +6,7 @@ using LossLandscape.Engine;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>The options <c>spectrum</c> and <c>trace</c> share, and how they are parsed (the choices they name live in the library).</summary>
-public static class CurvatureOptions
+internal static class CurvatureOptions
 {
     /// <summary><c>--operator hessian|ggn</c>.</summary>
     public static Option<string> Operator() => new("--operator")

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Data;
 using LossLandscape.Geometry;
+using LossLandscape.Models;
 using Spectre.Console;
-using static TorchSharp.torch;
 
 namespace LossLandscape.Cli.Commands;
 
@@ -10,57 +12,82 @@ namespace LossLandscape.Cli.Commands;
 /// <c>landscape evaluate --model M --data D (--target|--one-hot) [--exponent a] [--json F]</c>:
 /// the residual map at the model's point: L = Σ|H_k|^a, max |H_k|, ‖∇L‖.
 /// </summary>
-public static class EvaluateCommand
+internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Settings, EvaluateOutput>
 {
+    /// <summary>The squared loss, a = 2 (Section 2 of the paper).</summary>
+    private const double SquaredLoss = 2.0;
+
+    private readonly Option<double> _exponent = new("--exponent") { Description = "a ≥ 1 in L = Σ|H_k|^a (2: squared loss; 1: Remark 2.2)", DefaultValueFactory = _ => SquaredLoss };
+
+    private EvaluateCommand()
+        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Json)
+        => Add(_exponent);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new EvaluateCommand().Build(context);
+
+    /// <summary>The settings of <c>evaluate</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var command = new Command("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.");
-        var model = CommonOptions.Model();
-        command.Options.Add(model);
-        var data = new CommonOptions.DataOptions(command);
-        var exponent = new Option<double>("--exponent") { Description = "a ≥ 1 in L = Σ|H_k|^a (2: squared loss; 1: Remark 2.2)", DefaultValueFactory = _ => 2.0 };
-        var json = CommonOptions.Json();
-        command.Options.Add(exponent);
-        command.Options.Add(json);
-        command.SetAction(result =>
+        /// <summary><c>--exponent a</c>: L = Σ|H_k|^a.</summary>
+        public double Exponent { get; init; } = SquaredLoss;
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<EvaluateOutput> JsonType => LandscapeJsonContext.Default.EvaluateOutput;
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (!(settings.Exponent >= 1) || double.IsInfinity(settings.Exponent))
         {
-            LandscapeApp.Initialize();
-            var point = CommonOptions.LoadModel(result.GetValue(model)!);
-            var set = data.Load(result);
-            double a = result.GetValue(exponent);
-            if (!(a >= 1) || double.IsInfinity(a))
-            {
-                throw new UsageException($"--exponent: {a} is not a finite number ≥ 1");
-            }
-            using var scope = NewDisposeScope();
-            using var m = point.ToModel();
-            using var map = new ResidualMap(m, set, a);
-            double loss = map.Loss();
-            double maxRes = map.Residuals().abs().max().item<double>();
-            double gradNorm = map.Gradient().norm().item<double>();
-            var table = new Table().AddColumns("quantity", "value");
-            string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
-            table.AddRow("data", Markup.Escape($"{set.Source}: d = {set.Count}, p = {set.InputDim}, ℓ = {set.OutputDim}"));
-            table.AddRow("parameters n", point.Network.ParameterCount.ToString(CultureInfo.InvariantCulture));
-            table.AddRow("constraints ℓd", map.Constraints.ToString(CultureInfo.InvariantCulture));
-            table.AddRow($"loss L (a = {F(a)})", F(loss));
-            table.AddRow("max |H_k|", F(maxRes));
-            table.AddRow("‖∇L‖", F(gradNorm));
-            context.Console.Write(table);
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                w.WriteNumber("n", point.Network.ParameterCount);
-                w.WriteNumber("d", set.Count);
-                w.WriteNumber("outputs", set.OutputDim);
-                w.WriteNumber("constraints", map.Constraints);
-                w.WriteNumber("exponent", a);
-                w.WriteNumber("loss", loss);
-                w.WriteNumber("maxAbsResidual", maxRes);
-                w.WriteNumber("gradientNorm", gradNorm);
-            });
-            return LandscapeApp.Success;
-        });
-        return command;
+            throw new UsageException($"--exponent: {settings.Exponent.ToString(CultureInfo.InvariantCulture)} is not a finite number ≥ 1");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new() { Exponent = result.GetValue(_exponent) };
+
+    /// <inheritdoc/>
+    protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, settings.Exponent);
+
+    /// <inheritdoc/>
+    protected override EvaluateOutput Execute(CommandRun run, Settings settings)
+    {
+        var map = run.Map;
+        double loss = map.Loss();
+        double maxRes = map.Residuals().abs().max().item<double>();
+        double gradNorm = map.Gradient().norm().item<double>();
+        var set = run.Data;
+        return new EvaluateOutput(map.ParameterCount, set.Count, set.OutputDim, map.Constraints, map.Exponent, loss, maxRes, gradNorm, set.Source, set.InputDim, run.Seconds);
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, EvaluateOutput result)
+    {
+        static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumns("quantity", "value");
+        table.AddRow("data", Markup.Escape($"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}"));
+        table.AddRow("parameters n", result.N.ToString(CultureInfo.InvariantCulture));
+        table.AddRow("constraints ℓd", result.Constraints.ToString(CultureInfo.InvariantCulture));
+        table.AddRow($"loss L (a = {F(result.Exponent)})", F(result.Loss));
+        table.AddRow("max |H_k|", F(result.MaxAbsResidual));
+        table.AddRow("‖∇L‖", F(result.GradientNorm));
+        context.Console.Write(table);
     }
 }
+
+/// <summary>The result of <c>landscape evaluate</c>, and its JSON.</summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">Targets per row ℓ.</param>
+/// <param name="Constraints">ℓd, the number of equations H_k = 0.</param>
+/// <param name="Exponent">a in L = Σ|H_k|^a.</param>
+/// <param name="Loss">L at the point.</param>
+/// <param name="MaxAbsResidual">max_k |H_k|.</param>
+/// <param name="GradientNorm">‖∇L‖.</param>
+/// <param name="Data">The data source.</param>
+/// <param name="Inputs">Inputs per row p.</param>
+/// <param name="Seconds">Wall time of the evaluation.</param>
+internal sealed record EvaluateOutput(
+    int N, int D, int Outputs, int Constraints, double Exponent, double Loss, double MaxAbsResidual, double GradientNorm, string Data, int Inputs, double Seconds);

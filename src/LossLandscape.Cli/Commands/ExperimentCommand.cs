@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary><c>landscape experiment NAME</c>: the project's reproducible studies; each writes its figures as a table and <c>--json</c>.</summary>
-public static class ExperimentCommand
+internal static class ExperimentCommand
 {
     /// <summary>Builds the command and its experiments.</summary>
     public static Command Create(CliContext context)

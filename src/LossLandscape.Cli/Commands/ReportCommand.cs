@@ -1,6 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
-using LossLandscape.Geometry;
 using LossLandscape.Reports;
 using Spectre.Console;
 
@@ -10,46 +10,44 @@ namespace LossLandscape.Cli.Commands;
 /// <c>landscape report --model M --data D (--target|--one-hot) --out DIR [--history train.json]</c>: one
 /// self-contained page DIR/index.html with the certificate, the plots, the settings and the command.
 /// </summary>
-public static class ReportCommand
+internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, ReportOutput>
 {
+    private readonly Option<string> _output = new("--out") { Description = "the directory to write index.html into", Required = true };
+    private readonly Option<string?> _history = new("--history") { Description = "a training JSON (from landscape train --json) whose loss history to plot" };
+    private readonly Option<int> _grid = new("--grid") { Description = "points per axis of the slice", DefaultValueFactory = _ => 31 };
+    private readonly Option<int> _walkSteps = new("--walk-steps") { Description = "steps of the walk on M (0: none)", DefaultValueFactory = _ => 10 };
+
+    private ReportCommand()
+        : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.",
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed, seedDescription: "seed of the random draws")
+        => Add(_output, _history, _grid, _walkSteps);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new ReportCommand().Build(context);
+
+    /// <summary>The settings of <c>report</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var command = new Command("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.");
-        var model = CommonOptions.Model();
-        command.Options.Add(model);
-        var data = new CommonOptions.DataOptions(command);
-        var output = new Option<string>("--out") { Description = "the directory to write index.html into", Required = true };
-        var history = new Option<string?>("--history") { Description = "a training JSON (from landscape train --json) whose loss history to plot" };
-        var grid = new Option<int>("--grid") { Description = "points per axis of the slice", DefaultValueFactory = _ => 31 };
-        var seed = new Option<int>("--seed") { Description = "seed of the random draws", DefaultValueFactory = _ => 0 };
-        var walkSteps = new Option<int>("--walk-steps") { Description = "steps of the walk on M (0: none)", DefaultValueFactory = _ => 10 };
-        foreach (var o in new Option[] { output, history, grid, seed, walkSteps })
+        /// <summary><c>--out DIR</c>.</summary>
+        public string Out { get; init; } = "";
+
+        /// <summary><c>--history</c>: a training JSON with a loss history.</summary>
+        public string? History { get; init; }
+
+        /// <summary><c>--grid</c>: points per axis of the slice.</summary>
+        public int Grid { get; init; } = 31;
+
+        /// <summary><c>--walk-steps</c> (a negative number is none).</summary>
+        public int WalkSteps { get; init; } = 10;
+    }
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Grid < 2)
         {
-            command.Options.Add(o);
+            throw new UsageException($"--grid: {settings.Grid} is fewer than 2 points per axis");
         }
-        command.SetAction(result =>
-        {
-            LandscapeApp.Initialize();
-            var modelPath = result.GetValue(model)!;
-            var point = CommonOptions.LoadModel(modelPath);
-            var set = data.Load(result);
-            var losses = result.GetValue(history) is { } h ? ReadHistory(h) : null;
-            using var m = point.ToModel();
-            using var map = new ResidualMap(m, set);
-            var report = new HtmlReport($"Loss landscape of {Path.GetFileName(modelPath)}");
-            report.Heading("Settings").Table(["setting", "value"],
-            [
-                ["model", modelPath], ["data", set.Source], ["d, p, ℓ", $"{set.Count}, {set.InputDim}, {set.OutputDim}"], ["n", point.Network.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture)],
-                ["activations", string.Join(", ", point.Network.DistinctActivations.Select(a => a.Name))],
-            ]);
-            report.Heading("Command").Code(context.CommandLine);
-            context.WithProgress("report", progress => LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: result.GetValue(grid), WalkSteps: Math.Max(0, result.GetValue(walkSteps)), Seed: result.GetValue(seed)), losses, progress));
-            var path = report.Save(result.GetValue(output)!);
-            context.Console.MarkupLine(Markup.Escape($"wrote {path}"));
-            return LandscapeApp.Success;
-        });
-        return command;
     }
 
     /// <summary>Reads <c>lossHistory</c> (an array of numbers) from a training JSON.</summary>
@@ -64,13 +62,48 @@ public static class ReportCommand
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
             if (doc.RootElement.TryGetProperty("lossHistory", out var array) && array.ValueKind == JsonValueKind.Array)
             {
-                return array.EnumerateArray().Select(e => e.GetDouble()).ToArray();
+                // train --json writes a non-finite loss as null; the plot leaves it out (NaN).
+                return array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? double.NaN : e.GetDouble()).ToArray();
             }
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw new UsageException($"{path}: not JSON: {e.Message.ReplaceLineEndings(" ")}");
+            throw new UsageException($"{path}: not a training JSON: {e.Message.ReplaceLineEndings(" ")}");
         }
         throw new UsageException($"{path}: no 'lossHistory' array (write one with landscape train --json)");
     }
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
+    {
+        Out = result.GetValue(_output)!,
+        History = result.GetValue(_history),
+        Grid = result.GetValue(_grid),
+        WalkSteps = result.GetValue(_walkSteps),
+    };
+
+    /// <inheritdoc/>
+    protected override ReportOutput Execute(CommandRun run, Settings settings)
+    {
+        var losses = settings.History is { } h ? ReadHistory(h) : null;
+        var set = run.Data;
+        var network = run.Point.Network;
+        var report = new HtmlReport($"Loss landscape of {Path.GetFileName(run.ModelPath)}");
+        report.Heading("Settings").Table(["setting", "value"],
+        [
+            ["model", run.ModelPath], ["data", set.Source], ["d, p, ℓ", $"{set.Count}, {set.InputDim}, {set.OutputDim}"], ["n", network.ParameterCount.ToString(CultureInfo.InvariantCulture)],
+            ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
+        ]);
+        report.Heading("Command").Code(run.Context.CommandLine);
+        run.Context.WithProgress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
+        return new ReportOutput(report.Save(settings.Out));
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, ReportOutput result) =>
+        context.Console.MarkupLine(Markup.Escape($"wrote {result.Page}"));
 }
+
+/// <summary>The result of <c>landscape report</c> (printed; report writes no JSON).</summary>
+/// <param name="Page">The page written, DIR/index.html.</param>
+internal sealed record ReportOutput(string Page);

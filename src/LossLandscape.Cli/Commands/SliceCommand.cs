@@ -1,5 +1,6 @@
 using System.CommandLine;
-using LossLandscape.Geometry;
+using System.Globalization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
 using Spectre.Console;
@@ -9,78 +10,65 @@ namespace LossLandscape.Cli.Commands;
 /// <summary>
 /// <c>landscape slice --model M --data D (--target|--one-hot) --directions random|filter|tangent|normal|eigen[,KIND] [--dims 1|2] [--grid 51] [--range 1.0] --out FILE.png|.svg [--json F]</c>.
 /// </summary>
-public static class SliceCommand
+internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, SliceOutput>
 {
+    private readonly Option<string> _directions = new("--directions") { Description = "random | filter | tangent | normal | eigen, or two of them comma-separated (e.g. tangent,normal)", DefaultValueFactory = _ => "random" };
+    private readonly Option<int> _dims = new("--dims") { Description = "1 or 2 (with one kind, 2 uses two orthogonal directions of that kind)", DefaultValueFactory = _ => 2 };
+    private readonly Option<int> _grid = new("--grid") { Description = "points per axis", DefaultValueFactory = _ => 51 };
+    private readonly Option<double> _range = new("--range") { Description = "coordinates run over [−range, range]", DefaultValueFactory = _ => 1.0 };
+    private readonly Option<bool> _ignoreBias = new("--ignore-bias") { Description = "filter directions: zero on biases instead of normalizing them with their unit" };
+    private readonly Option<string> _output = new("--out") { Description = "the figure, .png or .svg", Required = true };
+
+    private SliceCommand()
+        : base("slice", "1D and 2D slices of L around the model's point: random, filter-normalized (Li et al. 2018), tangent or normal to M, Hessian eigenvectors.",
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the random directions")
+        => Add(_directions, _dims, _grid, _range, _ignoreBias, _output);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new SliceCommand().Build(context);
+
+    /// <summary>The settings of <c>slice</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var command = new Command("slice", "1D and 2D slices of L around the model's point: random, filter-normalized (Li et al. 2018), tangent or normal to M, Hessian eigenvectors.");
-        var model = CommonOptions.Model();
-        command.Options.Add(model);
-        var data = new CommonOptions.DataOptions(command);
-        var directions = new Option<string>("--directions") { Description = "random | filter | tangent | normal | eigen, or two of them comma-separated (e.g. tangent,normal)", DefaultValueFactory = _ => "random" };
-        var dims = new Option<int>("--dims") { Description = "1 or 2 (with one kind, 2 uses two orthogonal directions of that kind)", DefaultValueFactory = _ => 2 };
-        var grid = new Option<int>("--grid") { Description = "points per axis", DefaultValueFactory = _ => 51 };
-        var range = new Option<double>("--range") { Description = "coordinates run over [−range, range]", DefaultValueFactory = _ => 1.0 };
-        var ignoreBias = new Option<bool>("--ignore-bias") { Description = "filter directions: zero on biases instead of normalizing them with their unit" };
-        var seed = new Option<int>("--seed") { Description = "seed of the random directions", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--out") { Description = "the figure, .png or .svg", Required = true };
-        var json = CommonOptions.Json();
-        foreach (var o in new Option[] { directions, dims, grid, range, ignoreBias, seed, output, json })
+        /// <summary><c>--directions</c>: one kind or two, comma-separated.</summary>
+        public string Directions { get; init; } = "random";
+
+        /// <summary><c>--dims</c>: 1 or 2.</summary>
+        public int Dims { get; init; } = 2;
+
+        /// <summary><c>--grid</c>: points per axis.</summary>
+        public int Grid { get; init; } = 51;
+
+        /// <summary><c>--range</c>: coordinates run over [−range, range].</summary>
+        public double Range { get; init; } = 1.0;
+
+        /// <summary><c>--ignore-bias</c>.</summary>
+        public bool IgnoreBias { get; init; }
+
+        /// <summary><c>--out</c>: the figure, .png or .svg.</summary>
+        public string Out { get; init; } = "";
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<SliceOutput> JsonType => LandscapeJsonContext.Default.SliceOutput;
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        var ext = Path.GetExtension(settings.Out).ToLowerInvariant();
+        if (ext is not (".png" or ".svg"))
         {
-            command.Options.Add(o);
+            throw new UsageException($"--out: '{settings.Out}' must end in .png or .svg");
         }
-        command.SetAction(result =>
+        ParseKinds(settings.Directions, settings.Dims);
+        if (settings.Grid < 2)
         {
-            LandscapeApp.Initialize();
-            var outPath = result.GetValue(output)!;
-            var ext = Path.GetExtension(outPath).ToLowerInvariant();
-            if (ext is not (".png" or ".svg"))
-            {
-                throw new UsageException($"--out: '{outPath}' must end in .png or .svg");
-            }
-            var kinds = ParseKinds(result.GetValue(directions)!, result.GetValue(dims));
-            var point = CommonOptions.LoadModel(result.GetValue(model)!);
-            var set = data.Load(result);
-            using var m = point.ToModel();
-            using var map = new ResidualMap(m, set);
-            var options = new SliceOptions(kinds, result.GetValue(grid), result.GetValue(range), result.GetValue(seed), result.GetValue(ignoreBias));
-            var slice = context.WithProgress("slice", _ => LossSlice.Compute(map, options));
-            Plots.Save(Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L"), outPath);
-            double max = slice.Loss.Cast<double>().Max();
-            context.Console.MarkupLine(Markup.Escape($"wrote {outPath}: {(slice.Betas.Length == 0 ? "1D" : "2D")} slice, {slice.Alphas.Length} points per axis, L at the point {slice.CenterLoss:G4}, max L on the grid {max:G4}"));
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                w.WriteStartArray("directions");
-                foreach (var k in kinds)
-                {
-                    w.WriteStringValue(k.ToString().ToLowerInvariant());
-                }
-                w.WriteEndArray();
-                w.WriteStartArray("directionNorms");
-                foreach (var v in slice.DirectionNorms)
-                {
-                    w.WriteNumberValue(v);
-                }
-                w.WriteEndArray();
-                Array(w, "alphas", slice.Alphas);
-                Array(w, "betas", slice.Betas);
-                w.WriteStartArray("loss");
-                for (int i = 0; i < slice.Alphas.Length; i++)
-                {
-                    w.WriteStartArray();
-                    for (int j = 0; j < slice.Loss.GetLength(1); j++)
-                    {
-                        w.WriteNumberValue(slice.Loss[i, j]);
-                    }
-                    w.WriteEndArray();
-                }
-                w.WriteEndArray();
-                w.WriteNumber("centerLoss", slice.CenterLoss);
-            });
-            return LandscapeApp.Success;
-        });
-        return command;
+            throw new UsageException($"--grid: {settings.Grid} is fewer than 2 points per axis");
+        }
+        if (!(settings.Range > 0) || !double.IsFinite(settings.Range))
+        {
+            throw new UsageException($"--range: {settings.Range.ToString(CultureInfo.InvariantCulture)} is not a positive number");
+        }
     }
 
     /// <summary>Parses <c>--directions</c> and <c>--dims</c>.</summary>
@@ -107,13 +95,71 @@ public static class SliceCommand
         };
     }
 
-    private static void Array(System.Text.Json.Utf8JsonWriter w, string name, double[] values)
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
     {
-        w.WriteStartArray(name);
-        foreach (var v in values)
+        Directions = result.GetValue(_directions)!,
+        Dims = result.GetValue(_dims),
+        Grid = result.GetValue(_grid),
+        Range = result.GetValue(_range),
+        IgnoreBias = result.GetValue(_ignoreBias),
+        Out = result.GetValue(_output)!,
+    };
+
+    /// <inheritdoc/>
+    protected override SliceOutput Execute(CommandRun run, Settings settings)
+    {
+        var kinds = ParseKinds(settings.Directions, settings.Dims);
+        var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias);
+        var slice = run.Progress("slice", _ => LossSlice.Compute(run.Map, options));
+        var plot = Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L");
+        AtomicFile.Write(settings.Out, temporary => Plots.Save(plot, temporary));
+        return SliceOutput.Of(slice, settings.Out, run.Seconds);
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, SliceOutput result)
+    {
+        double max = result.Loss.SelectMany(row => row).Max();
+        context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {result.Figure}: {(result.Betas.Count == 0 ? "1D" : "2D")} slice, {result.Alphas.Count} points per axis, L at the point {result.CenterLoss:G4}, max L on the grid {max:G4}")));
+    }
+}
+
+/// <summary>The result of <c>landscape slice</c>, and its JSON.</summary>
+/// <param name="Directions">The direction kinds, lower case, one per axis.</param>
+/// <param name="DirectionNorms">‖δ‖ of each direction before it was scaled.</param>
+/// <param name="Alphas">Coordinates along the first direction.</param>
+/// <param name="Betas">Coordinates along the second (empty for a 1D slice).</param>
+/// <param name="Loss">L(p + αδ + βη), one row per α (one column for a 1D slice).</param>
+/// <param name="CenterLoss">L at the point.</param>
+/// <param name="Figure">The figure written.</param>
+/// <param name="Seconds">Wall time of the slice.</param>
+internal sealed record SliceOutput(
+    IReadOnlyList<string> Directions,
+    IReadOnlyList<double> DirectionNorms,
+    IReadOnlyList<double> Alphas,
+    IReadOnlyList<double> Betas,
+    IReadOnlyList<IReadOnlyList<double>> Loss,
+    double CenterLoss,
+    string Figure,
+    double Seconds)
+{
+    /// <summary>The output of <paramref name="slice"/>, drawn to <paramref name="figure"/>.</summary>
+    public static SliceOutput Of(SliceResult slice, string figure, double seconds)
+    {
+        int rows = slice.Loss.GetLength(0);
+        int columns = slice.Loss.GetLength(1);
+        var loss = new IReadOnlyList<double>[rows];
+        for (int i = 0; i < rows; i++)
         {
-            w.WriteNumberValue(v);
+            var row = new double[columns];
+            for (int j = 0; j < columns; j++)
+            {
+                row[j] = slice.Loss[i, j];
+            }
+            loss[i] = row;
         }
-        w.WriteEndArray();
+        return new SliceOutput(slice.Directions.Select(k => k.ToString().ToLowerInvariant()).ToArray(), slice.DirectionNorms, slice.Alphas, slice.Betas, loss, slice.CenterLoss, figure, seconds);
     }
 }

@@ -16,7 +16,7 @@ namespace LossLandscape.Cli.Commands;
 /// eigenvalues of ∇²L (or of the Gauss-Newton matrix 2JᵀJ), exact or matrix-free, or the spectral density by stochastic
 /// Lanczos quadrature; every output states the Hessian-vector products used and the wall time.
 /// </summary>
-public static class SpectrumCommand
+internal static class SpectrumCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context)

@@ -14,7 +14,7 @@ namespace LossLandscape.Cli.Commands;
 /// [--probes N] [--seed S] [--batch-size B] [--json F]</c>: tr ∇²L with its standard error, the Hessian-vector
 /// products used and the wall time.
 /// </summary>
-public static class TraceCommand
+internal static class TraceCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context)

@@ -1,6 +1,8 @@
 using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Data;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
@@ -15,7 +17,7 @@ namespace LossLandscape.Cli.Commands;
 /// trains an MLP from a random initialization (or <c>--init M</c>) and writes the best point; Ctrl-C stops the run and
 /// still writes the best model so far.
 /// </summary>
-public static class TrainCommand
+internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, TrainOutput>
 {
     /// <summary>The optimizer names <c>--optimizer</c> accepts.</summary>
     public static IReadOnlyList<string> OptimizerNames { get; } = ["gd", "sgd", "adam", "lbfgs", "gauss-newton"];
@@ -23,108 +25,111 @@ public static class TrainCommand
     /// <summary>Exit code of a run interrupted by Ctrl-C (128 + SIGINT); the best model so far is written.</summary>
     public const int Interrupted = 130;
 
-    /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
-    {
-        var command = new Command("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.");
-        var data = new CommonOptions.DataOptions(command);
-        var standardize = CommonOptions.Standardize();
-        var hidden = new Option<string>("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => "64" };
-        var activation = new Option<string>("--activation") { Description = "the hidden activation (see landscape init --help)", DefaultValueFactory = _ => "smoolu" };
-        var optimizer = new Option<string>("--optimizer") { Description = "gd | sgd | adam | lbfgs | gauss-newton", DefaultValueFactory = _ => "adam" };
-        var steps = new Option<int>("--steps") { Description = "the most optimizer steps (sgd: mini-batches; lbfgs: iterations)", DefaultValueFactory = _ => 100 };
-        var seed = new Option<int>("--seed") { Description = "seed of the initialization and of the shuffling", DefaultValueFactory = _ => 0 };
-        var lr = new Option<double?>("--lr") { Description = "learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default 1e-3)" };
-        var batch = new Option<int?>("--batch-size") { Description = "rows per mini-batch (sgd: default 32; adam: default all rows)" };
-        var momentum = new Option<double?>("--momentum") { Description = "sgd momentum μ (default 0.9)" };
-        var targetLoss = new Option<double?>("--target-loss") { Description = "stop once L ≤ this (default: the float64 zero ℓd·(10ε·max(1,|y|))²)" };
-        var init = new Option<string?>("--init") { Description = "start from this model file instead of a random initialization (--hidden, --activation, --standardize are then taken from it)" };
-        var output = new Option<string>("--out") { Description = "the model file to write (the best point)", Required = true };
-        var json = CommonOptions.Json();
-        foreach (var o in new Option[] { standardize, hidden, activation, optimizer, steps, seed, lr, batch, momentum, targetLoss, init, output, json })
-        {
-            command.Options.Add(o);
-        }
-        command.SetAction(result =>
-        {
-            LandscapeApp.Initialize();
-            var set = data.Load(result);
-            string name = result.GetValue(optimizer)!;
-            int budget = result.GetValue(steps);
-            if (budget < 0)
-            {
-                throw new UsageException($"--steps: {budget} is negative");
-            }
-            using var opt = CreateOptimizer(name, result.GetValue(lr), result.GetValue(batch), result.GetValue(momentum), result.GetValue(seed));
-            NetworkPoint start;
-            if (result.GetValue(init) is { } initPath)
-            {
-                start = CommonOptions.LoadModel(initPath);
-            }
-            else
-            {
-                var widths = InitCommand.ParseWidths(result.GetValue(hidden)!);
-                var sigma = InitCommand.ParseActivation(result.GetValue(activation)!);
-                var mlp = new Mlp(set.InputDim, widths.Select(w => new HiddenLayer(w, sigma)).ToArray(), set.OutputDim);
-                if (result.GetValue(standardize))
-                {
-                    mlp = mlp.WithScaling(InputScaling.Standardize(set));
-                }
-                start = new NetworkPoint(mlp, mlp.InitialParameters(result.GetValue(seed)));
-            }
-            if (result.GetValue(targetLoss) is { } t && !(t >= 0))
-            {
-                throw new UsageException($"--target-loss: {t} is not a number ≥ 0");
-            }
-            using var model = start.ToModel();
-            using var map = new ResidualMap(model, set);
-            var path = result.GetValue(output)!;
+    /// <summary>Default widths of train: one hidden layer of 64.</summary>
+    private const string DefaultHidden = "64";
 
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true; // keep the process alive: the trainer stops at the next step and the best point is written
-                cancel.Cancel();
-            };
-            System.Console.CancelKeyPress += onCancel;
-            TrainingResult run;
-            try
-            {
-                run = context.WithProgress($"train ({name})", progress =>
-                    Trainer.Run(map, opt, new TrainingOptions(budget, result.GetValue(targetLoss)), new StatusProgress(progress), cancel.Token));
-            }
-            finally
-            {
-                System.Console.CancelKeyPress -= onCancel;
-            }
-            InitCommand.SaveModel(path, new NetworkPoint(start.Network, run.BestParameters));
-            Render(context, set, map, run, path);
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                w.WriteString("model", path);
-                w.WriteString("data", set.Source);
-                w.WriteNumber("n", map.ParameterCount);
-                w.WriteNumber("d", set.Count);
-                w.WriteNumber("outputs", set.OutputDim);
-                w.WriteNumber("constraints", map.Constraints);
-                Write(w, run);
-            });
-            if (run.Status == SolverStatus.Cancelled)
-            {
-                context.Err.WriteLine($"landscape: interrupted after {run.Steps} steps; wrote the best point (L = {run.BestLoss:G4}) to {path}");
-                return Interrupted;
-            }
-            return LandscapeApp.Success;
-        });
-        return command;
+    /// <summary>Default optimizer: Adam, the common first choice (Kingma and Ba 2015).</summary>
+    private const string DefaultOptimizer = "adam";
+
+    /// <summary>Default step budget.</summary>
+    private const int DefaultSteps = 100;
+
+    /// <summary>sgd's default mini-batch (rows), the usual small power of two.</summary>
+    private const int DefaultSgdBatch = 32;
+
+    /// <summary>sgd's default heavy-ball momentum μ (Sutskever et al. 2013).</summary>
+    private const double DefaultMomentum = 0.9;
+
+    /// <summary>Adam's default learning rate α (Kingma and Ba 2015, Algorithm 1).</summary>
+    private const double DefaultAdamRate = 1e-3;
+
+    private readonly Option<bool> _standardize = CommonOptions.Standardize();
+    private readonly Option<string> _hidden = new("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => DefaultHidden };
+    private readonly Option<string> _activation = new("--activation") { Description = "the hidden activation (see landscape init --help)", DefaultValueFactory = _ => InitCommand.DefaultActivation };
+    private readonly Option<string> _optimizer = new("--optimizer") { Description = "gd | sgd | adam | lbfgs | gauss-newton", DefaultValueFactory = _ => DefaultOptimizer };
+    private readonly Option<int> _steps = new("--steps") { Description = "the most optimizer steps (sgd: mini-batches; lbfgs: iterations)", DefaultValueFactory = _ => DefaultSteps };
+    private readonly Option<double?> _lr = new("--lr") { Description = "learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default 1e-3)" };
+    private readonly Option<double?> _momentum = new("--momentum") { Description = "sgd momentum μ (default 0.9)" };
+    private readonly Option<double?> _targetLoss = new("--target-loss") { Description = "stop once L ≤ this (default: the float64 zero ℓd·(10ε·max(1,|y|))²)" };
+    private readonly Option<string?> _init = new("--init") { Description = "start from this model file instead of a random initialization (--hidden, --activation, --standardize are then taken from it)" };
+    private readonly Option<string> _output = new("--out") { Description = "the model file to write (the best point)", Required = true };
+
+    private TrainCommand()
+        : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
+            SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
+            seedDescription: "seed of the initialization and of the shuffling",
+            batchSizeDescription: "rows per mini-batch (sgd: default 32; adam: default all rows)")
+        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _init, _output);
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliContext context) => new TrainCommand().Build(context);
+
+    /// <summary>The settings of <c>train</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
+    {
+        /// <summary><c>--standardize</c>.</summary>
+        public bool Standardize { get; init; }
+
+        /// <summary><c>--hidden</c>: widths, comma-separated (ignored with <see cref="Init"/>).</summary>
+        public string Hidden { get; init; } = DefaultHidden;
+
+        /// <summary><c>--activation</c> (ignored with <see cref="Init"/>).</summary>
+        public string Activation { get; init; } = InitCommand.DefaultActivation;
+
+        /// <summary><c>--optimizer</c>: one of <see cref="OptimizerNames"/>.</summary>
+        public string Optimizer { get; init; } = DefaultOptimizer;
+
+        /// <summary><c>--steps</c>: the budget N.</summary>
+        public int Steps { get; init; } = DefaultSteps;
+
+        /// <summary><c>--lr</c>, or null for the optimizer's default.</summary>
+        public double? LearningRate { get; init; }
+
+        /// <summary><c>--momentum</c> (sgd), or null for the default.</summary>
+        public double? Momentum { get; init; }
+
+        /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor"/>.</summary>
+        public double? TargetLoss { get; init; }
+
+        /// <summary><c>--init</c>: a model file to start from.</summary>
+        public string? Init { get; init; }
+
+        /// <summary><c>--out</c>: the model file to write.</summary>
+        public string Out { get; init; } = "";
     }
 
-    /// <summary>Builds the optimizer <c>--optimizer</c> names; options that do not apply to it are usage errors.</summary>
-    public static Optimizer CreateOptimizer(string name, double? lr, int? batchSize, double? momentum, int seed)
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<TrainOutput> JsonType => LandscapeJsonContext.Default.TrainOutput;
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
     {
+        if (settings.Steps < 0)
+        {
+            throw new UsageException($"--steps: {settings.Steps} is negative");
+        }
+        ValidateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum);
+        if (settings.TargetLoss is { } t && !(t >= 0))
+        {
+            throw new UsageException($"--target-loss: {t.ToString(CultureInfo.InvariantCulture)} is not a number ≥ 0");
+        }
+        if (settings.Init is null)
+        {
+            InitCommand.ParseWidths(settings.Hidden);
+            InitCommand.ParseActivation(settings.Activation);
+        }
+    }
+
+    /// <summary>Refuses an unknown optimizer, option values out of range, and options that do not apply to the optimizer.</summary>
+    public static void ValidateOptimizer(string name, double? lr, int? batchSize, double? momentum)
+    {
+        if (!OptimizerNames.Contains(name))
+        {
+            throw new UsageException($"--optimizer: '{name}' is not one of {string.Join(", ", OptimizerNames)}");
+        }
         if (lr is { } r && !(r > 0 && double.IsFinite(r)))
         {
-            throw new UsageException($"--lr: {r} is not a positive number");
+            throw new UsageException($"--lr: {r.ToString(CultureInfo.InvariantCulture)} is not a positive number");
         }
         if (batchSize is < 1)
         {
@@ -132,7 +137,7 @@ public static class TrainCommand
         }
         if (momentum is { } m && !(m >= 0 && m < 1))
         {
-            throw new UsageException($"--momentum: {m} is not in [0, 1)");
+            throw new UsageException($"--momentum: {m.ToString(CultureInfo.InvariantCulture)} is not in [0, 1)");
         }
         void Refuse(string option, bool given)
         {
@@ -146,87 +151,112 @@ public static class TrainCommand
             case "gd":
                 Refuse("--batch-size", batchSize is not null);
                 Refuse("--momentum", momentum is not null);
-                return new GradientDescent(new GradientDescentOptions(lr));
-            case "sgd":
-                return new StochasticGradientDescent(new SgdOptions(lr, batchSize ?? 32, momentum ?? 0.9, Seed: seed));
+                break;
             case "adam":
                 Refuse("--momentum", momentum is not null);
-                return new Adam(new AdamOptions(lr ?? 1e-3, BatchSize: batchSize, Seed: seed));
+                break;
             case "lbfgs":
             case "gauss-newton":
                 Refuse("--lr", lr is not null);
                 Refuse("--batch-size", batchSize is not null);
                 Refuse("--momentum", momentum is not null);
-                return name == "lbfgs" ? new Lbfgs() : new GaussNewton();
-            default:
-                throw new UsageException($"--optimizer: '{name}' is not one of {string.Join(", ", OptimizerNames)}");
+                break;
         }
     }
 
-    /// <summary>The run's JSON fields: status, steps, losses and the loss history.</summary>
-    public static void Write(System.Text.Json.Utf8JsonWriter w, TrainingResult run)
+    /// <summary>Builds the optimizer <c>--optimizer</c> names; options that do not apply to it are usage errors.</summary>
+    public static Optimizer CreateOptimizer(string name, double? lr, int? batchSize, double? momentum, int seed)
     {
-        ArgumentNullException.ThrowIfNull(w);
-        ArgumentNullException.ThrowIfNull(run);
-        w.WriteString("optimizer", run.Optimizer);
-        w.WriteString("settings", run.Settings);
-        w.WriteString("status", StatusName(run.Status));
-        if (run.Note is not null)
+        ValidateOptimizer(name, lr, batchSize, momentum);
+        return name switch
         {
-            w.WriteString("note", run.Note);
-        }
-        w.WriteNumber("steps", run.Steps);
-        w.WriteNumber("evaluations", run.Evaluations);
-        w.WriteNumber("initialLoss", run.InitialLoss);
-        WriteNumber(w, "finalLoss", run.FinalLoss);
-        w.WriteNumber("bestLoss", run.BestLoss);
-        w.WriteNumber("bestStep", run.BestStep);
-        w.WriteNumber("targetLoss", run.TargetLoss);
-        w.WriteNumber("seconds", run.Seconds);
-        w.WriteStartArray("lossHistory");
-        foreach (var v in run.LossHistory)
-        {
-            if (double.IsFinite(v))
-            {
-                w.WriteNumberValue(v);
-            }
-            else
-            {
-                w.WriteNullValue();
-            }
-        }
-        w.WriteEndArray();
+            "gd" => new GradientDescent(new GradientDescentOptions(lr)),
+            "sgd" => new StochasticGradientDescent(new SgdOptions(lr, batchSize ?? DefaultSgdBatch, momentum ?? DefaultMomentum, Seed: seed)),
+            "adam" => new Adam(new AdamOptions(lr ?? DefaultAdamRate, BatchSize: batchSize, Seed: seed)),
+            "lbfgs" => new Lbfgs(),
+            _ => new GaussNewton(),
+        };
     }
 
     /// <summary>The status as the JSON spells it (<see cref="SolverStatusText.ToJsonName"/>, the one spelling of every status).</summary>
     public static string StatusName(SolverStatus status) => status.ToJsonName();
 
-    private static void WriteNumber(System.Text.Json.Utf8JsonWriter w, string name, double v)
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
     {
-        if (double.IsFinite(v))
+        Standardize = result.GetValue(_standardize),
+        Hidden = result.GetValue(_hidden)!,
+        Activation = result.GetValue(_activation)!,
+        Optimizer = result.GetValue(_optimizer)!,
+        Steps = result.GetValue(_steps),
+        LearningRate = result.GetValue(_lr),
+        Momentum = result.GetValue(_momentum),
+        TargetLoss = result.GetValue(_targetLoss),
+        Init = result.GetValue(_init),
+        Out = result.GetValue(_output)!,
+    };
+
+    /// <inheritdoc/>
+    protected override TrainOutput Execute(CommandRun run, Settings settings)
+    {
+        var set = run.Data;
+        using var opt = CreateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed);
+        NetworkPoint start;
+        if (settings.Init is { } initPath)
         {
-            w.WriteNumber(name, v);
+            start = CommonOptions.LoadModel(initPath);
         }
         else
         {
-            w.WriteNull(name);
+            var mlp = InitCommand.SizedFor(set, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize);
+            start = new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed));
         }
+        using var model = start.ToModel();
+        var map = new ResidualMap(model, set);
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true; // keep the process alive: the trainer stops at the next step and the best point is written
+            cancel.Cancel();
+        };
+        System.Console.CancelKeyPress += onCancel;
+        TrainingResult training;
+        try
+        {
+            training = run.Progress($"train ({settings.Optimizer})", progress =>
+                Trainer.Run(map, opt, new TrainingOptions(settings.Steps, settings.TargetLoss), new StatusProgress(progress), cancel.Token));
+        }
+        finally
+        {
+            System.Console.CancelKeyPress -= onCancel;
+        }
+        InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, training.BestParameters));
+        return TrainOutput.Of(settings.Out, set, map, training);
     }
 
-    private static void Render(CliContext context, Dataset set, ResidualMap map, TrainingResult run, string path)
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, TrainOutput result)
     {
         static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
         var table = new Table().AddColumns("quantity", "value");
         void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
-        Row("data", $"{set.Source}: d = {set.Count}, p = {set.InputDim}, ℓ = {set.OutputDim}, ℓd = {map.Constraints}");
-        Row("parameters n", $"{map.ParameterCount} ({(map.ParameterCount > map.Constraints ? "n > ℓd: M is generically an (n − ℓd)-manifold" : "n ≤ ℓd: generically no zero-loss point")})");
-        Row("optimizer", run.Settings);
-        Row("status", $"{StatusName(run.Status)} after {run.Steps} steps{(run.Note is null ? "" : $" ({run.Note})")}");
-        Row("loss L", $"{F(run.InitialLoss)} → {F(run.FinalLoss)}; best {F(run.BestLoss)} at step {run.BestStep} (target {F(run.TargetLoss)})");
-        Row("time", $"{run.Seconds:0.00} s, {run.Evaluations} evaluations");
-        Row("wrote", $"{path} (the best point)");
+        Row("data", $"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}, ℓd = {result.Constraints}");
+        Row("parameters n", $"{result.N} ({(result.N > result.Constraints ? "n > ℓd: M is generically an (n − ℓd)-manifold" : "n ≤ ℓd: generically no zero-loss point")})");
+        Row("optimizer", result.Settings);
+        Row("status", $"{result.Status} after {result.Steps} steps{(result.Note is null ? "" : $" ({result.Note})")}");
+        Row("loss L", $"{F(result.InitialLoss)} → {F(result.FinalLoss)}; best {F(result.BestLoss)} at step {result.BestStep} (target {F(result.TargetLoss)})");
+        Row("time", string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:0.00} s, {result.Evaluations} evaluations"));
+        Row("wrote", $"{result.Model} (the best point)");
         context.Console.Write(table);
+        if (result.Interrupted)
+        {
+            context.Err.WriteLine($"landscape: interrupted after {result.Steps} steps; wrote the best point (L = {F(result.BestLoss)}) to {result.Model}");
+        }
     }
+
+    /// <inheritdoc/>
+    protected override int ExitCode(Settings settings, TrainOutput result) => result.Interrupted ? Interrupted : LandscapeApp.Success;
 
     /// <summary>Turns trainer progress into the progress bar's fraction and status text (synchronously).</summary>
     private sealed class StatusProgress(IProgress<(double Fraction, string Status)> inner) : IProgress<TrainingProgress>
@@ -234,4 +264,60 @@ public static class TrainCommand
         public void Report(TrainingProgress value) =>
             inner.Report(((double)value.Step / Math.Max(1, value.Steps), $"step {value.Step}/{value.Steps}, L = {value.Loss.ToString("G4", CultureInfo.InvariantCulture)} (best {value.BestLoss.ToString("G4", CultureInfo.InvariantCulture)})"));
     }
+}
+
+/// <summary>The result of <c>landscape train</c>, and its JSON: the data, and the run (<see cref="TrainingResult"/>) with the JSON's names.</summary>
+/// <param name="Model">The model file written (the best point).</param>
+/// <param name="Data">The data source.</param>
+/// <param name="N">Parameters n.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">Targets per row ℓ.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Optimizer">The optimizer's name.</param>
+/// <param name="Settings">The optimizer's settings in words.</param>
+/// <param name="Status">How the run ended (<see cref="TrainCommand.StatusName"/>).</param>
+/// <param name="Note">Why the optimizer stalled, if it did (absent otherwise).</param>
+/// <param name="Steps">Optimizer steps taken.</param>
+/// <param name="Evaluations">Loss or gradient evaluations.</param>
+/// <param name="InitialLoss">L at p₀.</param>
+/// <param name="FinalLoss">L after the last step.</param>
+/// <param name="BestLoss">The least L seen.</param>
+/// <param name="BestStep">Where it was seen (0: the start).</param>
+/// <param name="TargetLoss">The target used.</param>
+/// <param name="Seconds">Wall time of the run.</param>
+/// <param name="LossHistory">L at p₀ and after each step.</param>
+/// <param name="Inputs">Inputs per row p.</param>
+internal sealed record TrainOutput(
+    string Model,
+    string Data,
+    int N,
+    int D,
+    int Outputs,
+    int Constraints,
+    string Optimizer,
+    string Settings,
+    string Status,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note,
+    int Steps,
+    long Evaluations,
+    double InitialLoss,
+    double FinalLoss,
+    double BestLoss,
+    int BestStep,
+    double TargetLoss,
+    double Seconds,
+    IReadOnlyList<double> LossHistory,
+    int Inputs)
+{
+    /// <summary>Whether Ctrl-C ended the run (exit code <see cref="TrainCommand.Interrupted"/>).</summary>
+    [JsonIgnore]
+    public bool Interrupted { get; init; }
+
+    /// <summary>The output of <paramref name="run"/> on <paramref name="map"/>, written to <paramref name="path"/>.</summary>
+    public static TrainOutput Of(string path, Dataset set, ResidualMap map, TrainingResult run) =>
+        new(path, set.Source, map.ParameterCount, set.Count, set.OutputDim, map.Constraints, run.Optimizer, run.Settings, TrainCommand.StatusName(run.Status), run.Note,
+            run.Steps, run.Evaluations, run.InitialLoss, run.FinalLoss, run.BestLoss, run.BestStep, run.TargetLoss, run.Seconds, run.LossHistory, set.InputDim)
+        {
+            Interrupted = run.Status == SolverStatus.Cancelled,
+        };
 }

@@ -1,52 +1,59 @@
 using System.CommandLine;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Reports;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape verify [--json F]</c>: the main job. Runs every check on the embedded data and prints
+/// <c>landscape verify [--json F] [--report DIR]</c>: the main job. Runs every check on the embedded data and prints
 /// a table of claim, setting, measured, expected and PASS/FAIL; exit code 1 if any check fails.
 /// </summary>
-public static class VerifyCommand
+internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, VerifyOutput>
 {
+    private readonly Option<string?> _report = new("--report") { Description = "also write DIR/index.html: the table of claims, the spectrum, a tangent-against-normal slice and the walk" };
+
+    private VerifyCommand()
+        : base("verify", "Check the paper's claims and the engine's foundations on the embedded data, and print a PASS/FAIL table.", SharedOptions.Json)
+        => Add(_report);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new VerifyCommand().Build(context);
+
+    /// <summary>The settings of <c>verify</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var json = CommonOptions.Json();
-        var reportDir = new Option<string?>("--report") { Description = "also write DIR/index.html: the table of claims, the spectrum, a tangent-against-normal slice and the walk" };
-        var command = new Command("verify", "Check the paper's claims and the engine's foundations on the embedded data, and print a PASS/FAIL table.") { json, reportDir };
-        command.SetAction(result =>
-        {
-            LandscapeApp.Initialize();
-            var checks = context.WithProgress("verify", progress => PaperVerification.Run(progress));
-            Render(context, checks);
-            if (result.GetValue(reportDir) is { } dir)
-            {
-                var path = context.WithProgress("report", _ => WriteReport(dir, checks, context.CommandLine));
-                context.Console.MarkupLine(Markup.Escape($"wrote {path}"));
-            }
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                w.WriteBoolean("pass", checks.All(c => c.Pass));
-                w.WriteStartArray("claims");
-                foreach (var c in checks)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("claim", c.Claim);
-                    w.WriteString("setting", c.Setting);
-                    w.WriteString("measured", c.Measured);
-                    w.WriteString("expected", c.Expected);
-                    w.WriteBoolean("pass", c.Pass);
-                    w.WriteNumber("seconds", c.Seconds);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            });
-            return checks.All(c => c.Pass) ? LandscapeApp.Success : LandscapeApp.Failure;
-        });
-        return command;
+        /// <summary><c>--report DIR</c>: also write the page of figures there.</summary>
+        public string? Report { get; init; }
     }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<VerifyOutput> JsonType => LandscapeJsonContext.Default.VerifyOutput;
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new() { Report = result.GetValue(_report) };
+
+    /// <inheritdoc/>
+    protected override VerifyOutput Execute(CommandRun run, Settings settings)
+    {
+        var checks = run.Progress("verify", progress => PaperVerification.Run(progress));
+        string? page = settings.Report is { } dir ? run.Progress("report", _ => WriteReport(dir, checks, run.Context.CommandLine)) : null;
+        return new VerifyOutput(checks.All(c => c.Pass), checks, page, run.Seconds);
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, VerifyOutput result)
+    {
+        RenderTable(context, result.Claims);
+        if (result.Report is { } page)
+        {
+            context.Console.MarkupLine(Markup.Escape($"wrote {page}"));
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override int ExitCode(Settings settings, VerifyOutput result) => result.Pass ? LandscapeApp.Success : LandscapeApp.Failure;
 
     /// <summary>
     /// The verify page: the table of claims, then the figures at a point of M reached by Gauss–Newton on
@@ -73,7 +80,7 @@ public static class VerifyCommand
     }
 
     /// <summary>Prints the table of checks.</summary>
-    public static void Render(CliContext context, IReadOnlyList<ClaimCheck> checks)
+    public static void RenderTable(CliContext context, IReadOnlyList<ClaimCheck> checks)
     {
         var table = new Table().AddColumns("claim", "setting", "measured", "expected", "result", "s");
         foreach (var c in checks)
@@ -86,3 +93,14 @@ public static class VerifyCommand
         context.Console.MarkupLine(failed == 0 ? $"[green]all {checks.Count} checks passed[/]" : $"[red]{failed} of {checks.Count} checks failed[/]");
     }
 }
+
+/// <summary>The result of <c>landscape verify</c>, and its JSON.</summary>
+/// <param name="Pass">Whether every check passed (exit code 0, else 1).</param>
+/// <param name="Claims">The checks, in the order they ran (the library's <see cref="ClaimCheck"/>, whose names are the JSON's).</param>
+/// <param name="Report">The page written with <c>--report</c>, if any.</param>
+/// <param name="Seconds">Wall time of all the checks (and the page).</param>
+internal sealed record VerifyOutput(
+    bool Pass,
+    IReadOnlyList<ClaimCheck> Claims,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Report,
+    double Seconds);

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Engine;
-using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
 using Spectre.Console;
@@ -12,75 +13,131 @@ namespace LossLandscape.Cli.Commands;
 /// <c>landscape walk --model M --data D (--target|--one-hot) [--steps N] [--step-size S] [--seed S] [--out F] [--json F]</c>:
 /// a random walk on M (tangent step, Gauss–Newton retraction), recording loss, rank and distance.
 /// </summary>
-public static class WalkCommand
+internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkOutput>
 {
+    /// <summary>
+    /// Default retraction tolerance, relative to max(1, max|y|): 1e−10 is about 4.5·10⁵ ε (ε = 2⁻⁵²), far enough
+    /// above the float64 floor of max|H| on M (the constructed iris points sit at 2–5·10⁻¹³, a few thousand ε) that
+    /// each retraction converges in a few Gauss–Newton steps, and far below any residual a plot could show.
+    /// </summary>
+    private const double DefaultTolerance = 1e-10;
+
+    private readonly Option<int> _steps = new("--steps") { Description = "number of steps", DefaultValueFactory = _ => 20 };
+    private readonly Option<double> _stepSize = new("--step-size") { Description = "length of each tangent step", DefaultValueFactory = _ => 0.05 };
+    private readonly Option<string?> _output = new("--out") { Description = "write the model at the end point" };
+    private readonly Option<double> _tolerance = new("--tolerance") { Description = "retraction tolerance: max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => DefaultTolerance };
+
+    private WalkCommand()
+        : base("walk", "Random walk on M: tangent steps in ker J, retracted onto M by Gauss–Newton; the loss stays 0 while the point travels.",
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the random directions")
+        => Add(_steps, _stepSize, _output, _tolerance);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new WalkCommand().Build(context);
+
+    /// <summary>The settings of <c>walk</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var command = new Command("walk", "Random walk on M: tangent steps in ker J, retracted onto M by Gauss–Newton; the loss stays 0 while the point travels.");
-        var model = CommonOptions.Model();
-        command.Options.Add(model);
-        var data = new CommonOptions.DataOptions(command);
-        var steps = new Option<int>("--steps") { Description = "number of steps", DefaultValueFactory = _ => 20 };
-        var stepSize = new Option<double>("--step-size") { Description = "length of each tangent step", DefaultValueFactory = _ => 0.05 };
-        var seed = new Option<int>("--seed") { Description = "seed of the random directions", DefaultValueFactory = _ => 0 };
-        var output = new Option<string?>("--out") { Description = "write the model at the end point" };
-        var tolerance = new Option<double>("--tolerance") { Description = "retraction tolerance: max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => 1e-10 };
-        var json = CommonOptions.Json();
-        foreach (var o in new Option[] { steps, stepSize, seed, output, tolerance, json })
-        {
-            command.Options.Add(o);
-        }
-        command.SetAction(result =>
-        {
-            LandscapeApp.Initialize();
-            var point = CommonOptions.LoadModel(result.GetValue(model)!);
-            var set = data.Load(result);
-            int n = result.GetValue(steps);
-            double size = result.GetValue(stepSize);
-            if (n < 1 || !(size > 0) || !double.IsFinite(size))
-            {
-                throw new UsageException("--steps must be ≥ 1 and --step-size a positive number");
-            }
-            using var m = point.ToModel();
-            using var map = new ResidualMap(m, set);
-            var options = new WalkOptions(n, size, result.GetValue(seed), result.GetValue(tolerance) * Math.Max(1, set.MaxAbsTarget()));
-            var walk = context.WithProgress("walk", _ => ManifoldWalk.Run(map, options));
-            string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
-            var table = new Table().AddColumns("step", "loss", "max|H|", "rank J", "path length", "‖p − p₀‖", "retraction", "GN steps");
-            foreach (var s in walk.Steps)
-            {
-                table.AddRow(s.Step.ToString(CultureInfo.InvariantCulture), F(s.Loss), F(s.MaxAbsResidual), s.Rank.ToString(CultureInfo.InvariantCulture), F(s.PathLength), F(s.Displacement), F(s.NormalCorrection), s.RetractionSteps.ToString(CultureInfo.InvariantCulture));
-            }
-            context.Console.Write(table);
-            context.Console.MarkupLine(Markup.Escape($"ℓd = {map.Constraints}, n = {map.ParameterCount}, dim M = n − ℓd = {map.ParameterCount - map.Constraints}; status {walk.Status.ToJsonName()}"));
-            if (result.GetValue(output) is { } path)
-            {
-                InitCommand.SaveModel(path, new NetworkPoint(point.Network, m.ToArray()));
-            }
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                w.WriteNumber("n", map.ParameterCount);
-                w.WriteNumber("constraints", map.Constraints);
-                w.WriteString("status", walk.Status.ToJsonName());
-                w.WriteStartArray("steps");
-                foreach (var s in walk.Steps)
-                {
-                    w.WriteStartObject();
-                    w.WriteNumber("step", s.Step);
-                    w.WriteNumber("loss", s.Loss);
-                    w.WriteNumber("maxAbsResidual", s.MaxAbsResidual);
-                    w.WriteNumber("rank", s.Rank);
-                    w.WriteNumber("pathLength", s.PathLength);
-                    w.WriteNumber("displacement", s.Displacement);
-                    w.WriteNumber("retraction", s.NormalCorrection);
-                    w.WriteNumber("gaussNewtonSteps", s.RetractionSteps);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            });
-            return walk.Status == SolverStatus.Converged ? LandscapeApp.Success : LandscapeApp.Failure;
-        });
-        return command;
+        /// <summary><c>--steps N</c>.</summary>
+        public int Steps { get; init; } = 20;
+
+        /// <summary><c>--step-size S</c>: the length of each tangent step.</summary>
+        public double StepSize { get; init; } = 0.05;
+
+        /// <summary><c>--out F</c>: where to write the end point, if anywhere.</summary>
+        public string? Out { get; init; }
+
+        /// <summary><c>--tolerance</c>: the retraction's, relative to max(1, max|y|).</summary>
+        public double Tolerance { get; init; } = DefaultTolerance;
     }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<WalkOutput> JsonType => LandscapeJsonContext.Default.WalkOutput;
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Steps < 1 || !(settings.StepSize > 0) || !double.IsFinite(settings.StepSize))
+        {
+            throw new UsageException("--steps must be ≥ 1 and --step-size a positive number");
+        }
+        if (!(settings.Tolerance > 0) || !double.IsFinite(settings.Tolerance))
+        {
+            throw new UsageException($"--tolerance: {settings.Tolerance.ToString(CultureInfo.InvariantCulture)} is not a positive number");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
+    {
+        Steps = result.GetValue(_steps),
+        StepSize = result.GetValue(_stepSize),
+        Out = result.GetValue(_output),
+        Tolerance = result.GetValue(_tolerance),
+    };
+
+    /// <inheritdoc/>
+    protected override WalkOutput Execute(CommandRun run, Settings settings)
+    {
+        var map = run.Map;
+        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()));
+        var walk = run.Progress("walk", _ => ManifoldWalk.Run(map, options));
+        if (settings.Out is { } path)
+        {
+            InitCommand.SaveModel(path, new NetworkPoint(run.Point.Network, run.Model.ToArray()));
+        }
+        return new WalkOutput(map.ParameterCount, map.Constraints, walk.Status.ToJsonName(),
+            walk.Steps.Select(s => new WalkStepOutput(s.Step, s.Loss, s.MaxAbsResidual, s.Rank, s.PathLength, s.Displacement, s.NormalCorrection, s.RetractionSteps)).ToArray(),
+            settings.Out, run.Seconds)
+        {
+            Converged = walk.Status == SolverStatus.Converged,
+        };
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, WalkOutput result)
+    {
+        static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumns("step", "loss", "max|H|", "rank J", "path length", "‖p − p₀‖", "retraction", "GN steps");
+        foreach (var s in result.Steps)
+        {
+            table.AddRow(s.Step.ToString(CultureInfo.InvariantCulture), F(s.Loss), F(s.MaxAbsResidual), s.Rank.ToString(CultureInfo.InvariantCulture), F(s.PathLength), F(s.Displacement), F(s.Retraction), s.GaussNewtonSteps.ToString(CultureInfo.InvariantCulture));
+        }
+        context.Console.Write(table);
+        context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − ℓd = {result.N - result.Constraints}; status {result.Status}"));
+    }
+
+    /// <inheritdoc/>
+    protected override int ExitCode(Settings settings, WalkOutput result) => result.Converged ? LandscapeApp.Success : LandscapeApp.Failure;
 }
+
+/// <summary>The result of <c>landscape walk</c>, and its JSON.</summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Status">How the walk ended (<see cref="SolverStatus"/>, by name).</param>
+/// <param name="Steps">Step 0 (the start) and one row per step.</param>
+/// <param name="Model">The model file the end point was written to, if any.</param>
+/// <param name="Seconds">Wall time of the walk.</param>
+internal sealed record WalkOutput(
+    int N,
+    int Constraints,
+    string Status,
+    IReadOnlyList<WalkStepOutput> Steps,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Model,
+    double Seconds)
+{
+    /// <summary>Whether every retraction converged (exit code 0, else 1).</summary>
+    [JsonIgnore]
+    public bool Converged { get; init; }
+}
+
+/// <summary>One step of a walk (<see cref="WalkStep"/>, with the JSON's names).</summary>
+/// <param name="Step">The step number (0: the start).</param>
+/// <param name="Loss">L after the step.</param>
+/// <param name="MaxAbsResidual">max|H_k| after the step.</param>
+/// <param name="Rank">rank J at the point.</param>
+/// <param name="PathLength">Σ of the step lengths so far.</param>
+/// <param name="Displacement">‖p − p₀‖.</param>
+/// <param name="Retraction">‖normal correction‖ of the retraction (<see cref="WalkStep.NormalCorrection"/>).</param>
+/// <param name="GaussNewtonSteps">Gauss–Newton steps of the retraction (<see cref="WalkStep.RetractionSteps"/>).</param>
+internal sealed record WalkStepOutput(int Step, double Loss, double MaxAbsResidual, int Rank, double PathLength, double Displacement, double Retraction, int GaussNewtonSteps);

@@ -151,21 +151,21 @@ public static class Lemma33Interpolation
         ArgumentNullException.ThrowIfNull(options);
         if (!options.Activation.IsRectified)
         {
-            throw new ArgumentException($"activation '{options.Activation.Name}' is not rectified (Definition 3.1); the construction needs one of: {string.Join(", ", ActivationRegistry.All.Where(a => a.IsRectified).Select(a => a.Name))}");
+            throw new LandscapeInputException($"activation '{options.Activation.Name}' is not rectified (Definition 3.1); the construction needs one of: {string.Join(", ", ActivationRegistry.All.Where(a => a.IsRectified).Select(a => a.Name))}");
         }
         if (options.HiddenWidths.Count == 0 || options.HiddenWidths.Any(w => w < 1))
         {
-            throw new ArgumentException("the construction needs at least one hidden layer, every width ≥ 1");
+            throw new LandscapeInputException("the construction needs at least one hidden layer, every width ≥ 1");
         }
         if (options.HiddenWidths[^1] < data.Count)
         {
-            throw new ArgumentException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");
+            throw new LandscapeInputException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");
         }
         var duplicates = data.FindDuplicateInputs();
         if (duplicates.Count > 0)
         {
             var list = string.Join("; ", duplicates.Take(5).Select(g => "rows " + string.Join(", ", g.Select(i => i + 1))));
-            throw new ArgumentException($"{duplicates.Count} set(s) of duplicate inputs ({list}{(duplicates.Count > 5 ? "; …" : "")}; data rows counted from 1); Lemma 3.3 needs distinct inputs: use --dedupe");
+            throw new LandscapeInputException($"{duplicates.Count} set(s) of duplicate inputs ({list}{(duplicates.Count > 5 ? "; …" : "")}; data rows counted from 1); Lemma 3.3 needs distinct inputs: use --dedupe");
         }
     }
 }

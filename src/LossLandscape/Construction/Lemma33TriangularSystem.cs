@@ -119,7 +119,7 @@ internal static class Lemma33TriangularSystem
         }
         if (directions.Length == 0)
         {
-            throw new ArgumentException("no direction separates the inputs (are they distinct?)");
+            throw new LandscapeInputException("no direction separates the inputs (are they distinct?)");
         }
 
         // 2. For each, carry the projection through the first T − 1 layers, then solve every (α, θ).
@@ -153,7 +153,7 @@ internal static class Lemma33TriangularSystem
         }
         if (candidates.Count == 0)
         {
-            throw new ArgumentException("the triangular system was singular for every candidate (σ vanished on a diagonal)");
+            throw new LandscapeInputException("the triangular system was singular for every candidate (σ vanished on a diagonal)");
         }
         double bestResidual = candidates.Min(c => c.Residual);
         if (bestResidual <= GoalWindow * goalEstimate)

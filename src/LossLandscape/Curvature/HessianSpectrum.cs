@@ -187,7 +187,7 @@ public static class HessianSpectrum
     {
         if (map.Exponent != 2.0)
         {
-            throw new ArgumentException("the gram method needs the squared loss (a = 2), where the Gauss–Newton matrix is 2JᵀJ and ∇²L = 2JᵀJ on M", nameof(map));
+            throw new LandscapeInputException("the gram method needs the squared loss (a = 2), where the Gauss–Newton matrix is 2JᵀJ and ∇²L = 2JᵀJ on M");
         }
         int m = map.Constraints, n = map.ParameterCount;
         // σ(J) by the library's one route rule (JacobianFactorization: the SVD of J when it fits, else eig(JJᵀ)).

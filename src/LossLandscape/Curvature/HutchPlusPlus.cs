@@ -23,7 +23,7 @@ public static class HutchPlusPlus
         Hutchinson.Check(op, options);
         if (options.MaxProbes < 3)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxProbes, "Hutch++ needs a budget of at least 3 applications");
+            throw new LandscapeInputException(FormattableString.Invariant($"Hutch++ needs a budget of at least 3 applications, got {options.MaxProbes}"), nameof(options));
         }
         long n = op.Columns;
         long startApplications = op.Applications;

@@ -87,7 +87,7 @@ public static class Hutchinson
         }
         if (options.MaxProbes < 1 || options.BlockSize < 1 || options.MinProbes < 1 || !(options.Tolerance >= 0))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options, "trace estimation needs MaxProbes, MinProbes, BlockSize ≥ 1 and Tolerance ≥ 0");
+            throw new LandscapeInputException(FormattableString.Invariant($"trace estimation needs MaxProbes, MinProbes, BlockSize ≥ 1 and Tolerance ≥ 0, got MaxProbes = {options.MaxProbes}, MinProbes = {options.MinProbes}, BlockSize = {options.BlockSize}, Tolerance = {options.Tolerance}"), nameof(options));
         }
     }
 

@@ -99,17 +99,17 @@ public static class Lanczos
         RequireSymmetric(op);
         if (options.K < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.K, "K must be at least 1");
+            throw new LandscapeInputException(FormattableString.Invariant($"K must be at least 1, got {options.K}"), nameof(options));
         }
         if (!(options.Tolerance >= 0))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Tolerance, "the tolerance must be ≥ 0");
+            throw new LandscapeInputException(FormattableString.Invariant($"the tolerance must be ≥ 0, got {options.Tolerance}"), nameof(options));
         }
         long n = op.Columns;
         int m = (int)Math.Min(n, options.MaxIterations ?? Math.Max(100, 10L * options.K));
         if (m < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxIterations, "MaxIterations must be at least 1");
+            throw new LandscapeInputException(FormattableString.Invariant($"MaxIterations must be at least 1, got {options.MaxIterations}"), nameof(options));
         }
         long startApplications = op.Applications;
         using var scope = NewDisposeScope();

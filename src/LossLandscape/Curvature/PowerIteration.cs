@@ -61,7 +61,7 @@ public static class PowerIteration
         Lanczos.RequireSymmetric(op);
         if (options.K < 1 || options.MaxIterations < 1 || !(options.Tolerance >= 0))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options, "power iteration needs K ≥ 1, MaxIterations ≥ 1 and Tolerance ≥ 0");
+            throw new LandscapeInputException(FormattableString.Invariant($"power iteration needs K ≥ 1, MaxIterations ≥ 1 and Tolerance ≥ 0, got {options}"), nameof(options));
         }
         long n = op.Columns;
         int k = (int)Math.Min(options.K, n);

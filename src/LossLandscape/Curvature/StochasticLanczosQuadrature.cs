@@ -89,7 +89,7 @@ public static class StochasticLanczosQuadrature
         Lanczos.RequireSymmetric(op);
         if (options.Steps < 1 || options.ProbeCount < 1 || options.GridPoints < 2 || options.MomentCount < 0 || !(options.Sigma2 > 0))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options, "SLQ needs Steps ≥ 1, ProbeCount ≥ 1, GridPoints ≥ 2, MomentCount ≥ 0 and σ² > 0");
+            throw new LandscapeInputException(FormattableString.Invariant($"SLQ needs Steps ≥ 1, ProbeCount ≥ 1, GridPoints ≥ 2, MomentCount ≥ 0 and σ² > 0, got Steps = {options.Steps}, ProbeCount = {options.ProbeCount}, GridPoints = {options.GridPoints}, MomentCount = {options.MomentCount}, σ² = {options.Sigma2}"), nameof(options));
         }
         long n = op.Columns;
         int m = (int)Math.Min(n, options.Steps);

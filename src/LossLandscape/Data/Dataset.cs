@@ -23,19 +23,19 @@ public sealed class Dataset
     {
         if (rows != targetRows)
         {
-            throw new ArgumentException($"{rows} input rows but {targetRows} target rows");
+            throw new LandscapeInputException($"{rows} input rows but {targetRows} target rows");
         }
         if (rows == 0)
         {
-            throw new ArgumentException("a dataset needs at least one row");
+            throw new LandscapeInputException("a dataset needs at least one row");
         }
         if (inputDim == 0 || outputDim == 0)
         {
-            throw new ArgumentException("a dataset needs at least one input column and one target column");
+            throw new LandscapeInputException("a dataset needs at least one input column and one target column");
         }
         if (inputs.Any(v => !double.IsFinite(v)) || targets.Any(v => !double.IsFinite(v)))
         {
-            throw new ArgumentException("dataset values must be finite");
+            throw new LandscapeInputException("dataset values must be finite");
         }
         _inputs = inputs;
         _targets = targets;
@@ -46,7 +46,7 @@ public sealed class Dataset
         TargetNames = targetNames?.ToArray() ?? Enumerable.Range(0, outputDim).Select(j => $"y{j}").ToArray();
         if (InputNames.Count != inputDim || TargetNames.Count != outputDim)
         {
-            throw new ArgumentException("column names do not match the number of columns");
+            throw new LandscapeInputException("column names do not match the number of columns");
         }
         Source = source ?? "memory";
     }
@@ -161,7 +161,7 @@ public sealed class Dataset
             {
                 if (!data.TargetRow(i).SequenceEqual(first))
                 {
-                    throw new ArgumentException($"rows {group[0] + 1} and {i + 1} have the same input but different targets; no function fits both (data rows counted from 1)");
+                    throw new LandscapeInputException($"rows {group[0] + 1} and {i + 1} have the same input but different targets; no function fits both (data rows counted from 1)");
                 }
                 drop.Add(i);
             }

@@ -48,11 +48,11 @@ public sealed record InputScaling(double[] Shift, double[] Scale)
     {
         if (Shift.Length != inputDim || Scale.Length != inputDim)
         {
-            throw new ArgumentException($"input scaling has {Shift.Length} shifts and {Scale.Length} scales, the network takes {inputDim} inputs");
+            throw new LandscapeInputException($"input scaling has {Shift.Length} shifts and {Scale.Length} scales, the network takes {inputDim} inputs");
         }
         if (Shift.Any(v => !double.IsFinite(v)) || Scale.Any(v => !double.IsFinite(v) || v == 0))
         {
-            throw new ArgumentException("input scaling needs finite shifts and finite nonzero scales");
+            throw new LandscapeInputException("input scaling needs finite shifts and finite nonzero scales");
         }
     }
 

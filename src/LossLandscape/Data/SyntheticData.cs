@@ -13,7 +13,7 @@ public static class SyntheticData
     {
         if (count < 1 || inputDim < 1 || outputDim < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(count), "sizes must be positive");
+            throw new LandscapeInputException(FormattableString.Invariant($"synthetic data sizes must be positive, got D = {count}, P = {inputDim}, L = {outputDim}"), nameof(count));
         }
         var rng = new Random(seed);
         var x = new double[count, inputDim];

@@ -25,7 +25,7 @@ public static class RegularValuePerturbation
         ArgumentNullException.ThrowIfNull(data);
         if (!(epsilon > 0) || !double.IsFinite(epsilon))
         {
-            throw new ArgumentException($"the perturbation bound ε must be a positive number, got {epsilon}");
+            throw new LandscapeInputException($"the perturbation bound ε must be a positive number, got {epsilon}");
         }
         var rng = new Random(seed);
         var r = SeededNormal.Vector(rng, data.Count * data.OutputDim);

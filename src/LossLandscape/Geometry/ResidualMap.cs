@@ -46,19 +46,19 @@ public sealed class ResidualMap : IDisposable
         ArgumentNullException.ThrowIfNull(data);
         if (!(exponent >= 1.0) || double.IsInfinity(exponent))
         {
-            throw new ArgumentOutOfRangeException(nameof(exponent), exponent, "the loss exponent a must be a finite number ≥ 1");
+            throw new LandscapeInputException(FormattableString.Invariant($"the loss exponent a must be a finite number ≥ 1, got {exponent}"), nameof(exponent));
         }
         if (data.InputDim != model.InputDim)
         {
-            throw new ArgumentException($"the data has {data.InputDim} input columns, the model takes {model.InputDim}");
+            throw new LandscapeInputException($"the data has {data.InputDim} input columns, the model takes {model.InputDim}");
         }
         if (data.OutputDim != model.OutputDim)
         {
-            throw new ArgumentException($"the data has {data.OutputDim} targets per row, the model has {model.OutputDim} outputs");
+            throw new LandscapeInputException($"the data has {data.OutputDim} targets per row, the model has {model.OutputDim} outputs");
         }
         if (batchSize is < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "the batch size must be positive");
+            throw new LandscapeInputException(FormattableString.Invariant($"the batch size must be positive, got {batchSize}"), nameof(batchSize));
         }
         TorchRuntime.EnsureInitialized();
         Model = model;

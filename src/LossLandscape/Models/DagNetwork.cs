@@ -49,7 +49,7 @@ public sealed class DagNetwork : FeedforwardNetwork
     {
         if (inputDim < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(inputDim), "a DAG network needs at least one input vertex");
+            throw new LandscapeInputException("a DAG network needs at least one input vertex", nameof(inputDim));
         }
         ArgumentNullException.ThrowIfNull(vertices);
         ArgumentNullException.ThrowIfNull(edges);
@@ -65,15 +65,15 @@ public sealed class DagNetwork : FeedforwardNetwork
             var edge = _edges[e];
             if (edge.From < 0 || edge.From >= total || edge.To < 0 || edge.To >= total)
             {
-                throw new ArgumentException($"edge {e} ({edge.From}→{edge.To}) names a vertex outside 0..{total - 1}");
+                throw new LandscapeInputException($"edge {e} ({edge.From}→{edge.To}) names a vertex outside 0..{total - 1}");
             }
             if (edge.To < inputDim)
             {
-                throw new ArgumentException($"edge {e} ({edge.From}→{edge.To}) enters input vertex {edge.To}");
+                throw new LandscapeInputException($"edge {e} ({edge.From}→{edge.To}) enters input vertex {edge.To}");
             }
             if (edge.From >= inputDim && _vertices[edge.From - inputDim].Kind == DagVertexKind.Output)
             {
-                throw new ArgumentException($"edge {e} ({edge.From}→{edge.To}) leaves output vertex {edge.From}; outputs have no outgoing edges");
+                throw new LandscapeInputException($"edge {e} ({edge.From}→{edge.To}) leaves output vertex {edge.From}; outputs have no outgoing edges");
             }
             CheckLabel(edge.Parameter, $"edge {e}");
             preds[edge.To].Add(e);
@@ -88,13 +88,13 @@ public sealed class DagNetwork : FeedforwardNetwork
             }
             if (v.Kind == DagVertexKind.Hidden && v.Activation is null)
             {
-                throw new ArgumentException($"hidden vertex {inputDim + k} has no activation");
+                throw new LandscapeInputException($"hidden vertex {inputDim + k} has no activation");
             }
         }
         OutputDim = _vertices.Count(v => v.Kind == DagVertexKind.Output);
         if (OutputDim == 0)
         {
-            throw new ArgumentException("a DAG network needs at least one output vertex");
+            throw new LandscapeInputException("a DAG network needs at least one output vertex");
         }
 
         // Levels by Kahn's algorithm: level(input) = 0, level(v) = 1 + max over predecessors.
@@ -125,7 +125,7 @@ public sealed class DagNetwork : FeedforwardNetwork
         }
         if (seen != total)
         {
-            throw new ArgumentException("the graph has a cycle; a feedforward network needs a DAG");
+            throw new LandscapeInputException("the graph has a cycle; a feedforward network needs a DAG");
         }
 
         // Column of each vertex in the value table: inputs, then level 1, level 2, ...
@@ -321,7 +321,7 @@ public sealed class DagNetwork : FeedforwardNetwork
     {
         if (label < 0 || label >= ParameterCount)
         {
-            throw new ArgumentException($"{owner} is labelled with parameter {label}, outside 0..{ParameterCount - 1}");
+            throw new LandscapeInputException($"{owner} is labelled with parameter {label}, outside 0..{ParameterCount - 1}");
         }
     }
 

@@ -41,11 +41,11 @@ public sealed class Mlp : FeedforwardNetwork
     {
         if (inputDim < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(inputDim), "an MLP needs at least one input");
+            throw new LandscapeInputException("an MLP needs at least one input", nameof(inputDim));
         }
         if (outputDim < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(outputDim), "an MLP needs at least one output");
+            throw new LandscapeInputException("an MLP needs at least one output", nameof(outputDim));
         }
         ArgumentNullException.ThrowIfNull(hidden);
         _hidden = hidden.ToArray();
@@ -53,7 +53,7 @@ public sealed class Mlp : FeedforwardNetwork
         {
             if (layer.Width < 1)
             {
-                throw new ArgumentException($"hidden layer width must be positive, got {layer.Width}", nameof(hidden));
+                throw new LandscapeInputException($"hidden layer width must be positive, got {layer.Width}", nameof(hidden));
             }
         }
         InputDim = inputDim;
@@ -66,7 +66,7 @@ public sealed class Mlp : FeedforwardNetwork
             long weights = (long)layer.Width * fanIn;
             if (offset + weights + layer.Width > int.MaxValue)
             {
-                throw new ArgumentException("the network has more than 2³¹ − 1 parameters");
+                throw new LandscapeInputException("the network has more than 2³¹ − 1 parameters");
             }
             layers.Add(new LayerSlice(fanIn, layer.Width, (int)offset, (int)(offset + weights), layer.Item2));
             offset += weights + layer.Width;

@@ -71,7 +71,7 @@ public static class ModelFile
         ArgumentNullException.ThrowIfNull(point);
         if (point.Parameters.Length != point.Network.ParameterCount)
         {
-            throw new ArgumentException($"{point.Parameters.Length} parameters for a network with n = {point.Network.ParameterCount}");
+            throw new LandscapeInputException($"{point.Parameters.Length} parameters for a network with n = {point.Network.ParameterCount}");
         }
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))

@@ -18,7 +18,7 @@ public sealed class NetworkModel : IDifferentiableModel, IDisposable
         ArgumentNullException.ThrowIfNull(parameters);
         if (parameters.Count != network.ParameterCount)
         {
-            throw new ArgumentException($"{parameters.Count} parameters given, the network has n = {network.ParameterCount}");
+            throw new LandscapeInputException($"{parameters.Count} parameters given, the network has n = {network.ParameterCount}");
         }
         TorchRuntime.EnsureInitialized();
         Network = network;

@@ -56,11 +56,11 @@ public static class LossSlice
         ArgumentNullException.ThrowIfNull(options);
         if (options.Directions.Count is < 1 or > 2)
         {
-            throw new ArgumentException("a slice takes one direction (1D) or two (2D)");
+            throw new LandscapeInputException("a slice takes one direction (1D) or two (2D)");
         }
         if (options.Grid < 2 || !(options.Range > 0) || !double.IsFinite(options.Range))
         {
-            throw new ArgumentException("a slice needs --grid ≥ 2 and a positive --range");
+            throw new LandscapeInputException("a slice needs --grid ≥ 2 and a positive --range");
         }
         using var scope = NewDisposeScope();
         var p0 = ParameterVector.Get(map.Model);

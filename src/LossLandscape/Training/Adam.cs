@@ -76,15 +76,15 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
     {
         if (!(o.LearningRate > 0 && double.IsFinite(o.LearningRate)))
         {
-            throw new ArgumentOutOfRangeException(nameof(o), o.LearningRate, "the learning rate must be a positive number");
+            throw new LandscapeInputException(FormattableString.Invariant($"the learning rate must be a positive number, got {o.LearningRate}"), nameof(o));
         }
         if (!(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(o), "β₁ and β₂ must lie in [0, 1)");
+            throw new LandscapeInputException("β₁ and β₂ must lie in [0, 1)", nameof(o));
         }
         if (o.BatchSize is < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(o), o.BatchSize, "the batch size must be positive");
+            throw new LandscapeInputException(FormattableString.Invariant($"the batch size must be positive, got {o.BatchSize}"), nameof(o));
         }
         return o;
     }

@@ -40,5 +40,5 @@ public sealed class GradientDescent(GradientDescentOptions? options = null) : Op
     }
 
     private static GradientDescentOptions Validate(GradientDescentOptions o) =>
-        o.LearningRate is { } r && !(r > 0 && double.IsFinite(r)) ? throw new ArgumentOutOfRangeException(nameof(o), r, "the learning rate must be a positive number") : o;
+        o.LearningRate is { } r && !(r > 0 && double.IsFinite(r)) ? throw new LandscapeInputException(FormattableString.Invariant($"the learning rate must be a positive number, got {r}"), nameof(o)) : o;
 }

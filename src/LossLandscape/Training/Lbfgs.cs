@@ -140,11 +140,11 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
     {
         if (o.History < 1 || o.MaxEvaluations < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(o), "the history and the evaluation budget must be positive");
+            throw new LandscapeInputException("the history and the evaluation budget must be positive", nameof(o));
         }
         if (!(0 < o.C1 && o.C1 < o.C2 && o.C2 < 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(o), "the line-search constants must satisfy 0 < c₁ < c₂ < 1");
+            throw new LandscapeInputException("the line-search constants must satisfy 0 < c₁ < c₂ < 1", nameof(o));
         }
         return o;
     }

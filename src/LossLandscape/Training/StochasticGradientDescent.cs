@@ -75,15 +75,15 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
     {
         if (o.LearningRate is { } r && !(r > 0 && double.IsFinite(r)))
         {
-            throw new ArgumentOutOfRangeException(nameof(o), r, "the learning rate must be a positive number");
+            throw new LandscapeInputException(FormattableString.Invariant($"the learning rate must be a positive number, got {r}"), nameof(o));
         }
         if (o.BatchSize < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(o), o.BatchSize, "the batch size must be positive");
+            throw new LandscapeInputException(FormattableString.Invariant($"the batch size must be positive, got {o.BatchSize}"), nameof(o));
         }
         if (!(o.Momentum >= 0 && o.Momentum < 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(o), o.Momentum, "the momentum must lie in [0, 1)");
+            throw new LandscapeInputException(FormattableString.Invariant($"the momentum must lie in [0, 1), got {o.Momentum}"), nameof(o));
         }
         return o;
     }

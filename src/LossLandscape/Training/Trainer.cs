@@ -75,7 +75,7 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(options);
         if (options.Steps < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "the number of steps must be ≥ 0");
+            throw new LandscapeInputException(FormattableString.Invariant($"the number of steps must be ≥ 0, got {options.Steps}"), nameof(options));
         }
         var watch = Stopwatch.StartNew();
         double target = options.TargetLoss ?? RoundingFloor(map);

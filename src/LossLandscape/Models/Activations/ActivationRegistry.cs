@@ -26,5 +26,5 @@ public static class ActivationRegistry
 
     /// <summary>The activation with this name; <see cref="ArgumentException"/> naming the known ones otherwise.</summary>
     public static Activation Get(string name) =>
-        TryGet(name, out var a) ? a! : throw new ArgumentException($"unknown activation '{name}'; expected one of: {string.Join(", ", Names)}");
+        TryGet(name, out var a) ? a! : throw new LandscapeInputException($"unknown activation '{name}'; expected one of: {string.Join(", ", Names)}");
 }

@@ -1,0 +1,305 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Data;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Cli;
+
+/// <summary>
+/// The base of a <c>landscape</c> command: typed settings, one validation step, one execution path. Modelled on
+/// Spectre.Console.Cli's <c>Command&lt;TSettings&gt;</c> (<c>Validate</c>, then <c>Execute</c>), on top of
+/// System.CommandLine 2.0, which parses.
+/// </summary>
+/// <typeparam name="TSettings">
+/// The command's settings: a sealed record deriving from <see cref="LandscapeSettings"/> (which holds the shared
+/// options) with one init-only property per option of the command's own.
+/// </typeparam>
+/// <typeparam name="TResult">
+/// The command's result record: everything <see cref="Render"/> prints and, for a command with <c>--json</c>,
+/// exactly what the JSON file holds (the serializer writes it; see <see cref="LandscapeJsonContext"/>). Either a
+/// library result record whose property names are the JSON names, or a record in the command's file
+/// (<c>WalkOutput</c>, <c>TrainOutput</c>) that gives the library's result the JSON's shape.
+/// </typeparam>
+/// <remarks>
+/// <para>The execution path, the same for every command (<see cref="Run"/>):</para>
+/// <list type="number">
+/// <item>System.CommandLine parses; a malformed command line is exit 2 before anything here runs.</item>
+/// <item><see cref="Bind"/> reads the command's own options into <typeparamref name="TSettings"/>; the base adds
+/// the shared ones (<see cref="SharedOptions"/>).</item>
+/// <item>Validation, once, before any work: the shared rules (<c>--target</c> with <c>--one-hot</c>,
+/// <c>--batch-size</c> ≥ 1), then <see cref="Validate"/>, which throws <see cref="UsageException"/> with a
+/// one-line message naming the option. Whatever can be checked without the model or the data is checked here.</item>
+/// <item>The engine is initialised (<see cref="LandscapeApp.Initialize"/>) and a TorchSharp dispose scope opened
+/// around the rest, so every tensor made on the way is freed when the command ends.</item>
+/// <item><c>--model</c> is loaded (<see cref="ModelFile"/>), then the data (<see cref="DataSettings.Load"/>); with
+/// both, the residual map H is built (<see cref="CreateMap"/>). <see cref="CommandRun"/> hands them over.</item>
+/// <item><see cref="Execute"/> calls the library (and writes the command's own output files, atomically, through
+/// <see cref="AtomicFile"/>) and returns the result record; <see cref="CommandRun.Seconds"/> times the work
+/// since the loading ended.</item>
+/// <item><see cref="Render"/> prints the result for people; with <c>--json FILE</c> the result record is
+/// serialised (<see cref="JsonOutput.Write{T}"/>, through <see cref="JsonType"/>).</item>
+/// <item><see cref="ExitCode"/> turns the result into the exit code (default 0; see <see cref="LandscapeApp"/>).</item>
+/// </list>
+/// <para>To convert a command (the shape of every command in <c>Commands/</c>; <c>WalkCommand</c> is a small
+/// complete example):</para>
+/// <code>
+/// internal sealed class TraceCommand : LandscapeCommand&lt;TraceCommand.Settings, TraceOutput&gt;
+/// {
+///     private readonly Option&lt;string&gt; _method = new("--method") { DefaultValueFactory = _ =&gt; "hutch++" };
+///
+///     private TraceCommand()
+///         : base("trace", "…", SharedOptions.Model | SharedOptions.Data | SharedOptions.Json | SharedOptions.Seed, seedDescription: "seed of the probes")
+///         =&gt; Add(_method);
+///
+///     // LandscapeApp keeps calling TraceCommand.Create(context).
+///     public static Command Create(CliContext context) =&gt; new TraceCommand().Build(context);
+///
+///     internal sealed record Settings : LandscapeSettings { public string Method { get; init; } = "hutch++"; }
+///
+///     protected override Settings Bind(ParseResult result) =&gt; new() { Method = result.GetValue(_method)! };
+///
+///     public override void Validate(Settings settings) { /* throw new UsageException("--method: …") */ }
+///
+///     protected override TraceOutput Execute(CommandRun run, Settings settings) =&gt; /* one library call on run.Map */;
+///
+///     protected override void Render(CliContext context, Settings settings, TraceOutput result) { /* tables */ }
+///
+///     protected internal override JsonTypeInfo&lt;TraceOutput&gt; JsonType =&gt; LandscapeJsonContext.Default.TraceOutput;
+/// }
+/// </code>
+/// <para>and add <c>[JsonSerializable(typeof(TraceOutput))]</c> to <see cref="LandscapeJsonContext"/>. Keep every
+/// JSON field name the command wrote before (independent checks read them; <c>CliJsonTests</c> pins them): a name
+/// that is not the property's camelCase gets <c>[JsonPropertyName]</c>, a field written only sometimes is a nullable
+/// property with <c>[JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]</c>. Doubles need nothing: NaN and
+/// ±∞ are written as null. Add the command's field names to <c>CliJsonTests</c> before converting it, so that the
+/// test fails if the conversion renames one.</para>
+/// <para>Variations: a command whose map is not the squared loss on all rows overrides <see cref="CreateMap"/>
+/// (evaluate's <c>--exponent</c>); a command that reads a second model (train's <c>--init</c>) loads it in
+/// <see cref="Execute"/>; a long computation runs inside <see cref="CommandRun.Progress{T}"/>; a command without
+/// <c>--json</c> leaves <see cref="JsonType"/> null and its result record is only rendered.</para>
+/// <para>Errors: bad input is <see cref="UsageException"/> (from <see cref="Validate"/>), or the library's
+/// <see cref="LandscapeInputException"/>, <see cref="DataFormatException"/>, <see cref="ModelFormatException"/>, all
+/// exit 2; do not catch anything else, since any other exception is a bug and <see cref="LandscapeApp.Report"/> says so
+/// (exit 70).</para>
+/// </remarks>
+internal abstract class LandscapeCommand<TSettings, TResult>
+    where TSettings : LandscapeSettings
+    where TResult : class
+{
+    private readonly Option<string>? _model;
+    private readonly CommonOptions.DataOptions? _data;
+    private readonly Option<int>? _seed;
+    private readonly Option<int?>? _batchSize;
+    private readonly Option<string?>? _json;
+    private bool _built;
+
+    /// <summary>Creates the command <paramref name="name"/> with the shared options <paramref name="shared"/>.</summary>
+    /// <param name="name">The sub-command, e.g. <c>walk</c>.</param>
+    /// <param name="description">One sentence for <c>--help</c>.</param>
+    /// <param name="shared">Which shared options the command takes.</param>
+    /// <param name="seedDescription">What <c>--seed</c> seeds (with <see cref="SharedOptions.Seed"/>).</param>
+    /// <param name="batchSizeDescription">What a batch is (with <see cref="SharedOptions.BatchSize"/>).</param>
+    protected LandscapeCommand(string name, string description, SharedOptions shared, string? seedDescription = null, string? batchSizeDescription = null)
+    {
+        Command = new Command(name, description);
+        if (shared.HasFlag(SharedOptions.Model))
+        {
+            _model = CommonOptions.Model();
+            Command.Options.Add(_model);
+        }
+        if (shared.HasFlag(SharedOptions.Data))
+        {
+            _data = new CommonOptions.DataOptions(Command);
+        }
+        // --seed, --batch-size and --json are added by Build, after the command's own options, so that --help lists
+        // the inputs (model, data) first, then what the command does, then the run-wide settings and the output.
+        if (shared.HasFlag(SharedOptions.Seed))
+        {
+            _seed = CommonOptions.Seed(seedDescription ?? "seed of the random draws");
+        }
+        if (shared.HasFlag(SharedOptions.BatchSize))
+        {
+            _batchSize = CommonOptions.BatchSize(batchSizeDescription ?? "rows per batch");
+        }
+        if (shared.HasFlag(SharedOptions.Json))
+        {
+            _json = CommonOptions.Json();
+        }
+    }
+
+    /// <summary>The System.CommandLine command the options are added to.</summary>
+    protected Command Command { get; }
+
+    /// <summary>
+    /// The serialisation metadata of <typeparamref name="TResult"/> (a property of
+    /// <see cref="LandscapeJsonContext.Default"/>); null for a command without <c>--json</c>.
+    /// </summary>
+    protected internal virtual JsonTypeInfo<TResult>? JsonType => null;
+
+    /// <summary>
+    /// Adds the last shared options, wires the execution path to the command and returns it, ready to add to the
+    /// root command. Call it once, from the command's static <c>Create</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The command takes <c>--json</c> but has no <see cref="JsonType"/>, or was built twice (bugs).</exception>
+    public Command Build(CliContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (_json is not null && JsonType is null)
+        {
+            throw new InvalidOperationException($"{Command.Name} takes --json but declares no JsonType");
+        }
+        if (_built)
+        {
+            throw new InvalidOperationException($"{Command.Name} was built twice");
+        }
+        _built = true;
+        foreach (var option in new Option?[] { _seed, _batchSize, _json })
+        {
+            if (option is not null)
+            {
+                Command.Options.Add(option);
+            }
+        }
+        Command.SetAction(result => Run(context, result));
+        return Command;
+    }
+
+    /// <summary>
+    /// The one validation step's command-specific part: throws <see cref="UsageException"/> with a one-line message
+    /// naming the option (<c>--steps: 0 is not …</c>). Runs before the engine starts or any file is read.
+    /// </summary>
+    public virtual void Validate(TSettings settings)
+    {
+    }
+
+    /// <summary>The settings of a parsed command line: the command's own (<see cref="Bind"/>) and the shared ones.</summary>
+    internal TSettings ReadSettings(ParseResult result)
+    {
+        LandscapeSettings own = Bind(result);
+        return (TSettings)(own with
+        {
+            Model = _model is null ? null : result.GetValue(_model),
+            Data = _data?.Bind(result),
+            Json = _json is null ? null : result.GetValue(_json),
+            Seed = _seed is null ? 0 : result.GetValue(_seed),
+            BatchSize = _batchSize is null ? null : result.GetValue(_batchSize),
+        });
+    }
+
+    /// <summary>Adds the command's own options.</summary>
+    protected void Add(params Option[] options)
+    {
+        foreach (var option in options)
+        {
+            Command.Options.Add(option);
+        }
+    }
+
+    /// <summary>Reads the command's own options (the shared ones are filled in by the base; leave them default).</summary>
+    protected abstract TSettings Bind(ParseResult result);
+
+    /// <summary>
+    /// The work: one library call (or a few, for a command that strings them together) on what <paramref name="run"/>
+    /// has loaded, writing the command's own output files; returns the result record. Runs inside the dispose scope.
+    /// </summary>
+    protected abstract TResult Execute(CommandRun run, TSettings settings);
+
+    /// <summary>Prints <paramref name="result"/> for people (tables on <see cref="CliContext.Console"/>).</summary>
+    protected abstract void Render(CliContext context, TSettings settings, TResult result);
+
+    /// <summary>The exit code of a finished run (default <see cref="LandscapeApp.Success"/>).</summary>
+    protected virtual int ExitCode(TSettings settings, TResult result) => LandscapeApp.Success;
+
+    /// <summary>The residual map H of the model on the data (default: the squared loss, all rows at once).</summary>
+    protected virtual ResidualMap CreateMap(NetworkModel model, Dataset data, TSettings settings) => new(model, data);
+
+    /// <summary>The execution path (see the class remarks).</summary>
+    private int Run(CliContext context, ParseResult result)
+    {
+        var settings = ReadSettings(result);
+        ValidateShared(settings);
+        Validate(settings);
+
+        LandscapeApp.Initialize();
+        using var scope = NewDisposeScope();
+        var point = settings.Model is { } path ? CommonOptions.LoadModel(path) : null;
+        var data = settings.Data?.Load();
+        using var model = point?.ToModel();
+        var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
+        // ResidualMap holds tensors and becomes IDisposable (issue 9 §2); until then this is null and does nothing.
+        using var mapLifetime = (object?)map as IDisposable;
+
+        var run = new CommandRun(context, settings.Model, point, model, data, map);
+        var output = Execute(run, settings);
+        Render(context, settings, output);
+        if (JsonType is { } type)
+        {
+            JsonOutput.Write(settings.Json, output, type);
+        }
+        return ExitCode(settings, output);
+    }
+
+    private static void ValidateShared(TSettings settings)
+    {
+        settings.Data?.Validate();
+        if (settings.BatchSize is < 1)
+        {
+            throw new UsageException($"--batch-size: {settings.BatchSize} is not a positive number of rows");
+        }
+    }
+}
+
+/// <summary>
+/// What the execution path of <see cref="LandscapeCommand{TSettings, TResult}"/> has prepared for
+/// <c>Execute</c>: the console, the loaded model and data, the residual map, and a clock.
+/// </summary>
+internal sealed class CommandRun
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly string? _modelPath;
+    private readonly NetworkPoint? _point;
+    private readonly NetworkModel? _model;
+    private readonly Dataset? _data;
+    private readonly ResidualMap? _map;
+
+    /// <summary>Creates the run; the clock starts now, after the loading.</summary>
+    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, ResidualMap? map)
+    {
+        Context = context;
+        _modelPath = modelPath;
+        _point = point;
+        _model = model;
+        _data = data;
+        _map = map;
+    }
+
+    /// <summary>Where the command writes.</summary>
+    public CliContext Context { get; }
+
+    /// <summary>The <c>--model</c> path.</summary>
+    public string ModelPath => _modelPath ?? throw Undeclared("--model");
+
+    /// <summary>The point read from <c>--model</c>.</summary>
+    public NetworkPoint Point => _point ?? throw Undeclared("--model");
+
+    /// <summary>The model at <see cref="Point"/> (one autograd leaf; the execution path disposes it).</summary>
+    public NetworkModel Model => _model ?? throw Undeclared("--model");
+
+    /// <summary>The data the data options name.</summary>
+    public Dataset Data => _data ?? throw Undeclared("--data");
+
+    /// <summary>The residual map H of <see cref="Model"/> on <see cref="Data"/>.</summary>
+    public ResidualMap Map => _map ?? throw Undeclared("--model and --data");
+
+    /// <summary>Seconds since the loading ended: the wall time of the command's work so far.</summary>
+    public double Seconds => _clock.Elapsed.TotalSeconds;
+
+    /// <summary>Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>).</summary>
+    public T Progress<T>(string description, Func<ProgressSink, T> work) => Context.WithProgress(description, work);
+
+    private static InvalidOperationException Undeclared(string what) =>
+        new($"the command reads {what} but does not declare it in its SharedOptions");
+}

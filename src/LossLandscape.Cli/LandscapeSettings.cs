@@ -1,0 +1,73 @@
+using LossLandscape.Data;
+
+namespace LossLandscape.Cli;
+
+/// <summary>The options that many commands share; a command says which it takes (<see cref="LandscapeCommand{TSettings, TResult}"/>).</summary>
+[Flags]
+internal enum SharedOptions
+{
+    /// <summary>None of them.</summary>
+    None = 0,
+
+    /// <summary><c>--model FILE</c> (required): the execution path loads it and builds the model.</summary>
+    Model = 1,
+
+    /// <summary><c>--data</c>, <c>--target</c>, <c>--one-hot</c>, <c>--dedupe</c>: the execution path loads the data.</summary>
+    Data = 2,
+
+    /// <summary><c>--json FILE</c>: the execution path serialises the result record there.</summary>
+    Json = 4,
+
+    /// <summary><c>--seed S</c> (default 0).</summary>
+    Seed = 8,
+
+    /// <summary><c>--batch-size B</c> (optional; must be ≥ 1 when given).</summary>
+    BatchSize = 16,
+}
+
+/// <summary>
+/// The settings every command's settings record derives from: the shared options, typed. The execution path of
+/// <see cref="LandscapeCommand{TSettings, TResult}"/> fills them after the command's own <c>Bind</c>; an option the
+/// command does not take (see <see cref="SharedOptions"/>) keeps its default here.
+/// </summary>
+internal abstract record LandscapeSettings
+{
+    /// <summary><c>--model FILE</c>, or null when the command takes no model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>The data options, or null when the command takes no data.</summary>
+    public DataSettings? Data { get; init; }
+
+    /// <summary><c>--json FILE</c>, or null for no machine-readable output.</summary>
+    public string? Json { get; init; }
+
+    /// <summary><c>--seed S</c>.</summary>
+    public int Seed { get; init; }
+
+    /// <summary><c>--batch-size B</c>, or null for the command's default.</summary>
+    public int? BatchSize { get; init; }
+}
+
+/// <summary>
+/// The data options, typed: <c>--data SOURCE</c> (null: <see cref="DatasetLoader.DefaultSource"/>), the
+/// <c>--target</c> columns, <c>--one-hot COL</c> and <c>--dedupe</c>.
+/// </summary>
+internal sealed record DataSettings(string? Source, IReadOnlyList<string> Targets, string? OneHot, bool Dedupe)
+{
+    /// <summary>Refuses <c>--target</c> together with <c>--one-hot</c>.</summary>
+    public void Validate()
+    {
+        if (Targets.Count > 0 && OneHot is not null)
+        {
+            throw new UsageException("give --target or --one-hot, not both");
+        }
+    }
+
+    /// <summary>Loads the data (a bad file or column is a <see cref="DataFormatException"/>), deduplicated if asked.</summary>
+    public Dataset Load()
+    {
+        Validate();
+        var data = DatasetLoader.Load(Source, new TargetSpec(Targets, OneHot));
+        return Dedupe ? data.Dedupe() : data;
+    }
+}
