@@ -134,10 +134,10 @@ public sealed class Landscape : IDisposable
         new(new ResidualMap(model, data, exponent, batchSize), ownedModel: null);
 
     /// <summary>Binds a network at a point (a model file's content, see <see cref="ModelFile.Load"/>) to <paramref name="data"/>; the point is copied.</summary>
+    /// <param name="point">The network and its parameters p.</param>
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    /// <param name="point">The network and its parameters p.</param>
     public static Landscape For(NetworkPoint point, Dataset data, double exponent = 2.0, int? batchSize = null)
     {
         ArgumentNullException.ThrowIfNull(point);
@@ -162,10 +162,10 @@ public sealed class Landscape : IDisposable
     /// default dtype); its parameters are converted to float64 in place (<c>module.to(float64)</c>, which replaces the
     /// parameter tensors). Building the module after <see cref="LoadData"/> gives float64 parameters from the start.
     /// </remarks>
+    /// <param name="module">The module; it takes a d × p tensor and returns d × ℓ (or d for ℓ = 1).</param>
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    /// <param name="module">The module; it takes a d × p tensor and returns d × ℓ (or d for ℓ = 1).</param>
     public static Landscape For(nn.Module<Tensor, Tensor> module, Dataset data, double exponent = 2.0, int? batchSize = null)
     {
         ArgumentNullException.ThrowIfNull(module);
