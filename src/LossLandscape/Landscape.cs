@@ -1,0 +1,333 @@
+using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using LossLandscape.Paths;
+using LossLandscape.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossLandscape;
+
+/// <summary>
+/// The front door of the library: a model bound to a dataset, with one method for each question the paper asks of the
+/// loss L = Σ_k |H_k|^a, H(p) = (f_p(xᵢ) − yᵢ)ᵢ ∈ ℝ^{ℓd}, at the model's current point p ∈ ℝⁿ.
+/// </summary>
+/// <remarks>
+/// <para>Each method is one call of the library entry point that the <c>landscape</c> command of the same name calls
+/// (<see cref="Certify"/> is <see cref="Certificate.Compute"/>, <see cref="Walk"/> is <see cref="ManifoldWalk.Run"/>, …), with
+/// an immutable options record whose defaults are the command's, and returns that entry point's result record. The
+/// options records are nested (<see cref="TraceOptions"/> is <c>Landscape.TraceOptions</c>), so that they never clash
+/// with the estimators' own records they hand on (<see cref="Curvature.TraceOptions"/>); <c>new(…)</c> names them
+/// for you: <c>landscape.Spectrum(new(K: 5))</c>.</para>
+/// <para><see cref="Train"/> and <see cref="Walk"/> move the model: afterwards every method measures the point they
+/// ended at (the best point of the run, the end of the walk). A <see cref="Landscape"/> is not thread-safe.</para>
+/// <code>
+/// var data = Landscape.LoadData("builtin:iris", TargetSpec.Classes("species"));
+/// var module = nn.Sequential(("fc1", nn.Linear(4, 16)), ("tanh", nn.Tanh()), ("fc2", nn.Linear(16, 3)));
+/// using var landscape = Landscape.For(module, data);
+/// Console.WriteLine(landscape.Certify().Jacobian.Rank);
+/// </code>
+/// </remarks>
+public sealed class Landscape : IDisposable
+{
+    private readonly IDisposable? _ownedModel;
+    private bool _disposed;
+
+    private Landscape(ResidualMap map, IDisposable? ownedModel)
+    {
+        Map = map;
+        _ownedModel = ownedModel;
+    }
+
+    /// <summary>Which curvature matrix <see cref="Spectrum"/>, <see cref="Density"/> and <see cref="Trace"/> work on.</summary>
+    public enum CurvatureMatrix
+    {
+        /// <summary>∇²L, by Hessian-vector products (<see cref="HessianOperator"/>).</summary>
+        Hessian,
+
+        /// <summary>The Gauss–Newton matrix 2JᵀJ, equal to ∇²L on M for the squared loss (<see cref="GaussNewtonOperator"/>).</summary>
+        GaussNewton,
+    }
+
+    /// <summary>How <see cref="Trace"/> computes tr A.</summary>
+    public enum TraceMethod
+    {
+        /// <summary>Hutch++ (Meyer, Musco, Musco &amp; Woodruff 2021), <see cref="HutchPlusPlus.Trace"/>.</summary>
+        HutchPlusPlus,
+
+        /// <summary>Hutchinson's estimator (1990) with a standard error, <see cref="Hutchinson.Trace"/>.</summary>
+        Hutchinson,
+
+        /// <summary>Σ eᵢᵀAeᵢ from n products, <see cref="LinearOperator.ExactTrace"/>.</summary>
+        Exact,
+    }
+
+    /// <summary>Options of <see cref="Spectrum"/>: the k extreme eigenvalues by Lanczos with full re-orthogonalisation.</summary>
+    /// <param name="K">How many eigenvalues; default 10, the default of <c>landscape spectrum --k</c>.</param>
+    /// <param name="Which">Which end; default the largest, <see cref="LanczosOptions.Which"/>'s default (PyHessian's and eigenthings' target).</param>
+    /// <param name="Matrix">∇²L or 2JᵀJ; default ∇²L, the default of <c>landscape spectrum --operator</c>.</param>
+    /// <param name="Seed">Seed of the Lanczos start vector; default 0, as <see cref="LanczosOptions.Seed"/>.</param>
+    /// <remarks>The stopping tolerance and the step budget are <see cref="LanczosOptions"/>'s defaults; the residuals are computed explicitly (k more products), as the command does.</remarks>
+    public sealed record SpectrumOptions(int K = 10, SpectrumEnd Which = SpectrumEnd.Largest, CurvatureMatrix Matrix = CurvatureMatrix.Hessian, int Seed = 0);
+
+    /// <summary>Options of <see cref="Density"/>: the spectral density by stochastic Lanczos quadrature.</summary>
+    /// <param name="Matrix">∇²L or 2JᵀJ; default ∇²L, the default of <c>landscape spectrum --operator</c>.</param>
+    /// <param name="Slq">Steps, probes, broadening and grid; default null: <see cref="SlqOptions"/>'s defaults, those of Ghorbani, Krishnan &amp; Xiao 2019 (90 steps, 10 probes, σ² = 1e−5).</param>
+    public sealed record DensityOptions(CurvatureMatrix Matrix = CurvatureMatrix.Hessian, SlqOptions? Slq = null);
+
+    /// <summary>Options of <see cref="Trace"/>.</summary>
+    /// <param name="Method">
+    /// Default Hutch++, the default of <c>landscape trace --method</c>: for positive semi-definite A it reaches relative
+    /// error ε with O(1/ε) products against Hutchinson's O(1/ε²) (Meyer et al. 2021).
+    /// </param>
+    /// <param name="Matrix">∇²L or 2JᵀJ; default ∇²L, the default of <c>landscape trace --operator</c>.</param>
+    /// <param name="Estimator">
+    /// Probe budget, tolerance and seed of the stochastic methods; default null: each estimator's own default (Hutchinson
+    /// 100 probes, PyHessian; Hutch++ 99 products, see <see cref="Curvature.TraceOptions"/>). Ignored by <see cref="TraceMethod.Exact"/>.
+    /// </param>
+    public sealed record TraceOptions(TraceMethod Method = TraceMethod.HutchPlusPlus, CurvatureMatrix Matrix = CurvatureMatrix.Hessian, Curvature.TraceOptions? Estimator = null);
+
+    /// <summary>Options of <see cref="Train"/>.</summary>
+    /// <param name="Steps">The most optimizer steps; default 100, the default of <c>landscape train --steps</c>.</param>
+    /// <param name="TargetLoss">Stop once L ≤ this; default null: the float64 zero of L, <see cref="Trainer.RoundingFloor"/>.</param>
+    /// <param name="Optimizer">
+    /// A fresh optimizer for this run (it keeps state; the caller disposes it); default null: a new
+    /// <see cref="GaussNewton"/> with its defaults, disposed after the run. Gauss–Newton / Levenberg–Marquardt is the
+    /// method that reaches M (L at the float64 zero) when n ≥ ℓd and J has full rank, quadratically near M
+    /// (<see cref="GaussNewton"/>'s remarks); the command's default is Adam, for large data.
+    /// </param>
+    public sealed record TrainOptions(int Steps = 100, double? TargetLoss = null, Optimizer? Optimizer = null);
+
+    /// <summary>Options of <see cref="Walk"/>: a random walk on M (<see cref="ManifoldWalk"/>).</summary>
+    /// <param name="Steps">Number of steps; default 20, the default of <c>landscape walk --steps</c>.</param>
+    /// <param name="StepSize">‖t‖ of each tangent step; default 0.05, the default of <c>landscape walk --step-size</c>.</param>
+    /// <param name="Seed">Seed of the random directions; default 0.</param>
+    /// <param name="Tolerance">
+    /// The retraction stops when max|H| ≤ Tolerance·max(1, max|y|); default 1e−10, the default of
+    /// <c>landscape walk --tolerance</c> and the residual the construction reaches on small data (README).
+    /// </param>
+    public sealed record WalkOptions(int Steps = 20, double StepSize = 0.05, int Seed = 0, double Tolerance = 1e-10);
+
+    /// <summary>The residual map H of the model and data, for the library's other entry points (operators, estimators, projections).</summary>
+    public ResidualMap Map { get; }
+
+    /// <summary>The model; its current leaves are the point p.</summary>
+    public IDifferentiableModel Model => Map.Model;
+
+    /// <summary>The data.</summary>
+    public Dataset Data => Map.Data;
+
+    /// <summary>The number of parameters n.</summary>
+    public int ParameterCount => Map.ParameterCount;
+
+    /// <summary>The number of constraints ℓd: d points with ℓ targets each.</summary>
+    public int Constraints => Map.Constraints;
+
+    /// <summary>Binds any differentiable model to <paramref name="data"/>. The model stays the caller's.</summary>
+    /// <param name="model">The model; its current leaves are the point p.</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(IDifferentiableModel model, Dataset data, double exponent = 2.0, int? batchSize = null) =>
+        new(new ResidualMap(model, data, exponent, batchSize), ownedModel: null);
+
+    /// <summary>Binds a network at a point (a model file's content, see <see cref="ModelFile.Load"/>) to <paramref name="data"/>; the point is copied.</summary>
+    /// <param name="point">The network and its parameters p.</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(NetworkPoint point, Dataset data, double exponent = 2.0, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(point);
+        var model = point.ToModel();
+        try
+        {
+            return new Landscape(new ResidualMap(model, data, exponent, batchSize), model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Binds a TorchSharp module x ↦ f(x), d × p to d × ℓ with p and ℓ those of <paramref name="data"/>, through
+    /// <see cref="ModuleModel"/>: p is the concatenation of its parameters. The module stays the caller's.
+    /// </summary>
+    /// <remarks>
+    /// Geometry is decided in float64. A module built before the library's first call has float32 parameters (TorchSharp's
+    /// default dtype); its parameters are converted to float64 in place (<c>module.to(float64)</c>, which replaces the
+    /// parameter tensors). Building the module after <see cref="LoadData"/> gives float64 parameters from the start.
+    /// </remarks>
+    /// <param name="module">The module; it takes a d × p tensor and returns d × ℓ (or d for ℓ = 1).</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(nn.Module<Tensor, Tensor> module, Dataset data, double exponent = 2.0, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(data);
+        // Issue 9 moves the set-up and the dtype rule into the library itself (TorchRuntime, ModuleModel); until then this
+        // is what a module needs before ModuleModel reads its parameters.
+        TorchRuntime.EnsureInitialized();
+        if (module.parameters().Any(p => p.dtype != ScalarType.Float64))
+        {
+            module.to(ScalarType.Float64);
+        }
+        return For(new ModuleModel(module, data.InputDim, data.OutputDim), data, exponent, batchSize);
+    }
+
+    /// <summary>Reads a model file (<see cref="ModelFile.Load"/>: <c>losslandscape.mlp/1</c> or <c>losslandscape.dag/1</c>) and binds it to <paramref name="data"/>.</summary>
+    /// <exception cref="ModelFormatException">The file is missing or malformed; the message names the file and the fault.</exception>
+    public static Landscape Load(string modelPath, Dataset data) => For(ModelFile.Load(modelPath), data);
+
+    /// <summary>
+    /// Loads a dataset as the command line's <c>--data</c> does (<see cref="DatasetLoader.Load"/>): a CSV path with a header row,
+    /// <c>builtin:digits|iris|diabetes</c> or <c>synthetic:D,P[,L[,SEED]]</c>; and sets TorchSharp up for the library
+    /// (float64, <see cref="TorchRuntime"/>), so that modules built afterwards have float64 parameters.
+    /// </summary>
+    /// <param name="source">Where the data is.</param>
+    /// <param name="targets">Which columns are targets; default null: the last column (<see cref="TargetSpec.LastColumn"/>).</param>
+    /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
+    public static Dataset LoadData(string source, TargetSpec? targets = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        TorchRuntime.EnsureInitialized();
+        return DatasetLoader.Load(source, targets ?? TargetSpec.LastColumn);
+    }
+
+    /// <summary>L(p) = Σ_k |H_k(p)|^a (<see cref="ResidualMap.Loss"/>; <c>landscape evaluate</c>).</summary>
+    public double Loss()
+    {
+        ThrowIfDisposed();
+        return Map.Loss();
+    }
+
+    /// <summary>∇L(p) ∈ ℝⁿ by reverse mode (<see cref="ResidualMap.Gradient"/>; <c>landscape evaluate</c> prints its norm).</summary>
+    public double[] Gradient()
+    {
+        ThrowIfDisposed();
+        using var scope = NewDisposeScope();
+        return Map.Gradient().data<double>().ToArray();
+    }
+
+    /// <summary>
+    /// Whether p is on M, the rank of J with its tolerance and gap, dim M = n − rank J and the inertia of ∇²L
+    /// (Theorems 2.1 and 4.1, Proposition 2.3; <see cref="Certificate.Compute"/>, <c>landscape certify</c>).
+    /// </summary>
+    /// <param name="options">Default null: <see cref="CertificateOptions"/>'s defaults (the method chosen by size, on M when max|H| ≤ 1e−8·max(1, max|y|)).</param>
+    public CertificateResult Certify(CertificateOptions? options = null)
+    {
+        ThrowIfDisposed();
+        return Certificate.Compute(Map, options);
+    }
+
+    /// <summary>
+    /// The k extreme eigenvalues of ∇²L (or 2JᵀJ) with their residuals ‖Av − λv‖ and status, by Lanczos
+    /// (<see cref="Lanczos.Eigenpairs"/>; <c>landscape spectrum --method lanczos</c>). A value is an eigenvalue only
+    /// as far as its residual says: check <see cref="LanczosResult.Status"/> and <see cref="LanczosResult.ResidualNorms"/>.
+    /// </summary>
+    /// <remarks>The caller owns <see cref="LanczosResult.Eigenvectors"/> (an n × k tensor) and may dispose it.</remarks>
+    public LanczosResult Spectrum(SpectrumOptions? options = null)
+    {
+        ThrowIfDisposed();
+        return ExtremeEigenpairs(options ?? new SpectrumOptions());
+    }
+
+    /// <summary>
+    /// The spectral density of ∇²L (or 2JᵀJ) and the moments tr(Aᵏ)/n by stochastic Lanczos quadrature
+    /// (<see cref="StochasticLanczosQuadrature.Estimate"/>; <c>landscape spectrum --method slq</c>).
+    /// </summary>
+    public SlqResult Density(DensityOptions? options = null)
+    {
+        ThrowIfDisposed();
+        options ??= new DensityOptions();
+        return StochasticLanczosQuadrature.Estimate(Operator(options.Matrix), options.Slq);
+    }
+
+    /// <summary>tr ∇²L (or tr 2JᵀJ) with its standard error (<c>landscape trace</c>).</summary>
+    public TraceResult Trace(TraceOptions? options = null)
+    {
+        ThrowIfDisposed();
+        options ??= new TraceOptions();
+        return TraceOf(Operator(options.Matrix), options);
+    }
+
+    /// <summary>
+    /// Trains the model from its current point (<see cref="Trainer.Run"/>; <c>landscape train</c>) and leaves it at the
+    /// point of least L seen.
+    /// </summary>
+    /// <param name="options">Default null: 100 Gauss–Newton steps towards the float64 zero of L.</param>
+    /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
+    /// <param name="cancellation">Ends the run with <see cref="TrainingStatus.Cancelled"/> at the next step, keeping the best point.</param>
+    public TrainingResult Train(TrainOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        ThrowIfDisposed();
+        options ??= new TrainOptions();
+        using var created = options.Optimizer is null ? new GaussNewton() : null;
+        return Trainer.Run(Map, options.Optimizer ?? created!, new TrainingOptions(options.Steps, options.TargetLoss), progress, cancellation);
+    }
+
+    /// <summary>
+    /// A random walk on M from the model's point: tangent steps in ker J, retracted onto M by Gauss–Newton; the model
+    /// is left at the end point (<see cref="ManifoldWalk.Run"/>; <c>landscape walk</c>). The point should be on M (<see cref="Certify"/>).
+    /// </summary>
+    public WalkResult Walk(WalkOptions? options = null)
+    {
+        ThrowIfDisposed();
+        options ??= new WalkOptions();
+        return ManifoldWalk.Run(Map, new Paths.WalkOptions(options.Steps, options.StepSize, options.Seed, options.Tolerance * Math.Max(1, Data.MaxAbsTarget())));
+    }
+
+    /// <summary>
+    /// L on a 1D or 2D grid around the point (<see cref="LossSlice.Compute"/>; <c>landscape slice</c>, which also plots
+    /// it: <see cref="Reports.Plots.Slice"/>). The model is restored to its point afterwards.
+    /// </summary>
+    /// <param name="options">Default null: two random directions, 51 × 51 points over [−1, 1]², the defaults of <c>landscape slice</c>.</param>
+    public SliceResult Slice(SliceOptions? options = null)
+    {
+        ThrowIfDisposed();
+        return LossSlice.Compute(Map, options ?? new SliceOptions([SliceDirection.Random, SliceDirection.Random]));
+    }
+
+    /// <summary>Releases the model this object made (from a <see cref="NetworkPoint"/>) and the map's tensors; a module or model passed in stays the caller's.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        _ownedModel?.Dispose();
+        // The map holds the data as tensors; issue 9 makes ResidualMap disposable.
+        ((object)Map as IDisposable)?.Dispose();
+    }
+
+    private LanczosResult ExtremeEigenpairs(SpectrumOptions options) =>
+        Lanczos.Eigenpairs(Operator(options.Matrix), new LanczosOptions(options.K, options.Which, Seed: options.Seed, VerifyResiduals: true));
+
+    private static TraceResult TraceOf(LinearOperator op, TraceOptions options)
+    {
+        switch (options.Method)
+        {
+            case TraceMethod.Hutchinson:
+                return Hutchinson.Trace(op, options.Estimator);
+            case TraceMethod.HutchPlusPlus:
+                return HutchPlusPlus.Trace(op, options.Estimator);
+            case TraceMethod.Exact:
+                long start = op.Applications;
+                double trace = op.ExactTrace();
+                return new TraceResult(trace, 0, [], 0, op.Applications - start, ConvergenceStatus.Converged);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown trace method");
+        }
+    }
+
+    private LinearOperator Operator(CurvatureMatrix matrix) =>
+        matrix == CurvatureMatrix.GaussNewton ? new GaussNewtonOperator(Map) : new HessianOperator(Map);
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+}
