@@ -26,11 +26,10 @@ Console.WriteLine($"max|H| = {certificate.MaxAbsResidual:G4} against the on-M to
 Console.WriteLine($"dim ker J = n − rank J = {certificate.ManifoldDimension}; regular point: {certificate.RegularPoint}");
 Console.WriteLine($"inertia of ∇²L: {h.Positive} positive, {h.Zero} zero, {h.Negative} negative ({h.Method}; {(h.Decided ? "decided" : "not decided")})");
 Console.WriteLine($"‖∇L‖ = {Math.Sqrt(landscape.Gradient().Sum(g => g * g)):G6}");
-Console.WriteLine($"Lanczos residuals ‖Hv − λv‖: {string.Join(", ", top.ResidualNorms.Select(r => r.ToString("G2")))}");
-top.Eigenvectors.Dispose();
+Console.WriteLine($"Lanczos residuals ‖Hv − λv‖: {string.Join(", ", top.Residuals!.Select(r => r.ToString("G2")))}; converged: {string.Join(", ", top.Converged)}");
 
 // The density of the whole spectrum (Ghorbani, Krishnan & Xiao 2019), here with 5 probes of 40 steps.
-var density = landscape.Density(new(Slq: new SlqOptions(Steps: 40, ProbeCount: 5)));
+var density = landscape.Spectrum(new(Method: SpectrumMethod.Slq, Slq: new SlqOptions(Steps: 40, ProbeCount: 5))).Slq!;
 for (int k = 0; k < density.Moments.Count; k++)
 {
     Console.WriteLine($"SLQ tr(H^{k})/n = {density.Moments[k]:G6} ± {density.MomentStandardErrors[k]:G2}");

@@ -41,16 +41,6 @@ public sealed class Landscape : IDisposable
         _ownedModel = ownedModel;
     }
 
-    /// <summary>Which curvature matrix <see cref="Spectrum"/>, <see cref="Density"/> and <see cref="Trace"/> work on.</summary>
-    public enum CurvatureMatrix
-    {
-        /// <summary>∇²L, by Hessian-vector products (<see cref="HessianOperator"/>).</summary>
-        Hessian,
-
-        /// <summary>The Gauss–Newton matrix 2JᵀJ, equal to ∇²L on M for the squared loss (<see cref="GaussNewtonOperator"/>).</summary>
-        GaussNewton,
-    }
-
     /// <summary>How <see cref="Trace"/> computes tr A.</summary>
     public enum TraceMethod
     {
@@ -64,19 +54,6 @@ public sealed class Landscape : IDisposable
         Exact,
     }
 
-    /// <summary>Options of <see cref="Spectrum"/>: the k extreme eigenvalues by Lanczos with full re-orthogonalisation.</summary>
-    /// <param name="K">How many eigenvalues; default 10, the default of <c>landscape spectrum --k</c>.</param>
-    /// <param name="Which">Which end; default the largest, <see cref="LanczosOptions.Which"/>'s default (PyHessian's and eigenthings' target).</param>
-    /// <param name="Matrix">∇²L or 2JᵀJ; default ∇²L, the default of <c>landscape spectrum --operator</c>.</param>
-    /// <param name="Seed">Seed of the Lanczos start vector; default 0, as <see cref="LanczosOptions.Seed"/>.</param>
-    /// <remarks>The stopping tolerance and the step budget are <see cref="LanczosOptions"/>'s defaults; the residuals are computed explicitly (k more products), as the command does.</remarks>
-    public sealed record SpectrumOptions(int K = 10, SpectrumEnd Which = SpectrumEnd.Largest, CurvatureMatrix Matrix = CurvatureMatrix.Hessian, int Seed = 0);
-
-    /// <summary>Options of <see cref="Density"/>: the spectral density by stochastic Lanczos quadrature.</summary>
-    /// <param name="Matrix">∇²L or 2JᵀJ; default ∇²L, the default of <c>landscape spectrum --operator</c>.</param>
-    /// <param name="Slq">Steps, probes, broadening and grid; default null: <see cref="SlqOptions"/>'s defaults, those of Ghorbani, Krishnan &amp; Xiao 2019 (90 steps, 10 probes, σ² = 1e−5).</param>
-    public sealed record DensityOptions(CurvatureMatrix Matrix = CurvatureMatrix.Hessian, SlqOptions? Slq = null);
-
     /// <summary>Options of <see cref="Trace"/>.</summary>
     /// <param name="Method">
     /// Default Hutch++, the default of <c>landscape trace --method</c>: for positive semi-definite A it reaches relative
@@ -87,7 +64,7 @@ public sealed class Landscape : IDisposable
     /// Probe budget, tolerance and seed of the stochastic methods; default null: each estimator's own default (Hutchinson
     /// 100 probes, PyHessian; Hutch++ 99 products, see <see cref="Curvature.TraceOptions"/>). Ignored by <see cref="TraceMethod.Exact"/>.
     /// </param>
-    public sealed record TraceOptions(TraceMethod Method = TraceMethod.HutchPlusPlus, CurvatureMatrix Matrix = CurvatureMatrix.Hessian, Curvature.TraceOptions? Estimator = null);
+    public sealed record TraceOptions(TraceMethod Method = TraceMethod.HutchPlusPlus, CurvatureKind Matrix = CurvatureKind.Hessian, Curvature.TraceOptions? Estimator = null);
 
     /// <summary>Options of <see cref="Train"/>.</summary>
     /// <param name="Steps">The most optimizer steps; default 100, the default of <c>landscape train --steps</c>.</param>
@@ -226,26 +203,16 @@ public sealed class Landscape : IDisposable
     }
 
     /// <summary>
-    /// The k extreme eigenvalues of ∇²L (or 2JᵀJ) with their residuals ‖Av − λv‖ and status, by Lanczos
-    /// (<see cref="Lanczos.Eigenpairs"/>; <c>landscape spectrum --method lanczos</c>). A value is an eigenvalue only
-    /// as far as its residual says: check <see cref="LanczosResult.Status"/> and <see cref="LanczosResult.ResidualNorms"/>.
+    /// Eigenvalues of ∇²L (or of 2JᵀJ) by <see cref="HessianSpectrum.Compute"/>, the call <c>landscape spectrum</c> makes:
+    /// all n (dense), 2·eig(JJᵀ) on M (gram), k extreme ones by Lanczos with explicit residuals, or the density by stochastic
+    /// Lanczos quadrature (slq). A value is an eigenvalue only where <see cref="SpectrumResult.Converged"/> says so.
     /// </summary>
-    /// <remarks>The caller owns <see cref="LanczosResult.Eigenvectors"/> (an n × k tensor) and may dispose it.</remarks>
-    public LanczosResult Spectrum(SpectrumOptions? options = null)
+    /// <param name="options">Default null: <see cref="Curvature.SpectrumOptions"/>'s defaults (the 10 largest by Lanczos, tolerance 1e−6).</param>
+    /// <param name="progress">Receives the stages of dense work as they happen.</param>
+    public SpectrumResult Spectrum(Curvature.SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
     {
         ThrowIfDisposed();
-        return ExtremeEigenpairs(options ?? new SpectrumOptions());
-    }
-
-    /// <summary>
-    /// The spectral density of ∇²L (or 2JᵀJ) and the moments tr(Aᵏ)/n by stochastic Lanczos quadrature
-    /// (<see cref="StochasticLanczosQuadrature.Estimate"/>; <c>landscape spectrum --method slq</c>).
-    /// </summary>
-    public SlqResult Density(DensityOptions? options = null)
-    {
-        ThrowIfDisposed();
-        options ??= new DensityOptions();
-        return StochasticLanczosQuadrature.Estimate(Operator(options.Matrix), options.Slq);
+        return HessianSpectrum.Compute(Map, options, progress);
     }
 
     /// <summary>tr ∇²L (or tr 2JᵀJ) with its standard error (<c>landscape trace</c>).</summary>
@@ -262,7 +229,7 @@ public sealed class Landscape : IDisposable
     /// </summary>
     /// <param name="options">Default null: 100 Gauss–Newton steps towards the float64 zero of L.</param>
     /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
-    /// <param name="cancellation">Ends the run with <see cref="TrainingStatus.Cancelled"/> at the next step, keeping the best point.</param>
+    /// <param name="cancellation">Ends the run with <see cref="SolverStatus.Cancelled"/> at the next step, keeping the best point.</param>
     public TrainingResult Train(TrainOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         ThrowIfDisposed();
@@ -302,12 +269,8 @@ public sealed class Landscape : IDisposable
         }
         _disposed = true;
         _ownedModel?.Dispose();
-        // The map holds the data as tensors; issue 9 makes ResidualMap disposable.
-        ((object)Map as IDisposable)?.Dispose();
+        Map.Dispose();
     }
-
-    private LanczosResult ExtremeEigenpairs(SpectrumOptions options) =>
-        Lanczos.Eigenpairs(Operator(options.Matrix), new LanczosOptions(options.K, options.Which, Seed: options.Seed, VerifyResiduals: true));
 
     private static TraceResult TraceOf(LinearOperator op, TraceOptions options)
     {
@@ -318,16 +281,13 @@ public sealed class Landscape : IDisposable
             case TraceMethod.HutchPlusPlus:
                 return HutchPlusPlus.Trace(op, options.Estimator);
             case TraceMethod.Exact:
-                long start = op.Applications;
-                double trace = op.ExactTrace();
-                return new TraceResult(trace, 0, [], 0, op.Applications - start, ConvergenceStatus.Converged);
+                return ExactTrace.Compute(op);
             default:
                 throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown trace method");
         }
     }
 
-    private LinearOperator Operator(CurvatureMatrix matrix) =>
-        matrix == CurvatureMatrix.GaussNewton ? new GaussNewtonOperator(Map) : new HessianOperator(Map);
+    private LinearOperator Operator(CurvatureKind kind) => CurvatureOperators.Create(Map, kind);
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 }
