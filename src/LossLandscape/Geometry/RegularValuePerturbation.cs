@@ -39,7 +39,7 @@ public static class RegularValuePerturbation
             }
         }
         var perturbed = data.WithTargets(y, data.TargetNames);
-        var map = new ResidualMap(model, perturbed);
+        using var map = new ResidualMap(model, perturbed);
         var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 2000));
         double actual = 0;
         for (int i = 0; i < data.Count; i++)

@@ -39,22 +39,24 @@ public sealed record WalkResult(IReadOnlyList<WalkStep> Steps, SolverStatus Stat
 /// <remarks>
 /// <para>Each step factors J once. The factorization at p_s gives the rank recorded for p_s, the tangent step of step
 /// s + 1, and its retraction: the chord (simplified Newton) corrector p ← p − J(p_s)⁺H(p), which moves in the normal
-/// space at p_s and converges linearly with rate about ‖J(p_s)⁺‖·‖J(p) − J(p_s)‖ = O(‖t‖) (Allgower &amp; Georg,
-/// Numerical Continuation Methods, 1990, §10.3: Newton-like correctors with a frozen Jacobian). When a chord step fails to
+/// space at p_s and converges linearly with rate about ‖J(p_s)⁺‖·‖J(p) − J(p_s)‖ = O(‖t‖) (the chord method: Kelley,
+/// Iterative Methods for Linear and Nonlinear Equations, SIAM 1995, §5.4; as the corrector of a predictor–corrector
+/// continuation: Allgower &amp; Georg, Introduction to Numerical Continuation Methods, 1990, ch. 3). When a chord step fails to
 /// reduce max|H| by the factor <see cref="ChordContraction"/>, the retraction falls back to
 /// <see cref="GaussNewtonProjection.Project"/> from the stepped point (which factors J at each of its steps).</para>
 /// </remarks>
 public static class ManifoldWalk
 {
     /// <summary>
-    /// The contraction each chord step must achieve, max|H| ≤ ½ of the previous: chosen so that the chord's linear
-    /// convergence beats the bisection-like rate ½; a slower chord is cheaper replaced by Gauss–Newton's quadratic steps.
+    /// The contraction each chord step must achieve: max|H| at most ½ of the previous. Chosen: a slower linear rate means
+    /// J has moved too far from J(p_s) for the frozen linearization, and a few quadratic Gauss–Newton steps are then
+    /// cheaper than many chord steps.
     /// </summary>
     public const double ChordContraction = 0.5;
 
     /// <summary>
-    /// Chord steps allowed, and Gauss–Newton steps of the fallback: 20. At the rate <see cref="ChordContraction"/>, 20 steps
-    /// reduce max|H| by 10⁶, from the O(‖t‖²) of a tangent step to below the tolerance for ‖t‖ up to about 0.1·√(10⁶·tol).
+    /// Chord steps allowed, and Gauss–Newton steps of the fallback: 20, the retraction budget the walk has always used.
+    /// Even at the slowest accepted rate <see cref="ChordContraction"/>, 20 chord steps reduce max|H| by 10⁶.
     /// </summary>
     public const int RetractionSteps = 20;
 
