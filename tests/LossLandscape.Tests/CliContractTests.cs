@@ -76,7 +76,7 @@ public sealed class CliJsonTests : IDisposable
 
         var walk = Run(P("walk.json"), ["walk", "--model", P("c.json"), .. Data, "--steps", "2", "--json", P("walk.json")]);
         AssertFields(walk, "walk", "n", "constraints", "status", "steps");
-        Assert.Equal("Converged", walk.GetProperty("status").GetString());
+        Assert.Equal("converged", walk.GetProperty("status").GetString());
         Assert.Equal(3, walk.GetProperty("steps").GetArrayLength());
         foreach (var step in walk.GetProperty("steps").EnumerateArray())
         {

@@ -66,7 +66,7 @@ public sealed partial class ExamplesTests
         // ℓd positive and n − ℓd zero eigenvalues.
         Assert.Contains("on M: yes", output);
         Assert.Contains($"rank J = {constraints}, ℓd = {constraints}, dim M = n − rank J = {n - constraints}", output);
-        Assert.Contains($"inertia of ∇²L: {constraints} positive, {n - constraints} zero, 0 negative (dense; decided)", output);
+        Assert.Contains($"inertia of ∇²L: {constraints} positive, {n - constraints} zero, 0 negative (gram; decided)", output);
         // The walk: eleven records (the start and ten steps), all at full rank, ending away from the start while on M.
         Assert.Equal(11, WalkStep().Matches(output).Count);
         Assert.All(WalkStep().Matches(output), m => Assert.Equal(constraints, int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)));

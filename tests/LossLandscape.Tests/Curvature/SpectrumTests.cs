@@ -259,6 +259,6 @@ public sealed class ConvergenceTestTests
         Assert.Equal(MemoryBudget.DenseMatrixBytes(30000, 30000), e.RequiredBytes);
         Assert.Equal(MemoryBudget.DefaultBytes, e.BudgetBytes);
         Assert.Equal("use Lanczos", e.Alternative);
-        Assert.Equal("the dense 30000 × 30000 matrix needs 7.2 GB, over the memory budget of 2.15 GB; use Lanczos", e.Message);
+        Assert.Equal("the dense 30000 × 30000 matrix needs 7.2 GB, over the memory budget of 2.147 GB; use Lanczos", e.Message);
     }
 }
