@@ -17,7 +17,7 @@ namespace LossLandscape.Construction;
 /// the best directions with shrinking radius, the best kept each round). Scoring is vectorized: one
 /// matrix product and one sort per batch.
 /// </remarks>
-public static class ProjectionDirection
+internal static class ProjectionDirection
 {
     /// <summary>
     /// Random Gaussian directions in the first batch: 1024. Chosen: the best of a thousand draws is a sound start for the

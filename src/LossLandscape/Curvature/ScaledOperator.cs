@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace LossLandscape.Curvature;
 
 /// <summary>c·A: (cA)v = c(Av). Symmetric when A is.</summary>
-public sealed class ScaledOperator : LinearOperator
+internal sealed class ScaledOperator : LinearOperator
 {
     /// <summary>The operator <paramref name="operand"/> scaled by the finite number <paramref name="scale"/>.</summary>
     public ScaledOperator(double scale, LinearOperator operand)

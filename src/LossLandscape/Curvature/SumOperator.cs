@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace LossLandscape.Curvature;
 
 /// <summary>A + B: (A + B)v = Av + Bv. Symmetric when both terms are.</summary>
-public sealed class SumOperator : LinearOperator
+internal sealed class SumOperator : LinearOperator
 {
     /// <summary>The sum of two operators of the same shape, dtype and device.</summary>
     public SumOperator(LinearOperator left, LinearOperator right)

@@ -4,7 +4,7 @@ namespace LossLandscape.Engine;
 /// Standard normal draws from <see cref="Random"/>, so that seeded results do not depend on
 /// libtorch's generator or its version.
 /// </summary>
-public static class SeededNormal
+internal static class SeededNormal
 {
     /// <summary>One N(0, 1) draw by Box–Muller: √(−2 ln u₁)·cos(2π u₂), u₁ ∈ (0, 1].</summary>
     public static double Next(Random rng)

@@ -8,7 +8,7 @@ namespace LossLandscape.Geometry;
 /// reverse-mode pass per output entry, row i·ℓ + j = ∇_p f_j(xᵢ). Exact, and O(ℓd) backward passes:
 /// the reference the batched path is tested against.
 /// </summary>
-public static class AutogradJacobian
+internal static class AutogradJacobian
 {
     /// <summary>J ∈ ℝ^{ℓd×n} of the model's outputs on <paramref name="inputs"/> (d × p) at its current point.</summary>
     public static Tensor Compute(IDifferentiableModel model, Tensor inputs)
