@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Loader;
 using System.Security.Cryptography;
 using TorchSharp;
 
@@ -21,22 +22,22 @@ public enum NativeLibraryRoute
 }
 
 /// <summary>
-/// Loads TorchSharp's native library before TorchSharp does, so that it loads on systems whose libstdc++ is older
-/// than the one it was built against, in any application: one that references the LossLandscape package (whose
-/// buildTransitive targets usually fix the copy at build time already), one that references the project, and an
-/// application built on one machine and run on another.
+/// Makes TorchSharp's native library load on systems whose libstdc++ is older than the one it was built against, in any
+/// application: one that references the LossLandscape package (whose buildTransitive targets usually fix the copy at
+/// build time already), one that references the project, and an application built on one machine and run on another.
 /// </summary>
 /// <remarks>
-/// <para>The copy TorchSharp would load is tried first, by the same search (<see cref="NativeLibrary.Load(string, System.Reflection.Assembly, DllImportSearchPath?)"/>
-/// relative to TorchSharp's assembly). Only if that fails and <see cref="LibstdcxxCompatibility"/> finds that the
-/// system's libstdc++ lacks versions whose symbols nothing calls is a copy with those requirements marked weak written to
+/// <para><see cref="Register"/> (from the library's module initializer; it loads nothing) subscribes to the
+/// <see cref="AssemblyLoadContext.ResolvingUnmanagedDll"/> event of TorchSharp's load context, which .NET raises only
+/// after its own search for <c>LibTorchSharp</c> failed, whether TorchSharp's start-up, a P/Invoke or
+/// <see cref="EnsureLoaded"/> asked. Then, and only if <see cref="LibstdcxxCompatibility"/> finds that the system's
+/// libstdc++ lacks versions whose symbols nothing calls, a copy with those requirements marked weak is written to
 /// <c>$XDG_CACHE_HOME/LossLandscape/native/&lt;hash&gt;/</c> (default <c>~/.cache</c>; a temporary file renamed into
-/// place, so concurrent processes never see a partial file), and loaded after the libraries it needs from beside the
-/// original. glibc's dlopen returns an object already loaded whose soname matches the requested name, so TorchSharp's own
-/// load of <c>libLibTorchSharp.so</c> by name then finds the loaded copy. The NuGet cache and the output folder are never
-/// written.</para>
-/// <para>If loading still fails, one <see cref="DllNotFoundException"/> names the cause instead of TorchSharp's
-/// message about a missing package reference.</para>
+/// place, so concurrent processes never see a partial file) and loaded, after the libraries it needs from beside the
+/// original, and its handle is the event's answer. An application whose copy loads as shipped pays nothing. The NuGet
+/// cache and the output folder are never written.</para>
+/// <para>If loading still fails, <see cref="EnsureLoaded"/> throws one <see cref="DllNotFoundException"/> that names the
+/// cause, instead of TorchSharp's message about a missing package reference.</para>
 /// </remarks>
 internal static class LibTorchSharpLoader
 {
@@ -46,11 +47,31 @@ internal static class LibTorchSharpLoader
     /// <summary>Hex digits of the SHA-256 of the compatible copy that name its cache folder: 64 bits, ample to tell TorchSharp versions apart.</summary>
     private const int HashDigits = 16;
 
+    private static readonly object Gate = new();
+    private static int _registered;
+    private static IntPtr _compatible;
+    private static DllNotFoundException? _failure;
+
     /// <summary>How the library was loaded.</summary>
     internal static NativeLibraryRoute Route { get; private set; }
 
     /// <summary>The file that was loaded, when known.</summary>
     internal static string? LoadedPath { get; private set; }
+
+    private static bool Applies => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
+
+    /// <summary>Subscribes the fallback to failed loads of <c>LibTorchSharp</c>; loads nothing. Idempotent.</summary>
+    internal static void Register()
+    {
+        if (!Applies || Interlocked.Exchange(ref _registered, 1) == 1)
+        {
+            return;
+        }
+        var torchAssembly = typeof(torch).Assembly;
+        var context = AssemblyLoadContext.GetLoadContext(torchAssembly) ?? AssemblyLoadContext.Default;
+        context.ResolvingUnmanagedDll += (assembly, name) =>
+            name == LibraryName && assembly == torchAssembly ? LoadCompatibleCopy(torchAssembly) : IntPtr.Zero;
+    }
 
     /// <summary>Makes <c>libLibTorchSharp.so</c> loaded, or throws one <see cref="DllNotFoundException"/> saying why it cannot be.</summary>
     internal static void EnsureLoaded()
@@ -59,29 +80,77 @@ internal static class LibTorchSharpLoader
         {
             return;
         }
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+        if (!Applies)
         {
             Route = NativeLibraryRoute.LeftToTorchSharp;
             return;
         }
+        Register();
         var torchAssembly = typeof(torch).Assembly;
         // libtorch first, as TorchSharp's own loader does; a failure here shows up in the next load's message.
         NativeLibrary.TryLoad("torch_cpu", torchAssembly, null, out _);
-        string loadError;
         try
         {
             NativeLibrary.Load(LibraryName, torchAssembly, null);
+        }
+        catch (DllNotFoundException e)
+        {
+            throw _failure ?? Failure($"{FileName} does not load: {RelevantLines(e.Message)}");
+        }
+        if (Route == NativeLibraryRoute.NotLoaded)
+        {
             Route = NativeLibraryRoute.AsShipped;
             LoadedPath = FindShipped(torchAssembly);
-            return;
+        }
+    }
+
+    /// <summary>The event handler: the compatible copy's handle, or zero (and the failure kept for <see cref="EnsureLoaded"/>).</summary>
+    private static IntPtr LoadCompatibleCopy(System.Reflection.Assembly torchAssembly)
+    {
+        lock (Gate)
+        {
+            if (_compatible != IntPtr.Zero || _failure is not null)
+            {
+                return _compatible;
+            }
+            try
+            {
+                (_compatible, string path) = Resolve(torchAssembly);
+                Route = NativeLibraryRoute.CompatibleCopy;
+                LoadedPath = path;
+            }
+            catch (DllNotFoundException e)
+            {
+                _failure = e;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                _failure = Failure($"{FileName} does not load, and reading it to find out why failed: {e.Message}");
+            }
+            return _compatible;
+        }
+    }
+
+    /// <summary>Finds the copy that failed, decides whether weakening a libstdc++ requirement makes it load, and loads that copy.</summary>
+    private static (IntPtr Handle, string Path) Resolve(System.Reflection.Assembly torchAssembly)
+    {
+        string shipped = FindShipped(torchAssembly)
+            ?? throw Failure($"{FileName} is not in the application's native search directories ({string.Join(", ", SearchDirectories(torchAssembly))}); the TorchSharp package puts it in runtimes/linux-x64/native of the output folder");
+        string loadError;
+        try
+        {
+            // By path: the loader's own message says why (this overload raises no event).
+            return (NativeLibrary.Load(shipped), shipped);
         }
         catch (DllNotFoundException e)
         {
             loadError = RelevantLines(e.Message);
         }
-
-        string shipped = FindShipped(torchAssembly)
-            ?? throw Failure($"{FileName} is not in the application's native search directories ({string.Join(", ", SearchDirectories(torchAssembly))}); the TorchSharp package puts it in runtimes/linux-x64/native of the output folder ({loadError})");
+        if (!loadError.Contains("version `", StringComparison.Ordinal))
+        {
+            // A missing dependency or a damaged file: no version requirement to weaken would help.
+            throw Failure($"{shipped} does not load: {loadError}");
+        }
         string stdcxx = LibstdcxxCompatibility.SystemLibraryPath()
             ?? throw Failure($"{shipped} does not load ({loadError}), and no {LibstdcxxCompatibility.Library} was found to check it against");
         var image = new ElfVersionNeeds(File.ReadAllBytes(shipped));
@@ -95,7 +164,6 @@ internal static class LibTorchSharpLoader
             throw Failure($"{shipped} {check.Describe()}, which {stdcxx} lacks; install the libstdc++ of GCC 13 or newer");
         }
 
-        byte[] compatible = check.Weakened();
         // The copy lives elsewhere, so $ORIGIN no longer finds libtorch: load what it needs from beside the original.
         string shippedDir = Path.GetDirectoryName(shipped)!;
         foreach (string needed in image.Needed)
@@ -106,24 +174,17 @@ internal static class LibTorchSharpLoader
                 NativeLibrary.TryLoad(beside, out _);
             }
         }
-        string copy = LoadCompatibleCopy(compatible, shipped);
-        if (!NativeLibrary.TryLoad(LibraryName, torchAssembly, null, out _))
-        {
-            throw Failure($"the compatible copy {copy} loaded, but a load of {LibraryName} by name does not find it");
-        }
-        Route = NativeLibraryRoute.CompatibleCopy;
-        LoadedPath = copy;
+        return LoadCompatibleCopy(check.Weakened(), shipped);
     }
 
     /// <summary>Writes <paramref name="compatible"/> to the user's cache (else a private temporary folder) and loads it.</summary>
-    private static string LoadCompatibleCopy(byte[] compatible, string shipped)
+    private static (IntPtr Handle, string Path) LoadCompatibleCopy(byte[] compatible, string shipped)
     {
         string hash = Convert.ToHexStringLower(SHA256.HashData(compatible))[..HashDigits];
         string? cached = CacheRoot() is { } root ? TryWriteOnce(Path.Combine(root, "LossLandscape", "native", hash), compatible) : null;
         if (cached is not null)
         {
-            Load(cached, shipped);
-            return cached;
+            return (Load(cached, shipped), cached);
         }
         // No writable cache: a folder only this user can read (mode 700), removed once the library is mapped.
         var temporary = Directory.CreateTempSubdirectory("losslandscape-native-");
@@ -131,8 +192,7 @@ internal static class LibTorchSharpLoader
         try
         {
             File.WriteAllBytes(path, compatible);
-            Load(path, shipped);
-            return path;
+            return (Load(path, shipped), path);
         }
         finally
         {
@@ -140,11 +200,11 @@ internal static class LibTorchSharpLoader
         }
     }
 
-    private static void Load(string path, string shipped)
+    private static IntPtr Load(string path, string shipped)
     {
         try
         {
-            NativeLibrary.Load(path);
+            return NativeLibrary.Load(path);
         }
         catch (DllNotFoundException e)
         {
@@ -219,11 +279,17 @@ internal static class LibTorchSharpLoader
         return directories.Distinct();
     }
 
-    /// <summary>The loader's lines about the library itself, without the probes of names that do not exist, on one line.</summary>
+    /// <summary>
+    /// What the dynamic loader said, on one line: .NET's header and its probes of file names that do not exist left out
+    /// (lines like "…/LibTorchSharp.so: cannot open shared object file"), the rest kept ("libtorch_cpu.so: cannot open
+    /// shared object file", "version `GLIBCXX_3.4.32' not found (required by …)").
+    /// </summary>
     private static string RelevantLines(string message)
     {
         var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(l => l.Contains(FileName, StringComparison.Ordinal) && !l.EndsWith("No such file or directory", StringComparison.Ordinal))
+            .Where(l => !l.StartsWith("Unable to load shared library", StringComparison.Ordinal))
+            .Where(l => !(l.Contains(LibraryName + ": cannot open", StringComparison.Ordinal) || l.Contains(LibraryName + ".so: cannot open", StringComparison.Ordinal)))
+            .Distinct()
             .ToArray();
         return lines.Length > 0 ? string.Join("; ", lines) : message.ReplaceLineEndings(" ");
     }

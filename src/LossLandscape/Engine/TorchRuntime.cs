@@ -10,13 +10,14 @@ namespace LossLandscape.Engine;
 /// of zero eigenvalues), the CPU device, and transparent huge pages for large CPU tensors.
 /// </summary>
 /// <remarks>
-/// <para>A user never has to call <see cref="EnsureInitialized"/>: the library's module initializer calls it when the
-/// runtime first compiles a method that uses a LossLandscape type, which is before that method's body runs, so a
-/// TorchSharp module built there (<c>nn.Sequential(…)</c> followed by <c>new ModuleModel(…)</c>) is already float64;
-/// and every entry point (<see cref="Data.Dataset"/>, <see cref="Models.ModuleModel"/>, the model files,
-/// <see cref="Geometry.ResidualMap"/>) calls it again, which costs a flag test, and throws there the one clear
-/// exception if the native library cannot be loaded. Only code that uses TorchSharp in a method that runs before any
-/// method mentioning a LossLandscape type is compiled needs to call it first itself.</para>
+/// <para>A user never has to call <see cref="EnsureInitialized"/>: every entry point (<see cref="Data.Dataset"/>,
+/// <see cref="Models.ModuleModel"/>, <see cref="Models.NetworkModel"/>, <see cref="Geometry.ResidualMap"/>) calls it,
+/// which loads the native library and sets float64 as the default dtype once, then only tests a flag, and throws there
+/// the one clear exception if the library cannot be loaded. A TorchSharp module built after the first library call is
+/// float64; one built before it is float32, and <see cref="Models.ModuleModel"/> converts it exactly. The library's
+/// module initializer (<see cref="InitializeOnFirstUse"/>), which runs when the runtime first compiles a method that
+/// uses a LossLandscape type, does the part that loads nothing: it requests huge pages and subscribes the libstdc++
+/// fallback, so that TorchSharp's own first load of its native library works even when user code comes first.</para>
 /// <para>
 /// libtorch backs allocations of 2 MB and more with transparent huge pages when the environment variable
 /// <c>THP_MEM_ALLOC_ENABLE</c> is set (c10's CPU allocator, PyTorch ≥ 2.1). A dense Jacobian is gigabytes
@@ -65,20 +66,21 @@ public static class TorchRuntime
         }
     }
 
-    /// <summary>Runs <see cref="EnsureInitialized"/> when the library is first used; see the remarks of <see cref="TorchRuntime"/>.</summary>
-#pragma warning disable CA2255 // A library's module initializer: here it is the point, the set-up must precede the user's first TorchSharp module.
+    /// <summary>
+    /// The part of the set-up that loads nothing, run when the library is first used (see the remarks of
+    /// <see cref="TorchRuntime"/>): huge pages requested before libtorch's first allocation, and the libstdc++ fallback
+    /// subscribed for TorchSharp's first native load. It touches no TorchSharp type, since TorchSharp's static
+    /// constructor loads libtorch (about 0.4 s), which a command that never computes (<c>landscape --help</c>) must not pay.
+    /// </summary>
+#pragma warning disable CA2255 // A library's module initializer: it must run before user code's first TorchSharp call, and it only subscribes and sets an environment variable.
     [ModuleInitializer]
 #pragma warning restore CA2255
     internal static void InitializeOnFirstUse()
     {
-        try
+        lock (Gate)
         {
-            EnsureInitialized();
-        }
-        catch (Exception)
-        {
-            // A module initializer that throws makes every type of the assembly unusable. The entry point that runs
-            // next calls EnsureInitialized again and throws the failure there, with its message.
+            RequestHugePages();
+            LibTorchSharpLoader.Register();
         }
     }
 

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace LossLandscape.Tests.Packaging;
 
-/// <summary>What <see cref="ConsumerProgram.Compute"/> found: the dtype of a module built before any library call, and a loss.</summary>
+/// <summary>What <see cref="ConsumerProgram.Compute"/> found: the dtype of a module built after the first library call, and a loss.</summary>
 public sealed record ConsumerResult(ScalarType DtypeAtCreation, double Loss);
 
 /// <summary>
@@ -27,13 +27,16 @@ public static class ConsumerProgram
     }
 
     /// <summary>
-    /// Builds an nn.Sequential 2 → 4 → 1 (tanh) before touching any library type in this method's body, sets its
-    /// parameters to 0.5·sin(k + 1), k = 0, 1, … in <c>parameters()</c> order, and computes L = Σ(f(xᵢ) − yᵢ)² on
-    /// five points through <see cref="ResidualMap"/>.
+    /// Makes a dataset of five points (the library's first use, which sets TorchSharp up), builds an nn.Sequential
+    /// 2 → 4 → 1 (tanh), sets its parameters to 0.5·sin(k + 1), k = 0, 1, … in <c>parameters()</c> order, and computes
+    /// L = Σ(f(xᵢ) − yᵢ)² through <see cref="ResidualMap"/>.
     /// </summary>
     public static ConsumerResult Compute()
     {
-        // The library's module initializer ran when this method was compiled, so TorchSharp's default dtype is float64.
+        var data = new Dataset(
+            new double[,] { { 0.0, 1.0 }, { 1.0, 0.5 }, { -1.0, 2.0 }, { 0.25, -0.75 }, { 2.0, 0.0 } },
+            new double[,] { { 0.3 }, { -0.2 }, { 0.9 }, { 0.1 }, { -0.6 } });
+        // No call to TorchRuntime: the Dataset set TorchSharp's default dtype to float64.
         var net = nn.Sequential(("hidden", nn.Linear(2, 4)), ("tanh", nn.Tanh()), ("output", nn.Linear(4, 1)));
         var dtype = net.parameters().First().dtype;
         using (no_grad())
@@ -46,9 +49,6 @@ public static class ConsumerProgram
                 k += values.Length;
             }
         }
-        var data = new Dataset(
-            new double[,] { { 0.0, 1.0 }, { 1.0, 0.5 }, { -1.0, 2.0 }, { 0.25, -0.75 }, { 2.0, 0.0 } },
-            new double[,] { { 0.3 }, { -0.2 }, { 0.9 }, { 0.1 }, { -0.6 } });
         var model = new ModuleModel(net, inputDim: 2, outputDim: 1);
         var map = new ResidualMap(model, data);
         return new ConsumerResult(dtype, map.Loss());
