@@ -57,13 +57,18 @@ internal sealed class ElfVersionNeeds
     /// <summary>VER_FLG_WEAK in <c>vna_flags</c>.</summary>
     internal const ushort VerFlagWeak = 0x2;
 
+    // Section types (sh_type) and the dynamic tag read here, from the gABI and the LSB.
     private const uint ShtDynamic = 6;
     private const uint ShtDynsym = 11;
     private const uint ShtGnuVerdef = 0x6ffffffd;
     private const uint ShtGnuVerneed = 0x6ffffffe;
     private const uint ShtGnuVersym = 0x6fffffff;
     private const long DtNeeded = 1;
+
+    /// <summary>sizeof(Elf64_Shdr).</summary>
     private const int SectionHeaderSize = 64;
+
+    /// <summary>sizeof(Elf64_Sym).</summary>
     private const int SymbolSize = 24;
 
     private readonly byte[] _elf;
