@@ -6,8 +6,8 @@ using LossLandscape.Curvature;
 using LossLandscape.Data;
 using static TorchSharp.torch;
 
-// Landscape.LoadData also sets TorchSharp up for the library (float64), so the module below is built in float64.
-// (Issue 9 makes the library do this on its own before any module reaches it; Landscape.For converts a float32 module.)
+// The library sets TorchSharp up on first use (float64, huge pages), so the module below is built in float64; a module
+// built before any library call is float32, and Landscape.For converts it to float64 exactly.
 var data = Landscape.LoadData("builtin:iris", TargetSpec.Classes("species"));
 random.manual_seed(0); // the module's initial weights, for a reproducible run
 var module = nn.Sequential(("fc1", nn.Linear(4, 16)), ("tanh", nn.Tanh()), ("fc2", nn.Linear(16, 3)));

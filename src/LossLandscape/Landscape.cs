@@ -136,8 +136,7 @@ public sealed class Landscape : IDisposable
     /// </summary>
     /// <remarks>
     /// Geometry is decided in float64. A module built before the library's first call has float32 parameters (TorchSharp's
-    /// default dtype); its parameters are converted to float64 in place (<c>module.to(float64)</c>, which replaces the
-    /// parameter tensors). Building the module after <see cref="LoadData"/> gives float64 parameters from the start.
+    /// default dtype); <see cref="ModuleModel"/> converts its parameters to float64 in place, exactly. Building the module after <see cref="LoadData"/> gives float64 parameters from the start.
     /// </remarks>
     /// <param name="module">The module; it takes a d × p tensor and returns d × ℓ (or d for ℓ = 1).</param>
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
@@ -147,13 +146,6 @@ public sealed class Landscape : IDisposable
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(data);
-        // Issue 9 moves the set-up and the dtype rule into the library itself (TorchRuntime, ModuleModel); until then this
-        // is what a module needs before ModuleModel reads its parameters.
-        TorchRuntime.EnsureInitialized();
-        if (module.parameters().Any(p => p.dtype != ScalarType.Float64))
-        {
-            module.to(ScalarType.Float64);
-        }
         return For(new ModuleModel(module, data.InputDim, data.OutputDim), data, exponent, batchSize);
     }
 

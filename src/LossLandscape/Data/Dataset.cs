@@ -12,15 +12,39 @@ public sealed class Dataset
     private readonly double[] _inputs;
     private readonly double[] _targets;
 
-    /// <summary>Creates a dataset from row-major copies of the inputs (d × p) and targets (d × ℓ).</summary>
+    /// <summary>Creates a dataset from copies of the inputs (d × p) and targets (d × ℓ).</summary>
     /// <exception cref="ArgumentException">Shapes disagree, a value is not finite, or there are no rows.</exception>
     public Dataset(double[,] inputs, double[,] targets, IReadOnlyList<string>? inputNames = null, IReadOnlyList<string>? targetNames = null, string? source = null)
-        : this(Flatten(inputs), inputs.GetLength(1), Flatten(targets), targets.GetLength(1), inputs.GetLength(0), targets.GetLength(0), inputNames, targetNames, source)
+        : this(Rows.Of(inputs, nameof(inputs)), Rows.Of(targets, nameof(targets)), inputNames, targetNames, source)
+    {
+    }
+
+    /// <summary>Creates a dataset from copies of jagged rows: <c>inputs[i]</c> = xᵢ ∈ ℝᵖ and <c>targets[i]</c> = yᵢ ∈ ℝ^ℓ, every row of a kind the same length.</summary>
+    /// <exception cref="ArgumentException">A row is missing or of another length, the row counts disagree, a value is not finite, or there are no rows.</exception>
+    public Dataset(double[][] inputs, double[][] targets, IReadOnlyList<string>? inputNames = null, IReadOnlyList<string>? targetNames = null, string? source = null)
+        : this(Rows.Of(inputs, nameof(inputs)), Rows.Of(targets, nameof(targets)), inputNames, targetNames, source)
+    {
+    }
+
+    /// <summary>
+    /// Creates a dataset from copies of tensors: <paramref name="inputs"/> d × p, <paramref name="targets"/> d × ℓ (or a
+    /// vector of d values, ℓ = 1), of any real dtype on any device; the values are converted to float64.
+    /// </summary>
+    /// <exception cref="ArgumentException">A tensor has another shape or is complex, the row counts disagree, a value is not finite, or there are no rows.</exception>
+    public Dataset(Tensor inputs, Tensor targets, IReadOnlyList<string>? inputNames = null, IReadOnlyList<string>? targetNames = null, string? source = null)
+        : this(Rows.Of(inputs, nameof(inputs), allowVector: false), Rows.Of(targets, nameof(targets), allowVector: true), inputNames, targetNames, source)
+    {
+    }
+
+    private Dataset(Rows inputs, Rows targets, IReadOnlyList<string>? inputNames, IReadOnlyList<string>? targetNames, string? source)
+        : this(inputs.Values, inputs.Width, targets.Values, targets.Width, inputs.Count, targets.Count, inputNames, targetNames, source)
     {
     }
 
     private Dataset(double[] inputs, int inputDim, double[] targets, int outputDim, int rows, int targetRows, IReadOnlyList<string>? inputNames, IReadOnlyList<string>? targetNames, string? source)
     {
+        // The library's first use sets up TorchSharp (float64 default, huge pages) before a module is built: see TorchRuntime.
+        TorchRuntime.EnsureInitialized();
         if (rows != targetRows)
         {
             throw new LandscapeInputException($"{rows} input rows but {targetRows} target rows");
@@ -33,10 +57,8 @@ public sealed class Dataset
         {
             throw new LandscapeInputException("a dataset needs at least one input column and one target column");
         }
-        if (inputs.Any(v => !double.IsFinite(v)) || targets.Any(v => !double.IsFinite(v)))
-        {
-            throw new LandscapeInputException("dataset values must be finite");
-        }
+        RequireFinite(inputs, inputDim, "inputs");
+        RequireFinite(targets, outputDim, "targets");
         _inputs = inputs;
         _targets = targets;
         Count = rows;
@@ -100,7 +122,7 @@ public sealed class Dataset
 
     /// <summary>The same inputs with other targets (d × ℓ′).</summary>
     public Dataset WithTargets(double[,] targets, IReadOnlyList<string>? targetNames = null) =>
-        new(_inputs, InputDim, Flatten(targets), targets.GetLength(1), Count, targets.GetLength(0), InputNames, targetNames, Source);
+        new(new Rows(_inputs, Count, InputDim), Rows.Of(targets, nameof(targets)), InputNames, targetNames, Source);
 
     /// <summary>The rows listed, in that order.</summary>
     public Dataset Subset(IEnumerable<int> rows)
@@ -169,10 +191,70 @@ public sealed class Dataset
         return drop.Count == 0 ? data : data.Subset(Enumerable.Range(0, data.Count).Where(i => !drop.Contains(i)));
     }
 
-    private static double[] Flatten(double[,] a)
+    private static void RequireFinite(double[] values, int width, string what)
     {
-        var flat = new double[a.Length];
-        Buffer.BlockCopy(a, 0, flat, 0, a.Length * sizeof(double));
-        return flat;
+        int k = Array.FindIndex(values, v => !double.IsFinite(v));
+        if (k >= 0)
+        {
+            throw new LandscapeInputException($"{what}[{k / width}, {k % width}] is {values[k].ToString(System.Globalization.CultureInfo.InvariantCulture)}; dataset values must be finite (row, column from 0)");
+        }
+    }
+
+    /// <summary>A row-major copy of a matrix with its shape, from any of the forms the constructors take.</summary>
+    private readonly record struct Rows(double[] Values, int Count, int Width)
+    {
+        public static Rows Of(double[,] a, string name)
+        {
+            ArgumentNullException.ThrowIfNull(a, name);
+            return new(Flatten(a), a.GetLength(0), a.GetLength(1));
+        }
+
+        public static Rows Of(double[][] rows, string name)
+        {
+            ArgumentNullException.ThrowIfNull(rows, name);
+            if (Array.FindIndex(rows, r => r is null) is var missing and >= 0)
+            {
+                throw new LandscapeInputException($"{name} row {missing} is null");
+            }
+            int width = rows.Length == 0 ? 0 : rows[0].Length;
+            if (Array.FindIndex(rows, r => r.Length != width) is var odd and >= 0)
+            {
+                throw new LandscapeInputException($"{name} row {odd} has {rows[odd].Length} values, row 0 has {width}");
+            }
+            var flat = new double[(long)rows.Length * width];
+            for (int i = 0; i < rows.Length; i++)
+            {
+                Array.Copy(rows[i], 0, flat, (long)i * width, width);
+            }
+            return new(flat, rows.Length, width);
+        }
+
+        public static Rows Of(Tensor t, string name, bool allowVector)
+        {
+            ArgumentNullException.ThrowIfNull(t, name);
+            if (!(t.dim() == 2 || (allowVector && t.dim() == 1)))
+            {
+                string expected = allowVector ? "a d × ℓ tensor or a vector of d values" : "a d × p tensor";
+                throw new LandscapeInputException($"{name} must be {expected}; got shape [{string.Join(", ", t.shape)}]");
+            }
+            if (t.is_complex())
+            {
+                throw new LandscapeInputException($"{name} is {t.dtype}; a dataset holds real values");
+            }
+            if (t.numel() > Array.MaxLength)
+            {
+                throw new LandscapeInputException($"{name} has {t.numel()} values, more than an array holds");
+            }
+            using var scope = NewDisposeScope();
+            var values = t.detach().to(float64).cpu().contiguous().reshape(-1).data<double>().ToArray();
+            return new(values, (int)t.shape[0], t.dim() == 2 ? (int)t.shape[1] : 1);
+        }
+
+        private static double[] Flatten(double[,] a)
+        {
+            var flat = new double[a.Length];
+            Buffer.BlockCopy(a, 0, flat, 0, a.Length * sizeof(double));
+            return flat;
+        }
     }
 }

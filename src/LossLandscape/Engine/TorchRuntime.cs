@@ -1,24 +1,34 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace LossLandscape.Engine;
 
 /// <summary>
-/// One place that prepares TorchSharp for the library: float64 as the default dtype (geometry is
-/// decided in float64: ranks and counts of zero eigenvalues), the CPU device, and transparent huge
-/// pages for large CPU tensors.
+/// One place that prepares TorchSharp for the library: its native library loaded (on an older libstdc++ too, see
+/// <see cref="NativeLibraryRoute"/>), float64 as the default dtype (geometry is decided in float64: ranks and counts
+/// of zero eigenvalues), the CPU device, and transparent huge pages for large CPU tensors.
 /// </summary>
 /// <remarks>
+/// <para>A user never has to call <see cref="EnsureInitialized"/>: every entry point (<see cref="Data.Dataset"/>,
+/// <see cref="Models.ModuleModel"/>, <see cref="Models.NetworkModel"/>, <see cref="Geometry.ResidualMap"/>) calls it,
+/// which loads the native library and sets float64 as the default dtype once, then only tests a flag, and throws there
+/// the one clear exception if the library cannot be loaded. A TorchSharp module built after the first library call is
+/// float64; one built before it is float32, and <see cref="Models.ModuleModel"/> converts it exactly. The library's
+/// module initializer (<see cref="InitializeOnFirstUse"/>), which runs when the runtime first compiles a method that
+/// uses a LossLandscape type, does the part that loads nothing: it requests huge pages and subscribes the libstdc++
+/// fallback, so that TorchSharp's own first load of its native library works even when user code comes first.</para>
+/// <para>
 /// libtorch backs allocations of 2 MB and more with transparent huge pages when the environment variable
 /// <c>THP_MEM_ALLOC_ENABLE</c> is set (c10's CPU allocator, PyTorch ≥ 2.1). A dense Jacobian is gigabytes
 /// of fresh memory, and with 4 kB pages the kernel's page faults cost more than computing it (bench/README.md,
 /// jacobian). The variable is set with libc's setenv before libtorch allocates anything, unless the user
-/// set it already; <c>LOSSLANDSCAPE_NO_THP=1</c> turns this off.
+/// set it already; <c>LOSSLANDSCAPE_NO_THP=1</c> turns this off.</para>
 /// </remarks>
 public static class TorchRuntime
 {
     private static readonly object Gate = new();
-    private static bool _initialized;
+    private static volatile bool _initialized;
 
     /// <summary>The device every tensor of the library lives on.</summary>
     public static torch.Device Device => torch.CPU;
@@ -26,9 +36,23 @@ public static class TorchRuntime
     /// <summary>Whether huge pages were requested for large tensors.</summary>
     public static bool HugePages { get; private set; }
 
-    /// <summary>Sets float64 as the default dtype. Safe to call from every entry point, any number of times.</summary>
+    /// <summary>How TorchSharp's native library was loaded (<see cref="Engine.NativeLibraryRoute.CompatibleCopy"/> on a libstdc++ older than GCC 13's).</summary>
+    public static NativeLibraryRoute NativeLibraryRoute => LibTorchSharpLoader.Route;
+
+    /// <summary>The <c>libLibTorchSharp.so</c> that was loaded, when known.</summary>
+    public static string? NativeLibraryPath => LibTorchSharpLoader.LoadedPath;
+
+    /// <summary>
+    /// Loads TorchSharp's native library and sets float64 as the default dtype. Safe to call from every entry point,
+    /// any number of times; after the first success it only tests a flag.
+    /// </summary>
+    /// <exception cref="DllNotFoundException">The native library cannot be loaded; the message names the cause.</exception>
     public static void EnsureInitialized()
     {
+        if (_initialized)
+        {
+            return;
+        }
         lock (Gate)
         {
             if (_initialized)
@@ -36,8 +60,27 @@ public static class TorchRuntime
                 return;
             }
             RequestHugePages();
+            LibTorchSharpLoader.EnsureLoaded();
             torch.set_default_dtype(torch.float64);
             _initialized = true;
+        }
+    }
+
+    /// <summary>
+    /// The part of the set-up that loads nothing, run when the library is first used (see the remarks of
+    /// <see cref="TorchRuntime"/>): huge pages requested before libtorch's first allocation, and the libstdc++ fallback
+    /// subscribed for TorchSharp's first native load. It touches no TorchSharp type, since TorchSharp's static
+    /// constructor loads libtorch (about 0.4 s), which a command that never computes (<c>landscape --help</c>) must not pay.
+    /// </summary>
+#pragma warning disable CA2255 // A library's module initializer: it must run before user code's first TorchSharp call, and it only subscribes and sets an environment variable.
+    [ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void InitializeOnFirstUse()
+    {
+        lock (Gate)
+        {
+            RequestHugePages();
+            LibTorchSharpLoader.Register();
         }
     }
 
