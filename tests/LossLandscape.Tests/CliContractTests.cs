@@ -93,7 +93,7 @@ public sealed class CliJsonTests : IDisposable
         var train = Run(P("train.json"), ["train", .. Data, "--hidden", "4", "--steps", "2", "--out", P("t.json"), "--json", P("train.json")]);
         AssertFields(train, "train", "model", "data", "n", "d", "outputs", "constraints", "optimizer", "settings", "status", "steps", "evaluations",
             "initialLoss", "finalLoss", "bestLoss", "bestStep", "targetLoss", "seconds", "lossHistory");
-        Assert.Equal("budget", train.GetProperty("status").GetString());
+        Assert.Equal("stoppedWithoutConvergence", train.GetProperty("status").GetString());
         Assert.Equal(3, train.GetProperty("lossHistory").GetArrayLength());
         Assert.False(train.TryGetProperty("note", out _), "note is written only when the optimizer stalled");
     }
