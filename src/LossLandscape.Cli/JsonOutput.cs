@@ -49,9 +49,9 @@ internal static class JsonOutput
     /// Writes one JSON object built field by field by <paramref name="body"/> to <paramref name="path"/>, if given.
     /// </summary>
     /// <remarks>
-    /// Kept only for the commands not yet moved onto <see cref="LandscapeCommand{TSettings, TResult}"/>
-    /// (spectrum, trace, certify, experiment); a converted command serialises its result record with
-    /// <see cref="Write{T}(string?, T, JsonTypeInfo{T})"/>. Delete this overload once the last one is converted.
+    /// Kept only for the one command not yet moved onto <see cref="LandscapeCommand{TSettings, TResult}"/>
+    /// (experiment); a converted command serialises its result record with
+    /// <see cref="Write{T}(string?, T, JsonTypeInfo{T})"/>. Delete this overload once experiment is converted.
     /// </remarks>
     public static void Write(string? path, Action<Utf8JsonWriter> body)
     {

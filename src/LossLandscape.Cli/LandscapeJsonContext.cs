@@ -26,6 +26,9 @@ namespace LossLandscape.Cli;
 [JsonSerializable(typeof(SliceOutput))]
 [JsonSerializable(typeof(VerifyOutput))]
 [JsonSerializable(typeof(TrainOutput))]
+[JsonSerializable(typeof(SpectrumOutput))]
+[JsonSerializable(typeof(TraceOutput))]
+[JsonSerializable(typeof(CertificateOutput))]
 internal sealed partial class LandscapeJsonContext : JsonSerializerContext;
 
 /// <summary>

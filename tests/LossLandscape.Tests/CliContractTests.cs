@@ -98,6 +98,88 @@ public sealed class CliJsonTests : IDisposable
         Assert.False(train.TryGetProperty("note", out _), "note is written only when the optimizer stalled");
     }
 
+    /// <summary>
+    /// spectrum (each method, and the zeros and inertia objects), trace (each method) and certify (with the perturbation
+    /// object and the certificate inside it) keep the field names they wrote before they moved onto the command base;
+    /// certify does not dump the singular values of J or the n eigenvalues of a dense run, which it never wrote.
+    /// </summary>
+    [Fact]
+    public void Spectrum_Trace_Certify_Keep_Their_Json_Field_Names()
+    {
+        // A point of M (n = 61, ℓd = 12): the zeros of lanczos smallest and the inertia of gram need one.
+        var (code, output, err) = CliTests.Run(["construct", .. Data, "--out", P("c.json")]);
+        Assert.True(code == 0, output + err);
+        string[] common = ["method", "operator", "which", "n", "d", "outputs", "status", "note", "hessianVectorProducts", "seconds"];
+        string[] onManifold = ["onManifold", "maxAbsResidual", "onManifoldTolerance"];
+        JsonElement Spectrum(string name, params string[] args) => Run(P(name), ["spectrum", "--model", P("c.json"), .. Data, .. args, "--json", P(name)]);
+
+        var dense = Spectrum("dense.json", "--method", "dense", "--k", "3");
+        AssertFields(dense, "spectrum dense", [.. common, "eigenvalues", "converged", "allEigenvalues", "asymmetry"]);
+        Assert.Equal(61, dense.GetProperty("allEigenvalues").GetArrayLength());
+        Assert.Equal("dense", dense.GetProperty("method").GetString());
+        Assert.Equal("largest", dense.GetProperty("which").GetString());
+
+        var gram = Spectrum("gram.json", "--method", "gram", "--k", "3");
+        AssertFields(gram, "spectrum gram", [.. common, "eigenvalues", "converged", .. onManifold, "inertia"]);
+        AssertFields(gram.GetProperty("inertia"), "spectrum gram.inertia", "positive", "zero", "negative", "decided", "note");
+
+        var lanczos = Spectrum("lanczos.json", "--method", "lanczos", "--k", "3");
+        AssertFields(lanczos, "spectrum lanczos", [.. common, "eigenvalues", "converged", "residuals", "iterations"]);
+        Assert.Equal("converged", lanczos.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.True, lanczos.GetProperty("converged")[0].ValueKind);
+
+        var smallest = Spectrum("smallest.json", "--method", "lanczos", "--k", "3", "--which", "smallest");
+        AssertFields(smallest, "spectrum lanczos smallest", [.. common, "eigenvalues", "converged", .. onManifold, "zeros", "iterations"]);
+        AssertFields(smallest.GetProperty("zeros"), "spectrum lanczos smallest.zeros",
+            "multiplicity", "bound", "residualTermNorm", "residualTermEstimated", "residualTermSteps", "rank", "constraints", "lowestNonzero", "rule");
+        Assert.Equal(61 - 12, smallest.GetProperty("zeros").GetProperty("multiplicity").GetInt32());
+
+        var slq = Spectrum("slq.json", "--method", "slq", "--steps", "10", "--probes", "2", "--grid-points", "50");
+        AssertFields(slq, "spectrum slq", [.. common, "sigma", "grid", "density", "moments", "momentStandardErrors", "breakdowns", "options", "quadrature"]);
+        AssertFields(slq.GetProperty("options"), "spectrum slq.options", "steps", "probes", "sigma2", "gridPoints", "gridMargin", "seed", "source");
+        Assert.Equal(2, slq.GetProperty("quadrature").GetArrayLength());
+        AssertFields(slq.GetProperty("quadrature")[0], "spectrum slq.quadrature[]", "nodes", "weights");
+        Assert.Equal(50, slq.GetProperty("grid").GetArrayLength());
+        Assert.False(slq.TryGetProperty("eigenvalues", out _), "slq writes a density, not eigenvalues");
+
+        foreach (var method in new[] { "hutchinson", "hutch++", "exact" })
+        {
+            var trace = Run(P("trace.json"), ["trace", "--model", P("c.json"), .. Data, "--method", method, "--json", P("trace.json")]);
+            AssertFields(trace, $"trace {method}", "method", "operator", "n", "trace", "standardError", "lowRankPart", "samples", "status", "note", "hessianVectorProducts", "seconds");
+            Assert.Equal(method, trace.GetProperty("method").GetString());
+        }
+
+        var certify = Run(P("certify.json"), ["certify", "--model", P("c.json"), .. Data, "--method", "dense", "--perturb", "1e-2", "--json", P("certify.json")]);
+        AssertCertificate(certify, "certify");
+        var perturbation = certify.GetProperty("perturbation");
+        AssertFields(perturbation, "certify.perturbation", "epsilon", "norm", "distanceMoved", "gaussNewtonSteps", "certificate");
+        AssertCertificate(perturbation.GetProperty("certificate"), "certify.perturbation.certificate");
+        Assert.False(perturbation.GetProperty("certificate").TryGetProperty("perturbation", out _), "the certificate after the perturbation has no perturbation of its own");
+        var plain = Run(P("plain.json"), ["certify", "--model", P("c.json"), .. Data, "--json", P("plain.json")]);
+        AssertCertificate(plain, "certify without --perturb");
+        Assert.False(plain.TryGetProperty("perturbation", out _), "perturbation is written only with --perturb");
+    }
+
+    /// <summary>A certificate's fields (certify's top level, and the certificate after a perturbation), and no huge arrays.</summary>
+    private static void AssertCertificate(JsonElement c, string what)
+    {
+        AssertFields(c, what, "n", "d", "outputs", "constraints", "loss", "maxAbsResidual", "onManifoldTolerance", "onManifold", "jacobian",
+            "manifoldDimension", "regularPoint", "hessian", "seconds");
+        AssertFields(c.GetProperty("jacobian"), what + ".jacobian",
+            "rank", "tolerance", "resolution", "sigmaMax", "sigmaMin", "sigmaNext", "sigmaAbove", "sigmaBelow", "decided", "basis");
+        AssertFields(c.GetProperty("hessian"), what + ".hessian", "method", "positive", "zero", "negative", "tolerance", "decided", "note", "eigenvalues");
+        Assert.False(c.GetProperty("jacobian").TryGetProperty("singularValues", out _), $"{what}: the singular values of J were never written");
+        Assert.False(c.GetProperty("hessian").TryGetProperty("allEigenvalues", out _), $"{what}: the n eigenvalues of a dense run were never written");
+        if (c.GetProperty("hessian").GetProperty("method").GetString() == "dense")
+        {
+            AssertFields(c.GetProperty("hessian"), what + ".hessian (dense)", "residualTermNorm");
+        }
+        else
+        {
+            Assert.False(c.GetProperty("hessian").TryGetProperty("residualTermNorm", out _), $"{what}: residualTermNorm is written only where it was computed");
+        }
+    }
+
     [Fact]
     public void Info_Of_A_Dag_Keeps_Its_Json_Field_Names()
     {
@@ -301,6 +383,13 @@ public sealed class CliExitCodeTests : IDisposable
     [InlineData("slice", "--grid", "1", "--grid: 1 is fewer than 2 points per axis")]
     [InlineData("evaluate", "--exponent", "0.5", "--exponent: 0.5 is not a finite number ≥ 1")]
     [InlineData("report", "--grid", "0", "--grid: 0 is fewer than 2 points per axis")]
+    [InlineData("spectrum", "--k", "0", "--k: 0 is not a positive number of eigenvalues")]
+    [InlineData("spectrum", "--budget-gb", "0", "--budget-gb: 0 is not a positive number of gigabytes")]
+    [InlineData("trace", "--method", "girard", "--method: 'girard' is not one of hutchinson, hutch++, exact")]
+    [InlineData("trace", "--operator", "fisher", "--operator: 'fisher' is not one of hessian, ggn")]
+    [InlineData("certify", "--method", "qr", "--method: 'qr' is not one of auto, dense, gram")]
+    [InlineData("certify", "--perturb", "0", "--perturb: 0 is not a positive number")]
+    [InlineData("certify", "--tolerance", "-1", "--tolerance: -1 is not a positive number")]
     public void Validation_Runs_Before_Any_File_Is_Read(string command, string option, string value, string message)
     {
         // The model file does not exist: the settings are refused first, in the one validation step.

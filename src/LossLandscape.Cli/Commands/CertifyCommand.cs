@@ -1,73 +1,112 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Data;
 using LossLandscape.Geometry;
 using Spectre.Console;
-using static TorchSharp.torch;
 
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
 /// <c>landscape certify --model M --data D (--target|--one-hot) [--method auto|dense|gram] [--perturb EPS] [--json F]</c>:
-/// loss, residual, on-M, rank of J with its tolerance and gap, dim M, regularity, inertia of ∇²L.
+/// loss, residual, on-M, rank of J with its tolerance and gap, dim M = n − rank, regularity, inertia of ∇²L.
 /// </summary>
-internal static class CertifyCommand
+/// <remarks>
+/// One library call, <see cref="Certificate.Compute"/>; with <c>--perturb</c>, Theorem 2.1's perturbation
+/// (<see cref="RegularValuePerturbation.Apply"/>) and the certificate of the perturbed point.
+/// </remarks>
+internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings, CertificateOutput>
 {
+    /// <summary>
+    /// The perturbed point is projected onto the new M to this fraction of the on-M tolerance, so that it certifies as on M
+    /// with two orders of magnitude to spare.
+    /// </summary>
+    private const double ProjectionToleranceFraction = 1e-2;
+
+    private readonly Option<string> _method = new("--method") { Description = "auto | dense (all n eigenvalues) | gram (2·eig(JJᵀ) on M)", DefaultValueFactory = _ => "auto" };
+    private readonly Option<double?> _perturb = new("--perturb") { Description = "Theorem 2.1: perturb the targets by |r| < EPS, move onto the new M, certify again" };
+    private readonly Option<double> _tolerance = new("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => OnManifoldTest.DefaultRelativeTolerance };
+
+    private CertifyCommand()
+        : base("certify", "Certify a point: on M?, rank of J and dim M = n − rank (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3).",
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the perturbation")
+        => Add(_method, _perturb, _tolerance);
+
     /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) => new CertifyCommand().Build(context);
+
+    /// <summary>The settings of <c>certify</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
     {
-        var command = new Command("certify", "Certify a point: on M?, rank of J and dim M = n − rank (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3).");
-        var model = CommonOptions.Model();
-        command.Options.Add(model);
-        var data = new CommonOptions.DataOptions(command);
-        var method = new Option<string>("--method") { Description = "auto | dense (all n eigenvalues) | gram (2·eig(JJᵀ) on M)", DefaultValueFactory = _ => "auto" };
-        var perturb = new Option<double?>("--perturb") { Description = "Theorem 2.1: perturb the targets by |r| < EPS, move onto the new M, certify again" };
-        var seed = new Option<int>("--seed") { Description = "seed of the perturbation", DefaultValueFactory = _ => 0 };
-        var tolerance = new Option<double>("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => OnManifoldTest.DefaultRelativeTolerance };
-        var json = CommonOptions.Json();
-        foreach (var o in new Option[] { method, perturb, seed, tolerance, json })
+        /// <summary><c>--method auto|dense|gram</c>.</summary>
+        public string Method { get; init; } = "auto";
+
+        /// <summary><c>--perturb EPS</c>: the bound ε on the perturbation of the targets, or null for none.</summary>
+        public double? Perturb { get; init; }
+
+        /// <summary><c>--tolerance</c>: the on-M rule's relative tolerance.</summary>
+        public double Tolerance { get; init; } = OnManifoldTest.DefaultRelativeTolerance;
+
+        /// <summary>The library's options (throws <see cref="UsageException"/> for an unknown <c>--method</c>).</summary>
+        public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance);
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<CertificateOutput> JsonType => LandscapeJsonContext.Default.CertificateOutput;
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
+    {
+        Method = result.GetValue(_method)!,
+        Perturb = result.GetValue(_perturb),
+        Tolerance = result.GetValue(_tolerance),
+    };
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        _ = settings.ToOptions();
+        if (!(settings.Tolerance > 0) || !double.IsFinite(settings.Tolerance))
         {
-            command.Options.Add(o);
+            throw new UsageException($"--tolerance: {settings.Tolerance.ToString(CultureInfo.InvariantCulture)} is not a positive number");
         }
-        command.SetAction(result =>
+        // RegularValuePerturbation refuses ε ≤ 0 too, but only after the first certificate has been computed.
+        if (settings.Perturb is { } eps && (!(eps > 0) || !double.IsFinite(eps)))
         {
-            LandscapeApp.Initialize();
-            var point = CommonOptions.LoadModel(result.GetValue(model)!);
-            var set = data.Load(result);
-            var options = new CertificateOptions(ParseMethod(result.GetValue(method)!), result.GetValue(tolerance));
-            using var scope = NewDisposeScope();
-            using var m = point.ToModel();
-            var first = context.WithProgress("certify", progress => Certificate.Compute(new ResidualMap(m, set), options, progress));
-            Render(context, "certificate", set, first);
-            PerturbationResult? perturbation = null;
-            CertificateResult? second = null;
-            if (result.GetValue(perturb) is { } eps)
-            {
-                perturbation = context.WithProgress("perturb", _ => RegularValuePerturbation.Apply(m, set, eps, result.GetValue(seed), first.OnManifoldTolerance * 1e-2));
-                second = context.WithProgress("certify the perturbed point", progress => Certificate.Compute(new ResidualMap(m, perturbation.Perturbed), options, progress));
-                context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {perturbation.PerturbationNorm:G3} < ε = {eps:G3}; moved {perturbation.Projection.Distance:G3} onto the new M in {perturbation.Projection.Steps} Gauss–Newton steps"));
-                Render(context, "certificate after the perturbation", perturbation.Perturbed, second);
-            }
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                Write(w, first);
-                if (perturbation is not null && second is not null)
-                {
-                    w.WriteStartObject("perturbation");
-                    w.WriteNumber("epsilon", result.GetValue(perturb)!.Value);
-                    w.WriteNumber("norm", perturbation.PerturbationNorm);
-                    w.WriteNumber("distanceMoved", perturbation.Projection.Distance);
-                    w.WriteNumber("gaussNewtonSteps", perturbation.Projection.Steps);
-                    w.WriteStartObject("certificate");
-                    Write(w, second);
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                }
-            });
-            return LandscapeApp.Success;
-        });
-        return command;
+            throw new UsageException($"--perturb: {eps.ToString(CultureInfo.InvariantCulture)} is not a positive number");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override CertificateOutput Execute(CommandRun run, Settings settings)
+    {
+        var options = settings.ToOptions();
+        var first = run.Progress("certify", progress => Certificate.Compute(run.Map, options, progress));
+        if (settings.Perturb is not { } eps)
+        {
+            return CertificateOutput.From(run.Data, first);
+        }
+        // RegularValuePerturbation moves the model (run.Model) onto the perturbed M; run.Map is not used after this.
+        var perturbation = run.Progress("perturb", _ => RegularValuePerturbation.Apply(run.Model, run.Data, eps, settings.Seed, first.OnManifoldTolerance * ProjectionToleranceFraction));
+        using var perturbedMap = new ResidualMap(run.Model, perturbation.Perturbed);
+        var second = run.Progress("certify the perturbed point", progress => Certificate.Compute(perturbedMap, options, progress));
+        return CertificateOutput.From(run.Data, first) with
+        {
+            Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,
+                CertificateOutput.From(perturbation.Perturbed, second)),
+        };
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, CertificateOutput result)
+    {
+        Render(context, "certificate", result.Dataset, result.Result);
+        if (result.Perturbation is { } p)
+        {
+            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; moved {p.DistanceMoved:G3} onto the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
+            Render(context, "certificate after the perturbation", p.Certificate.Dataset, p.Certificate.Result);
+        }
     }
 
     /// <summary>Parses <c>--method</c>.</summary>
@@ -105,51 +144,102 @@ internal static class CertifyCommand
         Row("time", $"{c.Seconds:0.00} s");
         context.Console.Write(table);
     }
+}
 
-    /// <summary>The certificate's JSON fields (the names the project promises, and more).</summary>
-    public static void Write(Utf8JsonWriter w, CertificateResult c)
+/// <summary>
+/// The result of <c>landscape certify</c>, and its JSON: a <see cref="CertificateResult"/> with the field names the command
+/// has always written (the singular values of J and the n eigenvalues of a dense run are left out: the JSON keeps
+/// the rank's gap and the nonzero eigenvalues), and with <c>--perturb</c> the perturbation and the certificate after it.
+/// </summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">Targets per row ℓ.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Loss">L at the point.</param>
+/// <param name="MaxAbsResidual">max|H_k|.</param>
+/// <param name="OnManifoldTolerance">The on-M threshold (absolute).</param>
+/// <param name="OnManifold">max|H_k| ≤ the threshold.</param>
+/// <param name="Jacobian">rank J and the gap it was decided across.</param>
+/// <param name="ManifoldDimension">dim M = n − rank J.</param>
+/// <param name="RegularPoint">rank J = ℓd.</param>
+/// <param name="Hessian">The inertia of ∇²L.</param>
+/// <param name="Seconds">Wall time of the certificate.</param>
+/// <param name="Result">The library's certificate, which the table is rendered from (not serialised as such).</param>
+/// <param name="Dataset">The data the certificate is of (the perturbed data for the certificate after the perturbation; not serialised).</param>
+internal sealed record CertificateOutput(
+    int N,
+    int D,
+    int Outputs,
+    int Constraints,
+    double Loss,
+    double MaxAbsResidual,
+    double OnManifoldTolerance,
+    bool OnManifold,
+    JacobianOutput Jacobian,
+    int ManifoldDimension,
+    bool RegularPoint,
+    HessianOutput Hessian,
+    double Seconds,
+    [property: JsonIgnore] CertificateResult Result,
+    [property: JsonIgnore] Dataset Dataset)
+{
+    /// <summary>With <c>--perturb</c>: the perturbation and the certificate of the perturbed point; else null (not written).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public PerturbationOutput? Perturbation { get; init; }
+
+    /// <summary>The output of the certificate <paramref name="c"/> on <paramref name="data"/>.</summary>
+    public static CertificateOutput From(Dataset data, CertificateResult c)
     {
-        w.WriteNumber("n", c.N);
-        w.WriteNumber("d", c.D);
-        w.WriteNumber("outputs", c.Outputs);
-        w.WriteNumber("constraints", c.Constraints);
-        w.WriteNumber("loss", c.Loss);
-        w.WriteNumber("maxAbsResidual", c.MaxAbsResidual);
-        w.WriteNumber("onManifoldTolerance", c.OnManifoldTolerance);
-        w.WriteBoolean("onManifold", c.OnManifold);
-        w.WriteStartObject("jacobian");
-        w.WriteNumber("rank", c.Jacobian.Rank);
-        w.WriteNumber("tolerance", c.Jacobian.Tolerance);
-        w.WriteNumber("resolution", c.Jacobian.Resolution);
-        w.WriteNumber("sigmaMax", c.Jacobian.SigmaMax);
-        w.WriteNumber("sigmaMin", c.Jacobian.SigmaMin);
-        w.WriteNumber("sigmaNext", c.Jacobian.SigmaNext);
-        w.WriteNumber("sigmaAbove", c.Jacobian.SigmaAbove);
-        w.WriteNumber("sigmaBelow", c.Jacobian.SigmaBelow);
-        w.WriteBoolean("decided", c.Jacobian.Decided);
-        w.WriteString("basis", c.Jacobian.Basis);
-        w.WriteEndObject();
-        w.WriteNumber("manifoldDimension", c.ManifoldDimension);
-        w.WriteBoolean("regularPoint", c.RegularPoint);
-        w.WriteStartObject("hessian");
-        w.WriteString("method", c.Hessian.Method);
-        w.WriteNumber("positive", c.Hessian.Positive);
-        w.WriteNumber("zero", c.Hessian.Zero);
-        w.WriteNumber("negative", c.Hessian.Negative);
-        w.WriteNumber("tolerance", c.Hessian.Tolerance);
-        w.WriteBoolean("decided", c.Hessian.Decided);
-        w.WriteString("note", c.Hessian.Note);
-        if (c.Hessian.ResidualTermNorm is { } r)
-        {
-            w.WriteNumber("residualTermNorm", r);
-        }
-        w.WriteStartArray("eigenvalues");
-        foreach (var v in c.Hessian.Eigenvalues)
-        {
-            w.WriteNumberValue(v);
-        }
-        w.WriteEndArray();
-        w.WriteEndObject();
-        w.WriteNumber("seconds", c.Seconds);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(c);
+        var j = c.Jacobian;
+        var h = c.Hessian;
+        return new CertificateOutput(c.N, c.D, c.Outputs, c.Constraints, c.Loss, c.MaxAbsResidual, c.OnManifoldTolerance, c.OnManifold,
+            new JacobianOutput(j.Rank, j.Tolerance, j.Resolution, j.SigmaMax, j.SigmaMin, j.SigmaNext, j.SigmaAbove, j.SigmaBelow, j.Decided, j.Basis),
+            c.ManifoldDimension, c.RegularPoint,
+            new HessianOutput(h.Method, h.Positive, h.Zero, h.Negative, h.Tolerance, h.Decided, h.Note, h.ResidualTermNorm, h.Eigenvalues),
+            c.Seconds, c, data);
     }
 }
+
+/// <summary>The rank decision of J (<see cref="RankDecision"/>) without its singular values, as <c>certify</c>'s JSON writes it.</summary>
+/// <param name="Rank">rank J.</param>
+/// <param name="Tolerance">The threshold the rank was decided by.</param>
+/// <param name="Resolution">The absolute accuracy of the singular values.</param>
+/// <param name="SigmaMax">σmax.</param>
+/// <param name="SigmaMin">The smallest of the first ℓd singular values.</param>
+/// <param name="SigmaNext">The singular value after the first ℓd.</param>
+/// <param name="SigmaAbove">σ_rank.</param>
+/// <param name="SigmaBelow">σ_rank+1.</param>
+/// <param name="Decided">Whether the gap is resolved.</param>
+/// <param name="Basis">How the singular values were computed.</param>
+internal sealed record JacobianOutput(int Rank, double Tolerance, double Resolution, double SigmaMax, double SigmaMin, double SigmaNext, double SigmaAbove, double SigmaBelow, bool Decided, string Basis);
+
+/// <summary>The inertia of ∇²L (<see cref="Inertia"/>) without the n eigenvalues of a dense run, as <c>certify</c>'s JSON writes it.</summary>
+/// <param name="Method">dense or gram.</param>
+/// <param name="Positive">Positive eigenvalues.</param>
+/// <param name="Zero">Zero eigenvalues.</param>
+/// <param name="Negative">Negative eigenvalues.</param>
+/// <param name="Tolerance">The threshold of zero.</param>
+/// <param name="Decided">Whether the counts rest on a resolved gap.</param>
+/// <param name="Note">How they were decided, or why not.</param>
+/// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ where it was computed (dense); else not written.</param>
+/// <param name="Eigenvalues">The nonzero eigenvalues, descending.</param>
+internal sealed record HessianOutput(
+    string Method,
+    int Positive,
+    int Zero,
+    int Negative,
+    double Tolerance,
+    bool Decided,
+    string Note,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? ResidualTermNorm,
+    IReadOnlyList<double> Eigenvalues);
+
+/// <summary>Theorem 2.1's perturbation (<see cref="PerturbationResult"/>), as <c>certify --perturb</c>'s JSON writes it.</summary>
+/// <param name="Epsilon">The bound ε given.</param>
+/// <param name="Norm">|r|, the size of the perturbation of the targets (&lt; ε).</param>
+/// <param name="DistanceMoved">How far the point moved onto the new M.</param>
+/// <param name="GaussNewtonSteps">Gauss–Newton steps of that move.</param>
+/// <param name="Certificate">The certificate of the perturbed point.</param>
+internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, CertificateOutput Certificate);

@@ -15,11 +15,8 @@ internal static class CurvatureOptions
         DefaultValueFactory = _ => "hessian",
     };
 
-    /// <summary><c>--batch-size B</c>.</summary>
-    public static Option<int?> BatchSize() => new("--batch-size")
-    {
-        Description = "rows per batch of each operator application (default all; the result does not depend on it)",
-    };
+    /// <summary>What <c>--batch-size B</c> (a shared option, <see cref="SharedOptions.BatchSize"/>) means for an operator.</summary>
+    public const string BatchSizeDescription = "rows per batch of each operator application (default all; the result does not depend on it)";
 
     /// <summary><c>--budget-gb G</c>.</summary>
     public static Option<double> Budget() => new("--budget-gb")

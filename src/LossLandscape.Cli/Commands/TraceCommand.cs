@@ -1,11 +1,12 @@
-using LossLandscape.Engine;
 using System.CommandLine;
-using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Globalization;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
+using LossLandscape.Models;
 using Spectre.Console;
-using static TorchSharp.torch;
 
 namespace LossLandscape.Cli.Commands;
 
@@ -14,90 +15,154 @@ namespace LossLandscape.Cli.Commands;
 /// [--probes N] [--seed S] [--batch-size B] [--json F]</c>: tr ∇²L with its standard error, the Hessian-vector
 /// products used and the wall time.
 /// </summary>
-internal static class TraceCommand
+internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, TraceOutput>
 {
-    /// <summary>Builds the command.</summary>
-    public static Command Create(CliContext context)
-    {
-        var command = new Command("trace", "The trace of ∇²L: Hutchinson or Hutch++ with a standard error, or exact from n Hessian-vector products.");
-        var model = CommonOptions.Model();
-        command.Options.Add(model);
-        var data = new CommonOptions.DataOptions(command);
-        var method = new Option<string>("--method") { Description = "hutchinson | hutch++ | exact (Σ eᵢᵀHeᵢ, n products)", DefaultValueFactory = _ => "hutch++" };
-        var curvature = CurvatureOptions.Operator();
-        var probes = new Option<int?>("--probes") { Description = "the budget of products: Hutchinson's most probes (default 100, PyHessian), Hutch++'s total (default 99)" };
-        var tolerance = new Option<double>("--tolerance") { Description = "Hutchinson stops when the standard error ≤ this·|estimate| (default 1e−3, PyHessian)", DefaultValueFactory = _ => new TraceOptions().Tolerance };
-        var seed = new Option<int>("--seed") { Description = "seed of the Rademacher probes", DefaultValueFactory = _ => 0 };
-        var batchSize = CurvatureOptions.BatchSize();
-        var json = CommonOptions.Json();
-        foreach (var o in new Option[] { method, curvature, probes, tolerance, seed, batchSize, json })
-        {
-            command.Options.Add(o);
-        }
-        command.SetAction(result =>
-        {
-            string methodName = result.GetValue(method)!;
-            if (methodName is not ("hutchinson" or "hutch++" or "exact"))
-            {
-                throw new UsageException($"--method: '{methodName}' is not one of hutchinson, hutch++, exact");
-            }
-            int? budget = result.GetValue(probes);
-            if (budget is { } b && (b < 1 || (methodName == "hutch++" && b < 3)))
-            {
-                throw new UsageException($"--probes: {b} is too few ({(methodName == "hutch++" ? "Hutch++ needs at least 3" : "at least 1")})");
-            }
-            var kind = CurvatureOptions.ParseOperator(result.GetValue(curvature)!);
-            LandscapeApp.Initialize();
-            var point = CommonOptions.LoadModel(result.GetValue(model)!);
-            var set = data.Load(result);
-            using var scope = NewDisposeScope();
-            using var m = point.ToModel();
-            using var map = new ResidualMap(m, set, batchSize: result.GetValue(batchSize));
-            var op = CurvatureOperators.Create(map, kind);
-            var watch = Stopwatch.StartNew();
-            var options = new TraceOptions(budget ?? (methodName == "hutch++" ? 99 : 100), result.GetValue(tolerance), Seed: result.GetValue(seed));
-            var trace = context.WithProgress("trace", progress => methodName switch
-            {
-                "hutchinson" => Hutchinson.Trace(op, options),
-                "hutch++" => HutchPlusPlus.Trace(op, options),
-                _ => ExactTrace.Compute(op, progress: progress),
-            });
-            double seconds = watch.Elapsed.TotalSeconds;
-            string note = methodName switch
-            {
-                "hutchinson" => string.Create(CultureInfo.InvariantCulture, $"Hutchinson 1990: mean of {trace.Samples.Count} Rademacher samples zᵀHz, standard error s/√N; stops when it is ≤ {options.Tolerance:G3}·|estimate|"),
-                "hutch++" => string.Create(CultureInfo.InvariantCulture, $"Hutch++ (Meyer et al. 2021): tr(QᵀHQ) = {trace.LowRankPart:G6} on a sketch of {options.MaxProbes / 3} vectors, plus Hutchinson on the deflated rest ({trace.Samples.Count} samples)"),
-                _ => $"exact: Σ eᵢᵀHeᵢ over the n = {op.Columns} unit vectors",
-            };
+    /// <summary>Hutchinson's default budget of probes: 100, PyHessian's <c>trace(maxIter=100)</c> (<see cref="TraceOptions.MaxProbes"/>).</summary>
+    private const int HutchinsonProbes = 100;
 
-            string F(double v) => v.ToString("G8", CultureInfo.InvariantCulture);
-            var table = new Table().Title(Markup.Escape($"trace ({methodName})")).AddColumns("quantity", "value");
-            void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
-            Row("data", $"{set.Source}: d = {set.Count}, ℓ = {set.OutputDim}");
-            Row("parameters n", map.ParameterCount.ToString(CultureInfo.InvariantCulture));
-            Row("operator", CurvatureOperators.Name(kind));
-            Row("trace", $"{F(trace.Trace)} ± {trace.StandardError:G3}");
-            Row("status", trace.Status.ToJsonName());
-            Row("how", note);
-            Row("Hessian-vector products", trace.Applications.ToString(CultureInfo.InvariantCulture));
-            Row("time", string.Create(CultureInfo.InvariantCulture, $"{seconds:0.000} s"));
-            context.Console.Write(table);
-            JsonOutput.Write(result.GetValue(json), w =>
-            {
-                w.WriteString("method", methodName);
-                w.WriteString("operator", CurvatureOperators.Name(kind));
-                w.WriteNumber("n", map.ParameterCount);
-                w.WriteNumber("trace", trace.Trace);
-                w.WriteNumber("standardError", trace.StandardError);
-                w.WriteNumber("lowRankPart", trace.LowRankPart);
-                w.WriteNumber("samples", trace.Samples.Count);
-                w.WriteString("status", trace.Status.ToJsonName());
-                w.WriteString("note", note);
-                w.WriteNumber("hessianVectorProducts", trace.Applications);
-                w.WriteNumber("seconds", seconds);
-            });
-            return LandscapeApp.Success;
+    /// <summary>Hutch++'s default budget: 99, the largest multiple of 3 within Hutchinson's 100 (<see cref="TraceOptions.MaxProbes"/>).</summary>
+    private const int HutchPlusPlusProbes = 99;
+
+    /// <summary>Hutch++ splits its budget into thirds (sketch, projection, Hutchinson on the rest): it needs at least 3.</summary>
+    private const int HutchPlusPlusMinimumProbes = 3;
+
+    private readonly Option<string> _method = new("--method") { Description = "hutchinson | hutch++ | exact (Σ eᵢᵀHeᵢ, n products)", DefaultValueFactory = _ => "hutch++" };
+    private readonly Option<string> _operator = CurvatureOptions.Operator();
+    private readonly Option<int?> _probes = new("--probes") { Description = "the budget of products: Hutchinson's most probes (default 100, PyHessian), Hutch++'s total (default 99)" };
+    private readonly Option<double> _tolerance = new("--tolerance") { Description = "Hutchinson stops when the standard error ≤ this·|estimate| (default 1e−3, PyHessian)", DefaultValueFactory = _ => new TraceOptions().Tolerance };
+
+    private TraceCommand()
+        : base("trace", "The trace of ∇²L: Hutchinson or Hutch++ with a standard error, or exact from n Hessian-vector products.",
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
+            seedDescription: "seed of the Rademacher probes", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
+        => Add(_method, _operator, _probes, _tolerance);
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliContext context) => new TraceCommand().Build(context);
+
+    /// <summary>The settings of <c>trace</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
+    {
+        /// <summary><c>--method hutchinson|hutch++|exact</c>.</summary>
+        public string Method { get; init; } = "hutch++";
+
+        /// <summary><c>--operator hessian|ggn</c>.</summary>
+        public string Operator { get; init; } = "hessian";
+
+        /// <summary><c>--probes N</c>: the budget of products, or null for the method's default.</summary>
+        public int? Probes { get; init; }
+
+        /// <summary><c>--tolerance</c>: Hutchinson stops when the standard error ≤ this·|estimate|.</summary>
+        public double Tolerance { get; init; } = new TraceOptions().Tolerance;
+
+        /// <summary>The operator <see cref="Operator"/> names (<see cref="CurvatureOptions.ParseOperator"/>).</summary>
+        public CurvatureKind Kind => CurvatureOptions.ParseOperator(Operator);
+
+        /// <summary>The estimator's options: the budget (the method's default unless <c>--probes</c>), tolerance and seed.</summary>
+        public TraceOptions Options => new(Probes ?? (Method == "hutch++" ? HutchPlusPlusProbes : HutchinsonProbes), Tolerance, Seed: Seed);
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<TraceOutput> JsonType => LandscapeJsonContext.Default.TraceOutput;
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new()
+    {
+        Method = result.GetValue(_method)!,
+        Operator = result.GetValue(_operator)!,
+        Probes = result.GetValue(_probes),
+        Tolerance = result.GetValue(_tolerance),
+    };
+
+    /// <inheritdoc/>
+    /// <remarks>The tolerance is the library's to refuse (<see cref="LandscapeInputException"/>, exit 2).</remarks>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Method is not ("hutchinson" or "hutch++" or "exact"))
+        {
+            throw new UsageException($"--method: '{settings.Method}' is not one of hutchinson, hutch++, exact");
+        }
+        bool hutchPlusPlus = settings.Method == "hutch++";
+        if (settings.Probes is { } b && (b < 1 || (hutchPlusPlus && b < HutchPlusPlusMinimumProbes)))
+        {
+            throw new UsageException($"--probes: {b} is too few ({(hutchPlusPlus ? "Hutch++ needs at least 3" : "at least 1")})");
+        }
+        _ = CurvatureOptions.ParseOperator(settings.Operator); // refuses an unknown --operator here, before any file is read
+    }
+
+    /// <inheritdoc/>
+    protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, batchSize: settings.BatchSize);
+
+    /// <inheritdoc/>
+    protected override TraceOutput Execute(CommandRun run, Settings settings)
+    {
+        var map = run.Map;
+        var kind = settings.Kind;
+        var op = CurvatureOperators.Create(map, kind);
+        var options = settings.Options;
+        var trace = run.Progress("trace", progress => settings.Method switch
+        {
+            "hutchinson" => Hutchinson.Trace(op, options),
+            "hutch++" => HutchPlusPlus.Trace(op, options),
+            _ => ExactTrace.Compute(op, progress: progress),
         });
-        return command;
+        double seconds = run.Seconds;
+        string note = settings.Method switch
+        {
+            "hutchinson" => string.Create(CultureInfo.InvariantCulture, $"Hutchinson 1990: mean of {trace.Samples.Count} Rademacher samples zᵀHz, standard error s/√N; stops when it is ≤ {options.Tolerance:G3}·|estimate|"),
+            "hutch++" => string.Create(CultureInfo.InvariantCulture, $"Hutch++ (Meyer et al. 2021): tr(QᵀHQ) = {trace.LowRankPart:G6} on a sketch of {options.MaxProbes / 3} vectors, plus Hutchinson on the deflated rest ({trace.Samples.Count} samples)"),
+            _ => $"exact: Σ eᵢᵀHeᵢ over the n = {op.Columns} unit vectors",
+        };
+        var set = run.Data;
+        return new TraceOutput(settings.Method, CurvatureOperators.Name(kind), map.ParameterCount, trace.Trace, trace.StandardError, trace.LowRankPart,
+            trace.Samples.Count, trace.Status.ToJsonName(), note, trace.Applications, seconds, set.Source, set.Count, set.OutputDim);
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, TraceOutput result)
+    {
+        string F(double v) => v.ToString("G8", CultureInfo.InvariantCulture);
+        var table = new Table().Title(Markup.Escape($"trace ({result.Method})")).AddColumns("quantity", "value");
+        void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
+        Row("data", $"{result.Data}: d = {result.D}, ℓ = {result.Outputs}");
+        Row("parameters n", result.N.ToString(CultureInfo.InvariantCulture));
+        Row("operator", result.Operator);
+        Row("trace", $"{F(result.Trace)} ± {result.StandardError:G3}");
+        Row("status", result.Status);
+        Row("how", result.Note);
+        Row("Hessian-vector products", result.HessianVectorProducts.ToString(CultureInfo.InvariantCulture));
+        Row("time", string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:0.000} s"));
+        context.Console.Write(table);
     }
 }
+
+/// <summary>The result of <c>landscape trace</c>, and its JSON.</summary>
+/// <param name="Method">hutchinson, hutch++ or exact, as given.</param>
+/// <param name="Operator">The operator (<see cref="CurvatureOperators.Name"/>).</param>
+/// <param name="N">Parameters n.</param>
+/// <param name="Trace">The estimate of tr A (exact for the exact method).</param>
+/// <param name="StandardError">Its standard error (0 for the exact method).</param>
+/// <param name="LowRankPart">tr(QᵀAQ) of Hutch++'s sketch; 0 otherwise.</param>
+/// <param name="Samples">The number of stochastic samples.</param>
+/// <param name="Status">How the estimate ended (<see cref="SolverStatus"/>, by name).</param>
+/// <param name="Note">How it was computed, in words.</param>
+/// <param name="HessianVectorProducts">Operator applications.</param>
+/// <param name="Seconds">Wall time of the estimate.</param>
+/// <param name="Data">The data source.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">Targets per row ℓ.</param>
+internal sealed record TraceOutput(
+    string Method,
+    string Operator,
+    int N,
+    double Trace,
+    double StandardError,
+    double LowRankPart,
+    int Samples,
+    string Status,
+    string Note,
+    long HessianVectorProducts,
+    double Seconds,
+    string Data,
+    int D,
+    int Outputs);
