@@ -41,10 +41,10 @@ public sealed class ApiListingTests
         string listing = ApiListing.Generate(assembly, XDocument.Load(Path.ChangeExtension(assembly.Location, ".xml")));
         Assert.Contains("### `public sealed class Landscape : IDisposable`", listing);
         Assert.Contains("- `public static Landscape For(IDifferentiableModel model, Dataset data, double exponent = 2, int? batchSize = null)` — Binds any differentiable model to `data`.", listing);
-        Assert.Contains("- `public LanczosResult Spectrum(Landscape.SpectrumOptions? options = null)` — ", listing);
+        Assert.Contains("- `public SpectrumResult Spectrum(SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)` — ", listing);
         Assert.Contains("- `public TrainingResult Train(Landscape.TrainOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)`", listing);
-        Assert.Contains("### `public sealed record Landscape.SpectrumOptions`", listing);
-        Assert.Contains("- `public SpectrumEnd Which { get; init; }` — Which end; default the largest, `LanczosOptions.Which`'s default (PyHessian's and eigenthings' target).", listing);
+        Assert.Contains("### `public sealed record SpectrumOptions`", listing);
+        Assert.Contains("- `public SpectrumEnd Which { get; init; }` — Which end of the spectrum, and the order of the answer; default the largest.", listing);
         Assert.Contains("### `public enum Landscape.TraceMethod`", listing);
         // The summary stops at the first sentence, and a record's compiler-written members are not listed.
         Assert.Contains("- `public static Landscape Load(string modelPath, Dataset data)` — Reads a model file (`ModelFile.Load`: `losslandscape.mlp/1` or `losslandscape.dag/1`) and binds it to `data`.\n", listing);
