@@ -1,16 +1,20 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using LossLandscape.Data;
 using LossLandscape.Models;
 
 namespace LossLandscape.Cli;
 
 /// <summary>The options every command shares, and their interpretation.</summary>
-public static class CommonOptions
+internal static class CommonOptions
 {
+    /// <summary>The name of the model option; a command that has it requires <c>--data</c> (<see cref="DataOptions"/>).</summary>
+    public const string ModelOptionName = "--model";
+
     /// <summary><c>--data FILE.csv</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>.</summary>
     public static Option<string?> Data() => new("--data")
     {
-        Description = $"CSV file with a header row, builtin:digits|iris|diabetes, or synthetic:D,P[,L[,SEED]] (default {DatasetLoader.DefaultSource})",
+        Description = $"CSV file with a header row, builtin:digits|iris|diabetes, or synthetic:D,P[,L[,SEED]]; required with {ModelOptionName} (the data the model was fit to), otherwise default {DatasetLoader.DefaultSource} (announced on stderr)",
     };
 
     /// <summary><c>--target COL</c>, repeatable.</summary>
@@ -33,13 +37,17 @@ public static class CommonOptions
     public static Option<string?> Json() => new("--json") { Description = "also write the machine-readable result to this file" };
 
     /// <summary><c>--model FILE</c>.</summary>
-    public static Option<string> Model(bool required = true) => new("--model")
+    public static Option<string> Model(bool required = true) => new(ModelOptionName)
     {
         Description = "a model file (losslandscape.mlp/1 or losslandscape.dag/1)",
         Required = required,
     };
 
-    /// <summary>The data options of one command, added to it together.</summary>
+    /// <summary>
+    /// The data options of one command, added to it together. Where the command takes <c>--model</c>, <c>--data</c> is
+    /// required: a model was fit to some data, and silently evaluating it on <see cref="DatasetLoader.DefaultSource"/>
+    /// gives numbers about the wrong problem. Elsewhere (init, construct, train) the default stays, and is announced on stderr.
+    /// </summary>
     public sealed class DataOptions
     {
         private readonly Option<string?> _data = Data();
@@ -54,6 +62,22 @@ public static class CommonOptions
             command.Options.Add(_target);
             command.Options.Add(_oneHot);
             command.Options.Add(_dedupe);
+            // A validator runs after every option of the command is known, so the order in which --model is added does not matter.
+            command.Validators.Add(RequireDataWithModel);
+        }
+
+        /// <summary>The one-line error when a command with <c>--model</c> is given no <c>--data</c>.</summary>
+        public static string MissingDataMessage => $"--data is required with {ModelOptionName}: give the data the model was fit to (e.g. --data builtin:iris --one-hot species)";
+
+        /// <summary>The stderr note when a command without a model falls back to <see cref="DatasetLoader.DefaultSource"/>.</summary>
+        public static string DefaultDataNote => $"landscape: note: no --data given; using {DatasetLoader.DefaultSource}";
+
+        private void RequireDataWithModel(CommandResult command)
+        {
+            if (command.GetResult(_data) is null && command.Command.Options.Any(o => o.Name == ModelOptionName))
+            {
+                command.AddError(MissingDataMessage);
+            }
         }
 
         /// <summary>Loads the data the options name.</summary>
@@ -65,7 +89,12 @@ public static class CommonOptions
             {
                 throw new UsageException("give --target or --one-hot, not both");
             }
-            var data = DatasetLoader.Load(result.GetValue(_data), new TargetSpec(targets, oneHot));
+            var source = result.GetValue(_data);
+            if (source is null)
+            {
+                (result.InvocationConfiguration?.Error ?? System.Console.Error).WriteLine(DefaultDataNote);
+            }
+            var data = DatasetLoader.Load(source, new TargetSpec(targets, oneHot));
             return result.GetValue(_dedupe) ? data.Dedupe() : data;
         }
 

@@ -226,11 +226,14 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         LandscapeApp.Initialize();
         using var scope = NewDisposeScope();
         var point = settings.Model is { } path ? CommonOptions.LoadModel(path) : null;
+        if (settings.Data is { Source: null })
+        {
+            // Without a model (init, construct, train) the default data is allowed, and said; with one, --data is required.
+            context.Err.WriteLine(CommonOptions.DataOptions.DefaultDataNote);
+        }
         var data = settings.Data?.Load();
         using var model = point?.ToModel();
-        var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
-        // ResidualMap holds tensors and becomes IDisposable (issue 9 §2); until then this is null and does nothing.
-        using var mapLifetime = (object?)map as IDisposable;
+        using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
 
         var run = new CommandRun(context, settings.Model, point, model, data, map);
         var output = Execute(run, settings);

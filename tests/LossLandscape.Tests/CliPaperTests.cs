@@ -96,6 +96,33 @@ public sealed class CliPaperTests : IDisposable
     }
 
     [Fact]
+    public void Certify_States_The_On_M_Comparison_That_Decided_It()
+    {
+        // Off M (a fresh initialization) the line must read as a failed test, with both numbers; on M as a passed one.
+        var (code, output, err) = CliTests.Run("init", "--data", "builtin:iris", "--one-hot", "species", "--hidden", "4", "--seed", "1", "--out", P("fresh.json"));
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run("certify", "--model", P("fresh.json"), "--data", "builtin:iris", "--one-hot", "species", "--json", P("fresh-cert.json"));
+        Assert.True(code == 0, output + err);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(P("fresh-cert.json"))))
+        {
+            var root = doc.RootElement;
+            Assert.False(root.GetProperty("onManifold").GetBoolean());
+            string x = LossLandscape.Reports.CertificateText.Number(root.GetProperty("maxAbsResidual").GetDouble());
+            string y = LossLandscape.Reports.CertificateText.Number(root.GetProperty("onManifoldTolerance").GetDouble());
+            Assert.Contains($"no (max|H| = {x} > tolerance {y})", output);
+        }
+        Assert.DoesNotContain("≤", OnMLine(output));
+
+        (code, output, err) = CliTests.Run("construct", "--data", "builtin:iris", "--one-hot", "species", "--dedupe", "--standardize", "--out", P("onm.json"));
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run("certify", "--model", P("onm.json"), "--data", "builtin:iris", "--one-hot", "species", "--dedupe", "--method", "gram");
+        Assert.True(code == 0, output + err);
+        Assert.Matches(@"yes \(max\|H\| = \S+ ≤ tolerance \S+\)", OnMLine(output));
+
+        static string OnMLine(string table) => table.Split('\n').Single(line => line.Contains("on M ", StringComparison.Ordinal) && line.Contains("max|H|", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Certify_Dense_Refuses_Over_Budget_Naming_Gram()
     {
         var (code, output, err) = CliTests.Run("init", "--data", "builtin:digits", "--hidden", "700", "--out", P("big.json"));

@@ -129,8 +129,8 @@ public sealed class CliTests : IDisposable
     [Theory]
     [InlineData("info", "--bogus")]
     [InlineData("evaluate")]
-    [InlineData("init", "--out", "x.json", "--hidden", "3,zero")]
-    [InlineData("init", "--out", "x.json", "--activation", "swish")]
+    [InlineData("init", "--data", "builtin:iris", "--out", "x.json", "--hidden", "3,zero")]
+    [InlineData("init", "--data", "builtin:iris", "--out", "x.json", "--activation", "swish")]
     [InlineData("evaluate", "--model", "m.json", "--target", "a", "--one-hot", "b")]
     public void Bad_Command_Lines_Exit_2_With_One_Line(params string[] args)
     {
@@ -139,6 +139,36 @@ public sealed class CliTests : IDisposable
         Assert.Single(err.TrimEnd().Split('\n'));
         Assert.StartsWith("landscape: error:", err);
         Assert.DoesNotContain("   at ", err + output);
+    }
+
+    [Theory]
+    [InlineData("evaluate")]
+    [InlineData("certify")]
+    [InlineData("walk")]
+    [InlineData("spectrum")]
+    [InlineData("trace")]
+    [InlineData("slice", "--directions", "random", "--out", "x.png")]
+    [InlineData("report", "--out", "report")]
+    public void Commands_With_A_Model_Require_Data(string command, params string[] extra)
+    {
+        // A model was fit to some data: evaluating it on a default dataset would answer a question about the wrong problem.
+        var args = new[] { command, "--model", Model(2, 1) }.Concat(extra).ToArray();
+        var (code, output, err) = Run(args);
+        AssertBadInput(code, output, err, CommonOptions.DataOptions.MissingDataMessage);
+        Assert.Contains("--data is required with --model", err);
+    }
+
+    [Fact]
+    public void Init_Without_Data_Announces_The_Default_On_Stderr()
+    {
+        var model = Path.Combine(_dir, "default.json");
+        var (code, output, err) = Run("init", "--hidden", "3", "--out", model);
+        Assert.True(code == 0, err);
+        Assert.Equal("landscape: note: no --data given; using builtin:iris", err.Trim());
+        Assert.Contains("builtin:iris", output);
+        (code, _, err) = Run("init", "--data", "builtin:iris", "--hidden", "3", "--out", model);
+        Assert.True(code == 0, err);
+        Assert.Equal("", err);
     }
 
     private string Model(int inputs, int outputs)

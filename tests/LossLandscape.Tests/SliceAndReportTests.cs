@@ -6,6 +6,7 @@ using LossLandscape.Models;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
 using SkiaSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Tests;
@@ -99,6 +100,115 @@ public class SliceAndReportTests
         Assert.True(html.Split("<svg").Length - 1 >= 5);
     }
 
+    /// <summary>A model at its initialization: L &gt; 0, so not a point of M.</summary>
+    private static (Dataset Data, NetworkPoint Point) FreshPointOffM()
+    {
+        TorchRuntime.EnsureInitialized();
+        var data = DatasetLoader.Load("builtin:iris", TargetSpec.Classes("species")).Subset(Enumerable.Range(0, 150).Where(i => i % 10 == 0));
+        var mlp = new Mlp(data.InputDim, [new HiddenLayer(6, new Models.Activations.SmooLU())], data.OutputDim);
+        return (data, new NetworkPoint(mlp, mlp.InitialParameters(1)));
+    }
+
+    [Fact]
+    public void Report_On_M_Says_Point_Of_M_And_Report_Off_M_Says_It_Is_Not_On_M()
+    {
+        var (onData, onPoint) = SmallPointOfM();
+        using var onModel = onPoint.ToModel();
+        var onReport = new HtmlReport("on M");
+        Assert.True(LandscapeReport.Build(onReport, new ResidualMap(onModel, onData), new ReportOptions(SliceGrid: 5, WalkSteps: 0)).OnManifold);
+        Assert.Contains("at a point of M", onReport.Render());
+        Assert.Contains("on M</td><td>yes (max|H| = ", onReport.Render());
+
+        var (offData, offPoint) = FreshPointOffM();
+        using var offModel = offPoint.ToModel();
+        var offReport = new HtmlReport("off M");
+        var cert = LandscapeReport.Build(offReport, new ResidualMap(offModel, offData), new ReportOptions(SliceGrid: 5, WalkSteps: 2));
+        Assert.False(cert.OnManifold);
+        var html = offReport.Render();
+        Assert.DoesNotContain("point of M", html);
+        Assert.Contains("This point is not on M", html);
+        Assert.Contains(System.Net.WebUtility.HtmlEncode($"no (max|H| = {CertificateText.Number(cert.MaxAbsResidual)} > tolerance {CertificateText.Number(cert.OnManifoldTolerance)})"), html);
+        // The slice against M's tangent and normal and the walk on M exist only on M.
+        Assert.DoesNotContain("<h2>Flat and curved directions of M</h2>", html);
+    }
+
+    [Fact]
+    public void Walk_Plot_Labels_Both_Y_Axes_Even_When_MaxH_Spans_Less_Than_A_Decade()
+    {
+        // max|H| held at the retraction tolerance: all values inside one decade, where decade-only labels showed none.
+        var steps = Enumerable.Range(0, 11).Select(k => new WalkStep(k, 0, 3e-13 + 1e-14 * k, 12, 0.1 * k, 0.09 * k, 1e-3, 2)).ToArray();
+        var plot = Plots.Walk(steps, "walk");
+        var svg = Plots.Svg(plot);
+        var data = plot.RenderManager.LastRender.DataRect;
+        // The SVG's text elements, each placed by translate(x y): left of the data area is the left axis, right of it the right one.
+        var texts = System.Text.RegularExpressions.Regex.Matches(svg, @"<text transform=""translate\(([-\d.]+) [-\d.]+\)""[^>]*>\s*(.*?)\s*</text>", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Select(m => (X: double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Text: System.Net.WebUtility.HtmlDecode(m.Groups[2].Value)))
+            .ToArray();
+        foreach (var (axis, side) in new (ScottPlot.IYAxis, Func<double, bool>)[] { (plot.Axes.Left, x => x < data.Left), (plot.Axes.Right, x => x > data.Right) })
+        {
+            var labels = VisibleLabels(plot, axis);
+            Assert.True(labels.Length >= 2, $"{axis.Edge} axis: {labels.Length} tick labels");
+            Assert.All(labels, t => Assert.Contains(texts, text => text.Text == t.Label && side(text.X)));
+        }
+    }
+
+    [Fact]
+    public void Loss_History_Tick_Labels_Do_Not_Overlap()
+    {
+        // Gauss–Newton from 1e2 down to 1e−30: 32 decades, which labelled 20 ticks in 300 px.
+        var losses = Enumerable.Range(0, 60).Select(k => Math.Pow(10, 2 - 32.0 * k / 59)).ToArray();
+        AssertLabelsApart(Plots.LossHistory(losses, "loss"));
+        // The spectrum's symmetric log axis: 0 and ±τ sat 0.3 units apart, their labels on top of each other.
+        AssertLabelsApart(Plots.Spectrum([5.0, 4.0, 3.0, 2.0, 1e-14, 0, -1e-15], 1e-12, 4, "spectrum"));
+    }
+
+    /// <summary>The left axis has 2 to <see cref="Plots.MaxLogLabels"/> labels, each at least two label heights from the next.</summary>
+    private static void AssertLabelsApart(ScottPlot.Plot plot)
+    {
+        Plots.Svg(plot);
+        var labels = VisibleLabels(plot, plot.Axes.Left);
+        Assert.InRange(labels.Length, 2, Plots.MaxLogLabels);
+        var render = plot.RenderManager.LastRender;
+        double pixelsPerUnit = render.DataRect.Height / plot.Axes.Left.Range.Span;
+        double fontHeight = plot.Axes.Left.TickLabelStyle.FontSize;
+        var positions = labels.Select(t => t.Position).Order().ToArray();
+        for (int k = 1; k < positions.Length; k++)
+        {
+            double gap = (positions[k] - positions[k - 1]) * pixelsPerUnit;
+            Assert.True(gap >= 2 * fontHeight, $"labels at {positions[k - 1]:G3} and {positions[k]:G3} are {gap:0.0} px apart, font {fontHeight} px");
+        }
+    }
+
+    [Fact]
+    public void Legends_Sit_In_A_Panel_Outside_The_Data_Area()
+    {
+        var steps = Enumerable.Range(0, 5).Select(k => new WalkStep(k, 0, 1e-12, 12, 0.1 * k, 0.1 * k, 0, 1)).ToArray();
+        var plots = new[]
+        {
+            Plots.Spectrum([5.0, 4.0, 3.0, 2.0, 1e-14, 0, -1e-15], 1e-12, 4, "spectrum"),
+            Plots.SingularValues([3.0, 2.0, 1.0, 1e-15], 1e-12, 3, "sigma"),
+            Plots.Walk(steps, "walk"),
+        };
+        foreach (var plot in plots)
+        {
+            Plots.Svg(plot);
+            // No legend inside the data rectangle; one legend panel, on the bottom edge, with room of its own.
+            Assert.False(plot.Legend.IsVisible);
+            var layout = plot.RenderManager.LastRender.Layout;
+            var panel = Assert.Single(plot.Axes.GetPanels().OfType<ScottPlot.Panels.LegendPanel>());
+            Assert.Equal(ScottPlot.Edge.Bottom, panel.Edge);
+            Assert.True(layout.PanelSizes[panel] > 0);
+            Assert.True(layout.PanelOffsets[panel] >= layout.PanelSizes[plot.Axes.Bottom], "the legend panel overlaps the x axis");
+        }
+    }
+
+    /// <summary>The labelled major ticks of <paramref name="axis"/> inside its visible range after the last render.</summary>
+    private static ScottPlot.Tick[] VisibleLabels(ScottPlot.Plot plot, ScottPlot.IYAxis axis)
+    {
+        var range = axis.Range;
+        return axis.TickGenerator.Ticks.Where(t => t.IsMajor && !string.IsNullOrEmpty(t.Label) && t.Position >= range.Min && t.Position <= range.Max).ToArray();
+    }
+
     internal static int DistinctColours(SKBitmap bitmap)
     {
         var seen = new HashSet<uint>();
@@ -114,16 +224,17 @@ public class SliceAndReportTests
 }
 
 /// <summary>
-/// The report page as a person sees it: rendered by headless Chromium (Debian's chromium package; the
-/// fixture installs it with apt-get when it is missing and the tests run as root), screenshot not blank,
-/// and the expected headings in the rendered DOM.
+/// The report page as a person sees it: rendered by headless Chromium (Debian's chromium package), screenshot not blank,
+/// and the expected headings in the rendered DOM. Where chromium is missing the test installs it with
+/// <c>apt-get install chromium</c> and says so in its output; it is skipped, with the reason, where it cannot install it
+/// (not root, no apt-get, the install fails, e.g. without network, or LANDSCAPE_TESTS_NO_INSTALL=1 forbids it).
 /// </summary>
-public sealed class RenderedReportTests
+public sealed class RenderedReportTests(ITestOutputHelper output)
 {
-    [Fact]
+    [SkippableFact]
     public void Verify_Report_Renders_In_Headless_Chromium()
     {
-        string chromium = Chromium.Locate();
+        string chromium = Chromium.LocateOrInstall(output.WriteLine);
         var dir = Directory.CreateTempSubdirectory("landscape-report-").FullName;
         try
         {
@@ -151,36 +262,101 @@ public sealed class RenderedReportTests
             Directory.Delete(dir, true);
         }
     }
+
+    [Theory]
+    [InlineData(true, false, false, false, null)]
+    [InlineData(false, false, true, false, "not root")]
+    [InlineData(false, true, false, false, "no apt-get")]
+    [InlineData(false, true, true, true, "LANDSCAPE_TESTS_NO_INSTALL")]
+    [InlineData(false, true, true, false, null)]
+    public void Chromium_Is_Used_Installed_Or_Skipped_With_A_Reason(bool installed, bool root, bool apt, bool forbidden, string? reason)
+    {
+        var skip = Chromium.CannotInstallReason(installed, root, apt, forbidden);
+        if (reason is null)
+        {
+            Assert.Null(skip);
+        }
+        else
+        {
+            Assert.NotNull(skip);
+            Assert.Contains(reason, skip);
+            Assert.Contains("apt-get install chromium", skip);
+        }
+    }
 }
 
-/// <summary>Finds (or installs) headless Chromium and runs it.</summary>
+/// <summary>Finds headless Chromium, installs it with apt-get where it may (saying so), or skips the test with the reason.</summary>
 internal static class Chromium
 {
+    /// <summary>Where Debian's and Ubuntu's packages put the browser.</summary>
+    private static readonly string[] Candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+
+    /// <summary>Set to 1 to forbid the test from installing packages; the Chromium test is then skipped where chromium is missing.</summary>
+    public const string NoInstallVariable = "LANDSCAPE_TESTS_NO_INSTALL";
+
+    private const string AptGet = "/usr/bin/apt-get";
+
     private static readonly object Gate = new();
 
-    public static string Locate()
+    /// <summary>
+    /// Why chromium cannot be had (null: it is installed, or it can be installed): the test installs a system package
+    /// only as root, with apt-get, and unless <see cref="NoInstallVariable"/> forbids it.
+    /// </summary>
+    public static string? CannotInstallReason(bool installed, bool root, bool hasAptGet, bool forbidden)
+    {
+        const string Hint = "install Debian's chromium package (apt-get install chromium) to run this test";
+        if (installed)
+        {
+            return null;
+        }
+        if (forbidden)
+        {
+            return $"chromium is not installed and {NoInstallVariable}=1 forbids installing it; {Hint}";
+        }
+        if (!root)
+        {
+            return $"chromium is not installed and the tests are not root, so they cannot install it; {Hint}";
+        }
+        return hasAptGet ? null : $"chromium is not installed and there is no apt-get to install it with; {Hint}";
+    }
+
+    /// <summary>The path of chromium, after installing it when it is missing and may be installed; otherwise skips the test.</summary>
+    public static string LocateOrInstall(Action<string> say)
     {
         lock (Gate)
         {
-            foreach (var candidate in new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" })
+            string? found = Candidates.FirstOrDefault(File.Exists);
+            var reason = CannotInstallReason(found is not null, Environment.IsPrivilegedProcess, File.Exists(AptGet), Environment.GetEnvironmentVariable(NoInstallVariable) == "1");
+            Skip.If(reason is not null, reason);
+            if (found is not null)
             {
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
+                say($"using {found}");
+                return found;
             }
-            // Test set-up: install Debian's chromium package (needs root and the package mirror).
-            Exec("apt-get", "update -qq");
-            Exec("apt-get", "install -y -qq chromium");
-            Assert.True(File.Exists("/usr/bin/chromium"), "chromium is not installed and apt-get could not install it");
-            return "/usr/bin/chromium";
+            say($"chromium is missing: installing Debian's chromium package with '{AptGet} update && {AptGet} install -y chromium' (the tests run as root; set {NoInstallVariable}=1 to skip instead)");
+            foreach (var step in new[] { "update -qq", "install -y -qq chromium" })
+            {
+                var (code, _, error) = Exec(AptGet, step);
+                Skip.If(code != 0, $"apt-get {step} exited {code}, so chromium could not be installed (no network or package mirror?): {LastLine(error)}");
+            }
+            found = Candidates.FirstOrDefault(File.Exists);
+            Skip.If(found is null, "apt-get installed the chromium package but no chromium binary is in /usr/bin");
+            say($"installed {found}");
+            return found!;
         }
     }
 
-    public static string Run(string chromium, string arguments) =>
-        Exec(chromium, "--headless --no-sandbox --disable-gpu --hide-scrollbars " + arguments);
+    /// <summary>Runs headless chromium; a non-zero exit fails the test.</summary>
+    public static string Run(string chromium, string arguments)
+    {
+        var (code, output, error) = Exec(chromium, "--headless --no-sandbox --disable-gpu --hide-scrollbars " + arguments);
+        Assert.True(code == 0, $"{chromium} {arguments} exited {code}: {error}");
+        return output;
+    }
 
-    private static string Exec(string file, string arguments)
+    private static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
+
+    private static (int Code, string Output, string Error) Exec(string file, string arguments)
     {
         var info = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.Environment["DEBIAN_FRONTEND"] = "noninteractive";
@@ -188,7 +364,6 @@ internal static class Chromium
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         Assert.True(process.WaitForExit(180_000), $"{file} timed out");
-        Assert.True(process.ExitCode == 0, $"{file} {arguments} exited {process.ExitCode}: {error.Result}");
-        return output.Result;
+        return (process.ExitCode, output.Result, error.Result);
     }
 }

@@ -288,6 +288,40 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
                 }
             }
         }
+        // The quick version covers what the study is about: both sides of n = ℓd, and every route of the spectrum.
+        var sizes = points.Select(p => p.GetProperty("n").GetInt32()).ToArray();
+        Assert.Contains(sizes, n => n < constraints);
+        Assert.Contains(sizes, n => n > constraints);
+        var methods = points.Select(p => p.GetProperty("hessian").GetProperty("method").GetString()).ToHashSet();
+        Assert.Superset(new HashSet<string?> { "dense", "lanczos", "lanczos + σ(J) on M" }, methods);
+    }
+
+    [Fact]
+    public void Experiment_Quick_Help_And_Docs_Quote_The_Library_Settings()
+    {
+        // One source for what --quick does: the library's record describes itself, and the help and the docs print that text.
+        string description = TrainedSpectraOptions.Quick.Describe();
+        Assert.Contains("20 rows, widths 2 and 19", description);
+        var (code, stdout, err) = CliTests.Run("experiment", "trained-spectra", "--help");
+        Assert.True(code == 0, err);
+        // Help and Markdown wrap lines: compare with every run of white space as one space.
+        static string Words(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
+        Assert.Contains(Words(description), Words(stdout), StringComparison.Ordinal);
+        var docs = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "trained-spectra.md"));
+        Assert.Contains(Words(description), Words(docs), StringComparison.Ordinal);
+    }
+
+    /// <summary>The directory holding LossLandscape.sln, found upwards from the test assembly.</summary>
+    internal static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "LossLandscape.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new DirectoryNotFoundException($"no LossLandscape.sln above {AppContext.BaseDirectory}");
     }
 
     private sealed class Inline(Action<TrainingProgress> report) : IProgress<TrainingProgress>

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Data;
 using LossLandscape.Geometry;
+using LossLandscape.Reports;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
@@ -130,7 +131,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Row("parameters n", c.N.ToString(CultureInfo.InvariantCulture));
         Row("loss L", F(c.Loss));
         Row("max |H_k|", F(c.MaxAbsResidual));
-        Row("on M", $"{(c.OnManifold ? "yes" : "no")} (max|H| ≤ {F(c.OnManifoldTolerance)})");
+        Row("on M", CertificateText.OnManifold(c));
         Row("rank J", $"{j.Rank} of ℓd = {c.Constraints} ({j.Basis}; tolerance {F(j.Tolerance)}; {(j.Decided ? "decided" : "NOT decided")})");
         Row("σ(J) at the gap", $"σmax {F(j.SigmaMax)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)}; σmax/σ_rank {F(j.SigmaMax / Math.Max(j.SigmaAbove, double.Epsilon))}");
         Row("dim M = n − rank", c.ManifoldDimension.ToString(CultureInfo.InvariantCulture));

@@ -26,7 +26,7 @@ internal static class ExperimentCommand
     public static Command TrainedSpectraCommand(CliContext context)
     {
         var command = new Command("trained-spectra", "Train on digits (one-hot, ℓ = 10) across widths from n < ℓd to n ≫ ℓd; report loss, rank J, inertia, top eigenvalues, outliers, negative eigenvalues.");
-        var quick = new Option<bool>("--quick") { Description = "a few-second version (20 rows, widths 2 and 8) for tests" };
+        var quick = new Option<bool>("--quick") { Description = QuickDescription };
         var json = CommonOptions.Json();
         command.Options.Add(quick);
         command.Options.Add(json);
@@ -61,6 +61,9 @@ internal static class ExperimentCommand
         });
         return command;
     }
+
+    /// <summary>The help text of <c>--quick</c>: the settings of <see cref="TrainedSpectraOptions.Quick"/>, as the library describes them.</summary>
+    public static string QuickDescription => $"a few-second version for tests: {TrainedSpectraOptions.Quick.Describe()}";
 
     private static string F(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
 

@@ -48,7 +48,7 @@ public static class LandscapeReport
             ["data", $"{map.Data.Source}: d = {cert.D}, ℓ = {cert.Outputs}, ℓd = {cert.Constraints}"],
             ["parameters n", cert.N.ToString(CultureInfo.InvariantCulture)],
             ["loss L, max |H_k|", $"{F(cert.Loss)}, {F(cert.MaxAbsResidual)}"],
-            ["on M", $"{(cert.OnManifold ? "yes" : "no")} (max|H| ≤ {F(cert.OnManifoldTolerance)})"],
+            ["on M", CertificateText.OnManifold(cert)],
             ["rank J", $"{j.Rank} of ℓd = {cert.Constraints}: {j.Basis}, tolerance {F(j.Tolerance)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)} ({(j.Decided ? "decided" : "not decided")})"],
             ["dim M = n − rank", cert.ManifoldDimension.ToString(CultureInfo.InvariantCulture)],
             ["regular point", cert.RegularPoint ? "yes" : "no"],
@@ -56,19 +56,26 @@ public static class LandscapeReport
             ["how it was decided", h.Note],
         ]);
 
+        if (!cert.OnManifold)
+        {
+            report.Paragraph($"This point is not on M: max|H| = {F(cert.MaxAbsResidual)} > tolerance {F(cert.OnManifoldTolerance)}. " +
+                "Proposition 2.3 (ℓd positive eigenvalues, n − ℓd zeros) describes ∇²L on M only, and the slice tangent and normal to M and the walk on M are left out.");
+        }
+
         report.Heading("Spectrum");
         using (var scope = NewDisposeScope())
         {
             if (h.AllEigenvalues is { } all)
             {
-                report.Figure(Plots.Svg(Plots.Spectrum(all, h.Tolerance, cert.Constraints, "Hessian eigenvalues (all n, dense)")),
-                    $"All {all.Length} eigenvalues of ∇²L, descending, symmetric log axis. Proposition 2.3 at a point of M: ℓd = {cert.Constraints} positive, then a gap down to the n − ℓd = {cert.N - cert.Constraints} at zero (|λ| ≤ {F(h.Tolerance)}).");
+                report.Figure(Plots.Svg(Plots.Spectrum(all, h.Tolerance, cert.Constraints, "Hessian eigenvalues (all n, dense)")), SpectrumCaption(cert, all.Length));
             }
             else
             {
                 var values = h.Eigenvalues.Concat(Enumerable.Repeat(0.0, Math.Min(cert.N - h.Eigenvalues.Length, 200))).ToArray();
-                report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, "Hessian eigenvalues (2·eig(JJᵀ) on M)")),
-                    $"The {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)², then (200 of) the n − rank zeros.");
+                report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, cert.OnManifold ? "Hessian eigenvalues (2·eig(JJᵀ) on M)" : "2σᵢ(J)², the Gauss–Newton part only (not on M)")),
+                    cert.OnManifold
+                        ? $"The {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)², then (200 of) the n − rank zeros."
+                        : $"This point is not on M, so ∇²L = 2JᵀJ + 2Σ H_k∇²f_k differs from 2JᵀJ: shown are the {h.Eigenvalues.Length} eigenvalues 2σᵢ(J)² of the Gauss–Newton part and (200 of) its n − rank zeros, not the spectrum of ∇²L (n = {cert.N} is above the dense limit {Certificate.DenseLimit(MemoryBudget.DefaultBytes, cert.Constraints)}).");
             }
             ProgressReport.Report(progress, "spectral density (SLQ)", 0.7);
             var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed));
@@ -103,5 +110,19 @@ public static class LandscapeReport
         }
         ProgressReport.Report(progress, "done", 1);
         return cert;
+    }
+
+    /// <summary>
+    /// The caption of the dense spectrum, true to the point: at a point of M what Proposition 2.3 predicts there (ℓd
+    /// positive, a gap, n − ℓd zeros); elsewhere that the point is not on M and the counts the certificate found.
+    /// </summary>
+    internal static string SpectrumCaption(CertificateResult cert, int count)
+    {
+        ArgumentNullException.ThrowIfNull(cert);
+        string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        var h = cert.Hessian;
+        return cert.OnManifold
+            ? $"All {count} eigenvalues of ∇²L, descending, symmetric log axis. Proposition 2.3 at a point of M: ℓd = {cert.Constraints} positive, then a gap down to the n − ℓd = {cert.N - cert.Constraints} at zero (|λ| ≤ {F(h.Tolerance)})."
+            : $"All {count} eigenvalues of ∇²L, descending, symmetric log axis: {h.Positive} positive, {h.Zero} zero (|λ| ≤ {F(h.Tolerance)}), {h.Negative} negative. This point is not on M (max|H| = {F(cert.MaxAbsResidual)} > tolerance {F(cert.OnManifoldTolerance)}), so Proposition 2.3 does not describe it.";
     }
 }

@@ -13,6 +13,12 @@ public static class Plots
     /// <summary>Default figure size in pixels.</summary>
     public const int Width = 720, Height = 420;
 
+    /// <summary>
+    /// Every legend of the project's figures: in a panel below the data area (ScottPlot's <see cref="Plot.ShowLegend(Edge)"/>),
+    /// so no legend box covers plotted data, whatever its shape.
+    /// </summary>
+    internal static void LegendOutside(Plot plot) => plot.ShowLegend(Edge.Bottom);
+
     /// <summary>The SVG text of a plot (for inline embedding).</summary>
     public static string Svg(Plot plot, int width = Width, int height = Height)
     {
@@ -70,7 +76,10 @@ public static class Plots
         plot.Title(title);
         plot.XLabel("index (descending)");
         plot.YLabel("eigenvalue λ (symmetric log)");
-        plot.ShowLegend();
+        if (constraints is not null)
+        {
+            LegendOutside(plot);
+        }
         return plot;
     }
 
@@ -82,7 +91,7 @@ public static class Plots
         var ys = density.Select(v => Math.Log10(Math.Max(v, peak * 1e-12))).ToArray();
         var sc = plot.Add.Scatter(grid.ToArray(), ys);
         sc.MarkerSize = 0;
-        plot.Axes.Left.TickGenerator = LogTicks();
+        LogAxis(plot, plot.Axes.Left, ys);
         plot.Title(title);
         plot.XLabel("eigenvalue");
         plot.YLabel("density (log scale)");
@@ -95,47 +104,53 @@ public static class Plots
         var plot = new Plot();
         double floor = Math.Max(tolerance * 1e-3, sigma.Where(s => s > 0).DefaultIfEmpty(1).Min() / 10);
         var xs = Enumerable.Range(1, sigma.Count).Select(i => (double)i).ToArray();
-        var sc = plot.Add.Scatter(xs, sigma.Select(s => Math.Log10(Math.Max(s, floor))).ToArray());
+        var ys = sigma.Select(s => Math.Log10(Math.Max(s, floor))).ToArray();
+        var sc = plot.Add.Scatter(xs, ys);
         sc.LineWidth = 0;
         sc.MarkerSize = 3;
         sc.LegendText = "σᵢ(J)";
         var tol = plot.Add.HorizontalLine(Math.Log10(tolerance), 1.5f, Colors.Red, LinePattern.Dashed);
         tol.LegendText = $"rank tolerance {tolerance:G3} (rank {rank})";
-        plot.Axes.Left.TickGenerator = LogTicks();
+        LogAxis(plot, plot.Axes.Left, ys.Append(Math.Log10(tolerance)));
         plot.Title(title);
         plot.XLabel("index");
         plot.YLabel("σ (log scale)");
-        plot.ShowLegend();
+        LegendOutside(plot);
         return plot;
     }
 
-    /// <summary>The walk: max|H| (log) and the distance from the start against the step.</summary>
+    /// <summary>
+    /// The walk: max|H| (left, log) and the distance from the start (right) against the step. max|H| = 0 (an exact zero)
+    /// is drawn at <see cref="LogFloor"/>.
+    /// </summary>
     public static Plot Walk(IReadOnlyList<WalkStep> steps, string title)
     {
         var plot = new Plot();
         var xs = steps.Select(s => (double)s.Step).ToArray();
-        var residual = plot.Add.Scatter(xs, steps.Select(s => Math.Log10(Math.Max(s.MaxAbsResidual, 1e-300))).ToArray());
+        var logResidual = steps.Select(s => Math.Log10(Math.Max(s.MaxAbsResidual, LogFloor))).ToArray();
+        var residual = plot.Add.Scatter(xs, logResidual);
         residual.LegendText = "max|H| (left, log)";
         var distance = plot.Add.Scatter(xs, steps.Select(s => s.Displacement).ToArray());
         distance.LegendText = "‖p − p₀‖ (right)";
         distance.Axes.YAxis = plot.Axes.Right;
-        plot.Axes.Left.TickGenerator = LogTicks();
+        LogAxis(plot, plot.Axes.Left, logResidual);
         plot.Axes.Right.Label.Text = "distance from the start";
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("max |H| (log scale)");
-        plot.ShowLegend();
+        LegendOutside(plot);
         return plot;
     }
 
-    /// <summary>A loss history on a log axis.</summary>
+    /// <summary>A loss history on a log axis (a loss of exactly 0 is drawn at <see cref="LogFloor"/>).</summary>
     public static Plot LossHistory(IReadOnlyList<double> losses, string title)
     {
         var plot = new Plot();
         var xs = Enumerable.Range(0, losses.Count).Select(i => (double)i).ToArray();
-        var sc = plot.Add.Scatter(xs, losses.Select(v => Math.Log10(Math.Max(v, 1e-300))).ToArray());
+        var ys = losses.Select(v => Math.Log10(Math.Max(v, LogFloor))).ToArray();
+        var sc = plot.Add.Scatter(xs, ys);
         sc.MarkerSize = 2;
-        plot.Axes.Left.TickGenerator = LogTicks();
+        LogAxis(plot, plot.Axes.Left, ys);
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("loss (log scale)");
@@ -189,33 +204,96 @@ public static class Plots
         return plot;
     }
 
-    /// <summary>Ticks at the decades of a log₁₀ axis, labelled 10^k.</summary>
-    private static ScottPlot.TickGenerators.NumericManual LogTicks()
+    /// <summary>
+    /// The value drawn for an exact 0 on a log axis: 1e−300, just above the smallest normal float64 (2.2e−308), so that
+    /// log₁₀ stays finite; a point there says "zero", and the axis labels it like any other decade.
+    /// </summary>
+    public const double LogFloor = 1e-300;
+
+    /// <summary>
+    /// The most labelled ticks on a log axis: a figure <see cref="Height"/> = 420 px tall has a data area of about 300 px,
+    /// so 8 labels are at least 37 px apart, three times the height of a 12 px tick label.
+    /// </summary>
+    public const int MaxLogLabels = 8;
+
+    /// <summary>The label steps of a log axis in decades: 1, 2, 5, 10, 20, 50, … (the 1-2-5 series that keeps labels round).</summary>
+    private static IEnumerable<int> DecadeSteps()
     {
-        var ticks = new ScottPlot.TickGenerators.NumericManual();
-        for (int k = -320; k <= 320; k++)
+        for (int scale = 1; ; scale *= 10)
         {
-            ticks.AddMajor(k, k % 2 == 0 || Math.Abs(k) < 4 ? $"1e{k}" : "");
+            yield return scale;
+            yield return 2 * scale;
+            yield return 5 * scale;
         }
-        return ticks;
     }
 
+    /// <summary>
+    /// Makes <paramref name="axis"/> a labelled log₁₀ axis for data whose log₁₀ values are <paramref name="log10Values"/>:
+    /// its limits are the whole decades around the data (at least one decade, so there are always two labelled ticks),
+    /// the decades that are multiples of s are labelled 1e{k}, s the smallest step of 1, 2, 5, 10, 20, … that gives at
+    /// most <see cref="MaxLogLabels"/> labels, and an axis one or two decades tall also gets 2·10ᵏ and 5·10ᵏ labels.
+    /// </summary>
+    /// <returns>The axis limits (in decades).</returns>
+    internal static (double Bottom, double Top) LogAxis(Plot plot, IYAxis axis, IEnumerable<double> log10Values)
+    {
+        var finite = log10Values.Where(double.IsFinite).ToArray();
+        double low = finite.DefaultIfEmpty(0).Min(), high = finite.DefaultIfEmpty(0).Max();
+        // A 2 % margin of a decade keeps a marker at an exact decade from being cut in half by the axis edge.
+        const double Margin = 0.02;
+        int bottom = (int)Math.Floor(low - Margin), top = (int)Math.Ceiling(high + Margin);
+        // Labels at the multiples of the step (so that which decades are labelled does not depend on where the data
+        // start), the smallest step with at most MaxLogLabels of them; a step s is taken only when s/2.5 gave more than
+        // MaxLogLabels, i.e. the axis spans ≥ 2.8·s decades, so there are always at least two.
+        static int Labels(int bottom, int top, int step) => (int)(Math.Floor(top / (double)step) - Math.Ceiling(bottom / (double)step)) + 1;
+        int step = DecadeSteps().First(s => Labels(bottom, top, s) <= MaxLogLabels);
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int k = bottom; k <= top; k++)
+        {
+            if (k % step == 0)
+            {
+                ticks.AddMajor(k, $"1e{k}");
+            }
+            else
+            {
+                ticks.AddMinor(k);
+            }
+            if (top - bottom <= 2 && k < top)
+            {
+                ticks.AddMajor(k + Math.Log10(2), $"2e{k}");
+                ticks.AddMajor(k + Math.Log10(5), $"5e{k}");
+            }
+        }
+        axis.TickGenerator = ticks;
+        plot.Axes.SetLimitsY(bottom, top, axis);
+        return (bottom, top);
+    }
+
+    /// <summary>
+    /// Ticks of the symmetric log axis y = sign(λ)·log₁₀(1 + |λ|/τ): 0, and ±τ·10ᵏ at the multiples k of a step of 1, 2, 5,
+    /// 10, … decades, the smallest step that puts at most <see cref="MaxLogLabels"/> labels on [min, max]. τ itself
+    /// (k = 0, at y = ±0.3) is not labelled: it would sit on top of the label 0 on any axis more than a few decades tall.
+    /// </summary>
     private static ScottPlot.TickGenerators.NumericManual SymLogTicks(double min, double max, double tau)
     {
+        double Y(int k) => Math.Log10(1 + Math.Pow(10, k));
+        // The decades k ≥ 1 whose ticks fall inside [min, max] on either side of 0.
+        int Count(int step, double bound) => Enumerable.Range(1, 320).Count(k => k % step == 0 && Y(k) <= bound);
+        int Labels(int step) => 1 + Count(step, Math.Max(max, 0)) + Count(step, Math.Max(-min, 0));
+        int step = DecadeSteps().First(s => Labels(s) <= MaxLogLabels);
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         ticks.AddMajor(0, "0");
-        for (int k = 0; k <= 320; k++)
+        for (int k = 1; k <= 320 && Y(k) <= Math.Max(Math.Abs(min), Math.Abs(max)) + 1; k++)
         {
-            double y = Math.Log10(1 + Math.Pow(10, k));
-            if (y > Math.Max(Math.Abs(min), Math.Abs(max)) + 1)
+            if (k % step == 0)
             {
-                break;
+                string label = (tau * Math.Pow(10, k)).ToString("0.#e+0", System.Globalization.CultureInfo.InvariantCulture);
+                ticks.AddMajor(Y(k), label);
+                ticks.AddMajor(-Y(k), "−" + label);
             }
-            string label = (tau * Math.Pow(10, k)).ToString("0.#e+0", System.Globalization.CultureInfo.InvariantCulture);
-            if (k % 2 == 0)
+            else
             {
-                ticks.AddMajor(y, label);
-                ticks.AddMajor(-y, "−" + label);
+                ticks.AddMinor(Y(k));
+                ticks.AddMinor(-Y(k));
             }
         }
         return ticks;

@@ -56,17 +56,51 @@ public sealed record TrainedSpectraOptions
     /// <summary>Lanczos iterations for the bottom eigenvalues when n &gt; <see cref="DenseLimit"/>; default 100.</summary>
     public int BottomIterations { get; init; } = 100;
 
+    /// <summary>
+    /// libtorch's intra-op threads while the sweep runs, restored afterwards (process-wide: libtorch has one intra-op pool); null keeps libtorch's default (one per core).
+    /// </summary>
+    public int? Threads { get; init; }
+
     /// <summary>The full study (about 5 minutes on 2 cores; docs/trained-spectra.md).</summary>
     public static TrainedSpectraOptions Standard { get; } = new();
 
     /// <summary>
-    /// A short version for tests: 80 rows (ℓd = 800), widths 10 (n = 640 &lt; ℓd) and 32 (n = 2026, well above the rank
-    /// 9·80 + 33 = 753 that J has on M), 200 first-order steps, Lanczos above n = 1200.
+    /// The few-second version (<c>--quick</c>, and the test of the experiment): 20 rows (ℓd = 200) and one width on each
+    /// side of the transition: h = 2 (n = 134 &lt; ℓd: Gauss–Newton stalls above 0; the full spectrum densely) and h = 19
+    /// (n = 1188 &gt; ℓd: Gauss–Newton reaches M in a few steps; h + 1 = d, so the one-hot targets are a regular value
+    /// and rank J on M is ℓd; n above <see cref="DenseLimit"/>, so the Lanczos route, with the inertia from σ(J) on M);
+    /// 200 first-order steps; one libtorch thread, because at n ≤ 1188 splitting each small product across threads costs more
+    /// than it saves, and on a busy machine OpenMP's waiting workers make it far worse (measured on 2 cores under a load of
+    /// 9: 1.9 s with one thread, 52 s with two). It runs every route of <see cref="TrainedSpectra.Spectrum"/> and both sides of n = ℓd at
+    /// sizes where each point takes about a second. <see cref="Describe"/> is the text that
+    /// <c>landscape experiment trained-spectra --help</c> prints and docs/trained-spectra.md quotes.
     /// </summary>
     public static TrainedSpectraOptions Quick { get; } = new()
     {
-        Rows = 80, Widths = [10, 32], AdamSteps = 200, SgdSteps = 200, GaussNewtonSteps = 30, TopK = 20, BottomK = 5, DenseLimit = 1200, TopIterations = 100, BottomIterations = 60,
+        Rows = 20, Widths = [2, 19], AdamSteps = 200, SgdSteps = 200, GaussNewtonSteps = 30, TopK = 20, BottomK = 5, DenseLimit = 300, TopIterations = 100, BottomIterations = 60,
+        Threads = 1,
     };
+
+    /// <summary>
+    /// The settings in one line, computed from the values (so the help text and the docs cannot drift from them), e.g.
+    /// "20 rows, widths 2 and 19, gauss-newton ≤ 30 steps, adam 200, sgd 200, dense spectrum for n ≤ 300, else Lanczos, 1 libtorch thread".
+    /// </summary>
+    public string Describe()
+    {
+        string widths = Widths.Count switch
+        {
+            0 => "no widths",
+            1 => $"width {Widths[0]}",
+            _ => "widths " + string.Join(", ", Widths.Take(Widths.Count - 1)) + " and " + Widths[^1],
+        };
+        var steps = Optimizers.Select(o => o switch
+        {
+            "gauss-newton" => $"gauss-newton ≤ {GaussNewtonSteps} steps",
+            _ => $"{o} {TrainedSpectra.StepBudget(o, this)}",
+        });
+        string threads = Threads is { } t ? FormattableString.Invariant($", {t} libtorch thread{(t == 1 ? "" : "s")}") : "";
+        return FormattableString.Invariant($"{Rows} rows, {widths}, {string.Join(", ", steps)}, dense spectrum for n ≤ {DenseLimit}, else Lanczos{threads}");
+    }
 }
 
 /// <summary>The Hessian ∇²L at a trained point: its extreme eigenvalues, inertia, outliers and negative eigenvalues.</summary>
@@ -160,6 +194,23 @@ public static class TrainedSpectra
     {
         options ??= TrainedSpectraOptions.Standard;
         TorchRuntime.EnsureInitialized();
+        int threads = get_num_threads();
+        if (options.Threads is { } wanted)
+        {
+            set_num_threads(wanted);
+        }
+        try
+        {
+            return Sweep(options, progress, cancellation);
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+    }
+
+    private static TrainedSpectraResult Sweep(TrainedSpectraOptions options, IProgress<(double Fraction, string Status)>? progress, CancellationToken cancellation)
+    {
         var watch = Stopwatch.StartNew();
         var data = DropConstantInputs(DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(options.Rows));
         var activation = ActivationRegistry.Get(options.Activation);
@@ -215,16 +266,27 @@ public static class TrainedSpectra
     public static (Optimizer Optimizer, int Steps) CreateOptimizer(string name, TrainedSpectraOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        int steps = StepBudget(name, options);
         return name switch
         {
-            "gauss-newton" => (new GaussNewton(), options.GaussNewtonSteps),
-            "adam" => (new Adam(), options.AdamSteps),
-            "sgd" => (new StochasticGradientDescent(new SgdOptions(Seed: options.Seed)), options.SgdSteps),
-            "gd" => (new GradientDescent(), options.SgdSteps),
-            "lbfgs" => (new Lbfgs(), options.AdamSteps / 10),
+            "gauss-newton" => (new GaussNewton(), steps),
+            "adam" => (new Adam(), steps),
+            "sgd" => (new StochasticGradientDescent(new SgdOptions(Seed: options.Seed)), steps),
+            "gd" => (new GradientDescent(), steps),
+            "lbfgs" => (new Lbfgs(), steps),
             _ => throw new ArgumentException($"unknown optimizer '{name}'"),
         };
     }
+
+    /// <summary>The sweep's step budget for an optimizer's command-line name (L-BFGS: a tenth of Adam's, each of its steps being a line search).</summary>
+    internal static int StepBudget(string name, TrainedSpectraOptions options) => name switch
+    {
+        "gauss-newton" => options.GaussNewtonSteps,
+        "adam" => options.AdamSteps,
+        "sgd" or "gd" => options.SgdSteps,
+        "lbfgs" => options.AdamSteps / 10,
+        _ => throw new ArgumentException($"unknown optimizer '{name}'"),
+    };
 
     private static TrainedSpectrumPoint Measure(Dataset data, Mlp mlp, double[] start, string name, TrainedSpectraOptions options, CancellationToken cancellation)
     {
