@@ -37,9 +37,9 @@ public class ActivationTests
     {
         // e^{−10} = 4.539992976248485e−5: σ = 4.54e−6, σ′ = 11·e^{−10}, σ″ = 1000·e^{−10}.
         var s = new SmooLU();
-        Assert.Equal(4.539992976248485e-6, s.Value(0.1), 1e-20);
-        Assert.Equal(11 * 4.539992976248485e-5, s.DerivativeValue(0.1), 1e-18);
-        Assert.Equal(1000 * 4.539992976248485e-5, s.SecondDerivativeValue(0.1), 1e-15);
+        Assert.Equal(4.539992976248485e-6, s.Value(0.1), Tolerances.SmooLUValueAtTenth);
+        Assert.Equal(11 * 4.539992976248485e-5, s.DerivativeValue(0.1), Tolerances.SmooLUFirstDerivativeAtTenth);
+        Assert.Equal(1000 * 4.539992976248485e-5, s.SecondDerivativeValue(0.1), Tolerances.SmooLUSecondDerivativeAtTenth);
     }
 
     [Theory]
@@ -54,6 +54,19 @@ public class ActivationTests
             Assert.True(double.IsFinite(v) && double.IsFinite(d1) && double.IsFinite(d2), $"{name} at {x}: {v}, {d1}, {d2}");
             Assert.True(double.IsFinite(Eval(sigma.Derivative, x)) && double.IsFinite(Eval(sigma.SecondDerivative, x)));
         }
+    }
+
+    [Fact]
+    public void SmooLU_Without_Autograd_Equals_The_Autograd_Path_Bitwise()
+    {
+        // The in-place path (no gradient needed) must give exactly the values of the differentiable one, NaN included.
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        double[] xs = [-1e300, -2.0, -0.0, 0.0, SmooLU.Cutoff / 2, SmooLU.Cutoff, SmooLU.Cutoff * 1.0001, 1e-3, 0.1, 0.7, 50.0, 1e300, double.PositiveInfinity, double.NegativeInfinity, double.NaN];
+        var s = new SmooLU();
+        var lean = s.Apply(tensor(xs)).data<double>().ToArray();
+        var graph = s.Apply(tensor(xs, requires_grad: true)).detach().data<double>().ToArray();
+        Assert.Equal(graph.Select(BitConverter.DoubleToInt64Bits), lean.Select(BitConverter.DoubleToInt64Bits));
     }
 
     [Fact]
@@ -75,11 +88,11 @@ public class ActivationTests
         foreach (double x in new[] { -2.5, -0.3, 0.02, 0.3, 1.7, 4.0 })
         {
             var (v, d1, d2) = Autograd(sigma, x);
-            Assert.Equal(sigma.Value(x), v, 1e-14);
-            Assert.Equal(sigma.DerivativeValue(x), d1, 1e-13);
-            Assert.Equal(sigma.SecondDerivativeValue(x), d2, 1e-12);
-            Assert.Equal(Eval(sigma.Derivative, x), d1, 1e-13);
-            Assert.Equal(Eval(sigma.SecondDerivative, x), d2, 1e-12);
+            Assert.Equal(sigma.Value(x), v, Tolerances.AutogradValue);
+            Assert.Equal(sigma.DerivativeValue(x), d1, Tolerances.AutogradFirstDerivative);
+            Assert.Equal(sigma.SecondDerivativeValue(x), d2, Tolerances.AutogradSecondDerivative);
+            Assert.Equal(Eval(sigma.Derivative, x), d1, Tolerances.AutogradFirstDerivative);
+            Assert.Equal(Eval(sigma.SecondDerivative, x), d2, Tolerances.AutogradSecondDerivative);
         }
     }
 
@@ -107,8 +120,8 @@ public class ActivationTests
     [Fact]
     public void Rectified_Tanh_And_Sigmoid_Are_Translated_And_Truncated()
     {
-        Assert.Equal(Math.Tanh(0.8), ActivationRegistry.Get("rectified-tanh").Value(0.8), 1e-16);
-        Assert.Equal(1 / (1 + Math.Exp(-0.8)) - 0.5, ActivationRegistry.Get("rectified-sigmoid").Value(0.8), 1e-16);
+        Assert.Equal(Math.Tanh(0.8), ActivationRegistry.Get("rectified-tanh").Value(0.8), Tolerances.SameOperations);
+        Assert.Equal(1 / (1 + Math.Exp(-0.8)) - 0.5, ActivationRegistry.Get("rectified-sigmoid").Value(0.8), Tolerances.SameOperations);
     }
 
     private static double Eval(Func<Tensor, Tensor> f, double x)

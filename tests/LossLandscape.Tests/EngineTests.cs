@@ -19,7 +19,7 @@ public class EngineTests
         double[] xs = [1.0, 2.0, -3.0];
         for (int k = 0; k < 3; k++)
         {
-            Assert.Equal(6 * xs[k] - Math.Sin(xs[k]), h[k], 1e-14);
+            Assert.Equal(6 * xs[k] - Math.Sin(xs[k]), h[k], Tolerances.ClosedForm);
         }
     }
 }

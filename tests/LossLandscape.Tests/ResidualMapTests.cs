@@ -26,10 +26,10 @@ public class ResidualMapTests
             {
                 double h = f[i * c.Data.OutputDim + j] - c.Data.Target(i, j);
                 expected += Math.Pow(Math.Abs(h), a);
-                Assert.Equal(h, map.Residuals()[i * c.Data.OutputDim + j].item<double>(), 1e-15);
+                Assert.Equal(h, map.Residuals()[i * c.Data.OutputDim + j].item<double>(), Tolerances.SameResidual);
             }
         }
-        Assert.Equal(expected, map.Loss(), expected * 1e-14);
+        Assert.Equal(expected, map.Loss(), expected * Tolerances.ClosedForm);
         Assert.Equal(3 * c.Data.Count, map.Constraints);
     }
 
@@ -65,12 +65,12 @@ public class ResidualMapTests
         using var scope = NewDisposeScope();
         var viaModel = scaled.Forward(tensor(p), data.InputsTensor());
         var viaData = plain.Forward(tensor(p), scaling.Apply(data).InputsTensor());
-        Assert.True((viaModel - viaData).abs().max().item<double>() <= 1e-13);
+        Assert.True((viaModel - viaData).abs().max().item<double>() <= Tolerances.ScalingFolded);
         var standardized = scaling.Apply(data);
         for (int j = 0; j < data.InputDim; j++)
         {
             double mean = Enumerable.Range(0, data.Count).Average(i => standardized.Input(i, j));
-            Assert.Equal(0.0, mean, 1e-12);
+            Assert.Equal(0.0, mean, Tolerances.ExactAgreement);
         }
     }
 

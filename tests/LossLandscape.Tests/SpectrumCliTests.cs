@@ -5,21 +5,6 @@ namespace LossLandscape.Tests;
 /// <summary><c>landscape spectrum</c> and <c>landscape trace</c> in-process: exit codes, orders, agreement with the dense spectrum.</summary>
 public sealed class SpectrumCliTests : IDisposable
 {
-    /// <summary>
-    /// Lanczos stops when ‖Hv − λv‖ ≤ 1e−6·max|λ| (the CLI's default); an eigenvalue error is at most its residual, so
-    /// Lanczos and dense eigenvalues agree to 1e−6 relative to the spectral scale max|λ|.
-    /// </summary>
-    private const double LanczosAgreement = 1e-6;
-
-    /// <summary>A stochastic estimate lies within 4 standard errors of the truth with probability above 99.99 % (normal tail).</summary>
-    private const double StandardErrors = 4;
-
-    /// <summary>
-    /// The SLQ density is a mixture of Gaussians of total weight 1 evaluated on a grid with a margin of about 6σ on each side
-    /// (SlqOptions.GridMargin); the trapezoid rule on 10 000 points then integrates it to 1 within 1e−3.
-    /// </summary>
-    private const double DensityMass = 1e-3;
-
     private static readonly string[] Data = ["--data", "builtin:iris", "--one-hot", "species"];
 
     private readonly string _dir = Directory.CreateTempSubdirectory("landscape-spectrum-").FullName;
@@ -82,8 +67,8 @@ public sealed class SpectrumCliTests : IDisposable
         double scale = all.Max(Math.Abs);
         for (int i = 0; i < 5; i++)
         {
-            Assert.True(Math.Abs(found[i] - all[i]) <= LanczosAgreement * scale, $"λ{i + 1}: Lanczos {found[i]} vs dense {all[i]}");
-            Assert.True(residuals[i] <= LanczosAgreement * scale * 1.01, $"residual {residuals[i]} of λ{i + 1}");
+            Assert.True(Math.Abs(found[i] - all[i]) <= Tolerances.LanczosAgreement * scale, $"λ{i + 1}: Lanczos {found[i]} vs dense {all[i]}");
+            Assert.True(residuals[i] <= Tolerances.LanczosAgreement * scale * Tolerances.ResidualRecomputation, $"residual {residuals[i]} of λ{i + 1}");
         }
     }
 
@@ -99,9 +84,9 @@ public sealed class SpectrumCliTests : IDisposable
         {
             mass += (grid[i] - grid[i - 1]) * (density[i] + density[i - 1]) / 2;
         }
-        Assert.InRange(mass, 1 - DensityMass, 1 + DensityMass);
+        Assert.InRange(mass, 1 - Tolerances.DensityMass, 1 + Tolerances.DensityMass);
         var moments = Numbers(slq, "moments");
-        Assert.Equal(1.0, moments[0], 12); // tr(H⁰)/n = 1: the quadrature weights sum to 1
+        Assert.Equal(1.0, moments[0], Tolerances.QuadratureWeightDigits); // tr(H⁰)/n = 1: the quadrature weights sum to 1
         var options = slq.RootElement.GetProperty("options");
         Assert.Equal(90, options.GetProperty("steps").GetInt32());
         Assert.Equal(10, options.GetProperty("probes").GetInt32());
@@ -159,7 +144,7 @@ public sealed class SpectrumCliTests : IDisposable
     [Fact]
     public void Spectrum_Unconverged_Lanczos_Values_Are_Marked_In_Json_And_Table()
     {
-        var (code, output, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "lanczos", "--k", "5", "--max-iterations", Curvature.CurvatureTolerances.TooFewLanczosSteps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", Path.Combine(_dir, "unconverged.json")]);
+        var (code, output, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "lanczos", "--k", "5", "--max-iterations", Tolerances.TooFewLanczosSteps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", Path.Combine(_dir, "unconverged.json")]);
         Assert.True(code == 0, output + err);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "unconverged.json")));
         var converged = doc.RootElement.GetProperty("converged").EnumerateArray().Select(e => e.GetBoolean()).ToArray();
@@ -207,7 +192,7 @@ public sealed class SpectrumCliTests : IDisposable
         double error = hutch.RootElement.GetProperty("standardError").GetDouble();
         Assert.Equal(67, exact.RootElement.GetProperty("hessianVectorProducts").GetInt64());
         Assert.Equal(30, hutch.RootElement.GetProperty("hessianVectorProducts").GetInt64());
-        Assert.True(Math.Abs(estimate - truth) <= StandardErrors * error + Tolerances.ExactAgreement * Math.Abs(truth),
+        Assert.True(Math.Abs(estimate - truth) <= Tolerances.StandardErrors * error + Tolerances.ExactAgreement * Math.Abs(truth),
             $"Hutch++ {estimate} ± {error} vs exact {truth}");
     }
 

@@ -1,10 +1,65 @@
 namespace LossLandscape.Tests;
 
-/// <summary>Named tolerances; each comment says where the number comes from.</summary>
+/// <summary>
+/// Every tolerance of the tests, named; each comment says where the number comes from. ε = 2.2e−16 is the float64
+/// machine epsilon. A test states its bound through one of these, never as a literal: a reader sees why the bound is
+/// what it is, and a change to it is a change here, visible as such.
+/// </summary>
 internal static class Tolerances
 {
+    // ── Exact computations in float64 ────────────────────────────────────────────────────────────────────────────
+
     /// <summary>Two exact float64 computations of the same quantity in different operation orders: a few thousand ε (ε ≈ 2.2e−16).</summary>
     public const double ExactAgreement = 1e-12;
+
+    /// <summary>A closed form against an independent evaluation of the same formula: a few ε relative.</summary>
+    public const double ClosedForm = 1e-14;
+
+    /// <summary>
+    /// The same formula through the same floating-point operations (e.g. tanh(x) and rectified-tanh at x &gt; 0): equal up to
+    /// one rounding of a value below 1, whose unit in the last place is at most 1.1e−16.
+    /// </summary>
+    public const double SameOperations = 1e-16;
+
+    /// <summary>
+    /// The residual Hₖ from the residual map against f(xᵢ) − yᵢ from the network's forward pass: the same products in the
+    /// same order, values of order 1, so a few ε.
+    /// </summary>
+    public const double SameResidual = 1e-15;
+
+    /// <summary>
+    /// The input scaling folded into the model against applied to the data first: the subtraction and division happen in
+    /// either order, outputs of order 10, so a few hundred ε absolute.
+    /// </summary>
+    public const double ScalingFolded = 1e-13;
+
+    /// <summary>
+    /// A loss that is exactly zero in exact arithmetic, evaluated in float64 (ℓd residuals of rounding size, squared and
+    /// summed: ℓd·(10ε)² ≈ 1e−28 for ℓd ≈ 20).
+    /// </summary>
+    public const double ExactZeroLoss = 1e-28;
+
+    // ── Activations (smooLU and friends) ─────────────────────────────────────────────────────────────────────────
+
+    /// <summary>smooLU at x = 0.1 is 4.54e−6 (e^{−10}/10): 1e−20 absolute is 2e−15 relative, the rounding of exp and one product.</summary>
+    public const double SmooLUValueAtTenth = 1e-20;
+
+    /// <summary>smooLU′(0.1) = 11·e^{−10} ≈ 5.0e−4: 1e−18 absolute is 2e−15 relative.</summary>
+    public const double SmooLUFirstDerivativeAtTenth = 1e-18;
+
+    /// <summary>smooLU″(0.1) = 1000·e^{−10} ≈ 4.5e−2: 1e−15 absolute is 2e−14 relative (1/x³ = 1000 amplifies the rounding of x).</summary>
+    public const double SmooLUSecondDerivativeAtTenth = 1e-15;
+
+    /// <summary>Autograd's value against the closed form at |x| ≤ 4 (values of order 1): a few tens of ε.</summary>
+    public const double AutogradValue = 1e-14;
+
+    /// <summary>Autograd's first derivative against the closed form: one backward pass, about ten times the value's rounding.</summary>
+    public const double AutogradFirstDerivative = 1e-13;
+
+    /// <summary>Autograd's second derivative (double backward) against the closed form: ten times again.</summary>
+    public const double AutogradSecondDerivative = 1e-12;
+
+    // ── Finite differences ───────────────────────────────────────────────────────────────────────────────────────
 
     /// <summary>
     /// Central differences with step h = 1e−6 on values of order 1: truncation h²·|f‴|/6 ≈ 1e−13 plus
@@ -14,9 +69,6 @@ internal static class Tolerances
 
     /// <summary>The central-difference step.</summary>
     public const double FiniteDifferenceStep = 1e-6;
-
-    /// <summary>A closed form against an independent evaluation of the same formula: a few ε relative.</summary>
-    public const double ClosedForm = 1e-14;
 
     /// <summary>
     /// Singular values of J by two routes (or a route and LAPACK's svdvals) agree to this multiple of the route's stated
@@ -32,4 +84,185 @@ internal static class Tolerances
     /// §20.1 and §20.4). 1e3 covers the bounds' dimension-dependent constants at the table's sizes (n ≤ 50).
     /// </summary>
     public const double SolveErrorMultiple = 1e3;
+
+    // ── Curvature operators and estimators ───────────────────────────────────────────────────────────────────────
+
+    /// <summary>
+    /// Two exact float64 evaluations of the same second derivatives by different autograd graphs (or summation orders):
+    /// relative to the largest entry, a few thousand ε (ε ≈ 2.2e−16), as <see cref="ExactAgreement"/>, with a
+    /// factor 10 for the two reverse passes stacked.
+    /// </summary>
+    public const double SecondOrderAgreement = 1e-11;
+
+    /// <summary>
+    /// Central differences of the exact gradient with step h = 1e−6: truncation h²|∇⁴L|/6 ≈ 1e−13 plus rounding
+    /// ε·|∇L|/h ≈ 1e−10 per entry, relative to the largest entry of ∇²L; 1e−6 leaves a wide margin yet catches a wrong entry.
+    /// </summary>
+    public const double GradientDifferences = 1e-6;
+
+    /// <summary>
+    /// Relative eigenvalue error of a Ritz value whose relative residual is ≤ r: |θ − λ| ≤ ‖r‖ (Weyl / Bauer-Fike for symmetric A),
+    /// and ≤ ‖r‖²/gap once separated; the tests ask 1e−8 residuals, so 1e−8 relative to |λ|max.
+    /// </summary>
+    public const double RitzValue = 1e-8;
+
+    /// <summary>Statistical tests: |estimate − truth| ≤ 4 standard errors (two-sided probability of failure ≈ 6e−5 for a normal estimate).</summary>
+    public const double StandardErrors = 4.0;
+
+    /// <summary>
+    /// Lanczos stops when ‖Hv − λv‖ ≤ 1e−6·max|λ| (the CLI's default); an eigenvalue error is at most its residual, so
+    /// Lanczos and dense eigenvalues agree to 1e−6 relative to the spectral scale max|λ|.
+    /// </summary>
+    public const double LanczosAgreement = 1e-6;
+
+    /// <summary>The relative residual Lanczos is asked for on the matrices of known spectrum (and checked against, below).</summary>
+    public const double LanczosKnownSpectrum = 1e-10;
+
+    /// <summary>The relative residual Lanczos is asked for on the networks' Hessians (and checked against).</summary>
+    public const double LanczosNetwork = 1e-9;
+
+    /// <summary>
+    /// A residual ‖Av − θv‖ recomputed from the returned vectors (VerifyResiduals) against the bound the recurrence promised:
+    /// the two differ by the rounding of one product, far below 1 %.
+    /// </summary>
+    public const double ResidualRecomputation = 1.01;
+
+    /// <summary>
+    /// max|AV − VΛ| for Lanczos pairs asked for 1e−10 relative residuals on a spectrum of scale 10 (1e−9 absolute):
+    /// 1e−8 leaves a factor 10.
+    /// </summary>
+    public const double EigenpairResidual = 1e-8;
+
+    /// <summary>
+    /// SLQ: each probe's quadrature weights sum to 1 (the zeroth moment), up to the rounding of the tridiagonal eigensolver:
+    /// equal to 12 decimal places.
+    /// </summary>
+    public const int QuadratureWeightDigits = 12;
+
+    /// <summary>SLQ's Trace(f) = n·(moment of f) on n = 120: the same numbers scaled by n, equal to 9 decimal places on values of order 10³.</summary>
+    public const int MomentTraceDigits = 9;
+
+    /// <summary>
+    /// The SLQ density is a mixture of Gaussians of total weight 1 evaluated on a grid with a margin of about 6σ on each side
+    /// (SlqOptions.GridMargin); the trapezoid rule on 10 000 points then integrates it to 1 within 1e−3.
+    /// </summary>
+    public const double DensityMass = 1e-3;
+
+    /// <summary>The same integral as <see cref="DensityMass"/>, as the decimal places xunit's precision overload compares.</summary>
+    public const int DensityMassDigits = 3;
+
+    /// <summary>
+    /// The sample standard error of an SLQ moment against theory, 40 probes: the ratio of a sample standard deviation of 40
+    /// draws to the true one is within [0.4, 2.5] far beyond 4σ for the heavy-tailed quadratic forms here.
+    /// </summary>
+    public const double StandardErrorRatioLow = 0.4, StandardErrorRatioHigh = 2.5;
+
+    /// <summary>Hutchinson's sample variance at N = 400 probes against Var[zᵀAz]: within 25 % (the relative spread of a variance estimate is about √(2/N) ≈ 7 %).</summary>
+    public const double SampleVarianceRatioLow = 0.75, SampleVarianceRatioHigh = 1.25;
+
+    /// <summary>Hutchinson's standard error from 25 to 400 probes shrinks by √(400/25) = 4 in theory; at most half of it is asked.</summary>
+    public const double StandardErrorShrink = 0.5;
+
+    /// <summary>
+    /// Hutch++ with a sketch that spans ℝⁿ is exact up to rounding: its standard error is 0, so the bound needs a rounding
+    /// term, 1e−9 of the trace (the QR and products of a 200 × 200 matrix of entries up to 100).
+    /// </summary>
+    public const double TraceRounding = 1e-9;
+
+    /// <summary>Hutch++ with m/3 ≥ n on a 4 × 4 matrix is exact: the trace 4.5 to 10 decimal places.</summary>
+    public const int ExactTraceDigits = 10;
+
+    /// <summary>The relative residual power iteration is asked for (its residual rule), and Lanczos, for comparison, at the same absolute residual.</summary>
+    public const double PowerIterationTolerance = 1e-8;
+
+    /// <summary>Power iteration's residuals and eigenvalue errors: <see cref="PowerIterationTolerance"/> relative to the top eigenvalue 10, i.e. 1e−7 absolute.</summary>
+    public const double PowerIterationResidual = 1e-7;
+
+    /// <summary>PyHessian's rule (relative change below 1e−3) stops early: its top eigenvalue is right to one decimal place only.</summary>
+    public const int PyHessianRuleDigits = 1;
+
+    /// <summary>An eigenvalue counts as zero below 1e−10 of the top one: a dense eigensolver resolves to n·ε·|λ|max ≈ 1e−14 here, so 1e−10 is far above rounding and far below any nonzero eigenvalue of these small cases.</summary>
+    public const double ZeroEigenvalue = 1e-10;
+
+    // ── The paper's claims ───────────────────────────────────────────────────────────────────────────────────────
+
+    /// <summary>The goal of Lemma 3.3's construction: max|f(xᵢ) − yᵢ| ≤ 1e−10·max(1, max|y|) (ConstructionOptions' goal).</summary>
+    public const double ConstructionGoal = 1e-10;
+
+    /// <summary>
+    /// On digits with h = d the construction's residual sits at the float64 cancellation floor ε·C (C the amplification):
+    /// within this factor of it.
+    /// </summary>
+    public const double CancellationFloorFactor = 4;
+
+    /// <summary>On digits with h = d: the residual is below 1e−8·max(1, max|y|) even though the goal 1e−10 is out of reach (C ≥ 2.6e6).</summary>
+    public const double CancellationFloor = 1e-8;
+
+    /// <summary>The dense eigenvalues of ∇²L and 2σᵢ(J)² agree to 10 × the dense method's own resolution (its tolerance).</summary>
+    public const double DenseResolutionMultiple = 10;
+
+    /// <summary>
+    /// Halving a step along the tangent to M divides the residual by 4 (second order), along the normal by 2 (first order);
+    /// the next-order terms move the ratios by O(step) ≈ 1 % at steps of 1e−2, and the windows allow ±12.5 % and ±10 %.
+    /// </summary>
+    public const double TangentRatioLow = 3.5, TangentRatioHigh = 4.5, NormalRatioLow = 1.8, NormalRatioHigh = 2.2;
+
+    /// <summary>The retraction tolerance the walk on M is asked for, and that every step is checked against.</summary>
+    public const double WalkRetraction = 1e-11;
+
+    /// <summary>Quadratic convergence of Gauss–Newton: e₂ ≤ C·e₁² with C estimated from the first step as e₁/e₀², allowed 10 × that.</summary>
+    public const double QuadraticConstantSlack = 10;
+
+    /// <summary>
+    /// At a point of M the slice's loss is O(α⁴) along the tangent and O(α²) along the normal; at α ≤ 0.1 the ratio of the
+    /// maxima is O(α²) = 1e−2.
+    /// </summary>
+    public const double TangentFlatness = 1e-2;
+
+    /// <summary>Along the normal L(α)/α² is constant up to O(α): within a factor 1.25 either way at α ≤ 0.1.</summary>
+    public const double ParabolaRatioLow = 0.8, ParabolaRatioHigh = 1.25;
+
+    /// <summary>The slice's centre loss is the map's loss at the same point, ≈ 1e−28 on M: absolute 1e−20 is far below any loss off M.</summary>
+    public const double CenterLoss = 1e-20;
+
+    // ── Training ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+    /// <summary>Acceptance criterion of issue 5: Gauss–Newton reaches L below this from a random initialization when n &gt; ℓd.</summary>
+    public const double ZeroLoss = 1e-20;
+
+    /// <summary>
+    /// L-BFGS on a linear least-squares problem (a quadratic) against the normal-equation minimum: the relative gap in L
+    /// after convergence is limited by the rounding of L itself, ε·κ-sized; 1e−9 leaves a wide margin.
+    /// </summary>
+    public const double QuadraticMinimum = 1e-9;
+
+    /// <summary>Every optimizer at least halves the loss on the small problems of the tests within its budget.</summary>
+    public const double TrainingProgress = 0.5;
+
+    /// <summary>With n &lt; ℓd there is generically no zero of H: Gauss–Newton stalls at a loss far above rounding, and 1e−6 is far above it.</summary>
+    public const double StalledLoss = 1e-6;
+
+    /// <summary>
+    /// The loss of a model written by <c>train</c> and read back, against the best loss it reported: the parameters round-trip
+    /// exactly, the data are deduplicated and reloaded; 1e−10 relative allows another summation order with a wide margin.
+    /// </summary>
+    public const double ReloadedLoss = 1e-10;
+
+    /// <summary>
+    /// At a point of M the spectrum of ∇²L is that of 2JᵀJ up to ‖R‖₂ (Weyl; R ∝ max|H| ≤ 1e−12) and rounding: the dense
+    /// eigenvalues carry n·ε·‖∇²L‖ ≈ 300·2.2e−16 ≈ 7e−14 relative, the Gram ones ℓd·ε·λmax ≈ 2e−14; 1e−10 relative to the
+    /// largest eigenvalue leaves three orders of margin and still catches a wrong factor or a missing eigenvalue.
+    /// </summary>
+    public const double GramAgreesWithDense = 1e-10;
+
+    /// <summary>
+    /// The Lanczos tolerance of the convergence tests that compare with the spectrum command's default 1e−6 (<c>SpectrumOptions.Tolerance</c>).
+    /// </summary>
+    public const double LanczosTolerance = 1e-6;
+
+    /// <summary>
+    /// A Lanczos budget too small to converge anything: 6 steps on an operator of n ≥ 67 with a bulk of distinct eigenvalues
+    /// leave residuals of order ‖A‖/10 (Kaniel–Paige: the error of the extreme Ritz value decays like a Chebyshev polynomial of degree 6).
+    /// </summary>
+    public const int TooFewLanczosSteps = 6;
 }

@@ -14,15 +14,6 @@ namespace LossLandscape.Tests;
 /// <summary>The optimizers, the trainer, <c>landscape train</c> and <c>landscape experiment trained-spectra</c>.</summary>
 public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
 {
-    /// <summary>Acceptance criterion of issue 5: Gauss–Newton reaches L below this from a random initialization when n &gt; ℓd.</summary>
-    private const double ZeroLoss = 1e-20;
-
-    /// <summary>
-    /// L-BFGS on a linear least-squares problem (a quadratic) against the normal-equation minimum: the relative gap in L
-    /// after convergence is limited by the rounding of L itself, ε·κ-sized; 1e−9 leaves a wide margin.
-    /// </summary>
-    private const double QuadraticMinimum = 1e-9;
-
     private readonly string _dir = Directory.CreateTempSubdirectory("landscape-train-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -61,11 +52,11 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         using var optimizer = Create(name);
         var run = Trainer.Run(map, optimizer, new TrainingOptions(50));
         output.WriteLine($"{name}: {run.InitialLoss:G4} → best {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s); {run.Settings}");
-        Assert.True(run.BestLoss < 0.5 * run.InitialLoss, $"{name}: L {run.InitialLoss:G4} → {run.BestLoss:G4}");
+        Assert.True(run.BestLoss < Tolerances.TrainingProgress * run.InitialLoss, $"{name}: L {run.InitialLoss:G4} → {run.BestLoss:G4}");
         Assert.Equal(run.Steps + 1, run.LossHistory.Count);
         Assert.Equal(run.LossHistory.Min(), run.BestLoss);
         // The model is left at the best point.
-        Assert.Equal(run.BestLoss, map.Loss(), 1e-12 * run.InitialLoss);
+        Assert.Equal(run.BestLoss, map.Loss(), Tolerances.ExactAgreement * run.InitialLoss);
         Assert.Equal(run.BestParameters, model.ToArray());
     }
 
@@ -89,7 +80,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var residual = a.matmul(solution) - data.TargetsTensor();
         double minimum = residual.pow(2).sum().item<double>();
         output.WriteLine($"{search}: L = {run.BestLoss:R} vs L* = {minimum:R} after {run.Steps} steps ({run.Status}, {run.Evaluations} evaluations)");
-        Assert.True(Math.Abs(run.BestLoss - minimum) <= QuadraticMinimum * minimum, $"L = {run.BestLoss:R}, L* = {minimum:R}");
+        Assert.True(Math.Abs(run.BestLoss - minimum) <= Tolerances.QuadraticMinimum * minimum, $"L = {run.BestLoss:R}, L* = {minimum:R}");
     }
 
     [Fact]
@@ -103,7 +94,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var map = new ResidualMap(model, data);
         var run = Trainer.Run(map, new GaussNewton(), new TrainingOptions(100));
         output.WriteLine($"digits: n = {mlp.ParameterCount}, ℓd = {map.Constraints}: L {run.InitialLoss:G4} → {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s)");
-        Assert.True(run.BestLoss < ZeroLoss, $"L = {run.BestLoss:G4} after {run.Steps} steps ({run.Status})");
+        Assert.True(run.BestLoss < Tolerances.ZeroLoss, $"L = {run.BestLoss:G4} after {run.Steps} steps ({run.Status})");
         Assert.Equal(SolverStatus.Converged, run.Status);
     }
 
@@ -119,7 +110,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var map = new ResidualMap(model, data);
         var run = Trainer.Run(map, new GaussNewton(), new TrainingOptions(100));
         output.WriteLine($"diabetes: n = {mlp.ParameterCount}, ℓd = {map.Constraints}: L {run.InitialLoss:G4} → {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s)");
-        Assert.True(run.BestLoss < ZeroLoss, $"L = {run.BestLoss:G4} after {run.Steps} steps ({run.Status})");
+        Assert.True(run.BestLoss < Tolerances.ZeroLoss, $"L = {run.BestLoss:G4} after {run.Steps} steps ({run.Status})");
     }
 
     [Fact]
@@ -165,7 +156,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var map = new ResidualMap(model, data);
         var run = Trainer.Run(map, new GaussNewton(), new TrainingOptions(30));
         output.WriteLine($"n = {mlp.ParameterCount} < ℓd = {map.Constraints}: L {run.InitialLoss:G4} → {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s)");
-        Assert.True(run.BestLoss > 1e-6, $"L = {run.BestLoss:G4}");
+        Assert.True(run.BestLoss > Tolerances.StalledLoss, $"L = {run.BestLoss:G4}");
         // rank J ≤ n < ℓd: H is not a submersion anywhere, so 0 is not a regular value and M is generically empty.
         var rank = JacobianFactorization.RankAt(map);
         output.WriteLine($"rank J = {rank.Rank} (tolerance {rank.Tolerance:G3}, σ_rank {rank.SigmaAbove:G3}, σ_rank+1 {rank.SigmaBelow:G3}) of n = {map.ParameterCount}");
@@ -194,7 +185,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var point = ModelFile.Load(modelPath);
         using var model = point.ToModel();
         var data = DatasetLoader.Load("builtin:iris", TargetSpec.Classes("species")).Dedupe();
-        Assert.Equal(best, new ResidualMap(model, data).Loss(), 1e-10 * best);
+        Assert.Equal(best, new ResidualMap(model, data).Loss(), Tolerances.ReloadedLoss * best);
     }
 
     [Fact]
@@ -207,7 +198,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         Assert.True(code == 0, stdout + err);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal("converged", doc.RootElement.GetProperty("status").GetString());
-        Assert.True(doc.RootElement.GetProperty("bestLoss").GetDouble() < ZeroLoss);
+        Assert.True(doc.RootElement.GetProperty("bestLoss").GetDouble() < Tolerances.ZeroLoss);
     }
 
     [Theory]

@@ -95,7 +95,8 @@ internal static class GaussNewtonPolish
         using var noGrad = no_grad();
         int d = data.Count;
         var output = mlp.Layers[^1];
-        var (hiddenOut, _) = mlp.JacobianFactors(model.Parameters, data.InputsTensor())[^1];
+        // The last hidden layer's activations only (not JacobianFactors, whose δ of the first layer is d × ℓ × h).
+        var hiddenOut = mlp.LayerInput(model.Parameters, data.InputsTensor(), mlp.Layers.Count - 1);
         var index = tensor(order.Select(i => (long)i).ToArray(), dtype: int64);
         var phi = hiddenOut.index_select(0, index).narrow(1, 0, d).tril();
         var residual = (model.Forward(data.InputsTensor()) - data.TargetsTensor()).index_select(0, index);

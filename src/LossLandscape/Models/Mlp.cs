@@ -182,6 +182,28 @@ public sealed class Mlp : FeedforwardNetwork
     }
 
     /// <summary>
+    /// The input a_{k−1} of layer <paramref name="layer"/> (for the output layer, the last hidden activations) at raw
+    /// inputs: the forward pass up to that layer only, without autograd. Where only activations are needed this avoids the
+    /// back-propagated δ that <see cref="JacobianFactors"/> also forms, d × ℓ × out per layer (2.6 GB for the first layer
+    /// of a digits network with h = 10·d, one-hot).
+    /// </summary>
+    public Tensor LayerInput(Tensor parameters, Tensor inputs, int layer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, _layers.Length);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var p = parameters.detach();
+        var a = ScaleInputs(inputs);
+        for (int k = 0; k < layer; k++)
+        {
+            var z = nn.functional.linear(a, Weight(p, _layers[k]), Bias(p, _layers[k]));
+            a = _layers[k].Activation is { } sigma ? sigma.Apply(z) : z;
+        }
+        return a.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// One forward pass and one batched reverse sweep carrying all ℓ output directions at once:
     /// δ_{T+1} = e_j, δ_k = (δ_{k+1} W_{k+1}) ⊙ σ_k′(z_k).
     /// </summary>

@@ -271,7 +271,8 @@ public static class Plots
     /// <summary>
     /// Ticks of the symmetric log axis y = sign(λ)·log₁₀(1 + |λ|/τ): 0, and ±τ·10ᵏ at the multiples k of a step of 1, 2, 5,
     /// 10, … decades, the smallest step that puts at most <see cref="MaxLogLabels"/> labels on [min, max]. τ itself
-    /// (k = 0, at y = ±0.3) is not labelled: it would sit on top of the label 0 on any axis more than a few decades tall.
+    /// (k = 0, at y = ±0.3) is labelled only when nothing else would be (all |λ| &lt; 10τ): on a taller axis it would sit
+    /// on top of the label 0.
     /// </summary>
     private static ScottPlot.TickGenerators.NumericManual SymLogTicks(double min, double max, double tau)
     {
@@ -282,7 +283,9 @@ public static class Plots
         int step = DecadeSteps().First(s => Labels(s) <= MaxLogLabels);
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         ticks.AddMajor(0, "0");
-        for (int k = 1; k <= 320 && Y(k) <= Math.Max(Math.Abs(min), Math.Abs(max)) + 1; k++)
+        // An axis within ±τ·10 (|y| < Y(1)) would have no label but 0: there ±τ labels the scale, with room to spare.
+        int firstK = Math.Max(Math.Abs(min), Math.Abs(max)) < Y(1) ? 0 : 1;
+        for (int k = firstK; k <= 320 && Y(k) <= Math.Max(Math.Abs(min), Math.Abs(max)) + 1; k++)
         {
             if (k % step == 0)
             {

@@ -6,50 +6,6 @@ using static TorchSharp.torch;
 
 namespace LossLandscape.Tests.Curvature;
 
-/// <summary>Named tolerances of the curvature tests; each comment says where the number comes from.</summary>
-internal static class CurvatureTolerances
-{
-    /// <summary>
-    /// Two exact float64 evaluations of the same second derivatives by different autograd graphs (or summation orders):
-    /// relative to the largest entry, a few thousand ε (ε ≈ 2.2e−16), as <see cref="Tolerances.ExactAgreement"/>, with a
-    /// factor 10 for the two reverse passes stacked.
-    /// </summary>
-    public const double SecondOrderAgreement = 1e-11;
-
-    /// <summary>
-    /// Central differences of the exact gradient with step h = 1e−6: truncation h²|∇⁴L|/6 ≈ 1e−13 plus rounding
-    /// ε·|∇L|/h ≈ 1e−10 per entry, relative to the largest entry of ∇²L; 1e−6 leaves a wide margin yet catches a wrong entry.
-    /// </summary>
-    public const double GradientDifferences = 1e-6;
-
-    /// <summary>
-    /// Relative eigenvalue error of a Ritz value whose relative residual is ≤ r: |θ − λ| ≤ ‖r‖ (Weyl / Bauer-Fike for symmetric A),
-    /// and ≤ ‖r‖²/gap once separated; the tests ask 1e−8 residuals, so 1e−8 relative to |λ|max.
-    /// </summary>
-    public const double RitzValue = 1e-8;
-
-    /// <summary>Statistical tests: |estimate − truth| ≤ 4 standard errors (two-sided probability of failure ≈ 6e−5 for a fixed seed).</summary>
-    public const double StandardErrors = 4.0;
-
-    /// <summary>
-    /// At a point of M the spectrum of ∇²L is that of 2JᵀJ up to ‖R‖₂ (Weyl; R ∝ max|H| ≤ 1e−12) and rounding: the dense
-    /// eigenvalues carry n·ε·‖∇²L‖ ≈ 300·2.2e−16 ≈ 7e−14 relative, the Gram ones ℓd·ε·λmax ≈ 2e−14; 1e−10 relative to the
-    /// largest eigenvalue leaves three orders of margin and still catches a wrong factor or a missing eigenvalue.
-    /// </summary>
-    public const double GramAgreesWithDense = 1e-10;
-
-    /// <summary>
-    /// The Lanczos tolerance of the convergence tests that compare with the spectrum command's default 1e−6 (<c>SpectrumOptions.Tolerance</c>).
-    /// </summary>
-    public const double LanczosTolerance = 1e-6;
-
-    /// <summary>
-    /// A Lanczos budget too small to converge anything: 6 steps on an operator of n ≥ 67 with a bulk of distinct eigenvalues
-    /// leave residuals of order ‖A‖/10 (Kaniel–Paige: the error of the extreme Ritz value decays like a Chebyshev polynomial of degree 6).
-    /// </summary>
-    public const int TooFewLanczosSteps = 6;
-}
-
 /// <summary>Dense references for the curvature tests, built independently of the operators under test.</summary>
 internal static class CurvatureReference
 {

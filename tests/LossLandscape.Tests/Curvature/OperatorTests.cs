@@ -30,12 +30,12 @@ public class CurvatureOperatorTests
         var gDense = gOp.ToDense(blockSize: 7);
         var rDense = rOp.ToDense();
 
-        Assert.True(CurvatureReference.Relative(hessian, hDense) <= CurvatureTolerances.SecondOrderAgreement, $"H: {CurvatureReference.Relative(hessian, hDense):e2}");
-        Assert.True(CurvatureReference.Relative(ggn, gDense) <= CurvatureTolerances.SecondOrderAgreement, $"G: {CurvatureReference.Relative(ggn, gDense):e2}");
+        Assert.True(CurvatureReference.Relative(hessian, hDense) <= Tolerances.SecondOrderAgreement, $"H: {CurvatureReference.Relative(hessian, hDense):e2}");
+        Assert.True(CurvatureReference.Relative(ggn, gDense) <= Tolerances.SecondOrderAgreement, $"G: {CurvatureReference.Relative(ggn, gDense):e2}");
         // ∇²L = G + R: the residual term against the dense difference, relative to the Hessian's scale.
         double scale = hessian.abs().max().item<double>();
         double residualError = (hessian - ggn - rDense).abs().max().item<double>() / scale;
-        Assert.True(residualError <= CurvatureTolerances.SecondOrderAgreement, $"R: {residualError:e2}");
+        Assert.True(residualError <= Tolerances.SecondOrderAgreement, $"R: {residualError:e2}");
         Assert.Equal(model.ParameterCount, hOp.Applications);
         Assert.Equal(model.ParameterCount, rOp.Hessian.Applications);
         Assert.True(hDense.abs().max().item<double>() > 0);
@@ -56,8 +56,8 @@ public class CurvatureOperatorTests
         Assert.IsType<JacobianTransposeOperator>(jtOp);
         Assert.Equal(map.Constraints, jOp.Rows);
         Assert.Equal(map.ParameterCount, jOp.Columns);
-        Assert.True(CurvatureReference.Relative(j, jOp.ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
-        Assert.True(CurvatureReference.Relative(j.t(), jtOp.ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
+        Assert.True(CurvatureReference.Relative(j, jOp.ToDense()) <= Tolerances.SecondOrderAgreement);
+        Assert.True(CurvatureReference.Relative(j.t(), jtOp.ToDense()) <= Tolerances.SecondOrderAgreement);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public class CurvatureOperatorTests
         {
             var together = op.ApplyMatrix(block);
             var apart = stack(Enumerable.Range(0, 4).Select(k => op.Apply(block.select(1, k))).ToArray(), 1);
-            Assert.True(CurvatureReference.Relative(together, apart) <= CurvatureTolerances.SecondOrderAgreement, op.GetType().Name);
+            Assert.True(CurvatureReference.Relative(together, apart) <= Tolerances.SecondOrderAgreement, op.GetType().Name);
             Assert.Equal(8, op.Applications);
         }
         var jOp = new JacobianOperator(map);
@@ -84,7 +84,7 @@ public class CurvatureOperatorTests
         // ⟨Jv, w⟩ = ⟨v, Jᵀw⟩, column by column.
         var left = jv.mul(w).sum(0L);
         var right = block.narrow(1, 0, 3).mul(jtw).sum(0L);
-        Assert.True(CurvatureReference.Relative(left, right) <= CurvatureTolerances.SecondOrderAgreement);
+        Assert.True(CurvatureReference.Relative(left, right) <= Tolerances.SecondOrderAgreement);
     }
 
     [Theory]
@@ -101,9 +101,9 @@ public class CurvatureOperatorTests
         foreach (int batch in new[] { 1, 2, 5 })
         {
             var pieces = new ResidualMap(model, c.Data, batchSize: batch);
-            Assert.True(CurvatureReference.Relative(new HessianOperator(whole).ToDense(), new HessianOperator(pieces).ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
-            Assert.True(CurvatureReference.Relative(new GaussNewtonOperator(whole).ToDense(), new GaussNewtonOperator(pieces).ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
-            Assert.True(CurvatureReference.Relative(new JacobianOperator(whole).ToDense(), new JacobianOperator(pieces).ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
+            Assert.True(CurvatureReference.Relative(new HessianOperator(whole).ToDense(), new HessianOperator(pieces).ToDense()) <= Tolerances.SecondOrderAgreement);
+            Assert.True(CurvatureReference.Relative(new GaussNewtonOperator(whole).ToDense(), new GaussNewtonOperator(pieces).ToDense()) <= Tolerances.SecondOrderAgreement);
+            Assert.True(CurvatureReference.Relative(new JacobianOperator(whole).ToDense(), new JacobianOperator(pieces).ToDense()) <= Tolerances.SecondOrderAgreement);
         }
     }
 
@@ -123,9 +123,9 @@ public class CurvatureOperatorTests
         // ℓ″(h) = a(a − 1)|h|^{a−2}
         var weights = map.Residuals().abs().pow(a - 2).mul(a * (a - 1));
         var ggn = a == 1.0 ? zeros_like(hessian) : j.t().mm(j * weights.unsqueeze(1));
-        Assert.True(CurvatureReference.Relative(hessian, new HessianOperator(map).ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
+        Assert.True(CurvatureReference.Relative(hessian, new HessianOperator(map).ToDense()) <= Tolerances.SecondOrderAgreement);
         var g = new GaussNewtonOperator(map).ToDense();
-        Assert.True((ggn - g).abs().max().item<double>() <= CurvatureTolerances.SecondOrderAgreement * hessian.abs().max().item<double>());
+        Assert.True((ggn - g).abs().max().item<double>() <= Tolerances.SecondOrderAgreement * hessian.abs().max().item<double>());
     }
 
     [Fact]
@@ -140,10 +140,10 @@ public class CurvatureOperatorTests
         var map = new ResidualMap(model, data, batchSize: 4);
         var fd = CurvatureReference.HessianByGradientDifferences(map, Tolerances.FiniteDifferenceStep);
         var h = new HessianOperator(map).ToDense();
-        Assert.True(CurvatureReference.Relative(fd, h) <= CurvatureTolerances.GradientDifferences, $"{CurvatureReference.Relative(fd, h):e2}");
+        Assert.True(CurvatureReference.Relative(fd, h) <= Tolerances.GradientDifferences, $"{CurvatureReference.Relative(fd, h):e2}");
         var j = map.Jacobian();
-        Assert.True(CurvatureReference.Relative(2 * j.t().mm(j), new GaussNewtonOperator(map).ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
-        Assert.True(CurvatureReference.Relative(j, new JacobianOperator(map).ToDense()) <= CurvatureTolerances.SecondOrderAgreement);
+        Assert.True(CurvatureReference.Relative(2 * j.t().mm(j), new GaussNewtonOperator(map).ToDense()) <= Tolerances.SecondOrderAgreement);
+        Assert.True(CurvatureReference.Relative(j, new JacobianOperator(map).ToDense()) <= Tolerances.SecondOrderAgreement);
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public class CurvatureOperatorTests
         var map = new ResidualMap(model, c.Data, batchSize: 4);
         var fd = CurvatureReference.HessianByGradientDifferences(map, Tolerances.FiniteDifferenceStep);
         var h = new HessianOperator(map).ToDense();
-        Assert.True(CurvatureReference.Relative(fd, h) <= CurvatureTolerances.GradientDifferences, $"{CurvatureReference.Relative(fd, h):e2}");
+        Assert.True(CurvatureReference.Relative(fd, h) <= Tolerances.GradientDifferences, $"{CurvatureReference.Relative(fd, h):e2}");
     }
 
     [Fact]

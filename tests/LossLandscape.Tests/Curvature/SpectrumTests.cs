@@ -48,7 +48,7 @@ public sealed class HessianSpectrumTests(PointOfM m) : IClassFixture<PointOfM>
         double scale = dense.AllEigenvalues.Max(Math.Abs);
         for (int i = 0; i < n; i++)
         {
-            Assert.True(Math.Abs(dense.AllEigenvalues[i] - gram.Eigenvalues[i]) <= CurvatureTolerances.GramAgreesWithDense * scale,
+            Assert.True(Math.Abs(dense.AllEigenvalues[i] - gram.Eigenvalues[i]) <= Tolerances.GramAgreesWithDense * scale,
                 $"λ{i + 1}: dense {dense.AllEigenvalues[i]:e6} vs gram {gram.Eigenvalues[i]:e6}");
         }
         // The σ(J) route's inertia: ℓd positive, n − ℓd zero (Proposition 2.3).
@@ -107,7 +107,7 @@ public sealed class HessianSpectrumTests(PointOfM m) : IClassFixture<PointOfM>
         var c = Cases.Get("mlp 3-5-1 tanh");
         using var model = new NetworkModel(c.Network, c.Parameters);
         var map = new ResidualMap(model, c.Data);
-        var options = new SpectrumOptions(SpectrumMethod.Lanczos, K: 3, MaxIterations: CurvatureTolerances.TooFewLanczosSteps, Tolerance: CurvatureTolerances.RitzValue);
+        var options = new SpectrumOptions(SpectrumMethod.Lanczos, K: 3, MaxIterations: Tolerances.TooFewLanczosSteps, Tolerance: Tolerances.RitzValue);
         var run = HessianSpectrum.Compute(map, options);
         Assert.Equal(SolverStatus.StoppedWithoutConvergence, run.Status);
         Assert.Contains(false, run.Converged);
@@ -221,11 +221,11 @@ public sealed class ConvergenceTestTests
     [Fact]
     public void Convergence_Test_Reads_Max_Of_Relative_And_Absolute_And_Calls_NaN_A_Breakdown()
     {
-        Assert.Equal(SolverStatus.Converged, ConvergenceTest.Evaluate(1e-7, 1, CurvatureTolerances.LanczosTolerance));
-        Assert.Equal(SolverStatus.StoppedWithoutConvergence, ConvergenceTest.Evaluate(1e-5, 1, CurvatureTolerances.LanczosTolerance));
-        Assert.Equal(SolverStatus.Converged, ConvergenceTest.Evaluate(1e-5, 1, CurvatureTolerances.LanczosTolerance, absoluteTolerance: 1e-4));
-        Assert.Equal(SolverStatus.Breakdown, ConvergenceTest.Evaluate(double.NaN, 1, CurvatureTolerances.LanczosTolerance));
-        Assert.Equal(SolverStatus.Breakdown, ConvergenceTest.Evaluate(0, double.NaN, CurvatureTolerances.LanczosTolerance));
+        Assert.Equal(SolverStatus.Converged, ConvergenceTest.Evaluate(1e-7, 1, Tolerances.LanczosTolerance));
+        Assert.Equal(SolverStatus.StoppedWithoutConvergence, ConvergenceTest.Evaluate(1e-5, 1, Tolerances.LanczosTolerance));
+        Assert.Equal(SolverStatus.Converged, ConvergenceTest.Evaluate(1e-5, 1, Tolerances.LanczosTolerance, absoluteTolerance: 1e-4));
+        Assert.Equal(SolverStatus.Breakdown, ConvergenceTest.Evaluate(double.NaN, 1, Tolerances.LanczosTolerance));
+        Assert.Equal(SolverStatus.Breakdown, ConvergenceTest.Evaluate(0, double.NaN, Tolerances.LanczosTolerance));
         Assert.False(ConvergenceTest.IsMet(double.NaN, 1, double.PositiveInfinity));
         Assert.Equal("stoppedWithoutConvergence", SolverStatus.StoppedWithoutConvergence.ToJsonName());
         Assert.Equal("breakdown", SolverStatus.Breakdown.ToJsonName());

@@ -27,9 +27,21 @@ public sealed class SmooLU : Activation
     public override bool IsSmooth => true;
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Without autograd (a forward pass under <c>no_grad</c>, or on a tensor that needs no gradient) the same operations
+    /// run in place on one buffer, so that σ of a d × h layer holds two tensors of that size besides x instead of about seven
+    /// (for digits with h = 10·d: 0.5 GB instead of 1.8 GB); the values are bitwise the same.
+    /// </remarks>
     public override Tensor Apply(Tensor x)
     {
         using var scope = NewDisposeScope();
+        if (!(x.requires_grad && is_grad_enabled()))
+        {
+            var outside = x.gt(Cutoff).logical_not_();
+            var stand = x.masked_fill(outside, 1.0);
+            // x·e^{−1/x} on the stand-in, then 0 where x ≤ Cutoff: the where below, one buffer at a time.
+            return stand.reciprocal().neg_().exp_().mul_(stand).masked_fill_(outside, 0.0).MoveToOuterDisposeScope();
+        }
         var (mask, safe) = Safe(x);
         return where(mask, safe * exp(-safe.reciprocal()), zeros_like(x)).MoveToOuterDisposeScope();
     }
