@@ -37,10 +37,19 @@ public sealed class SmooLU : Activation
         using var scope = NewDisposeScope();
         if (!(x.requires_grad && is_grad_enabled()))
         {
-            var outside = x.gt(Cutoff).logical_not_();
-            var stand = x.masked_fill(outside, 1.0);
+            // Scalars held in variables until the end of the block: a Scalar made by implicit conversion is unreachable while
+            // the native call runs, and a garbage collection then (frequent under parallel tests) may finalize it mid-call.
+            using TorchSharp.Scalar cutoff = Cutoff;
+            using TorchSharp.Scalar one = 1.0;
+            using TorchSharp.Scalar zero = 0.0;
+            var outside = x.gt(cutoff).logical_not_();
+            var stand = x.masked_fill(outside, one);
             // x·e^{−1/x} on the stand-in, then 0 where x ≤ Cutoff: the where below, one buffer at a time.
-            return stand.reciprocal().neg_().exp_().mul_(stand).masked_fill_(outside, 0.0).MoveToOuterDisposeScope();
+            var result = stand.reciprocal().neg_().exp_().mul_(stand).masked_fill_(outside, zero).MoveToOuterDisposeScope();
+            GC.KeepAlive(cutoff);
+            GC.KeepAlive(one);
+            GC.KeepAlive(zero);
+            return result;
         }
         var (mask, safe) = Safe(x);
         return where(mask, safe * exp(-safe.reciprocal()), zeros_like(x)).MoveToOuterDisposeScope();
