@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out/verify-report}"
-command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+command -v chromium >/dev/null || { echo "chromium is missing: installing Debian's chromium package (apt-get update && apt-get install -y chromium; needs root)" >&2; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 dotnet run --project src/LossLandscape.Cli -c Release -- verify --report "$out"
 page="file://$(realpath "$out")/index.html"
 shoot() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$2" --screenshot="$1" "$page" 2>/dev/null; }
