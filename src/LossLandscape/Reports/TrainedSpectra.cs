@@ -47,8 +47,11 @@ public sealed record TrainedSpectraOptions
     /// <summary>Bottom eigenvalues computed by Lanczos when n is too large for the dense spectrum; default 10.</summary>
     public int BottomK { get; init; } = 10;
 
-    /// <summary>Largest n whose full spectrum is computed densely (n Hessian-vector products and one n × n eigh); default 2500.</summary>
-    public int DenseLimit { get; init; } = 2500;
+    /// <summary>
+    /// Largest n whose full spectrum is computed densely (n Hessian-vector products and one n × n eigh); default the library's one
+    /// dense-size rule, <see cref="Geometry.Certificate.DenseLimit"/> at the default memory budget (about 3 970).
+    /// </summary>
+    public int DenseLimit { get; init; } = Geometry.Certificate.DenseLimit();
 
     /// <summary>Lanczos iterations for the top eigenvalues when n &gt; <see cref="DenseLimit"/>; default 200.</summary>
     public int TopIterations { get; init; } = 200;
