@@ -152,7 +152,8 @@ public sealed class CliJsonTests : IDisposable
         var certify = Run(P("certify.json"), ["certify", "--model", P("c.json"), .. Data, "--method", "dense", "--perturb", "1e-2", "--json", P("certify.json")]);
         AssertCertificate(certify, "certify");
         var perturbation = certify.GetProperty("perturbation");
-        AssertFields(perturbation, "certify.perturbation", "epsilon", "norm", "distanceMoved", "gaussNewtonSteps", "certificate");
+        AssertFields(perturbation, "certify.perturbation", "epsilon", "norm", "distanceMoved", "gaussNewtonSteps", "certificate", "status");
+        Assert.Equal("converged", perturbation.GetProperty("status").GetString());
         AssertCertificate(perturbation.GetProperty("certificate"), "certify.perturbation.certificate");
         Assert.False(perturbation.GetProperty("certificate").TryGetProperty("perturbation", out _), "the certificate after the perturbation has no perturbation of its own");
         var plain = Run(P("plain.json"), ["certify", "--model", P("c.json"), .. Data, "--json", P("plain.json")]);
@@ -385,6 +386,7 @@ public sealed class CliExitCodeTests : IDisposable
     [InlineData("report", "--grid", "0", "--grid: 0 is fewer than 2 points per axis")]
     [InlineData("spectrum", "--k", "0", "--k: 0 is not a positive number of eigenvalues")]
     [InlineData("spectrum", "--budget-gb", "0", "--budget-gb: 0 is not a positive number of gigabytes")]
+    [InlineData("spectrum", "--budget-gb", "1e-10", "--budget-gb: 1E-10 is not a positive number of gigabytes")]
     [InlineData("trace", "--method", "girard", "--method: 'girard' is not one of hutchinson, hutch++, exact")]
     [InlineData("trace", "--operator", "fisher", "--operator: 'fisher' is not one of hessian, ggn")]
     [InlineData("certify", "--method", "qr", "--method: 'qr' is not one of auto, dense, gram")]

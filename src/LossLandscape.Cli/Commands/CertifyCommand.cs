@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Data;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Reports;
 using Spectre.Console;
@@ -95,7 +96,10 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         return CertificateOutput.From(run.Data, first) with
         {
             Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,
-                CertificateOutput.From(perturbation.Perturbed, second)),
+                CertificateOutput.From(perturbation.Perturbed, second))
+            {
+                Status = perturbation.Projection.Status.ToJsonName(),
+            },
         };
     }
 
@@ -105,7 +109,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Render(context, "certificate", result.Dataset, result.Result);
         if (result.Perturbation is { } p)
         {
-            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; moved {p.DistanceMoved:G3} onto the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
+            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; {(p.Status == SolverStatus.Converged.ToJsonName() ? "moved" : $"the move did NOT converge ({p.Status}): moved")} {p.DistanceMoved:G3} towards the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
             Render(context, "certificate after the perturbation", p.Certificate.Dataset, p.Certificate.Result);
         }
     }
@@ -243,4 +247,8 @@ internal sealed record HessianOutput(
 /// <param name="DistanceMoved">How far the point moved onto the new M.</param>
 /// <param name="GaussNewtonSteps">Gauss–Newton steps of that move.</param>
 /// <param name="Certificate">The certificate of the perturbed point.</param>
-internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, CertificateOutput Certificate);
+internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, CertificateOutput Certificate)
+{
+    /// <summary>How the Gauss–Newton move onto the new M ended (<see cref="SolverStatus"/>, spelled as every status is).</summary>
+    public string Status { get; init; } = "";
+}

@@ -36,7 +36,8 @@ internal static class CurvatureOptions
     /// <summary>The budget in bytes; refuses a budget that is not positive.</summary>
     public static long BudgetBytes(double gigabytes)
     {
-        if (!(gigabytes > 0) || double.IsInfinity(gigabytes))
+        // Below one byte (e.g. 1e-10 GB) the budget rounds to 0, which no operation can meet: refused here, as bad input.
+        if (!(gigabytes > 0) || double.IsInfinity(gigabytes) || gigabytes * 1e9 < 1)
         {
             throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--budget-gb: {gigabytes} is not a positive number of gigabytes"));
         }

@@ -119,7 +119,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         {
             spectrum = run.Progress($"{settings.Method} spectrum", progress => HessianSpectrum.Compute(map, options, progress));
         }
-        catch (MemoryBudgetExceededException e)
+        catch (MemoryBudgetExceededException e) when (settings.Method is "dense" or "gram")
         {
             // The library names its own alternatives; on the command line they are options.
             throw new MemoryBudgetExceededException($"--method {settings.Method}", e.RequiredBytes, e.BudgetBytes,

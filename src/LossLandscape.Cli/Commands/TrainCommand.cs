@@ -212,7 +212,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             start = new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed));
         }
         using var model = start.ToModel();
-        var map = new ResidualMap(model, set);
+        using var map = new ResidualMap(model, set);
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>

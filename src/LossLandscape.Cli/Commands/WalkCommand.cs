@@ -104,7 +104,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
             table.AddRow(s.Step.ToString(CultureInfo.InvariantCulture), F(s.Loss), F(s.MaxAbsResidual), s.Rank.ToString(CultureInfo.InvariantCulture), F(s.PathLength), F(s.Displacement), F(s.Retraction), s.GaussNewtonSteps.ToString(CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
-        context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − ℓd = {result.N - result.Constraints}; status {result.Status}"));
+        context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − rank J = {(result.Steps.Count > 0 ? (result.N - result.Steps[^1].Rank).ToString(CultureInfo.InvariantCulture) : "?")} at the end point; status {result.Status}"));
     }
 
     /// <inheritdoc/>

@@ -259,7 +259,7 @@ public static class HessianSpectrum
             }
         }
         RankDecision rank;
-        using (var factorization = JacobianFactorization.At(map))
+        using (var factorization = JacobianFactorization.At(map, budgetBytes: options.BudgetBytes))
         {
             rank = RankDecision.FromSingularValues(factorization.Sigma, m, factorization.Tolerance, "σ(J) from the factorisation of J");
         }
@@ -282,7 +282,8 @@ public static class HessianSpectrum
                 Tolerance: ResidualTermTolerance, Seed: options.Seed, VerifyResiduals: true, BudgetBytes: options.BudgetBytes));
             estimate.Eigenvectors.Dispose();
             // |θ| + ρ: θ a Ritz value of R (inside its spectrum), ρ its residual.
-            residualTerm = estimate.Eigenvalues.Count > 0 ? Math.Abs(estimate.Eigenvalues[0]) + estimate.ResidualNorms[0] : 0;
+            // No value (a breakdown before the first step) or a NaN is no estimate: NaN fails the gap test below, and plain Lanczos answers.
+            residualTerm = estimate.Eigenvalues.Count > 0 && estimate.Status != SolverStatus.Breakdown ? Math.Abs(estimate.Eigenvalues[0]) + estimate.ResidualNorms[0] : double.NaN;
             steps = estimate.Iterations;
             products = residualOp.Hessian.Applications;
         }

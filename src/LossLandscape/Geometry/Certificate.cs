@@ -207,16 +207,18 @@ public static class Certificate
         using var scope = NewDisposeScope();
         int n = map.ParameterCount;
         // The dense Hessian by n Hessian-vector products in blocks of columns, symmetrised (the one route to the dense ∇²L).
-        var hessian = new HessianOperator(map).ToDense(budgetBytes, progress: new DenseColumns(progress, n));
-        hessian = (hessian + hessian.t()).div_(2);
+        var raw = new HessianOperator(map).ToDense(budgetBytes, progress: new DenseColumns(progress, n));
+        var hessian = raw.add(raw.t()).div_(2);
+        raw.Dispose(); // only the symmetrised copy is needed from here on (DenseMatrices counts the two at their peak)
         ProgressReport.Report(progress, "eigenvalues", 0.85);
         var lambda = linalg.eigvalsh(hessian).data<double>();
         double? residualTerm = null;
         if (map.Exponent == 2.0)
         {
             ProgressReport.Report(progress, "residual term ‖∇²L − 2JᵀJ‖₂", 0.92);
-            var gaussNewton = jacobian.t().matmul(jacobian).mul(2.0);
-            residualTerm = linalg.eigvalsh(hessian - gaussNewton).abs().max().item<double>();
+            // 2JᵀJ, then ∇²L − 2JᵀJ in place of it: one more n × n matrix, not two.
+            var difference = jacobian.t().matmul(jacobian).mul_(-2.0).add_(hessian);
+            residualTerm = linalg.eigvalsh(difference).abs().max().item<double>();
         }
         return InertiaRule.Dense(lambda.ToArray(), residualTerm, rank);
     }

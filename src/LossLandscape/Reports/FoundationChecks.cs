@@ -52,7 +52,7 @@ public static class FoundationChecks
         var mlp = new Mlp(small.InputDim, [new HiddenLayer(12, new SmooLU()), new HiddenLayer(7, new Tanh())], small.OutputDim)
             .WithScaling(InputScaling.Standardize(small));
         using var model = new NetworkModel(mlp, mlp.InitialParameters(seed: 1));
-        var map = new ResidualMap(model, small);
+        using var map = new ResidualMap(model, small);
         double rel = RelativeDifference(map, map);
         return new ClaimCheck("Jacobian: batched = autograd", Setting(small, mlp),
             Sci(rel) + " rel. max diff", "≤ " + Sci(JacobianAgreement), rel <= JacobianAgreement, watch.Elapsed.TotalSeconds);
@@ -72,7 +72,9 @@ public static class FoundationChecks
         using var b = new NetworkModel(dag, p);
         var x = small.InputsTensor();
         double outputs = (a.Forward(x) - b.Forward(x)).abs().max().item<double>();
-        double jac = RelativeDifference(new ResidualMap(a, small), new ResidualMap(b, small), batchedBoth: true);
+        using var mapA = new ResidualMap(a, small);
+        using var mapB = new ResidualMap(b, small);
+        double jac = RelativeDifference(mapA, mapB, batchedBoth: true);
         double worst = Math.Max(outputs, jac);
         return new ClaimCheck("Networks: DAG built from an MLP = the MLP", Setting(small, mlp),
             Sci(worst) + " max diff (f and J)", "≤ " + Sci(JacobianAgreement), worst <= JacobianAgreement, watch.Elapsed.TotalSeconds);

@@ -78,7 +78,7 @@ public static class PaperVerification
 
         watch.Restart();
         using var model = built.Point.ToModel();
-        var cert = Certificate.Compute(new ResidualMap(model, data), new CertificateOptions(InertiaMethod.Dense));
+        var cert = CertifyAt(model, data, new CertificateOptions(InertiaMethod.Dense));
         int n = cert.N, m = cert.Constraints;
         string setting = Setting(data, (Mlp)built.Point.Network);
         var j = cert.Jacobian;
@@ -102,7 +102,7 @@ public static class PaperVerification
     {
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, new SmooLU())], data.OutputDim).WithScaling(InputScaling.Standardize(data));
         using var model = new NetworkModel(mlp, mlp.InitialParameters(seed));
-        var map = new ResidualMap(model, data);
+        using var map = new ResidualMap(model, data);
         var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12 * Math.Max(1, data.MaxAbsTarget()), MaxSteps: 40));
         return (new NetworkPoint(mlp, model.ToArray()), projection);
     }
@@ -114,7 +114,7 @@ public static class PaperVerification
         var data = DatasetLoader.Load("builtin:iris", TargetSpec.Classes("species")).Subset(Enumerable.Range(0, 150).Where(i => i % 5 == 0));
         var (point, _) = TrainedPoint(data, 40, seed: 1);
         using var model = point.ToModel();
-        var cert = Certificate.Compute(new ResidualMap(model, data), new CertificateOptions(InertiaMethod.Dense));
+        var cert = CertifyAt(model, data, new CertificateOptions(InertiaMethod.Dense));
         return InertiaCheck("Proposition 2.3: inertia of ∇²L on M (dense, all n eigenvalues)", data, point, cert, watch);
     }
 
@@ -135,7 +135,7 @@ public static class PaperVerification
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.LastColumn).Take(rows);
         var (point, _) = TrainedPoint(data, rows, seed: 1);
         using var model = point.ToModel();
-        var cert = Certificate.Compute(new ResidualMap(model, data), new CertificateOptions(InertiaMethod.Gram));
+        var cert = CertifyAt(model, data, new CertificateOptions(InertiaMethod.Gram));
         return InertiaCheck("Proposition 2.3: inertia of ∇²L on M (gram, 2·eig(JJᵀ))", data, point, cert, watch);
     }
 
@@ -148,9 +148,9 @@ public static class PaperVerification
         var watch = Stopwatch.StartNew();
         var (data, point) = RankDeficientPoint();
         using var model = point.ToModel();
-        var before = JacobianFactorization.RankAt(new ResidualMap(model, data));
+        var before = RankAt(model, data);
         var result = RegularValuePerturbation.Apply(model, data, 1e-2, seed: 1, tolerance: 1e-12);
-        var after = Certificate.Compute(new ResidualMap(model, result.Perturbed), new CertificateOptions(InertiaMethod.Dense));
+        var after = CertifyAt(model, result.Perturbed, new CertificateOptions(InertiaMethod.Dense));
         int m = after.Constraints;
         return new ClaimCheck("Theorem 2.1: a perturbation of the targets makes 0 a regular value", Setting(data, (Mlp)point.Network) + ", output weights 0",
             $"rank {before.Rank} → {after.Jacobian.Rank} after |r| = {Sci(result.PerturbationNorm)}; {result.Projection.Steps} Gauss–Newton/LM steps took max|H| from {Sci(result.Projection.MaxResidualHistory[0])} to {Sci(after.MaxAbsResidual)}",
@@ -191,7 +191,7 @@ public static class PaperVerification
         var data = Iris(oneHot: true);
         var built = Lemma33Interpolation.Construct(data, new ConstructionOptions(new SmooLU(), [data.Count], InputScaling.Standardize(data)));
         using var model = built.Point.ToModel();
-        var map = new ResidualMap(model, data);
+        using var map = new ResidualMap(model, data);
         double tol = 1e-10;
         var walk = ManifoldWalk.Run(map, new WalkOptions(10, 0.1, Seed: 2, Tolerance: tol));
         double worst = walk.Steps.Max(s => s.MaxAbsResidual);
@@ -213,4 +213,18 @@ public static class PaperVerification
     private static string Setting(Dataset data, Mlp mlp) => FoundationChecks.Setting(data, mlp);
 
     private static string Sci(double v) => v.ToString("0.0e+0", CultureInfo.InvariantCulture);
+
+    /// <summary>The certificate at the model's point, with the map disposed afterwards.</summary>
+    private static CertificateResult CertifyAt(IDifferentiableModel model, Dataset data, CertificateOptions options)
+    {
+        using var map = new ResidualMap(model, data);
+        return Certificate.Compute(map, options);
+    }
+
+    /// <summary>The rank decision at the model's point, with the map disposed afterwards.</summary>
+    private static RankDecision RankAt(IDifferentiableModel model, Dataset data)
+    {
+        using var map = new ResidualMap(model, data);
+        return JacobianFactorization.RankAt(map);
+    }
 }

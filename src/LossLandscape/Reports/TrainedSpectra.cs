@@ -296,7 +296,7 @@ public static class TrainedSpectra
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         using var model = new NetworkModel(mlp, start);
-        var map = new ResidualMap(model, data);
+        using var map = new ResidualMap(model, data);
         var (optimizer, steps) = CreateOptimizer(name, options);
         TrainingResult run;
         using (optimizer)
@@ -357,8 +357,8 @@ public static class TrainedSpectra
         int neg = negativeFlags.Count(f => f);
         double tR = Math.Max(tolerance, residualTerm);
         var (k, g) = CountOutliers(topValues, map.Data.OutputDim, tolerance);
-        var status = topRun.Status == SolverStatus.StoppedWithoutConvergence || bottomRun.Status == SolverStatus.StoppedWithoutConvergence
-            ? SolverStatus.StoppedWithoutConvergence : SolverStatus.Converged;
+        // The worse of the two runs: a breakdown or an unmet stopping rule in either is not a converged spectrum.
+        var status = topRun.Status != SolverStatus.Converged ? topRun.Status : bottomRun.Status;
         double minNegative = neg > 0 ? bottomValues.Where((_, i) => negativeFlags[i]).Min() : 0;
         int? positive2 = null, zero2 = null;
         string method = "lanczos";
