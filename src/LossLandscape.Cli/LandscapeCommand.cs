@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Serialization.Metadata;

@@ -466,11 +466,11 @@ public sealed class AtomicOutputTests : IDisposable
     {
         var blocker = Path.Combine(_dir, "blocker");
         File.WriteAllText(blocker, "a file where a directory should be\n");
-        var error = Assert.Throws<UsageException>(() => AtomicFile.WriteAllText(Path.Combine(blocker, "out.json"), "{}"));
+        var error = Assert.Throws<LandscapeInputException>(() => AtomicFile.WriteAllText(Path.Combine(blocker, "out.json"), "{}"));
         Assert.Contains("cannot write", error.Message);
         var target = Path.Combine(_dir, "dir-target");
         Directory.CreateDirectory(target);
-        Assert.Throws<UsageException>(() => AtomicFile.WriteAllText(target, "{}")); // a directory cannot be replaced by a file
+        Assert.Throws<LandscapeInputException>(() => AtomicFile.WriteAllText(target, "{}")); // a directory cannot be replaced by a file
         Assert.Equal(new[] { "blocker" }, Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)).ToArray());
     }
 

@@ -78,7 +78,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     }
 
     /// <summary>Saves a model atomically (<see cref="AtomicFile"/>); a file that cannot be written is a usage error.</summary>
-    public static void SaveModel(string path, NetworkPoint point) => AtomicFile.WriteAllText(path, ModelFile.Serialize(point));
+    public static void SaveModel(string path, NetworkPoint point) => ModelFile.Save(path, point);
 
     /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()

@@ -113,7 +113,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
         var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias);
         var slice = run.Progress("slice", _ => LossSlice.Compute(run.Map, options));
         var plot = Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L");
-        AtomicFile.Write(settings.Out, temporary => Plots.Save(plot, temporary));
+        Plots.Save(plot, settings.Out);
         return SliceOutput.Of(slice, settings.Out, run.Seconds);
     }
 

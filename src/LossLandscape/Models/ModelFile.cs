@@ -62,7 +62,7 @@ public static class ModelFile
     public static void Save(string path, NetworkPoint point)
     {
         ArgumentNullException.ThrowIfNull(point);
-        File.WriteAllText(path, Serialize(point), new UTF8Encoding(false));
+        Engine.AtomicFile.WriteAllText(path, Serialize(point));
     }
 
     /// <summary>The JSON text of <paramref name="point"/>.</summary>

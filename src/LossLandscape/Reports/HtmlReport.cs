@@ -100,9 +100,8 @@ public sealed class HtmlReport(string title)
     /// <summary>Writes DIR/index.html (creating DIR) and returns its path.</summary>
     public string Save(string directory)
     {
-        Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, "index.html");
-        File.WriteAllText(path, Render());
+        Engine.AtomicFile.WriteAllText(path, Render());
         return path;
     }
 

@@ -37,18 +37,22 @@ public static class Plots
     {
         ArgumentNullException.ThrowIfNull(plot);
         string ext = Path.GetExtension(path).ToLowerInvariant();
-        if (ext == ".png")
-        {
-            plot.SavePng(path, width, height);
-        }
-        else if (ext == ".svg")
-        {
-            File.WriteAllText(path, Svg(plot, width, height));
-        }
-        else
+        if (ext is not (".png" or ".svg"))
         {
             throw new ArgumentException($"{path}: the plot format is chosen by the extension, .png or .svg");
         }
+        // Written beside the target and renamed over it (AtomicFile keeps the extension, which chooses the format).
+        Engine.AtomicFile.Write(path, temporary =>
+        {
+            if (ext == ".png")
+            {
+                plot.SavePng(temporary, width, height);
+            }
+            else
+            {
+                File.WriteAllText(temporary, Svg(plot, width, height));
+            }
+        });
     }
 
     /// <summary>

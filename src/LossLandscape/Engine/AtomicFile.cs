@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace LossLandscape.Cli;
+namespace LossLandscape.Engine;
 
 /// <summary>
 /// Writes an output file all at once: the text goes to a temporary file beside the target, which is then
@@ -11,11 +11,11 @@ namespace LossLandscape.Cli;
 /// The temporary file lies in the target's directory because a rename is atomic only within one file
 /// system (POSIX rename(2); <see cref="File.Move(string, string, bool)"/> with overwrite uses it on Unix).
 /// </remarks>
-internal static class AtomicFile
+public static class AtomicFile
 {
     /// <summary>
     /// Writes <paramref name="text"/> (UTF-8, no byte-order mark) to <paramref name="path"/>, creating its
-    /// directory if needed. A file that cannot be written is bad input: a <see cref="UsageException"/> naming it.
+    /// directory if needed. A file that cannot be written is bad input: a <see cref="LandscapeInputException"/> naming it.
     /// </summary>
     public static void WriteAllText(string path, string text) =>
         Write(path, temporary => File.WriteAllText(temporary, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)));
@@ -39,7 +39,7 @@ internal static class AtomicFile
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temporary);
-            throw new UsageException($"{path}: cannot write: {e.Message.ReplaceLineEndings(" ")}");
+            throw new LandscapeInputException($"{path}: cannot write: {e.Message.ReplaceLineEndings(" ")}");
         }
         catch
         {
