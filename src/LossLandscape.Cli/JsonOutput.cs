@@ -45,28 +45,4 @@ internal static class JsonOutput
         }
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
-
-    /// <summary>
-    /// Writes one JSON object built field by field by <paramref name="body"/> to <paramref name="path"/>, if given.
-    /// </summary>
-    /// <remarks>
-    /// Kept only for the one command not yet moved onto <see cref="LandscapeCommand{TSettings, TResult}"/>
-    /// (experiment); a converted command serialises its result record with
-    /// <see cref="Write{T}(string?, T, JsonTypeInfo{T})"/>. Delete this overload once experiment is converted.
-    /// </remarks>
-    public static void Write(string? path, Action<Utf8JsonWriter> body)
-    {
-        if (path is null)
-        {
-            return;
-        }
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
-        {
-            writer.WriteStartObject();
-            body(writer);
-            writer.WriteEndObject();
-        }
-        AtomicFile.WriteAllText(path, Encoding.UTF8.GetString(buffer.ToArray()) + "\n");
-    }
 }

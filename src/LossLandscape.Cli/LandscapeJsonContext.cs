@@ -29,6 +29,7 @@ namespace LossLandscape.Cli;
 [JsonSerializable(typeof(SpectrumOutput))]
 [JsonSerializable(typeof(TraceOutput))]
 [JsonSerializable(typeof(CertificateOutput))]
+[JsonSerializable(typeof(TrainedSpectraOutput))]
 internal sealed partial class LandscapeJsonContext : JsonSerializerContext;
 
 /// <summary>

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Engine;
 using LossLandscape.Reports;
 using LossLandscape.Training;
@@ -15,77 +15,99 @@ internal static class ExperimentCommand
     public static Command Create(CliContext context)
     {
         var command = new Command("experiment", "Run a reproducible study (see docs/).");
-        command.Subcommands.Add(TrainedSpectraCommand(context));
-        return command;
-    }
-
-    /// <summary>
-    /// <c>landscape experiment trained-spectra [--json F] [--quick]</c>: the Hessian at trained solutions across the
-    /// transition n &lt; ℓd → n &gt; ℓd (docs/trained-spectra.md).
-    /// </summary>
-    public static Command TrainedSpectraCommand(CliContext context)
-    {
-        var command = new Command("trained-spectra", "Train on digits (one-hot, ℓ = 10) across widths from n < ℓd to n ≫ ℓd; report loss, rank J, inertia, top eigenvalues, outliers, negative eigenvalues.");
-        var quick = new Option<bool>("--quick") { Description = QuickDescription };
-        var json = CommonOptions.Json();
-        command.Options.Add(quick);
-        command.Options.Add(json);
-        command.SetAction(result =>
-        {
-            LandscapeApp.Initialize();
-            var options = result.GetValue(quick) ? TrainedSpectraOptions.Quick : TrainedSpectraOptions.Standard;
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            System.Console.CancelKeyPress += onCancel;
-            TrainedSpectraResult run;
-            try
-            {
-                run = context.WithProgress("trained-spectra", progress => TrainedSpectra.Run(options, progress, cancel.Token));
-            }
-            catch (OperationCanceledException)
-            {
-                context.Err.WriteLine("landscape: interrupted");
-                return TrainCommand.Interrupted;
-            }
-            finally
-            {
-                System.Console.CancelKeyPress -= onCancel;
-            }
-            Render(context, run);
-            JsonOutput.Write(result.GetValue(json), w => Write(w, run, options));
-            return LandscapeApp.Success;
-        });
+        command.Subcommands.Add(TrainedSpectraCommand.Create(context));
         return command;
     }
 
     /// <summary>The help text of <c>--quick</c>: the settings of <see cref="TrainedSpectraOptions.Quick"/>, as the library describes them.</summary>
     public static string QuickDescription => $"a few-second version for tests: {TrainedSpectraOptions.Quick.Describe()}";
+}
+
+/// <summary>
+/// <c>landscape experiment trained-spectra [--json F] [--quick]</c>: the Hessian at trained solutions across the
+/// transition n &lt; ℓd → n &gt; ℓd (docs/trained-spectra.md). Ctrl-C stops the sweep (exit code 130).
+/// </summary>
+internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCommand.Settings, TrainedSpectraOutput>
+{
+    private readonly Option<bool> _quick = new("--quick") { Description = ExperimentCommand.QuickDescription };
+
+    private TrainedSpectraCommand()
+        : base("trained-spectra", "Train on digits (one-hot, ℓ = 10) across widths from n < ℓd to n ≫ ℓd; report loss, rank J, inertia, top eigenvalues, outliers, negative eigenvalues.",
+            SharedOptions.Json)
+        => Add(_quick);
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliContext context) => new TrainedSpectraCommand().Build(context);
+
+    /// <summary>The settings of <c>experiment trained-spectra</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
+    {
+        /// <summary><c>--quick</c>: <see cref="TrainedSpectraOptions.Quick"/> instead of <see cref="TrainedSpectraOptions.Standard"/>.</summary>
+        public bool Quick { get; init; }
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<TrainedSpectraOutput> JsonType => LandscapeJsonContext.Default.TrainedSpectraOutput;
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new() { Quick = result.GetValue(_quick) };
+
+    /// <inheritdoc/>
+    protected override TrainedSpectraOutput Execute(CommandRun run, Settings settings)
+    {
+        var options = settings.Quick ? TrainedSpectraOptions.Quick : TrainedSpectraOptions.Standard;
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true; // the sweep stops at its next step; the command then exits with 130
+            cancel.Cancel();
+        };
+        System.Console.CancelKeyPress += onCancel;
+        try
+        {
+            var result = run.Progress("trained-spectra", progress => TrainedSpectra.Run(options, progress, cancel.Token));
+            return TrainedSpectraOutput.From(result, options);
+        }
+        catch (OperationCanceledException)
+        {
+            return new TrainedSpectraOutput("trained-spectra", "", 0, 0, 0, "", options.Seed, OutlierRule, run.Seconds, []) { Interrupted = true };
+        }
+        finally
+        {
+            System.Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>How the outliers are counted, as the JSON states it.</summary>
+    internal const string OutlierRule = "k = argmax_{i ≤ 2ℓ} λ_i/λ_{i+1} over the top eigenvalues (λ_{i+1} ≤ τ: infinite gap)";
 
     private static string F(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
 
-    private static void Render(CliContext context, TrainedSpectraResult run)
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, TrainedSpectraOutput run)
     {
+        if (run.Interrupted)
+        {
+            context.Err.WriteLine("landscape: interrupted");
+            return;
+        }
         int m = run.Constraints;
-        var table = new Table().Title(Markup.Escape($"Hessian at trained points: {run.Data}, d = {run.Rows}, ℓ = {run.Outputs}, ℓd = {m}, one {run.Activation} layer"));
+        var table = new Table().Title(Markup.Escape($"Hessian at trained points: {run.Data}, d = {run.D}, ℓ = {run.Outputs}, ℓd = {m}, one {run.Activation} layer"));
         table.AddColumns("h", "n", "n/ℓd", "optimizer", "end", "L", "rank J (tol)", "rank on M", "dim M", "inertia +/0/− (τ)", "top λ", "outliers", "|λmin|/λmax", "‖∇²L−2JᵀJ‖", "method", "s");
         foreach (var p in run.Points)
         {
             var h = p.Hessian;
             string inertia = h.Positive is { } pos
                 ? $"{pos}/{h.Zero}/{h.Negative} ({F(h.Tolerance)})"
-                : $"?/?/{(h.NegativeAtLeast ? "≥" : "")}{h.Negative} ({F(h.Tolerance)})";
+                : $"?/?/{(h.NegativeIsLowerBound ? "≥" : "")}{h.Negative} ({F(h.Tolerance)})";
             table.AddRow(
                 p.Width.ToString(CultureInfo.InvariantCulture),
                 p.N.ToString(CultureInfo.InvariantCulture),
-                (p.N / (double)m).ToString("0.00", CultureInfo.InvariantCulture),
-                p.Training.Optimizer,
-                Markup.Escape($"{TrainCommand.StatusName(p.Training.Status)} @{p.Training.Steps}"),
-                F(p.Training.BestLoss),
-                Markup.Escape($"{p.Rank.Rank}{(p.Rank.Decided ? "" : "?")} ({F(p.Rank.Tolerance)})"),
+                p.NOverConstraints.ToString("0.00", CultureInfo.InvariantCulture),
+                p.Optimizer,
+                Markup.Escape($"{p.Status} @{p.Steps}"),
+                F(p.FinalLoss),
+                Markup.Escape($"{p.Jacobian.Rank}{(p.Jacobian.Decided ? "" : "?")} ({F(p.Jacobian.Tolerance)})"),
                 p.OneHotRankOnM.ToString(CultureInfo.InvariantCulture),
                 p.OnManifold ? p.ManifoldDimension.ToString(CultureInfo.InvariantCulture) : "–",
                 Markup.Escape(inertia),
@@ -93,94 +115,59 @@ internal static class ExperimentCommand
                 Markup.Escape($"{h.Outliers} (gap {F(h.OutlierGap)}) vs ℓ = {run.Outputs}"),
                 F(h.NegativeRatio),
                 F(h.ResidualTermNorm),
-                h.Method + (h.Status == SolverStatus.Converged ? "" : " (unconverged)"),
+                h.Method + (h.Status == SolverStatus.Converged.ToJsonName() ? "" : " (unconverged)"),
                 p.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
         context.Console.WriteLine($"total {run.Seconds:0.0} s. rank J: '?' = gap not resolved; rank on M = min(n, (ℓ−1)d + min(h+1, d)), forced by one-hot targets; dim M = n − rank J shown on M only (L ≤ 1e4 × the float64 zero).");
     }
 
-    private static void Write(Utf8JsonWriter w, TrainedSpectraResult run, TrainedSpectraOptions options)
-    {
-        w.WriteString("experiment", "trained-spectra");
-        w.WriteString("data", run.Data);
-        w.WriteNumber("d", run.Rows);
-        w.WriteNumber("outputs", run.Outputs);
-        w.WriteNumber("constraints", run.Constraints);
-        w.WriteString("activation", run.Activation);
-        w.WriteNumber("seed", options.Seed);
-        w.WriteString("outlierRule", "k = argmax_{i ≤ 2ℓ} λ_i/λ_{i+1} over the top eigenvalues (λ_{i+1} ≤ τ: infinite gap)");
-        w.WriteNumber("seconds", run.Seconds);
-        w.WriteStartArray("points");
-        foreach (var p in run.Points)
-        {
-            var h = p.Hessian;
-            w.WriteStartObject();
-            w.WriteNumber("width", p.Width);
-            w.WriteNumber("n", p.N);
-            w.WriteNumber("nOverConstraints", p.N / (double)p.Constraints);
-            w.WriteString("optimizer", p.Training.Optimizer);
-            w.WriteString("status", TrainCommand.StatusName(p.Training.Status));
-            w.WriteNumber("steps", p.Training.Steps);
-            w.WriteNumber("initialLoss", p.Training.InitialLoss);
-            w.WriteNumber("finalLoss", p.Training.BestLoss);
-            w.WriteNumber("maxAbsResidual", p.MaxAbsResidual);
-            w.WriteBoolean("onManifold", p.OnManifold);
-            w.WriteStartObject("jacobian");
-            w.WriteNumber("rank", p.Rank.Rank);
-            w.WriteNumber("tolerance", p.Rank.Tolerance);
-            w.WriteBoolean("decided", p.Rank.Decided);
-            w.WriteNumber("sigmaAbove", p.Rank.SigmaAbove);
-            w.WriteNumber("sigmaBelow", p.Rank.SigmaBelow);
-            w.WriteString("basis", p.Rank.Basis);
-            w.WriteEndObject();
-            w.WriteNumber("manifoldDimension", p.ManifoldDimension);
-            w.WriteNumber("oneHotRankOnM", p.OneHotRankOnM);
-            w.WriteStartObject("hessian");
-            w.WriteString("method", h.Method);
-            w.WriteString("status", h.Status.ToJsonName());
-            w.WriteNumber("tolerance", h.Tolerance);
-            WriteCount(w, "positive", h.Positive);
-            WriteCount(w, "zero", h.Zero);
-            w.WriteNumber("negative", h.Negative);
-            w.WriteBoolean("negativeIsLowerBound", h.NegativeAtLeast);
-            w.WriteNumber("residualTermNorm", h.ResidualTermNorm);
-            WriteCount(w, "zeroWithinResidualTerm", h.ZeroWithinResidualTerm);
-            w.WriteNumber("negativeBeyondResidualTerm", h.NegativeBeyondResidualTerm);
-            w.WriteNumber("outliers", h.Outliers);
-            w.WriteNumber("outlierGap", double.IsFinite(h.OutlierGap) ? h.OutlierGap : double.MaxValue);
-            w.WriteNumber("classes", run.Outputs);
-            w.WriteNumber("negativeRatio", h.NegativeRatio);
-            w.WriteNumber("hessianVectorProducts", h.Applications);
-            Array("top", h.Top);
-            Array("bottom", h.Bottom);
-            w.WriteEndObject();
-            Array("lossHistory", p.Training.LossHistory.Where(double.IsFinite).ToArray());
-            w.WriteNumber("seconds", p.Seconds);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
+    /// <inheritdoc/>
+    protected override int ExitCode(Settings settings, TrainedSpectraOutput result) => result.Interrupted ? TrainCommand.Interrupted : LandscapeApp.Success;
+}
 
-        void Array(string name, IEnumerable<double> values)
-        {
-            w.WriteStartArray(name);
-            foreach (var v in values)
-            {
-                w.WriteNumberValue(v);
-            }
-            w.WriteEndArray();
-        }
-    }
+/// <summary>The JSON of <c>experiment trained-spectra</c> (the field names the study has always written).</summary>
+internal sealed record TrainedSpectraOutput(
+    string Experiment, string Data, int D, int Outputs, int Constraints, string Activation, int Seed, string OutlierRule, double Seconds,
+    IReadOnlyList<TrainedSpectraPointOutput> Points)
+{
+    /// <summary>Whether Ctrl-C stopped the sweep before it finished (no points then).</summary>
+    public bool Interrupted { get; init; }
 
-    private static void WriteCount(Utf8JsonWriter w, string name, int? value)
+    /// <summary>The output of a finished sweep.</summary>
+    public static TrainedSpectraOutput From(TrainedSpectraResult run, TrainedSpectraOptions options) =>
+        new("trained-spectra", run.Data, run.Rows, run.Outputs, run.Constraints, run.Activation, options.Seed, TrainedSpectraCommand.OutlierRule, run.Seconds,
+            run.Points.Select(p => TrainedSpectraPointOutput.From(p, run.Outputs)).ToArray());
+}
+
+/// <summary>One trained point of the sweep.</summary>
+internal sealed record TrainedSpectraPointOutput(
+    int Width, int N, double NOverConstraints, string Optimizer, string Status, int Steps, double InitialLoss, double FinalLoss, double MaxAbsResidual,
+    bool OnManifold, TrainedSpectraRankOutput Jacobian, int ManifoldDimension, int OneHotRankOnM, TrainedSpectraHessianOutput Hessian,
+    IReadOnlyList<double> LossHistory, double Seconds)
+{
+    /// <summary>The output of one point; non-finite losses are left out of the history, as before.</summary>
+    public static TrainedSpectraPointOutput From(TrainedSpectrumPoint p, int classes)
     {
-        if (value is { } v)
-        {
-            w.WriteNumber(name, v);
-        }
-        else
-        {
-            w.WriteNull(name);
-        }
+        var h = p.Hessian;
+        return new(p.Width, p.N, p.N / (double)p.Constraints, p.Training.Optimizer, p.Training.Status.ToJsonName(), p.Training.Steps, p.Training.InitialLoss,
+            p.Training.BestLoss, p.MaxAbsResidual, p.OnManifold,
+            new TrainedSpectraRankOutput(p.Rank.Rank, p.Rank.Tolerance, p.Rank.Decided, p.Rank.SigmaAbove, p.Rank.SigmaBelow, p.Rank.Basis),
+            p.ManifoldDimension, p.OneHotRankOnM,
+            new TrainedSpectraHessianOutput(h.Method, h.Status.ToJsonName(), h.Tolerance, h.Positive, h.Zero, h.Negative, h.NegativeAtLeast, h.ResidualTermNorm,
+                h.ZeroWithinResidualTerm, h.NegativeBeyondResidualTerm, h.Outliers, h.OutlierGap, classes, h.NegativeRatio, h.Applications, h.Top, h.Bottom),
+            p.Training.LossHistory.Where(double.IsFinite).ToArray(), p.Seconds);
     }
 }
+
+/// <summary>rank J at a trained point, with its tolerance and gap.</summary>
+internal sealed record TrainedSpectraRankOutput(int Rank, double Tolerance, bool Decided, double SigmaAbove, double SigmaBelow, string Basis);
+
+/// <summary>
+/// The Hessian summary at a trained point. Counts that the route could not decide are null; an infinite outlier gap
+/// (the next eigenvalue at or below τ) is written as null, as every non-finite number is.
+/// </summary>
+internal sealed record TrainedSpectraHessianOutput(
+    string Method, string Status, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeIsLowerBound, double ResidualTermNorm,
+    int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, int Classes, double NegativeRatio,
+    long HessianVectorProducts, IReadOnlyList<double> Top, IReadOnlyList<double> Bottom);

@@ -75,7 +75,8 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
             ["point", $"He initialization (seed 1), then {projection.Steps} Gauss–Newton steps onto M (max|H| {projection.FinalMaxResidual:G3})"],
         ]);
         using var model = point.ToModel();
-        LandscapeReport.Build(report, new Geometry.ResidualMap(model, data), new ReportOptions());
+        using var map = new Geometry.ResidualMap(model, data);
+        LandscapeReport.Build(report, map, new ReportOptions());
         return report.Save(directory);
     }
 
