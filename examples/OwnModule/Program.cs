@@ -37,6 +37,6 @@ for (int k = 0; k < density.Moments.Count; k++)
 
 // tr ∇²L: Hutch++ against the exact trace from n Hessian-vector products.
 var estimate = landscape.Trace();
-var exact = landscape.Trace(new(Method: Landscape.TraceMethod.Exact));
+var exact = landscape.Trace(new(Method: TraceMethod.Exact));
 Console.WriteLine($"trace (Hutch++) = {estimate.Trace:G6} ± {estimate.StandardError:G2} from {estimate.Applications} products");
 Console.WriteLine($"trace (exact) = {exact.Trace:G6} from {exact.Applications} products");

@@ -41,19 +41,6 @@ public sealed class Landscape : IDisposable
         _ownedModel = ownedModel;
     }
 
-    /// <summary>How <see cref="Trace"/> computes tr A.</summary>
-    public enum TraceMethod
-    {
-        /// <summary>Hutch++ (Meyer, Musco, Musco &amp; Woodruff 2021), <see cref="HutchPlusPlus.Trace"/>.</summary>
-        HutchPlusPlus,
-
-        /// <summary>Hutchinson's estimator (1990) with a standard error, <see cref="Hutchinson.Trace"/>.</summary>
-        Hutchinson,
-
-        /// <summary>Σ eᵢᵀAeᵢ from n products, <see cref="LinearOperator.ExactTrace"/>.</summary>
-        Exact,
-    }
-
     /// <summary>Options of <see cref="Trace"/>.</summary>
     /// <param name="Method">
     /// Default Hutch++, the default of <c>landscape trace --method</c>: for positive semi-definite A it reaches relative
@@ -212,7 +199,7 @@ public sealed class Landscape : IDisposable
     {
         ThrowIfDisposed();
         options ??= new TraceOptions();
-        return TraceOf(Operator(options.Matrix), options);
+        return TraceEstimate.Compute(Operator(options.Matrix), options.Method, options.Estimator);
     }
 
     /// <summary>
@@ -262,21 +249,6 @@ public sealed class Landscape : IDisposable
         _disposed = true;
         _ownedModel?.Dispose();
         Map.Dispose();
-    }
-
-    private static TraceResult TraceOf(LinearOperator op, TraceOptions options)
-    {
-        switch (options.Method)
-        {
-            case TraceMethod.Hutchinson:
-                return Hutchinson.Trace(op, options.Estimator);
-            case TraceMethod.HutchPlusPlus:
-                return HutchPlusPlus.Trace(op, options.Estimator);
-            case TraceMethod.Exact:
-                return ExactTrace.Compute(op);
-            default:
-                throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown trace method");
-        }
     }
 
     private LinearOperator Operator(CurvatureKind kind) => CurvatureOperators.Create(Map, kind);

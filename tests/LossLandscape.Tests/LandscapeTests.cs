@@ -50,8 +50,8 @@ public sealed class LandscapeTests : IDisposable
             landscape.Spectrum(new(Method: SpectrumMethod.Slq, Operator: CurvatureKind.GaussNewton, Slq: slq)).Slq!.Moments);
 
         Same(HutchPlusPlus.Trace(new HessianOperator(map)).Trace, landscape.Trace().Trace);
-        Same(Hutchinson.Trace(new HessianOperator(map)).Trace, landscape.Trace(new(Landscape.TraceMethod.Hutchinson)).Trace);
-        var exact = landscape.Trace(new(Landscape.TraceMethod.Exact, CurvatureKind.GaussNewton));
+        Same(Hutchinson.Trace(new HessianOperator(map)).Trace, landscape.Trace(new(TraceMethod.Hutchinson)).Trace);
+        var exact = landscape.Trace(new(TraceMethod.Exact, CurvatureKind.GaussNewton));
         Same(new GaussNewtonOperator(map).ExactTrace(), exact.Trace);
         Assert.Equal((SolverStatus.Converged, (long)map.ParameterCount), (exact.Status, exact.Applications));
 

@@ -100,12 +100,13 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         var kind = settings.Kind;
         var op = CurvatureOperators.Create(map, kind);
         var options = settings.Options;
-        var trace = run.Progress("trace", progress => settings.Method switch
+        var method = settings.Method switch
         {
-            "hutchinson" => Hutchinson.Trace(op, options),
-            "hutch++" => HutchPlusPlus.Trace(op, options),
-            _ => ExactTrace.Compute(op, progress: progress),
-        });
+            "hutchinson" => TraceMethod.Hutchinson,
+            "hutch++" => TraceMethod.HutchPlusPlus,
+            _ => TraceMethod.Exact,
+        };
+        var trace = run.Progress("trace", progress => TraceEstimate.Compute(op, method, options, progress));
         double seconds = run.Seconds;
         string note = settings.Method switch
         {
