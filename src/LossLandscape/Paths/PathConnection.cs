@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+
+namespace LossLandscape.Paths;
+
+/// <summary>
+/// Joins two minima A and B of the same network on the same data by each of the methods of the mode-connectivity
+/// literature and by a path inside M, all measured the same way (<see cref="PathEvaluation"/>).
+/// </summary>
+/// <remarks>
+/// The paper (Cooper, Introduction) sets the manifold of minima against mode connectivity: Garipov et al. (2018) and
+/// Draxler et al. (2018) find 1-D paths of low loss between minima, while M = H⁻¹(0) is an (n − ℓd)-dimensional
+/// manifold (Theorem 2.1). <see cref="ConnectMethod.Manifold"/> finds a path whose every measured point is on M.
+/// </remarks>
+public static class PathConnection
+{
+    /// <summary>Runs one method from <paramref name="a"/> to <paramref name="b"/>. The model is restored to its point afterwards.</summary>
+    /// <exception cref="LandscapeInputException">An endpoint has the wrong length, the endpoints coincide, or (manifold) an endpoint is not on M.</exception>
+    public static ConnectionResult Run(ResidualMap map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(options);
+        CheckEndpoints(map, a, b, options);
+        return method switch
+        {
+            ConnectMethod.Linear => Linear(map, a, b, options, cancellation),
+            _ => throw new NotSupportedException($"{method} is not built yet"),
+        };
+    }
+
+    /// <summary>Runs several methods on the same endpoints, in the order given.</summary>
+    public static IReadOnlyList<ConnectionResult> Run(ResidualMap map, IEnumerable<ConnectMethod> methods, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(methods);
+        var list = methods.Distinct().ToList();
+        if (list.Contains(ConnectMethod.Manifold))
+        {
+            RequireOnManifold(map, a, b, options.Tolerance);
+        }
+        return list.Select(m => Run(map, m, a, b, options, cancellation)).ToList();
+    }
+
+    /// <summary>
+    /// Refuses endpoints that are not on M (max|H| ≤ <paramref name="tolerance"/>) before a manifold path starts, naming
+    /// how to get there.
+    /// </summary>
+    public static void RequireOnManifold(ResidualMap map, double[] a, double[] b, double tolerance)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var saved = ParameterVector.Get(map.Model);
+        try
+        {
+            foreach (var (name, point) in new[] { ("A (--model)", a), ("B (--to)", b) })
+            {
+                var (_, max) = PathEvaluation.Measure(map, point);
+                if (!(max <= tolerance))
+                {
+                    throw new LandscapeInputException(FormattableString.Invariant(
+                        $"endpoint {name} is not on M: max|H| = {max:G3} > {tolerance:G3}; a manifold path needs both endpoints on M (train --optimizer gauss-newton, or certify --perturb to project)"));
+                }
+            }
+        }
+        finally
+        {
+            ParameterVector.Set(map.Model, saved);
+            saved.Dispose();
+        }
+    }
+
+    private static void CheckEndpoints(ResidualMap map, double[] a, double[] b, ConnectOptions options)
+    {
+        if (a.Length != map.ParameterCount || b.Length != map.ParameterCount)
+        {
+            throw new LandscapeInputException($"the endpoints have {a.Length} and {b.Length} parameters, the model {map.ParameterCount}");
+        }
+        if (a.Zip(b).All(p => p.First == p.Second))
+        {
+            throw new LandscapeInputException("the two endpoints are the same point: there is no path to find");
+        }
+        if (options.Points < 2)
+        {
+            throw new LandscapeInputException($"--points must be ≥ 2, got {options.Points}");
+        }
+        if (options.Budget < 1)
+        {
+            throw new LandscapeInputException($"--budget must be ≥ 1, got {options.Budget}");
+        }
+        if (options.Bends < 3)
+        {
+            throw new LandscapeInputException($"--bends must be ≥ 3 (the endpoints and one trainable bend), got {options.Bends}");
+        }
+    }
+
+    /// <summary>The straight line L((1 − t)A + tB): no evaluation beyond the measurement.</summary>
+    private static ConnectionResult Linear(ResidualMap map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation)
+    {
+        var clock = Stopwatch.StartNew();
+        var path = PolygonalPath.Line(a, b);
+        var (profile, measures) = PathEvaluation.Evaluate(map, path, b, options.Points, cancellation);
+        return new ConnectionResult(ConnectMethod.Linear, false, path, profile, measures, EvaluationCounts.None, clock.Elapsed.TotalSeconds,
+            SolverStatus.Converged, null, null);
+    }
+}
