@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using LossLandscape.Paths;
 using LossLandscape.Reports;
 using Spectre.Console;
 
@@ -15,12 +16,13 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     private readonly Option<string> _output = new("--out") { Description = "the directory to write index.html into", Required = true };
     private readonly Option<string?> _history = new("--history") { Description = "a training JSON (from landscape train --json) whose loss history to plot" };
     private readonly Option<int> _grid = new("--grid") { Description = "points per axis of the slice", DefaultValueFactory = _ => 31 };
+    private readonly Option<string?> _path = new("--path") { Description = "a path file (from landscape connect --out) to add as the section \"Paths between minima\"" };
     private readonly Option<int> _walkSteps = new("--walk-steps") { Description = "steps of the walk on M (0: none)", DefaultValueFactory = _ => 10 };
 
     private ReportCommand()
         : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed, seedDescription: "seed of the random draws")
-        => Add(_output, _history, _grid, _walkSteps);
+        => Add(_output, _history, _path, _grid, _walkSteps);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new ReportCommand().Build(context);
@@ -33,6 +35,9 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
 
         /// <summary><c>--history</c>: a training JSON with a loss history.</summary>
         public string? History { get; init; }
+
+        /// <summary><c>--path</c>: a path file from <c>connect --out</c>.</summary>
+        public string? Path { get; init; }
 
         /// <summary><c>--grid</c>: points per axis of the slice.</summary>
         public int Grid { get; init; } = 31;
@@ -78,6 +83,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     {
         Out = result.GetValue(_output)!,
         History = result.GetValue(_history),
+        Path = result.GetValue(_path),
         Grid = result.GetValue(_grid),
         WalkSteps = result.GetValue(_walkSteps),
     };
@@ -86,6 +92,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     protected override ReportOutput Execute(CommandRun run, Settings settings)
     {
         var losses = settings.History is { } h ? ReadHistory(h) : null;
+        var path = settings.Path is { } p ? PathFile.Load(p) : null;
         var set = run.Data;
         var network = run.Point.Network;
         var report = new HtmlReport($"Loss landscape of {Path.GetFileName(run.ModelPath)}");
@@ -96,6 +103,10 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
         run.Context.WithProgress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
+        if (path is not null)
+        {
+            LandscapeReport.AddPaths(report, path, run.Map);
+        }
         return new ReportOutput(report.Save(settings.Out));
     }
 

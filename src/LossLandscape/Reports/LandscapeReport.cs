@@ -113,6 +113,59 @@ public static class LandscapeReport
     }
 
     /// <summary>
+    /// The section "Paths between minima" from a path file (<see cref="PathFile"/>, written by <c>landscape connect --out</c>):
+    /// L and max|H| along t for every method the file holds, and their table. A file without profiles is measured at its
+    /// vertices on <paramref name="map"/>'s data (the model is restored afterwards).
+    /// </summary>
+    public static void AddPaths(HtmlReport report, PathDocument path, ResidualMap map)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(map);
+        if (path.Network.ParameterCount != map.ParameterCount)
+        {
+            throw new LandscapeInputException($"the path file's network has n = {path.Network.ParameterCount}, the model {map.ParameterCount}");
+        }
+        string F(double v) => double.IsFinite(v) ? v.ToString("G4", CultureInfo.InvariantCulture) : "—";
+        var profiles = path.Profiles;
+        if (profiles.Count == 0)
+        {
+            var saved = Models.ParameterVector.Get(map.Model);
+            try
+            {
+                profiles = [new PathProfile(path.Method, path.Vertices.Select(v =>
+                {
+                    var (loss, max) = PathEvaluation.Measure(map, v.Parameters);
+                    return new PathPoint(v.T, loss, max, true);
+                }).ToList())];
+            }
+            finally
+            {
+                Models.ParameterVector.Set(map.Model, saved);
+                saved.Dispose();
+            }
+        }
+        report.Heading("Paths between minima");
+        report.Figure(Plots.Svg(Plots.PathProfiles(profiles, "Loss along the paths from A (t = 0) to B (t = 1)")),
+            $"L at the measured points of each path (the evenly spaced t and 9 points on every segment between vertices), log scale; the dots mark where each path starts and ends. The file holds the vertices of the {path.Method} path ({path.Vertices.Count} vertices, {path.Interpolation.ToString().ToLowerInvariant()} between them).");
+        report.Figure(Plots.Svg(Plots.PathProfiles(profiles, "max |H| along the paths", residual: true)),
+            "max_k |H_k| at the same points: a path inside M keeps it at the on-M tolerance; the peers' paths leave M between the endpoints.");
+        if (path.Methods.Count > 0)
+        {
+            report.Table(["method", "max L", "barrier", "max|H|", "length / ‖A − B‖", "vertices", "forward", "gradient", "Jacobian", "seconds", "status", "certified"],
+                path.Methods.Select(m => (IReadOnlyList<string>)
+                [
+                    m.Method + (m.Aligned ? " (aligned)" : ""), F(m.MaxLoss), F(m.Barrier), F(m.MaxAbsResidual), F(m.LengthRatio), m.Vertices.ToString(CultureInfo.InvariantCulture),
+                    m.Evaluations.Forward.ToString(CultureInfo.InvariantCulture), m.Evaluations.Gradient.ToString(CultureInfo.InvariantCulture), m.Evaluations.Jacobian.ToString(CultureInfo.InvariantCulture),
+                    F(m.Seconds), m.Status, m.Method == "manifold" ? (m.Certified ? "yes" : "no") : "—",
+                ]));
+            report.Paragraph("Barrier: max L − ½(L(A) + L(B)) (Ainsworth et al. 2022). A manifold path is certified when every vertex is a regular point " +
+                "(rank J = ℓd decided across its gap) and every vertex and the 9 measured points of each segment (the chord projected onto M) have max|H| within the on-M tolerance. " +
+                "It does not prove the points between samples, nor that the straight chord between two vertices stays on M.");
+        }
+    }
+
+    /// <summary>
     /// The caption of the dense spectrum, true to the point: at a point of M what Proposition 2.3 predicts there (ℓd
     /// positive, a gap, n − ℓd zeros); elsewhere that the point is not on M and the counts the certificate found.
     /// </summary>

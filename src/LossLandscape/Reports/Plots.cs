@@ -146,6 +146,44 @@ public static class Plots
         return plot;
     }
 
+    /// <summary>
+    /// Paths between minima: one quantity (L, or max|H| with <paramref name="residual"/>) against t on a log axis, one line
+    /// per method, the endpoints t = 0 and t = 1 marked. A value of exactly 0 is drawn at <see cref="LogFloor"/>; a
+    /// non-finite one is left out.
+    /// </summary>
+    public static Plot PathProfiles(IReadOnlyList<PathProfile> profiles, string title, bool residual = false)
+    {
+        ArgumentNullException.ThrowIfNull(profiles);
+        var plot = new Plot();
+        var all = new List<double>();
+        foreach (var profile in profiles)
+        {
+            var points = profile.Points.Where(p => double.IsFinite(residual ? p.MaxAbsResidual : p.Loss)).ToArray();
+            if (points.Length == 0)
+            {
+                continue;
+            }
+            var xs = points.Select(p => p.T).ToArray();
+            var ys = points.Select(p => Math.Log10(Math.Max(residual ? p.MaxAbsResidual : p.Loss, LogFloor))).ToArray();
+            all.AddRange(ys);
+            var line = plot.Add.Scatter(xs, ys);
+            line.MarkerSize = 0;
+            line.LegendText = profile.Method;
+            // The endpoints: where the path starts (A) and where it ends (B, or where it stopped).
+            var ends = plot.Add.Scatter(new[] { xs[0], xs[^1] }, new[] { ys[0], ys[^1] });
+            ends.LineWidth = 0;
+            ends.MarkerSize = 8;
+            ends.Color = line.Color;
+        }
+        LogAxis(plot, plot.Axes.Left, all);
+        plot.Axes.SetLimitsX(-0.02, 1.02);
+        plot.Title(title);
+        plot.XLabel("t (0: A, 1: B)");
+        plot.YLabel(residual ? "max |H| (log scale)" : "loss L (log scale)");
+        LegendOutside(plot);
+        return plot;
+    }
+
     /// <summary>A loss history on a log axis (a loss of exactly 0 is drawn at <see cref="LogFloor"/>).</summary>
     public static Plot LossHistory(IReadOnlyList<double> losses, string title)
     {

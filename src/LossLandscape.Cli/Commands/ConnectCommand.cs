@@ -1,0 +1,369 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Engine;
+using LossLandscape.Models;
+using LossLandscape.Paths;
+using LossLandscape.Reports;
+using Spectre.Console;
+
+namespace LossLandscape.Cli.Commands;
+
+/// <summary>
+/// <c>landscape connect --model A --to B --data D (--target|--one-hot) [--method linear,bezier,polychain,neb,manifold]
+/// [--align none|weight-matching] [--points 61] [--budget N] [--bends K] [--seed S] [--out path.json] [--plot F] [--json F]</c>:
+/// joins two minima by every requested method, measured the same way, side by side.
+/// </summary>
+internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings, ConnectOutput>
+{
+    /// <summary>Every method, in the order the table lists them: the peers' first, the path inside M last.</summary>
+    private const string AllMethods = "linear,bezier,polychain,neb,manifold";
+
+    /// <summary>
+    /// The on-M tolerance, relative to max(1, max|y|): 1e−10, the tolerance of <c>certify</c>'s and <c>walk</c>'s
+    /// retraction (about 4.5·10⁵ ε above the float64 floor of max|H| on M).
+    /// </summary>
+    private const double DefaultTolerance = 1e-10;
+
+    private readonly Option<string> _to = new("--to") { Description = "the second endpoint B (a model file of the same architecture)", Required = true };
+    private readonly Option<string> _method = new("--method") { Description = $"one or several of {AllMethods}, comma-separated", DefaultValueFactory = _ => AllMethods };
+    private readonly Option<string> _align = new("--align") { Description = "none | weight-matching (permute B's hidden units to match A's first; layered networks)", DefaultValueFactory = _ => "none" };
+    private readonly Option<int> _points = new("--points") { Description = "evenly spaced points t at which every path is measured (plus 9 per segment)", DefaultValueFactory = _ => PathEvaluation.DefaultPoints };
+    private readonly Option<int> _budget = new("--budget") { Description = "gradient evaluations of bezier, polychain and neb; Jacobian evaluations of manifold", DefaultValueFactory = _ => ConnectOptions.DefaultBudget };
+    private readonly Option<int> _bends = new("--bends") { Description = "points of the Bézier curve / polygonal chain, endpoints included", DefaultValueFactory = _ => 3 };
+    private readonly Option<double?> _lr = new("--lr") { Description = "step size of the curves and NEB (default: chosen by each method, see the docs)" };
+    private readonly Option<double> _tolerance = new("--tolerance") { Description = "on-M tolerance: max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => DefaultTolerance };
+    private readonly Option<string?> _output = new("--out") { Description = "write the path (losslandscape.path/1): the manifold path if it ran, else the last method's" };
+    private readonly Option<string?> _plot = new("--plot") { Description = "plot the loss along t for every method (.svg or .png)" };
+
+    private ConnectCommand()
+        : base("connect", "Join two minima A and B: the straight line, Garipov's curves, AutoNEB, and a certified path inside M, measured the same way.",
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order")
+        => Add(_to, _method, _align, _points, _budget, _bends, _lr, _tolerance, _output, _plot);
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliContext context) => new ConnectCommand().Build(context);
+
+    /// <summary>The settings of <c>connect</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
+    {
+        /// <summary><c>--to B</c>.</summary>
+        public string To { get; init; } = "";
+
+        /// <summary><c>--method</c>, parsed.</summary>
+        public IReadOnlyList<ConnectMethod> Methods { get; init; } = [];
+
+        /// <summary><c>--method</c> as given, for messages.</summary>
+        public string MethodText { get; init; } = AllMethods;
+
+        /// <summary><c>--align</c>: whether weight matching runs first.</summary>
+        public string Align { get; init; } = "none";
+
+        /// <summary><c>--points</c>.</summary>
+        public int Points { get; init; } = PathEvaluation.DefaultPoints;
+
+        /// <summary><c>--budget</c>.</summary>
+        public int Budget { get; init; } = ConnectOptions.DefaultBudget;
+
+        /// <summary><c>--bends</c>.</summary>
+        public int Bends { get; init; } = 3;
+
+        /// <summary><c>--lr</c>.</summary>
+        public double? LearningRate { get; init; }
+
+        /// <summary><c>--tolerance</c>, relative to max(1, max|y|).</summary>
+        public double Tolerance { get; init; } = DefaultTolerance;
+
+        /// <summary><c>--out</c>.</summary>
+        public string? Out { get; init; }
+
+        /// <summary><c>--plot</c>.</summary>
+        public string? Plot { get; init; }
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<ConnectOutput> JsonType => LandscapeJsonContext.Default.ConnectOutput;
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result)
+    {
+        string text = result.GetValue(_method)!;
+        var methods = new List<ConnectMethod>();
+        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!ConnectMethodText.TryParse(name, out var m))
+            {
+                throw new UsageException($"--method: unknown method '{name}' (one or several of {AllMethods}, comma-separated)");
+            }
+            if (!methods.Contains(m))
+            {
+                methods.Add(m);
+            }
+        }
+        return new Settings
+        {
+            To = result.GetValue(_to)!,
+            Methods = methods,
+            MethodText = text,
+            Align = result.GetValue(_align)!,
+            Points = result.GetValue(_points),
+            Budget = result.GetValue(_budget),
+            Bends = result.GetValue(_bends),
+            LearningRate = result.GetValue(_lr),
+            Tolerance = result.GetValue(_tolerance),
+            Out = result.GetValue(_output),
+            Plot = result.GetValue(_plot),
+        };
+    }
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Methods.Count == 0)
+        {
+            throw new UsageException($"--method: no method given (one or several of {AllMethods}, comma-separated)");
+        }
+        if (settings.Align is not ("none" or "weight-matching"))
+        {
+            throw new UsageException($"--align: '{settings.Align}' is not none or weight-matching");
+        }
+        if (settings.Points < 2)
+        {
+            throw new UsageException($"--points: {settings.Points} is fewer than 2 (a path is measured at least at its two ends)");
+        }
+        if (settings.Budget < 1)
+        {
+            throw new UsageException($"--budget: {settings.Budget} is not a positive number of evaluations");
+        }
+        if (settings.Bends < 3)
+        {
+            throw new UsageException($"--bends: {settings.Bends} is fewer than 3 (the two endpoints and one trainable bend)");
+        }
+        if (settings.LearningRate is { } lr && !(lr > 0 && double.IsFinite(lr)))
+        {
+            throw new UsageException($"--lr: {lr.ToString(CultureInfo.InvariantCulture)} is not a positive number");
+        }
+        if (!(settings.Tolerance > 0) || !double.IsFinite(settings.Tolerance))
+        {
+            throw new UsageException($"--tolerance: {settings.Tolerance.ToString(CultureInfo.InvariantCulture)} is not a positive number");
+        }
+        if (settings.Plot is { } plot && Path.GetExtension(plot).ToLowerInvariant() is not (".svg" or ".png"))
+        {
+            throw new UsageException($"--plot: {plot}: the format is chosen by the extension, .svg or .png");
+        }
+        // No output may overwrite an input or another output.
+        var files = new List<(string Option, string? Path)> { ("--model", settings.Model), ("--to", settings.To), ("--out", settings.Out), ("--plot", settings.Plot), ("--json", settings.Json) };
+        for (int i = 2; i < files.Count; i++)
+        {
+            for (int j = 0; j < i; j++)
+            {
+                if (files[i].Path is { } a && files[j].Path is { } b && string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal))
+                {
+                    throw new UsageException($"{files[i].Option} and {files[j].Option} name the same file ({a}); an output must not overwrite an input or another output");
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override ConnectOutput Execute(CommandRun run, Settings settings)
+    {
+        var a = run.Point;
+        var b = CommonOptions.LoadModel(settings.To);
+        EndpointCheck.RequireSameArchitecture(a, b);
+        var map = run.Map;
+        double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
+        var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate);
+        var target = b.Parameters;
+        AlignmentOutput? alignment = null;
+        bool aligned = settings.Align == "weight-matching";
+        if (aligned)
+        {
+            var matched = WeightMatching.Align(a.Network, a.Parameters, b.Parameters, settings.Seed);
+            target = matched.AlignedB;
+            alignment = AlignmentOutput.From(matched, ConnectingPath.Distance(a.Parameters, b.Parameters), ConnectingPath.Distance(a.Parameters, target));
+        }
+        if (settings.Methods.Contains(ConnectMethod.Manifold))
+        {
+            PathConnection.RequireOnManifold(map, a.Parameters, target, tolerance);
+        }
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true; // the running method stops at its next step and returns what it has; the rest are skipped
+            cancel.Cancel();
+        };
+        System.Console.CancelKeyPress += onCancel;
+        var results = new List<ConnectionResult>();
+        try
+        {
+            run.Progress("connect", progress =>
+            {
+                for (int i = 0; i < settings.Methods.Count && !cancel.IsCancellationRequested; i++)
+                {
+                    progress.Report(((double)i / settings.Methods.Count, settings.Methods[i].ToJsonName()));
+                    var result = PathConnection.Run(map, settings.Methods[i], a.Parameters, target, options, cancel.Token);
+                    results.Add(result with { Aligned = aligned });
+                }
+                return results.Count;
+            });
+        }
+        finally
+        {
+            System.Console.CancelKeyPress -= onCancel;
+        }
+
+        string? pathFile = null;
+        if (settings.Out is { } outPath && results.Count > 0)
+        {
+            var chosen = results.FirstOrDefault(r => r.Method == ConnectMethod.Manifold) ?? results[^1];
+            PathFile.Save(outPath, a.Network, chosen, results);
+            pathFile = outPath;
+        }
+        if (settings.Plot is { } plotPath && results.Count > 0)
+        {
+            var profiles = results.Select(r => new PathProfile(r.Method.ToJsonName() + (r.Aligned ? " (aligned)" : ""), r.Profile)).ToList();
+            Plots.Save(Plots.PathProfiles(profiles, "Loss along the paths from A (t = 0) to B (t = 1)"), plotPath);
+        }
+        return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, aligned, alignment,
+            results.Select(ConnectMethodOutput.From).ToArray(), pathFile, settings.Plot, run.Seconds)
+        {
+            Interrupted = cancel.IsCancellationRequested,
+        };
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, ConnectOutput result)
+    {
+        static string F(double v) => double.IsFinite(v) ? v.ToString("G4", CultureInfo.InvariantCulture) : "—";
+        var table = new Table().AddColumns("method", "max L", "barrier", "max|H|", "length / ‖A − B‖", "vertices", "forward", "gradient", "Jacobian", "seconds", "status", "certified");
+        foreach (var m in result.Methods)
+        {
+            table.AddRow(m.Method + (m.Aligned ? " (aligned)" : ""), F(m.MaxLoss), F(m.Barrier), F(m.MaxAbsResidual), F(m.LengthRatio), m.Vertices.ToString(CultureInfo.InvariantCulture),
+                m.Evaluations.Forward.ToString(CultureInfo.InvariantCulture), m.Evaluations.Gradient.ToString(CultureInfo.InvariantCulture), m.Evaluations.Jacobian.ToString(CultureInfo.InvariantCulture),
+                F(m.Seconds), m.Status, m.Method == "manifold" ? (m.Certified ? "yes" : "NO") : "—");
+        }
+        context.Console.Write(table);
+        context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant($"n = {result.N}, ℓd = {result.Constraints}; on-M tolerance max|H| ≤ {result.Tolerance:G3}; every path measured at its points plus 9 per segment")));
+        if (result.Alignment is { } al)
+        {
+            context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
+                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units ({al.Sweeps} sweeps, {al.PermutedUnits} units moved)")));
+        }
+        foreach (var m in result.Methods.Where(m => m.Detail is not null))
+        {
+            context.Console.MarkupLine(Markup.Escape($"{m.Method}: {m.Detail}"));
+        }
+        if (result.Methods.FirstOrDefault(m => m.Certificate is not null) is { Certificate: { } c })
+        {
+            context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
+                $"manifold certificate: {(c.Holds ? "holds" : "does NOT hold")}; {c.Segments.Count} segments, min σmin(J) {c.MinSigmaMin:G3}, {c.IrregularVertices} irregular vertices, reached B: {(c.ReachedEnd ? "yes" : $"no ({c.Progress:P1} of the way)")}")));
+            context.Console.MarkupLine(Markup.Escape(
+                "the check proves: every vertex and 9 points of each segment's projected chord are on M to the tolerance, and every vertex is a regular point; it does not prove the points between samples, nor that the straight chord between vertices is on M (see the segments' straightChordMaxAbsResidual)"));
+        }
+        if (result.PathFile is { } f)
+        {
+            context.Console.MarkupLine(Markup.Escape($"wrote {f}"));
+        }
+        if (result.Plot is { } p)
+        {
+            context.Console.MarkupLine(Markup.Escape($"wrote {p}"));
+        }
+        if (result.Interrupted)
+        {
+            context.Console.MarkupLine("[yellow]interrupted (Ctrl-C): the methods that finished are reported[/]");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override int ExitCode(Settings settings, ConnectOutput result) =>
+        result.Interrupted ? TrainCommand.Interrupted
+        : result.Methods.All(m => m.Status == SolverStatus.Converged.ToJsonName() && (m.Method != "manifold" || m.Certified)) ? LandscapeApp.Success
+        : LandscapeApp.Failure;
+}
+
+/// <summary>The result of <c>landscape connect</c>, and its JSON.</summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Tolerance">The on-M tolerance on max|H| (absolute).</param>
+/// <param name="Aligned">Whether B was aligned to A by weight matching.</param>
+/// <param name="Alignment">The weight matching, when it ran.</param>
+/// <param name="Methods">One entry per method, in the order run.</param>
+/// <param name="PathFile">The path file written, if any.</param>
+/// <param name="Plot">The plot written, if any.</param>
+/// <param name="Seconds">Wall time.</param>
+internal sealed record ConnectOutput(
+    int N,
+    int Constraints,
+    double Tolerance,
+    bool Aligned,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AlignmentOutput? Alignment,
+    IReadOnlyList<ConnectMethodOutput> Methods,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PathFile,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Plot,
+    double Seconds)
+{
+    /// <summary>Whether Ctrl-C stopped the run (exit 130).</summary>
+    public bool Interrupted { get; init; }
+}
+
+/// <summary>One method's entry in <c>connect</c>'s table and JSON.</summary>
+/// <param name="Method">linear, bezier, polychain, neb or manifold.</param>
+/// <param name="Aligned">Whether B was aligned first.</param>
+/// <param name="MaxLoss">max L along the path.</param>
+/// <param name="Barrier">max L − ½(L(A) + L(B)).</param>
+/// <param name="MaxAbsResidual">max|H| along the path.</param>
+/// <param name="LengthRatio">Path length / ‖A − B‖.</param>
+/// <param name="Vertices">Vertices of the path.</param>
+/// <param name="Evaluations">Forward, gradient and Jacobian evaluations spent building the path.</param>
+/// <param name="Seconds">Wall time.</param>
+/// <param name="Status">How the method ended.</param>
+/// <param name="Certified">True only for a manifold path whose certificate holds.</param>
+/// <param name="Detail">One line on how it ended.</param>
+/// <param name="LossA">L(A).</param>
+/// <param name="LossB">L(B).</param>
+/// <param name="Points">Measured points.</param>
+/// <param name="Certificate">The manifold path's certificate, per segment.</param>
+internal sealed record ConnectMethodOutput(
+    string Method,
+    bool Aligned,
+    double MaxLoss,
+    double Barrier,
+    double MaxAbsResidual,
+    double LengthRatio,
+    int Vertices,
+    EvaluationCounts Evaluations,
+    double Seconds,
+    string Status,
+    bool Certified,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail,
+    double LossA,
+    double LossB,
+    int Points,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ManifoldPathCertificate? Certificate)
+{
+    /// <summary>The entry of <paramref name="result"/>.</summary>
+    public static ConnectMethodOutput From(ConnectionResult result)
+    {
+        var s = ConnectionSummary.From(result);
+        var m = result.Measures;
+        return new ConnectMethodOutput(s.Method, s.Aligned, s.MaxLoss, s.Barrier, s.MaxAbsResidual, s.LengthRatio, s.Vertices, s.Evaluations, s.Seconds, s.Status,
+            s.Certified, s.Detail, m.LossA, m.LossB, m.Points, result.Certificate);
+    }
+}
+
+/// <summary>What weight matching did, in <c>connect</c>'s JSON.</summary>
+/// <param name="DistanceBefore">‖A − B‖ before the permutation.</param>
+/// <param name="DistanceAfter">‖A − π(B)‖ after it.</param>
+/// <param name="ObjectiveBefore">Σ ⟨W_A, W_B⟩ over the layers before.</param>
+/// <param name="ObjectiveAfter">The same after.</param>
+/// <param name="Sweeps">Sweeps of coordinate descent over the layers.</param>
+/// <param name="PermutedUnits">Hidden units that moved.</param>
+internal sealed record AlignmentOutput(double DistanceBefore, double DistanceAfter, double ObjectiveBefore, double ObjectiveAfter, int Sweeps, int PermutedUnits)
+{
+    /// <summary>The entry of a weight matching.</summary>
+    public static AlignmentOutput From(WeightMatchingResult matched, double before, double after) =>
+        new(before, after, matched.ObjectiveBefore, matched.ObjectiveAfter, matched.Sweeps, matched.PermutedUnits);
+}
