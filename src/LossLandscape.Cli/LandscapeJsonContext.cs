@@ -23,6 +23,7 @@ namespace LossLandscape.Cli;
 [JsonSerializable(typeof(EvaluateOutput))]
 [JsonSerializable(typeof(ConstructOutput))]
 [JsonSerializable(typeof(WalkOutput))]
+[JsonSerializable(typeof(PermuteOutput))]
 [JsonSerializable(typeof(SliceOutput))]
 [JsonSerializable(typeof(VerifyOutput))]
 [JsonSerializable(typeof(TrainOutput))]
