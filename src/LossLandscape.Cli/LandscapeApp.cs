@@ -57,6 +57,7 @@ public static class LandscapeApp
         root.Subcommands.Add(CertifyCommand.Create(context));
         root.Subcommands.Add(WalkCommand.Create(context));
         root.Subcommands.Add(ConnectCommand.Create(context));
+        root.Subcommands.Add(PermuteCommand.Create(context));
         root.Subcommands.Add(SliceCommand.Create(context));
         root.Subcommands.Add(ReportCommand.Create(context));
         root.Subcommands.Add(SpectrumCommand.Create(context));

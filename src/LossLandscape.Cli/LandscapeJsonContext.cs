@@ -24,6 +24,7 @@ namespace LossLandscape.Cli;
 [JsonSerializable(typeof(ConstructOutput))]
 [JsonSerializable(typeof(WalkOutput))]
 [JsonSerializable(typeof(ConnectOutput))]
+[JsonSerializable(typeof(PermuteOutput))]
 [JsonSerializable(typeof(SliceOutput))]
 [JsonSerializable(typeof(VerifyOutput))]
 [JsonSerializable(typeof(TrainOutput))]

@@ -265,4 +265,18 @@ internal static class Tolerances
     /// leave residuals of order ‖A‖/10 (Kaniel–Paige: the error of the extreme Ritz value decays like a Chebyshev polynomial of degree 6).
     /// </summary>
     public const int TooFewLanczosSteps = 6;
+
+    // ── Paths between minima: unit permutations and weight matching ──────────────────────────────────────────────
+
+    /// <summary>
+    /// A network against the same network with its hidden units permuted (<c>UnitPermutation</c>): the same products, summed
+    /// in another order over h ≤ 16 terms of order 1, so a few ε of the largest output; relative to max(1, max|f|).
+    /// </summary>
+    public const double PermutedOutputs = 1e-14;
+
+    /// <summary>
+    /// Weight matching of π(A) against A: the recovered π⁻¹ makes π⁻¹(π(A)) a copy of A, so equality is exact; 1e−12 (the
+    /// issue's bound) only allows for an alignment that is right up to rounding, and still catches a single swapped unit.
+    /// </summary>
+    public const double RecoveredAlignment = 1e-12;
 }

@@ -180,9 +180,9 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         bool aligned = settings.Align == "weight-matching";
         if (aligned)
         {
-            var matched = WeightMatching.Align(a.Network, a.Parameters, b.Parameters, settings.Seed);
+            var matched = WeightMatching.Align(a, b, settings.Seed);
             target = matched.AlignedB;
-            alignment = AlignmentOutput.From(matched, ConnectingPath.Distance(a.Parameters, b.Parameters), ConnectingPath.Distance(a.Parameters, target));
+            alignment = AlignmentOutput.From(matched);
         }
         if (settings.Methods.Contains(ConnectMethod.Manifold))
         {
@@ -250,7 +250,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         if (result.Alignment is { } al)
         {
             context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
-                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units ({al.Sweeps} sweeps, {al.PermutedUnits} units moved)")));
+                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units ({al.Sweeps} sweeps, {al.Steps} layer steps, {al.Status})")));
         }
         foreach (var m in result.Methods.Where(m => m.Detail is not null))
         {
@@ -354,16 +354,20 @@ internal sealed record ConnectMethodOutput(
     }
 }
 
-/// <summary>What weight matching did, in <c>connect</c>'s JSON.</summary>
+/// <summary>What weight matching did, in <c>connect</c>'s JSON (<see cref="WeightMatchingResult"/>).</summary>
 /// <param name="DistanceBefore">‖A − B‖ before the permutation.</param>
 /// <param name="DistanceAfter">‖A − π(B)‖ after it.</param>
-/// <param name="ObjectiveBefore">Σ ⟨W_A, W_B⟩ over the layers before.</param>
-/// <param name="ObjectiveAfter">The same after.</param>
+/// <param name="ObjectiveBefore">⟨θ_A, θ_B⟩.</param>
+/// <param name="ObjectiveAfter">⟨θ_A, π(θ_B)⟩.</param>
 /// <param name="Sweeps">Sweeps of coordinate descent over the layers.</param>
-/// <param name="PermutedUnits">Hidden units that moved.</param>
-internal sealed record AlignmentOutput(double DistanceBefore, double DistanceAfter, double ObjectiveBefore, double ObjectiveAfter, int Sweeps, int PermutedUnits)
+/// <param name="Steps">Layer steps accepted.</param>
+/// <param name="Status">How the descent ended.</param>
+/// <param name="Permutation">π, one array per hidden layer.</param>
+internal sealed record AlignmentOutput(double DistanceBefore, double DistanceAfter, double ObjectiveBefore, double ObjectiveAfter, int Sweeps, int Steps, string Status,
+    IReadOnlyList<int[]> Permutation)
 {
     /// <summary>The entry of a weight matching.</summary>
-    public static AlignmentOutput From(WeightMatchingResult matched, double before, double after) =>
-        new(before, after, matched.ObjectiveBefore, matched.ObjectiveAfter, matched.Sweeps, matched.PermutedUnits);
+    public static AlignmentOutput From(WeightMatchingResult matched) =>
+        new(matched.DistanceBefore, matched.DistanceAfter, matched.ObjectiveBefore, matched.ObjectiveAfter, matched.Sweeps, matched.Steps, matched.Status.ToJsonName(),
+            matched.Permutation.Layers);
 }

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Models;
+using LossLandscape.Paths;
+using Spectre.Console;
+
+namespace LossLandscape.Cli.Commands;
+
+/// <summary>
+/// <c>landscape permute --model A --seed S --out B [--json F]</c>: B = π(A) for a random permutation π of every hidden layer's
+/// units (<see cref="UnitPermutation.Random"/>). B computes the same function as A, so it is on M when A is: two endpoints
+/// with a known answer for <c>connect --align weight-matching</c>.
+/// </summary>
+internal sealed class PermuteCommand : LandscapeCommand<PermuteCommand.Settings, PermuteOutput>
+{
+    private readonly Option<string> _output = new("--out") { Description = "the model file to write, π(A); not the --model file", Required = true };
+
+    private PermuteCommand()
+        : base("permute", "Write π(A): the model with every hidden layer's units randomly permuted, the same function (on M when A is).",
+            SharedOptions.Model | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the permutation")
+        => Add(_output);
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliContext context) => new PermuteCommand().Build(context);
+
+    /// <summary>The settings of <c>permute</c>.</summary>
+    internal sealed record Settings : LandscapeSettings
+    {
+        /// <summary><c>--out</c>: the model file to write.</summary>
+        public string Out { get; init; } = "";
+    }
+
+    /// <inheritdoc/>
+    protected internal override JsonTypeInfo<PermuteOutput> JsonType => LandscapeJsonContext.Default.PermuteOutput;
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Model is { } model && Path.GetFullPath(model) == Path.GetFullPath(settings.Out))
+        {
+            throw new UsageException($"--out: {settings.Out} is the --model file; write π(A) to another file");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override Settings Bind(ParseResult result) => new() { Out = result.GetValue(_output)! };
+
+    /// <inheritdoc/>
+    protected override PermuteOutput Execute(CommandRun run, Settings settings)
+    {
+        var mlp = UnitPermutation.RequireLayered(run.Point.Network, "unit permutation (landscape permute)");
+        var permutation = UnitPermutation.Random(mlp, settings.Seed);
+        InitCommand.SaveModel(settings.Out, new NetworkPoint(mlp, permutation.Apply(mlp, run.Point.Parameters)));
+        return new PermuteOutput(mlp.ParameterCount, mlp.Hidden.Select(h => h.Width).ToArray(), settings.Seed, run.ModelPath, settings.Out, permutation.Layers);
+    }
+
+    /// <inheritdoc/>
+    protected override void Render(CliContext context, Settings settings, PermuteOutput result)
+    {
+        var table = new Table().AddColumns("hidden layer", "width", "units moved", "π (first units)");
+        for (int k = 0; k < result.Permutation.Count; k++)
+        {
+            var perm = result.Permutation[k];
+            int moved = perm.Where((u, i) => u != i).Count();
+            // A row of a few units is enough to see that the layer was shuffled; the JSON has all of them.
+            const int Shown = 8;
+            string head = string.Join(",", perm.Take(Shown)) + (perm.Length > Shown ? ",…" : "");
+            table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), result.Layers[k].ToString(CultureInfo.InvariantCulture), moved.ToString(CultureInfo.InvariantCulture), head);
+        }
+        context.Console.Write(table);
+        context.Console.MarkupLine(Markup.Escape($"wrote {result.Model} = π({result.Source}), n = {result.N}, seed {result.Seed}: the same function, on M when the source is"));
+    }
+}
+
+/// <summary>The result of <c>landscape permute</c>, and its JSON.</summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="Layers">The hidden widths, first hidden layer first.</param>
+/// <param name="Seed">The seed of π.</param>
+/// <param name="Source">The model file A that was permuted.</param>
+/// <param name="Model">The model file written, π(A).</param>
+/// <param name="Permutation">π per hidden layer: unit i of π(A) is unit <c>Permutation[k][i]</c> of A (<see cref="UnitPermutation.Layers"/>).</param>
+internal sealed record PermuteOutput(int N, IReadOnlyList<int> Layers, int Seed, string Source, string Model, IReadOnlyList<int[]> Permutation);

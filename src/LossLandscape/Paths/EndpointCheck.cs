@@ -1,0 +1,90 @@
+using LossLandscape.Data;
+using LossLandscape.Models;
+
+namespace LossLandscape.Paths;
+
+/// <summary>Checks that two endpoints of a path are points of the same network, so that a path between them means something.</summary>
+public static class EndpointCheck
+{
+    /// <summary>
+    /// Throws a <see cref="LandscapeInputException"/> whose one line names the first difference between the networks of
+    /// <paramref name="a"/> and <paramref name="b"/>: MLP against DAG, input dimension, hidden widths, activations, outputs,
+    /// the DAG's vertices, edges or labels, or the input scaling (compared number for number: a different scaling is a
+    /// different function of the raw inputs).
+    /// </summary>
+    /// <param name="a">The first endpoint.</param>
+    /// <param name="b">The second endpoint.</param>
+    /// <param name="nameA">How the message names <paramref name="a"/>.</param>
+    /// <param name="nameB">How the message names <paramref name="b"/>.</param>
+    public static void RequireSameArchitecture(NetworkPoint a, NetworkPoint b, string nameA = "A (--model)", string nameB = "B (--to)")
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (Difference(a.Network, b.Network) is { } what)
+        {
+            throw new LandscapeInputException($"the endpoints are different networks: {what.Item} differ, {nameA} has {what.A}, {nameB} has {what.B}");
+        }
+        if (a.Parameters.Length != b.Parameters.Length)
+        {
+            throw new LandscapeInputException($"the endpoints have {a.Parameters.Length} and {b.Parameters.Length} parameters");
+        }
+    }
+
+    /// <summary>The first difference between two networks (what differs, and its two values), or null when they are the same architecture.</summary>
+    public static (string Item, string A, string B)? Difference(FeedforwardNetwork a, FeedforwardNetwork b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        static string Kind(FeedforwardNetwork n) => n is Mlp ? $"an MLP ({ModelFile.MlpFormat})" : $"a DAG ({ModelFile.DagFormat})";
+        if (a.GetType() != b.GetType())
+        {
+            return ("the network kinds", Kind(a), Kind(b));
+        }
+        if (a.InputDim != b.InputDim)
+        {
+            return ("the input dimensions", $"p = {a.InputDim}", $"p = {b.InputDim}");
+        }
+        if (a.OutputDim != b.OutputDim)
+        {
+            return ("the outputs", $"ℓ = {a.OutputDim}", $"ℓ = {b.OutputDim}");
+        }
+        if (a is Mlp ma && b is Mlp mb)
+        {
+            string Widths(Mlp m) => m.Hidden.Count == 0 ? "no hidden layer" : "hidden widths " + string.Join(",", m.Hidden.Select(h => h.Width));
+            string Activations(Mlp m) => "activations " + string.Join(",", m.Hidden.Select(h => h.Activation.Name));
+            if (!ma.Hidden.Select(h => h.Width).SequenceEqual(mb.Hidden.Select(h => h.Width)))
+            {
+                return ("the hidden widths", Widths(ma), Widths(mb));
+            }
+            if (!ma.Hidden.Select(h => h.Activation.Name).SequenceEqual(mb.Hidden.Select(h => h.Activation.Name)))
+            {
+                return ("the activations", Activations(ma), Activations(mb));
+            }
+        }
+        else if (a is DagNetwork da && b is DagNetwork db)
+        {
+            if (da.ParameterCount != db.ParameterCount)
+            {
+                return ("the parameter counts", $"m = {da.ParameterCount}", $"m = {db.ParameterCount}");
+            }
+            if (!da.Vertices.Select(v => (v.Kind, v.Bias, v.Activation?.Name)).SequenceEqual(db.Vertices.Select(v => (v.Kind, v.Bias, v.Activation?.Name))))
+            {
+                return ("the vertices (kinds, bias labels or activations)", $"{da.Vertices.Count} vertices", $"{db.Vertices.Count} vertices");
+            }
+            if (!da.Edges.SequenceEqual(db.Edges))
+            {
+                return ("the edges or their labels", $"{da.Edges.Count} edges", $"{db.Edges.Count} edges");
+            }
+        }
+        if (!SameScaling(a.Scaling, b.Scaling))
+        {
+            static string Describe(InputScaling? s) => s is null ? "none" : "stored (x − shift)/scale";
+            return ("the input scalings", Describe(a.Scaling), a.Scaling is not null && b.Scaling is not null ? "another shift or scale" : Describe(b.Scaling));
+        }
+        return null;
+    }
+
+    private static bool SameScaling(InputScaling? a, InputScaling? b) =>
+        (a is null && b is null)
+        || (a is not null && b is not null && a.Shift.SequenceEqual(b.Shift) && a.Scale.SequenceEqual(b.Scale));
+}
