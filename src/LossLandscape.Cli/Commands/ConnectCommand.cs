@@ -184,6 +184,11 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
             target = matched.AlignedB;
             alignment = AlignmentOutput.From(matched);
         }
+        if (aligned && a.Parameters.AsSpan().SequenceEqual(target))
+        {
+            // π(B) = A exactly: B is A with its hidden units permuted, and there is no path to find.
+            return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, aligned, alignment, [], null, null, run.Seconds) { Identical = true };
+        }
         if (settings.Methods.Contains(ConnectMethod.Manifold))
         {
             PathConnection.RequireOnManifold(map, a.Parameters, target, tolerance);
@@ -245,8 +250,15 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
                 m.Evaluations.Forward.ToString(CultureInfo.InvariantCulture), m.Evaluations.Gradient.ToString(CultureInfo.InvariantCulture), m.Evaluations.Jacobian.ToString(CultureInfo.InvariantCulture),
                 F(m.Seconds), m.Status, m.Method == "manifold" ? (m.Certified ? "yes" : "NO") : "—");
         }
-        context.Console.Write(table);
+        if (result.Methods.Count > 0)
+        {
+            context.Console.Write(table);
+        }
         context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant($"n = {result.N}, ℓd = {result.Constraints}; on-M tolerance max|H| ≤ {result.Tolerance:G3}; every path measured at its points plus 9 per segment")));
+        if (result.Identical)
+        {
+            context.Console.MarkupLine("weight matching mapped B onto A exactly: B is A with its hidden units permuted, the same point after alignment; no path to find (barrier 0)");
+        }
         if (result.Alignment is { } al)
         {
             context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
@@ -307,6 +319,9 @@ internal sealed record ConnectOutput(
 {
     /// <summary>Whether Ctrl-C stopped the run (exit 130).</summary>
     public bool Interrupted { get; init; }
+
+    /// <summary>Whether weight matching mapped B onto A exactly (then no method runs: there is no path to find).</summary>
+    public bool Identical { get; init; }
 }
 
 /// <summary>One method's entry in <c>connect</c>'s table and JSON.</summary>
