@@ -225,6 +225,20 @@ internal static class Tolerances
     /// <summary>The slice's centre loss is the map's loss at the same point, ≈ 1e−28 on M: absolute 1e−20 is far below any loss off M.</summary>
     public const double CenterLoss = 1e-20;
 
+    // ── Paths between minima ─────────────────────────────────────────────────────────────────────────────────────
+
+    /// <summary>
+    /// A straight line between two minima "has a barrier" when its barrier exceeds 1e−6: far above the endpoints' losses
+    /// (below 1e−20, <see cref="ZeroLoss"/>) and the rounding of L along the line (ε·L), so the comparison below means something.
+    /// </summary>
+    public const double StraightLineBarrier = 1e-6;
+
+    /// <summary>
+    /// A trained path (Bézier, polygonal chain, AutoNEB) must end with at most half the straight line's barrier: the issue asks
+    /// for "lower"; half is a margin no noise of a seeded run explains (with the small test budget the three end near 5 % of it).
+    /// </summary>
+    public const double TrainedBarrierFraction = 0.5;
+
     // ── Training ─────────────────────────────────────────────────────────────────────────────────────────────────
 
     /// <summary>Acceptance criterion of issue 5: Gauss–Newton reaches L below this from a random initialization when n &gt; ℓd.</summary>
