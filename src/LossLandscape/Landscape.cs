@@ -74,6 +74,18 @@ public sealed class Landscape : IDisposable
     /// </param>
     public sealed record WalkOptions(int Steps = 20, double StepSize = 0.05, int Seed = 0, double Tolerance = 1e-10);
 
+    /// <summary>Options of <see cref="Connect"/>: paths between the model's point A and another minimum B (<see cref="PathConnection.Connect"/>).</summary>
+    /// <param name="Methods">The methods, in order; default null: all five, as <c>landscape connect</c>.</param>
+    /// <param name="Align">Permute B's hidden units to match A's first (weight matching); default false, as <c>--align none</c>.</param>
+    /// <param name="Points">Evenly spaced points of the common measurement; default 61, as Garipov et al. (<see cref="PathEvaluation.DefaultPoints"/>).</param>
+    /// <param name="Budget">Gradient evaluations of the curves and NEB, Jacobian evaluations of the manifold path; default <see cref="Paths.ConnectOptions.DefaultBudget"/>.</param>
+    /// <param name="Seed">Seed of the curves' t draws and of weight matching's layer order; default 0.</param>
+    /// <param name="Bends">Points of a curve, endpoints included; default 3 (one trainable bend, as Garipov et al.).</param>
+    /// <param name="Tolerance">The on-M tolerance, max|H| ≤ Tolerance·max(1, max|y|); default 1e−10, that of <c>walk</c> and <c>connect</c>.</param>
+    /// <param name="LearningRate">The curves' and NEB's step size; default null: (1 − β)/λ̂ (<see cref="CurveTraining"/>).</param>
+    public sealed record ConnectOptions(IReadOnlyList<ConnectMethod>? Methods = null, bool Align = false, int Points = PathEvaluation.DefaultPoints,
+        int Budget = Paths.ConnectOptions.DefaultBudget, int Seed = 0, int Bends = 3, double Tolerance = 1e-10, double? LearningRate = null);
+
     /// <summary>The residual map H of the model and data, for the library's other entry points (operators, estimators, projections).</summary>
     public ResidualMap Map { get; }
 
@@ -226,6 +238,27 @@ public sealed class Landscape : IDisposable
         ThrowIfDisposed();
         options ??= new WalkOptions();
         return ManifoldWalk.Run(Map, new Paths.WalkOptions(options.Steps, options.StepSize, options.Seed, options.Tolerance * Math.Max(1, Data.MaxAbsTarget())));
+    }
+
+    /// <summary>
+    /// Joins the model's point A to another minimum <paramref name="to"/> of the same network by every method asked for,
+    /// measured the same way (<see cref="PathConnection.Connect"/>; <c>landscape connect</c>). The model is restored to
+    /// its point afterwards.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">The model is not one of the project's networks, the networks differ, or an endpoint is off M for a manifold path.</exception>
+    public ConnectionReport Connect(NetworkPoint to, ConnectOptions? options = null, IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(to);
+        options ??= new ConnectOptions();
+        if (Model is not NetworkModel network)
+        {
+            throw new LandscapeInputException("connect joins two points of one of the project's networks (a model file's NetworkPoint); for another model call PathConnection.Run with the two parameter vectors");
+        }
+        var a = new NetworkPoint(network.Network, network.ToArray());
+        var methods = options.Methods ?? Enum.GetValues<ConnectMethod>();
+        var settings = new Paths.ConnectOptions(options.Points, options.Budget, options.Seed, options.Bends, options.Tolerance * Math.Max(1, Data.MaxAbsTarget()), options.LearningRate);
+        return PathConnection.Connect(Map, a, to, methods, settings, options.Align, progress, cancellation);
     }
 
     /// <summary>

@@ -171,29 +171,9 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     {
         var a = run.Point;
         var b = CommonOptions.LoadModel(settings.To);
-        EndpointCheck.RequireSameArchitecture(a, b);
         var map = run.Map;
         double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
         var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate);
-        var target = b.Parameters;
-        AlignmentOutput? alignment = null;
-        bool aligned = settings.Align == "weight-matching";
-        if (aligned)
-        {
-            var matched = WeightMatching.Align(a, b, settings.Seed);
-            target = matched.AlignedB;
-            alignment = AlignmentOutput.From(matched);
-        }
-        if (aligned && a.Parameters.AsSpan().SequenceEqual(target))
-        {
-            // π(B) = A exactly: B is A with its hidden units permuted, and there is no path to find.
-            return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, aligned, alignment, [], null, null, run.Seconds) { Identical = true };
-        }
-        if (settings.Methods.Contains(ConnectMethod.Manifold))
-        {
-            PathConnection.RequireOnManifold(map, a.Parameters, target, tolerance);
-        }
-
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -201,24 +181,18 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
             cancel.Cancel();
         };
         System.Console.CancelKeyPress += onCancel;
-        var results = new List<ConnectionResult>();
+        ConnectionReport report;
         try
         {
-            run.Progress("connect", progress =>
-            {
-                for (int i = 0; i < settings.Methods.Count && !cancel.IsCancellationRequested; i++)
-                {
-                    progress.Report(((double)i / settings.Methods.Count, settings.Methods[i].ToJsonName()));
-                    var result = PathConnection.Run(map, settings.Methods[i], a.Parameters, target, options, cancel.Token);
-                    results.Add(result with { Aligned = aligned });
-                }
-                return results.Count;
-            });
+            report = run.Progress("connect", progress =>
+                PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", progress, cancel.Token));
         }
         finally
         {
             System.Console.CancelKeyPress -= onCancel;
         }
+        var results = report.Results;
+        var alignment = report.Alignment is { } matched ? AlignmentOutput.From(matched) : null;
 
         string? pathFile = null;
         if (settings.Out is { } outPath && results.Count > 0)
@@ -232,10 +206,11 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
             var profiles = results.Select(r => new PathProfile(r.Method.ToJsonName() + (r.Aligned ? " (aligned)" : ""), r.Profile)).ToList();
             Plots.Save(Plots.PathProfiles(profiles, "Loss along the paths from A (t = 0) to B (t = 1)"), plotPath);
         }
-        return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, aligned, alignment,
-            results.Select(ConnectMethodOutput.From).ToArray(), pathFile, settings.Plot, run.Seconds)
+        return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, report.Alignment is not null, alignment,
+            results.Select(ConnectMethodOutput.From).ToArray(), pathFile, results.Count > 0 ? settings.Plot : null, run.Seconds)
         {
-            Interrupted = cancel.IsCancellationRequested,
+            Interrupted = report.Cancelled,
+            Identical = report.Identical,
         };
     }
 

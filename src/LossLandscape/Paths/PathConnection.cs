@@ -34,16 +34,57 @@ public static class PathConnection
         };
     }
 
-    /// <summary>Runs several methods on the same endpoints, in the order given.</summary>
-    public static IReadOnlyList<ConnectionResult> Run(ResidualMap map, IEnumerable<ConnectMethod> methods, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    /// <summary>
+    /// The whole comparison of <c>landscape connect</c>: checks that A and B are the same network, aligns B to A by
+    /// weight matching when <paramref name="align"/> is set, refuses endpoints off M when a manifold path is asked for,
+    /// then runs each method in turn on the same endpoints. The model is restored to its point afterwards.
+    /// </summary>
+    /// <param name="map">The residual map of the network at A on the data.</param>
+    /// <param name="a">A (the map's network and point).</param>
+    /// <param name="b">B: the same network, another point.</param>
+    /// <param name="methods">The methods, run in this order.</param>
+    /// <param name="options">The shared settings.</param>
+    /// <param name="align">Whether to permute B's hidden units to match A's first (<see cref="WeightMatching"/>; layered networks).</param>
+    /// <param name="progress">Receives the method running.</param>
+    /// <param name="cancellation">Stops the running method at its next step (it returns what it has) and skips the rest.</param>
+    /// <exception cref="LandscapeInputException">Different networks, alignment of a DAG, an endpoint off M for a manifold path.</exception>
+    public static ConnectionReport Connect(ResidualMap map, NetworkPoint a, NetworkPoint b, IReadOnlyList<ConnectMethod> methods, ConnectOptions options, bool align = false,
+        IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
     {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(methods);
-        var list = methods.Distinct().ToList();
-        if (list.Contains(ConnectMethod.Manifold))
+        ArgumentNullException.ThrowIfNull(options);
+        EndpointCheck.RequireSameArchitecture(a, b);
+        var target = b.Parameters;
+        WeightMatchingResult? alignment = null;
+        if (align)
         {
-            RequireOnManifold(map, a, b, options.Tolerance);
+            alignment = WeightMatching.Align(a, b, options.Seed);
+            target = alignment.AlignedB;
+            if (a.Parameters.AsSpan().SequenceEqual(target))
+            {
+                // π(B) = A exactly: B is A with its hidden units permuted, and there is no path to find.
+                return new ConnectionReport([], alignment, Identical: true, Cancelled: false);
+            }
         }
-        return list.Select(m => Run(map, m, a, b, options, cancellation)).ToList();
+        if (methods.Contains(ConnectMethod.Manifold))
+        {
+            RequireOnManifold(map, a.Parameters, target, options.Tolerance);
+        }
+        var results = new List<ConnectionResult>();
+        foreach (var method in methods.Distinct())
+        {
+            if (cancellation.IsCancellationRequested)
+            {
+                break;
+            }
+            ProgressReport.Report(progress, method.ToJsonName(), (double)results.Count / methods.Count);
+            results.Add(Run(map, method, a.Parameters, target, options, cancellation) with { Aligned = align });
+        }
+        ProgressReport.Report(progress, "done", 1);
+        return new ConnectionReport(results, alignment, Identical: false, Cancelled: cancellation.IsCancellationRequested);
     }
 
     /// <summary>
@@ -107,3 +148,10 @@ public static class PathConnection
             SolverStatus.Converged, null, null);
     }
 }
+
+/// <summary>What <see cref="PathConnection.Connect"/> did.</summary>
+/// <param name="Results">One result per method, in the order run (fewer when cancelled).</param>
+/// <param name="Alignment">The weight matching, when it ran.</param>
+/// <param name="Identical">Whether weight matching mapped B onto A exactly (then no method ran: there is no path to find).</param>
+/// <param name="Cancelled">Whether the cancellation token stopped the run.</param>
+public sealed record ConnectionReport(IReadOnlyList<ConnectionResult> Results, WeightMatchingResult? Alignment, bool Identical, bool Cancelled);
