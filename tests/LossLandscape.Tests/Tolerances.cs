@@ -265,4 +265,15 @@ internal static class Tolerances
     /// leave residuals of order ‖A‖/10 (Kaniel–Paige: the error of the extreme Ritz value decays like a Chebyshev polynomial of degree 6).
     /// </summary>
     public const int TooFewLanczosSteps = 6;
+
+    // ── Paths between minima ─────────────────────────────────────────────────────────────────────────────────────
+
+    /// <summary>The on-M tolerance of a manifold path: max|H| ≤ 1e−10·max(1, max|y|), the tolerance of <c>certify</c> (issue 10, §2).</summary>
+    public const double OnManifold = 1e-10;
+
+    /// <summary>
+    /// A certificate value recomputed by a second forward pass (or factorization) at the same point: the same operations on
+    /// the same numbers, so equal up to the nondeterminism of threaded BLAS reductions, a few ε relative; 1e−12 relative.
+    /// </summary>
+    public const double RecomputedValue = 1e-12;
 }

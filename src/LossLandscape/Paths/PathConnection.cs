@@ -28,6 +28,7 @@ public static class PathConnection
         return method switch
         {
             ConnectMethod.Linear => Linear(map, a, b, options, cancellation),
+            ConnectMethod.Manifold => ManifoldPath.Connect(map, a, b, options, cancellation),
             _ => throw new NotSupportedException($"{method} is not built yet"),
         };
     }
