@@ -293,4 +293,14 @@ internal static class Tolerances
     /// issue's bound) only allows for an alignment that is right up to rounding, and still catches a single swapped unit.
     /// </summary>
     public const double RecoveredAlignment = 1e-12;
+    // ── Paths between minima ─────────────────────────────────────────────────────────────────────────────────────
+
+    /// <summary>The on-M tolerance of a manifold path: max|H| ≤ 1e−10·max(1, max|y|), the tolerance of <c>certify</c> (issue 10, §2).</summary>
+    public const double OnManifold = 1e-10;
+
+    /// <summary>
+    /// A certificate value recomputed by a second forward pass (or factorization) at the same point: the same operations on
+    /// the same numbers, so equal up to the nondeterminism of threaded BLAS reductions, a few ε relative; 1e−12 relative.
+    /// </summary>
+    public const double RecomputedValue = 1e-12;
 }

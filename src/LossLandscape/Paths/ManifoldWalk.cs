@@ -43,7 +43,8 @@ public sealed record WalkResult(IReadOnlyList<WalkStep> Steps, SolverStatus Stat
 /// Iterative Methods for Linear and Nonlinear Equations, SIAM 1995, §5.4; as the corrector of a predictor–corrector
 /// continuation: Allgower &amp; Georg, Introduction to Numerical Continuation Methods, 1990, ch. 3). When a chord step fails to
 /// reduce max|H| by the factor <see cref="ChordContraction"/>, the retraction falls back to
-/// <see cref="GaussNewtonProjection.Project"/> from the stepped point (which factors J at each of its steps).</para>
+/// <see cref="GaussNewtonProjection.Project"/> from the stepped point (which factors J at each of its steps). The same
+/// retraction projects the manifold path's chords (<see cref="ManifoldPath"/>).</para>
 /// </remarks>
 public static class ManifoldWalk
 {
@@ -93,11 +94,11 @@ public static class ManifoldWalk
                 }
                 var afterStep = before + t * (options.StepSize / norm);
                 ParameterVector.Set(map.Model, afterStep);
-                var (retractionStatus, correctorSteps, projections) = Retract(map, factors, route, options);
-                factorizations += projections;
-                if (retractionStatus != SolverStatus.Converged)
+                var retraction = ChordRetraction.Retract(map, factors, route, options.Tolerance, options.MemoryBudgetBytes);
+                factorizations += retraction.Factorizations;
+                if (retraction.Status != SolverStatus.Converged)
                 {
-                    status = retractionStatus;
+                    status = retraction.Status;
                 }
                 factors.Dispose();
                 factors = JacobianFactorization.Factor(map, route);
@@ -105,7 +106,7 @@ public static class ManifoldWalk
                 var after = ParameterVector.Get(map.Model);
                 length += (after - before).norm().item<double>();
                 double correction = (after - afterStep).norm().item<double>();
-                steps.Add(Record(map, factors, s, length, start, correction, correctorSteps));
+                steps.Add(Record(map, factors, s, length, start, correction, retraction.Steps));
             }
             return new WalkResult(steps, status, factorizations);
         }
@@ -113,39 +114,6 @@ public static class ManifoldWalk
         {
             factors.Dispose();
         }
-    }
-
-    /// <summary>
-    /// The retraction from the stepped point: chord steps with J(p_s) frozen; if one fails to contract, Gauss–Newton from
-    /// the stepped point. Returns (status, corrector steps, factorizations made).
-    /// </summary>
-    private static (SolverStatus Status, int Steps, int Factorizations) Retract(ResidualMap map, JacobianFactorization frozen, JacobianRoute route, WalkOptions options)
-    {
-        using var scope = NewDisposeScope();
-        var stepped = ParameterVector.Get(map.Model);
-        double previous = double.PositiveInfinity;
-        int chordSteps = 0;
-        while (true)
-        {
-            using var iteration = NewDisposeScope();
-            var h = map.Residuals();
-            double max = h.abs().max().item<double>();
-            if (max <= options.Tolerance)
-            {
-                return (SolverStatus.Converged, chordSteps, 0);
-            }
-            if (chordSteps >= RetractionSteps || !(max <= ChordContraction * previous))
-            {
-                break;
-            }
-            previous = max;
-            ParameterVector.Set(map.Model, ParameterVector.Get(map.Model) - frozen.PseudoInverseTimes(h));
-            chordSteps++;
-        }
-        // The chord stalled (J moved too far from J(p_s) for the frozen linearization): Gauss–Newton from the stepped point.
-        ParameterVector.Set(map.Model, stepped);
-        var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(options.Tolerance, RetractionSteps, options.MemoryBudgetBytes), route);
-        return (projection.Status, chordSteps + projection.Steps, projection.Factorizations);
     }
 
     private static WalkStep Record(ResidualMap map, JacobianFactorization factors, int step, double length, Tensor start, double correction, int retractionSteps)

@@ -30,7 +30,8 @@ public static class PathConnection
             ConnectMethod.Linear => Linear(map, a, b, options, cancellation),
             ConnectMethod.Bezier or ConnectMethod.Polychain => CurveTraining.Connect(map, method, a, b, options, cancellation),
             ConnectMethod.Neb => NudgedElasticBand.Connect(map, a, b, options, cancellation),
-            _ => throw new NotSupportedException($"{method} is not built yet"),
+            ConnectMethod.Manifold => ManifoldPath.Connect(map, a, b, options, cancellation),
+            _ => throw new ArgumentOutOfRangeException(nameof(method), method, "no such method"),
         };
     }
 
