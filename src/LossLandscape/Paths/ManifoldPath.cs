@@ -108,7 +108,7 @@ public static class ManifoldPath
         var saved = ParameterVector.Get(map.Model);
         try
         {
-            var build = Build(map, a, b, options, route, cancellation);
+            var build = Rounds(map, a, b, options, route, cancellation);
             var path = new ProjectedPath(ArcLengthVertices(build.Points), map, RetractionMargin * options.Tolerance, options.MemoryBudgetBytes, build.Samples);
             var certificate = Certify(build, options.Tolerance, a, b);
             try
@@ -135,14 +135,107 @@ public static class ManifoldPath
     private sealed record SegmentCheck(double Length, double ProjectedMaxAbsResidual, double StraightMaxAbsResidual, double MaxProjectionDistance);
 
     private sealed record Construction(List<double[]> Points, List<VertexCheck> VertexChecks, List<SegmentCheck> Segments,
-        Dictionary<(int Segment, int Sample), double[]> Samples, bool ReachedEnd, SolverStatus Status, string Detail, EvaluationCounter Counter);
+        Dictionary<(int Segment, int Sample), double[]> Samples, bool ReachedEnd, SolverStatus Status, string Detail, EvaluationCounter Counter)
+    {
+        /// <summary>How the first piece ended (kept through <see cref="Append"/>).</summary>
+        public string FirstDetail { get; init; } = Detail;
+    }
 
     /// <summary>The 9 interior samples of a trial segment p → q, projected with J frozen at p.</summary>
     private sealed record SegmentTrial(SegmentCheck Check, double[][] Projected, string? Failure);
 
-    private static Construction Build(ResidualMap map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, CancellationToken cancellation)
+    /// <summary>
+    /// The path from both ends: a continuation from A towards B (guided by waypoints); if it stops short at p, one from B
+    /// towards p; if that stops short at q, one from p towards q; and so on, up to <see cref="MaxRounds"/> pieces or the
+    /// budget, until a piece reaches the other's tip. The pieces from B's side are reversed and joined at the meeting point.
+    /// A stop where B − p is normal to M (a critical point of the distance to B) is rarely one where B's side is also
+    /// stuck, so the other end often gets past it.
+    /// </summary>
+    private static Construction Rounds(ResidualMap map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, CancellationToken cancellation)
     {
         var counter = new EvaluationCounter();
+        var fromA = Build(map, a, b, options, route, counter, guided: true, cancellation);
+        if (fromA.ReachedEnd || fromA.Status is SolverStatus.Cancelled or SolverStatus.Breakdown)
+        {
+            return fromA;
+        }
+        var fromB = (Construction?)null;
+        for (int round = 1; round < MaxRounds && counter.Jacobian < options.Budget && !cancellation.IsCancellationRequested; round++)
+        {
+            bool fromBSide = round % 2 == 1;
+            var start = fromBSide ? (fromB?.Points[^1] ?? b) : fromA.Points[^1];
+            var goal = fromBSide ? fromA.Points[^1] : (fromB?.Points[^1] ?? b);
+            var piece = Build(map, start, goal, options, route, counter, guided: false, cancellation);
+            if (fromBSide)
+            {
+                fromB = fromB is null ? piece : Append(fromB, piece);
+            }
+            else
+            {
+                fromA = Append(fromA, piece);
+            }
+            if (piece.ReachedEnd)
+            {
+                var joined = fromB is null ? fromA : Append(fromA, Reverse(fromB));
+                return joined with
+                {
+                    ReachedEnd = true,
+                    Status = SolverStatus.Converged,
+                    Detail = F($"reached B in {joined.Segments.Count} segments, in {round + 1} pieces from both ends (the first from A stopped: {fromA.FirstDetail})"),
+                };
+            }
+            if (piece.Status is SolverStatus.Cancelled or SolverStatus.Breakdown)
+            {
+                break;
+            }
+        }
+        return fromA with { Detail = F($"{fromA.FirstDetail}; B's side: {fromB?.Detail ?? "not tried"}") };
+    }
+
+    /// <summary>Pieces of a path from both ends: 6, three from each side.</summary>
+    public const int MaxRounds = 6;
+
+    /// <summary>The piece <paramref name="next"/>, which starts at <paramref name="first"/>'s last vertex, appended to it.</summary>
+    private static Construction Append(Construction first, Construction next, bool dropFirst = true)
+    {
+        // next's first vertex is first's last (the same point, checked twice): keep one.
+        int offset = first.Segments.Count;
+        var points = first.Points.Concat(next.Points.Skip(dropFirst ? 1 : 0)).ToList();
+        var checks = first.VertexChecks.Concat(next.VertexChecks.Skip(dropFirst ? 1 : 0)).ToList();
+        var segments = first.Segments.Concat(next.Segments).ToList();
+        var samples = new Dictionary<(int Segment, int Sample), double[]>(first.Samples);
+        foreach (var ((k, j), x) in next.Samples)
+        {
+            samples[(k + offset, j)] = x;
+        }
+        return new Construction(points, checks, segments, samples, next.ReachedEnd, next.Status, next.Detail, first.Counter) { FirstDetail = first.FirstDetail };
+    }
+
+    /// <summary>The piece run backwards: vertices, segments and samples (s ↦ 1 − s) in the opposite order.</summary>
+    private static Construction Reverse(Construction piece)
+    {
+        int count = piece.Segments.Count;
+        var samples = new Dictionary<(int Segment, int Sample), double[]>();
+        foreach (var ((k, j), x) in piece.Samples)
+        {
+            samples[(count - 1 - k, PathEvaluation.InteriorPointsPerSegment + 1 - j)] = x;
+        }
+        return piece with
+        {
+            Points = Enumerable.Reverse(piece.Points).ToList(),
+            VertexChecks = Enumerable.Reverse(piece.VertexChecks).ToList(),
+            Segments = Enumerable.Reverse(piece.Segments).ToList(),
+            Samples = samples,
+        };
+    }
+
+    private static Construction Build(ResidualMap map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, EvaluationCounter counter, bool guided,
+        CancellationToken cancellation)
+    {
+        var targets = guided ? Waypoints(map, a, b, options, counter, cancellation) : [b];
+        int targetIndex = 0;
+        var target = targets[0];
+        int skipped = 0;
         var points = new List<double[]> { (double[])a.Clone() };
         var vertexChecks = new List<VertexCheck>();
         var segments = new List<SegmentCheck>();
@@ -163,10 +256,16 @@ public static class ManifoldPath
                 return Stop(SolverStatus.Breakdown, $"A is not a regular point: {DescribeRank(factors.Rank)}");
             }
             var p = points[0];
-            double distance = total;
+            double distance = ConnectingPath.Distance(target, p);
             string? lastFailure = null;
             while (true)
             {
+                // A waypoint is passed once the path is within a step of it (it guides the path, it is not a vertex).
+                while (targetIndex < targets.Count - 1 && distance <= Math.Max(h, hMax))
+                {
+                    target = targets[++targetIndex];
+                    distance = ConnectingPath.Distance(target, p);
+                }
                 if (cancellation.IsCancellationRequested)
                 {
                     return Stop(SolverStatus.Cancelled, $"cancelled {Where()}");
@@ -175,7 +274,7 @@ public static class ManifoldPath
                 {
                     return Stop(SolverStatus.StoppedWithoutConvergence, $"budget of {options.Budget} Jacobian factorizations spent {Where()}");
                 }
-                bool final = distance <= h;
+                bool final = targetIndex == targets.Count - 1 && distance <= h;
                 double[] candidate;
                 double candidateMax;
                 if (final)
@@ -185,21 +284,30 @@ public static class ManifoldPath
                 }
                 else
                 {
-                    var predicted = Predict(factors, p, b, distance, h);
+                    var predicted = Predict(factors, p, target, distance, h);
                     if (predicted is null)
                     {
+                        if (SkipWaypoint())
+                        {
+                            continue;
+                        }
                         return Stop(SolverStatus.Stalled, $"stalled {Where()}: B − p is normal to M there (‖Π(B − p)‖ ≤ {StallRatio:G1}·‖B − p‖), a critical point of the distance to B on M");
                     }
                     var (q, qProjected, outcome) = Corrector(map, factors, route, options, predicted, counter);
                     double correction = ConnectingPath.Distance(q, qProjected);
-                    double remaining = ConnectingPath.Distance(b, qProjected);
+                    double remaining = ConnectingPath.Distance(target, qProjected);
                     lastFailure = outcome.Status != SolverStatus.Converged
                         ? F($"the retraction of the predicted point did not converge (max|H| = {outcome.MaxAbsResidual:G3}, {outcome.Status})")
                         : correction > MaxCorrectionRatio * h
                             ? F($"the retraction moved {correction / h:G3}·h > {MaxCorrectionRatio}·h")
-                            : !(remaining < distance) ? "the retracted point is no closer to B" : null;
+                            : !(remaining < distance) ? (targetIndex == targets.Count - 1 ? "the retracted point is no closer to B" : "the retracted point is no closer to the waypoint") : null;
                     if (lastFailure is not null)
                     {
+                        // No closer to a waypoint: the nearest point of M to it is reached; aim at the next one.
+                        if (!(remaining < distance) && outcome.Status == SolverStatus.Converged && correction <= MaxCorrectionRatio * h && SkipWaypoint())
+                        {
+                            continue;
+                        }
                         if (!Shrink())
                         {
                             return Floor();
@@ -257,12 +365,12 @@ public static class ManifoldPath
                 factors.Dispose();
                 factors = next;
                 p = points[^1];
-                distance = ConnectingPath.Distance(b, p);
+                distance = ConnectingPath.Distance(target, p);
                 lastFailure = null;
                 if (final)
                 {
                     return new Construction(points, vertexChecks, segments, samples, true, SolverStatus.Converged,
-                        F($"reached B in {segments.Count} segments"), counter);
+                        F($"reached B in {segments.Count} segments, guided by {targets.Count - 1} waypoints ({skipped} skipped)"), counter);
                 }
                 h = Math.Min(h * StepGrowth, hMax);
             }
@@ -273,13 +381,27 @@ public static class ManifoldPath
                 return h >= hMin;
             }
 
+            // A waypoint the path gets no closer to (the point of M nearest to it is reached) is passed: the path aims at the
+            // next one, with the step it had. B is never passed.
+            bool SkipWaypoint()
+            {
+                if (targetIndex >= targets.Count - 1)
+                {
+                    return false;
+                }
+                target = targets[++targetIndex];
+                distance = ConnectingPath.Distance(target, p);
+                skipped++;
+                return true;
+            }
+
             Construction Floor() => Stop(SolverStatus.StoppedWithoutConvergence,
                 F($"step below the floor {MinStepFraction:G1}·‖A − B‖ {Where()}; the last attempt failed: {lastFailure}"));
 
             string Where()
             {
                 double left = ConnectingPath.Distance(b, points[^1]);
-                return F($"at progress {1 - (left / total):0.####} (‖B − p‖ = {left:G4} of ‖A − B‖ = {total:G4}, after {points.Count} vertices)");
+                return F($"at progress {1 - (left / total):0.####} (‖B − p‖ = {left:G4} of ‖A − B‖ = {total:G4}, after {points.Count} vertices, aiming at waypoint {targetIndex + 1} of {targets.Count}, {skipped} skipped)");
             }
         }
         finally
@@ -290,6 +412,32 @@ public static class ManifoldPath
         Construction Stop(SolverStatus status, string detail) =>
             new(points, vertexChecks, segments, samples, false, status, detail, counter);
     }
+
+    /// <summary>
+    /// The waypoints that guide the continuation: a low-loss path from A to B found by AutoNEB
+    /// (<see cref="NudgedElasticBand"/>, with the same budget in gradient evaluations), its points at arc length k/K,
+    /// k = 1 … K − 1, then B itself. Aiming at B alone follows the gradient flow of the distance to B on M, which stops at
+    /// any critical point of that distance (B − p normal to M: measured on iris, two minima from seeds 1 and 2, 37–44 % of
+    /// the way). Aiming in turn at the points of a low-loss path, which runs close to M, tracks the point of M nearest to a
+    /// target that moves from A to B; a waypoint is passed when the path comes within a step of it or gets no closer to it
+    /// (the nearest point of M to it is reached), and only B must be reached exactly.
+    /// </summary>
+    private static List<double[]> Waypoints(ResidualMap map, double[] a, double[] b, ConnectOptions options, EvaluationCounter counter, CancellationToken cancellation)
+    {
+        var neb = NudgedElasticBand.Run(map, a, b, options, cancellation);
+        counter.Forward += neb.Evaluations.Forward;
+        counter.Gradient += neb.Evaluations.Gradient;
+        var targets = new List<double[]>();
+        for (int k = 1; k < WaypointCount; k++)
+        {
+            targets.Add(neb.Path.At((double)k / WaypointCount));
+        }
+        targets.Add(b);
+        return targets;
+    }
+
+    /// <summary>K = 100 waypoints: legs of about ‖A − B‖/100, under three of the largest steps (‖A − B‖/250) each.</summary>
+    private const int WaypointCount = 100;
 
     /// <summary>q = p + h·τ/‖τ‖, τ = Π(B − p); null when ‖τ‖ ≤ <see cref="StallRatio"/>·‖B − p‖.</summary>
     private static double[]? Predict(JacobianFactorization factors, double[] p, double[] b, double distance, double h)

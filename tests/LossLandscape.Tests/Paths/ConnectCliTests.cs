@@ -93,6 +93,74 @@ public sealed class ConnectCliTests : IClassFixture<ConnectCliTests.Minima>
         Assert.Contains("max |H| along the paths", page);
     }
 
+    /// <summary>
+    /// A ↔ π(A) on 12 synthetic points (3-8-1 tanh, trained to M): the straight line between A and its permutation climbs,
+    /// the manifold path joins them inside M and is certified, weight matching maps π(A) back onto A exactly, and the path
+    /// file holds the manifold path.
+    /// </summary>
+    [Fact]
+    public void Manifold_Path_Joins_A_To_Its_Permutation_And_Weight_Matching_Undoes_The_Permutation()
+    {
+        string[] data = ["--data", "synthetic:12,3,1,4"];
+        string a = _minima.P("s-a.json"), b = _minima.P("s-b.json"), json = _minima.P("s.json"), path = _minima.P("s-path.json");
+        var (code, output, err) = CliTests.Run(["train", .. data, "--hidden", "8", "--activation", "tanh", "--optimizer", "gauss-newton", "--steps", "300", "--seed", "1", "--out", a]);
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run(["permute", "--model", a, "--seed", "7", "--out", b]);
+        Assert.True(code == 0, output + err);
+
+        (code, output, err) = CliTests.Run(["connect", "--model", a, "--to", b, .. data, "--method", "linear,manifold", "--out", path, "--json", json]);
+        Assert.True(code == 0, output + err);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(json)))
+        {
+            var methods = doc.RootElement.GetProperty("methods");
+            Assert.Equal("linear", methods[0].GetProperty("method").GetString());
+            Assert.True(methods[0].GetProperty("barrier").GetDouble() > 1e-3, "the straight line between A and π(A) leaves M");
+            var manifold = methods[1];
+            Assert.Equal("manifold", manifold.GetProperty("method").GetString());
+            Assert.True(manifold.GetProperty("certified").GetBoolean(), manifold.GetProperty("detail").GetString());
+            Assert.Equal("converged", manifold.GetProperty("status").GetString());
+            Assert.True(manifold.GetProperty("vertices").GetInt32() >= 200);
+            double tolerance = doc.RootElement.GetProperty("tolerance").GetDouble();
+            Assert.True(manifold.GetProperty("maxAbsResidual").GetDouble() <= tolerance);
+            var segments = manifold.GetProperty("certificate").GetProperty("segments");
+            Assert.Equal(manifold.GetProperty("vertices").GetInt32() - 1, segments.GetArrayLength());
+            foreach (var field in new[] { "length", "vertexMaxAbsResidual", "chordMaxAbsResidual", "straightChordMaxAbsResidual", "sigmaMinStart", "sigmaMinEnd" })
+            {
+                Assert.True(segments[0].TryGetProperty(field, out _), $"segments[0] has no {field}");
+            }
+        }
+        var file = PathFile.Load(path);
+        Assert.Equal("manifold", file.Method);
+        Assert.Equal(PathInterpolation.Projected, file.Interpolation);
+        Assert.Equal(LossLandscape.Models.ModelFile.Load(b).Parameters, file.Vertices[^1].Parameters);
+
+        (code, output, err) = CliTests.Run(["connect", "--model", a, "--to", b, .. data, "--method", "linear", "--align", "weight-matching", "--json", json]);
+        Assert.True(code == 0, output + err);
+        Assert.Contains("weight matching mapped B onto A exactly", output);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(json)))
+        {
+            Assert.True(doc.RootElement.GetProperty("identical").GetBoolean());
+            Assert.Equal(0.0, doc.RootElement.GetProperty("alignment").GetProperty("distanceAfter").GetDouble());
+        }
+    }
+
+    [Fact]
+    public void An_Endpoint_Off_M_Is_Refused_For_A_Manifold_Path_And_Another_Network_Always()
+    {
+        var (code, output, err) = CliTests.Run(["connect", "--model", _minima.A, "--to", _minima.Narrow, .. Iris, "--method", "linear"]);
+        Assert.True(code == 2, output + err);
+        Assert.Contains("the endpoints are different networks", err);
+
+        string init = _minima.P("init32.json");
+        (code, output, err) = CliTests.Run(["init", .. Iris, "--standardize", "--hidden", "32", "--activation", "tanh", "--out", init]);
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run(["connect", "--model", _minima.A, "--to", init, .. Iris, "--method", "manifold"]);
+        Assert.True(code == 2, output + err);
+        Assert.Contains("is not on M", err);
+        Assert.Contains("train --optimizer gauss-newton", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
     public static TheoryData<string[], string> BadInput() => new()
     {
         { ["--points", "1"], "--points" },
