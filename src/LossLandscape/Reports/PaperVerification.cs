@@ -230,8 +230,8 @@ public static class PaperVerification
 
     /// <summary>
     /// The data of <see cref="ConnectedMinima"/>: iris, every tenth row (d = 15), the species code as one regression target.
-    /// A subset, so that the check takes about 20 s (a path of about 1100 vertices): on all 149 rows the path needs a width
-    /// of 128 (n = 769) and over a minute (README, "Paths between minima"); at width 32 and 64 it stops short of B.
+    /// A subset, so that the check takes seconds (a path of about 1100 vertices, 6 s): on all 149 rows the path needs a
+    /// width of 64 or more and over a minute (README, "Paths between minima"); at width 32 it stops short of B.
     /// </summary>
     public static Dataset ConnectionData() =>
         DatasetLoader.Load("builtin:iris", TargetSpec.LastColumn).Subset(Enumerable.Range(0, 150).Where(i => i % 10 == 0));
