@@ -303,4 +303,12 @@ internal static class Tolerances
     /// the same numbers, so equal up to the nondeterminism of threaded BLAS reductions, a few ε relative; 1e−12 relative.
     /// </summary>
     public const double RecomputedValue = 1e-12;
+
+    /// <summary>
+    /// Three Levenberg–Marquardt steps by the Gram route against the SVD route from the same point: the same step
+    /// Jᵀ(JJᵀ + μI)⁻¹H, but the Gram route's eigenvalues carry an error ℓd·ε·λmax and its solves one ∝ κ(J)²
+    /// (JacobianFactorization's remarks); at κ(J) ≲ 10³ on this 12-point case that is ≲ 1e−10 of the parameters' scale, and
+    /// 1e−8 leaves two orders of margin while a wrong step (μ or the sign) moves the point by O(1).
+    /// </summary>
+    public const double GramRouteSteps = 1e-8;
 }

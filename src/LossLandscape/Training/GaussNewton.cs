@@ -41,8 +41,18 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     /// <summary>The current Levenberg–Marquardt damping μ (NaN before the first step).</summary>
     public double Damping => _damping?.Damping ?? double.NaN;
 
+    /// <summary>The route J is factored by, chosen at the first step (<see cref="JacobianRoute.Auto"/> before it).</summary>
+    public JacobianRoute Route => _route;
+
     /// <inheritdoc/>
-    public override string Describe() => $"Gauss–Newton / Levenberg–Marquardt (minimum-norm steps −J⁺H; Nielsen damping, μ₀ = {_options.InitialDamping:G3}·σmax²)";
+    /// <remarks>After the first step it names the route: the SVD of J, or the Gram matrix JJᵀ built per layer with the
+    /// steps Jᵀ(JJᵀ + μI)⁻¹H taken by one vector–Jacobian product, J never formed.</remarks>
+    public override string Describe() => $"Gauss–Newton / Levenberg–Marquardt (minimum-norm steps −J⁺H; Nielsen damping, μ₀ = {_options.InitialDamping:G3}·σmax²" + _route switch
+    {
+        JacobianRoute.Svd => "; J factored by its SVD)",
+        JacobianRoute.Gram => "; J never formed: the Gram matrix JJᵀ per layer, steps by one vector–Jacobian product)",
+        _ => ")",
+    };
 
     /// <inheritdoc/>
     /// <exception cref="MemoryBudgetExceededException">At the first step: the factorization of J does not fit the budget.</exception>
