@@ -43,6 +43,13 @@ public sealed class GaussNewtonRouteTests
         Assert.Equal(JacobianRoute.Gram, gram.Route);
         Assert.Contains("J factored by its SVD", svd.Description);
         Assert.Contains("J never formed", gram.Description);
+        using (var model = new NetworkModel(mlp, start))
+        using (var map = new ResidualMap(model, data))
+        {
+            // The projection onto M (construct's polish, walk, certify --perturb) takes the same route under the same budget, and says so.
+            Assert.Equal(JacobianRoute.Gram, GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12, 2, gramBytes)).Route);
+            Assert.Equal(JacobianRoute.Svd, GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12, 2)).Route);
+        }
         double scale = Math.Max(1, svd.Point.Max(Math.Abs));
         double worst = svd.Point.Zip(gram.Point).Max(p => Math.Abs(p.First - p.Second));
         Assert.True(worst <= Tolerances.GramRouteSteps * scale, $"max |p_svd − p_gram| = {worst:G3} after 3 steps");

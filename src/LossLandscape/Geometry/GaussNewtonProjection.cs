@@ -20,6 +20,9 @@ public sealed record GaussNewtonResult(SolverStatus Status, int Steps, IReadOnly
 {
     /// <summary>max|H| at the end.</summary>
     public double FinalMaxResidual => MaxResidualHistory[^1];
+
+    /// <summary>The route J was factored by: the SVD of J, or the Gram matrix JJᵀ with J never formed (<see cref="JacobianFactorization.ChooseRoute"/>).</summary>
+    public JacobianRoute Route { get; init; }
 }
 
 /// <summary>
@@ -82,7 +85,7 @@ public static class GaussNewtonProjection
             history.Add(outcome.MaxAbsResidual);
         }
         double distance = (ParameterVector.Get(map.Model) - start).norm().item<double>();
-        return new GaussNewtonResult(status, steps, history, distance, factorizations);
+        return new GaussNewtonResult(status, steps, history, distance, factorizations) { Route = route };
     }
 
     private static double MaxAbs(ResidualMap map)
