@@ -41,9 +41,24 @@ public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Aut
 public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note, double? ResidualTermNorm, double[]? AllEigenvalues = null);
 
 /// <summary>The certificate at a point: loss, residual, rank of J and dimension of M, inertia of ∇²L.</summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">ℓ.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Loss">L(p).</param>
+/// <param name="MaxAbsResidual">max|H_k|.</param>
+/// <param name="OnManifoldTolerance">The on-M tolerance (<see cref="OnManifoldTest"/>).</param>
+/// <param name="OnManifold">Whether the point is on M.</param>
+/// <param name="Jacobian">The rank decision of J.</param>
+/// <param name="Hessian">The inertia of ∇²L.</param>
+/// <param name="Seconds">Wall time.</param>
+/// <param name="Triangular">
+/// The structural check of <see cref="TriangularActivationCertificate"/>, where it was run (the numerical rank fell short
+/// of ℓd or was not decided); null otherwise.
+/// </param>
 public sealed record CertificateResult(
     int N, int D, int Outputs, int Constraints, double Loss, double MaxAbsResidual, double OnManifoldTolerance, bool OnManifold,
-    RankDecision Jacobian, Inertia Hessian, double Seconds)
+    RankDecision Jacobian, Inertia Hessian, double Seconds, TriangularActivationResult? Triangular = null)
 {
     /// <summary>dim M = n − rank J (the dimension of the fibre H⁻¹(0) at a regular point).</summary>
     public int ManifoldDimension => N - Jacobian.Rank;
@@ -63,6 +78,10 @@ public sealed record CertificateResult(
 /// resolution. So the dense method reports its own counts only when the gap is resolved, and otherwise
 /// decides from σ(J) (the quantity that resolves best) and says so; off M the residual term moves the
 /// spectrum by at most ‖2Σ H_k∇²f_k‖₂ (Weyl), which the dense method computes.
+/// Where the numerical rank falls short of ℓd or is not decided, the structural check of
+/// <see cref="TriangularActivationCertificate"/> (a triangular activation block, as Lemma 3.3 builds) may prove
+/// rank J = ℓd exactly; the rank is then reported on that basis, and on M with a = 2 the inertia follows from it
+/// (ℓd positive, n − ℓd zero, none negative). Where the pattern does not hold the numerical decision stands.
 /// </remarks>
 public static class Certificate
 {
@@ -198,8 +217,24 @@ public static class Certificate
             }
             inertia = InertiaRule.FromJacobian(rank, n, map.Exponent == 2.0, onManifold);
         }
+        TriangularActivationResult? triangular = null;
+        if (!rank.Decided || rank.Rank < m)
+        {
+            ProgressReport.Report(progress, "triangular activation block", 0.98);
+            triangular = TriangularActivationCertificate.Check(map);
+            if (triangular.Holds && triangular.ProvenRank == m)
+            {
+                rank = rank with { Rank = m, Basis = TriangularActivationCertificate.Basis, Exact = true };
+                // On M with a = 2 the σ(J) route decides the inertia from the exact rank; off M, or for a ≠ 2, the
+                // inertia already computed stands (the exact rank says nothing about the residual term there).
+                if (onManifold && map.Exponent == 2.0)
+                {
+                    inertia = InertiaRule.FromJacobian(rank, n, squaredLoss: true, onManifold: true);
+                }
+            }
+        }
         ProgressReport.Report(progress, "done", 1);
-        return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds);
+        return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds, triangular);
     }
 
     private static Inertia DenseInertia(ResidualMap map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)
