@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using LossLandscape.Construction;
 using LossLandscape.Data;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Models.Activations;
@@ -110,6 +111,32 @@ public class TriangularCertificateTests
         Assert.Equal(data.Count, c.Jacobian.Rank);
         Assert.True(c.Hessian.Decided, c.Hessian.Note);
         Assert.Equal(data.Count, c.Hessian.Positive);
+    }
+
+    [Fact]
+    public void Over_The_Memory_Budget_The_Pattern_Alone_Decides_A_Constructed_Point_And_Refuses_Otherwise()
+    {
+        var data = Data("iris", oneHot: true);
+        var (model, map) = Constructed(data, "smoolu", 3);
+        using var m = model;
+        using var r = map;
+        // A budget that holds the structural check but not σ(J) by either route.
+        long budget = TriangularActivationCertificate.RequiredBytes(map);
+        Assert.True(budget < JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram));
+        var c = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: budget));
+        int ld = data.Count * data.OutputDim;
+        Assert.True(c.Jacobian.Exact);
+        Assert.Empty(c.Jacobian.SingularValues);
+        Assert.Equal((ld, true), (c.Jacobian.Rank, c.Jacobian.Decided));
+        Assert.Equal((ld, c.N - ld, 0, true), (c.Hessian.Positive, c.Hessian.Zero, c.Hessian.Negative, c.Hessian.Decided));
+        Assert.Contains("not computed", c.Hessian.Note);
+
+        // A random rectified point (off M, no pattern) under the same kind of budget: the budget refusal stands.
+        var mlp = new Mlp(data.InputDim, [new HiddenLayer(3 * data.Count, new SmooLU())], data.OutputDim);
+        using var random = new NetworkModel(mlp, mlp.InitialParameters(seed: 4));
+        using var randomMap = new ResidualMap(random, data);
+        Assert.Throws<MemoryBudgetExceededException>(() =>
+            Certificate.Compute(randomMap, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: TriangularActivationCertificate.RequiredBytes(randomMap))));
     }
 
     [Fact]

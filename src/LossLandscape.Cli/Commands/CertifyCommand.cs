@@ -139,7 +139,9 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Row("rank J", $"{j.Rank} of ℓd = {c.Constraints} ({j.Basis}; tolerance {F(j.Tolerance)}; {(j.Decided ? "decided" : "NOT decided")})");
         if (j.Exact && c.Triangular is { } t)
         {
-            Row("σ(J) at the gap", $"σmax {F(j.SigmaMax)}; rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)}), the computed σ near the bottom are below the tolerance {F(j.Tolerance)}");
+            Row("σ(J) at the gap", j.SingularValues.Length == 0
+                ? $"not computed (σ(J) is over the memory budget); rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)})"
+                : $"σmax {F(j.SigmaMax)}; rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)}), the computed σ near the bottom are below the tolerance {F(j.Tolerance)}");
         }
         else
         {

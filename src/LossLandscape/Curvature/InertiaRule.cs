@@ -113,8 +113,11 @@ public static class InertiaRule
         {
             // The counts rest on the proof; of the computed 2σᵢ² only those above the tolerance are resolved and listed.
             var resolved = eigen.Where(v => v > tolerance).ToArray();
+            string values = rank.SingularValues.Length == 0
+                ? "σ(J) was not computed (over the memory budget), so no eigenvalues are listed"
+                : $"{resolved.Length} of the positive ones are resolved numerically and listed, the other {rank.Rank - resolved.Length} lie below the tolerance";
             return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, resolved, true,
-                $"on M, ∇²L = 2JᵀJ: rank J = {rank.Rank} proved exactly ({rank.Basis}), so {rank.Rank} positive eigenvalues and n − rank zeros; {resolved.Length} of the positive ones are resolved numerically and listed, the other {rank.Rank - resolved.Length} lie below the tolerance", null);
+                $"on M, ∇²L = 2JᵀJ: rank J = {rank.Rank} proved exactly ({rank.Basis}), so {rank.Rank} positive eigenvalues and n − rank zeros; {values}", null);
         }
         string basis = rank.Basis == "svd of J" ? "σ(J) from the SVD of J" : "σ(J) = √eig(JJᵀ)";
         return rank.Decided

@@ -81,7 +81,9 @@ public sealed record CertificateResult(
 /// Where the numerical rank falls short of ℓd or is not decided, the structural check of
 /// <see cref="TriangularActivationCertificate"/> (a triangular activation block, as Lemma 3.3 builds) may prove
 /// rank J = ℓd exactly; the rank is then reported on that basis, and on M with a = 2 the inertia follows from it
-/// (ℓd positive, n − ℓd zero, none negative). Where the pattern does not hold the numerical decision stands.
+/// (ℓd positive, n − ℓd zero, none negative). Where the pattern does not hold the numerical decision stands. Where
+/// σ(J) is over the memory budget but the point is on M with a = 2, the pattern alone decides (no singular values are
+/// then reported); if it does not hold, the budget refusal stands.
 /// </remarks>
 public static class Certificate
 {
@@ -158,7 +160,10 @@ public static class Certificate
     }
 
     /// <summary>Computes the certificate for <paramref name="map"/>'s model and data.</summary>
-    /// <exception cref="MemoryBudgetExceededException">The chosen method's matrices exceed <see cref="CertificateOptions.MemoryBudgetBytes"/>.</exception>
+    /// <exception cref="MemoryBudgetExceededException">
+    /// The chosen method's matrices exceed <see cref="CertificateOptions.MemoryBudgetBytes"/> (and, for the gram method, the
+    /// triangular activation pattern does not decide the point).
+    /// </exception>
     /// <param name="map">The model and data.</param>
     /// <param name="options">Method, on-M tolerance and memory budget.</param>
     /// <param name="progress">
@@ -190,8 +195,21 @@ public static class Certificate
             MemoryBudget.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m), budget,
                 $"use the gram method (--method gram: 2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})");
         }
-        else
+        else if (JacobianFactorization.RequiredBytes(map, route) > budget)
         {
+            // σ(J) does not fit; on M with a = 2 the exact pattern alone may still decide rank and inertia.
+            if (onManifold && map.Exponent == 2.0 && TriangularActivationCertificate.RequiredBytes(map) <= budget)
+            {
+                ProgressReport.Report(progress, "triangular activation block", 0.5);
+                var structural = TriangularActivationCertificate.Check(map);
+                if (structural.Holds && structural.ProvenRank == m)
+                {
+                    var exact = new RankDecision(m, 0, 0, [], m, TriangularActivationCertificate.Basis, Exact: true);
+                    ProgressReport.Report(progress, "done", 1);
+                    return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, exact,
+                        InertiaRule.FromJacobian(exact, n, squaredLoss: true, onManifold: true), watch.Elapsed.TotalSeconds, structural);
+                }
+            }
             MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", JacobianFactorization.RequiredBytes(map, route), budget,
                 $"use a subset of the data (ℓd = {m})");
         }

@@ -31,8 +31,8 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     /// <summary>The singular value after the first ℓd, or 0.</summary>
     public double SigmaNext => SingularValues.Length > Constraints ? SingularValues[Constraints] : 0.0;
 
-    /// <summary>The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0.</summary>
-    public double SigmaAbove => Rank > 0 ? SingularValues[Rank - 1] : 0.0;
+    /// <summary>The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0 or it was not computed (an <see cref="Exact"/> rank).</summary>
+    public double SigmaAbove => Rank > 0 && Rank <= SingularValues.Length ? SingularValues[Rank - 1] : 0.0;
 
     /// <summary>The largest singular value not counted (σ_{rank+1}), or 0 when every one counts.</summary>
     public double SigmaBelow => Rank < SingularValues.Length ? SingularValues[Rank] : 0.0;

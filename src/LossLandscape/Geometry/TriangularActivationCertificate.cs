@@ -67,6 +67,22 @@ public static class TriangularActivationCertificate
     /// <summary>Unit roundoff of float64, u = 2⁻⁵³ (half of <see cref="Float64.Epsilon"/>).</summary>
     private const double UnitRoundoff = Float64.Epsilon / 2;
 
+    /// <summary>
+    /// The bytes <see cref="Check"/> holds at once, about: six d × h arrays (Z, the rounding bound, σ(Z), and the managed
+    /// copies of the two sign masks and the activations) and two d × fan-in (the layer's input and its absolute value).
+    /// </summary>
+    public static long RequiredBytes(ResidualMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        if (map.Model is not NetworkModel { Network: Mlp mlp } || mlp.Layers.Count < 2)
+        {
+            return 0;
+        }
+        var last = mlp.Layers[^2];
+        long d = map.Data.Count;
+        return checked((6 * MemoryBudget.DenseMatrixBytes(d, last.Out)) + (2 * MemoryBudget.DenseMatrixBytes(d, last.In)));
+    }
+
     /// <summary>Checks the pattern at <paramref name="map"/>'s point; not applicable unless the model is an <see cref="Mlp"/> whose last hidden activation is rectified.</summary>
     public static TriangularActivationResult Check(ResidualMap map)
     {
