@@ -137,7 +137,16 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Row("max |H_k|", F(c.MaxAbsResidual));
         Row("on M", CertificateText.OnManifold(c));
         Row("rank J", $"{j.Rank} of ℓd = {c.Constraints} ({j.Basis}; tolerance {F(j.Tolerance)}; {(j.Decided ? "decided" : "NOT decided")})");
-        Row("σ(J) at the gap", $"σmax {F(j.SigmaMax)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)}; σmax/σ_rank {F(j.SigmaMax / Math.Max(j.SigmaAbove, double.Epsilon))}");
+        if (j.Exact && c.Triangular is { } t)
+        {
+            Row("σ(J) at the gap", j.SingularValues.Length == 0
+                ? $"not computed (σ(J) is over the memory budget); rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)})"
+                : $"σmax {F(j.SigmaMax)}; rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)}), the computed σ near the bottom are below the tolerance {F(j.Tolerance)}");
+        }
+        else
+        {
+            Row("σ(J) at the gap", $"σmax {F(j.SigmaMax)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)}; σmax/σ_rank {F(j.SigmaMax / Math.Max(j.SigmaAbove, double.Epsilon))}");
+        }
         Row("dim M = n − rank", c.ManifoldDimension.ToString(CultureInfo.InvariantCulture));
         Row("regular point", c.RegularPoint ? "yes (rank = ℓd)" : "no (rank < ℓd)");
         Row("inertia of ∇²L", $"{h.Positive} positive, {h.Zero} zero, {h.Negative} negative ({h.Method}, tolerance {F(h.Tolerance)}{(h.Decided ? "" : "; NOT decided")})");

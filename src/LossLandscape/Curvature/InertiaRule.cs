@@ -22,7 +22,7 @@ namespace LossLandscape.Curvature;
 /// <para>
 /// σ(J) route. On M with a = 2, ∇²L = 2JᵀJ: the positive eigenvalues are 2σᵢ(J)², rank J of them, and the other n − rank
 /// are 0 (Cooper, Proposition 2.3). Decided when the rank of J is (<see cref="RankDecision.Decided"/>), the point is on M
-/// and a = 2.
+/// and a = 2; or when the rank is <see cref="RankDecision.Exact"/> (proved structurally), on M with a = 2.
 /// </para>
 /// </remarks>
 public static class InertiaRule
@@ -108,6 +108,16 @@ public static class InertiaRule
         if (!onManifold)
         {
             return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, "cannot decide: the point is not on M, where ∇²L = 2JᵀJ; use the dense method", null);
+        }
+        if (rank.Exact)
+        {
+            // The counts rest on the proof; of the computed 2σᵢ² only those above the tolerance are resolved and listed.
+            var resolved = eigen.Where(v => v > tolerance).ToArray();
+            string values = rank.SingularValues.Length == 0
+                ? "σ(J) was not computed (over the memory budget), so no eigenvalues are listed"
+                : $"{resolved.Length} of the positive ones are resolved numerically and listed, the other {rank.Rank - resolved.Length} lie below the tolerance";
+            return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, resolved, true,
+                $"on M, ∇²L = 2JᵀJ: rank J = {rank.Rank} proved exactly ({rank.Basis}), so {rank.Rank} positive eigenvalues and n − rank zeros; {values}", null);
         }
         string basis = rank.Basis == "svd of J" ? "σ(J) from the SVD of J" : "σ(J) = √eig(JJᵀ)";
         return rank.Decided

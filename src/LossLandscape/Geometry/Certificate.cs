@@ -41,9 +41,24 @@ public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Aut
 public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note, double? ResidualTermNorm, double[]? AllEigenvalues = null);
 
 /// <summary>The certificate at a point: loss, residual, rank of J and dimension of M, inertia of ∇²L.</summary>
+/// <param name="N">Parameters n.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">ℓ.</param>
+/// <param name="Constraints">ℓd.</param>
+/// <param name="Loss">L(p).</param>
+/// <param name="MaxAbsResidual">max|H_k|.</param>
+/// <param name="OnManifoldTolerance">The on-M tolerance (<see cref="OnManifoldTest"/>).</param>
+/// <param name="OnManifold">Whether the point is on M.</param>
+/// <param name="Jacobian">The rank decision of J.</param>
+/// <param name="Hessian">The inertia of ∇²L.</param>
+/// <param name="Seconds">Wall time.</param>
+/// <param name="Triangular">
+/// The structural check of <see cref="TriangularActivationCertificate"/>, where it was run (the numerical rank fell short
+/// of ℓd or was not decided); null otherwise.
+/// </param>
 public sealed record CertificateResult(
     int N, int D, int Outputs, int Constraints, double Loss, double MaxAbsResidual, double OnManifoldTolerance, bool OnManifold,
-    RankDecision Jacobian, Inertia Hessian, double Seconds)
+    RankDecision Jacobian, Inertia Hessian, double Seconds, TriangularActivationResult? Triangular = null)
 {
     /// <summary>dim M = n − rank J (the dimension of the fibre H⁻¹(0) at a regular point).</summary>
     public int ManifoldDimension => N - Jacobian.Rank;
@@ -63,6 +78,12 @@ public sealed record CertificateResult(
 /// resolution. So the dense method reports its own counts only when the gap is resolved, and otherwise
 /// decides from σ(J) (the quantity that resolves best) and says so; off M the residual term moves the
 /// spectrum by at most ‖2Σ H_k∇²f_k‖₂ (Weyl), which the dense method computes.
+/// Where the numerical rank falls short of ℓd or is not decided, the structural check of
+/// <see cref="TriangularActivationCertificate"/> (a triangular activation block, as Lemma 3.3 builds) may prove
+/// rank J = ℓd exactly; the rank is then reported on that basis, and on M with a = 2 the inertia follows from it
+/// (ℓd positive, n − ℓd zero, none negative). Where the pattern does not hold the numerical decision stands. Where
+/// σ(J) is over the memory budget but the point is on M with a = 2, the pattern alone decides (no singular values are
+/// then reported); if it does not hold, the budget refusal stands.
 /// </remarks>
 public static class Certificate
 {
@@ -139,7 +160,10 @@ public static class Certificate
     }
 
     /// <summary>Computes the certificate for <paramref name="map"/>'s model and data.</summary>
-    /// <exception cref="MemoryBudgetExceededException">The chosen method's matrices exceed <see cref="CertificateOptions.MemoryBudgetBytes"/>.</exception>
+    /// <exception cref="MemoryBudgetExceededException">
+    /// The chosen method's matrices exceed <see cref="CertificateOptions.MemoryBudgetBytes"/> (and, for the gram method, the
+    /// triangular activation pattern does not decide the point).
+    /// </exception>
     /// <param name="map">The model and data.</param>
     /// <param name="options">Method, on-M tolerance and memory budget.</param>
     /// <param name="progress">
@@ -171,8 +195,21 @@ public static class Certificate
             MemoryBudget.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m), budget,
                 $"use the gram method (--method gram: 2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})");
         }
-        else
+        else if (JacobianFactorization.RequiredBytes(map, route) > budget)
         {
+            // σ(J) does not fit; on M with a = 2 the exact pattern alone may still decide rank and inertia.
+            if (onManifold && map.Exponent == 2.0 && TriangularActivationCertificate.RequiredBytes(map) <= budget)
+            {
+                ProgressReport.Report(progress, "triangular activation block", 0.5);
+                var structural = TriangularActivationCertificate.Check(map);
+                if (structural.Holds && structural.ProvenRank == m)
+                {
+                    var exact = new RankDecision(m, 0, 0, [], m, TriangularActivationCertificate.Basis, Exact: true);
+                    ProgressReport.Report(progress, "done", 1);
+                    return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, exact,
+                        InertiaRule.FromJacobian(exact, n, squaredLoss: true, onManifold: true), watch.Elapsed.TotalSeconds, structural);
+                }
+            }
             MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", JacobianFactorization.RequiredBytes(map, route), budget,
                 $"use a subset of the data (ℓd = {m})");
         }
@@ -198,8 +235,24 @@ public static class Certificate
             }
             inertia = InertiaRule.FromJacobian(rank, n, map.Exponent == 2.0, onManifold);
         }
+        TriangularActivationResult? triangular = null;
+        if (!rank.Decided || rank.Rank < m)
+        {
+            ProgressReport.Report(progress, "triangular activation block", 0.98);
+            triangular = TriangularActivationCertificate.Check(map);
+            if (triangular.Holds && triangular.ProvenRank == m)
+            {
+                rank = rank with { Rank = m, Basis = TriangularActivationCertificate.Basis, Exact = true };
+                // On M with a = 2 the σ(J) route decides the inertia from the exact rank; off M, or for a ≠ 2, the
+                // inertia already computed stands (the exact rank says nothing about the residual term there).
+                if (onManifold && map.Exponent == 2.0)
+                {
+                    inertia = InertiaRule.FromJacobian(rank, n, squaredLoss: true, onManifold: true);
+                }
+            }
+        }
         ProgressReport.Report(progress, "done", 1);
-        return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds);
+        return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds, triangular);
     }
 
     private static Inertia DenseInertia(ResidualMap map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)

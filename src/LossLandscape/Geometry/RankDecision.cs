@@ -9,8 +9,12 @@ namespace LossLandscape.Geometry;
 /// <param name="Resolution">The absolute accuracy of the singular values as computed (what no decision may rest on).</param>
 /// <param name="SingularValues">All computed singular values, descending.</param>
 /// <param name="Constraints">ℓd, the number of rows of J.</param>
-/// <param name="Basis">How the singular values were computed (e.g. "svd of J", "eig of JJᵀ").</param>
-public sealed record RankDecision(int Rank, double Tolerance, double Resolution, double[] SingularValues, int Constraints, string Basis)
+/// <param name="Basis">How the singular values were computed (e.g. "svd of J", "eig of JJᵀ"), or how the rank was proved (<see cref="TriangularActivationCertificate.Basis"/>).</param>
+/// <param name="Exact">
+/// The rank is proved structurally, not read off the singular values (<see cref="TriangularActivationCertificate"/>); the
+/// singular values are then those computed, reported for information, and the smallest may lie below their resolution.
+/// </param>
+public sealed record RankDecision(int Rank, double Tolerance, double Resolution, double[] SingularValues, int Constraints, string Basis, bool Exact = false)
 {
     /// <summary>
     /// The margin a decision needs: the singular values next to the cut must be a factor 10 away from
@@ -27,8 +31,8 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     /// <summary>The singular value after the first ℓd, or 0.</summary>
     public double SigmaNext => SingularValues.Length > Constraints ? SingularValues[Constraints] : 0.0;
 
-    /// <summary>The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0.</summary>
-    public double SigmaAbove => Rank > 0 ? SingularValues[Rank - 1] : 0.0;
+    /// <summary>The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0 or it was not computed (an <see cref="Exact"/> rank).</summary>
+    public double SigmaAbove => Rank > 0 && Rank <= SingularValues.Length ? SingularValues[Rank - 1] : 0.0;
 
     /// <summary>The largest singular value not counted (σ_{rank+1}), or 0 when every one counts.</summary>
     public double SigmaBelow => Rank < SingularValues.Length ? SingularValues[Rank] : 0.0;
@@ -37,11 +41,11 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     public double Gap => SigmaBelow > 0 ? SigmaAbove / SigmaBelow : double.PositiveInfinity;
 
     /// <summary>
-    /// The decision is sound: σ_rank ≥ 10·tolerance and σ_{rank+1} ≤ tolerance/10 (or absent), and
-    /// σ_rank is above the resolution by the same margin.
+    /// The decision is sound: the rank is <see cref="Exact"/>, or σ_rank ≥ 10·tolerance and σ_{rank+1} ≤ tolerance/10
+    /// (or absent), and σ_rank is above the resolution by the same margin.
     /// </summary>
-    public bool Decided =>
-        (Rank == 0 || SigmaAbove >= DecisionMargin * Tolerance) && SigmaBelow <= Tolerance / DecisionMargin;
+    public bool Decided => Exact ||
+        ((Rank == 0 || SigmaAbove >= DecisionMargin * Tolerance) && SigmaBelow <= Tolerance / DecisionMargin);
 
     /// <summary>Full row rank: Rank = ℓd (a regular point of H).</summary>
     public bool FullRowRank => Rank == Constraints;
