@@ -15,7 +15,10 @@ public enum SpectrumMethod
     /// <summary>2·eig(JJᵀ) and n − ℓd zeros: the spectrum of 2JᵀJ, which is that of ∇²L on M (a = 2).</summary>
     Gram,
 
-    /// <summary>k extreme eigenvalues by <see cref="Lanczos"/>, each with its residual and whether it converged.</summary>
+    /// <summary>
+    /// k extreme eigenvalues by <see cref="Lanczos"/> (the smallest by <see cref="ThickRestartLanczos"/>, where they are not the zeros
+    /// known from rank J), each with its residual and whether it converged.
+    /// </summary>
     Lanczos,
 
     /// <summary>The spectral density by <see cref="StochasticLanczosQuadrature"/>.</summary>
@@ -28,7 +31,11 @@ public enum SpectrumMethod
 /// <param name="K">How many eigenvalues; default 10.</param>
 /// <param name="Which">Which end of the spectrum, and the order of the answer; default the largest.</param>
 /// <param name="Tolerance">Lanczos: a pair is converged when ‖Hv − λv‖ ≤ this·max|θ|; default 1e−6 (<see cref="LanczosOptions.Tolerance"/>).</param>
-/// <param name="MaxIterations">Lanczos: the most steps; default min(n, max(100, 10k)) (<see cref="LanczosOptions.MaxIterations"/>).</param>
+/// <param name="MaxIterations">
+/// Lanczos: the most steps; default min(n, max(100, 10k)) (<see cref="LanczosOptions.MaxIterations"/>). For the smallest end, which
+/// runs <see cref="ThickRestartLanczos"/>, the budget of products, verification included (must exceed k); default 20·m
+/// (<see cref="ThickRestartOptions.MaxApplications"/>).
+/// </param>
 /// <param name="Seed">Seed of the Lanczos start vector and of the SLQ probes; default 0.</param>
 /// <param name="BudgetBytes">Memory budget of every dense object and Krylov basis; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
 /// <param name="OnManifoldTolerance">The on-M rule's relative tolerance (<see cref="OnManifoldTest"/>); default 1e−8.</param>
@@ -222,6 +229,10 @@ public static class HessianSpectrum
 
     private static SpectrumResult LanczosRun(LinearOperator op, SpectrumOptions options, string? prefix, long extraProducts = 0, OnManifoldTest? manifold = null)
     {
+        if (options.Which == SpectrumEnd.Smallest)
+        {
+            return ThickRestartRun(op, options, prefix, extraProducts, manifold);
+        }
         var lanczosOptions = new LanczosOptions(options.K, options.Which, options.MaxIterations, options.Tolerance, options.Seed, VerifyResiduals: true, BudgetBytes: options.BudgetBytes);
         var lanczos = Lanczos.Eigenpairs(op, lanczosOptions);
         lanczos.Eigenvectors.Dispose();
@@ -233,6 +244,29 @@ public static class HessianSpectrum
             lanczos.ResidualNorms, lanczos.Converged, lanczos.Applications + extraProducts, lanczos.Status, note)
         {
             Iterations = lanczos.Iterations,
+            Manifold = manifold,
+        };
+    }
+
+    /// <summary>
+    /// The k smallest eigenvalues by <see cref="ThickRestartLanczos"/>: near 0 a trained Hessian has many close eigenvalues,
+    /// which plain Lanczos with a basis of min(n, max(100, 10k)) vectors does not converge (issue 11); the bounded basis with
+    /// restarts spends the same products on them. <see cref="SpectrumOptions.MaxIterations"/> is its budget of products.
+    /// </summary>
+    private static SpectrumResult ThickRestartRun(LinearOperator op, SpectrumOptions options, string? prefix, long extraProducts, OnManifoldTest? manifold)
+    {
+        int k = (int)Math.Min(options.K, op.Columns);
+        var run = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(k, options.Which, MaxApplications: options.MaxIterations,
+            Tolerance: options.Tolerance, Seed: options.Seed, BudgetBytes: options.BudgetBytes));
+        run.Eigenvectors.Dispose();
+        int unconverged = run.Converged.Count(c => !c);
+        string note = string.Create(CultureInfo.InvariantCulture,
+            $"{prefix}thick-restart Lanczos (Wu & Simon 2000), basis of {run.BasisSize} vectors, {run.Restarts} restarts, {run.Steps} steps, {run.Breakdowns} breakdowns; residuals ‖Hv − λv‖ computed explicitly (k more products); converged when ≤ {options.Tolerance:G3}·max|θ| = {options.Tolerance * run.NormEstimate:G3}")
+            + (unconverged > 0 ? string.Create(CultureInfo.InvariantCulture, $"; {unconverged} of {run.Eigenvalues.Count} values NOT converged: Ritz values with an eigenvalue within their residual, not eigenvalues") : "");
+        return new SpectrumResult(SpectrumMethod.Lanczos, options.Operator, CurvatureOperators.Name(options.Operator), options.Which, run.Eigenvalues,
+            run.ResidualNorms, run.Converged, run.Applications + extraProducts, run.Status, note)
+        {
+            Iterations = run.Steps,
             Manifold = manifold,
         };
     }
