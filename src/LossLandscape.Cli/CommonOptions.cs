@@ -106,6 +106,25 @@ internal static class CommonOptions
     /// <summary>Loads a model file; a missing file is bad input.</summary>
     public static NetworkPoint LoadModel(string path) => ModelFile.Load(path);
 
+    /// <summary>
+    /// Refuses (<see cref="UsageException"/>, one line naming both options) an output path that is an input or another
+    /// output, compared as full paths: no output may overwrite an input or another output. Null paths are absent options.
+    /// </summary>
+    internal static void RequireDistinctOutputs(IReadOnlyList<(string Option, string? Path)> inputs, IReadOnlyList<(string Option, string? Path)> outputs)
+    {
+        var files = inputs.Concat(outputs).ToList();
+        for (int i = inputs.Count; i < files.Count; i++)
+        {
+            for (int j = 0; j < i; j++)
+            {
+                if (files[i].Path is { } a && files[j].Path is { } b && string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal))
+                {
+                    throw new UsageException($"{files[i].Option} and {files[j].Option} name the same file ({a}); an output must not overwrite an input or another output");
+                }
+            }
+        }
+    }
+
     /// <summary><c>--seed S</c> (default 0); <paramref name="description"/> says what it seeds.</summary>
     internal static Option<int> Seed(string description) => new("--seed") { Description = description, DefaultValueFactory = _ => 0 };
 

@@ -304,6 +304,30 @@ internal sealed class CommandRun
     /// <summary>Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>).</summary>
     public T Progress<T>(string description, Func<ProgressSink, T> work) => Context.WithProgress(description, work);
 
+    /// <summary>
+    /// <see cref="Progress{T}"/> with Ctrl-C cancelling the token handed to <paramref name="work"/>: the process stays
+    /// alive, the work stops at its next check and returns what it has (or throws <see cref="OperationCanceledException"/>,
+    /// which reaches the caller), and the handler is removed afterwards.
+    /// </summary>
+    public T ProgressUntilCtrlC<T>(string description, Func<ProgressSink, CancellationToken, T> work)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true; // keep the process alive: the work stops at its next check
+            cancel.Cancel();
+        };
+        System.Console.CancelKeyPress += onCancel;
+        try
+        {
+            return Progress(description, progress => work(progress, cancel.Token));
+        }
+        finally
+        {
+            System.Console.CancelKeyPress -= onCancel;
+        }
+    }
+
     private static InvalidOperationException Undeclared(string what) =>
         new($"the command reads {what} but does not declare it in its SharedOptions");
 }

@@ -152,18 +152,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         {
             throw new UsageException($"--plot: {plot}: the format is chosen by the extension, .svg or .png");
         }
-        // No output may overwrite an input or another output.
-        var files = new List<(string Option, string? Path)> { ("--model", settings.Model), ("--to", settings.To), ("--out", settings.Out), ("--plot", settings.Plot), ("--json", settings.Json) };
-        for (int i = 2; i < files.Count; i++)
-        {
-            for (int j = 0; j < i; j++)
-            {
-                if (files[i].Path is { } a && files[j].Path is { } b && string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal))
-                {
-                    throw new UsageException($"{files[i].Option} and {files[j].Option} name the same file ({a}); an output must not overwrite an input or another output");
-                }
-            }
-        }
+        CommonOptions.RequireDistinctOutputs([("--model", settings.Model), ("--to", settings.To)], [("--out", settings.Out), ("--plot", settings.Plot), ("--json", settings.Json)]);
     }
 
     /// <inheritdoc/>
@@ -174,23 +163,9 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         var map = run.Map;
         double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
         var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate);
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // the running method stops at its next step and returns what it has; the rest are skipped
-            cancel.Cancel();
-        };
-        System.Console.CancelKeyPress += onCancel;
-        ConnectionReport report;
-        try
-        {
-            report = run.Progress("connect", progress =>
-                PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", progress, cancel.Token));
-        }
-        finally
-        {
-            System.Console.CancelKeyPress -= onCancel;
-        }
+        // Ctrl-C: the running method stops at its next step and returns what it has; the rest are skipped.
+        var report = run.ProgressUntilCtrlC("connect", (progress, cancellation) =>
+            PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", progress, cancellation));
         var results = report.Results;
         var alignment = report.Alignment is { } matched ? AlignmentOutput.From(matched) : null;
 

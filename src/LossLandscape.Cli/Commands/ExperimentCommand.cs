@@ -56,25 +56,15 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
     protected override TrainedSpectraOutput Execute(CommandRun run, Settings settings)
     {
         var options = settings.Quick ? TrainedSpectraOptions.Quick : TrainedSpectraOptions.Standard;
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // the sweep stops at its next step; the command then exits with 130
-            cancel.Cancel();
-        };
-        System.Console.CancelKeyPress += onCancel;
         try
         {
-            var result = run.Progress("trained-spectra", progress => TrainedSpectra.Run(options, progress, cancel.Token));
+            // Ctrl-C: the sweep stops at its next step; the command then exits with 130.
+            var result = run.ProgressUntilCtrlC("trained-spectra", (progress, cancellation) => TrainedSpectra.Run(options, progress, cancellation));
             return TrainedSpectraOutput.From(result, options);
         }
         catch (OperationCanceledException)
         {
             return new TrainedSpectraOutput("trained-spectra", "", 0, 0, 0, "", options.Seed, OutlierRule, run.Seconds, []) { Interrupted = true };
-        }
-        finally
-        {
-            System.Console.CancelKeyPress -= onCancel;
         }
     }
 

@@ -214,23 +214,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         using var model = start.ToModel();
         using var map = new ResidualMap(model, set);
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // keep the process alive: the trainer stops at the next step and the best point is written
-            cancel.Cancel();
-        };
-        System.Console.CancelKeyPress += onCancel;
-        TrainingResult training;
-        try
-        {
-            training = run.Progress($"train ({settings.Optimizer})", progress =>
-                Trainer.Run(map, opt, new TrainingOptions(settings.Steps, settings.TargetLoss), new StatusProgress(progress), cancel.Token));
-        }
-        finally
-        {
-            System.Console.CancelKeyPress -= onCancel;
-        }
+        // Ctrl-C: the trainer stops at the next step and the best point is written.
+        var training = run.ProgressUntilCtrlC($"train ({settings.Optimizer})", (progress, cancellation) =>
+            Trainer.Run(map, opt, new TrainingOptions(settings.Steps, settings.TargetLoss), new StatusProgress(progress), cancellation));
         InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, training.BestParameters));
         return TrainOutput.Of(settings.Out, set, map, training);
     }

@@ -91,9 +91,11 @@ public abstract class ConnectingPath
         return (lo, (t - Vertices[lo].T) / (Vertices[lo + 1].T - Vertices[lo].T));
     }
 
-    /// <summary>(1 − s)a + s·b, exact at s = 0 and s = 1.</summary>
-    protected static double[] Lerp(double[] a, double[] b, double s)
+    /// <summary>(1 − s)a + s·b as a new array, computed as a + s(b − a); exact (copies) at s = 0 and s = 1.</summary>
+    public static double[] Lerp(double[] a, double[] b, double s)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
         if (s == 0)
         {
             return (double[])a.Clone();
@@ -137,7 +139,14 @@ public sealed class PolygonalPath : ConnectingPath
     public static PolygonalPath Line(double[] a, double[] b) => new([new PathVertex(0, (double[])a.Clone()), new PathVertex(1, (double[])b.Clone())]);
 
     /// <summary>Vertices at t = arc length / total length (equal spacing in t is equal spacing in ℝⁿ).</summary>
-    public static PolygonalPath ByArcLength(IReadOnlyList<double[]> points)
+    public static PolygonalPath ByArcLength(IReadOnlyList<double[]> points) => new(ArcLengthVertices(points));
+
+    /// <summary>
+    /// The vertices through <paramref name="points"/> at t = arc length of the polygon / its total length (the last at
+    /// exactly 1), for any path whose vertices are spaced by length.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">The polygon has length 0.</exception>
+    internal static List<PathVertex> ArcLengthVertices(IReadOnlyList<double[]> points)
     {
         ArgumentNullException.ThrowIfNull(points);
         var cumulative = new double[points.Count];
@@ -150,12 +159,7 @@ public sealed class PolygonalPath : ConnectingPath
         {
             throw new LandscapeInputException("the path has length 0: its endpoints are the same point");
         }
-        var vertices = new PathVertex[points.Count];
-        for (int k = 0; k < points.Count; k++)
-        {
-            vertices[k] = new PathVertex(k == points.Count - 1 ? 1 : cumulative[k] / total, points[k]);
-        }
-        return new PolygonalPath(vertices);
+        return points.Select((point, k) => new PathVertex(k == points.Count - 1 ? 1 : cumulative[k] / total, point)).ToList();
     }
 
     /// <inheritdoc/>

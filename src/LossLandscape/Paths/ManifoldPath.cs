@@ -510,11 +510,7 @@ public static class ManifoldPath
         for (int j = 1; j <= count; j++)
         {
             double s = (double)j / (count + 1);
-            var chord = new double[p.Length];
-            for (int i = 0; i < chord.Length; i++)
-            {
-                chord[i] = p[i] + (s * (q[i] - p[i]));
-            }
+            var chord = ConnectingPath.Lerp(p, q, s);
             double max = PathEvaluation.Measure(map, chord).MaxAbsResidual;
             counter.Forward++;
             straight = Math.Max(straight, max);
@@ -542,20 +538,9 @@ public static class ManifoldPath
     private static string DescribeRank(RankDecision rank) =>
         F($"rank J = {rank.Rank} of ℓd = {rank.Constraints}, {(rank.Decided ? "decided" : "not decided")} (σ_ℓd = {rank.SigmaMin:G3}, tolerance {rank.Tolerance:G3}, gap {rank.Gap:G3})");
 
-    /// <summary>Vertices at t = arc length of the polygon through them / its total (a single point: [A, A], t = 0 and 1).</summary>
-    private static List<PathVertex> ArcLengthVertices(List<double[]> points)
-    {
-        if (points.Count == 1)
-        {
-            return [new PathVertex(0, points[0]), new PathVertex(1, (double[])points[0].Clone())];
-        }
-        var cumulative = new double[points.Count];
-        for (int k = 1; k < points.Count; k++)
-        {
-            cumulative[k] = cumulative[k - 1] + ConnectingPath.Distance(points[k - 1], points[k]);
-        }
-        return points.Select((point, k) => new PathVertex(k == points.Count - 1 ? 1 : cumulative[k] / cumulative[^1], point)).ToList();
-    }
+    /// <summary>Vertices at t = arc length (<see cref="PolygonalPath.ArcLengthVertices"/>); a single point: [A, A], t = 0 and 1.</summary>
+    private static List<PathVertex> ArcLengthVertices(List<double[]> points) =>
+        points.Count == 1 ? [new PathVertex(0, points[0]), new PathVertex(1, (double[])points[0].Clone())] : PolygonalPath.ArcLengthVertices(points);
 
     private static ManifoldPathCertificate Certify(Construction build, double tolerance, double[] a, double[] b)
     {

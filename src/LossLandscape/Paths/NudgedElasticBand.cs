@@ -76,7 +76,7 @@ public static class NudgedElasticBand
         try
         {
             var counter = new EvaluationCounter();
-            var pivots = Enumerable.Range(0, InitialPivots).Select(i => Lerp(a, b, (double)i / (InitialPivots - 1))).ToList();
+            var pivots = Enumerable.Range(0, InitialPivots).Select(i => ConnectingPath.Lerp(a, b, (double)i / (InitialPivots - 1))).ToList();
             double lossA = PathEvaluation.Measure(map, a).Loss;
             double lossB = PathEvaluation.Measure(map, b).Loss;
             counter.Forward += 2;
@@ -248,7 +248,7 @@ public static class NudgedElasticBand
             }
             double length = cumulative[segment + 1] - cumulative[segment];
             double fraction = length > 0 ? Math.Clamp((s - cumulative[segment]) / length, 0, 1) : 0;
-            result[j] = Lerp(points[segment], points[segment + 1], fraction);
+            result[j] = ConnectingPath.Lerp(points[segment], points[segment + 1], fraction);
         }
         return result;
     }
@@ -276,7 +276,7 @@ public static class NudgedElasticBand
             for (int j = 1; j <= PathEvaluation.InteriorPointsPerSegment; j++)
             {
                 double s = (double)j / (PathEvaluation.InteriorPointsPerSegment + 1);
-                var point = Lerp(pivots[k], pivots[k + 1], s);
+                var point = ConnectingPath.Lerp(pivots[k], pivots[k + 1], s);
                 double loss = PathEvaluation.Measure(map, point).Loss;
                 counter.Forward++;
                 double excess = loss - (((1 - s) * losses[k]) + (s * losses[k + 1]));
@@ -298,24 +298,6 @@ public static class NudgedElasticBand
             pivots.Insert(chord + 1, point);
         }
         return chosen.Count;
-    }
-
-    private static double[] Lerp(double[] a, double[] b, double s)
-    {
-        if (s == 0)
-        {
-            return (double[])a.Clone();
-        }
-        if (s == 1)
-        {
-            return (double[])b.Clone();
-        }
-        var result = new double[a.Length];
-        for (int i = 0; i < a.Length; i++)
-        {
-            result[i] = a[i] + (s * (b[i] - a[i]));
-        }
-        return result;
     }
 
     private static double Dot(double[] x, double[] y)
