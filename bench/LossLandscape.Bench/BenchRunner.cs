@@ -11,6 +11,8 @@ public static class BenchRunner
 {
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
+        ["scale"] = ("issue 11 §4: Gauss–Newton without J to M and certify --method gram at n ≈ 9.2M, ℓd = 10,000; per-layer NTK vs PyTorch", ScaleBench.Run),
+        ["scale-probe"] = ("times cholesky, eigvalsh and eigh of an M × M SPD matrix: scale-probe M", ScaleProbe.Run),
         ["linalg"] = ("times QR, SVD and eigh at a size: --rows M --cols N", LinalgProbe.Run),
         ["certify"] = ("certify --method gram on digits h = 1797 vs the dense-J route to JJᵀ", CertifyBench.Run),
         ["jacobian"] = ("batched Jacobian vs one forward+backward, and vs the per-row autograd path", JacobianBench.Run),

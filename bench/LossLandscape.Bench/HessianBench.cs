@@ -220,7 +220,7 @@ public static class HessianBench
     private static string FindDigits() => FindUp(Path.Combine("src", "LossLandscape", "Data", "Embedded", "digits.csv")) ?? "src/LossLandscape/Data/Embedded/digits.csv";
 
     /// <summary>The path <paramref name="relative"/> under the working directory or one of its parents, or under the binary's.</summary>
-    private static string? FindUp(string relative)
+    internal static string? FindUp(string relative)
     {
         foreach (var root in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
@@ -236,11 +236,11 @@ public static class HessianBench
         return null;
     }
 
-    private static string Text(string[] args, string name, string fallback)
+    internal static string Text(string[] args, string name, string fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
-    private static int Int(string[] args, string name, int fallback) => int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+    internal static int Int(string[] args, string name, int fallback) => int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 }

@@ -33,13 +33,14 @@ public class ThickRestartLanczosTests
         var spectrum = ClusteredSpectrum();
         using var op = new DenseOperator(CurvatureReference.WithSpectrum(spectrum, 11));
         const long budget = 4000;
-        var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(K, which, MaxApplications: budget, Tolerance: Tolerances.ThickRestartKnownSpectrum));
+        // The smallest default basis (100 vectors), so that the run has to restart; the default for n = 600 would hold all of it.
+        var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(K, which, BasisSize: ThickRestartLanczos.MinimumDefaultBasis, MaxApplications: budget, Tolerance: Tolerances.ThickRestartKnownSpectrum));
 
         Assert.Equal(SolverStatus.Converged, result.Status);
         Assert.All(result.Converged, Assert.True);
         Assert.True(result.Restarts > 0, "the test must exercise restarts");
         Assert.True(result.LargestBasis <= result.BasisSize, $"basis {result.LargestBasis} > m = {result.BasisSize}");
-        Assert.Equal(ThickRestartLanczos.DefaultBasisSize(K, spectrum.Length), result.BasisSize);
+        Assert.Equal(ThickRestartLanczos.MinimumDefaultBasis, result.BasisSize);
         Assert.True(result.Applications <= budget, $"{result.Applications} products > budget {budget}");
         Assert.Equal(result.Steps + K, result.Applications);
         // The stated residual rule, explicitly: ‖Av − θv‖ ≤ tol·‖A‖ (‖A‖ estimated by max|θ| = 100 here).
@@ -56,6 +57,36 @@ public class ThickRestartLanczosTests
         // The vectors are orthonormal Ritz vectors.
         var v = result.Eigenvectors;
         Assert.True((v.t().mm(v) - eye(K, dtype: float64)).abs().max().item<double>() <= Tolerances.ThickRestartAgreement);
+    }
+
+    [Fact]
+    public void The_Default_Basis_Is_What_Half_The_Budget_Holds_Between_The_Floor_And_The_Cap()
+    {
+        // n = 600: the whole space fits; n = 17,098 (the largest trained-spectra network): the cap of 1500;
+        // n = 9.2 million: half of 2 GiB holds 13 vectors, below the floor max(100, 4k), so the floor (and the run then refuses
+        // if even that does not fit).
+        Assert.Equal(600, ThickRestartLanczos.DefaultBasisSize(K, 600));
+        Assert.Equal(ThickRestartLanczos.DefaultBasisCap, ThickRestartLanczos.DefaultBasisSize(K, 17_098));
+        Assert.Equal(ThickRestartLanczos.MinimumDefaultBasis, ThickRestartLanczos.DefaultBasisSize(K, 9_200_000));
+        Assert.Equal(4 * 40, ThickRestartLanczos.DefaultBasisSize(40, 9_200_000));
+        // 200,000 parameters: (2 GiB / 2) / (8 · 200,000) − 1 = 670 vectors.
+        Assert.Equal((int)((MemoryBudget.DefaultBytes / 2 / (8L * 200_000)) - 1), ThickRestartLanczos.DefaultBasisSize(K, 200_000));
+    }
+
+    [Fact]
+    public void With_The_Default_Basis_The_Run_Stops_At_An_Intermediate_Test_Before_The_Basis_Fills()
+    {
+        // n = 600, default basis 600: the 20 largest (well separated outliers and bulk top) converge long before 600 steps, and the
+        // test every max(50, m/10) steps stops the run there instead of at the first fill.
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        using var op = new DenseOperator(CurvatureReference.WithSpectrum(ClusteredSpectrum(), 11));
+        var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(K, SpectrumEnd.Largest, Tolerance: Tolerances.ThickRestartKnownSpectrum));
+        Assert.Equal(SolverStatus.Converged, result.Status);
+        Assert.Equal(600, result.BasisSize);
+        Assert.Equal(0, result.Restarts);
+        Assert.True(result.Steps < result.BasisSize, $"{result.Steps} steps: the basis filled");
+        Assert.Equal(0, result.Steps % 60);
     }
 
     [Fact]

@@ -331,4 +331,16 @@ internal static class Tolerances
     /// 20 reserved for verification — fewer steps than wanted pairs.
     /// </summary>
     public const int ThickRestartImpossibleBudget = 30;
+
+    /// <summary>
+    /// How close GramCholesky's aim comes to σmin/√2 and its σmax estimate to σmax on a 60 × 60 K: Lanczos with 60 steps on a
+    /// 60 × 60 matrix converges its extreme Ritz values to near rounding, so 1e−6 is generous and still fails a target off by more.
+    /// </summary>
+    public const double GramCholeskyAim = 1e-6;
+
+    /// <summary>
+    /// The Cholesky and eigendecomposition Levenberg–Marquardt steps agree relatively to 1e−8: both solve the same full-rank
+    /// system, the eigendecomposition's vectors carry √ε·κ-sized rounding at κ(J) ~ 10³ and Cholesky's ε·κ(K).
+    /// </summary>
+    public const double GramCholeskyStep = 1e-8;
 }

@@ -87,9 +87,11 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
         foreach (var p in run.Points)
         {
             var h = p.Hessian;
+            // Lanczos rows: how many of the bottom values converged; the negative count is among those.
+            string convergedBottom = h.BottomConverged is { } flags ? $" [{flags.Count(c => c)}/{flags.Count} converged]" : "";
             string inertia = h.Positive is { } pos
                 ? $"{pos}/{h.Zero}/{h.Negative} ({F(h.Tolerance)})"
-                : $"?/?/{(h.NegativeIsLowerBound ? "≥" : "")}{h.Negative} ({F(h.Tolerance)})";
+                : $"?/?/{(h.NegativeIsLowerBound ? "≥" : "")}{h.Negative}{convergedBottom} ({F(h.Tolerance)})";
             table.AddRow(
                 p.Width.ToString(CultureInfo.InvariantCulture),
                 p.N.ToString(CultureInfo.InvariantCulture),
@@ -145,7 +147,8 @@ internal sealed record TrainedSpectraPointOutput(
             new TrainedSpectraRankOutput(p.Rank.Rank, p.Rank.Tolerance, p.Rank.Decided, p.Rank.SigmaAbove, p.Rank.SigmaBelow, p.Rank.Basis),
             p.ManifoldDimension, p.OneHotRankOnM,
             new TrainedSpectraHessianOutput(h.Method, h.Status.ToJsonName(), h.Tolerance, h.Positive, h.Zero, h.Negative, h.NegativeAtLeast, h.ResidualTermNorm,
-                h.ZeroWithinResidualTerm, h.NegativeBeyondResidualTerm, h.Outliers, h.OutlierGap, classes, h.NegativeRatio, h.Applications, h.Top, h.Bottom),
+                h.ZeroWithinResidualTerm, h.NegativeBeyondResidualTerm, h.Outliers, h.OutlierGap, classes, h.NegativeRatio, h.Applications, h.Top, h.Bottom,
+                h.BottomConverged, h.BottomResiduals, h.TopConverged),
             p.Training.LossHistory.Where(double.IsFinite).ToArray(), p.Seconds);
     }
 }
@@ -160,4 +163,5 @@ internal sealed record TrainedSpectraRankOutput(int Rank, double Tolerance, bool
 internal sealed record TrainedSpectraHessianOutput(
     string Method, string Status, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeIsLowerBound, double ResidualTermNorm,
     int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, int Classes, double NegativeRatio,
-    long HessianVectorProducts, IReadOnlyList<double> Top, IReadOnlyList<double> Bottom);
+    long HessianVectorProducts, IReadOnlyList<double> Top, IReadOnlyList<double> Bottom,
+    IReadOnlyList<bool>? BottomConverged, IReadOnlyList<double>? BottomResiduals, IReadOnlyList<bool>? TopConverged);

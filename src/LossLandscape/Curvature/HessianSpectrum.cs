@@ -33,7 +33,7 @@ public enum SpectrumMethod
 /// <param name="Tolerance">Lanczos: a pair is converged when ‖Hv − λv‖ ≤ this·max|θ|; default 1e−6 (<see cref="LanczosOptions.Tolerance"/>).</param>
 /// <param name="MaxIterations">
 /// Lanczos: the most steps; default min(n, max(100, 10k)) (<see cref="LanczosOptions.MaxIterations"/>). For the smallest end, which
-/// runs <see cref="ThickRestartLanczos"/>, the budget of products, verification included (must exceed k); default 20·m
+/// runs <see cref="ThickRestartLanczos"/>, the budget of products, verification included (must exceed k); default max(2000, 2m)
 /// (<see cref="ThickRestartOptions.MaxApplications"/>).
 /// </param>
 /// <param name="Seed">Seed of the Lanczos start vector and of the SLQ probes; default 0.</param>

@@ -8,12 +8,15 @@ namespace LossLandscape.Curvature;
 /// <param name="Which">Which end of the spectrum; default the smallest (the case single-vector Lanczos does not converge on large Hessians).</param>
 /// <param name="BasisSize">
 /// m, the most Lanczos vectors held (the projected matrix is at most m × m; one more column holds the residual vector);
-/// default min(n, max(<see cref="ThickRestartLanczos.MinimumDefaultBasis"/>, 4k)). With m ≥ 2k each restart keeps about m/2
-/// Ritz vectors (the k wanted and as many nearest to them as a buffer) and takes about m/2 new steps; 4k makes both ≥ 2k.
+/// default <see cref="ThickRestartLanczos.DefaultBasisSize(int, long, long?)"/>: as many vectors as half the memory budget holds, at
+/// most <see cref="ThickRestartLanczos.DefaultBasisCap"/> and at least max(<see cref="ThickRestartLanczos.MinimumDefaultBasis"/>, 4k).
+/// With m ≥ 2k each restart keeps about m/2 Ritz vectors (the k wanted and as many nearest to them as a buffer) and takes
+/// about m/2 new steps.
 /// </param>
 /// <param name="MaxApplications">
 /// The budget of operator applications, the verification of the returned pairs included (k of them are reserved for it);
-/// default 20·m: 2000 for the default basis of 100 vectors, the budget issue 11 sets for the 20 smallest eigenvalues.
+/// default max(<see cref="ThickRestartLanczos.DefaultApplications"/>, 2m): 2000, the budget issue 11 sets for the 20 smallest
+/// eigenvalues, or two fills of a larger basis.
 /// </param>
 /// <param name="Tolerance">
 /// Relative residual: a Ritz pair (θ, v) is converged when ‖Av − θv‖ ≤ tol·‖A‖, ‖A‖ estimated by the largest |Ritz value| seen
@@ -85,8 +88,8 @@ public sealed record ThickRestartResult(
 /// Every new vector is orthogonalised twice against the whole basis, kept Ritz vectors included ("twice is enough": Giraud,
 /// Langou &amp; Rozložník 2005), so the basis stays orthonormal to working precision.
 /// <para>
-/// Rule: the run stops when each of the k wanted Ritz pairs has |β_m s_{m,i}| ≤ tol·‖A‖ (‖A‖ the largest |Ritz value| seen), or
-/// when the budget less k is spent; the k returned pairs are then verified explicitly, ‖Av − θv‖ from one product each, and
+/// Rule: every max(50, m/10) steps and at every fill of the basis, the run stops when each of the k wanted Ritz pairs of the
+/// current projected matrix T_j has |β_j s_{j,i}| ≤ tol·‖A‖ (‖A‖ the largest |Ritz value| seen), or when the budget less k is spent; the k returned pairs are then verified explicitly, ‖Av − θv‖ from one product each, and
 /// only a verified residual counts as converged. Unlike single-vector Lanczos without restarts, the kept Ritz vectors let a
 /// multiple eigenvalue appear more than once once a copy has converged and rounding brings in the next direction, but the
 /// multiplicity is still not guaranteed; at a point of M it comes from rank J (<see cref="HessianSpectrum"/>).
@@ -97,8 +100,28 @@ public static class ThickRestartLanczos
     /// <summary>The smallest default basis: 100 vectors, the minimum of the plain Lanczos default (<see cref="LanczosOptions.MaxIterations"/>), so the same memory.</summary>
     public const int MinimumDefaultBasis = 100;
 
-    /// <summary>Default budget in units of the basis size: 20 fills of the basis (2000 products at m = 100, issue 11's budget).</summary>
-    public const int DefaultBudgetPerBasisVector = 20;
+    /// <summary>
+    /// The largest default basis: 1500 vectors. Measured (bench/README.md, "lanczos"): at trained digits points the 20 smallest
+    /// eigenvalues of ∇²L lie in a cluster with gaps of order 1e−6·‖H‖, and a basis of 1400 converged all 20 within 2000
+    /// products at n = 4106 and n = 17,098 where 100, 400, 600 and 1000 did not; 1500 leaves a margin. Memory: 1501·n·8 bytes
+    /// (205 MB at n = 17,098); above n ≈ 89,000 half the default budget holds fewer and the budget decides.
+    /// </summary>
+    public const int DefaultBasisCap = 1500;
+
+    /// <summary>The default budget of products: 2000, the budget issue 11 sets for the 20 smallest eigenvalues (or 2m if larger).</summary>
+    public const int DefaultApplications = 2000;
+
+    /// <summary>
+    /// The share of the memory budget the default basis may take: one half, leaving the other half to the operator (a Hessian-vector
+    /// product holds a few n-vectors and the autograd graph of one batch).
+    /// </summary>
+    private const int BudgetShareDivisor = 2;
+
+    /// <summary>
+    /// Steps between convergence tests while the basis fills: m/10 but at least 50, so a run whose pairs converge early stops
+    /// within about a tenth of a fill instead of filling a large basis first; each test costs one m × m eigh (about 0.5 s at m = 1500).
+    /// </summary>
+    private const int MinimumCheckInterval = 50;
 
     /// <summary>
     /// A fresh direction keeps less than this fraction of its norm after two orthogonalisations: the basis spans the space
@@ -106,8 +129,21 @@ public static class ThickRestartLanczos
     /// </summary>
     private const double FreshDirectionTolerance = 1e-8;
 
-    /// <summary>The basis size m used for k wanted pairs on an operator of size n when none is given.</summary>
-    public static int DefaultBasisSize(int k, long n) => (int)Math.Min(n, Math.Max(MinimumDefaultBasis, 4L * k));
+    /// <summary>
+    /// The basis size m used for k wanted pairs on an operator of size n when none is given: the most vectors (plus the residual
+    /// vector) that half of <paramref name="budgetBytes"/> holds in float64, capped at <see cref="DefaultBasisCap"/> and at n, but at
+    /// least min(n, max(<see cref="MinimumDefaultBasis"/>, 4k)) (if that much does not fit, the run refuses with the bytes it needs).
+    /// </summary>
+    /// <param name="k">Wanted pairs.</param>
+    /// <param name="n">Operator size.</param>
+    /// <param name="budgetBytes">Memory budget; default <see cref="LinearOperator.DefaultDenseBudgetBytes"/>.</param>
+    public static int DefaultBasisSize(int k, long n, long? budgetBytes = null)
+    {
+        long budget = budgetBytes ?? LinearOperator.DefaultDenseBudgetBytes;
+        long fits = (budget / BudgetShareDivisor / (sizeof(double) * Math.Max(n, 1))) - 1;
+        long floor = Math.Min(n, Math.Max(MinimumDefaultBasis, 4L * k));
+        return (int)Math.Max(floor, Math.Min(Math.Min(n, DefaultBasisCap), fits));
+    }
 
     /// <summary>The k eigenpairs of the symmetric operator <paramref name="op"/> at the end <see cref="ThickRestartOptions.Which"/>.</summary>
     /// <exception cref="ArgumentException">The operator is not symmetric.</exception>
@@ -128,12 +164,13 @@ public static class ThickRestartLanczos
             throw new LandscapeInputException(FormattableString.Invariant($"the tolerance must be ≥ 0, got {options.Tolerance}"), nameof(options));
         }
         int k = options.K;
-        int m = (int)Math.Min(n, options.BasisSize ?? DefaultBasisSize(k, n));
+        int m = (int)Math.Min(n, options.BasisSize ?? DefaultBasisSize(k, n, options.BudgetBytes));
         if (m < Math.Min(n, k + 1))
         {
             throw new LandscapeInputException(FormattableString.Invariant($"the basis must hold more than K = {k} vectors, got {options.BasisSize}"), nameof(options));
         }
-        long budget = options.MaxApplications ?? (long)DefaultBudgetPerBasisVector * m;
+        long budget = options.MaxApplications ?? Math.Max(DefaultApplications, 2L * m);
+        int checkInterval = Math.Max(MinimumCheckInterval, m / 10);
         if (budget < k + 1)
         {
             throw new LandscapeInputException(FormattableString.Invariant($"the budget must exceed K = {k} applications (k are reserved for the verification), got {budget}"), nameof(options));
@@ -165,7 +202,8 @@ public static class ThickRestartLanczos
         {
             // Expand until the basis holds m vectors or the budget is spent.
             bool nan = false;
-            while (size < m && op.Applications - startApplications < stepBudget)
+            int nextCheck = size + checkInterval;
+            while (size < m && size < nextCheck && op.Applications - startApplications < stepBudget)
             {
                 using var stepScope = NewDisposeScope();
                 int j = size;
@@ -257,6 +295,10 @@ public static class ThickRestartLanczos
             }
             if (size < m)
             {
+                if (op.Applications - startApplications < stepBudget)
+                {
+                    continue; // an intermediate test: not yet converged, keep filling the basis.
+                }
                 break; // the budget is spent (the basis is not full).
             }
 

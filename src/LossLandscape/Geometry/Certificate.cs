@@ -189,13 +189,15 @@ public static class Certificate
             method = ChooseMethod(n, m, map.Exponent == 2.0, onManifold, budget);
         }
         var route = JacobianFactorization.ChooseRoute(map, budget);
+        // Large ℓd on the Gram route: full row rank proved by Cholesky (GramCholesky) before any eigendecomposition.
+        bool cholesky = method == InertiaMethod.Gram && GramCholesky.Applies(map, route);
         // The budget is checked once, for every matrix the chosen method holds at once.
         if (method == InertiaMethod.Dense)
         {
             MemoryBudget.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m), budget,
                 $"use the gram method (--method gram: 2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})");
         }
-        else if (JacobianFactorization.RequiredBytes(map, route) > budget)
+        else if ((cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route)) > budget)
         {
             // σ(J) does not fit; on M with a = 2 the exact pattern alone may still decide rank and inertia.
             if (onManifold && map.Exponent == 2.0 && TriangularActivationCertificate.RequiredBytes(map) <= budget)
@@ -210,7 +212,7 @@ public static class Certificate
                         InertiaRule.FromJacobian(exact, n, squaredLoss: true, onManifold: true), watch.Elapsed.TotalSeconds, structural);
                 }
             }
-            MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", JacobianFactorization.RequiredBytes(map, route), budget,
+            MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route), budget,
                 $"use a subset of the data (ℓd = {m})");
         }
 
@@ -228,9 +230,28 @@ public static class Certificate
         }
         else
         {
-            ProgressReport.Report(progress, route == JacobianRoute.Svd ? "Jacobian and its SVD" : "Gram matrix JJᵀ and its eigenvalues", 0.05);
-            using (var factors = JacobianFactorization.Factor(map, route))
+            RankDecision? proven = null;
+            if (cholesky)
             {
+                ProgressReport.Report(progress, "Gram matrix JJᵀ per layer", 0.05);
+                using var gram = GramMatrix.Compute(map);
+                ProgressReport.Report(progress, "Cholesky test of JJᵀ − tI", 0.6);
+                proven = GramCholesky.Decide(gram, GramCholesky.FormingLength(map));
+            }
+            if (proven is not null)
+            {
+                rank = proven;
+            }
+            else
+            {
+                if (cholesky)
+                {
+                    // The test proved nothing (K may be singular): the eigenvalues decide, if they fit.
+                    MemoryBudget.Require($"the eigenvalues of JJᵀ ({m} × {m}) after the Cholesky test proved nothing", JacobianFactorization.RequiredBytes(map, route), budget,
+                        $"use a subset of the data (ℓd = {m})");
+                }
+                ProgressReport.Report(progress, route == JacobianRoute.Svd ? "Jacobian and its SVD" : "Gram matrix JJᵀ and its eigenvalues", 0.05);
+                using var factors = JacobianFactorization.Factor(map, route);
                 rank = factors.Rank;
             }
             inertia = InertiaRule.FromJacobian(rank, n, map.Exponent == 2.0, onManifold);

@@ -56,22 +56,36 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     /// </summary>
     public LevenbergMarquardtOutcome Step(ResidualMap map, JacobianFactorization factors, Tensor h)
     {
+        ArgumentNullException.ThrowIfNull(factors);
         using var scope = NewDisposeScope();
+        return Step(map, new SpectralSystem(factors, h), h);
+    }
+
+    /// <summary>
+    /// One step with the systems (K + μI)w = H solved by Cholesky on the Gram matrix K = JJᵀ (<see cref="GramCholesky"/>):
+    /// s(μ) = −Jᵀw by one vector–Jacobian product; the undamped step needs K positive definite (full row rank).
+    /// </summary>
+    public LevenbergMarquardtOutcome Step(ResidualMap map, Tensor gram, Tensor h)
+    {
+        using var scope = NewDisposeScope();
+        return Step(map, new CholeskySystem(map, gram, h), h);
+    }
+
+    private LevenbergMarquardtOutcome Step(ResidualMap map, ILinearizedSystem system, Tensor h)
+    {
         var p = ParameterVector.Get(map.Model);
         double before = h.dot(h).item<double>();
         double oldMax = h.abs().max().item<double>();
-        if (!(factors.SigmaMax > 0))
+        if (!(system.SigmaMaxSquared > 0))
         {
             return new LevenbergMarquardtOutcome(false, 0, oldMax, "J = 0");
         }
         if (double.IsNaN(Damping))
         {
-            Damping = initialDamping * factors.SigmaMax * factors.SigmaMax;
+            Damping = initialDamping * system.SigmaMaxSquared;
         }
-        var cTensor = factors.Coefficients(h);
-        var c = cTensor.data<double>().ToArray(); // wᵢᵀH
         int trials = 1;
-        var (ratio, _, max) = Try(map, factors, p, cTensor, c, before, 0);
+        var (ratio, _, max) = Try(map, system, p, before, 0);
         if (ratio >= GaussNewtonAcceptance)
         {
             Succeeded(ratio);
@@ -80,13 +94,13 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         for (int attempt = 0; attempt < maxDampingIncreases; attempt++)
         {
             trials++;
-            (ratio, double predicted, max) = Try(map, factors, p, cTensor, c, before, Damping);
+            (ratio, double predicted, max) = Try(map, system, p, before, Damping);
             if (ratio > 0)
             {
                 Succeeded(ratio);
                 return new LevenbergMarquardtOutcome(true, trials, max, null);
             }
-            if (!(predicted > 0))
+            if (!(predicted > 0) && !double.IsNaN(predicted))
             {
                 break; // nothing left to predict: H is orthogonal to the range of J (a stationary point) or at rounding level
             }
@@ -103,23 +117,19 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         _nu = 2;
     }
 
-    /// <summary>Moves to p + s(μ); returns (ρ, predicted decrease, max|H| there). Restores p unless the step is acceptable.</summary>
-    private static (double Ratio, double Predicted, double Max) Try(ResidualMap map, JacobianFactorization factors, Tensor p, Tensor cTensor, double[] c, double before, double mu)
+    /// <summary>
+    /// Moves to p + s(μ); returns (ρ, predicted decrease, max|H| there). Restores p unless the step is acceptable. A system
+    /// that cannot be solved at μ (a singular K for Cholesky) predicts NaN and is not tried.
+    /// </summary>
+    private static (double Ratio, double Predicted, double Max) Try(ResidualMap map, ILinearizedSystem system, Tensor p, double before, double mu)
     {
         using var scope = NewDisposeScope();
-        var sigma = factors.Sigma;
-        double predicted = 0;
-        for (int i = 0; i < sigma.Count; i++)
+        var (step, predicted) = system.Solve(mu);
+        if (step is null)
         {
-            double s = sigma[i];
-            if (mu == 0 && s <= factors.Tolerance)
-            {
-                continue;
-            }
-            double damped = mu / (s * s + mu);
-            predicted += c[i] * c[i] * (1 - damped * damped);
+            return (double.NegativeInfinity, double.NaN, double.NaN);
         }
-        ParameterVector.Set(map.Model, p - factors.StepFromCoefficients(cTensor, mu));
+        ParameterVector.Set(map.Model, p + step);
         var after = map.Residuals();
         double actual = before - after.dot(after).item<double>();
         double ratio = predicted > 0 && double.IsFinite(actual) ? actual / predicted : double.NegativeInfinity;
@@ -129,5 +139,77 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
             ParameterVector.Set(map.Model, p);
         }
         return (ratio, predicted, after.abs().max().item<double>());
+    }
+
+    /// <summary>The linear model H + Js of one step: its scale σmax² and the damped step with its predicted decrease |H|² − |H + Js|².</summary>
+    private interface ILinearizedSystem
+    {
+        double SigmaMaxSquared { get; }
+
+        (Tensor? Step, double Predicted) Solve(double mu);
+    }
+
+    /// <summary>s(μ) = −Σᵢ σᵢ/(σᵢ² + μ) vᵢ (wᵢᵀH) from the factorization; at μ = 0 the σᵢ ≤ tolerance are dropped (−J⁺H).</summary>
+    private sealed class SpectralSystem(JacobianFactorization factors, Tensor h) : ILinearizedSystem
+    {
+        private readonly Tensor _coefficients = factors.Coefficients(h);
+
+        public double SigmaMaxSquared => factors.SigmaMax * factors.SigmaMax;
+
+        public (Tensor? Step, double Predicted) Solve(double mu)
+        {
+            var c = _coefficients.data<double>().ToArray(); // wᵢᵀH
+            var sigma = factors.Sigma;
+            double predicted = 0;
+            for (int i = 0; i < sigma.Count; i++)
+            {
+                double s = sigma[i];
+                if (mu == 0 && s <= factors.Tolerance)
+                {
+                    continue;
+                }
+                double damped = mu / (s * s + mu);
+                predicted += c[i] * c[i] * (1 - damped * damped);
+            }
+            return (-factors.StepFromCoefficients(_coefficients, mu), predicted);
+        }
+    }
+
+    /// <summary>
+    /// w = (K + μI)⁻¹H by Cholesky, s = −Jᵀw; then H + Js = H − Kw = μw, so the predicted decrease is |H|² − μ²|w|².
+    /// σmax² is the largest Ritz value of a short Lanczos run on K (it only sets μ₀).
+    /// </summary>
+    private sealed class CholeskySystem(ResidualMap map, Tensor gram, Tensor h) : ILinearizedSystem
+    {
+        /// <summary>
+        /// Lanczos steps for σmax² = λmax(K), which sets μ₀ = τ·σmax²: 60, enough for the largest Ritz value of a Gram matrix to
+        /// converge to many digits (its top is well separated), so both routes start from the same μ₀.
+        /// </summary>
+        private const int EstimateSteps = 60;
+
+        public double SigmaMaxSquared { get; } = LargestEigenvalue(gram);
+
+        public (Tensor? Step, double Predicted) Solve(double mu)
+        {
+            var shifted = mu == 0 ? gram : gram + (eye(gram.shape[0], dtype: gram.dtype, device: gram.device) * mu);
+            var (factor, info) = linalg.cholesky_ex(shifted);
+            if (info.item<int>() != 0)
+            {
+                return (null, double.NaN);
+            }
+            var w = cholesky_solve(h.unsqueeze(1), factor).squeeze(1);
+            var step = -new Curvature.JacobianTransposeOperator(map).Apply(w);
+            double before = h.dot(h).item<double>();
+            double predicted = before - (mu * mu * w.dot(w).item<double>());
+            return (step, predicted);
+        }
+
+        private static double LargestEigenvalue(Tensor k)
+        {
+            using var op = new Curvature.DenseOperator(k, isSymmetric: true);
+            var run = Curvature.Lanczos.Eigenpairs(op, new Curvature.LanczosOptions(1, Curvature.SpectrumEnd.Largest, (int)Math.Min(k.shape[0], EstimateSteps), Seed: 4));
+            run.Eigenvectors.Dispose();
+            return run.Eigenvalues.Count > 0 ? run.Eigenvalues[0] : 0;
+        }
     }
 }

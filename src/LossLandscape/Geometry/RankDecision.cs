@@ -22,17 +22,32 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     /// </summary>
     public const double DecisionMargin = 10.0;
 
-    /// <summary>σmax.</summary>
-    public double SigmaMax => SingularValues.Length > 0 ? SingularValues[0] : 0.0;
+    /// <summary>
+    /// A lower bound on σmin(J) proved without computing the singular values (<see cref="GramCholesky"/>): set with
+    /// <see cref="Rank"/> = ℓd and no <see cref="SingularValues"/>; null on the other routes.
+    /// </summary>
+    public double? ProvenSigmaMin { get; init; }
 
-    /// <summary>The smallest of the first ℓd singular values (0 when there are fewer).</summary>
-    public double SigmaMin => SingularValues.Length >= Constraints && Constraints > 0 ? SingularValues[Constraints - 1] : 0.0;
+    /// <summary>With <see cref="ProvenSigmaMin"/>: an upper estimate of σmax (Lanczos on JJᵀ, its Ritz value plus residual); else null.</summary>
+    public double? SigmaMaxEstimate { get; init; }
+
+    /// <summary>σmax (on the route of <see cref="ProvenSigmaMin"/>, its estimate).</summary>
+    public double SigmaMax => SingularValues.Length > 0 ? SingularValues[0] : SigmaMaxEstimate ?? 0.0;
+
+    /// <summary>
+    /// The smallest of the first ℓd singular values (0 when there are fewer); on the route of <see cref="ProvenSigmaMin"/>,
+    /// that proven lower bound.
+    /// </summary>
+    public double SigmaMin => SingularValues.Length >= Constraints && Constraints > 0 ? SingularValues[Constraints - 1] : ProvenSigmaMin ?? 0.0;
 
     /// <summary>The singular value after the first ℓd, or 0.</summary>
     public double SigmaNext => SingularValues.Length > Constraints ? SingularValues[Constraints] : 0.0;
 
-    /// <summary>The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0 or it was not computed (an <see cref="Exact"/> rank).</summary>
-    public double SigmaAbove => Rank > 0 && Rank <= SingularValues.Length ? SingularValues[Rank - 1] : 0.0;
+    /// <summary>
+    /// The smallest singular value counted in the rank (σ_rank), or 0 when the rank is 0 or it was not computed (an
+    /// <see cref="Exact"/> rank); on the route of <see cref="ProvenSigmaMin"/>, that proven lower bound.
+    /// </summary>
+    public double SigmaAbove => Rank > 0 && Rank <= SingularValues.Length ? SingularValues[Rank - 1] : ProvenSigmaMin ?? 0.0;
 
     /// <summary>The largest singular value not counted (σ_{rank+1}), or 0 when every one counts.</summary>
     public double SigmaBelow => Rank < SingularValues.Length ? SingularValues[Rank] : 0.0;

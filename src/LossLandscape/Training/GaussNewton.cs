@@ -34,6 +34,7 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     private readonly GaussNewtonTrainingOptions _options = options ?? new GaussNewtonTrainingOptions();
     private LevenbergMarquardt? _damping;
     private JacobianRoute _route = JacobianRoute.Auto;
+    private bool _choleskyRoute;
 
     /// <inheritdoc/>
     public override string Name => "gauss-newton";
@@ -50,7 +51,8 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     public override string Describe() => $"Gauss–Newton / Levenberg–Marquardt (minimum-norm steps −J⁺H; Nielsen damping, μ₀ = {_options.InitialDamping:G3}·σmax²" + _route switch
     {
         JacobianRoute.Svd => "; J factored by its SVD)",
-        JacobianRoute.Gram => "; J never formed: the Gram matrix JJᵀ per layer, steps by one vector–Jacobian product)",
+        JacobianRoute.Gram => "; J never formed: the Gram matrix JJᵀ per layer, steps by one vector–Jacobian product"
+            + (_choleskyRoute ? ", systems solved by Cholesky)" : ")"),
         _ => ")",
     };
 
@@ -62,14 +64,26 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
         if (_route == JacobianRoute.Auto)
         {
             _route = JacobianFactorization.ChooseRoute(map, _options.MemoryBudgetBytes);
-            MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, _route),
+            _choleskyRoute = GramCholesky.Applies(map, _route);
+            MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
+                GramCholesky.Applies(map, _route) ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, _route),
                 _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data");
             _damping = new LevenbergMarquardt(_options.InitialDamping, _options.MaxDampingIncreases);
         }
         using var scope = NewDisposeScope();
         var h = map.Residuals();
-        using var factors = JacobianFactorization.Factor(map, _route);
-        var outcome = _damping!.Step(map, factors, h);
+        LevenbergMarquardtOutcome outcome;
+        if (GramCholesky.Applies(map, _route))
+        {
+            // Large ℓd: (K + μI)w = H by Cholesky on the per-layer Gram matrix, no eigendecomposition (GramCholesky).
+            using var gram = GramMatrix.Compute(map);
+            outcome = _damping!.Step(map, gram, h);
+        }
+        else
+        {
+            using var factors = JacobianFactorization.Factor(map, _route);
+            outcome = _damping!.Step(map, factors, h);
+        }
         Evaluations += 1 + outcome.Trials;
         return outcome.Accepted ? StepOutcome.Moved : new StepOutcome(true, outcome.Stall);
     }
