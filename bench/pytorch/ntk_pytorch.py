@@ -70,7 +70,7 @@ def main():
     start = time.perf_counter()
     k = ntk(fnet, params, x)
     seconds = time.perf_counter() - start
-    k.numpy().tofile(out_path)
+    k.detach().numpy().tofile(out_path)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     print(f"{seconds:.4f} {peak:.2f} functorch vmap(jacrev) (torch {torch.__version__}, {torch.get_num_threads()} threads)")
 

@@ -213,7 +213,7 @@ public static class Certificate
                 }
             }
             MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route), budget,
-                $"use a subset of the data (ℓd = {m})");
+                GramAlternative(m));
         }
 
         RankDecision rank;
@@ -248,7 +248,7 @@ public static class Certificate
                 {
                     // The test proved nothing (K may be singular): the eigenvalues decide, if they fit.
                     MemoryBudget.Require($"the eigenvalues of JJᵀ ({m} × {m}) after the Cholesky test proved nothing", JacobianFactorization.RequiredBytes(map, route), budget,
-                        $"use a subset of the data (ℓd = {m})");
+                        GramAlternative(m));
                 }
                 ProgressReport.Report(progress, route == JacobianRoute.Svd ? "Jacobian and its SVD" : "Gram matrix JJᵀ and its eigenvalues", 0.05);
                 using var factors = JacobianFactorization.Factor(map, route);
@@ -275,6 +275,13 @@ public static class Certificate
         ProgressReport.Report(progress, "done", 1);
         return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds, triangular);
     }
+
+    /// <summary>
+    /// What to do when the ℓd × ℓd route does not fit: Lanczos on the Gram operator v ↦ J(Jᵀv), two products per step and no
+    /// ℓd × ℓd matrix; the Gauss–Newton operator JᵀJ has the same nonzero eigenvalues, which <c>spectrum --operator ggn</c> computes.
+    /// </summary>
+    private static string GramAlternative(int m) =>
+        $"raise the memory budget, use Lanczos on the Gram operator v ↦ J(Jᵀv) (`landscape spectrum --method lanczos --operator ggn` gives its nonzero eigenvalues 2σᵢ², the extreme ones), or a subset of the data (ℓd = {m})";
 
     private static Inertia DenseInertia(ResidualMap map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)
     {

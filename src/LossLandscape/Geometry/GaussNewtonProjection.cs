@@ -46,7 +46,7 @@ public static class GaussNewtonProjection
         ArgumentNullException.ThrowIfNull(options);
         var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
         // The operation holds one factorization at a time, plus vectors of length n and ℓd.
-        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
+        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", GramCholesky.StepBytes(map, route),
             options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
         return ProjectBy(map, options, route);
     }
@@ -73,9 +73,8 @@ public static class GaussNewtonProjection
             }
             using var stepScope = NewDisposeScope();
             var h = map.Residuals();
-            using var factors = JacobianFactorization.Factor(map, route);
             factorizations++;
-            var outcome = damping.Step(map, factors, h);
+            var outcome = damping.Step(map, route, h);
             steps++;
             if (!outcome.Accepted)
             {

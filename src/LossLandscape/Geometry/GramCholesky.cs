@@ -59,6 +59,10 @@ public static class GramCholesky
         return route == JacobianRoute.Gram && map.Constraints > EigenRouteLimit && GramMatrix.HasFactoredRoute(map);
     }
 
+    /// <summary>The bytes one Levenberg–Marquardt step by <paramref name="route"/> holds: this route's where it applies, else the factorization's.</summary>
+    public static long StepBytes(ResidualMap map, JacobianRoute route) =>
+        Applies(map, route) ? RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route);
+
     /// <summary>
     /// Bytes this route holds at once: building K (<see cref="GramMatrix.RequiredBytes"/>), then K, one shifted copy and its
     /// factor (the Lanczos estimates hold K, a copy and a basis of m-vectors before that).

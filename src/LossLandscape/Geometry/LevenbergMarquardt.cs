@@ -51,6 +51,21 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     public double Damping { get; private set; } = double.NaN;
 
     /// <summary>
+    /// One step from the model's current point by <paramref name="route"/>: by Cholesky on the Gram matrix where
+    /// <see cref="GramCholesky.Applies"/> (large ℓd), else with J factored there (<see cref="JacobianFactorization"/>).
+    /// </summary>
+    public LevenbergMarquardtOutcome Step(ResidualMap map, JacobianRoute route, Tensor h)
+    {
+        if (GramCholesky.Applies(map, route))
+        {
+            using var gram = GramMatrix.Compute(map);
+            return Step(map, gram, h);
+        }
+        using var factors = JacobianFactorization.Factor(map, route);
+        return Step(map, factors, h);
+    }
+
+    /// <summary>
     /// One step from the model's current point, with J factored there and <paramref name="h"/> = H(p). Leaves the model
     /// at the new point when accepted, at the old one otherwise.
     /// </summary>

@@ -66,24 +66,13 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
             _route = JacobianFactorization.ChooseRoute(map, _options.MemoryBudgetBytes);
             _choleskyRoute = GramCholesky.Applies(map, _route);
             MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
-                GramCholesky.Applies(map, _route) ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, _route),
+                GramCholesky.StepBytes(map, _route),
                 _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data");
             _damping = new LevenbergMarquardt(_options.InitialDamping, _options.MaxDampingIncreases);
         }
         using var scope = NewDisposeScope();
         var h = map.Residuals();
-        LevenbergMarquardtOutcome outcome;
-        if (GramCholesky.Applies(map, _route))
-        {
-            // Large ℓd: (K + μI)w = H by Cholesky on the per-layer Gram matrix, no eigendecomposition (GramCholesky).
-            using var gram = GramMatrix.Compute(map);
-            outcome = _damping!.Step(map, gram, h);
-        }
-        else
-        {
-            using var factors = JacobianFactorization.Factor(map, _route);
-            outcome = _damping!.Step(map, factors, h);
-        }
+        var outcome = _damping!.Step(map, _route, h);
         Evaluations += 1 + outcome.Trials;
         return outcome.Accepted ? StepOutcome.Moved : new StepOutcome(true, outcome.Stall);
     }
