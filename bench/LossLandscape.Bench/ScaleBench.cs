@@ -19,7 +19,8 @@ namespace LossLandscape.Bench;
 /// setting where PyTorch's J fits in memory.
 /// Options: <c>--rows 1000 --widths 3000,3000 --activation tanh --steps 30 --budget-gb 14 --seed 1</c>;
 /// <c>--ntk-rows 300 --ntk-widths 300,300</c>; <c>--skip-train</c> (phases at the initial point only), <c>--skip-ntk</c>,
-/// <c>--python /usr/bin/python3</c>.
+/// <c>--python /usr/bin/python3</c>; <c>--save-model F</c> (write the point Gauss–Newton reached), <c>--model F</c> (start from
+/// such a point: no training; the model must match --rows, --widths and --activation).
 /// </summary>
 public static class ScaleBench
 {
@@ -45,11 +46,18 @@ public static class ScaleBench
         Rows.Add("| phase | time | peak memory (VmHWM) | notes |");
         Rows.Add("|---|---|---|---|");
 
-        using var model = Phase("He initialization (seed 1)", () => new NetworkModel(mlp, mlp.InitialParameters(seed)), _ => "");
+        string? load = HessianBench.Text(args, "--model", "") is { Length: > 0 } l ? l : null;
+        using var model = load is null
+            ? Phase("He initialization (seed 1)", () => new NetworkModel(mlp, mlp.InitialParameters(seed)), _ => "")
+            : Phase($"load {load} (a point saved by --save-model)", () => ModelFile.Load(load).ToModel(), m => $"n = {m.ParameterCount:N0}");
         using var map = new ResidualMap(model, data);
-        if (!args.Contains("--skip-train"))
+        if (load is null && !args.Contains("--skip-train"))
         {
             Train(map, steps, budget);
+            if (HessianBench.Text(args, "--save-model", "") is { Length: > 0 } save)
+            {
+                ModelFile.Save(save, new NetworkPoint(mlp, ParameterVector.Get(model).data<double>().ToArray()));
+            }
         }
         Certify(map, budget);
         Pieces(map, mlp, budget);

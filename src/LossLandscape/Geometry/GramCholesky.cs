@@ -46,8 +46,14 @@ public static class GramCholesky
     /// <summary>The factor on the rounding bound c, for the rounding of the bound's own arithmetic (a bound, so only larger is safe).</summary>
     public const double SafetyFactor = 2.0;
 
-    /// <summary>Lanczos steps for the estimates of λmin(K) and λmax(K) that aim the test (each step one m × m product).</summary>
-    private const int EstimateSteps = 120;
+    /// <summary>Lanczos steps on K for the estimate of λmax(K) (each step one m × m product): the top of a Gram matrix converges in tens.</summary>
+    private const int EstimateSteps = 60;
+
+    /// <summary>
+    /// Lanczos steps on K⁻¹ (by the Cholesky factor) for the estimate of λmin(K) = 1/λmax(K⁻¹): 40, since the largest
+    /// eigenvalues of K⁻¹ are usually well separated (the smallest of K are spread on a logarithmic scale).
+    /// </summary>
+    private const int InverseSteps = 40;
 
     /// <summary>The fractions of θmin tried as the proven lower bound s, before the least s that decides the rank.</summary>
     private static readonly double[] TargetFractions = [0.5, 0.05];
@@ -144,23 +150,36 @@ public static class GramCholesky
         using var scope = NewDisposeScope();
         int m = (int)gram.shape[0];
         int steps = Math.Min(m, EstimateSteps);
-        LanczosResult low, high;
+        double sigmaMax, thetaMin;
         using (var op = new DenseOperator(gram, isSymmetric: true))
         {
-            // The operator's copy of K is released before the factorizations (K, its shifted copy and the factor: three m × m).
-            low = Lanczos.Eigenpairs(op, new LanczosOptions(1, SpectrumEnd.Smallest, steps, Seed: 3));
-            high = Lanczos.Eigenpairs(op, new LanczosOptions(1, SpectrumEnd.Largest, steps, Seed: 4));
+            var high = Lanczos.Eigenpairs(op, new LanczosOptions(1, SpectrumEnd.Largest, steps, Seed: 4));
+            high.Eigenvectors.Dispose();
+            if (high.Eigenvalues.Count == 0)
+            {
+                return null;
+            }
+            // λmax ≤ θmax + its residual (some eigenvalue lies within it, and θmax is below λmax): an upper estimate of σmax².
+            sigmaMax = Math.Sqrt(Math.Max(high.Eigenvalues[0] + high.ResidualNorms[0], 0));
         }
-        low.Eigenvectors.Dispose();
-        high.Eigenvectors.Dispose();
-        if (low.Eigenvalues.Count == 0 || high.Eigenvalues.Count == 0)
+        using (var factor = CholeskyFactor(gram))
         {
-            return null;
+            if (factor is null)
+            {
+                return null; // K is not numerically positive definite: nothing to prove here.
+            }
+            // λmin(K) = 1/λmax(K⁻¹): Lanczos on K⁻¹ (two triangular solves per step) converges at that end in a few tens of
+            // steps where Lanczos on K itself does not. A Ritz value of K⁻¹ is below λmax(K⁻¹), so 1/θ ≥ λmin(K): an estimate
+            // from above, which only aims the test.
+            var inverse = new InverseOperator(factor);
+            var run = Lanczos.Eigenpairs(inverse, new LanczosOptions(1, SpectrumEnd.Largest, Math.Min(m, InverseSteps), Seed: 3));
+            run.Eigenvectors.Dispose();
+            if (run.Eigenvalues.Count == 0 || !(run.Eigenvalues[0] > 0))
+            {
+                return null;
+            }
+            thetaMin = 1 / run.Eigenvalues[0];
         }
-        // λmax ≤ θmax + its residual (some eigenvalue lies within it, and θmax is below λmax): an upper estimate of σmax².
-        double lambdaMax = high.Eigenvalues[0] + high.ResidualNorms[0];
-        double sigmaMax = Math.Sqrt(Math.Max(lambdaMax, 0));
-        double thetaMin = low.Eigenvalues[0];
         // The eigenvalue route's tolerance on σ (JacobianFactorization: √(mε)·σmax), so that both routes decide against one rule.
         double tolerance = Math.Sqrt(m * Float64.Epsilon) * sigmaMax;
         double least = Math.Pow(RankDecision.DecisionMargin * tolerance, 2);
@@ -181,6 +200,23 @@ public static class GramCholesky
             }
         }
         return null;
+    }
+
+    /// <summary>The lower Cholesky factor of K, or null where the factorization breaks down (K not numerically positive definite).</summary>
+    private static Tensor? CholeskyFactor(Tensor gram)
+    {
+        using var scope = NewDisposeScope();
+        var (factor, info) = linalg.cholesky_ex(gram);
+        return info.item<int>() == 0 ? factor.MoveToOuterDisposeScope() : null;
+    }
+
+    /// <summary>K⁻¹ through its Cholesky factor L (K = LLᵀ): v ↦ L⁻ᵀL⁻¹v by two triangular solves; the factor is not owned.</summary>
+    private sealed class InverseOperator(Tensor factor)
+        : LinearOperator(factor.shape[0], factor.shape[0], factor.dtype, factor.device, isSymmetric: true)
+    {
+        protected override Tensor ApplyCore(Tensor v) => cholesky_solve(v.unsqueeze(1), factor).squeeze(1);
+
+        protected override Tensor ApplyMatrixCore(Tensor block) => cholesky_solve(block, factor);
     }
 
     private static double Gamma(int k)
