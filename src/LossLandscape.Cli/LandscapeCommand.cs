@@ -225,6 +225,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         Validate(settings);
 
         LandscapeApp.Initialize();
+        using var signals = new SignalCancellation();
         using var scope = NewDisposeScope();
         var point = settings.Model is { } path ? CommonOptions.LoadModel(path) : null;
         if (settings.Data is { Source: null })
@@ -236,14 +237,15 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
 
-        var run = new CommandRun(context, settings.Model, point, model, data, map);
+        var run = new CommandRun(context, settings.Model, point, model, data, map, signals);
         var output = Execute(run, settings);
         Render(context, settings, output);
         if (JsonType is { } type)
         {
             JsonOutput.Write(settings.Json, output, type);
         }
-        return ExitCode(settings, output);
+        // A caught SIGINT or SIGTERM stopped the work early (its best point and JSON are written): 130 or 143.
+        return signals.ExitCode ?? ExitCode(settings, output);
     }
 
     private static void ValidateShared(TSettings settings)
@@ -268,10 +270,12 @@ internal sealed class CommandRun
     private readonly NetworkModel? _model;
     private readonly Dataset? _data;
     private readonly ResidualMap? _map;
+    private readonly SignalCancellation? _signals;
 
     /// <summary>Creates the run; the clock starts now, after the loading.</summary>
-    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, ResidualMap? map)
+    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, ResidualMap? map, SignalCancellation? signals = null)
     {
+        _signals = signals;
         Context = context;
         _modelPath = modelPath;
         _point = point;
@@ -305,27 +309,21 @@ internal sealed class CommandRun
     public T Progress<T>(string description, Func<ProgressSink, T> work) => Context.WithProgress(description, work);
 
     /// <summary>
-    /// <see cref="Progress{T}"/> with Ctrl-C cancelling the token handed to <paramref name="work"/>: the process stays
-    /// alive, the work stops at its next check and returns what it has (or throws <see cref="OperationCanceledException"/>,
-    /// which reaches the caller), and the handler is removed afterwards.
+    /// <see cref="Progress{T}"/> with SIGINT (Ctrl-C) and SIGTERM cancelling the token handed to <paramref name="work"/>
+    /// (<see cref="SignalCancellation"/>): the process stays alive, the work stops at its next check and returns what it
+    /// has (or throws <see cref="OperationCanceledException"/>, which reaches the caller), the command writes its outputs,
+    /// and the exit code is 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once.
     /// </summary>
     public T ProgressUntilCtrlC<T>(string description, Func<ProgressSink, CancellationToken, T> work)
     {
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        if (_signals is null)
         {
-            e.Cancel = true; // keep the process alive: the work stops at its next check
-            cancel.Cancel();
-        };
-        System.Console.CancelKeyPress += onCancel;
-        try
-        {
-            return Progress(description, progress => work(progress, cancel.Token));
+            using var own = new SignalCancellation();
+            var token = own.Arm();
+            return Progress(description, progress => work(progress, token));
         }
-        finally
-        {
-            System.Console.CancelKeyPress -= onCancel;
-        }
+        var cancellation = _signals.Arm();
+        return Progress(description, progress => work(progress, cancellation));
     }
 
     private static InvalidOperationException Undeclared(string what) =>

@@ -67,7 +67,20 @@ public static class Trainer
     /// <param name="optimizer">A fresh optimizer (its state belongs to this run).</param>
     /// <param name="options">The budget and target.</param>
     /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
-    /// <param name="cancellation">Checked before each step; cancelling ends the run with <see cref="SolverStatus.Cancelled"/>, not an exception.</param>
+    /// <param name="cancellation">
+    /// Cancelling ends the run with <see cref="SolverStatus.Cancelled"/>, not an exception, at once, even in the middle
+    /// of a step (see the remarks).
+    /// </param>
+    /// <remarks>
+    /// With a token that can be cancelled, each step runs on a worker thread while this thread waits for the step or
+    /// the token, whichever comes first: one step may be a single long LAPACK call (the SVD or eigendecomposition of a
+    /// Gauss–Newton step, seconds to minutes on digits), which nothing can interrupt. A step cut short this way is
+    /// abandoned: it finishes in the background, its point is never used, and the result's
+    /// <see cref="TrainingResult.BestParameters"/> is the best point among the finished steps. Only then is the
+    /// model's state undefined (the abandoned step may still move it): read the best point from the result, and dispose
+    /// the model and map only when the process no longer needs them. Without a cancellable token the steps run on the
+    /// calling thread and the model is left at the best point.
+    /// </remarks>
     public static TrainingResult Run(ResidualMap map, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -87,6 +100,7 @@ public static class Trainer
         var status = SolverStatus.StoppedWithoutConvergence;
         string? note = null;
         int step = 0;
+        bool abandoned = false;
         try
         {
             while (true)
@@ -106,10 +120,12 @@ public static class Trainer
                 {
                     break;
                 }
-                StepOutcome outcome;
-                using (var scope = NewDisposeScope())
+                if (TakeStep(map, optimizer, cancellation) is not { } outcome)
                 {
-                    outcome = optimizer.Step(map);
+                    // Cancelled in the middle of a step: the step goes on in the background and its point is not used.
+                    status = SolverStatus.Cancelled;
+                    abandoned = true;
+                    break;
                 }
                 step++;
                 loss = map.Loss();
@@ -135,7 +151,10 @@ public static class Trainer
                     break;
                 }
             }
-            ParameterVector.Set(map.Model, best);
+            if (!abandoned)
+            {
+                ParameterVector.Set(map.Model, best);
+            }
             return new TrainingResult(optimizer.Name, optimizer.Describe(), status, step, history, bestLoss, bestStep,
                 best.data<double>().ToArray(), target, optimizer.Evaluations, watch.Elapsed.TotalSeconds, note);
         }
@@ -143,5 +162,31 @@ public static class Trainer
         {
             best.Dispose();
         }
+    }
+
+    /// <summary>
+    /// One step of <paramref name="optimizer"/>; null when <paramref name="cancellation"/> was cancelled before the step
+    /// finished (the step is then abandoned to finish in the background, its exception, if any, observed and dropped).
+    /// </summary>
+    private static StepOutcome? TakeStep(ResidualMap map, Optimizer optimizer, CancellationToken cancellation)
+    {
+        if (!cancellation.CanBeCanceled)
+        {
+            using var scope = NewDisposeScope();
+            return optimizer.Step(map);
+        }
+        // TorchSharp's dispose scopes are per thread: the worker opens its own, so the step's temporaries are freed there.
+        var step = Task.Factory.StartNew(() =>
+        {
+            using var scope = NewDisposeScope();
+            return optimizer.Step(map);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        WaitHandle.WaitAny([((IAsyncResult)step).AsyncWaitHandle, cancellation.WaitHandle]);
+        if (!step.IsCompleted)
+        {
+            _ = step.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return null;
+        }
+        return step.GetAwaiter().GetResult();
     }
 }
