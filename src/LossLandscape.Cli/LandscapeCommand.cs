@@ -211,6 +211,26 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// <summary>Prints <paramref name="result"/> for people (tables on <see cref="CliContext.Console"/>).</summary>
     protected abstract void Render(CliContext context, TSettings settings, TResult result);
 
+    /// <summary>
+    /// The files the command reads besides <c>--model</c> and <c>--data</c>, as (option, path); a null path is an absent
+    /// option. Every command that reads another file lists it here, so that no output overwrites it.
+    /// </summary>
+    protected internal virtual IEnumerable<(string Option, string? Path)> InputFiles(TSettings settings) => [];
+
+    /// <summary>
+    /// The files the command writes besides <c>--json</c>, as (option, path): each is refused (exit 2) before any work
+    /// when it names an input or another output (<see cref="CommonOptions.RequireDistinctOutputs"/>). A directory
+    /// output is listed as the files written in it.
+    /// </summary>
+    protected internal virtual IEnumerable<(string Option, string? Path)> OutputFiles(TSettings settings) => [];
+
+    /// <summary>
+    /// Whether SIGINT and SIGTERM stop the command's work rather than the process from the moment it starts (before the
+    /// loading), for a command whose work runs in <see cref="CommandRun.ProgressUntilCtrlC{T}"/> and writes what it has
+    /// (default false: the signals end the process until such work begins).
+    /// </summary>
+    protected virtual bool Interruptible => false;
+
     /// <summary>The exit code of a finished run (default <see cref="LandscapeApp.Success"/>).</summary>
     protected virtual int ExitCode(TSettings settings, TResult result) => LandscapeApp.Success;
 
@@ -223,9 +243,17 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         var settings = ReadSettings(result);
         ValidateShared(settings);
         Validate(settings);
+        // Before any work: no output may name an input or another output (after links), whatever the command.
+        CommonOptions.RequireDistinctOutputs(
+            [("--model", settings.Model), ("--data", CommonOptions.DataFile(settings.Data?.Source)), .. InputFiles(settings)],
+            [.. OutputFiles(settings), ("--json", settings.Json)]);
 
         LandscapeApp.Initialize();
         using var signals = new SignalCancellation();
+        if (Interruptible)
+        {
+            signals.Arm(); // a signal while loading stops the work at its first check, with the start as the best point
+        }
         using var scope = NewDisposeScope();
         var point = settings.Model is { } path ? CommonOptions.LoadModel(path) : null;
         if (settings.Data is { Source: null })

@@ -79,6 +79,9 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Standardize = result.GetValue(_standardize),

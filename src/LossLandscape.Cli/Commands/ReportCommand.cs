@@ -79,6 +79,12 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> InputFiles(Settings settings) => [("--history", settings.History), ("--path", settings.Path)];
+
+    /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", System.IO.Path.Combine(settings.Out, HtmlReport.PageName))];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Out = result.GetValue(_output)!,

@@ -68,6 +68,9 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Steps = result.GetValue(_steps),
