@@ -249,7 +249,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             [.. OutputFiles(settings), ("--json", settings.Json)]);
 
         LandscapeApp.Initialize();
-        using var signals = new SignalCancellation();
+        using var signals = new SignalCancellation(context.Err);
         if (Interruptible)
         {
             signals.Arm(); // a signal while loading stops the work at its first check, with the start as the best point
@@ -266,7 +266,17 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
 
         var run = new CommandRun(context, settings.Model, point, model, data, map, signals);
-        var output = Execute(run, settings);
+        TResult output;
+        try
+        {
+            output = Execute(run, settings);
+        }
+        catch (OperationCanceledException) when (signals.ExitCode is { } interrupted)
+        {
+            // A computation without a best point to keep stopped at a check (CommandRun.Progress): nothing is written.
+            context.Err.WriteLine($"landscape: interrupted ({(interrupted == SignalCancellation.SigIntExitCode ? "SIGINT" : "SIGTERM")}); stopped before a result, nothing written");
+            return interrupted;
+        }
         Render(context, settings, output);
         if (JsonType is { } type)
         {
@@ -333,8 +343,31 @@ internal sealed class CommandRun
     /// <summary>Seconds since the loading ended: the wall time of the command's work so far.</summary>
     public double Seconds => _clock.Elapsed.TotalSeconds;
 
-    /// <summary>Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>).</summary>
-    public T Progress<T>(string description, Func<ProgressSink, T> work) => Context.WithProgress(description, work);
+    /// <summary>
+    /// Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>). SIGINT and
+    /// SIGTERM stop it: each progress report and each evaluation of <see cref="Map"/> (<see cref="ResidualMap.Cancellation"/>)
+    /// is a check that throws <see cref="OperationCanceledException"/> once a signal was caught (the command then writes
+    /// nothing and exits 130 or 143), and a computation that reaches no check within
+    /// <see cref="SignalCancellation.GraceSeconds"/> is ended with the process.
+    /// </summary>
+    public T Progress<T>(string description, Func<ProgressSink, T> work)
+    {
+        if (_signals is not { } signals)
+        {
+            return Context.WithProgress(description, work);
+        }
+        var token = signals.Arm();
+        using var section = signals.EnterWork();
+        if (_map is not null)
+        {
+            _map.Cancellation = token; // every evaluation of H is a check: Lanczos, SLQ, trace, slices, certificates
+        }
+        return Context.WithProgress(description, sink => work(new ProgressSink(report =>
+        {
+            token.ThrowIfCancellationRequested();
+            sink.Report(report);
+        })));
+    }
 
     /// <summary>
     /// <see cref="Progress{T}"/> with SIGINT (Ctrl-C) and SIGTERM cancelling the token handed to <paramref name="work"/>
@@ -351,7 +384,8 @@ internal sealed class CommandRun
             return Progress(description, progress => work(progress, token));
         }
         var cancellation = _signals.Arm();
-        return Progress(description, progress => work(progress, cancellation));
+        using var section = _signals.EnterWork();
+        return Context.WithProgress(description, progress => work(progress, cancellation));
     }
 
     private static InvalidOperationException Undeclared(string what) =>

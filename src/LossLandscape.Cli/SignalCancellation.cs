@@ -18,20 +18,35 @@ internal sealed class SignalCancellation : IDisposable
     /// <summary>The shell's exit code base for a process stopped by a signal (128 + signal number).</summary>
     private const int SignalExitBase = 128;
 
+    /// <summary>The exit code after SIGINT, 128 + 2.</summary>
+    public const int SigIntExitCode = SignalExitBase + SigInt;
+
     /// <summary>The POSIX number of SIGINT.</summary>
     private const int SigInt = 2;
 
     /// <summary>The POSIX number of SIGTERM.</summary>
     private const int SigTerm = 15;
 
+    /// <summary>
+    /// Seconds a computation has, after the signal, to reach its next check before the process ends without writing:
+    /// the "within a few seconds". Every loop that reports progress checks at each report; a single long
+    /// library call (one LAPACK factorization) cannot be interrupted, and this bounds the wait for it.
+    /// </summary>
+    public const double GraceSeconds = 5;
+
     private readonly CancellationTokenSource _source = new();
+    private readonly TextWriter _stderr;
+    private Timer? _watchdog;
+    private int _inWork;
     private readonly List<PosixSignalRegistration> _registrations = [];
     private int _armed;
     private int _caught;
 
     /// <summary>Registers the handlers (disarmed: until <see cref="Arm"/>, the signals keep their default action).</summary>
-    public SignalCancellation()
+    /// <param name="stderr">Where the watchdog says why it ended the process (default: the process's stderr).</param>
+    public SignalCancellation(TextWriter? stderr = null)
     {
+        _stderr = stderr ?? System.Console.Error;
         foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM })
         {
             try
@@ -65,6 +80,30 @@ internal sealed class SignalCancellation : IDisposable
         return Token;
     }
 
+    /// <summary>
+    /// Marks the computation as running until the returned object is disposed: a signal caught while it runs gives it
+    /// <see cref="GraceSeconds"/> to stop at a check; if it is still running then, the process exits with
+    /// <see cref="ExitCode"/> and writes nothing (the outputs are written only after the computation, each atomically).
+    /// </summary>
+    public IDisposable EnterWork()
+    {
+        Interlocked.Increment(ref _inWork);
+        return new WorkSection(this);
+    }
+
+    private sealed class WorkSection(SignalCancellation owner) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Decrement(ref owner._inWork);
+            }
+        }
+    }
+
     /// <summary>Cancels <see cref="Token"/> as a signal would (for tests; <paramref name="signal"/> is SIGINT or SIGTERM).</summary>
     internal void Raise(PosixSignal signal)
     {
@@ -81,6 +120,7 @@ internal sealed class SignalCancellation : IDisposable
         {
             registration.Dispose();
         }
+        _watchdog?.Dispose();
         _source.Dispose();
     }
 
@@ -96,7 +136,38 @@ internal sealed class SignalCancellation : IDisposable
         }
         context.Cancel = true; // keep the process alive: the work stops at its next check and the outputs are written
         _source.Cancel();
+        _watchdog = new Timer(_ => Expire(context.Signal), null, TimeSpan.FromSeconds(GraceSeconds), Timeout.InfiniteTimeSpan);
     }
+
+    private void Expire(PosixSignal signal)
+    {
+        if (Volatile.Read(ref _inWork) == 0)
+        {
+            return; // the computation stopped; the outputs are being written
+        }
+        try
+        {
+            _stderr.WriteLine($"landscape: interrupted by {signal}: the computation did not reach a check within {GraceSeconds} s (one long library call); nothing written");
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // stderr is gone: the exit code still says what happened.
+        }
+        int code = ExitCode ?? SignalExitBase + Number(signal);
+        if (OperatingSystem.IsWindows())
+        {
+            Environment.Exit(code);
+        }
+        // _exit(2), not exit(3): exit would run libtorch's static destructors while the computation still runs inside
+        // libtorch on the main thread, which crashes (exit 139 measured with Environment.Exit). Nothing is lost: the
+        // outputs are written only after the computation, and stderr is unbuffered.
+        ImmediateExit(code);
+    }
+
+#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for one call that never returns.
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ImmediateExit(int status);
+#pragma warning restore SYSLIB1054
 
     private static int Number(PosixSignal signal) => signal == PosixSignal.SIGTERM ? SigTerm : SigInt;
 }
