@@ -100,8 +100,15 @@ public sealed class SignalGuaranteeTests : IDisposable
         var plain = Train(CancellationToken.None);
         using var never = new CancellationTokenSource();
         var threaded = Train(never.Token); // each step on a worker thread
-        Assert.Equal(plain.LossHistory, threaded.LossHistory); // bit for bit
-        Assert.Equal(plain.BestParameters, threaded.BestParameters);
+        // The same steps; not always bit for bit, since libtorch's intra-op reductions split differently when other
+        // tests use its thread pool at the same time (a plain run against a plain run differs the same way).
+        Assert.Equal(plain.LossHistory.Count, threaded.LossHistory.Count);
+        for (int i = 0; i < plain.LossHistory.Count; i++)
+        {
+            Assert.True(Math.Abs(plain.LossHistory[i] - threaded.LossHistory[i]) <= Tolerances.SameStepsOnAnotherThread * Math.Max(1, plain.LossHistory[i]),
+                $"step {i}: L = {plain.LossHistory[i]:R} on the calling thread, {threaded.LossHistory[i]:R} on a worker");
+        }
+        Assert.Equal(plain.BestStep, threaded.BestStep);
     }
 
     /// <summary>
@@ -118,14 +125,41 @@ public sealed class SignalGuaranteeTests : IDisposable
         {
             return; // no POSIX signals
         }
-        string binary = Path.Combine(AppContext.BaseDirectory, "landscape");
-        Assert.True(File.Exists(binary), $"{binary}: the built CLI is not beside the tests");
         string start = Path.Combine(_dir, "start.json");
         string output = Path.Combine(_dir, "best.json");
         string json = Path.Combine(_dir, "run.json");
         var (code, o, e) = CliTests.Run("init", "--data", "builtin:digits", "--hidden", "64", "--seed", "0", "--out", start);
         Assert.True(code == 0, o + e);
 
+        var (exited, stderr) = SignalChild(signal, ["train", "--data", "builtin:digits", "--init", start, "--optimizer", "gauss-newton", "--steps", "1000", "--out", output, "--json", json]);
+        Assert.True(exited == exitCode, $"exit {exited}: {stderr}");
+        Assert.Contains("interrupted", stderr);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal("cancelled", doc.RootElement.GetProperty("status").GetString());
+        double bestLoss = doc.RootElement.GetProperty("bestLoss").GetDouble();
+        var data = DatasetLoader.Load("builtin:digits", new TargetSpec([], null));
+        double Loss(string path)
+        {
+            using var model = ModelFile.Load(path).ToModel();
+            using var map = new ResidualMap(model, data);
+            return map.Loss();
+        }
+        double startLoss = Loss(start);
+        double written = Loss(output);
+        Assert.True(written <= startLoss, $"the written model's L = {written} exceeds the start's {startLoss}");
+        Assert.Equal(bestLoss, written, Tolerances.RecomputedValue * Math.Max(1, bestLoss));
+    }
+
+    /// <summary>
+    /// Starts the built CLI with <paramref name="args"/>, sends SIG<paramref name="signal"/> after
+    /// <see cref="SignalAfterMilliseconds"/>, and returns its exit code and stderr once it has exited, failing if that takes
+    /// more than <see cref="StopSeconds"/>.
+    /// </summary>
+    private static (int ExitCode, string Stderr) SignalChild(string signal, string[] args)
+    {
+        string binary = Path.Combine(AppContext.BaseDirectory, "landscape");
+        Assert.True(File.Exists(binary), $"{binary}: the built CLI is not beside the tests");
         // A background job of a non-interactive shell inherits SIGINT ignored, and .NET keeps an inherited SIG_IGN:
         // env --default-signal (GNU coreutils ≥ 8.31) restores the default disposition, so the child can be interrupted.
         bool resetSignals = Run("env", "--default-signal=INT,TERM", "true") == 0;
@@ -140,7 +174,7 @@ public sealed class SignalGuaranteeTests : IDisposable
             info.ArgumentList.Add("--default-signal=INT,TERM");
             info.ArgumentList.Add(binary);
         }
-        foreach (var a in new[] { "train", "--data", "builtin:digits", "--init", start, "--optimizer", "gauss-newton", "--steps", "1000", "--out", output, "--json", json })
+        foreach (var a in args)
         {
             info.ArgumentList.Add(a);
         }
@@ -160,11 +194,8 @@ public sealed class SignalGuaranteeTests : IDisposable
             {
                 Assert.False(Ignored(child.Id, signal == "INT" ? 2 : 15), $"SIG{signal} is ignored in the child: start it with its default disposition");
             }
-            var clock = Stopwatch.StartNew();
             Assert.Equal(0, Run("kill", $"-{signal}", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             Assert.True(child.WaitForExit(TimeSpan.FromSeconds(StopSeconds)), $"still running {StopSeconds} s after SIG{signal}");
-            double seconds = clock.Elapsed.TotalSeconds;
-            Assert.True(child.ExitCode == exitCode, $"exit {child.ExitCode} after {seconds:F1} s: {Err()}");
         }
         finally
         {
@@ -174,21 +205,29 @@ public sealed class SignalGuaranteeTests : IDisposable
             }
         }
         child.WaitForExit(); // the redirected streams are read to their end
-        Assert.Contains("interrupted", Err());
+        return (child.ExitCode, Err());
+    }
 
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        Assert.Equal("cancelled", doc.RootElement.GetProperty("status").GetString());
-        double bestLoss = doc.RootElement.GetProperty("bestLoss").GetDouble();
-        var data = DatasetLoader.Load("builtin:digits", new TargetSpec([], null));
-        double Loss(string path)
+    /// <summary>
+    /// A command without a best point to keep (Lanczos on digits) stops at its next evaluation of H: exit 143, and the
+    /// JSON it would have written is not there (nothing half-done is written).
+    /// </summary>
+    [Fact]
+    public void Spectrum_Stops_On_SIGTERM_Within_Seconds_And_Writes_Nothing()
+    {
+        if (OperatingSystem.IsWindows())
         {
-            using var model = ModelFile.Load(path).ToModel();
-            return new ResidualMap(model, data).Loss();
+            return; // no POSIX signals
         }
-        double startLoss = Loss(start);
-        double written = Loss(output);
-        Assert.True(written <= startLoss, $"the written model's L = {written} exceeds the start's {startLoss}");
-        Assert.Equal(bestLoss, written, Tolerances.RecomputedValue * Math.Max(1, bestLoss));
+        string model = Path.Combine(_dir, "m.json");
+        string json = Path.Combine(_dir, "spectrum.json");
+        var (code, o, e) = CliTests.Run("init", "--data", "builtin:digits", "--hidden", "64", "--out", model);
+        Assert.True(code == 0, o + e);
+        var (exited, stderr) = SignalChild("TERM", ["spectrum", "--model", model, "--data", "builtin:digits", "--method", "lanczos", "--k", "200", "--json", json]);
+        Assert.True(exited == 143, $"exit {exited}: {stderr}");
+        Assert.Contains("interrupted", stderr);
+        Assert.False(File.Exists(json));
+        Assert.Equal(["m.json"], Directory.GetFileSystemEntries(_dir).Select(f => Path.GetFileName(f)!).ToArray()); // no temporary file either
     }
 
     /// <summary>Whether signal <paramref name="number"/> is ignored in process <paramref name="pid"/> (the SigIgn mask of /proc/PID/status).</summary>
