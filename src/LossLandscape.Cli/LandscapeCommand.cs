@@ -340,6 +340,12 @@ internal sealed class CommandRun
     /// <summary>The residual map H of <see cref="Model"/> on <see cref="Data"/>.</summary>
     public ResidualMap Map => _map ?? throw Undeclared("--model and --data");
 
+    /// <summary>
+    /// Cancelled by the first SIGINT or SIGTERM once the work has begun (<see cref="Progress{T}"/>): for a library call
+    /// that takes a token of its own and throws <see cref="OperationCanceledException"/> (the command then writes nothing).
+    /// </summary>
+    public CancellationToken Cancellation => _signals?.Token ?? CancellationToken.None;
+
     /// <summary>Seconds since the loading ended: the wall time of the command's work so far.</summary>
     public double Seconds => _clock.Elapsed.TotalSeconds;
 

@@ -98,7 +98,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
         var sigma = InitCommand.ParseActivation(settings.Activation);
         var widths = Widths(settings.Hidden, settings.Depth, set.Count);
         var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed);
-        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options));
+        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.Cancellation));
         InitCommand.SaveModel(settings.Out, built.Point);
         return ConstructOutput.Of(settings.Out, set, built, Lemma33Interpolation.CopiesFor(set));
     }

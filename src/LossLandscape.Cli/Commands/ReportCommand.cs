@@ -108,7 +108,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
-        run.Context.WithProgress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
+        run.Progress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
         if (path is not null)
         {
             LandscapeReport.AddPaths(report, path, run.Map);
