@@ -209,25 +209,27 @@ public sealed class SignalGuaranteeTests : IDisposable
     }
 
     /// <summary>
-    /// A command without a best point to keep (Lanczos on digits) stops at its next evaluation of H: exit 143, and the
-    /// JSON it would have written is not there (nothing half-done is written).
+    /// A command without a best point to keep stops at its next check (Lanczos: an evaluation of H; the construction: a
+    /// round of its direction search or an (α, θ) solve), exits 128 + the signal, and writes nothing: not its output,
+    /// not its JSON, no temporary file.
     /// </summary>
-    [Fact]
-    public void Spectrum_Stops_On_SIGTERM_Within_Seconds_And_Writes_Nothing()
+    [Theory]
+    [InlineData("TERM", 143, "spectrum --model {m} --data builtin:digits --method lanczos --k 200 --json {j}")]
+    [InlineData("INT", 130, "construct --data builtin:digits --one-hot digit --out {o} --json {j}")]
+    public void A_Command_Without_A_Best_Point_Stops_On_The_Signal_And_Writes_Nothing(string signal, int exitCode, string command)
     {
         if (OperatingSystem.IsWindows())
         {
             return; // no POSIX signals
         }
         string model = Path.Combine(_dir, "m.json");
-        string json = Path.Combine(_dir, "spectrum.json");
         var (code, o, e) = CliTests.Run("init", "--data", "builtin:digits", "--hidden", "64", "--out", model);
         Assert.True(code == 0, o + e);
-        var (exited, stderr) = SignalChild("TERM", ["spectrum", "--model", model, "--data", "builtin:digits", "--method", "lanczos", "--k", "200", "--json", json]);
-        Assert.True(exited == 143, $"exit {exited}: {stderr}");
+        var args = command.Replace("{m}", model).Replace("{j}", Path.Combine(_dir, "result.json")).Replace("{o}", Path.Combine(_dir, "built.json")).Split(' ');
+        var (exited, stderr) = SignalChild(signal, args);
+        Assert.True(exited == exitCode, $"exit {exited}: {stderr}");
         Assert.Contains("interrupted", stderr);
-        Assert.False(File.Exists(json));
-        Assert.Equal(["m.json"], Directory.GetFileSystemEntries(_dir).Select(f => Path.GetFileName(f)!).ToArray()); // no temporary file either
+        Assert.Equal(["m.json"], Directory.GetFileSystemEntries(_dir).Select(f => Path.GetFileName(f)!).ToArray());
     }
 
     /// <summary>Whether signal <paramref name="number"/> is ignored in process <paramref name="pid"/> (the SigIgn mask of /proc/PID/status).</summary>
