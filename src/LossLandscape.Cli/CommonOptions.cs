@@ -107,8 +107,10 @@ internal static class CommonOptions
     public static NetworkPoint LoadModel(string path) => ModelFile.Load(path);
 
     /// <summary>
-    /// Refuses (<see cref="UsageException"/>, one line naming both options) an output path that is an input or another
-    /// output, compared as full paths: no output may overwrite an input or another output. Null paths are absent options.
+    /// Refuses (<see cref="UsageException"/>, one line naming both options) an output path that names the same file as an
+    /// input or another output: after resolving symbolic links, or, for existing files, by device and inode, so that a
+    /// hard link counts too (<see cref="FileIdentity.SameFile"/>). No output may overwrite an input or another output.
+    /// Null paths are absent options.
     /// </summary>
     internal static void RequireDistinctOutputs(IReadOnlyList<(string Option, string? Path)> inputs, IReadOnlyList<(string Option, string? Path)> outputs)
     {
@@ -117,13 +119,18 @@ internal static class CommonOptions
         {
             for (int j = 0; j < i; j++)
             {
-                if (files[i].Path is { } a && files[j].Path is { } b && string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal))
+                if (files[i].Path is { } a && files[j].Path is { } b && FileIdentity.SameFile(a, b))
                 {
-                    throw new UsageException($"{files[i].Option} and {files[j].Option} name the same file ({a}); an output must not overwrite an input or another output");
+                    string what = j < inputs.Count ? "an output must not overwrite an input" : "two outputs must not overwrite each other";
+                    throw new UsageException($"{files[i].Option} and {files[j].Option} name the same file ({a}{(string.Equals(a, b, StringComparison.Ordinal) ? "" : $", {b}")}); {what}");
                 }
             }
         }
     }
+
+    /// <summary>The file <c>--data SOURCE</c> reads: null for <c>builtin:</c>, <c>synthetic:</c> and no <c>--data</c>.</summary>
+    internal static string? DataFile(string? source) =>
+        source is null || source.StartsWith("builtin:", StringComparison.Ordinal) || source.StartsWith("synthetic:", StringComparison.Ordinal) ? null : source;
 
     /// <summary><c>--seed S</c> (default 0); <paramref name="description"/> says what it seeds.</summary>
     internal static Option<int> Seed(string description) => new("--seed") { Description = description, DefaultValueFactory = _ => 0 };

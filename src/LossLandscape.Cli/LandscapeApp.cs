@@ -24,7 +24,9 @@ namespace LossLandscape.Cli;
 /// the work would exceed.</description></item>
 /// <item><term>70</term><description>any other exception: a bug (<see cref="InternalError"/>, EX_SOFTWARE of
 /// BSD's sysexits.h). The line says so; <c>LANDSCAPE_DEBUG=1</c> prints the stack trace.</description></item>
-/// <item><term>130</term><description>train interrupted by Ctrl-C, the best point written (<see cref="TrainCommand.Interrupted"/>).</description></item>
+/// <item><term>130</term><description>interrupted by SIGINT (Ctrl-C): train and walk write the best point
+/// (<see cref="TrainCommand.Interrupted"/>), connect and experiment what finished, other commands write nothing (<see cref="SignalCancellation"/>).</description></item>
+/// <item><term>143</term><description>interrupted by SIGTERM, the same as 130.</description></item>
 /// </list>
 /// </remarks>
 public static class LandscapeApp

@@ -211,6 +211,26 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// <summary>Prints <paramref name="result"/> for people (tables on <see cref="CliContext.Console"/>).</summary>
     protected abstract void Render(CliContext context, TSettings settings, TResult result);
 
+    /// <summary>
+    /// The files the command reads besides <c>--model</c> and <c>--data</c>, as (option, path); a null path is an absent
+    /// option. Every command that reads another file lists it here, so that no output overwrites it.
+    /// </summary>
+    protected internal virtual IEnumerable<(string Option, string? Path)> InputFiles(TSettings settings) => [];
+
+    /// <summary>
+    /// The files the command writes besides <c>--json</c>, as (option, path): each is refused (exit 2) before any work
+    /// when it names an input or another output (<see cref="CommonOptions.RequireDistinctOutputs"/>). A directory
+    /// output is listed as the files written in it.
+    /// </summary>
+    protected internal virtual IEnumerable<(string Option, string? Path)> OutputFiles(TSettings settings) => [];
+
+    /// <summary>
+    /// Whether SIGINT and SIGTERM stop the command's work rather than the process from the moment it starts (before the
+    /// loading), for a command whose work runs in <see cref="CommandRun.ProgressUntilCtrlC{T}"/> and writes what it has
+    /// (default false: the signals end the process until such work begins).
+    /// </summary>
+    protected virtual bool Interruptible => false;
+
     /// <summary>The exit code of a finished run (default <see cref="LandscapeApp.Success"/>).</summary>
     protected virtual int ExitCode(TSettings settings, TResult result) => LandscapeApp.Success;
 
@@ -223,8 +243,17 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         var settings = ReadSettings(result);
         ValidateShared(settings);
         Validate(settings);
+        // Before any work: no output may name an input or another output (after links), whatever the command.
+        CommonOptions.RequireDistinctOutputs(
+            [("--model", settings.Model), ("--data", CommonOptions.DataFile(settings.Data?.Source)), .. InputFiles(settings)],
+            [.. OutputFiles(settings), ("--json", settings.Json)]);
 
         LandscapeApp.Initialize();
+        using var signals = new SignalCancellation(context.Err);
+        if (Interruptible)
+        {
+            signals.Arm(); // a signal while loading stops the work at its first check, with the start as the best point
+        }
         using var scope = NewDisposeScope();
         var point = settings.Model is { } path ? CommonOptions.LoadModel(path) : null;
         if (settings.Data is { Source: null })
@@ -236,14 +265,25 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
 
-        var run = new CommandRun(context, settings.Model, point, model, data, map);
-        var output = Execute(run, settings);
+        var run = new CommandRun(context, settings.Model, point, model, data, map, signals);
+        TResult output;
+        try
+        {
+            output = Execute(run, settings);
+        }
+        catch (OperationCanceledException) when (signals.ExitCode is { } interrupted)
+        {
+            // A computation without a best point to keep stopped at a check (CommandRun.Progress): nothing is written.
+            context.Err.WriteLine($"landscape: interrupted ({(interrupted == SignalCancellation.SigIntExitCode ? "SIGINT" : "SIGTERM")}); stopped before a result, nothing written");
+            return interrupted;
+        }
         Render(context, settings, output);
         if (JsonType is { } type)
         {
             JsonOutput.Write(settings.Json, output, type);
         }
-        return ExitCode(settings, output);
+        // A caught SIGINT or SIGTERM stopped the work early (its best point and JSON are written): 130 or 143.
+        return signals.ExitCode ?? ExitCode(settings, output);
     }
 
     private static void ValidateShared(TSettings settings)
@@ -268,10 +308,12 @@ internal sealed class CommandRun
     private readonly NetworkModel? _model;
     private readonly Dataset? _data;
     private readonly ResidualMap? _map;
+    private readonly SignalCancellation? _signals;
 
     /// <summary>Creates the run; the clock starts now, after the loading.</summary>
-    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, ResidualMap? map)
+    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, ResidualMap? map, SignalCancellation? signals = null)
     {
+        _signals = signals;
         Context = context;
         _modelPath = modelPath;
         _point = point;
@@ -298,34 +340,58 @@ internal sealed class CommandRun
     /// <summary>The residual map H of <see cref="Model"/> on <see cref="Data"/>.</summary>
     public ResidualMap Map => _map ?? throw Undeclared("--model and --data");
 
+    /// <summary>
+    /// Cancelled by the first SIGINT or SIGTERM once the work has begun (<see cref="Progress{T}"/>): for a library call
+    /// that takes a token of its own and throws <see cref="OperationCanceledException"/> (the command then writes nothing).
+    /// </summary>
+    public CancellationToken Cancellation => _signals?.Token ?? CancellationToken.None;
+
     /// <summary>Seconds since the loading ended: the wall time of the command's work so far.</summary>
     public double Seconds => _clock.Elapsed.TotalSeconds;
 
-    /// <summary>Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>).</summary>
-    public T Progress<T>(string description, Func<ProgressSink, T> work) => Context.WithProgress(description, work);
+    /// <summary>
+    /// Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>). SIGINT and
+    /// SIGTERM stop it: each progress report and each evaluation of <see cref="Map"/> (<see cref="ResidualMap.Cancellation"/>)
+    /// is a check that throws <see cref="OperationCanceledException"/> once a signal was caught (the command then writes
+    /// nothing and exits 130 or 143), and a computation that reaches no check within
+    /// <see cref="SignalCancellation.GraceSeconds"/> is ended with the process.
+    /// </summary>
+    public T Progress<T>(string description, Func<ProgressSink, T> work)
+    {
+        if (_signals is not { } signals)
+        {
+            return Context.WithProgress(description, work);
+        }
+        var token = signals.Arm();
+        using var section = signals.EnterWork();
+        if (_map is not null)
+        {
+            _map.Cancellation = token; // every evaluation of H is a check: Lanczos, SLQ, trace, slices, certificates
+        }
+        return Context.WithProgress(description, sink => work(new ProgressSink(report =>
+        {
+            token.ThrowIfCancellationRequested();
+            sink.Report(report);
+        })));
+    }
 
     /// <summary>
-    /// <see cref="Progress{T}"/> with Ctrl-C cancelling the token handed to <paramref name="work"/>: the process stays
-    /// alive, the work stops at its next check and returns what it has (or throws <see cref="OperationCanceledException"/>,
-    /// which reaches the caller), and the handler is removed afterwards.
+    /// <see cref="Progress{T}"/> with SIGINT (Ctrl-C) and SIGTERM cancelling the token handed to <paramref name="work"/>
+    /// (<see cref="SignalCancellation"/>): the process stays alive, the work stops at its next check and returns what it
+    /// has (or throws <see cref="OperationCanceledException"/>, which reaches the caller), the command writes its outputs,
+    /// and the exit code is 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once.
     /// </summary>
     public T ProgressUntilCtrlC<T>(string description, Func<ProgressSink, CancellationToken, T> work)
     {
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        if (_signals is null)
         {
-            e.Cancel = true; // keep the process alive: the work stops at its next check
-            cancel.Cancel();
-        };
-        System.Console.CancelKeyPress += onCancel;
-        try
-        {
-            return Progress(description, progress => work(progress, cancel.Token));
+            using var own = new SignalCancellation();
+            var token = own.Arm();
+            return Progress(description, progress => work(progress, token));
         }
-        finally
-        {
-            System.Console.CancelKeyPress -= onCancel;
-        }
+        var cancellation = _signals.Arm();
+        using var section = _signals.EnterWork();
+        return Context.WithProgress(description, progress => work(progress, cancellation));
     }
 
     private static InvalidOperationException Undeclared(string what) =>

@@ -86,6 +86,12 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     protected internal override JsonTypeInfo<ConnectOutput> JsonType => LandscapeJsonContext.Default.ConnectOutput;
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> InputFiles(Settings settings) => [("--to", settings.To)];
+
+    /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out), ("--plot", settings.Plot)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result)
     {
         string text = result.GetValue(_method)!;
@@ -152,7 +158,6 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         {
             throw new UsageException($"--plot: {plot}: the format is chosen by the extension, .svg or .png");
         }
-        CommonOptions.RequireDistinctOutputs([("--model", settings.Model), ("--to", settings.To)], [("--out", settings.Out), ("--plot", settings.Plot), ("--json", settings.Json)]);
     }
 
     /// <inheritdoc/>
@@ -238,6 +243,9 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
             context.Console.MarkupLine("[yellow]interrupted (Ctrl-C): the methods that finished are reported[/]");
         }
     }
+
+    /// <inheritdoc/>
+    protected override bool Interruptible => true;
 
     /// <inheritdoc/>
     protected override int ExitCode(Settings settings, ConnectOutput result) =>

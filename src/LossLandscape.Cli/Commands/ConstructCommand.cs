@@ -79,6 +79,9 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Standardize = result.GetValue(_standardize),
@@ -95,7 +98,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
         var sigma = InitCommand.ParseActivation(settings.Activation);
         var widths = Widths(settings.Hidden, settings.Depth, set.Count);
         var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed);
-        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options));
+        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.Cancellation));
         InitCommand.SaveModel(settings.Out, built.Point);
         return ConstructOutput.Of(settings.Out, set, built, Lemma33Interpolation.CopiesFor(set));
     }

@@ -81,6 +81,9 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     public static void SaveModel(string path, NetworkPoint point) => ModelFile.Save(path, point);
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Hidden = result.GetValue(_hidden)!,

@@ -35,13 +35,7 @@ internal sealed class PermuteCommand : LandscapeCommand<PermuteCommand.Settings,
     protected internal override JsonTypeInfo<PermuteOutput> JsonType => LandscapeJsonContext.Default.PermuteOutput;
 
     /// <inheritdoc/>
-    public override void Validate(Settings settings)
-    {
-        if (settings.Model is { } model && Path.GetFullPath(model) == Path.GetFullPath(settings.Out))
-        {
-            throw new UsageException($"--out: {settings.Out} is the --model file; write π(A) to another file");
-        }
-    }
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
 
     /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new() { Out = result.GetValue(_output)! };

@@ -79,6 +79,12 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> InputFiles(Settings settings) => [("--history", settings.History), ("--path", settings.Path)];
+
+    /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", System.IO.Path.Combine(settings.Out, HtmlReport.PageName))];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Out = result.GetValue(_output)!,
@@ -102,7 +108,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
-        run.Context.WithProgress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
+        run.Progress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
         if (path is not null)
         {
             LandscapeReport.AddPaths(report, path, run.Map);

@@ -96,6 +96,9 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Directions = result.GetValue(_directions)!,

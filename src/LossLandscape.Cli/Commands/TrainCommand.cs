@@ -182,6 +182,12 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     public static string StatusName(SolverStatus status) => status.ToJsonName();
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> InputFiles(Settings settings) => [("--init", settings.Init)];
+
+    /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Standardize = result.GetValue(_standardize),
@@ -240,6 +246,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             context.Err.WriteLine($"landscape: interrupted after {result.Steps} steps; wrote the best point (L = {F(result.BestLoss)}) to {result.Model}");
         }
     }
+
+    /// <inheritdoc/>
+    protected override bool Interruptible => true;
 
     /// <inheritdoc/>
     protected override int ExitCode(Settings settings, TrainOutput result) => result.Interrupted ? Interrupted : LandscapeApp.Success;

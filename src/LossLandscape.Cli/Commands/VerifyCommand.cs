@@ -32,6 +32,9 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
     protected internal override JsonTypeInfo<VerifyOutput> JsonType => LandscapeJsonContext.Default.VerifyOutput;
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--report", settings.Report is { } dir ? Path.Combine(dir, HtmlReport.PageName) : null)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new() { Report = result.GetValue(_report) };
 
     /// <inheritdoc/>

@@ -68,6 +68,9 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<(string Option, string? Path)> OutputFiles(Settings settings) => [("--out", settings.Out)];
+
+    /// <inheritdoc/>
     protected override Settings Bind(ParseResult result) => new()
     {
         Steps = result.GetValue(_steps),
@@ -81,7 +84,8 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     {
         var map = run.Map;
         var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()));
-        var walk = run.Progress("walk", _ => ManifoldWalk.Run(map, options));
+        // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
+        var walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
         if (settings.Out is { } path)
         {
             InitCommand.SaveModel(path, new NetworkPoint(run.Point.Network, run.Model.ToArray()));
@@ -106,6 +110,9 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         context.Console.Write(table);
         context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − rank J = {(result.Steps.Count > 0 ? (result.N - result.Steps[^1].Rank).ToString(CultureInfo.InvariantCulture) : "?")} at the end point; status {result.Status}"));
     }
+
+    /// <inheritdoc/>
+    protected override bool Interruptible => true;
 
     /// <inheritdoc/>
     protected override int ExitCode(Settings settings, WalkOutput result) => result.Converged ? LandscapeApp.Success : LandscapeApp.Failure;

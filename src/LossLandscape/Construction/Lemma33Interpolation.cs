@@ -88,7 +88,14 @@ public sealed record ConstructionResult(NetworkPoint Point, ConstructionDiagnost
 public static class Lemma33Interpolation
 {
     /// <summary>Builds the network and the point; <see cref="ArgumentException"/> for unusable input (the message says why).</summary>
-    public static ConstructionResult Construct(Dataset data, ConstructionOptions options)
+    /// <param name="data">The data to fit.</param>
+    /// <param name="options">Widths, activation, goal, polish.</param>
+    /// <param name="cancellation">
+    /// Checked before each (α, θ) solve of the search and at every evaluation of the polish
+    /// (<see cref="ResidualMap.Cancellation"/>); cancelling throws <see cref="OperationCanceledException"/>: a half-built
+    /// network is no point to keep.
+    /// </param>
+    public static ConstructionResult Construct(Dataset data, ConstructionOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
@@ -108,7 +115,7 @@ public static class Lemma33Interpolation
         double goal = options.RelativeGoal * scale;
         var blocks = Remark42Copies.Decompose(y, options.HiddenWidths[^1], options.HiddenWidths.Count);
         int tried = 0;
-        var bests = blocks.Select(t => Lemma33TriangularSystem.BestCandidate(x, t, options, goal / blocks.Count, ref tried)).ToArray();
+        var bests = blocks.Select(t => Lemma33TriangularSystem.BestCandidate(x, t, options, goal / blocks.Count, ref tried, cancellation)).ToArray();
         var best = bests.OrderByDescending(b => b.Amplification).First();
 
         // 3. The parameters, laid out as the MLP file format stores them.
@@ -118,7 +125,7 @@ public static class Lemma33Interpolation
 
         // 4. The polish, measured with the network's own forward pass.
         using var model = new NetworkPoint(mlp, parameters).ToModel();
-        using var map = new ResidualMap(model, data);
+        using var map = new ResidualMap(model, data) { Cancellation = cancellation };
         double triangular = GaussNewtonPolish.MaxResidual(map);
         var polish = new PolishOutcome(0, 0, null);
         if (options.Polish)

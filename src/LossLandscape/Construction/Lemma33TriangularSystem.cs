@@ -105,7 +105,8 @@ internal static class Lemma33TriangularSystem
     }
 
     /// <summary>The best (direction, α, θ) candidate for one target block y (d × ℓ) on inputs x (d × p).</summary>
-    public static Candidate BestCandidate(double[][] x, double[][] y, ConstructionOptions options, double goalEstimate, ref int tried)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked in the direction search and before each (α, θ) solve).</exception>
+    public static Candidate BestCandidate(double[][] x, double[][] y, ConstructionOptions options, double goalEstimate, ref int tried, CancellationToken cancellation = default)
     {
         var sigma = options.Activation;
         int d = x.Length, p = x[0].Length, l = y[0].Length;
@@ -115,7 +116,7 @@ internal static class Lemma33TriangularSystem
         {
             var xt = tensor(x.SelectMany(r => r).ToArray(), [d, p]);
             var yt = tensor(y.SelectMany(r => r).ToArray(), [d, l]);
-            directions = ProjectionDirection.Search(xt, yt, CandidateDirections(x, y), options.Seed, DirectionsSolved).ToArray();
+            directions = ProjectionDirection.Search(xt, yt, CandidateDirections(x, y), options.Seed, DirectionsSolved, cancellation).ToArray();
         }
         if (directions.Length == 0)
         {
@@ -139,6 +140,7 @@ internal static class Lemma33TriangularSystem
                 double alpha = range > 0 ? r / range : 1.0;
                 foreach (double theta in BreakpointFractions)
                 {
+                    cancellation.ThrowIfCancellationRequested();
                     tried++;
                     if (Solve(u, ySorted, alpha, theta, sigma, minGap) is { } c)
                     {

@@ -191,7 +191,7 @@ internal static class LibTorchSharpLoader
         string path = Path.Combine(temporary.FullName, FileName);
         try
         {
-            File.WriteAllBytes(path, compatible);
+            AtomicFile.WriteAllBytes(path, compatible);
             return (Load(path, shipped), path);
         }
         finally
@@ -216,37 +216,18 @@ internal static class LibTorchSharpLoader
     private static string? TryWriteOnce(string folder, byte[] bytes)
     {
         string path = Path.Combine(folder, FileName);
-        string? temporary = null;
         try
         {
             if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes))
             {
                 return path;
             }
-            Directory.CreateDirectory(folder);
-            temporary = Path.Combine(folder, $".{FileName}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-            File.WriteAllBytes(temporary, bytes);
-            File.Move(temporary, path, overwrite: true);
-            temporary = null;
+            AtomicFile.WriteAllBytes(path, bytes); // beside the target, renamed over it: another process never maps half a library
             return path;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LandscapeInputException)
         {
-            return null;
-        }
-        finally
-        {
-            if (temporary is not null)
-            {
-                try
-                {
-                    File.Delete(temporary);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    // Left behind in our own cache folder; the next successful write does not depend on it.
-                }
-            }
+            return null; // AtomicFile removed its temporary file
         }
     }
 

@@ -149,10 +149,20 @@ public sealed class ResidualMap : IDisposable
     internal Tensor BatchResiduals((long Start, long Count) b) =>
         Model.Forward(BatchInputs(b)) - _targets.narrow(0, b.Start, b.Count);
 
+    /// <summary>
+    /// A token checked before every batch of every evaluation of the map (H, L, ∇L, J, and the Hessian, Gauss–Newton and
+    /// Jacobian products built on them): once it is cancelled, the next evaluation throws
+    /// <see cref="OperationCanceledException"/>. Default: none. It makes every estimator on the map (Lanczos, SLQ,
+    /// Hutchinson, slices, certificates) stoppable within one batch's forward and backward pass, without a token of its
+    /// own; a caller that must keep a best point (training, the walk) passes a token to that loop instead.
+    /// </summary>
+    public CancellationToken Cancellation { get; set; }
+
     /// <summary>The inputs of batch <paramref name="b"/> (a view of the map's tensor).</summary>
     private Tensor BatchInputs((long Start, long Count) b)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        Cancellation.ThrowIfCancellationRequested();
         return _inputs.narrow(0, b.Start, b.Count);
     }
 

@@ -62,8 +62,14 @@ public static class ManifoldWalk
     public const int RetractionSteps = 20;
 
     /// <summary>Walks the model's point (the model is moved).</summary>
+    /// <param name="map">The model and data; the model's point is the start, on M.</param>
+    /// <param name="options">Steps, step size, seed, tolerance.</param>
+    /// <param name="cancellation">
+    /// Checked before each step: cancelling ends the walk with <see cref="SolverStatus.Cancelled"/> and the model at the
+    /// end of the last finished step (a point of M, retracted), not an exception.
+    /// </param>
     /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit <see cref="WalkOptions.MemoryBudgetBytes"/>.</exception>
-    public static WalkResult Run(ResidualMap map, WalkOptions options)
+    public static WalkResult Run(ResidualMap map, WalkOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
@@ -83,6 +89,11 @@ public static class ManifoldWalk
             var status = SolverStatus.Converged;
             for (int s = 1; s <= options.Steps; s++)
             {
+                if (cancellation.IsCancellationRequested)
+                {
+                    status = SolverStatus.Cancelled;
+                    break;
+                }
                 using var stepScope = NewDisposeScope();
                 var before = ParameterVector.Get(map.Model);
                 var t = factors.TangentProjection(tensor(SeededNormal.Vector(rng, map.ParameterCount)));

@@ -94,9 +94,8 @@ public static class PathFile
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(chosen);
         ArgumentNullException.ThrowIfNull(results);
-        AtomicFile.Write(path, temporary =>
+        AtomicFile.Write(path, stream =>
         {
-            using var stream = File.Create(temporary);
             using var w = new Utf8JsonWriter(stream);
             w.WriteStartObject();
             w.WriteString("format", Format);

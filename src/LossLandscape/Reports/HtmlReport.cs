@@ -97,10 +97,13 @@ public sealed class HtmlReport(string title)
         </html>
         """;
 
-    /// <summary>Writes DIR/index.html (creating DIR) and returns its path.</summary>
+    /// <summary>The file <see cref="Save"/> writes in its directory.</summary>
+    public const string PageName = "index.html";
+
+    /// <summary>Writes DIR/<see cref="PageName"/> (creating DIR) and returns its path.</summary>
     public string Save(string directory)
     {
-        var path = Path.Combine(directory, "index.html");
+        var path = Path.Combine(directory, PageName);
         Engine.AtomicFile.WriteAllText(path, Render());
         return path;
     }

@@ -41,18 +41,9 @@ public static class Plots
         {
             throw new ArgumentException($"{path}: the plot format is chosen by the extension, .png or .svg");
         }
-        // Written beside the target and renamed over it (AtomicFile keeps the extension, which chooses the format).
-        Engine.AtomicFile.Write(path, temporary =>
-        {
-            if (ext == ".png")
-            {
-                plot.SavePng(temporary, width, height);
-            }
-            else
-            {
-                File.WriteAllText(temporary, Svg(plot, width, height));
-            }
-        });
+        // Rendered to bytes here, then written beside the target and renamed over it (AtomicFile).
+        byte[] bytes = ext == ".png" ? plot.GetImageBytes(width, height, ImageFormat.Png) : System.Text.Encoding.UTF8.GetBytes(Svg(plot, width, height));
+        Engine.AtomicFile.WriteAllBytes(path, bytes);
     }
 
     /// <summary>
