@@ -228,7 +228,7 @@ public static class Certificate
         }
         else
         {
-            ProgressReport.Report(progress, route == JacobianRoute.Svd ? "Jacobian and its SVD" : "Gram matrix JJᵀ and its eigenvalues", 0.05);
+            ProgressReport.Report(progress, route switch { JacobianRoute.Svd => "Jacobian and its SVD", JacobianRoute.Normal => "normal matrix JᵀJ and its eigenvalues", _ => "Gram matrix JJᵀ and its eigenvalues" }, 0.05);
             using (var factors = JacobianFactorization.Factor(map, route))
             {
                 rank = factors.Rank;
