@@ -20,14 +20,16 @@ namespace LossLandscape.Cli;
 /// (<see cref="BadInput"/>): a malformed command line or option value (<see cref="UsageException"/>), unusable data
 /// (<see cref="DataFormatException"/>) or model file (<see cref="ModelFormatException"/>), an input file or directory
 /// that does not exist, a request the library refuses as bad input (<see cref="LandscapeInputException"/>: the
-/// construction asked for h &lt; d, duplicate inputs, an activation that is not rectified), or a memory budget
-/// the work would exceed.</description></item>
+/// construction asked for h &lt; d, duplicate inputs, an activation that is not rectified), a memory budget
+/// the work would exceed (checked before allocating), a point whose loss, gradient or estimate is not finite
+/// (<see cref="NonFinite"/>), libtorch refusing a non-finite matrix, running out of memory, or a file that cannot be
+/// read or written (<see cref="IOException"/>, <see cref="UnauthorizedAccessException"/>).</description></item>
 /// <item><term>70</term><description>any other exception: a bug (<see cref="InternalError"/>, EX_SOFTWARE of
 /// BSD's sysexits.h). The line says so; <c>LANDSCAPE_DEBUG=1</c> prints the stack trace.</description></item>
 /// <item><term>130</term><description>train interrupted by Ctrl-C, the best point written (<see cref="TrainCommand.Interrupted"/>).</description></item>
 /// </list>
 /// </remarks>
-public static class LandscapeApp
+public static partial class LandscapeApp
 {
     /// <summary>Exit code for success.</summary>
     public const int Success = 0;
@@ -180,8 +182,12 @@ public static class LandscapeApp
                 }
             }
         }
-        return message.ReplaceLineEndings(" ").Trim();
+        // A quoted user value ('…': a cell, a name, a path) is cut to MaxQuotedLength characters: a 10 MB cell is never echoed whole.
+        return LongQuote().Replace(message.ReplaceLineEndings(" ").Trim(), m => $"'{Shorten(m.Groups[1].Value)}'");
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("'([^']{81,})'")]
+    private static partial System.Text.RegularExpressions.Regex LongQuote();
 
     /// <summary>Where libtorch's C++ backtrace starts in the message of its exceptions (c10::Error::what()).</summary>
     private static readonly string[] LibTorchTraceMarkers = ["Exception raised from", "frame #"];
@@ -196,7 +202,8 @@ public static class LandscapeApp
     /// throws <see cref="LandscapeInputException"/> (an <see cref="ArgumentException"/>) when it refuses input.
     /// </summary>
     internal static bool IsBadInput(Exception e) =>
-        e is UsageException or DataFormatException or ModelFormatException or LandscapeInputException or MemoryBudgetExceededException or FileNotFoundException or DirectoryNotFoundException;
+        e is UsageException or DataFormatException or ModelFormatException or LandscapeInputException or MemoryBudgetExceededException
+            or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException;
 
     /// <summary>Prepares the engine; every command calls it first.</summary>
     internal static void Initialize() => TorchRuntime.EnsureInitialized();

@@ -263,7 +263,10 @@ public static class ModelFile
                 vertices.Add(kind switch
                 {
                     "hidden" => new DagVertex(DagVertexKind.Hidden, bias, Activation(v, where)),
-                    "output" => new DagVertex(DagVertexKind.Output, bias),
+                    // Outputs are linear (Section 2 of the paper): an activation there would be silently ignored, so it is refused.
+                    "output" => v.TryGetProperty("activation", out var a) && a.ValueKind != JsonValueKind.Null
+                        ? throw Fail($"{where}: an output vertex is linear and takes no activation (found '{a}'); add a hidden vertex with the activation before it")
+                        : new DagVertex(DagVertexKind.Output, bias),
                     _ => throw Fail($"{where}: unknown kind '{kind}'; expected hidden or output"),
                 });
             }
