@@ -145,7 +145,7 @@ public static partial class LandscapeApp
                 code = BadInput;
                 text = $"landscape: error: a matrix of the computation is not finite (float64 overflowed at this point: check the parameters, the input scale and the loss exponent): {line}";
             }
-            else if (e is OutOfMemoryException or InsufficientMemoryException)
+            else if (e is OutOfMemoryException or InsufficientMemoryException || IsLibTorchOutOfMemory(e))
             {
                 code = BadInput;
                 text = "landscape: error: out of memory: the problem does not fit this machine's memory or address-space limit; use smaller widths, fewer rows or a smaller --grid";
@@ -191,6 +191,10 @@ public static partial class LandscapeApp
 
     /// <summary>Where libtorch's C++ backtrace starts in the message of its exceptions (c10::Error::what()).</summary>
     private static readonly string[] LibTorchTraceMarkers = ["Exception raised from", "frame #"];
+
+    /// <summary>Whether <paramref name="e"/> is libtorch's allocator failing (c10's "DefaultCPUAllocator: can't allocate memory").</summary>
+    internal static bool IsLibTorchOutOfMemory(Exception e) =>
+        e is System.Runtime.InteropServices.ExternalException && e.Message.Contains("can't allocate memory", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Whether <paramref name="e"/> is libtorch refusing a matrix with NaN or ±∞ entries (the input of the factorization overflowed).</summary>
     internal static bool IsNonFiniteInLinearAlgebra(Exception e) =>
