@@ -148,6 +148,21 @@ public sealed class CliGuardTests : IDisposable
     }
 
     [Fact]
+    public void An_Empty_Or_Broken_Model_File_Is_Refused_In_Our_Words_Not_The_Readers()
+    {
+        File.WriteAllText(P("empty.json"), "");
+        var r = CliTests.Run("info", "--model", P("empty.json"));
+        AssertOneLineError(r, "the file is empty");
+        File.WriteAllText(P("broken.json"), "{\"format\": ");
+        r = CliTests.Run("info", "--model", P("broken.json"));
+        AssertOneLineError(r, "not valid JSON");
+        foreach (var words in new[] { "isFinalBlock", "LineNumber:", "BytePositionInLine" })
+        {
+            Assert.DoesNotContain(words, r.Err);
+        }
+    }
+
+    [Fact]
     public void An_Unknown_Command_Is_Named_And_The_Commands_Listed()
     {
         var r = CliTests.Run("frobnicate");
