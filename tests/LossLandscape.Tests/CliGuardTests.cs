@@ -80,6 +80,9 @@ public sealed class CliGuardTests : IDisposable
             AssertOneLineError(r, "layer 1 of 2 overflows");
             Assert.DoesNotContain("NaN", r.Out);
         }
+        // The second endpoint of connect is checked like the first.
+        AssertOneLineError(CliTests.Run("connect", "--model", P("iris.json"), "--to", big, "--data", "builtin:iris", "--one-hot", "species", "--method", "linear"),
+            "layer 1 of 2 overflows");
     }
 
     [Fact]
