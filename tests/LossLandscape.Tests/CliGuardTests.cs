@@ -166,6 +166,22 @@ public sealed class CliGuardTests : IDisposable
     }
 
     [Fact]
+    public void A_Diverged_Training_Prints_No_Non_Finite_Number_And_Writes_The_Best_Point()
+    {
+        // Gradient descent with η = 10¹⁰ overflows within a few steps: the status says diverged, the table says so in words.
+        var r = CliTests.Run("train", "--data", "builtin:iris", "--one-hot", "species", "--hidden", "4", "--optimizer", "gd", "--lr", "1e10",
+            "--steps", "20", "--out", P("dv.json"), "--json", P("dv-report.json"));
+        Assert.Equal(0, r.Code);
+        Assert.Contains("diverged", r.Out);
+        foreach (var text in new[] { r.Out, File.ReadAllText(P("dv-report.json")) })
+        {
+            Assert.DoesNotContain("NaN", text);
+            Assert.DoesNotContain("Infinity", text);
+        }
+        Assert.Equal(0, CliTests.Run("evaluate", "--model", P("dv.json"), "--data", "builtin:iris", "--one-hot", "species").Code);
+    }
+
+    [Fact]
     public void An_Unknown_Command_Is_Named_And_The_Commands_Listed()
     {
         var r = CliTests.Run("frobnicate");
