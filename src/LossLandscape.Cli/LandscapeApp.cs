@@ -20,8 +20,10 @@ namespace LossLandscape.Cli;
 /// (<see cref="BadInput"/>): a malformed command line or option value (<see cref="UsageException"/>), unusable data
 /// (<see cref="DataFormatException"/>) or model file (<see cref="ModelFormatException"/>), an input file or directory
 /// that does not exist, a request the library refuses as bad input (<see cref="LandscapeInputException"/>: the
-/// construction asked for h &lt; d, duplicate inputs, an activation that is not rectified), or a memory budget
-/// the work would exceed.</description></item>
+/// construction asked for h &lt; d, duplicate inputs, an activation that is not rectified), a memory budget
+/// the work would exceed (checked before allocating), a point whose loss, gradient or estimate is not finite
+/// (<see cref="NonFinite"/>), libtorch refusing a non-finite matrix, running out of memory, or a file that cannot be
+/// read or written (<see cref="IOException"/>, <see cref="UnauthorizedAccessException"/>).</description></item>
 /// <item><term>70</term><description>any other exception: a bug (<see cref="InternalError"/>, EX_SOFTWARE of
 /// BSD's sysexits.h). The line says so; <c>LANDSCAPE_DEBUG=1</c> prints the stack trace.</description></item>
 /// <item><term>130</term><description>interrupted by SIGINT (Ctrl-C): train and walk write the best point
@@ -29,7 +31,7 @@ namespace LossLandscape.Cli;
 /// <item><term>143</term><description>interrupted by SIGTERM, the same as 130.</description></item>
 /// </list>
 /// </remarks>
-public static class LandscapeApp
+public static partial class LandscapeApp
 {
     /// <summary>Exit code for success.</summary>
     public const int Success = 0;
@@ -67,20 +69,50 @@ public static class LandscapeApp
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(ExperimentCommand.Create(context));
 
-        ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
-        if (parsed.Errors.Count > 0)
-        {
-            stderr.WriteLine($"landscape: error: {parsed.Errors[0].Message.ReplaceLineEndings(" ")} (see landscape --help)");
-            return BadInput;
-        }
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         try
         {
+            ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
+            if (parsed.Errors.Count > 0)
+            {
+                string message = args.Length > 0 && !args[0].StartsWith('-') && !root.Subcommands.Any(c => c.Name == args[0])
+                    ? $"unknown command '{Shorten(args[0])}'; the commands are: {string.Join(", ", root.Subcommands.Select(c => c.Name))}"
+                    : $"{parsed.Errors[0].Message.ReplaceLineEndings(" ")} (see landscape --help)";
+                WriteLineSafely(stderr, $"landscape: error: {Shorten(message, MaxMessageLength)}");
+                return BadInput;
+            }
+            var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
             return parsed.Invoke(config);
         }
         catch (Exception e)
         {
             return Report(e, stderr);
+        }
+    }
+
+    /// <summary>
+    /// The longest error line printed, in characters: room for a message that lists the columns of a digits-sized table,
+    /// while a 10 MB cell, path or option value is never echoed whole. Chosen, not derived.
+    /// </summary>
+    internal const int MaxMessageLength = 2000;
+
+    /// <summary>The most characters of a user's value (a cell, a command name) quoted in a message; about one terminal line.</summary>
+    internal const int MaxQuotedLength = 80;
+
+    /// <summary><paramref name="text"/> cut to <paramref name="max"/> characters, with "…" and the full length when cut.</summary>
+    internal static string Shorten(string text, int max = MaxQuotedLength) =>
+        text.Length <= max ? text : string.Concat(text.AsSpan(0, max), $"… ({text.Length} characters)");
+
+    /// <summary>Writes one line to <paramref name="writer"/>, swallowing any failure (a closed stderr, a full disk): the error printer cannot throw.</summary>
+    internal static void WriteLineSafely(TextWriter writer, string line)
+    {
+        try
+        {
+            writer.WriteLine(line);
+            writer.Flush();
+        }
+        catch (Exception)
+        {
+            // Nowhere left to report to: the exit code carries the outcome.
         }
     }
 
@@ -92,23 +124,83 @@ public static class LandscapeApp
     {
         ArgumentNullException.ThrowIfNull(e);
         ArgumentNullException.ThrowIfNull(stderr);
-        while (e is AggregateException { InnerException: { } inner })
+        int code = InternalError;
+        string text;
+        try
         {
-            e = inner;
+            while (e is AggregateException { InnerException: { } inner })
+            {
+                e = inner;
+            }
+            if (debug)
+            {
+                WriteLineSafely(stderr, e.ToString());
+            }
+            string line = Shorten(OneLine(e), MaxMessageLength);
+            if (IsBadInput(e))
+            {
+                code = BadInput;
+                text = $"landscape: error: {line}";
+            }
+            else if (IsNonFiniteInLinearAlgebra(e))
+            {
+                code = BadInput;
+                text = $"landscape: error: a matrix of the computation is not finite (float64 overflowed at this point: check the parameters, the input scale and the loss exponent): {line}";
+            }
+            else if (e is OutOfMemoryException or InsufficientMemoryException || IsLibTorchOutOfMemory(e))
+            {
+                code = BadInput;
+                text = "landscape: error: out of memory: the problem does not fit this machine's memory or address-space limit; use smaller widths, fewer rows or a smaller --grid";
+            }
+            else
+            {
+                text = $"landscape: internal error ({e.GetType().Name}): {line} — this is a bug; {DebugVariable}=1 shows the trace";
+            }
         }
-        string line = e.Message.ReplaceLineEndings(" ");
-        if (debug)
+        catch (Exception)
         {
-            stderr.WriteLine(e.ToString());
+            text = "landscape: internal error (the error message could not be formed) — this is a bug";
         }
-        if (IsBadInput(e))
-        {
-            stderr.WriteLine($"landscape: error: {line}");
-            return BadInput;
-        }
-        stderr.WriteLine($"landscape: internal error ({e.GetType().Name}): {line} — this is a bug; {DebugVariable}=1 shows the trace");
-        return InternalError;
+        WriteLineSafely(stderr, text);
+        return code;
     }
+
+    /// <summary>
+    /// The message of <paramref name="e"/> as one line; for an exception from libtorch (TorchSharp's
+    /// <see cref="System.Runtime.InteropServices.ExternalException"/>), only its first sentence, before the C++
+    /// "Exception raised from … frame #N" trace, which never reaches the user.
+    /// </summary>
+    internal static string OneLine(Exception e)
+    {
+        string message = e.Message;
+        if (e is System.Runtime.InteropServices.ExternalException)
+        {
+            foreach (var marker in LibTorchTraceMarkers)
+            {
+                int at = message.IndexOf(marker, StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    message = message[..at];
+                }
+            }
+        }
+        // A quoted user value ('…': a cell, a name, a path) is cut to MaxQuotedLength characters: a 10 MB cell is never echoed whole.
+        return LongQuote().Replace(message.ReplaceLineEndings(" ").Trim(), m => $"'{Shorten(m.Groups[1].Value)}'");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("'([^']{81,})'")]
+    private static partial System.Text.RegularExpressions.Regex LongQuote();
+
+    /// <summary>Where libtorch's C++ backtrace starts in the message of its exceptions (c10::Error::what()).</summary>
+    private static readonly string[] LibTorchTraceMarkers = ["Exception raised from", "frame #"];
+
+    /// <summary>Whether <paramref name="e"/> is libtorch's allocator failing (c10's "DefaultCPUAllocator: can't allocate memory").</summary>
+    internal static bool IsLibTorchOutOfMemory(Exception e) =>
+        e is System.Runtime.InteropServices.ExternalException && e.Message.Contains("can't allocate memory", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether <paramref name="e"/> is libtorch refusing a matrix with NaN or ±∞ entries (the input of the factorization overflowed).</summary>
+    internal static bool IsNonFiniteInLinearAlgebra(Exception e) =>
+        e is System.Runtime.InteropServices.ExternalException && e.Message.Contains("non-finite", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Whether <paramref name="e"/> is bad input (exit 2) rather than a bug: only the exception types that say so.
@@ -116,7 +208,8 @@ public static class LandscapeApp
     /// throws <see cref="LandscapeInputException"/> (an <see cref="ArgumentException"/>) when it refuses input.
     /// </summary>
     internal static bool IsBadInput(Exception e) =>
-        e is UsageException or DataFormatException or ModelFormatException or LandscapeInputException or MemoryBudgetExceededException or FileNotFoundException or DirectoryNotFoundException;
+        e is UsageException or DataFormatException or ModelFormatException or LandscapeInputException or MemoryBudgetExceededException
+            or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException;
 
     /// <summary>Prepares the engine; every command calls it first.</summary>
     internal static void Initialize() => TorchRuntime.EnsureInitialized();

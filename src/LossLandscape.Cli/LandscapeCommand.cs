@@ -264,6 +264,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         var data = settings.Data?.Load();
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
+        if (map is not null)
+        {
+            NonFinite.RequireFinitePoint(map); // a point whose H or L overflows has no geometry to measure: exit 2, naming what overflowed
+        }
 
         var run = new CommandRun(context, settings.Model, point, model, data, map, signals);
         TResult output;

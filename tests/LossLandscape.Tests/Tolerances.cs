@@ -349,4 +349,9 @@ internal static class Tolerances
     /// were exactly 0 when run alone), relative to max(1, L).
     /// </summary>
     public const double SameStepsOnAnotherThread = 1e-9;
+    /// The normal route's steps against the dense reference (JᵀJ + μI)⁻¹Jᵀr: the normal equations' relative error is
+    /// ≲ c·ε·κ(J)² (Higham 2002, §20.4), here κ ≲ 10² on a 40-point, 13-parameter case, so ≲ 1e−11; 1e−8 leaves margin
+    /// while a wrong μ, sign or dropped direction is an O(1) error.
+    /// </summary>
+    public const double NormalRouteSteps = 1e-8;
 }

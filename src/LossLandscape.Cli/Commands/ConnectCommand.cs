@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Engine;
+using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
@@ -165,6 +166,13 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     {
         var a = run.Point;
         var b = CommonOptions.LoadModel(settings.To);
+        if (b.Network.ParameterCount == a.Network.ParameterCount && b.Network.InputDim == a.Network.InputDim && b.Network.OutputDim == a.Network.OutputDim)
+        {
+            // --model was checked by the execution path; --to likewise (a mismatch of architectures is the library's to name).
+            using var endpoint = b.ToModel();
+            using var endpointMap = new ResidualMap(endpoint, run.Data);
+            NonFinite.RequireFinitePoint(endpointMap);
+        }
         var map = run.Map;
         double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
         var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate);

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization.Metadata;
@@ -57,7 +58,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
         var map = run.Map;
         double loss = map.Loss();
         double maxRes = map.Residuals().abs().max().item<double>();
-        double gradNorm = map.Gradient().norm().item<double>();
+        double gradNorm = NonFinite.Require(map.Gradient().norm().item<double>(), "the gradient norm ‖∇L‖", "the reverse pass overflows float64 at this point");
         var set = run.Data;
         return new EvaluateOutput(map.ParameterCount, set.Count, set.OutputDim, map.Constraints, map.Exponent, loss, maxRes, gradNorm, set.Source, set.InputDim, run.Seconds);
     }

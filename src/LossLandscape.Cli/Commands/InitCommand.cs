@@ -73,6 +73,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     /// <summary>An MLP of the given widths sized for <paramref name="data"/>, with its input scaling if asked.</summary>
     public static Mlp SizedFor(Dataset data, IReadOnlyList<int> widths, Activation activation, bool standardize)
     {
+        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, "--hidden");
         var mlp = new Mlp(data.InputDim, widths.Select(w => new HiddenLayer(w, activation)).ToArray(), data.OutputDim);
         return standardize ? mlp.WithScaling(InputScaling.Standardize(data)) : mlp;
     }

@@ -53,6 +53,16 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         {
             throw new UsageException($"--grid: {settings.Grid} is fewer than 2 points per axis");
         }
+        if (settings.WalkSteps < 0)
+        {
+            throw new UsageException($"--walk-steps: {settings.WalkSteps} is not a number of steps ≥ 0 (0: no walk)");
+        }
+        LossSlice.RequireFits(settings.Grid, 2);
+        OutputDirectory.RequireWritable("--out", settings.Out);
+        if (settings.History is { } history && !File.Exists(history))
+        {
+            throw new UsageException($"--history: {LandscapeApp.Shorten(history)}: file not found");
+        }
     }
 
     /// <summary>Reads <c>lossHistory</c> (an array of numbers) from a training JSON.</summary>
@@ -65,15 +75,24 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            if (doc.RootElement.TryGetProperty("lossHistory", out var array) && array.ValueKind == JsonValueKind.Array)
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("lossHistory", out var array) && array.ValueKind == JsonValueKind.Array)
             {
                 // train --json writes a non-finite loss as null; the plot leaves it out (NaN).
-                return array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? double.NaN : e.GetDouble()).ToArray();
+                return array.EnumerateArray().Select((e, i) => e.ValueKind switch
+                {
+                    JsonValueKind.Null => double.NaN,
+                    JsonValueKind.Number when e.TryGetDouble(out double v) => v,
+                    _ => throw new UsageException($"{path}: entry {i} of 'lossHistory' is {LandscapeApp.Shorten(e.GetRawText())}, not a number (write the file with landscape train --json)"),
+                }).ToArray();
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (JsonException e)
         {
-            throw new UsageException($"{path}: not a training JSON: {e.Message.ReplaceLineEndings(" ")}");
+            throw new UsageException($"{path}: not a training JSON: not valid JSON at line {(e.LineNumber ?? 0) + 1}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{path}: cannot read: {e.Message.ReplaceLineEndings(" ")}");
         }
         throw new UsageException($"{path}: no 'lossHistory' array (write one with landscape train --json)");
     }

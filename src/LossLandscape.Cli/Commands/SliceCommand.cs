@@ -65,6 +65,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
         {
             throw new UsageException($"--grid: {settings.Grid} is fewer than 2 points per axis");
         }
+        LossSlice.RequireFits(settings.Grid, settings.Dims);
         if (!(settings.Range > 0) || !double.IsFinite(settings.Range))
         {
             throw new UsageException($"--range: {settings.Range.ToString(CultureInfo.InvariantCulture)} is not a positive number");

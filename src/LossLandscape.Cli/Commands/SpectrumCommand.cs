@@ -125,6 +125,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
             throw new MemoryBudgetExceededException($"--method {settings.Method}", e.RequiredBytes, e.BudgetBytes,
                 "use --method lanczos (k extreme eigenvalues) or --method slq (the spectral density), or raise --budget-gb");
         }
+        NonFinite.RequireAll(spectrum.Eigenvalues, "an eigenvalue of the spectrum", "the Hessian-vector products overflow float64 at this point");
         return SpectrumOutput.From(settings.Method, settings.Which, map, spectrum);
     }
 

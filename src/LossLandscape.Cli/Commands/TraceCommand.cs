@@ -107,6 +107,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
             _ => TraceMethod.Exact,
         };
         var trace = run.Progress("trace", progress => TraceEstimate.Compute(op, method, options, progress));
+        NonFinite.Require(trace.Trace, "the trace estimate", "the Hessian-vector products overflow float64 at this point");
         double seconds = run.Seconds;
         string note = settings.Method switch
         {

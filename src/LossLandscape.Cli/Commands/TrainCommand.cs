@@ -230,7 +230,8 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, TrainOutput result)
     {
-        static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        // A diverged run's last loss overflowed: said in words, never printed as a number (the best point is what was written).
+        static string F(double v) => double.IsFinite(v) ? v.ToString("G4", CultureInfo.InvariantCulture) : "overflow (not finite)";
         var table = new Table().AddColumns("quantity", "value");
         void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
         Row("data", $"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}, ℓd = {result.Constraints}");

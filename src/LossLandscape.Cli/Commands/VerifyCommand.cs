@@ -38,6 +38,15 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
     protected override Settings Bind(ParseResult result) => new() { Report = result.GetValue(_report) };
 
     /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Report is { } dir)
+        {
+            OutputDirectory.RequireWritable("--report", dir); // before the minutes of checks, not after them
+        }
+    }
+
+    /// <inheritdoc/>
     protected override VerifyOutput Execute(CommandRun run, Settings settings)
     {
         var checks = run.Progress("verify", progress => PaperVerification.Run(progress));

@@ -5,6 +5,9 @@ namespace LossLandscape.Data;
 /// <summary>Seeded synthetic datasets, identical for a seed on every machine (System.Random, not libtorch).</summary>
 public static class SyntheticData
 {
+    /// <summary>Copies of the D × (P + L) numbers that exist at once while synthetic data is made and used: the generated arrays, the dataset's rows and the residual map's tensor.</summary>
+    public const int DataCopies = 3;
+
     /// <summary>
     /// d points xᵢ ~ N(0, I_p), distinct with probability 1, and ℓ targets yᵢ ~ N(0, I_ℓ) independent
     /// of the inputs: the hardest case for interpolation, since no structure helps.
@@ -15,6 +18,9 @@ public static class SyntheticData
         {
             throw new LandscapeInputException(FormattableString.Invariant($"synthetic data sizes must be positive, got D = {count}, P = {inputDim}, L = {outputDim}"), nameof(count));
         }
+        // Before the arrays exist: D × (P + L) doubles, held DataCopies times (the generated arrays, the dataset's rows and the tensor of the residual map).
+        MemoryBudget.Require(FormattableString.Invariant($"synthetic data of D = {count} rows × (P + L) = {(long)inputDim + outputDim} columns (×{DataCopies} copies)"),
+            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), MemoryBudget.DefaultBytes, "use fewer rows D or columns P in --data synthetic:D,P");
         var rng = new Random(seed);
         var x = new double[count, inputDim];
         var y = new double[count, outputDim];
@@ -61,4 +67,6 @@ public static class SyntheticData
         }
         return basis.WithTargets(y);
     }
+
+    private static long SaturatingTimes(long factor, long bytes) => bytes > long.MaxValue / factor ? long.MaxValue : factor * bytes;
 }

@@ -250,7 +250,7 @@ public static class Certificate
                     MemoryBudget.Require($"the eigenvalues of JJᵀ ({m} × {m}) after the Cholesky test proved nothing", JacobianFactorization.RequiredBytes(map, route), budget,
                         GramAlternative(m));
                 }
-                ProgressReport.Report(progress, route == JacobianRoute.Svd ? "Jacobian and its SVD" : "Gram matrix JJᵀ and its eigenvalues", 0.05);
+                ProgressReport.Report(progress, route switch { JacobianRoute.Svd => "Jacobian and its SVD", JacobianRoute.Normal => "normal matrix JᵀJ and its eigenvalues", _ => "Gram matrix JJᵀ and its eigenvalues" }, 0.05);
                 using var factors = JacobianFactorization.Factor(map, route);
                 rank = factors.Rank;
             }

@@ -15,6 +15,12 @@ public enum JacobianRoute
 
     /// <summary>The eigendecomposition of K = JJᵀ (<see cref="GramMatrix"/>); J is never formed for the project's MLPs.</summary>
     Gram,
+
+    /// <summary>
+    /// The eigendecomposition of the n × n normal matrix JᵀJ = V S² Vᵀ, for n &lt; ℓd (fewer parameters than
+    /// equations): the steps solve (JᵀJ + μI)s = Jᵀr in the small space instead of the ℓd × ℓd system of the Gram route.
+    /// </summary>
+    Normal,
 }
 
 /// <summary>
@@ -36,9 +42,13 @@ public enum JacobianRoute
 /// (vᵢ = Jᵀwᵢ/σᵢ, Jᵀz by one reverse pass, Ju by forward mode). The eigenvalues of K carry an absolute error
 /// ℓd·ε·λmax, so σᵢ = √λᵢ is resolved only down to √(ℓd·ε)·σmax (about 1e−7·σmax at ℓd ≈ 1000), and solves
 /// have error ∝ κ(J)².</item>
+/// <item><see cref="JacobianRoute.Normal"/>: J is formed and JᵀJ = V S² Vᵀ by a symmetric eigendecomposition of the
+/// n × n normal matrix; Wᵀr = S⁻¹VᵀJᵀr. Like the Gram route, σᵢ is resolved only down to √(n·ε)·σmax and solves have
+/// error ∝ κ(J)² (the normal equations, Golub &amp; Van Loan §5.3.7), but its matrices are n × n, not ℓd × ℓd.</item>
 /// </list>
 /// <para>The route rule (<see cref="ChooseRoute"/>): the SVD of J when the memory it holds at once
-/// (<see cref="RequiredBytes"/>) is at most min(budget, <see cref="SvdRouteCapBytes"/>), else the Gram matrix.
+/// (<see cref="RequiredBytes"/>) is at most min(budget, <see cref="SvdRouteCapBytes"/>); else, of the Gram matrix
+/// (ℓd × ℓd) and the normal matrix (n × n, only when n &lt; ℓd), the one that holds less memory.
 /// The rank tolerance is the route's resolution; <see cref="Rank"/> reports it with the gap it decided across.</para>
 /// </remarks>
 public sealed class JacobianFactorization : IDisposable
@@ -54,13 +64,13 @@ public sealed class JacobianFactorization : IDisposable
     [ThreadStatic]
     private static int t_factorizations;
 
-    private readonly Tensor _left;
+    private readonly Tensor? _left;
     private readonly Tensor? _right;
     private readonly Func<Tensor, Tensor>? _times;
     private readonly Func<Tensor, Tensor>? _transposeTimes;
     private readonly Tensor? _ownedJacobian;
 
-    private JacobianFactorization(JacobianRoute route, Tensor left, Tensor? right, RankDecision rank, long parameters,
+    private JacobianFactorization(JacobianRoute route, Tensor? left, Tensor? right, RankDecision rank, long parameters,
         Func<Tensor, Tensor>? times, Func<Tensor, Tensor>? transposeTimes, Tensor? ownedJacobian)
     {
         Route = route;
@@ -94,8 +104,8 @@ public sealed class JacobianFactorization : IDisposable
     /// <summary>n, the columns of J.</summary>
     public long Parameters { get; }
 
-    /// <summary>W, ℓd × r, the left singular vectors in the order of <see cref="Sigma"/> (owned by this object).</summary>
-    internal Tensor Left => _left;
+    /// <summary>W, ℓd × r, the left singular vectors in the order of <see cref="Sigma"/> (owned by this object); the normal route does not form it.</summary>
+    internal Tensor Left => _left ?? throw new InvalidOperationException("the normal route does not form W");
 
     /// <summary>How many factorizations this thread has made (each <see cref="At"/> or <see cref="Of"/> counts one); for tests.</summary>
     internal static int FactorizationsOnThisThread => t_factorizations;
@@ -107,7 +117,14 @@ public sealed class JacobianFactorization : IDisposable
     public static JacobianRoute ChooseRoute(ResidualMap map, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(map);
-        return SvdBytes(map.Constraints, map.ParameterCount) <= Math.Min(budgetBytes, SvdRouteCapBytes) ? JacobianRoute.Svd : JacobianRoute.Gram;
+        if (SvdBytes(map.Constraints, map.ParameterCount) <= Math.Min(budgetBytes, SvdRouteCapBytes))
+        {
+            return JacobianRoute.Svd;
+        }
+        // The smaller side: n × n normal equations when n < ℓd and they hold less than the Gram route's ℓd × ℓd matrices.
+        return map.ParameterCount < map.Constraints && NormalBytes(map.Constraints, map.ParameterCount) < GramBytes(map)
+            ? JacobianRoute.Normal
+            : JacobianRoute.Gram;
     }
 
     /// <summary>
@@ -127,10 +144,23 @@ public sealed class JacobianFactorization : IDisposable
         {
             route = ChooseRoute(map, budgetBytes);
         }
-        return route == JacobianRoute.Svd
-            ? SvdBytes(map.Constraints, map.ParameterCount)
-            : checked(GramMatrix.RequiredBytes(map) + 5 * MemoryBudget.DenseMatrixBytes(map.Constraints, map.Constraints));
+        return route switch
+        {
+            JacobianRoute.Svd => SvdBytes(map.Constraints, map.ParameterCount),
+            JacobianRoute.Normal => NormalBytes(map.Constraints, map.ParameterCount),
+            _ => GramBytes(map),
+        };
     }
+
+    /// <summary>Bytes of the Gram route (see <see cref="RequiredBytes"/>).</summary>
+    private static long GramBytes(ResidualMap map) =>
+        checked(GramMatrix.RequiredBytes(map) + 5 * MemoryBudget.DenseMatrixBytes(map.Constraints, map.Constraints));
+
+    /// <summary>
+    /// Bytes of the normal route for an m × n J: J itself, and six n × n (JᵀJ, syevd's copy, the eigenvectors, its
+    /// workspace of about 2n², and the eigenvectors in descending order).
+    /// </summary>
+    private static long NormalBytes(long m, long n) => checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(n, n));
 
     /// <summary>
     /// Factors J at <paramref name="map"/>'s current point by <paramref name="route"/> (default: the rule of
@@ -144,7 +174,7 @@ public sealed class JacobianFactorization : IDisposable
         {
             route = ChooseRoute(map, budgetBytes);
         }
-        MemoryBudget.Require($"factoring J ({map.Constraints} × {map.ParameterCount}) by the {(route == JacobianRoute.Svd ? "SVD of J" : "Gram matrix JJᵀ")}",
+        MemoryBudget.Require($"factoring J ({map.Constraints} × {map.ParameterCount}) by the {(route switch { JacobianRoute.Svd => "SVD of J", JacobianRoute.Normal => "normal matrix JᵀJ", _ => "Gram matrix JJᵀ" })}",
             RequiredBytes(map, route), budgetBytes,
             route == JacobianRoute.Svd ? "use the Gram route (JacobianRoute.Gram), whose memory is O(ℓd²)" : $"use a subset of the data (ℓd = {map.Constraints})");
         return Factor(map, route);
@@ -162,6 +192,11 @@ public sealed class JacobianFactorization : IDisposable
             using var scope = NewDisposeScope();
             return FromSvd(jacobian ?? map.Jacobian());
         }
+        if (route == JacobianRoute.Normal)
+        {
+            using var scope = NewDisposeScope();
+            return FromNormal(jacobian ?? map.Jacobian());
+        }
         var times = new JacobianOperator(map);
         var transposeTimes = new JacobianTransposeOperator(map);
         return FromGram(() => GramMatrix.Compute(map), map.Constraints, map.ParameterCount, x => Apply(times, x), y => Apply(transposeTimes, y), null);
@@ -170,7 +205,7 @@ public sealed class JacobianFactorization : IDisposable
     /// <summary>
     /// Factors an explicit matrix <paramref name="jacobian"/> (m × n) by <paramref name="route"/>: Auto is the SVD when
     /// its memory is at most min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>), as for a map.
-    /// The input is not kept (the Gram route keeps a copy for its products).
+    /// The input is not kept (the Gram route keeps a copy for its products, the normal route a view of it for Jᵀr).
     /// </summary>
     public static JacobianFactorization Of(Tensor jacobian, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
     {
@@ -183,7 +218,7 @@ public sealed class JacobianFactorization : IDisposable
         long n = jacobian.shape[1];
         if (route == JacobianRoute.Auto)
         {
-            route = SvdBytes(m, n) <= Math.Min(budgetBytes, SvdRouteCapBytes) ? JacobianRoute.Svd : JacobianRoute.Gram;
+            route = SvdBytes(m, n) <= Math.Min(budgetBytes, SvdRouteCapBytes) ? JacobianRoute.Svd : n < m ? JacobianRoute.Normal : JacobianRoute.Gram;
         }
         using var scope = NewDisposeScope();
         var j = jacobian.dtype == ScalarType.Float64 ? jacobian : jacobian.to_type(ScalarType.Float64);
@@ -191,6 +226,11 @@ public sealed class JacobianFactorization : IDisposable
         {
             MemoryBudget.Require($"the SVD of J ({m} × {n})", SvdBytes(m, n), budgetBytes, "use the Gram route (JacobianRoute.Gram)");
             return FromSvd(j);
+        }
+        if (route == JacobianRoute.Normal)
+        {
+            MemoryBudget.Require($"the normal matrix JᵀJ ({n} × {n})", NormalBytes(m, n), budgetBytes, "use the Gram route (JacobianRoute.Gram)");
+            return FromNormal(j);
         }
         MemoryBudget.Require($"the Gram matrix of J ({m} × {m})", checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes, "use fewer rows");
         var copy = j.detach().clone().DetachFromDisposeScope();
@@ -240,7 +280,7 @@ public sealed class JacobianFactorization : IDisposable
         }
         else
         {
-            var w = _left.narrow(1, 0, k);
+            var w = _left!.narrow(1, 0, k);
             var inverseSquares = tensor(Sigma.Take(k).Select(s => 1 / (s * s)).ToArray(), dtype: float64).unsqueeze(1);
             normal = _transposeTimes!(w.matmul(w.t().matmul(_times!(block)) * inverseSquares));
         }
@@ -257,7 +297,23 @@ public sealed class JacobianFactorization : IDisposable
     }
 
     /// <summary>c = Wᵀr, the coordinates of r in the left singular vectors.</summary>
-    internal Tensor Coefficients(Tensor r) => _left.t().matmul(r);
+    /// <remarks>On the normal route W is not formed: cᵢ = vᵢᵀJᵀr/σᵢ for σᵢ above the tolerance, 0 below it (where the
+    /// eigenvalue σᵢ² of JᵀJ is rounding; the directions are dropped from every step, as J⁺ drops them).</remarks>
+    internal Tensor Coefficients(Tensor r)
+    {
+        if (_left is not null)
+        {
+            return _left.t().matmul(r);
+        }
+        using var scope = NewDisposeScope();
+        var projected = _right!.t().matmul(_transposeTimes!(r));
+        var inverse = tensor(Sigma.Select(s => s > Tolerance ? 1 / s : 0).ToArray(), dtype: float64);
+        if (projected.dim() == 2)
+        {
+            inverse = inverse.unsqueeze(1);
+        }
+        return (projected * inverse).MoveToOuterDisposeScope();
+    }
 
     /// <summary>s(μ) from c = Wᵀr: Jᵀ W g with gᵢ = cᵢ/(σᵢ² + μ) (at μ = 0, gᵢ = 0 for σᵢ ≤ tolerance); JᵀW = VS on the SVD route.</summary>
     internal Tensor StepFromCoefficients(Tensor c, double mu)
@@ -277,14 +333,14 @@ public sealed class JacobianFactorization : IDisposable
         var g = c * tensor(weights, dtype: float64);
         Tensor step = _right is not null
             ? _right.matmul(g * tensor(sigma.ToArray(), dtype: float64))
-            : _transposeTimes!(_left.matmul(g));
+            : _transposeTimes!(_left!.matmul(g));
         return step.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
-        _left.Dispose();
+        _left?.Dispose();
         _right?.Dispose();
         _ownedJacobian?.Dispose();
     }
@@ -339,6 +395,24 @@ public sealed class JacobianFactorization : IDisposable
         var rank = RankDecision.FromSingularValues(sigma, m, Math.Sqrt(m * Float64.Epsilon) * max, "eig of JJᵀ");
         var left = vectors.index_select(1, order).contiguous().DetachFromDisposeScope();
         return new JacobianFactorization(JacobianRoute.Gram, left, null, rank, n, times, transposeTimes, owned);
+    }
+
+    /// <summary>The normal route: JᵀJ = V S² Vᵀ (eigh, n × n); J kept for Jᵀr.</summary>
+    private static JacobianFactorization FromNormal(Tensor jacobian)
+    {
+        t_factorizations++;
+        using var scope = NewDisposeScope();
+        long m = jacobian.shape[0], n = jacobian.shape[1];
+        var j = jacobian.detach().contiguous();
+        var (lambda, vectors) = linalg.eigh(j.t().matmul(j));
+        // eigh is ascending; flip to descending like the SVD. σᵢ = √max(λᵢ, 0).
+        var order = arange(n - 1, -1, -1, dtype: int64);
+        var sigma = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
+        double max = sigma.Length > 0 ? sigma[0] : 0;
+        var rank = RankDecision.FromSingularValues(sigma, (int)m, Math.Sqrt(n * Float64.Epsilon) * max, "eig of JᵀJ");
+        var right = vectors.index_select(1, order).contiguous().DetachFromDisposeScope();
+        var owned = j.DetachFromDisposeScope(); // a new handle (detach), so disposing it never frees the caller's J
+        return new JacobianFactorization(JacobianRoute.Normal, null, right, rank, n, null, r => owned.t().matmul(r), owned);
     }
 
     private static Tensor Apply(LinearOperator op, Tensor x) => x.dim() == 1 ? op.Apply(x) : op.ApplyMatrix(x);

@@ -16,7 +16,7 @@ public enum DagVertexKind
 /// <summary>A non-input vertex: its kind, the label π(v) of its bias (or none) and, when hidden, σ.</summary>
 /// <param name="Kind">Hidden or output.</param>
 /// <param name="Bias">π(v), the index in p of its bias; <c>null</c> for a vertex without a bias.</param>
-/// <param name="Activation">σ of a hidden vertex; ignored (and normally <c>null</c>) for an output.</param>
+/// <param name="Activation">σ of a hidden vertex; <c>null</c> for an output (outputs are linear: <see cref="DagNetwork"/> refuses one with an activation).</param>
 public sealed record DagVertex(DagVertexKind Kind, int? Bias, Activation? Activation = null);
 
 /// <summary>An edge u → v whose weight is p_{π(u→v)}.</summary>
@@ -58,6 +58,13 @@ public sealed class DagNetwork : FeedforwardNetwork
         InputDim = inputDim;
         ParameterCount = parameterCount;
         int total = inputDim + _vertices.Length;
+        for (int v = 0; v < _vertices.Length; v++)
+        {
+            if (_vertices[v].Kind == DagVertexKind.Output && _vertices[v].Activation is { } sigma)
+            {
+                throw new LandscapeInputException($"output vertex {inputDim + v} has activation '{sigma.Name}'; outputs are linear");
+            }
+        }
         var preds = Enumerable.Range(0, total).Select(_ => new List<int>()).ToArray();
         var succs = Enumerable.Range(0, total).Select(_ => new List<int>()).ToArray();
         for (int e = 0; e < _edges.Length; e++)

@@ -98,6 +98,45 @@ public sealed class Mlp : FeedforwardNetwork
     /// <summary>A copy of this network with another input scaling.</summary>
     public Mlp WithScaling(InputScaling? scaling) => new(InputDim, _hidden, OutputDim) { Scaling = scaling };
 
+    /// <summary>Copies of the n parameters a run holds at once: the point, the gradient, the best point, Adam's two moments and the step.</summary>
+    /// <remarks>Counted from <see cref="Training.Adam"/>, the optimizer with the most per-parameter state; chosen as the bound for every optimizer.</remarks>
+    public const int ParameterCopies = 6;
+
+    /// <summary>Copies of the rows × (Σh + ℓ) activations a forward and reverse pass hold: z, σ(z), the saved σ′ and the back-propagated δ.</summary>
+    public const int ActivationCopies = 4;
+
+    /// <summary>
+    /// The bytes an MLP p → h₁ → … → h_T → ℓ holds while it is initialised, evaluated or trained on
+    /// <paramref name="rows"/> rows at once: 8·(<see cref="ParameterCopies"/>·n + <see cref="ActivationCopies"/>·rows·(Σh + ℓ)),
+    /// with n = Σ (fan-in + 1)·width, computed in floating point so that no width overflows it (saturating at <see cref="long.MaxValue"/>).
+    /// </summary>
+    public static long RequiredBytes(int inputDim, IReadOnlyList<int> widths, int outputDim, long rows)
+    {
+        ArgumentNullException.ThrowIfNull(widths);
+        double n = 0, units = 0;
+        double fanIn = inputDim;
+        foreach (double width in widths.Select(w => (double)w).Append(outputDim))
+        {
+            n += (fanIn + 1) * width;
+            units += width;
+            fanIn = width;
+        }
+        double bytes = sizeof(double) * ((ParameterCopies * n) + (ActivationCopies * (double)rows * units));
+        return bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
+    }
+
+    /// <summary>
+    /// Refuses, before anything is allocated, an MLP whose <see cref="RequiredBytes"/> exceed <paramref name="budgetBytes"/>
+    /// (<see cref="MemoryBudget.Require"/>); <paramref name="option"/> names what the user changes (e.g. "--hidden").
+    /// </summary>
+    /// <exception cref="MemoryBudgetExceededException">The network and its activations exceed the budget.</exception>
+    public static void RequireFits(int inputDim, IReadOnlyList<int> widths, int outputDim, long rows, string option, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(widths);
+        MemoryBudget.Require($"an MLP {inputDim} → {string.Join(" → ", widths)} → {outputDim} on {rows} rows (the parameters ×{ParameterCopies}, the activations ×{ActivationCopies})",
+            RequiredBytes(inputDim, widths, outputDim, rows), budgetBytes, $"use smaller widths ({option}) or fewer rows (--data)");
+    }
+
     /// <summary>
     /// A random initial point: W_k ~ N(0, 2/fan_in) for hidden layers (He et al. 2015, the usual
     /// choice for rectified units), W ~ N(0, 1/fan_in) for the linear output layer, b = 0.

@@ -164,7 +164,8 @@ public static class ModelFile
         }
         catch (JsonException ex)
         {
-            throw new ModelFormatException($"{source}:{(ex.LineNumber ?? 0) + 1}:{(ex.BytePositionInLine ?? 0) + 1}: not valid JSON: {FirstLine(ex.Message)}", ex);
+            string reason = string.IsNullOrWhiteSpace(json) ? "the file is empty" : JsonReason(ex.Message);
+            throw new ModelFormatException($"{source}:{(ex.LineNumber ?? 0) + 1}:{(ex.BytePositionInLine ?? 0) + 1}: not valid JSON: {reason}", ex);
         }
         using (doc)
         {
@@ -227,6 +228,26 @@ public static class ModelFile
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
+    /// <summary>
+    /// The reader's reason in a few words: its first sentence, without the "LineNumber: … | BytePositionInLine: …" it
+    /// appends (the position is already in file:line:column) and without its internal "isFinalBlock" wording.
+    /// </summary>
+    private static string JsonReason(string message)
+    {
+        string first = FirstLine(message);
+        int position = first.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (position >= 0)
+        {
+            first = first[..position];
+        }
+        int internalWords = first.IndexOf(", when isFinalBlock", StringComparison.Ordinal);
+        if (internalWords >= 0)
+        {
+            first = first[..internalWords] + ".";
+        }
+        return first.Trim();
+    }
+
     private sealed class Reader(string source)
     {
         public Mlp Mlp(JsonElement root)
@@ -263,7 +284,10 @@ public static class ModelFile
                 vertices.Add(kind switch
                 {
                     "hidden" => new DagVertex(DagVertexKind.Hidden, bias, Activation(v, where)),
-                    "output" => new DagVertex(DagVertexKind.Output, bias),
+                    // Outputs are linear (Section 2 of the paper): an activation there would be silently ignored, so it is refused.
+                    "output" => v.TryGetProperty("activation", out var a) && a.ValueKind != JsonValueKind.Null
+                        ? throw Fail($"{where}: an output vertex is linear and takes no activation (found '{a}'); add a hidden vertex with the activation before it")
+                        : new DagVertex(DagVertexKind.Output, bias),
                     _ => throw Fail($"{where}: unknown kind '{kind}'; expected hidden or output"),
                 });
             }

@@ -49,6 +49,23 @@ public sealed record SliceResult(IReadOnlyList<SliceDirection> Directions, doubl
 /// </summary>
 public static class LossSlice
 {
+    /// <summary>Copies of the grid of losses that exist at once: the array, the result's rows and the figure's cells.</summary>
+    public const int GridCopies = 3;
+
+    /// <summary>The bytes of a slice with <paramref name="grid"/> points per axis in <paramref name="dims"/> dimensions: 8·<see cref="GridCopies"/>·grid^dims (saturating).</summary>
+    public static long RequiredBytes(int grid, int dims)
+    {
+        double cells = dims >= 2 ? (double)grid * grid : grid;
+        double bytes = sizeof(double) * GridCopies * cells;
+        return bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
+    }
+
+    /// <summary>Refuses, before anything is allocated, a slice whose <see cref="RequiredBytes"/> exceed the budget.</summary>
+    /// <exception cref="MemoryBudgetExceededException">grid^dims losses do not fit the budget.</exception>
+    public static void RequireFits(int grid, int dims, long budgetBytes = MemoryBudget.DefaultBytes) =>
+        MemoryBudget.Require(FormattableString.Invariant($"a {dims}D slice of {grid} points per axis ({(dims >= 2 ? $"{grid}²" : $"{grid}")} losses ×{GridCopies})"),
+            RequiredBytes(grid, dims), budgetBytes, "use a smaller --grid");
+
     /// <summary>Evaluates the slice. The model is restored to its point afterwards.</summary>
     public static SliceResult Compute(ResidualMap map, SliceOptions options)
     {
@@ -62,6 +79,7 @@ public static class LossSlice
         {
             throw new LandscapeInputException("a slice needs --grid ≥ 2 and a positive --range");
         }
+        RequireFits(options.Grid, options.Directions.Count);
         using var scope = NewDisposeScope();
         var p0 = ParameterVector.Get(map.Model);
         var rng = new Random(options.Seed);

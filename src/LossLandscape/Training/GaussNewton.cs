@@ -46,13 +46,15 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     public JacobianRoute Route => _route;
 
     /// <inheritdoc/>
-    /// <remarks>After the first step it names the route: the SVD of J, or the Gram matrix JJᵀ built per layer with the
-    /// steps Jᵀ(JJᵀ + μI)⁻¹H taken by one vector–Jacobian product, J never formed.</remarks>
+    /// <remarks>After the first step it names the route: the SVD of J, the Gram matrix JJᵀ built per layer with the
+    /// steps Jᵀ(JJᵀ + μI)⁻¹H taken by one vector–Jacobian product, J never formed, or (n &lt; ℓd) the n × n normal
+    /// equations (JᵀJ + μI)s = JᵀH.</remarks>
     public override string Describe() => $"Gauss–Newton / Levenberg–Marquardt (minimum-norm steps −J⁺H; Nielsen damping, μ₀ = {_options.InitialDamping:G3}·σmax²" + _route switch
     {
         JacobianRoute.Svd => "; J factored by its SVD)",
         JacobianRoute.Gram => "; J never formed: the Gram matrix JJᵀ per layer, steps by one vector–Jacobian product"
             + (_choleskyRoute ? ", systems solved by Cholesky)" : ")"),
+        JacobianRoute.Normal => "; n < ℓd: the n × n normal equations (JᵀJ + μI)s = JᵀH by the eigendecomposition of JᵀJ)",
         _ => ")",
     };
 

@@ -90,6 +90,7 @@ public static class Trainer
         {
             throw new LandscapeInputException(FormattableString.Invariant($"the number of steps must be ≥ 0, got {options.Steps}"), nameof(options));
         }
+        NonFinite.RequireFinitePoint(map);
         var watch = Stopwatch.StartNew();
         double target = options.TargetLoss ?? RoundingFloor(map);
         double loss = map.Loss();
