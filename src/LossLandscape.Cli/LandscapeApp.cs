@@ -64,6 +64,8 @@ public static class LandscapeApp
         root.Subcommands.Add(TraceCommand.Create(context));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(ExperimentCommand.Create(context));
+        root.Subcommands.Add(ClusterInitCommand.Create(context));
+        root.Subcommands.Add(WorkerCommand.Create(context));
 
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0)
@@ -98,6 +100,12 @@ public static class LandscapeApp
         if (debug)
         {
             stderr.WriteLine(e.ToString());
+        }
+        if (e is Cluster.ShardUnavailableException)
+        {
+            // A shard that never came back: the run fails (exit 1), naming the shard, rather than sum what the others sent.
+            stderr.WriteLine($"landscape: error: {line}");
+            return Failure;
         }
         if (IsBadInput(e))
         {

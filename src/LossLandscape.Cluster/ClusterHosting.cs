@@ -24,7 +24,11 @@ public static class ClusterHosting
         silo.UseLocalhostClustering(self.SiloPort, self.GatewayPort, primary, config.ServiceId, config.ClusterId);
         silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = IPAddress.Parse(config.Host));
         ConfigureMessaging(silo.Services, config);
+        ConfigurePlacement(silo.Services);
     }
+
+    /// <summary>Registers <see cref="ShardPlacement"/> on a silo: shard s on the (s mod W)-th live silo.</summary>
+    public static void ConfigurePlacement(IServiceCollection services) => services.AddPlacementDirector<ShardPlacement, ShardPlacementDirector>();
 
     /// <summary>Sets the message limit and the response timeout alike on silo and client, and the shards' chunk size.</summary>
     public static void ConfigureMessaging(IServiceCollection services, ClusterConfig config)
@@ -56,7 +60,27 @@ public static class ClusterHosting
         return new HostBuilder().UseOrleans(silo => ConfigureWorker(silo, config, index)).Build();
     }
 
-    /// <summary>Connects a client to the cluster's gateways.</summary>
+    /// <summary>How long a client is given to leave the cluster: 5 s; a client whose gateways are dead is disposed anyway.</summary>
+    public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Pause between looks at the membership while workers join: 200 ms.</summary>
+    private static readonly TimeSpan MembershipPoll = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Waits (at most <see cref="ConnectTimeout"/>) until <paramref name="workers"/> silos are active, so that the first
+    /// shards are placed over all of them rather than over the ones that happened to have joined; fewer is not an error.
+    /// </summary>
+    private static async Task WaitForWorkers(IClusterClient client, int workers, CancellationToken cancellationToken)
+    {
+        var management = client.GetGrain<IManagementGrain>(0);
+        var deadline = DateTime.UtcNow + ConnectTimeout;
+        while ((await management.GetHosts(onlyActive: true).ConfigureAwait(false)).Count < workers && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(MembershipPoll, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Connects a client to the cluster's gateways and waits for its workers to be active.</summary>
     /// <exception cref="LandscapeInputException">No gateway answered within <see cref="ConnectTimeout"/>.</exception>
     public static async Task<IHost> ConnectAsync(ClusterConfig config, CancellationToken cancellationToken = default)
     {
@@ -69,6 +93,7 @@ public static class ClusterHosting
         try
         {
             await host.StartAsync(cancellationToken).WaitAsync(ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            await WaitForWorkers(host.Services.GetRequiredService<IClusterClient>(), config.Workers.Count, cancellationToken).ConfigureAwait(false);
             return host;
         }
         catch (Exception e) when (e is TimeoutException or OrleansException or System.Net.Sockets.SocketException)

@@ -36,6 +36,7 @@ public sealed class ClusterSession
     private readonly ShardLoadRequest[] _loads;
     private readonly bool[] _loaded;
     private readonly long[] _shardVersions;
+    private readonly string[] _silos;
     private readonly List<ShardRetry> _retries = [];
     private readonly object _gate = new();
     private double[] _point;
@@ -91,6 +92,7 @@ public sealed class ClusterSession
         }).ToArray();
         _loaded = new bool[config.Shards];
         _shardVersions = Enumerable.Repeat(-1L, config.Shards).ToArray();
+        _silos = new string[config.Shards];
     }
 
     /// <summary>This session's id: the prefix of its grains' keys.</summary>
@@ -119,6 +121,9 @@ public sealed class ClusterSession
 
     /// <summary>The current point.</summary>
     public IReadOnlyList<double> Point => _point;
+
+    /// <summary>The silo that last loaded shard s (Orleans' runtime identity), for reports.</summary>
+    public IReadOnlyList<string> Silos => _silos.ToArray();
 
     /// <summary>Every retry so far, in order.</summary>
     public IReadOnlyList<ShardRetry> Retries
@@ -328,6 +333,7 @@ public sealed class ClusterSession
                 case ShardStatus.Ok when reply.Rows != Ranges[s].Count || reply.Parameters != ParameterCount:
                     throw new LandscapeInputException($"shard {s}: the worker holds {reply.Rows} rows and a model of {reply.Parameters} parameters, the driver {Ranges[s].Count} and {ParameterCount}");
                 case ShardStatus.Ok:
+                    _silos[s] = reply.Silo ?? "?";
                     _loaded[s] = true;
                     _shardVersions[s] = version;
                     return;

@@ -18,6 +18,7 @@ namespace LossLandscape.Cluster;
 /// Nothing is persisted: a reactivation starts empty and answers <see cref="ShardStatus.NotLoaded"/> until the driver reloads
 /// it, so a restarted worker never answers with missing data or another point's parameters.
 /// </remarks>
+[ShardPlacement]
 internal sealed class ShardGrain : Grain, IShardGrain
 {
     private readonly Dictionary<string, byte[]?[]> _staged = new(StringComparer.Ordinal);

@@ -46,7 +46,11 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
 
     private sealed class SiloSetup : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => ClusterHosting.ConfigureMessaging(siloBuilder.Services, Config);
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            ClusterHosting.ConfigureMessaging(siloBuilder.Services, Config);
+            ClusterHosting.ConfigurePlacement(siloBuilder.Services);
+        }
     }
 
     private sealed class ClientSetup : IClientBuilderConfigurator
