@@ -35,6 +35,8 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
     {
         TorchRuntime.EnsureInitialized();
         var builder = new TestClusterBuilder(Silos);
+        // Real sockets, so that the CLI's own client (Evaluate_And_Spectrum_With_Cluster_…) can join through the gateways.
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         builder.AddSiloBuilderConfigurator<SiloSetup>();
         builder.AddClientBuilderConfigurator<ClientSetup>();
         Cluster = builder.Build();
@@ -44,7 +46,8 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
     /// <summary>Stops the silos.</summary>
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 
-    private sealed class SiloSetup : ISiloConfigurator
+    /// <summary>The silos' messaging and placement, as a worker's (<see cref="ClusterHosting.ConfigureWorker"/>).</summary>
+    internal sealed class SiloSetup : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
@@ -53,7 +56,8 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
         }
     }
 
-    private sealed class ClientSetup : IClientBuilderConfigurator
+    /// <summary>The client's messaging, as the driver's.</summary>
+    internal sealed class ClientSetup : IClientBuilderConfigurator
     {
         public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => ClusterHosting.ConfigureMessaging(clientBuilder.Services, Config);
     }
@@ -209,6 +213,66 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
         var mismatch = Assert.Throws<LandscapeInputException>(session.Open);
         Assert.Contains("not the same data", mismatch.Message);
         Assert.DoesNotContain('\n', mismatch.Message);
+    }
+
+    /// <summary>A cluster file that names the test cluster's gateways, for the CLI's own client.</summary>
+    private string TestClusterFile(string dir)
+    {
+        var options = fixture.Cluster.Options;
+        var workers = Enumerable.Range(0, OrleansClusterFixture.Silos).Select(i => new WorkerEndpoint(options.BaseSiloPort + i, options.BaseGatewayPort + i)).ToArray();
+        var config = OrleansClusterFixture.Config with { ClusterId = options.ClusterId, ServiceId = options.ServiceId, Workers = workers };
+        string path = Path.Combine(dir, "cluster.json");
+        File.WriteAllText(path, config.ToJson());
+        return path;
+    }
+
+    [Fact]
+    public void Evaluate_And_Spectrum_With_Cluster_Print_The_Single_Process_Numbers()
+    {
+        var dir = Directory.CreateTempSubdirectory("landscape-cluster-cli-").FullName;
+        try
+        {
+            string file = TestClusterFile(dir), model = Path.Combine(dir, "m.json");
+            string[] data = ["--data", "builtin:iris", "--one-hot", "species"];
+            Assert.Equal(0, CliTests.Run(["init", .. data, "--hidden", "4", "--out", model]).Code);
+            string local = Path.Combine(dir, "local.json"), remote = Path.Combine(dir, "remote.json");
+            Assert.Equal(0, CliTests.Run(["evaluate", "--model", model, .. data, "--json", local]).Code);
+            var (code, _, err) = CliTests.Run(["evaluate", "--model", model, .. data, "--cluster", file, "--json", remote]);
+            Assert.True(code == 0, err);
+            using (var a = System.Text.Json.JsonDocument.Parse(File.ReadAllText(local)))
+            using (var b = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remote)))
+            {
+                foreach (var field in new[] { "loss", "maxAbsResidual", "gradientNorm" })
+                {
+                    double x = a.RootElement.GetProperty(field).GetDouble(), y = b.RootElement.GetProperty(field).GetDouble();
+                    Assert.True(Math.Abs(x - y) <= Tolerances.DistributedAgreement * Math.Max(1.0, Math.Abs(x)), $"{field}: {x:R} here, {y:R} on the cluster");
+                }
+                Assert.Equal(3, b.RootElement.GetProperty("cluster").GetProperty("shards").GetInt32());
+                Assert.False(a.RootElement.TryGetProperty("cluster", out _));
+            }
+            Assert.Contains("loaded on", err);
+
+            string[] spectrum = ["spectrum", "--model", model, .. data, "--k", "3", "--seed", "2"];
+            Assert.Equal(0, CliTests.Run([.. spectrum, "--json", local]).Code);
+            (code, _, err) = CliTests.Run([.. spectrum, "--cluster", file, "--json", remote]);
+            Assert.True(code == 0, err);
+            using (var a = System.Text.Json.JsonDocument.Parse(File.ReadAllText(local)))
+            using (var b = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remote)))
+            {
+                var x = a.RootElement.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+                var y = b.RootElement.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+                Assert.Equal(x.Length, y.Length);
+                for (int i = 0; i < x.Length; i++)
+                {
+                    Assert.True(Math.Abs(x[i] - y[i]) <= Tolerances.DistributedAgreement * Math.Abs(x[0]), $"λ{i}: {x[i]:R} here, {y[i]:R} on the cluster");
+                }
+                Assert.Equal(0, b.RootElement.GetProperty("cluster").GetProperty("retries").GetInt32());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]
