@@ -227,7 +227,7 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
-    public void Evaluate_And_Spectrum_With_Cluster_Print_The_Single_Process_Numbers()
+    public void Evaluate_Spectrum_And_Trace_With_Cluster_Print_The_Single_Process_Numbers()
     {
         var dir = Directory.CreateTempSubdirectory("landscape-cluster-cli-").FullName;
         try
@@ -267,6 +267,18 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
                     Assert.True(Math.Abs(x[i] - y[i]) <= Tolerances.DistributedAgreement * Math.Abs(x[0]), $"λ{i}: {x[i]:R} here, {y[i]:R} on the cluster");
                 }
                 Assert.Equal(0, b.RootElement.GetProperty("cluster").GetProperty("retries").GetInt32());
+            }
+
+            string[] trace = ["trace", "--model", model, .. data, "--method", "hutchinson", "--probes", "12", "--seed", "3"];
+            Assert.Equal(0, CliTests.Run([.. trace, "--json", local]).Code);
+            (code, _, err) = CliTests.Run([.. trace, "--cluster", file, "--json", remote]);
+            Assert.True(code == 0, err);
+            using (var a = System.Text.Json.JsonDocument.Parse(File.ReadAllText(local)))
+            using (var b = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remote)))
+            {
+                double x = a.RootElement.GetProperty("trace").GetDouble(), y = b.RootElement.GetProperty("trace").GetDouble();
+                Assert.True(Math.Abs(x - y) <= Tolerances.DistributedAgreement * Math.Abs(x), $"trace: {x:R} here, {y:R} on the cluster");
+                Assert.Equal(a.RootElement.GetProperty("hessianVectorProducts").GetInt64(), b.RootElement.GetProperty("hessianVectorProducts").GetInt64());
             }
         }
         finally
