@@ -142,7 +142,7 @@ public sealed class ClusterProcessTests : IDisposable
         return path;
     }
 
-    [Fact(Skip = "flaky under the test host: the kill does not land inside the driver's products there (no retry is seen), while the same sequence from a shell does; see the README's \"More than one machine\" for the manual check")]
+    [Fact(Skip = "timing under the test host: the driver's whole run (its JSON written) was over before the test saw its \"loaded\" line and killed the worker, so no retry could be seen; the same sequence from a shell retries as it should (README, \"More than one machine\"); ClusterRestartTests kills a silo at a fixed product in process")]
     public async Task A_Killed_And_Restarted_Worker_Is_Retried_And_A_Cluster_That_Never_Returns_Fails_Naming_The_Shard()
     {
         TorchRuntime.EnsureInitialized();
@@ -170,6 +170,7 @@ public sealed class ClusterProcessTests : IDisposable
         await Task.Delay(KillAfter);
         Assert.False(driver.HasExited, "the run ended before the worker was killed: " + await driverErr.All);
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        bool doneAtKill = File.Exists(json);
         Kill(1);
         double killed = clock.Elapsed.TotalSeconds;
         bool portClosed;
@@ -189,7 +190,7 @@ public sealed class ClusterProcessTests : IDisposable
         string errors = await driverErr.All;
         Assert.True(driver.ExitCode == 0, $"exit {driver.ExitCode}: {errors}");
         string table = await driverOut;
-        Assert.True(errors.Contains("retrying", StringComparison.Ordinal), $"no retry reported (loaded {loadedAt:0.0} s after the start; killed at {killed:0.0} s, restarted at {restarted:0.0} s, run ended at {clock.Elapsed.TotalSeconds:0.0} s); stderr: {errors}; port closed after the kill: {portClosed}; cluster: {JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("cluster")}");
+        Assert.True(errors.Contains("retrying", StringComparison.Ordinal), $"no retry reported (json written before the kill: {doneAtKill}; loaded {loadedAt:0.0} s after the start; killed at {killed:0.0} s, restarted at {restarted:0.0} s, run ended at {clock.Elapsed.TotalSeconds:0.0} s); stderr: {errors}; port closed after the kill: {portClosed}; cluster: {JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("cluster")}");
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var distributed = doc.RootElement.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray();
