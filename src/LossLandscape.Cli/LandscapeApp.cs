@@ -68,6 +68,8 @@ public static partial class LandscapeApp
         root.Subcommands.Add(TraceCommand.Create(context));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(ExperimentCommand.Create(context));
+        root.Subcommands.Add(ClusterInitCommand.Create(context));
+        root.Subcommands.Add(WorkerCommand.Create(context));
 
         try
         {
@@ -137,7 +139,13 @@ public static partial class LandscapeApp
                 WriteLineSafely(stderr, e.ToString());
             }
             string line = Shorten(OneLine(e), MaxMessageLength);
-            if (IsBadInput(e))
+            if (e is Cluster.ShardUnavailableException)
+            {
+                // A shard that never came back: the run fails (exit 1), naming the shard, rather than sum what the others sent.
+                code = Failure;
+                text = $"landscape: error: {line}";
+            }
+            else if (IsBadInput(e))
             {
                 code = BadInput;
                 text = $"landscape: error: {line}";

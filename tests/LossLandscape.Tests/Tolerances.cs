@@ -354,4 +354,18 @@ internal static class Tolerances
     /// while a wrong μ, sign or dropped direction is an O(1) error.
     /// </summary>
     public const double NormalRouteSteps = 1e-8;
+    // ── Data-parallel curvature on an Orleans cluster (issue 12) ─────────────────────────────────────────────────────
+
+    /// <summary>
+    /// Distributed against single-process sums (L, ∇L, Hv, Jv, Jᵀw, the Gram matrix, Lanczos' top 5), relative to the largest
+    /// entry: issue 12 §3's bar. The shards run the same operations on fewer rows; only the order of the sum over samples
+    /// differs, a few ulps per term.
+    /// </summary>
+    public const double DistributedAgreement = 1e-12;
+
+    /// <summary>
+    /// Eigenvalues of a multi-process run, one worker killed and restarted, against a run without failure: issue 12 §3's 1e-10.
+    /// A retried product is recomputed on the same rows at the same point, so the two runs agree far closer than this.
+    /// </summary>
+    public const double DistributedRestartAgreement = 1e-10;
 }

@@ -20,9 +20,11 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 
     private readonly Option<double> _exponent = new("--exponent") { Description = "a ≥ 1 in L = Σ|H_k|^a (2: squared loss; 1: Remark 2.2)", DefaultValueFactory = _ => SquaredLoss };
 
+    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
+
     private EvaluateCommand()
         : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Json)
-        => Add(_exponent);
+        => Add(_exponent, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new EvaluateCommand().Build(context);
@@ -32,6 +34,9 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     {
         /// <summary><c>--exponent a</c>: L = Σ|H_k|^a.</summary>
         public double Exponent { get; init; } = SquaredLoss;
+
+        /// <summary><c>--cluster FILE</c>: L, H and ∇L summed over the cluster's shards; null computes them here.</summary>
+        public string? Cluster { get; init; }
     }
 
     /// <inheritdoc/>
@@ -47,7 +52,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     }
 
     /// <inheritdoc/>
-    protected override Settings Bind(ParseResult result) => new() { Exponent = result.GetValue(_exponent) };
+    protected override Settings Bind(ParseResult result) => new() { Exponent = result.GetValue(_exponent), Cluster = result.GetValue(_cluster) };
 
     /// <inheritdoc/>
     protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, settings.Exponent);
@@ -56,10 +61,22 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     protected override EvaluateOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Map;
+        var set = run.Data;
+        if (settings.Cluster is { } clusterFile)
+        {
+            // L = Σ_s L_s, H stacked over shards, ∇L = Σ_s ∇L_s: the shards' sums, nothing computed here.
+            using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent);
+            double distributedLoss = cluster.Session.Loss();
+            double distributedMax = cluster.Session.Residuals().abs().max().item<double>();
+            double distributedGradient = cluster.Session.Gradient().norm().item<double>();
+            return new EvaluateOutput(map.ParameterCount, set.Count, set.OutputDim, map.Constraints, map.Exponent, distributedLoss, distributedMax, distributedGradient, set.Source, set.InputDim, run.Seconds)
+            {
+                Cluster = cluster.Output(),
+            };
+        }
         double loss = map.Loss();
         double maxRes = map.Residuals().abs().max().item<double>();
         double gradNorm = NonFinite.Require(map.Gradient().norm().item<double>(), "the gradient norm ‖∇L‖", "the reverse pass overflows float64 at this point");
-        var set = run.Data;
         return new EvaluateOutput(map.ParameterCount, set.Count, set.OutputDim, map.Constraints, map.Exponent, loss, maxRes, gradNorm, set.Source, set.InputDim, run.Seconds);
     }
 
@@ -74,6 +91,10 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
         table.AddRow($"loss L (a = {F(result.Exponent)})", F(result.Loss));
         table.AddRow("max |H_k|", F(result.MaxAbsResidual));
         table.AddRow("‖∇L‖", F(result.GradientNorm));
+        if (result.Cluster is { } cluster)
+        {
+            table.AddRow("cluster", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{cluster.Shards} shards on {cluster.Workers} workers, {cluster.Retries} retried")));
+        }
         context.Console.Write(table);
     }
 }
@@ -91,4 +112,9 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 /// <param name="Inputs">Inputs per row p.</param>
 /// <param name="Seconds">Wall time of the evaluation.</param>
 internal sealed record EvaluateOutput(
-    int N, int D, int Outputs, int Constraints, double Exponent, double Loss, double MaxAbsResidual, double GradientNorm, string Data, int Inputs, double Seconds);
+    int N, int D, int Outputs, int Constraints, double Exponent, double Loss, double MaxAbsResidual, double GradientNorm, string Data, int Inputs, double Seconds)
+{
+    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
+}

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Cluster;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
@@ -31,12 +32,13 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     private readonly Option<int> _probes = new("--probes") { Description = "slq: probe vectors (default 10, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().ProbeCount };
     private readonly Option<double> _sigma2 = new("--sigma2") { Description = "slq: Gaussian broadening σ² on the spectrum scaled to [−1, 1] (default 1e−5, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().Sigma2 };
     private readonly Option<int> _gridPoints = new("--grid-points") { Description = "slq: points of the density grid (default 10 000, PyHessian)", DefaultValueFactory = _ => new SlqOptions().GridPoints };
+    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private SpectrumCommand()
         : base("spectrum", "Eigenvalues of ∇²L: all of them (dense), on M from 2·eig(JJᵀ) (gram), k extreme ones by Lanczos, or the density by stochastic Lanczos quadrature (slq).",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
             seedDescription: "seed of the random start (Lanczos) or probe (slq) vectors", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _budget, _steps, _probes, _sigma2, _gridPoints);
+        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _budget, _steps, _probes, _sigma2, _gridPoints, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new SpectrumCommand().Build(context);
@@ -64,6 +66,9 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 
         /// <summary><c>--budget-gb G</c>: the memory budget, in GB.</summary>
         public double BudgetGigabytes { get; init; } = MemoryBudget.DefaultBytes / 1e9;
+
+        /// <summary><c>--cluster FILE</c>: the products run on the cluster's workers; null runs them here.</summary>
+        public string? Cluster { get; init; }
 
         /// <summary>SLQ's <c>--steps</c>, <c>--probes</c>, <c>--sigma2</c>, <c>--grid-points</c> (its seed and budget are the command's).</summary>
         public SlqOptions Slq { get; init; } = new();
@@ -101,6 +106,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         MaxIterations = result.GetValue(_maxIterations),
         BudgetGigabytes = result.GetValue(_budget),
         Slq = new SlqOptions(result.GetValue(_steps), result.GetValue(_probes), result.GetValue(_sigma2), result.GetValue(_gridPoints)),
+        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -114,6 +120,10 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     {
         var map = run.Map;
         var options = settings.ToOptions();
+        if (settings.Cluster is { } clusterFile)
+        {
+            return Distributed(run, settings, options, clusterFile);
+        }
         SpectrumResult spectrum;
         try
         {
@@ -127,6 +137,24 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         }
         NonFinite.RequireAll(spectrum.Eigenvalues, "an eigenvalue of the spectrum", "the Hessian-vector products overflow float64 at this point");
         return SpectrumOutput.From(settings.Method, settings.Which, map, spectrum);
+    }
+
+    /// <summary>
+    /// The spectrum with every product summed over the cluster's shards (<see cref="DistributedHessianOperator"/> or
+    /// <see cref="DistributedGaussNewtonOperator"/>); the Lanczos recurrence and any dense eigendecomposition stay here.
+    /// </summary>
+    private static SpectrumOutput Distributed(CommandRun run, Settings settings, SpectrumOptions options, string clusterFile)
+    {
+        if (options.Method == SpectrumMethod.Gram)
+        {
+            throw new UsageException("--method gram is not distributed; use --method lanczos, slq or dense with --cluster");
+        }
+        using var cluster = ClusterOptions.Open(run, settings, clusterFile, run.Map.Exponent);
+        LinearOperator op = options.Operator == CurvatureKind.GaussNewton
+            ? new DistributedGaussNewtonOperator(cluster.Session)
+            : new DistributedHessianOperator(cluster.Session);
+        var spectrum = run.Progress($"{settings.Method} spectrum on {cluster.Session.Config.Shards} shards", progress => HessianSpectrum.OfOperator(op, options, progress));
+        return SpectrumOutput.From(settings.Method, settings.Which, run.Map, spectrum) with { Cluster = cluster.Output() };
     }
 
     /// <summary>Parses <c>--method</c>.</summary>
@@ -200,6 +228,11 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
             Row("NOT converged", $"{unconverged} of {s.Converged.Count} values: Ritz values with an eigenvalue within their residual, not eigenvalues (raise --max-iterations)");
         }
         Row("Hessian-vector products", s.Products.ToString(CultureInfo.InvariantCulture));
+        if (result.Cluster is { } cluster)
+        {
+            Row("cluster", string.Create(CultureInfo.InvariantCulture,
+                $"{cluster.Shards} shards on {cluster.Workers} workers, {cluster.Calls} calls, {cluster.Retries} retried; {cluster.WallSeconds:0.000} s = compute {cluster.ComputeSeconds:0.000} + serialisation {cluster.SerializeSeconds:0.000} + transfer {cluster.TransferSeconds:0.000}"));
+        }
         Row("time", string.Create(CultureInfo.InvariantCulture, $"{s.Seconds:0.000} s"));
         if (s.Slq is { } slq)
         {
@@ -388,6 +421,10 @@ internal sealed record SpectrumOutput([property: JsonIgnore] SpectrumResult Spec
     public IReadOnlyList<QuadratureOutput>? Quadrature { get; init; }
 
     /// <summary>Operator (Hessian-vector) products used.</summary>
+    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
+
     public required long HessianVectorProducts { get; init; }
 
     /// <summary>Wall time of the computation (<see cref="SpectrumResult.Seconds"/>).</summary>

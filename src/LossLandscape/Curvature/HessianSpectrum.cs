@@ -176,6 +176,39 @@ public static class HessianSpectrum
         return result with { Seconds = watch.Elapsed.TotalSeconds };
     }
 
+    /// <summary>
+    /// The eigenvalues of a given operator (one of <see cref="SpectrumOptions.Operator"/>'s kind, e.g. a distributed one) by
+    /// the methods that need only its products: dense, Lanczos (thick-restart Lanczos for the smallest end) and SLQ.
+    /// </summary>
+    /// <param name="op">The symmetric operator; its kind is <paramref name="options"/>' <see cref="SpectrumOptions.Operator"/>.</param>
+    /// <param name="options">As for <see cref="Compute"/>.</param>
+    /// <param name="progress">Receives the stages of the dense route.</param>
+    /// <exception cref="LandscapeInputException">The gram method, which needs the Jacobian's factors rather than products.</exception>
+    /// <remarks>
+    /// The smallest end gets no zero rule (the multiplicity n − rank J needs J): plain thick-restart Lanczos, as for a
+    /// point off M.
+    /// </remarks>
+    public static SpectrumResult OfOperator(LinearOperator op, SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(op);
+        options ??= new SpectrumOptions();
+        if (options.K < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.K, "K must be at least 1");
+        }
+        var watch = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        var result = options.Method switch
+        {
+            SpectrumMethod.Dense => Dense(op, options, progress),
+            SpectrumMethod.Gram => throw new LandscapeInputException("the gram method needs the Jacobian's factors, not an operator's products; use dense, lanczos or slq"),
+            SpectrumMethod.Lanczos => LanczosRun(op, options, null),
+            SpectrumMethod.Slq => Slq(op, options),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown spectrum method"),
+        };
+        return result with { Seconds = watch.Elapsed.TotalSeconds };
+    }
+
     private static SpectrumResult Dense(LinearOperator op, SpectrumOptions options, IProgress<ProgressReport>? progress)
     {
         var dense = DenseSpectrum.Compute(op, budgetBytes: options.BudgetBytes, progress: progress);

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Globalization;
+using LossLandscape.Cluster;
+using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Bench;
+
+/// <summary>
+/// Issue 12 §4: one Hessian-vector product on digits (1797 rows, one-hot ℓ = 10) with an MLP of about 10⁶ parameters
+/// (64-h-h-10, h = 1000 by default), single-process against 1, 2 and 4 <c>landscape worker</c> processes on this machine;
+/// the distributed time split into the slowest shard's compute, the driver's serialisation, and the rest (messaging and
+/// transfer); and the strong-scaling model T(W) = C/W + t_x + t_0 fitted to the measured terms.
+/// Options: <c>--hidden 1000</c>, <c>--workers 1,2,4</c>, <c>--repeats 3</c>, <c>--base-port 23111</c>,
+/// <c>--landscape PATH</c> (the CLI's landscape.dll; default the Release build of src/LossLandscape.Cli).
+/// </summary>
+public static class ClusterBench
+{
+    /// <summary>Runs the benchmark.</summary>
+    public static int Run(string[] args)
+    {
+        TorchRuntime.EnsureInitialized();
+        int hidden = Int(args, "--hidden", 1000);
+        int repeats = Int(args, "--repeats", 3);
+        int basePort = Int(args, "--base-port", 23111);
+        var workerCounts = Text(args, "--workers", "1,2,4").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
+        string landscape = Text(args, "--landscape", Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../src/LossLandscape.Cli/bin/Release/net10.0/landscape.dll")));
+        if (!File.Exists(landscape))
+        {
+            Console.Error.WriteLine($"no {landscape}: build the CLI first (dotnet build -c Release)");
+            return 2;
+        }
+
+        var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
+        var mlp = new Mlp(data.InputDim, [new HiddenLayer(hidden, ActivationRegistry.Default), new HiddenLayer(hidden, ActivationRegistry.Default)], data.OutputDim);
+        var parameters = mlp.InitialParameters(1);
+        var point = new NetworkPoint(mlp, parameters);
+        int n = mlp.ParameterCount;
+        Console.WriteLine(FormattableString.Invariant($"digits {data.Count} rows, ℓ = {data.OutputDim}; MLP {data.InputDim}-{hidden}-{hidden}-{data.OutputDim}, n = {n}; torch threads {get_num_threads()}; {repeats} repeats (median)"));
+
+        double single;
+        using (var model = point.ToModel())
+        using (var map = new ResidualMap(model, data))
+        {
+            var op = new HessianOperator(map);
+            var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
+            single = BenchRunner.Median(repeats, () =>
+            {
+                using var scope = NewDisposeScope();
+                op.Apply(v);
+            });
+        }
+        Console.WriteLine($"single process: HVP {BenchRunner.S(single)}");
+        Console.WriteLine();
+        Console.WriteLine("| workers | HVP | slowest shard's compute | serialisation (driver) | messaging + transfer | bytes moved | distributed / single |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        var rows = new List<(int W, double T, double Compute, double Serialize, double Transfer)>();
+        foreach (int w in workerCounts)
+        {
+            var config = ClusterConfig.Localhost(w, basePort);
+            string file = Path.Combine(Path.GetTempPath(), $"landscape-bench-cluster-{w}.json");
+            File.WriteAllText(file, config.ToJson());
+            var workers = Enumerable.Range(0, w).Select(i => StartWorker(landscape, file, i)).ToArray();
+            try
+            {
+                using var host = ClusterHosting.ConnectAsync(config).GetAwaiter().GetResult();
+                var session = new ClusterSession(host.Services.GetRequiredService<IClusterClient>(), config, new DataSource("builtin:digits", [], "digit"), data, point);
+                session.Open();
+                var op = new DistributedHessianOperator(session);
+                var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
+                using (var warm = NewDisposeScope())
+                {
+                    op.Apply(v);
+                }
+                session.Timings.Reset();
+                double t = BenchRunner.Median(repeats, () =>
+                {
+                    using var scope = NewDisposeScope();
+                    op.Apply(v);
+                });
+                var timings = session.Timings;
+                int calls = timings.Calls;
+                double compute = timings.ComputeSeconds / calls, serialize = timings.SerializeSeconds / calls, transfer = timings.TransferSeconds / calls;
+                double bytes = (double)(timings.BytesSent + timings.BytesReceived) / calls;
+                rows.Add((w, t, compute, serialize, transfer));
+                Console.WriteLine(FormattableString.Invariant($"| {w} | {BenchRunner.S(t)} | {BenchRunner.S(compute)} | {BenchRunner.S(serialize)} | {BenchRunner.S(transfer)} | {bytes / 1e6:0.0} MB | {t / single:0.00} |"));
+                host.StopAsync().WaitAsync(ClusterHosting.CloseTimeout).GetAwaiter().GetResult();
+            }
+            finally
+            {
+                foreach (var p in workers)
+                {
+                    p.Kill();
+                    p.WaitForExit();
+                    p.Dispose();
+                }
+            }
+        }
+
+        // The single-process baseline again: on a shared machine the load moves between the two measurements.
+        using (var model = point.ToModel())
+        using (var map = new ResidualMap(model, data))
+        {
+            var op = new HessianOperator(map);
+            var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
+            double again = BenchRunner.Median(repeats, () =>
+            {
+                using var scope = NewDisposeScope();
+                op.Apply(v);
+            });
+            Console.WriteLine($"single process, measured again after the cluster runs: HVP {BenchRunner.S(again)}");
+        }
+
+        // The strong-scaling model T(W) = C/W + t_x + t_0: C the compute of one shard holding all the data (W = 1's slowest
+        // shard compute, measured in the same kind of process as the others), t_x + t_0 the mean measured serialisation +
+        // messaging + transfer per product (it does not fall with W: every shard gets and returns n values).
+        double overhead = rows.Average(r => r.Serialize + r.Transfer);
+        double c = rows.FirstOrDefault(r => r.W == 1) is { W: 1 } one ? one.Compute : single;
+        Console.WriteLine();
+        Console.WriteLine(FormattableString.Invariant($"model: T(W) = C/W + t_x + t_0 with C = {c:0.000} s (one shard, all rows), t_x + t_0 = {overhead:0.000} s (measured mean)"));
+        foreach (int w in new[] { 8, 16, 32, 64 })
+        {
+            double t = c / w + overhead;
+            Console.WriteLine(FormattableString.Invariant($"  W = {w,2}: predicted {t:0.000} s, speed-up {c / t:0.0}× over one shard"));
+        }
+        // A shard is worth sending while its compute exceeds the fixed cost: d_s · C/d ≥ t_x + t_0.
+        Console.WriteLine(FormattableString.Invariant($"  smallest shard worth sending: d_s ≥ (t_x + t_0)·d/C = {overhead * data.Count / c:0} rows (at n = {n})"));
+        return 0;
+    }
+
+    private static Process StartWorker(string landscape, string config, int index)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { landscape, "worker", "--cluster", config, "--index", index.ToString(CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(a);
+        }
+        var process = Process.Start(info)!;
+        string? line;
+        while ((line = process.StandardError.ReadLine()) is not null && !line.Contains("ready", StringComparison.Ordinal))
+        {
+        }
+        _ = process.StandardError.ReadToEndAsync();
+        _ = process.StandardOutput.ReadToEndAsync();
+        return process;
+    }
+
+    private static int Int(string[] args, string name, int fallback) =>
+        int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+    private static string Text(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+}

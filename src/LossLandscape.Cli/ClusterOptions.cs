@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Globalization;
+using LossLandscape.Cluster;
+using LossLandscape.Data;
+using Microsoft.Extensions.Hosting;
+
+namespace LossLandscape.Cli;
+
+/// <summary>
+/// <c>--cluster CONFIG</c> on the commands that sum over the data: the driver joins the cluster the file names as an Orleans
+/// client and runs the command's sums on the shard workers. Without the option nothing of Orleans is created.
+/// </summary>
+internal static class ClusterOptions
+{
+    /// <summary>The option.</summary>
+    public static Option<string?> Cluster() => new("--cluster")
+    {
+        Description = "run the sums over the data on the workers of this cluster file (landscape cluster init; landscape worker --cluster FILE --index I)",
+    };
+
+    /// <summary>
+    /// Loads the cluster file, connects, and loads every shard with the run's data and model. Each retry is reported on
+    /// stderr as it happens. The caller disposes the result (the client disconnects).
+    /// </summary>
+    /// <exception cref="LandscapeInputException">A bad file, no silo reachable, more shards than rows, or workers that read other data.</exception>
+    public static ClusterConnection Open(CommandRun run, LandscapeSettings settings, string path, double exponent = 2.0)
+    {
+        var config = ClusterConfig.Load(path);
+        var data = settings.Data ?? throw new InvalidOperationException("--cluster needs the data options");
+        var source = new DataSource(data.Source ?? DatasetLoader.DefaultSource, data.Targets, data.OneHot, data.Dedupe);
+        if (config.Shards > run.Data.Count)
+        {
+            throw new LandscapeInputException($"--cluster: {path} asks for {config.Shards} shards of {run.Data.Count} rows: every shard needs at least one row");
+        }
+        var host = ClusterHosting.ConnectAsync(config).GetAwaiter().GetResult();
+        try
+        {
+            var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),
+                config, source, run.Data, run.Point, exponent, settings.BatchSize);
+            var err = run.Context.Err;
+            session.OnRetry = r =>
+            {
+                lock (err)
+                {
+                    err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape: shard {r.Shard}: {r.What} failed (attempt {r.Attempt}: {r.Reason}); reloading the shard and retrying"));
+                }
+            };
+            session.Open();
+            err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"landscape: cluster: {config.Shards} shards of {run.Data.Count} rows loaded on {session.Silos.Distinct().Count()} of {config.Workers.Count} workers"));
+            return new ClusterConnection(host, session);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+}
+
+/// <summary>An open cluster client and its session; disposing disconnects.</summary>
+/// <param name="Host">The client's host.</param>
+/// <param name="Session">The sharded problem.</param>
+internal sealed record ClusterConnection(IHost Host, ClusterSession Session) : IDisposable
+{
+    /// <summary>What the JSON and the table say about the cluster.</summary>
+    public ClusterOutput Output() => new(Session.Config.Shards, Session.Config.Workers.Count, Session.Silos, Session.Retries.Count,
+        Session.Retries.Select(r => string.Create(CultureInfo.InvariantCulture, $"shard {r.Shard}: {r.What} attempt {r.Attempt}: {r.Reason}")).ToArray(),
+        Session.Timings.Calls, Session.Timings.WallSeconds, Session.Timings.ComputeSeconds, Session.Timings.SerializeSeconds, Session.Timings.TransferSeconds);
+
+    /// <summary>Stops the client.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            Host.StopAsync().WaitAsync(ClusterHosting.CloseTimeout).GetAwaiter().GetResult();
+        }
+        catch (TimeoutException)
+        {
+            // A client that cannot say goodbye to a dead gateway is disposed anyway.
+        }
+        Host.Dispose();
+    }
+}
+
+/// <summary>The cluster part of a command's output.</summary>
+/// <param name="Shards">Shards the data was split into.</param>
+/// <param name="Workers">Workers in the cluster file.</param>
+/// <param name="ShardSilos">The silo that last loaded each shard.</param>
+/// <param name="Retries">Shard calls retried.</param>
+/// <param name="RetryLog">Each retry, one line.</param>
+/// <param name="Calls">Distributed calls (products and sums).</param>
+/// <param name="WallSeconds">Their wall time.</param>
+/// <param name="ComputeSeconds">The slowest shard's compute, summed over calls.</param>
+/// <param name="SerializeSeconds">The driver's (de)serialisation.</param>
+/// <param name="TransferSeconds">The rest: messaging, transfer, waiting.</param>
+internal sealed record ClusterOutput(int Shards, int Workers, IReadOnlyList<string> ShardSilos, int Retries, IReadOnlyList<string> RetryLog, int Calls, double WallSeconds, double ComputeSeconds, double SerializeSeconds, double TransferSeconds);

@@ -1,0 +1,531 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using LossLandscape.Data;
+using LossLandscape.Models;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Cluster;
+
+/// <summary>
+/// The driver's side of a sharded problem: which data and model, split into <see cref="ClusterConfig.Shards"/> shards,
+/// each answered by one <see cref="IShardGrain"/>. It sends the point, sums or concatenates the shards' answers in shard
+/// order, and retries a shard that fails after it is reloaded.
+/// </summary>
+/// <remarks>
+/// Every sum of issue 12 §1 is over samples: L = Σ_s L_s, ∇L = Σ_s ∇L_s, ∇²L V = Σ_s ∇²L_s V, Jᵀw = Σ_s J_sᵀ w_s; H and JV are
+/// the shards' blocks stacked. A reply is used only when its point version is the session's (<see cref="Version"/>): a
+/// shard that answers for another version gets the point again and is asked again, never summed. A shard call that fails
+/// (a dead worker: Orleans fails the call at its response timeout; issue 12 §2) is retried after the shard is reloaded,
+/// for at most <see cref="ClusterConfig.RetryWindow"/>; then the run fails with <see cref="ShardUnavailableException"/>.
+/// </remarks>
+public sealed class ClusterSession
+{
+    /// <summary>Pause between attempts at a failed shard: 1 s, short beside Orleans' failure detection (several seconds).</summary>
+    public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Attempts answered with a status (not loaded, another version, a lost payload) before the call is given up: 8, since
+    /// each such answer is followed by the fix it asks for, and only a worker that keeps restarting needs more than two.
+    /// </summary>
+    public const int MaxStatusAttempts = 8;
+
+    private readonly IGrainFactory _grains;
+    private readonly Dataset _data;
+    private readonly FeedforwardNetwork _network;
+    private readonly ShardLoadRequest[] _loads;
+    private readonly bool[] _loaded;
+    private readonly long[] _shardVersions;
+    private readonly string[] _silos;
+    private readonly List<ShardRetry> _retries = [];
+    private readonly object _gate = new();
+    private double[] _point;
+    private long _payloads;
+
+    /// <summary>
+    /// A session over <paramref name="data"/> (the driver's copy, which the workers read for themselves from
+    /// <paramref name="source"/>) and the network <paramref name="point"/>; nothing is sent until <see cref="Open"/>.
+    /// </summary>
+    /// <param name="grains">The cluster client (or any grain factory).</param>
+    /// <param name="config">Shards, timeouts and chunk size.</param>
+    /// <param name="source">How the workers read the data: source, targets, one-hot column, dedupe.</param>
+    /// <param name="data">The driver's copy of the data, for the row count and the shards' fingerprints.</param>
+    /// <param name="point">The network and its parameters (version 0).</param>
+    /// <param name="exponent">The loss exponent a.</param>
+    /// <param name="batchSize">Rows per autograd batch within a shard, or null.</param>
+    /// <exception cref="LandscapeInputException">More shards than rows.</exception>
+    public ClusterSession(IGrainFactory grains, ClusterConfig config, DataSource source, Dataset data, NetworkPoint point, double exponent = 2.0, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(point);
+        if (config.Shards > data.Count)
+        {
+            throw new LandscapeInputException($"--cluster: {config.Shards} shards for {data.Count} rows: every shard needs at least one row (lower shards in the cluster file)");
+        }
+        if (data.InputDim != point.Network.InputDim || data.OutputDim != point.Network.OutputDim)
+        {
+            throw new LandscapeInputException($"the data has {data.InputDim} inputs and {data.OutputDim} targets per row, the model {point.Network.InputDim} and {point.Network.OutputDim}");
+        }
+        _grains = grains;
+        Config = config;
+        _data = data;
+        _network = point.Network;
+        _point = (double[])point.Parameters.Clone();
+        Id = Guid.NewGuid().ToString("N");
+        Ranges = Enumerable.Range(0, config.Shards).Select(s => ShardRanges.Of(s, config.Shards, data.Count)).ToArray();
+        _loads = Enumerable.Range(0, config.Shards).Select(s => new ShardLoadRequest
+        {
+            DataSource = source.Source,
+            Targets = source.Targets.ToArray(),
+            OneHot = source.OneHot,
+            Dedupe = source.Dedupe,
+            ShardIndex = s,
+            ShardCount = config.Shards,
+            TotalRows = data.Count,
+            Exponent = exponent,
+            BatchSize = batchSize,
+            ModelPayload = "",
+            RowsFingerprint = VectorBytes.Fingerprint(data.Subset(Enumerable.Range(Ranges[s].First, Ranges[s].Count))),
+        }).ToArray();
+        _loaded = new bool[config.Shards];
+        _shardVersions = Enumerable.Repeat(-1L, config.Shards).ToArray();
+        _silos = new string[config.Shards];
+    }
+
+    /// <summary>This session's id: the prefix of its grains' keys.</summary>
+    public string Id { get; }
+
+    /// <summary>The cluster configuration.</summary>
+    public ClusterConfig Config { get; }
+
+    /// <summary>Shard s's first row and row count.</summary>
+    public IReadOnlyList<(int First, int Count)> Ranges { get; }
+
+    /// <summary>The number of parameters n.</summary>
+    public int ParameterCount => _network.ParameterCount;
+
+    /// <summary>The number of constraints ℓ·d.</summary>
+    public int Constraints => _data.Count * _data.OutputDim;
+
+    /// <summary>Outputs per row ℓ.</summary>
+    public int OutputDim => _data.OutputDim;
+
+    /// <summary>The network.</summary>
+    public FeedforwardNetwork Network => _network;
+
+    /// <summary>The current point version (0 at the start; <see cref="SetPoint"/> adds one).</summary>
+    public long Version { get; private set; }
+
+    /// <summary>The current point.</summary>
+    public IReadOnlyList<double> Point => _point;
+
+    /// <summary>The silo that last loaded shard s (Orleans' runtime identity), for reports.</summary>
+    public IReadOnlyList<string> Silos => _silos.ToArray();
+
+    /// <summary>Every retry so far, in order.</summary>
+    public IReadOnlyList<ShardRetry> Retries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _retries.ToArray();
+            }
+        }
+    }
+
+    /// <summary>Called on each retry as it happens (for a progress line); may be null.</summary>
+    public Action<ShardRetry>? OnRetry { get; set; }
+
+    /// <summary>Where the time of the shard calls went.</summary>
+    public ClusterTimings Timings { get; } = new();
+
+    /// <summary>Loads every shard (each worker reads its rows and builds the model) and checks their answers.</summary>
+    /// <exception cref="LandscapeInputException">A worker read other data, or its data does not fit the model.</exception>
+    /// <exception cref="ShardUnavailableException">A shard could not be reached within the retry window.</exception>
+    public void Open() => Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, "load", async () =>
+    {
+        await EnsureReady(s).ConfigureAwait(false);
+        return 0;
+    })).ToArray());
+
+    /// <summary>Moves every shard to the point <paramref name="parameters"/> (a new version).</summary>
+    public void SetPoint(Tensor parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var values = parameters.detach().to_type(ScalarType.Float64).cpu().data<double>().ToArray();
+        if (values.Length != ParameterCount)
+        {
+            throw new ArgumentException($"a point of {values.Length} parameters for a model of {ParameterCount}", nameof(parameters));
+        }
+        _point = values;
+        Version++;
+        Open();
+    }
+
+    /// <summary>L = Σ_s L_s.</summary>
+    public double Loss()
+    {
+        using var scope = NewDisposeScope();
+        return Sum(ShardQuantity.Loss, null).item<double>();
+    }
+
+    /// <summary>∇L = Σ_s ∇L_s, n values.</summary>
+    public Tensor Gradient() => Sum(ShardQuantity.Gradient, null).reshape(-1);
+
+    /// <summary>H, the shards' residuals stacked in row order, ℓ·d values.</summary>
+    public Tensor Residuals() => Stack(ShardQuantity.Residuals, null).reshape(-1);
+
+    /// <summary>Σ_s ∇²L_s V or Σ_s G_s V for an n × k block.</summary>
+    internal Tensor SumBlock(ShardQuantity quantity, Tensor block) => Sum(quantity, block);
+
+    /// <summary>[J_0 V; J_1 V; …], (ℓ·d) × k.</summary>
+    internal Tensor JacobianBlock(Tensor block) => Stack(ShardQuantity.Jacobian, block);
+
+    /// <summary>Σ_s J_sᵀ W_s, with W_s shard s's rows of the (ℓ·d) × k block W.</summary>
+    internal Tensor JacobianTransposeBlock(Tensor block)
+    {
+        using var scope = NewDisposeScope();
+        int l = OutputDim;
+        var parts = Gather(s => (ShardQuantity.JacobianTranspose, block.narrow(0, (long)Ranges[s].First * l, (long)Ranges[s].Count * l)));
+        return SumInOrder(parts).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The Gram matrix JJᵀ (ℓd × ℓd) of an MLP from the shards' per-layer factors a and δ, never J:
+    /// K = Σ_layers (δδᵀ) ⊙ (aaᵀ + 1), each layer's factors stacked over shards in row order (as <see cref="Geometry.GramMatrix.Factored"/>).
+    /// </summary>
+    /// <exception cref="NotSupportedException">The network is not an MLP.</exception>
+    public Tensor Gram()
+    {
+        if (_network is not Mlp mlp)
+        {
+            throw new NotSupportedException("the distributed Gram matrix needs an MLP (its per-layer factors); use the Jacobian operator otherwise");
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int l = OutputDim;
+        var flats = Gather(s => (ShardQuantity.GramFactors, null));
+        var layerA = new List<Tensor>[mlp.Layers.Count];
+        var layerDelta = new List<Tensor>[mlp.Layers.Count];
+        for (int k = 0; k < layerA.Length; k++)
+        {
+            layerA[k] = [];
+            layerDelta[k] = [];
+        }
+        for (int s = 0; s < flats.Length; s++)
+        {
+            long d = Ranges[s].Count, offset = 0;
+            var flat = flats[s].reshape(-1);
+            for (int k = 0; k < mlp.Layers.Count; k++)
+            {
+                long aSize = d * mlp.Layers[k].In, deltaSize = d * l * mlp.Layers[k].Out;
+                layerA[k].Add(flat.narrow(0, offset, aSize).reshape(d, mlp.Layers[k].In));
+                offset += aSize;
+                layerDelta[k].Add(flat.narrow(0, offset, deltaSize).reshape(d * l, mlp.Layers[k].Out));
+                offset += deltaSize;
+            }
+            if (offset != flat.shape[0])
+            {
+                throw new InvalidDataException($"shard {s} sent {flat.shape[0]} factor values, expected {offset}");
+            }
+        }
+        long total = _data.Count;
+        var gram = zeros(total * l, total * l, dtype: ScalarType.Float64);
+        for (int k = 0; k < mlp.Layers.Count; k++)
+        {
+            using var layerScope = NewDisposeScope();
+            var a = cat(layerA[k], 0);
+            var delta = cat(layerDelta[k], 0);
+            var inner = a.matmul(a.t()).add_(1.0);
+            var expanded = l == 1 ? inner : inner.repeat_interleave(l, 0).repeat_interleave(l, 1);
+            gram.add_(delta.matmul(delta.t()).mul_(expanded));
+        }
+        return gram.MoveToOuterDisposeScope();
+    }
+
+    private Tensor Sum(ShardQuantity quantity, Tensor? block)
+    {
+        using var scope = NewDisposeScope();
+        return SumInOrder(Gather(_ => (quantity, block))).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Stack(ShardQuantity quantity, Tensor? block)
+    {
+        using var scope = NewDisposeScope();
+        return cat(Gather(_ => (quantity, block)), 0).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor SumInOrder(Tensor[] parts)
+    {
+        // Shard order, always: the sum is the same from run to run whatever order the replies arrive in.
+        var total = parts[0].clone();
+        for (int s = 1; s < parts.Length; s++)
+        {
+            total.add_(parts[s]);
+        }
+        return total;
+    }
+
+    /// <summary>Asks every shard in parallel and returns the answers in shard order (each a rows × columns float64 tensor).</summary>
+    private Tensor[] Gather(Func<int, (ShardQuantity Quantity, Tensor? Block)> request)
+    {
+        var watch = Stopwatch.StartNew();
+        var inputs = new (ShardQuantity Quantity, byte[]? Bytes, long Rows, long Columns)[Config.Shards];
+        var serialize = Stopwatch.StartNew();
+        for (int s = 0; s < inputs.Length; s++)
+        {
+            var (quantity, block) = request(s);
+            inputs[s] = block is null ? (quantity, null, 0, 0) : (quantity, VectorBytes.FromTensor(block), block.shape[0], block.dim() == 2 ? block.shape[1] : 1);
+        }
+        double serializeSeconds = serialize.Elapsed.TotalSeconds;
+        var replies = Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, inputs[s].Quantity.ToString(), () => Ask(s, inputs[s]))).ToArray());
+        serialize.Restart();
+        var results = replies.Select(r => VectorBytes.ToTensor(r.Bytes, r.Rows, r.Columns)).ToArray();
+        serializeSeconds += serialize.Elapsed.TotalSeconds;
+        Timings.Add(watch.Elapsed.TotalSeconds, replies.Max(r => r.ComputeSeconds), serializeSeconds,
+            inputs.Sum(i => (long)(i.Bytes?.Length ?? 0)), replies.Sum(r => (long)r.Bytes.Length));
+        return results;
+    }
+
+    private static T[] Run<T>(Task<T>[] tasks)
+    {
+        try
+        {
+            return Task.WhenAll(tasks).GetAwaiter().GetResult();
+        }
+        catch (Exception) when (tasks.FirstOrDefault(t => t.IsFaulted && t.Exception!.InnerException is LandscapeInputException) is { } bad)
+        {
+            throw bad.Exception!.InnerException!;
+        }
+    }
+
+    private sealed record Answer(byte[] Bytes, long Rows, long Columns, double ComputeSeconds);
+
+    private IShardGrain Grain(int s) => _grains.GetGrain<IShardGrain>($"{Id}/{s}");
+
+    private string NewPayload(string what) => string.Create(CultureInfo.InvariantCulture, $"{what}-{Interlocked.Increment(ref _payloads)}");
+
+    private async Task Send(IShardGrain grain, string name, byte[] bytes)
+    {
+        var chunks = VectorBytes.Split(bytes, Config.ChunkBytes);
+        for (int i = 0; i < chunks.Length; i++)
+        {
+            await grain.Stage(name, i, chunks.Length, chunks[i]).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Loads shard s if it is not, and sends it the current point if it holds another.</summary>
+    private async Task EnsureReady(int s)
+    {
+        var grain = Grain(s);
+        long version = Version;
+        if (!_loaded[s])
+        {
+            string name = NewPayload("model");
+            await Send(grain, name, Encoding.UTF8.GetBytes(ModelFile.Serialize(new NetworkPoint(_network, _point)))).ConfigureAwait(false);
+            var reply = await grain.Load(_loads[s] with { ModelPayload = name, Version = version }).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+            switch (reply.Status)
+            {
+                case ShardStatus.Ok when reply.Rows != Ranges[s].Count || reply.Parameters != ParameterCount:
+                    throw new LandscapeInputException($"shard {s}: the worker holds {reply.Rows} rows and a model of {reply.Parameters} parameters, the driver {Ranges[s].Count} and {ParameterCount}");
+                case ShardStatus.Ok:
+                    _silos[s] = reply.Silo ?? "?";
+                    _loaded[s] = true;
+                    _shardVersions[s] = version;
+                    return;
+                case ShardStatus.InputError:
+                    throw new LandscapeInputException(reply.Message ?? $"shard {s}: bad input");
+                default:
+                    throw new ShardStatusException(reply.Status, reply.Message);
+            }
+        }
+        if (_shardVersions[s] != version)
+        {
+            string name = NewPayload("point");
+            await Send(grain, name, VectorBytes.FromDoubles(_point)).ConfigureAwait(false);
+            var status = await grain.SetPoint(version, name).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+            if (status == ShardStatus.NotLoaded)
+            {
+                _loaded[s] = false;
+            }
+            if (status != ShardStatus.Ok)
+            {
+                throw new ShardStatusException(status, "setting the point");
+            }
+            _shardVersions[s] = version;
+        }
+    }
+
+    private async Task<Answer> Ask(int s, (ShardQuantity Quantity, byte[]? Bytes, long Rows, long Columns) input)
+    {
+        await EnsureReady(s).ConfigureAwait(false);
+        var grain = Grain(s);
+        long version = Version;
+        string? inputName = null;
+        if (input.Bytes is { } bytes)
+        {
+            inputName = NewPayload("input");
+            await Send(grain, inputName, bytes).ConfigureAwait(false);
+        }
+        string resultName = NewPayload("result");
+        var reply = await grain.Compute(new ShardRequest
+        {
+            Quantity = input.Quantity, Version = version, InputPayload = inputName, InputRows = input.Rows, InputColumns = input.Columns, ResultPayload = resultName,
+        }).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+        switch (reply.Status)
+        {
+            case ShardStatus.Ok when reply.Version == version:
+                break;
+            case ShardStatus.Ok:
+            case ShardStatus.OtherVersion:
+                _shardVersions[s] = reply.Version;
+                throw new ShardStatusException(ShardStatus.OtherVersion, $"answered for version {reply.Version}, the point is version {version}");
+            case ShardStatus.NotLoaded:
+                _loaded[s] = false;
+                throw new ShardStatusException(reply.Status, reply.Message);
+            default:
+                throw new ShardStatusException(reply.Status, reply.Message);
+        }
+        var chunks = new byte[reply.Chunks][];
+        chunks[0] = reply.FirstChunk;
+        for (int i = 1; i < chunks.Length; i++)
+        {
+            chunks[i] = await grain.Fetch(resultName, i).WaitAsync(Config.CallTimeout).ConfigureAwait(false)
+                ?? throw new ShardStatusException(ShardStatus.MissingPayload, $"result chunk {i} of {chunks.Length} is gone");
+        }
+        return new Answer(VectorBytes.Join(chunks), reply.Rows, reply.Columns, reply.ComputeSeconds);
+    }
+
+    /// <summary>Runs one shard call; on a failure marks the shard for reloading and tries again until the retry window closes.</summary>
+    private async Task<T> WithRetry<T>(int s, string what, Func<Task<T>> call)
+    {
+        var start = Stopwatch.StartNew();
+        int statusAttempts = 0;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (ShardStatusException e) when (++statusAttempts < MaxStatusAttempts)
+            {
+                Record(new ShardRetry(s, what, attempt, e.Message));
+            }
+            catch (ShardStatusException e)
+            {
+                throw new ShardUnavailableException(s, $"shard {s} did not answer {what} after {attempt} attempts: {e.Message}", e);
+            }
+            catch (Exception e) when (IsTransient(e))
+            {
+                _loaded[s] = false;
+                if (start.Elapsed > Config.RetryWindow)
+                {
+                    throw new ShardUnavailableException(s, string.Create(CultureInfo.InvariantCulture,
+                        $"shard {s} did not answer {what} within the retry window of {Config.RetryWindowSeconds:G} s ({attempt} attempts; last: {e.GetType().Name}: {OneLine(e.Message)})"), e);
+                }
+                Record(new ShardRetry(s, what, attempt, $"{e.GetType().Name}: {OneLine(e.Message)}"));
+                await Task.Delay(RetryDelay).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static string OneLine(string message)
+    {
+        var line = message.ReplaceLineEndings(" ");
+        const int longest = 200; // keeps a retry line on one screen line or two
+        return line.Length <= longest ? line : line[..longest] + "…";
+    }
+
+    private static bool IsTransient(Exception e) =>
+        e is TimeoutException or OrleansException or IOException or System.Net.Sockets.SocketException or OperationCanceledException;
+
+    private void Record(ShardRetry retry)
+    {
+        lock (_gate)
+        {
+            _retries.Add(retry);
+        }
+        OnRetry?.Invoke(retry);
+    }
+
+    private sealed class ShardStatusException(ShardStatus status, string? message) : Exception($"{status}: {message}");
+}
+
+/// <summary>How the workers read the data for themselves: the CLI's <c>--data</c>, <c>--target</c>, <c>--one-hot</c>, <c>--dedupe</c>.</summary>
+/// <param name="Source">A CSV path (readable by every worker), <c>builtin:NAME</c> or <c>synthetic:…</c>.</param>
+/// <param name="Targets">Target columns, or empty.</param>
+/// <param name="OneHot">The one-hot class column, or null.</param>
+/// <param name="Dedupe">Whether duplicate inputs are removed.</param>
+public sealed record DataSource(string Source, IReadOnlyList<string> Targets, string? OneHot = null, bool Dedupe = false);
+
+/// <summary>One retried shard call.</summary>
+/// <param name="Shard">The shard index.</param>
+/// <param name="What">The call (load, Hessian, Gradient, …).</param>
+/// <param name="Attempt">The attempt that failed (1 = the first).</param>
+/// <param name="Reason">Why, in one line.</param>
+public sealed record ShardRetry(int Shard, string What, int Attempt, string Reason);
+
+/// <summary>A shard that did not answer within the retry window: the run fails rather than sum a partial result.</summary>
+public sealed class ShardUnavailableException : Exception
+{
+    /// <summary>A failure of shard <paramref name="shard"/>.</summary>
+    public ShardUnavailableException(int shard, string message, Exception? inner = null) : base(message, inner) => Shard = shard;
+
+    /// <summary>The shard that did not answer.</summary>
+    public int Shard { get; }
+}
+
+/// <summary>Where the time of the distributed calls went: wall, the slowest shard's compute, (de)serialisation on the driver, and bytes moved.</summary>
+public sealed class ClusterTimings
+{
+    private readonly object _gate = new();
+
+    /// <summary>Calls so far (one per operator application or sum).</summary>
+    public int Calls { get; private set; }
+
+    /// <summary>Wall seconds of all calls.</summary>
+    public double WallSeconds { get; private set; }
+
+    /// <summary>Σ over calls of the slowest shard's compute seconds (the critical path of the work).</summary>
+    public double ComputeSeconds { get; private set; }
+
+    /// <summary>Seconds the driver spent turning tensors into bytes and back.</summary>
+    public double SerializeSeconds { get; private set; }
+
+    /// <summary>Bytes sent to the shards (inputs; points and models not counted).</summary>
+    public long BytesSent { get; private set; }
+
+    /// <summary>Bytes received from the shards.</summary>
+    public long BytesReceived { get; private set; }
+
+    /// <summary>Wall − compute − serialisation: messaging, transfer and waiting.</summary>
+    public double TransferSeconds => Math.Max(0, WallSeconds - ComputeSeconds - SerializeSeconds);
+
+    internal void Add(double wall, double compute, double serialize, long sent, long received)
+    {
+        lock (_gate)
+        {
+            Calls++;
+            WallSeconds += wall;
+            ComputeSeconds += compute;
+            SerializeSeconds += serialize;
+            BytesSent += sent;
+            BytesReceived += received;
+        }
+    }
+
+    /// <summary>Starts counting again.</summary>
+    public void Reset()
+    {
+        lock (_gate)
+        {
+            Calls = 0;
+            WallSeconds = ComputeSeconds = SerializeSeconds = 0;
+            BytesSent = BytesReceived = 0;
+        }
+    }
+}

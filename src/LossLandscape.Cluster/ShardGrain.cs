@@ -1,0 +1,260 @@
+using System.Diagnostics;
+using System.Text;
+using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Cluster;
+
+/// <summary>
+/// The shard worker (<see cref="IShardGrain"/>): its rows of the data, read by itself, and the model at one point version;
+/// every sum runs the library's single-process code (<see cref="ResidualMap"/>, <see cref="HessianOperator"/>,
+/// <see cref="GaussNewtonOperator"/>, <see cref="JacobianOperator"/>) on those rows.
+/// </summary>
+/// <remarks>
+/// Nothing is persisted: a reactivation starts empty and answers <see cref="ShardStatus.NotLoaded"/> until the driver reloads
+/// it, so a restarted worker never answers with missing data or another point's parameters.
+/// </remarks>
+[ShardPlacement]
+internal sealed class ShardGrain : Grain, IShardGrain
+{
+    private readonly Dictionary<string, byte[]?[]> _staged = new(StringComparer.Ordinal);
+    private readonly ILogger<ShardGrain> _log;
+    private NetworkModel? _model;
+    private ResidualMap? _map;
+    private Dataset? _rows;
+    private long _version = -1;
+    private string? _keptName;
+    private byte[][]? _kept;
+
+    /// <summary>Takes Orleans' logger.</summary>
+    public ShardGrain(ILogger<ShardGrain> log) => _log = log;
+
+    /// <inheritdoc />
+    public Task Stage(string name, int index, int count, byte[] chunk)
+    {
+        if (count < 1 || index < 0 || index >= count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), $"chunk {index} of {count}");
+        }
+        if (!_staged.TryGetValue(name, out var parts) || parts.Length != count)
+        {
+            parts = new byte[count][];
+            _staged[name] = parts;
+        }
+        parts[index] = chunk;
+        return Task.CompletedTask;
+    }
+
+    private byte[]? Take(string name)
+    {
+        if (!_staged.Remove(name, out var parts) || parts.Any(p => p is null))
+        {
+            return null;
+        }
+        return VectorBytes.Join(parts!);
+    }
+
+    /// <inheritdoc />
+    public Task<ShardLoadReply> Load(ShardLoadRequest request)
+    {
+        var modelBytes = Take(request.ModelPayload);
+        if (modelBytes is null)
+        {
+            return Task.FromResult(new ShardLoadReply { Status = ShardStatus.MissingPayload, Message = "the model payload did not arrive whole" });
+        }
+        try
+        {
+            Release();
+            var data = DatasetLoader.Load(request.DataSource, new TargetSpec(request.Targets, request.OneHot));
+            if (request.Dedupe)
+            {
+                data = data.Dedupe();
+            }
+            if (data.Count != request.TotalRows)
+            {
+                return Task.FromResult(InputError($"shard {request.ShardIndex}: the worker read {data.Count} rows from {request.DataSource}, the driver {request.TotalRows}: not the same data"));
+            }
+            var (first, count) = ShardRanges.Of(request.ShardIndex, request.ShardCount, data.Count);
+            var rows = data.Subset(Enumerable.Range(first, count));
+            if (VectorBytes.Fingerprint(rows) != request.RowsFingerprint)
+            {
+                return Task.FromResult(InputError($"shard {request.ShardIndex}: the worker's rows {first} … {first + count - 1} of {request.DataSource} differ from the driver's: not the same data"));
+            }
+            var point = ModelFile.Parse(Encoding.UTF8.GetString(modelBytes), $"the driver's model (shard {request.ShardIndex})");
+            var model = point.ToModel();
+            try
+            {
+                _map = new ResidualMap(model, rows, request.Exponent, request.BatchSize);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+            _model = model;
+            _rows = rows;
+            _version = request.Version;
+            _log.LogInformation("shard {Shard}: rows {First} … {Last}, n = {N}, version {Version}", request.ShardIndex, first, first + count - 1, model.ParameterCount, request.Version);
+            return Task.FromResult(new ShardLoadReply { Status = ShardStatus.Ok, FirstRow = first, Rows = count, Parameters = model.ParameterCount, Silo = RuntimeIdentity });
+        }
+        catch (Exception e) when (e is LandscapeInputException or DataFormatException or ModelFormatException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            Release();
+            return Task.FromResult(InputError($"shard {request.ShardIndex}: {e.Message.ReplaceLineEndings(" ")}"));
+        }
+    }
+
+    private static ShardLoadReply InputError(string message) => new() { Status = ShardStatus.InputError, Message = message };
+
+    /// <inheritdoc />
+    public Task<ShardStatus> SetPoint(long version, string payload)
+    {
+        var bytes = Take(payload);
+        if (_model is null)
+        {
+            return Task.FromResult(ShardStatus.NotLoaded);
+        }
+        if (bytes is null)
+        {
+            return Task.FromResult(ShardStatus.MissingPayload);
+        }
+        var values = VectorBytes.ToDoubles(bytes);
+        if (values.Length != _model.ParameterCount)
+        {
+            throw new InvalidDataException($"a point of {values.Length} parameters for a model of {_model.ParameterCount}");
+        }
+        using (var scope = NewDisposeScope())
+        {
+            ParameterVector.Set(_model, tensor(values, ScalarType.Float64));
+        }
+        _version = version;
+        return Task.FromResult(ShardStatus.Ok);
+    }
+
+    /// <inheritdoc />
+    public Task<ShardReply> Compute(ShardRequest request)
+    {
+        if (_map is null || _model is null)
+        {
+            return Task.FromResult(new ShardReply { Status = ShardStatus.NotLoaded, Version = _version, Message = "not loaded" });
+        }
+        if (request.Version != _version)
+        {
+            return Task.FromResult(new ShardReply { Status = ShardStatus.OtherVersion, Version = _version, Message = $"holds version {_version}, asked for {request.Version}" });
+        }
+        Tensor? input = null;
+        using var scope = NewDisposeScope();
+        if (request.InputPayload is { } name)
+        {
+            var bytes = Take(name);
+            if (bytes is null)
+            {
+                return Task.FromResult(new ShardReply { Status = ShardStatus.MissingPayload, Version = _version, Message = $"payload {name} did not arrive whole" });
+            }
+            input = VectorBytes.ToTensor(bytes, request.InputRows, request.InputColumns);
+        }
+        var watch = Stopwatch.StartNew();
+        var result = Evaluate(request.Quantity, input);
+        double seconds = watch.Elapsed.TotalSeconds;
+        var all = VectorBytes.FromTensor(result);
+        long rows = result.dim() == 0 ? 1 : result.shape[0];
+        long columns = result.dim() == 2 ? result.shape[1] : 1;
+        var chunks = VectorBytes.Split(all, ChunkBytes);
+        _keptName = chunks.Length > 1 ? request.ResultPayload : null;
+        _kept = chunks.Length > 1 ? chunks : null;
+        return Task.FromResult(new ShardReply
+        {
+            Status = ShardStatus.Ok, Version = _version, Rows = rows, Columns = columns, FirstChunk = chunks[0], Chunks = chunks.Length, ComputeSeconds = seconds,
+        });
+    }
+
+    private Tensor Evaluate(ShardQuantity quantity, Tensor? input)
+    {
+        var map = _map!;
+        Tensor Block() => input ?? throw new ArgumentException($"{quantity} needs an input block");
+        return quantity switch
+        {
+            ShardQuantity.Residuals => map.Residuals(),
+            ShardQuantity.Loss => tensor(map.Loss(), ScalarType.Float64),
+            ShardQuantity.Gradient => map.Gradient(),
+            ShardQuantity.Hessian => new HessianOperator(map).ApplyMatrix(Block()),
+            ShardQuantity.GaussNewton => new GaussNewtonOperator(map).ApplyMatrix(Block()),
+            ShardQuantity.Jacobian => new JacobianOperator(map).ApplyMatrix(Block()),
+            ShardQuantity.JacobianTranspose => new JacobianTransposeOperator(map).ApplyMatrix(Block()),
+            ShardQuantity.GramFactors => GramFactors(),
+            _ => throw new ArgumentOutOfRangeException(nameof(quantity), quantity, "unknown shard quantity"),
+        };
+    }
+
+    /// <summary>For each layer of the MLP: a (d_s × in), then δ (d_s·ℓ × out), all flattened into one vector.</summary>
+    private Tensor GramFactors()
+    {
+        if (_model!.Network is not Mlp mlp)
+        {
+            throw new NotSupportedException("Gram factors need an MLP");
+        }
+        using var noGrad = no_grad();
+        var parts = new List<Tensor>();
+        foreach (var (a, delta) in mlp.JacobianFactors(_model.Parameters, _rows!.InputsTensor()))
+        {
+            parts.Add(a.reshape(-1));
+            parts.Add(delta.reshape(-1));
+        }
+        return cat(parts, 0);
+    }
+
+    /// <inheritdoc />
+    public Task<byte[]?> Fetch(string name, int index) =>
+        Task.FromResult(_kept is { } kept && string.Equals(_keptName, name, StringComparison.Ordinal) && index >= 0 && index < kept.Length ? kept[index] : null);
+
+    /// <summary>The chunk size the silo was started with (<see cref="ClusterConfig.ChunkBytes"/>).</summary>
+    private int ChunkBytes => ServiceProvider.GetService(typeof(ShardSettings)) is ShardSettings s ? s.ChunkBytes : ClusterConfig.DefaultChunkBytes;
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Release();
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    private void Release()
+    {
+        _map?.Dispose();
+        _model?.Dispose();
+        _map = null;
+        _model = null;
+        _rows = null;
+        _kept = null;
+        _keptName = null;
+        _version = -1;
+    }
+}
+
+/// <summary>What a silo tells its shard grains: the chunk size of replies.</summary>
+/// <param name="ChunkBytes">The largest result chunk, <see cref="ClusterConfig.ChunkBytes"/>.</param>
+public sealed record ShardSettings(int ChunkBytes);
+
+/// <summary>Which rows are shard s's: [⌊sN/S⌋, ⌊(s+1)N/S⌋), contiguous and as equal as integers allow.</summary>
+public static class ShardRanges
+{
+    /// <summary>The first row and row count of shard <paramref name="shard"/> of <paramref name="shards"/> over <paramref name="rows"/> rows.</summary>
+    /// <exception cref="LandscapeInputException">More shards than rows, or a shard index out of range.</exception>
+    public static (int First, int Count) Of(int shard, int shards, int rows)
+    {
+        if (shards > rows)
+        {
+            throw new LandscapeInputException($"{shards} shards for {rows} rows: every shard needs at least one row (lower shards in the cluster file)");
+        }
+        if (shard < 0 || shard >= shards)
+        {
+            throw new LandscapeInputException($"shard {shard} is not in 0 … {shards - 1}");
+        }
+        int first = (int)((long)shard * rows / shards);
+        int next = (int)((long)(shard + 1) * rows / shards);
+        return (first, next - first);
+    }
+}
