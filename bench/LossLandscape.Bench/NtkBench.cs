@@ -31,6 +31,18 @@ public static class Ntk
         using var map = new ResidualMap(model, data);
         string dir = Path.Combine(Path.GetTempPath(), $"ntk-bench-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
+        try
+        {
+            Compare(map, mlp, parameters, data, dir, widthsText, activation, python);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static void Compare(ResidualMap map, Mlp mlp, double[] parameters, Dataset data, string dir, string widthsText, string activation, string python)
+    {
         string modelPath = Path.Combine(dir, "model.json"), inputPath = Path.Combine(dir, "inputs.bin"), outPath = Path.Combine(dir, "k_torch.bin");
         ModelFile.Save(modelPath, new NetworkPoint(mlp, parameters));
         WriteDoubles(inputPath, data.InputsTensor().contiguous().data<double>().ToArray());
@@ -78,7 +90,6 @@ public static class Ntk
         Console.WriteLine(FormattableString.Invariant($"| PyTorch {torchRoute}, then J Jᵀ | {torchSeconds:0.000} s | {torchPeak:0.00} GB | {torchSeconds / oursSeconds:0.0} × slower |"));
         Console.WriteLine(FormattableString.Invariant($"max |K_ours − K_torch| / max|K| = {difference:e2} (goal ≤ 1e−10)"));
         ours!.Dispose();
-        Directory.Delete(dir, recursive: true);
     }
 
     private static void WriteDoubles(string path, double[] values)

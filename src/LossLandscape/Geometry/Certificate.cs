@@ -234,7 +234,7 @@ public static class Certificate
             if (cholesky)
             {
                 ProgressReport.Report(progress, "Gram matrix JJᵀ per layer", 0.05);
-                using var gram = GramMatrix.Compute(map);
+                using var gram = GramMatrix.Compute(map, ProgressReport.Within(progress, 0.05, 0.6, ""));
                 ProgressReport.Report(progress, "Cholesky test of JJᵀ − tI", 0.6);
                 proven = GramCholesky.Decide(gram, GramCholesky.FormingLength(map));
             }
