@@ -116,6 +116,12 @@ public sealed class ClusterSession
     /// <summary>The network.</summary>
     public FeedforwardNetwork Network => _network;
 
+    /// <summary>The driver's copy of the data (row count, targets; the workers read their own rows).</summary>
+    public Dataset Data => _data;
+
+    /// <summary>The loss exponent a.</summary>
+    public double Exponent => _loads[0].Exponent;
+
     /// <summary>The current point version (0 at the start; <see cref="SetPoint"/> adds one).</summary>
     public long Version { get; private set; }
 
