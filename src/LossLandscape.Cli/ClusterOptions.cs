@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using LossLandscape.Cluster;
 using LossLandscape.Data;
+using LossLandscape.Models;
 using Microsoft.Extensions.Hosting;
 
 namespace LossLandscape.Cli;
@@ -22,8 +23,13 @@ internal static class ClusterOptions
     /// Loads the cluster file, connects, and loads every shard with the run's data and model. Each retry is reported on
     /// stderr as it happens. The caller disposes the result (the client disconnects).
     /// </summary>
+    /// <param name="run">The command's run (its data, and its <c>--model</c> unless <paramref name="point"/> is given).</param>
+    /// <param name="settings">The command's data options.</param>
+    /// <param name="path">The cluster file.</param>
+    /// <param name="exponent">The loss exponent a.</param>
+    /// <param name="point">The starting point, when it is not <c>--model</c> (train).</param>
     /// <exception cref="LandscapeInputException">A bad file, no silo reachable, more shards than rows, or workers that read other data.</exception>
-    public static ClusterConnection Open(CommandRun run, LandscapeSettings settings, string path, double exponent = 2.0)
+    public static ClusterConnection Open(CommandRun run, LandscapeSettings settings, string path, double exponent = 2.0, NetworkPoint? point = null)
     {
         var config = ClusterConfig.Load(path);
         var data = settings.Data ?? throw new InvalidOperationException("--cluster needs the data options");
@@ -36,7 +42,7 @@ internal static class ClusterOptions
         try
         {
             var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),
-                config, source, run.Data, run.Point, exponent, settings.BatchSize);
+                config, source, run.Data, point ?? run.Point, exponent, settings.BatchSize);
             var err = run.Context.Err;
             session.OnRetry = r =>
             {
