@@ -57,6 +57,34 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
+    public void Distributed_Gauss_Newton_Takes_The_Single_Process_Gram_Route_Steps()
+    {
+        // 3 Levenberg–Marquardt steps on the case table's small networks (losses fall by more than half,
+        // still far above rounding) are compared.
+        const int gaussNewtonSteps = 3;
+        foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-5-3", StringComparison.Ordinal)).Take(2))
+        {
+            using var scope = NewDisposeScope();
+            using var model = new NetworkModel(c.Network, c.Parameters);
+            using var map = new ResidualMap(model, c.Data);
+            // The single-process optimizer's Levenberg–Marquardt on the Gram route (eig of JJᵀ, steps by Jᵀ), step by step.
+            var lm = new LevenbergMarquardt(LevenbergMarquardt.DefaultInitialDamping, LevenbergMarquardt.DefaultMaxDampingIncreases);
+            var single = new List<double> { map.Loss() };
+            for (int k = 0; k < gaussNewtonSteps; k++)
+            {
+                using var stepScope = NewDisposeScope();
+                Assert.True(lm.Step(map, JacobianRoute.Gram, map.Residuals()).Accepted, $"{c.Name}: single-process step {k + 1} not accepted");
+                single.Add(map.Loss());
+            }
+            var session = new ClusterSession(fixture.Cluster.Client, OrleansClusterFixture.Config, new DataSource(c.Data.Source, []), c.Data, new NetworkPoint(c.Network, c.Parameters));
+            session.Open();
+            var distributed = DistributedTraining.GaussNewtonSteps(session, new TrainingOptions(gaussNewtonSteps, TargetLoss: 0));
+            Assert.True(single[^1] < single[0] / 2, $"{c.Name}: Gauss–Newton did not reduce L (from {single[0]:G3} to {single[^1]:G3})");
+            SameHistory(single, distributed.LossHistory, $"{c.Name}, gauss-newton");
+        }
+    }
+
+    [Fact]
     public void Train_With_Cluster_Writes_The_Single_Process_Losses_And_Refuses_Other_Optimizers()
     {
         var dir = Directory.CreateTempSubdirectory("landscape-cluster-train-").FullName;
@@ -77,6 +105,13 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
             SameHistory(a.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
                 b.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(), "train --cluster");
             Assert.Equal(3, b.RootElement.GetProperty("cluster").GetProperty("shards").GetInt32());
+            var newton = CliTests.Run([.. train.Select(a => a == "gd" ? "gauss-newton" : a), "--out", Path.Combine(dir, "d.json"), "--cluster", file, "--json", remote]);
+            Assert.True(newton.Code == 0, newton.Err);
+            using (var g = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remote)))
+            {
+                Assert.Equal("gauss-newton", g.RootElement.GetProperty("optimizer").GetString());
+                Assert.True(g.RootElement.GetProperty("bestLoss").GetDouble() < g.RootElement.GetProperty("initialLoss").GetDouble());
+            }
             var refused = CliTests.Run(["train", "--data", "builtin:iris", "--one-hot", "species", "--optimizer", "lbfgs", "--out", Path.Combine(dir, "c.json"), "--cluster", file]);
             Assert.Equal(2, refused.Code);
             Assert.Contains("--cluster", refused.Err, StringComparison.Ordinal);

@@ -90,7 +90,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         /// <summary><c>--momentum</c> (sgd), or null for the default.</summary>
         public double? Momentum { get; init; }
 
-        /// <summary><c>--cluster CONFIG</c>: gradient descent with L and ∇L summed on the cluster's workers, or null.</summary>
+        /// <summary><c>--cluster CONFIG</c>: gd or gauss-newton with the sums over the data on the cluster's workers, or null.</summary>
         public string? Cluster { get; init; }
 
         /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor"/>.</summary>
@@ -114,9 +114,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             throw new UsageException($"--steps: {settings.Steps} is negative");
         }
         ValidateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum);
-        if (settings.Cluster is not null && settings.Optimizer != DistributedTraining.GradientDescentName)
+        if (settings.Cluster is not null && settings.Optimizer is not (DistributedTraining.GradientDescentName or DistributedTraining.GaussNewtonName))
         {
-            throw new UsageException($"--cluster: train runs --optimizer gd on the cluster; '{settings.Optimizer}' is single-process");
+            throw new UsageException($"--cluster: train runs --optimizer gd or gauss-newton on the cluster; '{settings.Optimizer}' is single-process");
         }
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
@@ -232,8 +232,11 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         if (settings.Cluster is { } clusterFile)
         {
             using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent, start);
-            var distributed = run.ProgressUntilCtrlC($"train (gd on {cluster.Session.Config.Shards} shards)", (progress, cancellation) =>
-                DistributedTraining.GradientDescent(cluster.Session, new TrainingOptions(settings.Steps, settings.TargetLoss), settings.LearningRate, new StatusProgress(progress), cancellation));
+            var steps = new TrainingOptions(settings.Steps, settings.TargetLoss);
+            var distributed = run.ProgressUntilCtrlC($"train ({settings.Optimizer} on {cluster.Session.Config.Shards} shards)", (progress, cancellation) =>
+                settings.Optimizer == DistributedTraining.GaussNewtonName
+                    ? DistributedTraining.GaussNewtonSteps(cluster.Session, steps, progress: new StatusProgress(progress), cancellation: cancellation)
+                    : DistributedTraining.GradientDescent(cluster.Session, steps, settings.LearningRate, new StatusProgress(progress), cancellation));
             InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, distributed.BestParameters));
             return TrainOutput.Of(settings.Out, set, map, distributed) with { Cluster = cluster.Output() };
         }
