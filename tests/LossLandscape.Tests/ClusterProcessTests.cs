@@ -37,6 +37,9 @@ public sealed class ClusterProcessTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("landscape-cluster-").FullName;
     private readonly Process?[] _workers = new Process?[3];
 
+    /// <summary>The driver runs: killed by <see cref="Dispose"/> if a failed assertion leaves one waiting in its pause.</summary>
+    private readonly List<Process> _drivers = [];
+
     private static string Binary => Path.Combine(AppContext.BaseDirectory, "landscape.dll");
 
     private Process Start(params string[] arguments) => Start(null, arguments);
@@ -174,6 +177,7 @@ public sealed class ClusterProcessTests : IDisposable
         string json = Path.Combine(_dir, "restart.json");
         string release = Path.Combine(_dir, "release-restart");
         var driver = Start((RestartPauseAfter, release), [.. spectrum, "--cluster", clusterFile, "--json", json]);
+        _drivers.Add(driver);
         var driverOut = driver.StandardOutput.ReadToEndAsync();
         var driverErr = ReadUntilPaused(driver);
         await Task.WhenAny(driverErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
@@ -203,6 +207,7 @@ public sealed class ClusterProcessTests : IDisposable
         // Every worker gone for good in the pause: the run fails (exit 1) within the short retry window, one line naming a shard.
         string releaseFail = Path.Combine(_dir, "release-fail");
         var failing = Start((FailPauseAfter, releaseFail), [.. spectrum, "--cluster", shortFile]);
+        _drivers.Add(failing);
         var failingErr = ReadUntilPaused(failing);
         _ = failing.StandardOutput.ReadToEndAsync();
         await Task.WhenAny(failingErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
@@ -219,9 +224,18 @@ public sealed class ClusterProcessTests : IDisposable
         Assert.Matches(@"^landscape: error: shard \d+ did not answer", lastLine);
     }
 
-    /// <summary>Kills the workers still running and removes the folder.</summary>
+    /// <summary>Kills the drivers and workers still running and removes the folder.</summary>
     public void Dispose()
     {
+        foreach (var d in _drivers)
+        {
+            if (!d.HasExited)
+            {
+                d.Kill(entireProcessTree: true);
+                d.WaitForExit();
+            }
+            d.Dispose();
+        }
         foreach (var w in _workers)
         {
             if (w is not null && !w.HasExited)
