@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using LossLandscape.Cluster;
 using LossLandscape.Data;
+using LossLandscape.Models;
 using Microsoft.Extensions.Hosting;
 
 namespace LossLandscape.Cli;
@@ -22,8 +23,13 @@ internal static class ClusterOptions
     /// Loads the cluster file, connects, and loads every shard with the run's data and model. Each retry is reported on
     /// stderr as it happens. The caller disposes the result (the client disconnects).
     /// </summary>
+    /// <param name="run">The command's run (its data, and its <c>--model</c> unless <paramref name="point"/> is given).</param>
+    /// <param name="settings">The command's data options.</param>
+    /// <param name="path">The cluster file.</param>
+    /// <param name="exponent">The loss exponent a.</param>
+    /// <param name="point">The starting point, when it is not <c>--model</c> (train).</param>
     /// <exception cref="LandscapeInputException">A bad file, no silo reachable, more shards than rows, or workers that read other data.</exception>
-    public static ClusterConnection Open(CommandRun run, LandscapeSettings settings, string path, double exponent = 2.0)
+    public static ClusterConnection Open(CommandRun run, LandscapeSettings settings, string path, double exponent = 2.0, NetworkPoint? point = null)
     {
         var config = ClusterConfig.Load(path);
         var data = settings.Data ?? throw new InvalidOperationException("--cluster needs the data options");
@@ -36,7 +42,7 @@ internal static class ClusterOptions
         try
         {
             var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),
-                config, source, run.Data, run.Point, exponent, settings.BatchSize);
+                config, source, run.Data, point ?? run.Point, exponent, settings.BatchSize);
             var err = run.Context.Err;
             session.OnRetry = r =>
             {
@@ -46,6 +52,7 @@ internal static class ClusterOptions
                 }
             };
             session.Open();
+            session.AfterCall = PauseHook(err);
             err.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"landscape: cluster: {config.Shards} shards of {run.Data.Count} rows loaded on {session.Silos.Distinct().Count()} of {config.Workers.Count} workers"));
             return new ClusterConnection(host, session);
@@ -55,6 +62,46 @@ internal static class ClusterOptions
             host.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The test hook's variable: the number of distributed products after which the driver pauses.</summary>
+    public const string PauseAfterProductsVariable = "LANDSCAPE_CLUSTER_PAUSE_AFTER_PRODUCTS";
+
+    /// <summary>The test hook's variable: the file whose existence releases the pause.</summary>
+    public const string PauseFileVariable = "LANDSCAPE_CLUSTER_PAUSE_FILE";
+
+    /// <summary>How often a paused driver looks for the release file: 50 ms, short beside a worker's restart (seconds).</summary>
+    private static readonly TimeSpan PausePoll = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// A test hook, off unless both <see cref="PauseAfterProductsVariable"/> (N ≥ 1) and <see cref="PauseFileVariable"/> are
+    /// set: after the N-th distributed product the driver writes <c>landscape: cluster: paused after N products</c> on stderr
+    /// and waits until the file exists. A test kills (and restarts) workers in that pause, so a failure lands mid-run at a
+    /// fixed product, whatever the machine's load, instead of at a time that may fall after the run has ended.
+    /// </summary>
+    private static Action<int>? PauseHook(TextWriter err)
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable(PauseAfterProductsVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out int after) || after < 1
+            || Environment.GetEnvironmentVariable(PauseFileVariable) is not { Length: > 0 } file)
+        {
+            return null;
+        }
+        return calls =>
+        {
+            if (calls != after)
+            {
+                return;
+            }
+            lock (err)
+            {
+                err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape: cluster: paused after {calls} products until {file} exists"));
+                err.Flush();
+            }
+            while (!File.Exists(file))
+            {
+                Thread.Sleep(PausePoll);
+            }
+        };
     }
 }
 

@@ -116,6 +116,12 @@ public sealed class ClusterSession
     /// <summary>The network.</summary>
     public FeedforwardNetwork Network => _network;
 
+    /// <summary>The driver's copy of the data (row count, targets; the workers read their own rows).</summary>
+    public Dataset Data => _data;
+
+    /// <summary>The loss exponent a.</summary>
+    public double Exponent => _loads[0].Exponent;
+
     /// <summary>The current point version (0 at the start; <see cref="SetPoint"/> adds one).</summary>
     public long Version { get; private set; }
 
@@ -142,6 +148,14 @@ public sealed class ClusterSession
 
     /// <summary>Where the time of the shard calls went.</summary>
     public ClusterTimings Timings { get; } = new();
+
+    /// <summary>
+    /// Called after each distributed call (a product or a sum) with the number of such calls so far; may be null. The CLI's
+    /// test hook (<c>LANDSCAPE_CLUSTER_PAUSE_AFTER_PRODUCTS</c>) uses it to stop a run at a fixed product, deterministically.
+    /// </summary>
+    public Action<int>? AfterCall { get; set; }
+
+    private int _calls;
 
     /// <summary>Loads every shard (each worker reads its rows and builds the model) and checks their answers.</summary>
     /// <exception cref="LandscapeInputException">A worker read other data, or its data does not fit the model.</exception>
@@ -288,6 +302,7 @@ public sealed class ClusterSession
         serializeSeconds += serialize.Elapsed.TotalSeconds;
         Timings.Add(watch.Elapsed.TotalSeconds, replies.Max(r => r.ComputeSeconds), serializeSeconds,
             inputs.Sum(i => (long)(i.Bytes?.Length ?? 0)), replies.Sum(r => (long)r.Bytes.Length));
+        AfterCall?.Invoke(Interlocked.Increment(ref _calls));
         return results;
     }
 

@@ -28,17 +28,31 @@ public sealed class ClusterProcessTests : IDisposable
     /// <summary>Retry window of the run whose workers never come back: 4 s, so the failing run ends quickly.</summary>
     private const double ShortRetryWindowSeconds = 4;
 
-    /// <summary>When the worker is killed: 0.2 s after the driver has loaded its shards, at the start of its products (n = 4 874, 1 797 rows).</summary>
-    private static readonly TimeSpan KillAfter = TimeSpan.FromSeconds(0.2);
+    /// <summary>The product after which the surviving run pauses for the kill: the 3rd, early in a Lanczos run of about 40.</summary>
+    private const int RestartPauseAfter = 3;
+
+    /// <summary>The product after which the failing run pauses for the kill: the 2nd.</summary>
+    private const int FailPauseAfter = 2;
 
     private readonly string _dir = Directory.CreateTempSubdirectory("landscape-cluster-").FullName;
     private readonly Process?[] _workers = new Process?[3];
 
+    /// <summary>The driver runs: killed by <see cref="Dispose"/> if a failed assertion leaves one waiting in its pause.</summary>
+    private readonly List<Process> _drivers = [];
+
     private static string Binary => Path.Combine(AppContext.BaseDirectory, "landscape.dll");
 
-    private Process Start(params string[] arguments)
+    private Process Start(params string[] arguments) => Start(null, arguments);
+
+    /// <summary>Starts <c>landscape</c>; with <paramref name="pauseAfter"/>, the driver pauses after that product until <paramref name="pauseAfter"/>'s file exists.</summary>
+    private Process Start((int Products, string File)? pauseAfter, params string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
+        if (pauseAfter is { } pause)
+        {
+            info.Environment["LANDSCAPE_CLUSTER_PAUSE_AFTER_PRODUCTS"] = pause.Products.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            info.Environment["LANDSCAPE_CLUSTER_PAUSE_FILE"] = pause.File;
+        }
         info.ArgumentList.Add(Binary);
         foreach (var a in arguments)
         {
@@ -71,8 +85,8 @@ public sealed class ClusterProcessTests : IDisposable
         _ = worker.StandardOutput.ReadToEndAsync();
     }
 
-    /// <summary>Reads a driver's stderr: <c>Loaded</c> completes at its "shards … loaded" line, <c>All</c> at its end.</summary>
-    private static (Task Loaded, Task<string> All) ReadUntilLoaded(Process driver)
+    /// <summary>Reads a driver's stderr: <c>Paused</c> completes at its "paused after" line (or its end), <c>All</c> at its end.</summary>
+    private static (Task Paused, Task<string> All) ReadUntilPaused(Process driver)
     {
         var loaded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var all = new TaskCompletionSource<string>();
@@ -84,7 +98,7 @@ public sealed class ClusterProcessTests : IDisposable
             while ((line = driver.StandardError.ReadLine()) is not null)
             {
                 text.AppendLine(line);
-                if (line.Contains("loaded on", StringComparison.Ordinal))
+                if (line.Contains("paused after", StringComparison.Ordinal))
                 {
                     loaded.TrySetResult();
                 }
@@ -142,7 +156,7 @@ public sealed class ClusterProcessTests : IDisposable
         return path;
     }
 
-    [Fact(Skip = "timing under the test host: the driver's whole run (its JSON written) was over before the test saw its \"loaded\" line and killed the worker, so no retry could be seen; the same sequence from a shell retries as it should (README, \"More than one machine\"); ClusterRestartTests kills a silo at a fixed product in process")]
+    [Fact]
     public async Task A_Killed_And_Restarted_Worker_Is_Retried_And_A_Cluster_That_Never_Returns_Fails_Naming_The_Shard()
     {
         TorchRuntime.EnsureInitialized();
@@ -156,41 +170,26 @@ public sealed class ClusterProcessTests : IDisposable
         ModelFile.Save(model, point);
         await Task.WhenAll(Enumerable.Range(0, 3).Select(i => Task.Run(() => StartWorker(clusterFile, i))));
 
-        // A run long enough to be killed in: Lanczos to a tolerance of 1e-15 (about 40 steps here).
+        // The driver pauses after its 3rd product (the test hook), the worker is killed in the pause, the run goes on
+        // against the dead worker, and the worker comes back: the failure lands mid-run whatever the machine's load.
         string[] spectrum = ["spectrum", "--model", model, "--data", "builtin:digits", "--one-hot", "digit", "--k", "10", "--seed", "1",
             "--tolerance", "1e-15", "--max-iterations", "250"];
         string json = Path.Combine(_dir, "restart.json");
-        var driver = Start([.. spectrum, "--cluster", clusterFile, "--json", json]);
+        string release = Path.Combine(_dir, "release-restart");
+        var driver = Start((RestartPauseAfter, release), [.. spectrum, "--cluster", clusterFile, "--json", json]);
+        _drivers.Add(driver);
         var driverOut = driver.StandardOutput.ReadToEndAsync();
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        var driverErr = ReadUntilLoaded(driver);
-        await Task.WhenAny(driverErr.Loaded, Task.Delay(TimeSpan.FromSeconds(60)));
-        Assert.True(driverErr.Loaded.IsCompleted, "the driver did not load its shards");
-        double loadedAt = started.Elapsed.TotalSeconds;
-        await Task.Delay(KillAfter);
-        Assert.False(driver.HasExited, "the run ended before the worker was killed: " + await driverErr.All);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        bool doneAtKill = File.Exists(json);
+        var driverErr = ReadUntilPaused(driver);
+        await Task.WhenAny(driverErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(driverErr.Paused.IsCompleted && !driver.HasExited, "the driver did not pause: " + (driver.HasExited ? await driverErr.All : "still running"));
         Kill(1);
-        double killed = clock.Elapsed.TotalSeconds;
-        bool portClosed;
-        try
-        {
-            using var probe = new TcpClient();
-            probe.Connect(IPAddress.Loopback, config.Workers[1].SiloPort);
-            portClosed = false;
-        }
-        catch (SocketException)
-        {
-            portClosed = true;
-        }
+        File.WriteAllText(release, "");
         StartWorker(clusterFile, 1);
-        double restarted = clock.Elapsed.TotalSeconds;
         await driver.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
         string errors = await driverErr.All;
         Assert.True(driver.ExitCode == 0, $"exit {driver.ExitCode}: {errors}");
-        string table = await driverOut;
-        Assert.True(errors.Contains("retrying", StringComparison.Ordinal), $"no retry reported (json written before the kill: {doneAtKill}; loaded {loadedAt:0.0} s after the start; killed at {killed:0.0} s, restarted at {restarted:0.0} s, run ended at {clock.Elapsed.TotalSeconds:0.0} s); stderr: {errors}; port closed after the kill: {portClosed}; cluster: {JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("cluster")}");
+        await driverOut;
+        Assert.Contains("retrying", errors, StringComparison.Ordinal);
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var distributed = doc.RootElement.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray();
@@ -205,25 +204,38 @@ public sealed class ClusterProcessTests : IDisposable
             Assert.True(Math.Abs(single[i] - distributed[i]) <= Tolerances.DistributedRestartAgreement * Math.Abs(single[0]), $"λ{i}: {single[i]:R} here, {distributed[i]:R} on the cluster");
         }
 
-        // Every worker gone for good: the run fails (exit 1) within the short retry window, one line naming a shard.
-        var failing = Start([.. spectrum, "--cluster", shortFile]);
-        var failingErr = ReadUntilLoaded(failing);
+        // Every worker gone for good in the pause: the run fails (exit 1) within the short retry window, one line naming a shard.
+        string releaseFail = Path.Combine(_dir, "release-fail");
+        var failing = Start((FailPauseAfter, releaseFail), [.. spectrum, "--cluster", shortFile]);
+        _drivers.Add(failing);
+        var failingErr = ReadUntilPaused(failing);
         _ = failing.StandardOutput.ReadToEndAsync();
-        await Task.WhenAny(failingErr.Loaded, Task.Delay(TimeSpan.FromSeconds(60)));
-        await Task.Delay(KillAfter);
+        await Task.WhenAny(failingErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(failingErr.Paused.IsCompleted && !failing.HasExited, "the failing driver did not pause: " + (failing.HasExited ? await failingErr.All : "still running"));
         for (int i = 0; i < 3; i++)
         {
             Kill(i);
         }
+        File.WriteAllText(releaseFail, "");
         await failing.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
-        Assert.Equal(1, failing.ExitCode);
-        var lastLine = (await failingErr.All).Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+        string failErrors = await failingErr.All;
+        Assert.True(failing.ExitCode == 1, $"exit {failing.ExitCode}: {failErrors}");
+        var lastLine = failErrors.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
         Assert.Matches(@"^landscape: error: shard \d+ did not answer", lastLine);
     }
 
-    /// <summary>Kills the workers still running and removes the folder.</summary>
+    /// <summary>Kills the drivers and workers still running and removes the folder.</summary>
     public void Dispose()
     {
+        foreach (var d in _drivers)
+        {
+            if (!d.HasExited)
+            {
+                d.Kill(entireProcessTree: true);
+                d.WaitForExit();
+            }
+            d.Dispose();
+        }
         foreach (var w in _workers)
         {
             if (w is not null && !w.HasExited)

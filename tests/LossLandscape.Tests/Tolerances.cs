@@ -368,4 +368,11 @@ internal static class Tolerances
     /// A retried product is recomputed on the same rows at the same point, so the two runs agree far closer than this.
     /// </summary>
     public const double DistributedRestartAgreement = 1e-10;
+
+    /// <summary>
+    /// Losses of distributed training against single-process training, step by step, relative: issue 12's 1e-10 for "same
+    /// steps → same losses". Each step adds the sum-order difference (~1e-15 relative) of ∇L; a few gradient-descent steps
+    /// at η ≤ 1/λmax do not amplify it by more than a small factor.
+    /// </summary>
+    public const double DistributedTrainingAgreement = 1e-10;
 }

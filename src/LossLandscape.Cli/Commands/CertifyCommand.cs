@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Cluster;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -29,11 +30,12 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     private readonly Option<string> _method = new("--method") { Description = "auto | dense (all n eigenvalues) | gram (2·eig(JJᵀ) on M)", DefaultValueFactory = _ => "auto" };
     private readonly Option<double?> _perturb = new("--perturb") { Description = "Theorem 2.1: perturb the targets by |r| < EPS, move onto the new M, certify again" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => OnManifoldTest.DefaultRelativeTolerance };
+    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private CertifyCommand()
         : base("certify", "Certify a point: on M?, rank of J and dim M = n − rank (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3).",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the perturbation")
-        => Add(_method, _perturb, _tolerance);
+        => Add(_method, _perturb, _tolerance, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new CertifyCommand().Build(context);
@@ -50,6 +52,9 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         /// <summary><c>--tolerance</c>: the on-M rule's relative tolerance.</summary>
         public double Tolerance { get; init; } = OnManifoldTest.DefaultRelativeTolerance;
 
+        /// <summary><c>--cluster CONFIG</c>: the Gram certificate with its sums on the cluster's workers, or null.</summary>
+        public string? Cluster { get; init; }
+
         /// <summary>The library's options (throws <see cref="UsageException"/> for an unknown <c>--method</c>).</summary>
         public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance);
     }
@@ -63,6 +68,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Method = result.GetValue(_method)!,
         Perturb = result.GetValue(_perturb),
         Tolerance = result.GetValue(_tolerance),
+        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -78,12 +84,22 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         {
             throw new UsageException($"--perturb: {eps.ToString(CultureInfo.InvariantCulture)} is not a positive number");
         }
+        if (settings.Cluster is not null && (settings.Perturb is not null || settings.Method == "dense"))
+        {
+            throw new UsageException("--cluster: certify runs the gram method on the cluster (JJᵀ from the shards' factors); --perturb and --method dense are single-process");
+        }
     }
 
     /// <inheritdoc/>
     protected override CertificateOutput Execute(CommandRun run, Settings settings)
     {
         var options = settings.ToOptions();
+        if (settings.Cluster is { } clusterFile)
+        {
+            using var cluster = ClusterOptions.Open(run, settings, clusterFile, run.Map.Exponent);
+            var distributed = run.Progress("certify on the cluster", _ => DistributedCertificate.Compute(cluster.Session, settings.Tolerance, options.MemoryBudgetBytes));
+            return CertificateOutput.From(run.Data, distributed) with { Cluster = cluster.Output() };
+        }
         var first = run.Progress("certify", progress => Certificate.Compute(run.Map, options, progress));
         if (settings.Perturb is not { } eps)
         {
@@ -107,6 +123,11 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     protected override void Render(CliContext context, Settings settings, CertificateOutput result)
     {
         Render(context, "certificate", result.Dataset, result.Result);
+        if (result.Cluster is { } cluster)
+        {
+            context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"cluster: {cluster.Shards} shards on {cluster.Workers} workers, {cluster.Calls} calls, {cluster.Retries} retried; {cluster.WallSeconds:0.000} s = compute {cluster.ComputeSeconds:0.000} + serialisation {cluster.SerializeSeconds:0.000} + transfer {cluster.TransferSeconds:0.000}")));
+        }
         if (result.Perturbation is { } p)
         {
             context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; {(p.Status == SolverStatus.Converged.ToJsonName() ? "moved" : $"the move did NOT converge ({p.Status}): moved")} {p.DistanceMoved:G3} towards the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
@@ -197,6 +218,10 @@ internal sealed record CertificateOutput(
     [property: JsonIgnore] CertificateResult Result,
     [property: JsonIgnore] Dataset Dataset)
 {
+    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
+
     /// <summary>With <c>--perturb</c>: the perturbation and the certificate of the perturbed point; else null (not written).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PerturbationOutput? Perturbation { get; init; }

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Cluster;
 using LossLandscape.Data;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
@@ -53,13 +54,14 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     private readonly Option<double?> _targetLoss = new("--target-loss") { Description = "stop once L ≤ this (default: the float64 zero ℓd·(10ε·max(1,|y|))²)" };
     private readonly Option<string?> _init = new("--init") { Description = "start from this model file instead of a random initialization (--hidden, --activation, --standardize are then taken from it)" };
     private readonly Option<string> _output = new("--out") { Description = "the model file to write (the best point)", Required = true };
+    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private TrainCommand()
         : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
             SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
             batchSizeDescription: "rows per mini-batch (sgd: default 32; adam: default all rows)")
-        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _init, _output);
+        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _init, _output, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new TrainCommand().Build(context);
@@ -88,6 +90,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         /// <summary><c>--momentum</c> (sgd), or null for the default.</summary>
         public double? Momentum { get; init; }
 
+        /// <summary><c>--cluster CONFIG</c>: gd or gauss-newton with the sums over the data on the cluster's workers, or null.</summary>
+        public string? Cluster { get; init; }
+
         /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor"/>.</summary>
         public double? TargetLoss { get; init; }
 
@@ -109,6 +114,10 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             throw new UsageException($"--steps: {settings.Steps} is negative");
         }
         ValidateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum);
+        if (settings.Cluster is not null && settings.Optimizer is not (DistributedTraining.GradientDescentName or DistributedTraining.GaussNewtonName))
+        {
+            throw new UsageException($"--cluster: train runs --optimizer gd or gauss-newton on the cluster; '{settings.Optimizer}' is single-process");
+        }
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
             throw new UsageException($"--target-loss: {t.ToString(CultureInfo.InvariantCulture)} is not a number ≥ 0");
@@ -200,6 +209,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         TargetLoss = result.GetValue(_targetLoss),
         Init = result.GetValue(_init),
         Out = result.GetValue(_output)!,
+        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -219,6 +229,17 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
         using var model = start.ToModel();
         using var map = new ResidualMap(model, set);
+        if (settings.Cluster is { } clusterFile)
+        {
+            using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent, start);
+            var steps = new TrainingOptions(settings.Steps, settings.TargetLoss);
+            var distributed = run.ProgressUntilCtrlC($"train ({settings.Optimizer} on {cluster.Session.Config.Shards} shards)", (progress, cancellation) =>
+                settings.Optimizer == DistributedTraining.GaussNewtonName
+                    ? DistributedTraining.GaussNewtonSteps(cluster.Session, steps, progress: new StatusProgress(progress), cancellation: cancellation)
+                    : DistributedTraining.GradientDescent(cluster.Session, steps, settings.LearningRate, new StatusProgress(progress), cancellation));
+            InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, distributed.BestParameters));
+            return TrainOutput.Of(settings.Out, set, map, distributed) with { Cluster = cluster.Output() };
+        }
 
         // Ctrl-C: the trainer stops at the next step and the best point is written.
         var training = run.ProgressUntilCtrlC($"train ({settings.Optimizer})", (progress, cancellation) =>
@@ -305,6 +326,10 @@ internal sealed record TrainOutput(
     IReadOnlyList<double> LossHistory,
     int Inputs)
 {
+    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
+
     /// <summary>Whether Ctrl-C ended the run (exit code <see cref="TrainCommand.Interrupted"/>).</summary>
     [JsonIgnore]
     public bool Interrupted { get; init; }

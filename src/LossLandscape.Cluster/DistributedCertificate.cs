@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using LossLandscape.Curvature;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Cluster;
+
+/// <summary>
+/// The certificate of <see cref="Certificate.Compute"/> on its Gram route, with every sum over the data on the shards:
+/// the residuals H (on M?), L, and K = JJᵀ from the shards' per-layer factors (<see cref="ClusterSession.Gram"/>); the driver
+/// holds only the ℓd × ℓd matrix K, never J.
+/// </summary>
+/// <remarks>
+/// rank J is decided from σᵢ = √max(λᵢ(K), 0) with the Gram route's resolution √(ℓd·ε)·σmax
+/// (<see cref="JacobianFactorization"/>, <see cref="JacobianRoute.Gram"/>), and the inertia of ∇²L follows from it as in the
+/// single-process Gram method (<see cref="InertiaRule.FromJacobian"/>; Proposition 2.3: on M with a = 2, ∇²L = 2JᵀJ). The
+/// single-process extras of that route are not distributed: the Cholesky test of JJᵀ − tI for large ℓd and the triangular
+/// activation certificate (the decision here is always the eigenvalues of K), and the dense method (n Hessian columns).
+/// </remarks>
+public static class DistributedCertificate
+{
+    /// <summary>The basis the rank decision names.</summary>
+    public const string Basis = "eig of JJᵀ (distributed)";
+
+    /// <summary>The certificate of the session's current point.</summary>
+    /// <param name="session">An open session over an MLP.</param>
+    /// <param name="relativeTolerance">The on-M rule's tolerance (<see cref="OnManifoldTest"/>: max|H| ≤ this·max(1, max|y|)).</param>
+    /// <param name="budgetBytes">The memory budget the ℓd × ℓd matrices must fit.</param>
+    /// <exception cref="MemoryBudgetExceededException">The Gram route's matrices exceed the budget.</exception>
+    /// <exception cref="NotSupportedException">The network is not an MLP.</exception>
+    public static CertificateResult Compute(ClusterSession session, double relativeTolerance = OnManifoldTest.DefaultRelativeTolerance, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        var watch = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        int n = session.ParameterCount, d = session.Data.Count, l = session.OutputDim, m = session.Constraints;
+        // K, its eigenvectors and the driver's stacked factors: the Gram route's six ℓd × ℓd matrices at most.
+        const int gramMatrices = 6;
+        MemoryBudget.Require($"the distributed gram certificate (JJᵀ, {m} × {m})", checked(gramMatrices * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes,
+            $"use a subset of the data (ℓd = {m})");
+        double maxAbs = session.Residuals().abs().max().item<double>();
+        double tolerance = relativeTolerance * Math.Max(1.0, session.Data.MaxAbsTarget());
+        bool onManifold = maxAbs <= tolerance;
+        double loss = session.Loss();
+        var rank = RankOfGram(session.Gram(), m);
+        var inertia = InertiaRule.FromJacobian(rank, n, session.Exponent == 2.0, onManifold);
+        return new CertificateResult(n, d, l, m, loss, maxAbs, tolerance, onManifold, rank, inertia, watch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// rank J from K = JJᵀ: σᵢ = √max(λᵢ, 0) descending, decided with the resolution √(m·ε)·σmax of the single-process
+    /// Gram route (the eigenvalues of K are accurate to about ε·‖K‖, so σ to √(ε·‖K‖)).
+    /// </summary>
+    public static RankDecision RankOfGram(Tensor gram, int constraints)
+    {
+        ArgumentNullException.ThrowIfNull(gram);
+        using var scope = NewDisposeScope();
+        var lambda = linalg.eigvalsh(gram).data<double>().ToArray();
+        var sigma = lambda.Reverse().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
+        double max = sigma.Length > 0 ? sigma[0] : 0;
+        return RankDecision.FromSingularValues(sigma, constraints, Math.Sqrt(constraints * Float64.Epsilon) * max, Basis);
+    }
+}
