@@ -187,19 +187,30 @@ public sealed class JacobianFactorization : IDisposable
     internal static JacobianFactorization Factor(ResidualMap map, JacobianRoute route, Tensor? jacobian = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        // ResidualMap.Cancellation is checked by the evaluations of J and between the Gram matrix's blocks, and once more
+        // before the one LAPACK call (svd or eigh), which cannot be stopped once it runs.
         if (route == JacobianRoute.Svd)
         {
             using var scope = NewDisposeScope();
-            return FromSvd(jacobian ?? map.Jacobian());
+            var j = jacobian ?? map.Jacobian();
+            map.Cancellation.ThrowIfCancellationRequested();
+            return FromSvd(j);
         }
         if (route == JacobianRoute.Normal)
         {
             using var scope = NewDisposeScope();
-            return FromNormal(jacobian ?? map.Jacobian());
+            var j = jacobian ?? map.Jacobian();
+            map.Cancellation.ThrowIfCancellationRequested();
+            return FromNormal(j);
         }
         var times = new JacobianOperator(map);
         var transposeTimes = new JacobianTransposeOperator(map);
-        return FromGram(() => GramMatrix.Compute(map), map.Constraints, map.ParameterCount, x => Apply(times, x), y => Apply(transposeTimes, y), null);
+        return FromGram(() =>
+        {
+            var gram = GramMatrix.Compute(map);
+            map.Cancellation.ThrowIfCancellationRequested();
+            return gram;
+        }, map.Constraints, map.ParameterCount, x => Apply(times, x), y => Apply(transposeTimes, y), null);
     }
 
     /// <summary>
