@@ -95,6 +95,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     private readonly Option<int>? _seed;
     private readonly Option<int?>? _batchSize;
     private readonly Option<string?>? _json;
+    private readonly Option<double>? _budget;
     private bool _built;
 
     /// <summary>Creates the command <paramref name="name"/> with the shared options <paramref name="shared"/>.</summary>
@@ -124,6 +125,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         if (shared.HasFlag(SharedOptions.BatchSize))
         {
             _batchSize = CommonOptions.BatchSize(batchSizeDescription ?? "rows per batch");
+        }
+        if (shared.HasFlag(SharedOptions.Budget))
+        {
+            _budget = Commands.CurvatureOptions.Budget();
         }
         if (shared.HasFlag(SharedOptions.Json))
         {
@@ -157,7 +162,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             throw new InvalidOperationException($"{Command.Name} was built twice");
         }
         _built = true;
-        foreach (var option in new Option?[] { _seed, _batchSize, _json })
+        foreach (var option in new Option?[] { _seed, _batchSize, _budget, _json })
         {
             if (option is not null)
             {
@@ -187,6 +192,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             Json = _json is null ? null : result.GetValue(_json),
             Seed = _seed is null ? 0 : result.GetValue(_seed),
             BatchSize = _batchSize is null ? null : result.GetValue(_batchSize),
+            BudgetGigabytes = _budget is null ? MemoryBudget.DefaultBytes / 1e9 : result.GetValue(_budget),
         });
     }
 
@@ -237,8 +243,29 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// <summary>The residual map H of the model on the data (default: the squared loss, all rows at once).</summary>
     protected virtual ResidualMap CreateMap(NetworkModel model, Dataset data, TSettings settings) => new(model, data);
 
-    /// <summary>The execution path (see the class remarks).</summary>
+    /// <summary>
+    /// The execution path (see the class remarks). A memory refusal (<see cref="MemoryBudgetExceededException"/>) of a
+    /// command that takes <c>--budget-gb</c> names that option as the way to raise the budget, besides the size option
+    /// the library named.
+    /// </summary>
     private int Run(CliContext context, ParseResult result)
+    {
+        try
+        {
+            return RunChecked(context, result);
+        }
+        catch (MemoryBudgetExceededException e) when (_budget is not null && !e.Alternative.Contains(Commands.CurvatureOptions.BudgetOptionName, StringComparison.Ordinal))
+        {
+            // The library's "raise the memory budget" becomes the option; otherwise the option is added to its alternatives.
+            const string LibraryWords = "raise the memory budget";
+            string option = $"raise {Commands.CurvatureOptions.BudgetOptionName}";
+            throw e.WithAlternative(e.Alternative.Contains(LibraryWords, StringComparison.Ordinal)
+                ? e.Alternative.Replace(LibraryWords, option, StringComparison.Ordinal)
+                : $"{e.Alternative}, or {option}");
+        }
+    }
+
+    private int RunChecked(CliContext context, ParseResult result)
     {
         var settings = ReadSettings(result);
         ValidateShared(settings);
@@ -261,7 +288,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             // Without a model (init, construct, train) the default data is allowed, and said; with one, --data is required.
             context.Err.WriteLine(CommonOptions.DataOptions.DefaultDataNote);
         }
-        var data = settings.Data?.Load();
+        var data = settings.Data?.Load(settings.MemoryBudgetBytes());
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
         if (map is not null)
@@ -290,9 +317,13 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         return signals.ExitCode ?? ExitCode(settings, output);
     }
 
-    private static void ValidateShared(TSettings settings)
+    private void ValidateShared(TSettings settings)
     {
         settings.Data?.Validate();
+        if (_budget is not null)
+        {
+            _ = settings.MemoryBudgetBytes(); // refuses 0, negative, NaN and ∞ before any work
+        }
         if (settings.BatchSize is < 1)
         {
             throw new UsageException($"--batch-size: {settings.BatchSize} is not a positive number of rows");

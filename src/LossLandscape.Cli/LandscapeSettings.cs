@@ -1,4 +1,6 @@
+using LossLandscape.Cli.Commands;
 using LossLandscape.Data;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Cli;
 
@@ -23,6 +25,12 @@ internal enum SharedOptions
 
     /// <summary><c>--batch-size B</c> (optional; must be ≥ 1 when given).</summary>
     BatchSize = 16,
+
+    /// <summary>
+    /// <c>--budget-gb G</c> (default <see cref="Engine.MemoryBudget.DefaultBytes"/>): the memory budget the command's library
+    /// calls check their allocations against; a memory refusal names it as the way to raise the budget.
+    /// </summary>
+    Budget = 32,
 }
 
 /// <summary>
@@ -46,6 +54,12 @@ internal abstract record LandscapeSettings
 
     /// <summary><c>--batch-size B</c>, or null for the command's default.</summary>
     public int? BatchSize { get; init; }
+
+    /// <summary><c>--budget-gb G</c>: the memory budget in GB (default <see cref="MemoryBudget.DefaultBytes"/>).</summary>
+    public double BudgetGigabytes { get; init; } = MemoryBudget.DefaultBytes / 1e9;
+
+    /// <summary>The budget in bytes (<see cref="CurvatureOptions.BudgetBytes"/>; throws <see cref="UsageException"/> for a budget that is not positive).</summary>
+    public long MemoryBudgetBytes() => CurvatureOptions.BudgetBytes(BudgetGigabytes);
 }
 
 /// <summary>
@@ -63,11 +77,11 @@ internal sealed record DataSettings(string? Source, IReadOnlyList<string> Target
         }
     }
 
-    /// <summary>Loads the data (a bad file or column is a <see cref="DataFormatException"/>), deduplicated if asked.</summary>
-    public Dataset Load()
+    /// <summary>Loads the data (a bad file or column is a <see cref="DataFormatException"/>), deduplicated if asked; synthetic data is checked against <paramref name="budgetBytes"/>.</summary>
+    public Dataset Load(long budgetBytes = MemoryBudget.DefaultBytes)
     {
         Validate();
-        var data = DatasetLoader.Load(Source, new TargetSpec(Targets, OneHot));
+        var data = DatasetLoader.Load(Source, new TargetSpec(Targets, OneHot), budgetBytes);
         return Dedupe ? data.Dedupe() : data;
     }
 }

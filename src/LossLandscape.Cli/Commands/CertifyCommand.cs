@@ -34,7 +34,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
 
     private CertifyCommand()
         : base("certify", "Certify a point: on M?, rank of J and dim M = n − rank (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3).",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the perturbation")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the perturbation")
         => Add(_method, _perturb, _tolerance, _cluster);
 
     /// <summary>Builds the command.</summary>
@@ -56,7 +56,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         public string? Cluster { get; init; }
 
         /// <summary>The library's options (throws <see cref="UsageException"/> for an unknown <c>--method</c>).</summary>
-        public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance);
+        public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance, MemoryBudgetBytes());
     }
 
     /// <inheritdoc/>
@@ -106,7 +106,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
             return CertificateOutput.From(run.Data, first);
         }
         // RegularValuePerturbation moves the model (run.Model) onto the perturbed M; run.Map is not used after this.
-        var perturbation = run.Progress("perturb", _ => RegularValuePerturbation.Apply(run.Model, run.Data, eps, settings.Seed, first.OnManifoldTolerance * ProjectionToleranceFraction));
+        var perturbation = run.Progress("perturb", _ => RegularValuePerturbation.Apply(run.Model, run.Data, eps, settings.Seed, first.OnManifoldTolerance * ProjectionToleranceFraction, options.MemoryBudgetBytes));
         using var perturbedMap = new ResidualMap(run.Model, perturbation.Perturbed);
         var second = run.Progress("certify the perturbed point", progress => Certificate.Compute(perturbedMap, options, progress));
         return CertificateOutput.From(run.Data, first) with

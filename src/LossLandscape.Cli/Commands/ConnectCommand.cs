@@ -40,7 +40,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
 
     private ConnectCommand()
         : base("connect", "Join two minima A and B: the straight line, Garipov's curves, AutoNEB, and a certified path inside M, measured the same way.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order")
         => Add(_to, _method, _align, _points, _budget, _bends, _lr, _tolerance, _output, _plot);
 
     /// <summary>Builds the command.</summary>
@@ -175,7 +175,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         }
         var map = run.Map;
         double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
-        var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate);
+        var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate, settings.MemoryBudgetBytes());
         // Ctrl-C: the running method stops at its next step and returns what it has; the rest are skipped.
         var report = run.ProgressUntilCtrlC("connect", (progress, cancellation) =>
             PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", progress, cancellation));

@@ -23,7 +23,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
 
     private ConstructCommand()
         : base("construct", "Build a network that fits the data exactly (Lemma 3.3, Corollary 3.4, Remark 4.2) and polish it onto M.",
-            SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
+            SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
         => Add(_standardize, _activation, _hidden, _depth, _output);
 
     /// <summary>Builds the command.</summary>
@@ -97,7 +97,8 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
         var set = run.Data;
         var sigma = InitCommand.ParseActivation(settings.Activation);
         var widths = Widths(settings.Hidden, settings.Depth, set.Count);
-        var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed);
+        var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed,
+            MemoryBudgetBytes: settings.MemoryBudgetBytes());
         var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.Cancellation));
         InitCommand.SaveModel(settings.Out, built.Point);
         return ConstructOutput.Of(settings.Out, set, built, Lemma33Interpolation.CopiesFor(set));

@@ -18,10 +18,13 @@ internal static class CurvatureOptions
     /// <summary>What <c>--batch-size B</c> (a shared option, <see cref="SharedOptions.BatchSize"/>) means for an operator.</summary>
     public const string BatchSizeDescription = "rows per batch of each operator application (default all; the result does not depend on it)";
 
-    /// <summary><c>--budget-gb G</c>.</summary>
-    public static Option<double> Budget() => new("--budget-gb")
+    /// <summary>The name of the memory-budget option, which every memory refusal names as the way to raise the budget.</summary>
+    public const string BudgetOptionName = "--budget-gb";
+
+    /// <summary><c>--budget-gb G</c> (every command with <see cref="SharedOptions.Budget"/>).</summary>
+    public static Option<double> Budget() => new(BudgetOptionName)
     {
-        Description = "memory budget of dense matrices and Lanczos bases, in GB (default 2 GiB, the library's MemoryBudget.DefaultBytes)",
+        Description = "memory budget of one operation (dense matrices, Krylov bases, networks, grids), in GB (default 2 GiB = 2.147 GB, the library's MemoryBudget.DefaultBytes)",
         DefaultValueFactory = _ => MemoryBudget.DefaultBytes / 1e9,
     };
 
@@ -36,6 +39,10 @@ internal static class CurvatureOptions
     /// <summary>The budget in bytes; refuses a budget that is not positive.</summary>
     public static long BudgetBytes(double gigabytes)
     {
+        if (gigabytes == MemoryBudget.DefaultBytes / 1e9)
+        {
+            return MemoryBudget.DefaultBytes; // the default exactly, not its round trip through GB
+        }
         // Below one byte (e.g. 1e-10 GB) the budget rounds to 0, which no operation can meet: refused here, as bad input.
         if (!(gigabytes > 0) || double.IsInfinity(gigabytes) || gigabytes * 1e9 < 1)
         {

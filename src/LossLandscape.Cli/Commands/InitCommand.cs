@@ -22,7 +22,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     private readonly Option<string> _output = new("--out") { Description = "the model file to write", Required = true };
 
     private InitCommand()
-        : base("init", "Write a randomly initialized MLP sized for the data (inputs p, outputs ℓ).", SharedOptions.Data | SharedOptions.Seed, seedDescription: "seed of the initialization")
+        : base("init", "Write a randomly initialized MLP sized for the data (inputs p, outputs ℓ).", SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget, seedDescription: "seed of the initialization")
         => Add(_standardize, _hidden, _activation, _output);
 
     /// <summary>Builds the command.</summary>
@@ -70,10 +70,13 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     public static Activation ParseActivation(string name) =>
         ActivationRegistry.TryGet(name, out var a) ? a! : throw new UsageException($"--activation: unknown activation '{name}'; expected one of: {string.Join(", ", ActivationRegistry.Names)}");
 
-    /// <summary>An MLP of the given widths sized for <paramref name="data"/>, with its input scaling if asked.</summary>
-    public static Mlp SizedFor(Dataset data, IReadOnlyList<int> widths, Activation activation, bool standardize)
+    /// <summary>
+    /// An MLP of the given widths sized for <paramref name="data"/>, with its input scaling if asked; refused (exit 2) before
+    /// anything is allocated when it does not fit <paramref name="budgetBytes"/> (<see cref="Mlp.RequireFits"/>).
+    /// </summary>
+    public static Mlp SizedFor(Dataset data, IReadOnlyList<int> widths, Activation activation, bool standardize, long budgetBytes)
     {
-        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, "--hidden");
+        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, "--hidden", budgetBytes);
         var mlp = new Mlp(data.InputDim, widths.Select(w => new HiddenLayer(w, activation)).ToArray(), data.OutputDim);
         return standardize ? mlp.WithScaling(InputScaling.Standardize(data)) : mlp;
     }
@@ -98,7 +101,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     {
         var set = run.Data;
         var widths = ParseWidths(settings.Hidden);
-        var mlp = SizedFor(set, widths, ParseActivation(settings.Activation), settings.Standardize);
+        var mlp = SizedFor(set, widths, ParseActivation(settings.Activation), settings.Standardize, settings.MemoryBudgetBytes());
         SaveModel(settings.Out, new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed)));
         return new InitOutput(settings.Out, mlp.InputDim, widths, mlp.OutputDim, mlp.ParameterCount, set.Source, set.Count);
     }

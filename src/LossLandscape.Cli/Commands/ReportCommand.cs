@@ -21,7 +21,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
 
     private ReportCommand()
         : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed, seedDescription: "seed of the random draws")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget, seedDescription: "seed of the random draws")
         => Add(_output, _history, _path, _grid, _walkSteps);
 
     /// <summary>Builds the command.</summary>
@@ -57,7 +57,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         {
             throw new UsageException($"--walk-steps: {settings.WalkSteps} is not a number of steps ≥ 0 (0: no walk)");
         }
-        LossSlice.RequireFits(settings.Grid, 2);
+        LossSlice.RequireFits(settings.Grid, 2, settings.MemoryBudgetBytes());
         OutputDirectory.RequireWritable("--out", settings.Out);
         if (settings.History is { } history && !File.Exists(history))
         {
@@ -127,7 +127,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
-        run.Progress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, progress));
+        run.Progress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed, MemoryBudgetBytes: settings.MemoryBudgetBytes()), losses, progress));
         if (path is not null)
         {
             LandscapeReport.AddPaths(report, path, run.Map);

@@ -21,7 +21,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
 
     private SliceCommand()
         : base("slice", "1D and 2D slices of L around the model's point: random, filter-normalized (Li et al. 2018), tangent or normal to M, Hessian eigenvectors.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the random directions")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random directions")
         => Add(_directions, _dims, _grid, _range, _ignoreBias, _output);
 
     /// <summary>Builds the command.</summary>
@@ -65,7 +65,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
         {
             throw new UsageException($"--grid: {settings.Grid} is fewer than 2 points per axis");
         }
-        LossSlice.RequireFits(settings.Grid, settings.Dims);
+        LossSlice.RequireFits(settings.Grid, settings.Dims, settings.MemoryBudgetBytes());
         if (!(settings.Range > 0) || !double.IsFinite(settings.Range))
         {
             throw new UsageException($"--range: {settings.Range.ToString(CultureInfo.InvariantCulture)} is not a positive number");
@@ -114,7 +114,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
     protected override SliceOutput Execute(CommandRun run, Settings settings)
     {
         var kinds = ParseKinds(settings.Directions, settings.Dims);
-        var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias);
+        var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias, settings.MemoryBudgetBytes());
         var slice = run.Progress("slice", _ => LossSlice.Compute(run.Map, options));
         var plot = Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L");
         Plots.Save(plot, settings.Out);

@@ -27,7 +27,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     private readonly Option<string> _which = new("--which") { Description = "largest (descending) | smallest (ascending, negative curvature first) | magnitude (by |λ| descending)", DefaultValueFactory = _ => "largest" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "Lanczos: a pair is converged when ‖Hv − λv‖ ≤ this·max|λ|", DefaultValueFactory = _ => new SpectrumOptions().Tolerance };
     private readonly Option<int?> _maxIterations = new("--max-iterations") { Description = "Lanczos: the most steps (default min(n, max(100, 10k)))" };
-    private readonly Option<double> _budget = CurvatureOptions.Budget();
     private readonly Option<int> _steps = new("--steps") { Description = "slq: Lanczos steps per probe (default 90, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().Steps };
     private readonly Option<int> _probes = new("--probes") { Description = "slq: probe vectors (default 10, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().ProbeCount };
     private readonly Option<double> _sigma2 = new("--sigma2") { Description = "slq: Gaussian broadening σ² on the spectrum scaled to [−1, 1] (default 1e−5, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().Sigma2 };
@@ -36,9 +35,9 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 
     private SpectrumCommand()
         : base("spectrum", "Eigenvalues of ∇²L: all of them (dense), on M from 2·eig(JJᵀ) (gram), k extreme ones by Lanczos, or the density by stochastic Lanczos quadrature (slq).",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
             seedDescription: "seed of the random start (Lanczos) or probe (slq) vectors", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _budget, _steps, _probes, _sigma2, _gridPoints, _cluster);
+        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _steps, _probes, _sigma2, _gridPoints, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new SpectrumCommand().Build(context);
@@ -64,9 +63,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         /// <summary><c>--max-iterations</c>: Lanczos's most steps, or null for the library's default.</summary>
         public int? MaxIterations { get; init; }
 
-        /// <summary><c>--budget-gb G</c>: the memory budget, in GB.</summary>
-        public double BudgetGigabytes { get; init; } = MemoryBudget.DefaultBytes / 1e9;
-
         /// <summary><c>--cluster FILE</c>: the products run on the cluster's workers; null runs them here.</summary>
         public string? Cluster { get; init; }
 
@@ -87,7 +83,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
                 throw new UsageException($"--k: {K} is not a positive number of eigenvalues");
             }
             var kind = CurvatureOptions.ParseOperator(Operator);
-            long budgetBytes = CurvatureOptions.BudgetBytes(BudgetGigabytes);
+            long budgetBytes = MemoryBudgetBytes();
             return new SpectrumOptions(method, kind, K, end, Tolerance, MaxIterations, Seed, budgetBytes, Slq: Slq);
         }
     }
@@ -104,7 +100,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         Which = result.GetValue(_which)!,
         Tolerance = result.GetValue(_tolerance),
         MaxIterations = result.GetValue(_maxIterations),
-        BudgetGigabytes = result.GetValue(_budget),
         Slq = new SlqOptions(result.GetValue(_steps), result.GetValue(_probes), result.GetValue(_sigma2), result.GetValue(_gridPoints)),
         Cluster = result.GetValue(_cluster),
     };

@@ -35,7 +35,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
 
     private TraceCommand()
         : base("trace", "The trace of ∇²L: Hutchinson or Hutch++ with a standard error, or exact from n Hessian-vector products.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
             seedDescription: "seed of the Rademacher probes", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_method, _operator, _probes, _tolerance, _cluster);
 
@@ -115,7 +115,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
             "hutch++" => TraceMethod.HutchPlusPlus,
             _ => TraceMethod.Exact,
         };
-        var trace = run.Progress("trace", progress => TraceEstimate.Compute(op, method, options, progress));
+        var trace = run.Progress("trace", progress => TraceEstimate.Compute(op, method, options, progress, settings.MemoryBudgetBytes()));
         NonFinite.Require(trace.Trace, "the trace estimate", "the Hessian-vector products overflow float64 at this point");
         double seconds = run.Seconds;
         string note = settings.Method switch

@@ -58,7 +58,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 
     private TrainCommand()
         : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
-            SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Json,
+            SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
             batchSizeDescription: "rows per mini-batch (sgd: default 32; adam: default all rows)")
         => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _init, _output, _cluster);
@@ -173,8 +173,11 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
     }
 
-    /// <summary>Builds the optimizer <c>--optimizer</c> names; options that do not apply to it are usage errors.</summary>
-    public static Optimizer CreateOptimizer(string name, double? lr, int? batchSize, double? momentum, int seed)
+    /// <summary>
+    /// Builds the optimizer <c>--optimizer</c> names; options that do not apply to it are usage errors. Gauss–Newton checks
+    /// its factorization of J against <paramref name="budgetBytes"/> (<see cref="GaussNewtonTrainingOptions.MemoryBudgetBytes"/>).
+    /// </summary>
+    public static Optimizer CreateOptimizer(string name, double? lr, int? batchSize, double? momentum, int seed, long budgetBytes)
     {
         ValidateOptimizer(name, lr, batchSize, momentum);
         return name switch
@@ -183,7 +186,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             "sgd" => new StochasticGradientDescent(new SgdOptions(lr, batchSize ?? DefaultSgdBatch, momentum ?? DefaultMomentum, Seed: seed)),
             "adam" => new Adam(new AdamOptions(lr ?? DefaultAdamRate, BatchSize: batchSize, Seed: seed)),
             "lbfgs" => new Lbfgs(),
-            _ => new GaussNewton(),
+            _ => new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budgetBytes)),
         };
     }
 
@@ -216,7 +219,8 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     protected override TrainOutput Execute(CommandRun run, Settings settings)
     {
         var set = run.Data;
-        using var opt = CreateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed);
+        long budgetBytes = settings.MemoryBudgetBytes();
+        using var opt = CreateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed, budgetBytes);
         NetworkPoint start;
         if (settings.Init is { } initPath)
         {
@@ -224,7 +228,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
         else
         {
-            var mlp = InitCommand.SizedFor(set, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize);
+            var mlp = InitCommand.SizedFor(set, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize, budgetBytes);
             start = new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed));
         }
         using var model = start.ToModel();

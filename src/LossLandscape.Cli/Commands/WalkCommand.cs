@@ -29,7 +29,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
 
     private WalkCommand()
         : base("walk", "Random walk on M: tangent steps in ker J, retracted onto M by Gauss–Newton; the loss stays 0 while the point travels.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Json, seedDescription: "seed of the random directions")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random directions")
         => Add(_steps, _stepSize, _output, _tolerance);
 
     /// <summary>Builds the command.</summary>
@@ -83,7 +83,8 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     protected override WalkOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Map;
-        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()));
+        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()),
+            settings.MemoryBudgetBytes());
         // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
         var walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
         if (settings.Out is { } path)

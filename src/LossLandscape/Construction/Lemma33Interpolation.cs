@@ -165,7 +165,7 @@ public static class Lemma33Interpolation
             throw new LandscapeInputException("the construction needs at least one hidden layer, every width ≥ 1");
         }
         // Before any matrix of the construction is allocated: the network and its activations on the d rows.
-        Mlp.RequireFits(data.InputDim, options.HiddenWidths, data.OutputDim, data.Count, "--hidden");
+        Mlp.RequireFits(data.InputDim, options.HiddenWidths, data.OutputDim, data.Count, "--hidden", options.MemoryBudgetBytes);
         if (options.HiddenWidths[^1] < data.Count)
         {
             throw new LandscapeInputException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");

@@ -40,6 +40,7 @@ public sealed class HessianOperator : LinearOperator
             var gradient = autograd.grad([Map.BatchLoss(batch)], leaves, retain_graph: true, create_graph: true, allow_unused: true);
             for (long j = 0; j < block.shape[1]; j++)
             {
+                Map.Cancellation.ThrowIfCancellationRequested(); // one check per product, not per block: a block of 64 on digits takes seconds
                 using var columnScope = NewDisposeScope();
                 // Pearlmutter: ∇²L v = ∇⟨∇L, v⟩.
                 var dot = ModelDerivatives.Dot(gradient, ModelDerivatives.Split(block.select(1, j), leaves));

@@ -26,11 +26,58 @@ public static class TraceEstimate
     /// 100 probes, PyHessian; Hutch++ 99 products). Ignored by <see cref="TraceMethod.Exact"/>.
     /// </param>
     /// <param name="progress">Receives the columns done by the exact trace.</param>
-    public static TraceResult Compute(LinearOperator op, TraceMethod method, TraceOptions? options = null, IProgress<ProgressReport>? progress = null) => method switch
+    /// <param name="budgetBytes">The budget of the probe blocks (<see cref="RequiredBytes"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <exception cref="MemoryBudgetExceededException">The probe blocks exceed <paramref name="budgetBytes"/>.</exception>
+    public static TraceResult Compute(LinearOperator op, TraceMethod method, TraceOptions? options = null, IProgress<ProgressReport>? progress = null,
+        long budgetBytes = MemoryBudget.DefaultBytes)
     {
-        TraceMethod.Hutchinson => Hutchinson.Trace(op, options),
-        TraceMethod.HutchPlusPlus => HutchPlusPlus.Trace(op, options),
-        TraceMethod.Exact => ExactTrace.Compute(op, progress: progress),
-        _ => throw new ArgumentOutOfRangeException(nameof(method), method, "unknown trace method"),
+        ArgumentNullException.ThrowIfNull(op);
+        MemoryBudget.Require($"the {MethodName(method)} trace's probe blocks ({ProbeBlockCopies} × {op.Columns} × {BlockColumns(method, options)} numbers)",
+            RequiredBytes(op.Columns, method, options), budgetBytes, "use fewer --probes, or a smaller network or data set");
+        return method switch
+        {
+            TraceMethod.Hutchinson => Hutchinson.Trace(op, options),
+            TraceMethod.HutchPlusPlus => HutchPlusPlus.Trace(op, options),
+            TraceMethod.Exact => ExactTrace.Compute(op, ExactBlockSize, progress),
+            _ => throw new ArgumentOutOfRangeException(nameof(method), method, "unknown trace method"),
+        };
+    }
+
+    /// <summary>Unit vectors per application of the exact trace (<see cref="ExactTrace.Compute"/>'s default block).</summary>
+    public const int ExactBlockSize = 64;
+
+    /// <summary>
+    /// n × block matrices live at once: the probes, their products, and Hutch++'s orthonormal sketch Q with AQ. A count of
+    /// what the three estimators hold, rounded up, not a measurement; the autograd graph of one product comes on top.
+    /// </summary>
+    public const int ProbeBlockCopies = 4;
+
+    /// <summary>
+    /// The bytes of the probe blocks of <paramref name="method"/> on an operator of <paramref name="n"/> columns:
+    /// 8·<see cref="ProbeBlockCopies"/>·n·block, block = 64 (exact), the probe block (Hutchinson) or the sketch (Hutch++,
+    /// a third of the probes); saturating.
+    /// </summary>
+    public static long RequiredBytes(long n, TraceMethod method, TraceOptions? options = null)
+    {
+        double bytes = (double)sizeof(double) * ProbeBlockCopies * n * BlockColumns(method, options);
+        return bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
+    }
+
+    private static string MethodName(TraceMethod method) => method switch
+    {
+        TraceMethod.Exact => "exact",
+        TraceMethod.Hutchinson => "Hutchinson",
+        _ => "Hutch++",
     };
+
+    private static int BlockColumns(TraceMethod method, TraceOptions? options)
+    {
+        var o = options ?? new TraceOptions();
+        return method switch
+        {
+            TraceMethod.Exact => ExactBlockSize,
+            TraceMethod.Hutchinson => Math.Max(1, o.BlockSize),
+            _ => Math.Max(1, o.MaxProbes / 3),
+        };
+    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Reflection;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Data;
 
@@ -16,8 +17,12 @@ public static class DatasetLoader
     public const string DefaultSource = "builtin:iris";
 
     /// <summary>Loads <paramref name="source"/> (or <see cref="DefaultSource"/> when null) with its targets chosen by <paramref name="spec"/>.</summary>
+    /// <param name="source">A CSV path, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
+    /// <param name="spec">The target columns.</param>
+    /// <param name="budgetBytes">The memory budget of synthetic data (<see cref="SyntheticData.Gaussian"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
     /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
-    public static Dataset Load(string? source, TargetSpec spec)
+    /// <exception cref="MemoryBudgetExceededException">Synthetic data would exceed <paramref name="budgetBytes"/>.</exception>
+    public static Dataset Load(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         source ??= DefaultSource;
         if (source.StartsWith("builtin:", StringComparison.Ordinal))
@@ -26,7 +31,7 @@ public static class DatasetLoader
         }
         if (source.StartsWith("synthetic:", StringComparison.Ordinal))
         {
-            return Synthetic(source);
+            return Synthetic(source, budgetBytes);
         }
         return FromCsv(source, spec);
     }
@@ -128,7 +133,9 @@ public static class DatasetLoader
     /// <summary>
     /// <c>synthetic:D,P[,L[,SEED]]</c>: see <see cref="SyntheticData.Gaussian"/>; defaults L = 1, SEED = 0.
     /// </summary>
-    public static Dataset Synthetic(string source)
+    /// <param name="source">The source text.</param>
+    /// <param name="budgetBytes">The memory budget of the data; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    public static Dataset Synthetic(string source, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         var parts = source["synthetic:".Length..].Split(',');
         var values = new int[4] { 0, 0, 1, 0 };
@@ -143,7 +150,7 @@ public static class DatasetLoader
                 throw new DataFormatException($"{source}: '{parts[k]}' is not a valid {(new[] { "row count D", "input dimension P", "output count L", "seed" })[k]}");
             }
         }
-        return SyntheticData.Gaussian(values[0], values[1], values[2], values[3]);
+        return SyntheticData.Gaussian(values[0], values[1], values[2], values[3], budgetBytes);
     }
 
     private static double Number(CsvTable table, int row, int column)

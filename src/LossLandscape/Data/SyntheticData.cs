@@ -12,7 +12,7 @@ public static class SyntheticData
     /// d points xᵢ ~ N(0, I_p), distinct with probability 1, and ℓ targets yᵢ ~ N(0, I_ℓ) independent
     /// of the inputs: the hardest case for interpolation, since no structure helps.
     /// </summary>
-    public static Dataset Gaussian(int count, int inputDim, int outputDim = 1, int seed = 0)
+    public static Dataset Gaussian(int count, int inputDim, int outputDim = 1, int seed = 0, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         if (count < 1 || inputDim < 1 || outputDim < 1)
         {
@@ -20,7 +20,7 @@ public static class SyntheticData
         }
         // Before the arrays exist: D × (P + L) doubles, held DataCopies times (the generated arrays, the dataset's rows and the tensor of the residual map).
         MemoryBudget.Require(FormattableString.Invariant($"synthetic data of D = {count} rows × (P + L) = {(long)inputDim + outputDim} columns (×{DataCopies} copies)"),
-            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), MemoryBudget.DefaultBytes, "use fewer rows D or columns P in --data synthetic:D,P");
+            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), budgetBytes, "use fewer rows D or columns P in --data synthetic:D,P");
         var rng = new Random(seed);
         var x = new double[count, inputDim];
         var y = new double[count, outputDim];

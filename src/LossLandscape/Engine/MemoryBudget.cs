@@ -16,10 +16,14 @@ public sealed class MemoryBudgetExceededException : Exception
     public MemoryBudgetExceededException(string what, long requiredBytes, long budgetBytes, string alternative)
         : base(Format(what, requiredBytes, budgetBytes, alternative))
     {
+        What = what;
         RequiredBytes = requiredBytes;
         BudgetBytes = budgetBytes;
         Alternative = alternative;
     }
+
+    /// <summary>What needed the memory.</summary>
+    public string What { get; }
 
     /// <summary>The bytes the operation would hold at once.</summary>
     public long RequiredBytes { get; }
@@ -30,9 +34,20 @@ public sealed class MemoryBudgetExceededException : Exception
     /// <summary>What to do instead.</summary>
     public string Alternative { get; }
 
+    /// <summary>The same refusal with another alternative (e.g. a caller adding the option that raises the budget).</summary>
+    /// <param name="alternative">What to do instead.</param>
+    public MemoryBudgetExceededException WithAlternative(string alternative) => new(What, RequiredBytes, BudgetBytes, alternative);
+
     private static string Format(string what, long requiredBytes, long budgetBytes, string alternative) =>
-        string.Format(CultureInfo.InvariantCulture, "{0} needs {1:0.###} GB, over the memory budget of {2:0.###} GB; {3}",
-            what, requiredBytes / 1e9, budgetBytes / 1e9, alternative).ReplaceLineEndings(" ");
+        string.Format(CultureInfo.InvariantCulture, "{0} needs {1} GB, over the memory budget of {2} GB; {3}",
+            what, Gigabytes(requiredBytes), Gigabytes(budgetBytes), alternative).ReplaceLineEndings(" ");
+
+    /// <summary>Bytes in GB to three decimals, or to three significant digits below 1 MB (a budget of 1e−4 GB is not "0 GB").</summary>
+    private static string Gigabytes(long bytes)
+    {
+        double gb = bytes / 1e9;
+        return gb.ToString(gb >= 1e-3 ? "0.###" : "G3", CultureInfo.InvariantCulture);
+    }
 }
 
 /// <summary>

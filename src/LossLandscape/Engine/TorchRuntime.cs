@@ -24,6 +24,12 @@ namespace LossLandscape.Engine;
 /// of fresh memory, and with 4 kB pages the kernel's page faults cost more than computing it (bench/README.md,
 /// jacobian). The variable is set with libc's setenv before libtorch allocates anything, unless the user
 /// set it already; <c>LOSSLANDSCAPE_NO_THP=1</c> turns this off.</para>
+/// <para>
+/// Under an address-space limit (<c>ulimit -v</c>, RLIMIT_AS) glibc's malloc would reserve a 64 MB heap for each of up to
+/// 8 × cores arenas (one per thread that meets contention: libtorch's intra- and inter-op pools, the CLR's threads), and
+/// that reservation, not the memory used, exhausted 4 GB in <c>landscape verify</c> (issue 13). There the arenas are
+/// capped at <see cref="ArenasUnderAddressSpaceLimit"/> with <c>mallopt(M_ARENA_MAX)</c> before libtorch starts its
+/// threads; without a limit nothing changes.</para>
 /// </remarks>
 public static class TorchRuntime
 {
@@ -32,6 +38,15 @@ public static class TorchRuntime
 
     /// <summary>The device every tensor of the library lives on.</summary>
     public static torch.Device Device => torch.CPU;
+
+    /// <summary>
+    /// glibc malloc arenas allowed under an address-space limit: 2, the value with which <c>landscape verify</c> was
+    /// measured to pass under <c>ulimit -v 4194304</c> (resident peak 0.4 GB) where the default (8 × cores) failed.
+    /// </summary>
+    public const int ArenasUnderAddressSpaceLimit = 2;
+
+    /// <summary>Whether the malloc arenas were capped because the process runs under an address-space limit.</summary>
+    public static bool ArenasCapped { get; private set; }
 
     /// <summary>Whether huge pages were requested for large tensors.</summary>
     public static bool HugePages { get; private set; }
@@ -60,6 +75,7 @@ public static class TorchRuntime
                 return;
             }
             RequestHugePages();
+            CapArenasUnderAddressSpaceLimit();
             LibTorchSharpLoader.EnsureLoaded();
             torch.set_default_dtype(torch.float64);
             _initialized = true;
@@ -80,6 +96,7 @@ public static class TorchRuntime
         lock (Gate)
         {
             RequestHugePages();
+            CapArenasUnderAddressSpaceLimit();
             LibTorchSharpLoader.Register();
         }
     }
@@ -101,7 +118,48 @@ public static class TorchRuntime
         }
     }
 
-#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for one call at start-up.
+    private static void CapArenasUnderAddressSpaceLimit()
+    {
+        if (ArenasCapped || !OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        try
+        {
+            if (GetRLimit(RlimitAddressSpace, out var limit) == 0 && limit.Current != RlimInfinity)
+            {
+                ArenasCapped = MallOpt(MallocArenaMax, ArenasUnderAddressSpaceLimit) == 1;
+            }
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            ArenasCapped = false; // not glibc: its allocator has no arenas to cap
+        }
+    }
+
+    /// <summary>RLIMIT_AS in Linux's <c>sys/resource.h</c>.</summary>
+    private const int RlimitAddressSpace = 9;
+
+    /// <summary>RLIM_INFINITY on Linux: no limit.</summary>
+    private const ulong RlimInfinity = ulong.MaxValue;
+
+    /// <summary>M_ARENA_MAX in glibc's <c>malloc.h</c>.</summary>
+    private const int MallocArenaMax = -8;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for calls at start-up.
+    [DllImport("libc", EntryPoint = "getrlimit")]
+    private static extern int GetRLimit(int resource, out RLimit limit);
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int MallOpt(int parameter, int value);
+
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int SetEnv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
 #pragma warning restore SYSLIB1054

@@ -44,7 +44,7 @@ public static class GramMatrix
         return checked(MemoryBudget.DenseMatrixBytes(m, map.ParameterCount) + MemoryBudget.DenseMatrixBytes(m, m));
     }
 
-    /// <summary>K = JJᵀ at the model's current point.</summary>
+    /// <summary>K = JJᵀ at the model's current point; <see cref="ResidualMap.Cancellation"/> is checked between blocks.</summary>
     /// <param name="map">The model and data.</param>
     /// <param name="progress">Factored route: "Gram matrix, layer k/L" after each block product (about 40 s in all at ℓd = 10,000, width 3000).</param>
     public static Tensor Compute(ResidualMap map, IProgress<ProgressReport>? progress = null)
@@ -52,7 +52,7 @@ public static class GramMatrix
         ArgumentNullException.ThrowIfNull(map);
         if (map.Model is NetworkModel { Network: Mlp mlp } model)
         {
-            return Factored(mlp, model.Parameters, map.Data.InputsTensor(), progress);
+            return Factored(mlp, model.Parameters, map.Data.InputsTensor(), map.Cancellation, progress);
         }
         using var scope = NewDisposeScope();
         var j = map.Jacobian();
@@ -66,12 +66,15 @@ public static class GramMatrix
     /// </summary>
     public const int BlockRows = 2048;
 
-    /// <summary>K by the per-layer factorization (see remarks), for raw inputs X (d × p).</summary>
+    /// <summary>
+    /// K by the per-layer factorization (see remarks), for raw inputs X (d × p). <paramref name="cancellation"/> is checked
+    /// before each block product (a few 2048 × 2048 products): cancelling throws <see cref="OperationCanceledException"/>.
+    /// </summary>
     /// <remarks>
     /// Blocked by rows (<see cref="BlockRows"/>): for blocks I ≤ J, K[I, J] += (δ_I δ_Jᵀ) ⊙ (a a′ + 1)[I/ℓ, J/ℓ], the row (i, j)
     /// of K belonging to sample i = row/ℓ (sample-major, as H is flattened); the lower triangle is mirrored at the end.
     /// </remarks>
-    public static Tensor Factored(Mlp mlp, Tensor parameters, Tensor inputs, IProgress<ProgressReport>? progress = null)
+    public static Tensor Factored(Mlp mlp, Tensor parameters, Tensor inputs, CancellationToken cancellation = default, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(mlp);
         using var scope = NewDisposeScope();
@@ -102,6 +105,7 @@ public static class GramMatrix
                 var innerRows = l == 1 ? inner.narrow(0, si, ci) : inner.index_select(0, sampleOfRow.narrow(0, si, ci));
                 for (int bj = bi; bj < blocks.Count; bj++)
                 {
+                    cancellation.ThrowIfCancellationRequested();
                     using var blockScope = NewDisposeScope();
                     var (sj, cj) = blocks[bj];
                     var expanded = l == 1 ? innerRows.narrow(1, sj, cj) : innerRows.index_select(1, sampleOfRow.narrow(0, sj, cj));

@@ -19,7 +19,7 @@ public sealed record PerturbationResult(Dataset Perturbed, double PerturbationNo
 public static class RegularValuePerturbation
 {
     /// <summary>Perturbs the targets by r with |r| = ε/2 in a seeded uniformly random direction and projects the model onto the new M.</summary>
-    public static PerturbationResult Apply(IDifferentiableModel model, Dataset data, double epsilon, int seed, double tolerance)
+    public static PerturbationResult Apply(IDifferentiableModel model, Dataset data, double epsilon, int seed, double tolerance, long memoryBudgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -40,7 +40,7 @@ public static class RegularValuePerturbation
         }
         var perturbed = data.WithTargets(y, data.TargetNames);
         using var map = new ResidualMap(model, perturbed);
-        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 2000));
+        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 2000, MemoryBudgetBytes: memoryBudgetBytes));
         double actual = 0;
         for (int i = 0; i < data.Count; i++)
         {

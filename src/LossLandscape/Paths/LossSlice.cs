@@ -31,7 +31,9 @@ public enum SliceDirection
 /// <param name="Range">Each coordinate runs over [−Range, Range] times the direction's norm.</param>
 /// <param name="Seed">Seed of the random draws.</param>
 /// <param name="IgnoreBias">Filter directions: zero on biases (Li et al.'s <c>ignore='biasbn'</c>) instead of normalizing them with their unit.</param>
-public sealed record SliceOptions(IReadOnlyList<SliceDirection> Directions, int Grid = 51, double Range = 1.0, int Seed = 0, bool IgnoreBias = false);
+/// <param name="MemoryBudgetBytes">The budget of the grid (<see cref="LossSlice.RequiredBytes"/>), the factorization of J (tangent, normal) and the Lanczos basis (eigen); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+public sealed record SliceOptions(IReadOnlyList<SliceDirection> Directions, int Grid = 51, double Range = 1.0, int Seed = 0, bool IgnoreBias = false,
+    long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
 
 /// <summary>The loss on a 1D or 2D grid around the point: L(p + αd₁ [+ βd₂]).</summary>
 /// <param name="Directions">The kinds used.</param>
@@ -79,14 +81,14 @@ public static class LossSlice
         {
             throw new LandscapeInputException("a slice needs --grid ≥ 2 and a positive --range");
         }
-        RequireFits(options.Grid, options.Directions.Count);
+        RequireFits(options.Grid, options.Directions.Count, options.MemoryBudgetBytes);
         using var scope = NewDisposeScope();
         var p0 = ParameterVector.Get(map.Model);
         var rng = new Random(options.Seed);
         var directions = new List<Tensor>();
-        var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed) : null;
+        var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed, options.MemoryBudgetBytes) : null;
         // Tangent and normal directions: one factorization of J at the point (the library's one route to ker J).
-        using var factors = options.Directions.Any(d => d is SliceDirection.Tangent or SliceDirection.Normal) ? JacobianFactorization.At(map) : null;
+        using var factors = options.Directions.Any(d => d is SliceDirection.Tangent or SliceDirection.Normal) ? JacobianFactorization.At(map, budgetBytes: options.MemoryBudgetBytes) : null;
         int eigenUsed = 0;
         foreach (var kind in options.Directions)
         {
@@ -203,10 +205,10 @@ public static class LossSlice
         return d.MoveToOuterDisposeScope();
     }
 
-    private static Tensor[] TopEigenvectors(ResidualMap map, int k, int seed)
+    private static Tensor[] TopEigenvectors(ResidualMap map, int k, int seed, long budgetBytes)
     {
         var op = new HessianOperator(map);
-        var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: Math.Max(1, k), Which: SpectrumEnd.Largest, Seed: seed));
+        var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: Math.Max(1, k), Which: SpectrumEnd.Largest, Seed: seed, BudgetBytes: budgetBytes));
         return Enumerable.Range(0, Math.Max(1, k)).Select(i => result.Eigenvectors.select(1, i).clone()).ToArray();
     }
 

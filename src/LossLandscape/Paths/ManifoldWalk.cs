@@ -66,7 +66,9 @@ public static class ManifoldWalk
     /// <param name="options">Steps, step size, seed, tolerance.</param>
     /// <param name="cancellation">
     /// Checked before each step: cancelling ends the walk with <see cref="SolverStatus.Cancelled"/> and the model at the
-    /// end of the last finished step (a point of M, retracted), not an exception.
+    /// end of the last finished step (a point of M, retracted), not an exception. During the first factorization of J,
+    /// before any step, it is checked between the blocks of J (<see cref="ResidualMap.Cancellation"/>) and cancelling then
+    /// throws <see cref="OperationCanceledException"/> with the model at its start: there is no step to keep.
     /// </param>
     /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit <see cref="WalkOptions.MemoryBudgetBytes"/>.</exception>
     public static WalkResult Run(ResidualMap map, WalkOptions options, CancellationToken cancellation = default)
@@ -80,7 +82,18 @@ public static class ManifoldWalk
         using var scope = NewDisposeScope();
         var rng = new Random(options.Seed);
         var start = ParameterVector.Get(map.Model);
-        var factors = JacobianFactorization.Factor(map, route);
+        JacobianFactorization factors;
+        var outer = map.Cancellation;
+        // A token cancelled already (a signal while loading) lets the factorization finish: the loop then stops with the start recorded.
+        map.Cancellation = cancellation.CanBeCanceled && !cancellation.IsCancellationRequested ? cancellation : outer;
+        try
+        {
+            factors = JacobianFactorization.Factor(map, route);
+        }
+        finally
+        {
+            map.Cancellation = outer;
+        }
         int factorizations = 1;
         try
         {

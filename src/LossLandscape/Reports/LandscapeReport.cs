@@ -13,11 +13,13 @@ namespace LossLandscape.Reports;
 /// <param name="WalkSteps">Steps of the walk on M (0: no walk).</param>
 /// <param name="WalkStepSize">Length of each walk step.</param>
 /// <param name="Seed">Seed of the random draws.</param>
+/// <param name="MemoryBudgetBytes">The budget of every dense matrix, Krylov basis, factorization and grid of the report; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
 /// <remarks>
 /// The spectrum's route (all n eigenvalues of the dense ∇²L, or 2·eig(JJᵀ) on M) is the certificate's
 /// <see cref="InertiaMethod.Auto"/> choice (<see cref="Certificate.ChooseMethod"/>), not a limit of the report's own.
 /// </remarks>
-public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int Seed = 0);
+public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int Seed = 0,
+    long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
 
 /// <summary>
 /// The figures and the certificate of one point, assembled into an <see cref="HtmlReport"/>: the
@@ -39,7 +41,7 @@ public static class LandscapeReport
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
         string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
-        var cert = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Auto), ProgressReport.Within(progress, 0, 0.7, "certificate:"));
+        var cert = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Auto, MemoryBudgetBytes: options.MemoryBudgetBytes), ProgressReport.Within(progress, 0, 0.7, "certificate:"));
         var j = cert.Jacobian;
         var h = cert.Hessian;
         report.Heading("Certificate");
@@ -75,10 +77,10 @@ public static class LandscapeReport
                 report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, cert.OnManifold ? "Hessian eigenvalues (2·eig(JJᵀ) on M)" : "2σᵢ(J)², the Gauss–Newton part only (not on M)")),
                     cert.OnManifold
                         ? $"Proposition 2.3 at a point of M, where ∇²L = 2JᵀJ: the {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)² (ℓd = {cert.Constraints}), then (200 of) the n − rank = {cert.N - h.Eigenvalues.Length} zeros."
-                        : $"This point is not on M, so ∇²L = 2JᵀJ + 2Σ H_k∇²f_k differs from 2JᵀJ: shown are the {h.Eigenvalues.Length} eigenvalues 2σᵢ(J)² of the Gauss–Newton part and (200 of) its n − rank zeros, not the spectrum of ∇²L (n = {cert.N} is above the dense limit {Certificate.DenseLimit(MemoryBudget.DefaultBytes, cert.Constraints)}).");
+                        : $"This point is not on M, so ∇²L = 2JᵀJ + 2Σ H_k∇²f_k differs from 2JᵀJ: shown are the {h.Eigenvalues.Length} eigenvalues 2σᵢ(J)² of the Gauss–Newton part and (200 of) its n − rank zeros, not the spectrum of ∇²L (n = {cert.N} is above the dense limit {Certificate.DenseLimit(options.MemoryBudgetBytes, cert.Constraints)}).");
             }
             ProgressReport.Report(progress, "spectral density (SLQ)", 0.7);
-            var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed));
+            var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed, BudgetBytes: options.MemoryBudgetBytes));
             report.Figure(Plots.Svg(Plots.Density(slq.Grid, slq.Density, "Spectral density (SLQ)")),
                 $"Stochastic Lanczos quadrature, {slq.Rules.Count} probes × {slq.Rules[0].Steps} steps, Gaussian broadening σ² = 1e−5 of the normalized spectrum (Ghorbani et al. 2019); {slq.Applications} Hessian-vector products.");
             report.Figure(Plots.Svg(Plots.SingularValues(j.SingularValues, j.Tolerance, j.Rank, "Singular values of J")),
@@ -89,14 +91,14 @@ public static class LandscapeReport
         {
             report.Heading("Flat and curved directions of M");
             ProgressReport.Report(progress, "slice tangent against normal", 0.8);
-            var slice = LossSlice.Compute(map, new SliceOptions([SliceDirection.Tangent, SliceDirection.Normal], options.SliceGrid, options.SliceRange, options.Seed));
+            var slice = LossSlice.Compute(map, new SliceOptions([SliceDirection.Tangent, SliceDirection.Normal], options.SliceGrid, options.SliceRange, options.Seed, MemoryBudgetBytes: options.MemoryBudgetBytes));
             report.Figure(Plots.Svg(Plots.Slice(slice, "Loss: tangent (x) against normal (y) to M")),
                 "L(p + α t + β ν) with t a unit tangent to M (ker J) and ν a unit normal (row space of J): flat along the tangent (L = O(α⁴)), a parabola along the normal.");
             if (options.WalkSteps > 0)
             {
                 ProgressReport.Report(progress, "walk on M", 0.9);
                 var start = Models.ParameterVector.Get(map.Model);
-                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, 1e-10 * Math.Max(1, map.Data.MaxAbsTarget())));
+                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, 1e-10 * Math.Max(1, map.Data.MaxAbsTarget()), options.MemoryBudgetBytes));
                 Models.ParameterVector.Set(map.Model, start);
                 start.Dispose();
                 report.Figure(Plots.Svg(Plots.Walk(walk.Steps, "Random walk on M")),

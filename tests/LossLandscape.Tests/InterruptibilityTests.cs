@@ -1,0 +1,69 @@
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
+using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using LossLandscape.Paths;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Tests;
+
+/// <summary>
+/// Issue 13, the long computations without a loop of their own stop at a check once <see cref="ResidualMap.Cancellation"/>
+/// is cancelled: the Gram matrix between its blocks, the Jacobian's factorization before its LAPACK call. A walk whose
+/// token was cancelled before it began (a signal while loading) still factors J and returns its start, cancelled.
+/// </summary>
+public sealed class InterruptibilityTests
+{
+    private static (NetworkModel Model, ResidualMap Map) Network(Dataset data, int width, int seed)
+    {
+        var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, ActivationRegistry.Get("smoolu"))], data.OutputDim);
+        var model = new NetworkModel(mlp, mlp.InitialParameters(seed));
+        return (model, new ResidualMap(model, data));
+    }
+
+    [Fact]
+    public void The_Gram_Matrix_And_The_Factorization_Stop_When_The_Map_Is_Cancelled()
+    {
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        var data = SyntheticData.Gaussian(20, 3, 2, seed: 4);
+        var (model, map) = Network(data, 30, 1);
+        using (model)
+        using (map)
+        {
+            using var source = new CancellationTokenSource();
+            source.Cancel();
+            // GramMatrix.Factored reads the network's factors, not the map's batches: only its own check can stop it.
+            Assert.ThrowsAny<OperationCanceledException>(() => GramMatrix.Factored((Mlp)model.Network, model.Parameters, data.InputsTensor(), source.Token));
+            map.Cancellation = source.Token;
+            Assert.ThrowsAny<OperationCanceledException>(() => GramMatrix.Compute(map));
+            foreach (var route in new[] { JacobianRoute.Gram, JacobianRoute.Svd, JacobianRoute.Normal })
+            {
+                Assert.ThrowsAny<OperationCanceledException>(() => JacobianFactorization.At(map, route));
+            }
+            map.Cancellation = CancellationToken.None;
+            using var gram = GramMatrix.Compute(map); // the same map computes once the token is gone
+            Assert.Equal(data.Count * data.OutputDim, gram.shape[0]);
+        }
+    }
+
+    [Fact]
+    public void A_Walk_Cancelled_Before_It_Began_Returns_Its_Start_Cancelled()
+    {
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        var data = SyntheticData.Gaussian(6, 2, 1, seed: 2);
+        var (model, map) = Network(data, 12, 3);
+        using (model)
+        using (map)
+        {
+            using var source = new CancellationTokenSource();
+            source.Cancel();
+            var walk = ManifoldWalk.Run(map, new WalkOptions(5, 0.05, 0, 1e-3), source.Token);
+            Assert.Equal(SolverStatus.Cancelled, walk.Status);
+            Assert.Single(walk.Steps);
+            Assert.False(map.Cancellation.IsCancellationRequested); // the map's own token is restored
+        }
+    }
+}
