@@ -104,7 +104,7 @@ public sealed class PackagingWorkspace : IDisposable
 
     /// <summary>What the packages are made from: the library, the CLI, the build fix and the shared build files.</summary>
     private static readonly string[] SourcePaths =
-        ["src/LossLandscape", "src/LossLandscape.Cli", "build", "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props", "global.json", "README.md", "LICENSE"];
+        ["src/LossLandscape", "src/LossLandscape.Cluster", "src/LossLandscape.Cli", "build", "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props", "global.json", "README.md", "LICENSE"];
 
     private readonly Lock _gate = new();
     private string? _libraryFeed;
