@@ -153,19 +153,13 @@ public static class GramCholesky
         ArgumentNullException.ThrowIfNull(gram);
         using var scope = NewDisposeScope();
         int m = (int)gram.shape[0];
-        int steps = Math.Min(m, EstimateSteps);
-        double sigmaMax, thetaMin;
-        using (var op = new DenseOperator(gram, isSymmetric: true))
+        if (LargestRitz(gram, EstimateSteps) is not var (theta, residual))
         {
-            var high = Lanczos.Eigenpairs(op, new LanczosOptions(1, SpectrumEnd.Largest, steps, Seed: 4));
-            high.Eigenvectors.Dispose();
-            if (high.Eigenvalues.Count == 0)
-            {
-                return null;
-            }
-            // λmax ≤ θmax + its residual (some eigenvalue lies within it, and θmax is below λmax): an upper estimate of σmax².
-            sigmaMax = Math.Sqrt(Math.Max(high.Eigenvalues[0] + high.ResidualNorms[0], 0));
+            return null;
         }
+        // λmax ≤ θmax + its residual (some eigenvalue lies within it, and θmax is below λmax): an upper estimate of σmax².
+        double sigmaMax = Math.Sqrt(Math.Max(theta + residual, 0));
+        double thetaMin;
         using (var factor = CholeskyFactor(gram))
         {
             if (factor is null)
@@ -206,8 +200,20 @@ public static class GramCholesky
         return null;
     }
 
+    /// <summary>
+    /// The largest Ritz value of K and its explicit residual after <paramref name="steps"/> Lanczos steps (the operator's copy of
+    /// K is released before returning), or null when Lanczos returned none.
+    /// </summary>
+    internal static (double Theta, double Residual)? LargestRitz(Tensor gram, int steps)
+    {
+        using var op = new DenseOperator(gram, isSymmetric: true);
+        var run = Lanczos.Eigenpairs(op, new LanczosOptions(1, SpectrumEnd.Largest, Math.Min((int)gram.shape[0], steps), Seed: 4));
+        run.Eigenvectors.Dispose();
+        return run.Eigenvalues.Count > 0 ? (run.Eigenvalues[0], run.ResidualNorms[0]) : null;
+    }
+
     /// <summary>The lower Cholesky factor of K, or null where the factorization breaks down (K not numerically positive definite).</summary>
-    private static Tensor? CholeskyFactor(Tensor gram)
+    internal static Tensor? CholeskyFactor(Tensor gram)
     {
         using var scope = NewDisposeScope();
         var (factor, info) = linalg.cholesky_ex(gram);

@@ -202,13 +202,13 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         /// </summary>
         private const int EstimateSteps = 60;
 
-        public double SigmaMaxSquared { get; } = LargestEigenvalue(gram);
+        public double SigmaMaxSquared { get; } = GramCholesky.LargestRitz(gram, EstimateSteps)?.Theta ?? 0;
 
         public (Tensor? Step, double Predicted) Solve(double mu)
         {
             var shifted = mu == 0 ? gram : gram + (eye(gram.shape[0], dtype: gram.dtype, device: gram.device) * mu);
-            var (factor, info) = linalg.cholesky_ex(shifted);
-            if (info.item<int>() != 0)
+            using var factor = GramCholesky.CholeskyFactor(shifted);
+            if (factor is null)
             {
                 return (null, double.NaN);
             }
@@ -217,14 +217,6 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
             double before = h.dot(h).item<double>();
             double predicted = before - (mu * mu * w.dot(w).item<double>());
             return (step, predicted);
-        }
-
-        private static double LargestEigenvalue(Tensor k)
-        {
-            using var op = new Curvature.DenseOperator(k, isSymmetric: true);
-            var run = Curvature.Lanczos.Eigenpairs(op, new Curvature.LanczosOptions(1, Curvature.SpectrumEnd.Largest, (int)Math.Min(k.shape[0], EstimateSteps), Seed: 4));
-            run.Eigenvectors.Dispose();
-            return run.Eigenvalues.Count > 0 ? run.Eigenvalues[0] : 0;
         }
     }
 }
