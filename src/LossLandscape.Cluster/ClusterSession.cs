@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using LossLandscape.Curvature;
 using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
 
@@ -19,7 +22,7 @@ namespace LossLandscape.Cluster;
 /// (a dead worker: Orleans fails the call at its response timeout; issue 12 §2) is retried after the shard is reloaded,
 /// for at most <see cref="ClusterConfig.RetryWindow"/>; then the run fails with <see cref="ShardUnavailableException"/>.
 /// </remarks>
-public sealed class ClusterSession
+public sealed class ClusterSession : IResidualProblem
 {
     /// <summary>Pause between attempts at a failed shard: 1 s, short beside Orleans' failure detection (several seconds).</summary>
     public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
@@ -192,6 +195,73 @@ public sealed class ClusterSession
 
     /// <summary>H, the shards' residuals stacked in row order, ℓ·d values.</summary>
     public Tensor Residuals() => Stack(ShardQuantity.Residuals, null).reshape(-1);
+
+    /// <inheritdoc/>
+    public double MaxAbsTarget => _data.MaxAbsTarget();
+
+    /// <inheritdoc/>
+    public Tensor GetPoint() => tensor((double[])_point.Clone(), dtype: ScalarType.Float64);
+
+    /// <inheritdoc/>
+    /// <remarks>Two rounds of shard calls: L, then ∇L.</remarks>
+    public (double Loss, Tensor Gradient) LossAndGradient() => (Loss(), Gradient());
+
+    /// <inheritdoc/>
+    public LinearOperator Hessian() => new DistributedHessianOperator(this);
+
+    /// <summary>
+    /// The route J is factored by: <see cref="JacobianRoute.Auto"/> (default) for the single-process rule on the SVD side,
+    /// <see cref="JacobianRoute.Gram"/> to never gather J, <see cref="JacobianRoute.Svd"/> to always gather it (within the budget).
+    /// </summary>
+    public JacobianRoute JacobianRoute { get; set; } = JacobianRoute.Auto;
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// As for a map: the SVD of J when its matrices fit min(<paramref name="budgetBytes"/>,
+    /// <see cref="JacobianFactorization.SvdRouteCapBytes"/>), J gathered from the shards' rows (ℓd × n, once per
+    /// factorization); else the Gram route, J never gathered and K = JJᵀ built from the shards' per-layer factors
+    /// (<see cref="Gram"/>). The SVD resolves singular values down to about ε·σmax, the Gram route only to √(ℓd·ε)·σmax: at an
+    /// ill-conditioned point of M (a constructed one) only the SVD sees the full rank. <see cref="JacobianRoute"/> overrides the rule.
+    /// </remarks>
+    public JacobianRoute ChooseRoute(long budgetBytes) => JacobianRoute switch
+    {
+        JacobianRoute.Auto => JacobianFactorization.SvdRouteBytes(Constraints, ParameterCount) <= Math.Min(budgetBytes, JacobianFactorization.SvdRouteCapBytes)
+            ? JacobianRoute.Svd
+            : JacobianRoute.Gram,
+        JacobianRoute.Svd => JacobianRoute.Svd,
+        _ => JacobianRoute.Gram,
+    };
+
+    /// <summary>
+    /// Bytes of one factorization and step on the driver: the SVD route's (<see cref="JacobianFactorization.SvdRouteBytes"/>,
+    /// plus the shards' rows before they are stacked), or six ℓd × ℓd matrices for the Gram route (K, its eigenvectors, the stacked factors).
+    /// </summary>
+    public long StepBytes(JacobianRoute route) => route == JacobianRoute.Svd
+        ? checked(JacobianFactorization.SvdRouteBytes(Constraints, ParameterCount) + MemoryBudget.DenseMatrixBytes(Constraints, ParameterCount))
+        : checked(6 * MemoryBudget.DenseMatrixBytes(Constraints, Constraints));
+
+    /// <summary>J (ℓd × n): the shards' rows stacked in row order. Gathered only for the SVD route.</summary>
+    public Tensor Jacobian() => Stack(ShardQuantity.JacobianRows, null);
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// SVD route: J gathered (<see cref="Jacobian"/>) and factored as a map's J is (<see cref="JacobianFactorization.Of"/>).
+    /// Gram route: K = JJᵀ from the shards' factors (<see cref="Gram"/>), factored by eigh on the driver
+    /// (<see cref="JacobianFactorization.FromGramMatrix"/>); the products JV and JᵀW run on the shards at the point current when applied.
+    /// </remarks>
+    /// <exception cref="ArgumentException"><paramref name="route"/> is neither <see cref="JacobianRoute.Svd"/> nor <see cref="JacobianRoute.Gram"/>.</exception>
+    /// <exception cref="NotSupportedException">The Gram route for a network that is not an MLP.</exception>
+    public JacobianFactorization FactorJacobian(JacobianRoute route)
+    {
+        using var scope = NewDisposeScope();
+        return route switch
+        {
+            // The caller checked StepBytes against its budget: no second check here.
+            JacobianRoute.Svd => JacobianFactorization.Of(Jacobian(), JacobianRoute.Svd, long.MaxValue),
+            JacobianRoute.Gram => JacobianFactorization.FromGramMatrix(Gram(), ParameterCount, JacobianBlock, JacobianTransposeBlock),
+            _ => throw new ArgumentException($"a cluster session factors J by the SVD or the Gram route, not {route}", nameof(route)),
+        };
+    }
 
     /// <summary>Σ_s ∇²L_s V or Σ_s G_s V for an n × k block.</summary>
     internal Tensor SumBlock(ShardQuantity quantity, Tensor block) => Sum(quantity, block);

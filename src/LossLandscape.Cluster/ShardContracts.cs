@@ -29,6 +29,9 @@ public enum ShardQuantity
     /// (d_s·ℓ × out), concatenated; the driver forms every Gram block from them.
     /// </summary>
     GramFactors,
+
+    /// <summary>J_s, the shard's rows of J, (ℓ·d_s) × n: gathered only when J fits the driver's SVD route.</summary>
+    JacobianRows,
 }
 
 /// <summary>Why a shard did not answer with a result.</summary>

@@ -186,6 +186,7 @@ internal sealed class ShardGrain : Grain, IShardGrain
             ShardQuantity.Jacobian => new JacobianOperator(map).ApplyMatrix(Block()),
             ShardQuantity.JacobianTranspose => new JacobianTransposeOperator(map).ApplyMatrix(Block()),
             ShardQuantity.GramFactors => GramFactors(),
+            ShardQuantity.JacobianRows => map.Jacobian(),
             _ => throw new ArgumentOutOfRangeException(nameof(quantity), quantity, "unknown shard quantity"),
         };
     }

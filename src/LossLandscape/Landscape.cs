@@ -55,7 +55,7 @@ public sealed class Landscape : IDisposable
 
     /// <summary>Options of <see cref="Train"/>.</summary>
     /// <param name="Steps">The most optimizer steps; default 100, the default of <c>landscape train --steps</c>.</param>
-    /// <param name="TargetLoss">Stop once L ≤ this; default null: the float64 zero of L, <see cref="Trainer.RoundingFloor"/>.</param>
+    /// <param name="TargetLoss">Stop once L ≤ this; default null: the float64 zero of L, <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.</param>
     /// <param name="Optimizer">
     /// A fresh optimizer for this run (it keeps state; the caller disposes it); default null: a new
     /// <see cref="GaussNewton"/> with its defaults, disposed after the run. Gauss–Newton / Levenberg–Marquardt is the
@@ -215,7 +215,7 @@ public sealed class Landscape : IDisposable
     }
 
     /// <summary>
-    /// Trains the model from its current point (<see cref="Trainer.Run"/>; <c>landscape train</c>) and leaves it at the
+    /// Trains the model from its current point (<see cref="Trainer.Run(LossLandscape.Geometry.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>; <c>landscape train</c>) and leaves it at the
     /// point of least L seen.
     /// </summary>
     /// <param name="options">Default null: 100 Gauss–Newton steps towards the float64 zero of L.</param>

@@ -88,10 +88,7 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
         var dir = Directory.CreateTempSubdirectory("landscape-cluster-certify-").FullName;
         try
         {
-            var options = fixture.Cluster.Options;
-            var workers = Enumerable.Range(0, OrleansClusterFixture.Silos).Select(i => new WorkerEndpoint(options.BaseSiloPort + i, options.BaseGatewayPort + i)).ToArray();
-            string file = Path.Combine(dir, "cluster.json"), model = Path.Combine(dir, "m.json");
-            File.WriteAllText(file, (OrleansClusterFixture.Config with { ClusterId = options.ClusterId, ServiceId = options.ServiceId, Workers = workers }).ToJson());
+            string file = fixture.WriteClusterFile(dir), model = Path.Combine(dir, "m.json");
             // Six rows, n = 33 > ℓd = 6: a J of full row rank with σmin far above either route's resolution, so the SVD route
             // of the single-process command and the Gram route of the cluster decide the same rank.
             string csv = Path.Combine(dir, "six.csv");

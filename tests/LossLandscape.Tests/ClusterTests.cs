@@ -46,6 +46,24 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
     /// <summary>Stops the silos.</summary>
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 
+    /// <summary>Writes <c>cluster.json</c> in <paramref name="dir"/>, naming this cluster's gateways, for the CLI's own client; returns its path.</summary>
+    public string WriteClusterFile(string dir)
+    {
+        var options = Cluster.Options;
+        var workers = Enumerable.Range(0, Silos).Select(i => new WorkerEndpoint(options.BaseSiloPort + i, options.BaseGatewayPort + i)).ToArray();
+        string path = Path.Combine(dir, "cluster.json");
+        File.WriteAllText(path, (Config with { ClusterId = options.ClusterId, ServiceId = options.ServiceId, Workers = workers }).ToJson());
+        return path;
+    }
+
+    /// <summary>An open session over a case's data (the workers read it from its source) at <paramref name="parameters"/> (default: the case's).</summary>
+    public ClusterSession OpenSession(NetworkCase c, double[]? parameters = null)
+    {
+        var session = new ClusterSession(Cluster.Client, Config, new DataSource(c.Data.Source, []), c.Data, new NetworkPoint(c.Network, parameters ?? c.Parameters));
+        session.Open();
+        return session;
+    }
+
     /// <summary>The silos' messaging and placement, as a worker's (<see cref="ClusterHosting.ConfigureWorker"/>).</summary>
     internal sealed class SiloSetup : ISiloConfigurator
     {
@@ -216,15 +234,7 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
     }
 
     /// <summary>A cluster file that names the test cluster's gateways, for the CLI's own client.</summary>
-    private string TestClusterFile(string dir)
-    {
-        var options = fixture.Cluster.Options;
-        var workers = Enumerable.Range(0, OrleansClusterFixture.Silos).Select(i => new WorkerEndpoint(options.BaseSiloPort + i, options.BaseGatewayPort + i)).ToArray();
-        var config = OrleansClusterFixture.Config with { ClusterId = options.ClusterId, ServiceId = options.ServiceId, Workers = workers };
-        string path = Path.Combine(dir, "cluster.json");
-        File.WriteAllText(path, config.ToJson());
-        return path;
-    }
+    private string TestClusterFile(string dir) => fixture.WriteClusterFile(dir);
 
     [Fact]
     public void Evaluate_Spectrum_And_Trace_With_Cluster_Print_The_Single_Process_Numbers()

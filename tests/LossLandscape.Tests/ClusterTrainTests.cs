@@ -1,4 +1,5 @@
 using LossLandscape.Cluster;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Training;
@@ -38,8 +39,7 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 using var map = new ResidualMap(model, c.Data);
                 using var gd = new GradientDescent(new GradientDescentOptions(rate));
                 var single = Trainer.Run(map, gd, new TrainingOptions(Steps));
-                var session = new ClusterSession(fixture.Cluster.Client, OrleansClusterFixture.Config, new DataSource(c.Data.Source, []), c.Data, new NetworkPoint(c.Network, c.Parameters));
-                session.Open();
+                var session = fixture.OpenSession(c);
                 var distributed = DistributedTraining.GradientDescent(session, new TrainingOptions(Steps), rate);
                 string what = $"{c.Name}, η = {rate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "1/λmax"}";
                 Assert.Equal(single.Steps, distributed.Steps);
@@ -52,6 +52,32 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 {
                     Assert.True(Math.Abs(single.BestParameters[i] - session.Point[i]) <= Tolerances.DistributedTrainingAgreement * Math.Max(1.0, Math.Abs(single.BestParameters[i])), $"{what}: p[{i}]");
                 }
+            }
+        }
+    }
+
+    [Fact]
+    public void Distributed_Lbfgs_Takes_The_Single_Process_Steps()
+    {
+        // L-BFGS: the two-loop recursion on the driver, every line-search trial a distributed L and ∇L.
+        foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-4-3", StringComparison.Ordinal)).Take(2))
+        {
+            using var scope = NewDisposeScope();
+            using var model = new NetworkModel(c.Network, c.Parameters);
+            using var map = new ResidualMap(model, c.Data);
+            using var lbfgs = new Lbfgs();
+            var single = Trainer.Run(map, lbfgs, new TrainingOptions(Steps));
+            var session = fixture.OpenSession(c);
+            var distributed = DistributedTraining.Lbfgs(session, new TrainingOptions(Steps));
+            Assert.True(single.BestLoss < single.InitialLoss * 0.9, $"{c.Name}: L-BFGS did not reduce L ({single.InitialLoss:G3} → {single.BestLoss:G3})");
+            Assert.Equal("lbfgs", distributed.Optimizer);
+            Assert.Contains("on the cluster", distributed.Settings, StringComparison.Ordinal);
+            Assert.Equal(single.Status, distributed.Status);
+            Assert.Equal(single.Evaluations, distributed.Evaluations);
+            SameHistory(single.LossHistory, distributed.LossHistory, $"{c.Name}, lbfgs");
+            for (int i = 0; i < single.BestParameters.Length; i++)
+            {
+                Assert.True(Math.Abs(single.BestParameters[i] - session.Point[i]) <= Tolerances.DistributedTrainingAgreement * Math.Max(1.0, Math.Abs(single.BestParameters[i])), $"{c.Name}: p[{i}]");
             }
         }
     }
@@ -76,8 +102,8 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 Assert.True(lm.Step(map, JacobianRoute.Gram, map.Residuals()).Accepted, $"{c.Name}: single-process step {k + 1} not accepted");
                 single.Add(map.Loss());
             }
-            var session = new ClusterSession(fixture.Cluster.Client, OrleansClusterFixture.Config, new DataSource(c.Data.Source, []), c.Data, new NetworkPoint(c.Network, c.Parameters));
-            session.Open();
+            var session = fixture.OpenSession(c);
+            session.JacobianRoute = JacobianRoute.Gram;
             var distributed = DistributedTraining.GaussNewtonSteps(session, new TrainingOptions(gaussNewtonSteps, TargetLoss: 0));
             Assert.True(single[^1] < single[0] / 2, $"{c.Name}: Gauss–Newton did not reduce L (from {single[0]:G3} to {single[^1]:G3})");
             SameHistory(single, distributed.LossHistory, $"{c.Name}, gauss-newton");
@@ -85,15 +111,33 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
-    public void Train_With_Cluster_Writes_The_Single_Process_Losses_And_Refuses_Other_Optimizers()
+    public void Distributed_Gauss_Newton_Takes_The_Single_Process_Svd_Steps_When_J_Fits_The_Driver()
+    {
+        // The route rule: a small J is gathered from the shards' rows and factored by its SVD, as the single-process optimizer does.
+        foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-5-3", StringComparison.Ordinal)).Take(2))
+        {
+            using var scope = NewDisposeScope();
+            using var model = new NetworkModel(c.Network, c.Parameters);
+            using var map = new ResidualMap(model, c.Data);
+            using var newton = new GaussNewton();
+            var single = Trainer.Run(map, newton, new TrainingOptions(3, TargetLoss: 0));
+            Assert.Equal(JacobianRoute.Svd, newton.Route);
+            var session = fixture.OpenSession(c);
+            Assert.Equal(JacobianRoute.Svd, session.ChooseRoute(MemoryBudget.DefaultBytes));
+            var distributed = DistributedTraining.GaussNewtonSteps(session, new TrainingOptions(3, TargetLoss: 0));
+            Assert.True(single.BestLoss < single.InitialLoss / 2, $"{c.Name}: Gauss–Newton did not reduce L");
+            Assert.Contains("SVD", distributed.Settings, StringComparison.Ordinal);
+            SameHistory(single.LossHistory, distributed.LossHistory, $"{c.Name}, gauss-newton (svd)");
+        }
+    }
+
+    [Fact]
+    public void Train_With_Cluster_Writes_The_Single_Process_Losses_For_Gd_Lbfgs_And_Gauss_Newton_And_Refuses_Mini_Batches()
     {
         var dir = Directory.CreateTempSubdirectory("landscape-cluster-train-").FullName;
         try
         {
-            var options = fixture.Cluster.Options;
-            var workers = Enumerable.Range(0, OrleansClusterFixture.Silos).Select(i => new WorkerEndpoint(options.BaseSiloPort + i, options.BaseGatewayPort + i)).ToArray();
-            string file = Path.Combine(dir, "cluster.json");
-            File.WriteAllText(file, (OrleansClusterFixture.Config with { ClusterId = options.ClusterId, ServiceId = options.ServiceId, Workers = workers }).ToJson());
+            string file = fixture.WriteClusterFile(dir);
             string[] train = ["train", "--data", "builtin:iris", "--one-hot", "species", "--hidden", "6", "--optimizer", "gd", "--steps", "5", "--seed", "3"];
             string local = Path.Combine(dir, "local.json"), remote = Path.Combine(dir, "remote.json");
             var (code, _, err) = CliTests.Run([.. train, "--out", Path.Combine(dir, "a.json"), "--json", local]);
@@ -112,9 +156,26 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 Assert.Equal("gauss-newton", g.RootElement.GetProperty("optimizer").GetString());
                 Assert.True(g.RootElement.GetProperty("bestLoss").GetDouble() < g.RootElement.GetProperty("initialLoss").GetDouble());
             }
-            var refused = CliTests.Run(["train", "--data", "builtin:iris", "--one-hot", "species", "--optimizer", "lbfgs", "--out", Path.Combine(dir, "c.json"), "--cluster", file]);
+            // L-BFGS: the same losses as without --cluster.
+            string lbfgsLocal = Path.Combine(dir, "lbfgs-local.json"), lbfgsRemote = Path.Combine(dir, "lbfgs-remote.json");
+            string[] quasiNewton = [.. train.Select(a => a == "gd" ? "lbfgs" : a)];
+            (code, _, err) = CliTests.Run([.. quasiNewton, "--out", Path.Combine(dir, "e.json"), "--json", lbfgsLocal]);
+            Assert.True(code == 0, err);
+            (code, _, err) = CliTests.Run([.. quasiNewton, "--out", Path.Combine(dir, "f.json"), "--cluster", file, "--json", lbfgsRemote]);
+            Assert.True(code == 0, err);
+            using (var l = System.Text.Json.JsonDocument.Parse(File.ReadAllText(lbfgsLocal)))
+            using (var r = System.Text.Json.JsonDocument.Parse(File.ReadAllText(lbfgsRemote)))
+            {
+                Assert.Equal("lbfgs", r.RootElement.GetProperty("optimizer").GetString());
+                SameHistory(l.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
+                    r.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(), "train --cluster --optimizer lbfgs");
+            }
+            // The mini-batch methods draw rows in this process: refused with one line.
+            var refused = CliTests.Run(["train", "--data", "builtin:iris", "--one-hot", "species", "--optimizer", "sgd", "--out", Path.Combine(dir, "c.json"), "--cluster", file]);
             Assert.Equal(2, refused.Code);
             Assert.Contains("--cluster", refused.Err, StringComparison.Ordinal);
+            Assert.Contains("sgd", refused.Err, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, "c.json")));
         }
         finally
         {

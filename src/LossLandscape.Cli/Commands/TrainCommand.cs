@@ -90,10 +90,10 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         /// <summary><c>--momentum</c> (sgd), or null for the default.</summary>
         public double? Momentum { get; init; }
 
-        /// <summary><c>--cluster CONFIG</c>: gd or gauss-newton with the sums over the data on the cluster's workers, or null.</summary>
+        /// <summary><c>--cluster CONFIG</c>: gd, lbfgs or gauss-newton with the sums over the data on the cluster's workers, or null.</summary>
         public string? Cluster { get; init; }
 
-        /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor"/>.</summary>
+        /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.</summary>
         public double? TargetLoss { get; init; }
 
         /// <summary><c>--init</c>: a model file to start from.</summary>
@@ -114,9 +114,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             throw new UsageException($"--steps: {settings.Steps} is negative");
         }
         ValidateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum);
-        if (settings.Cluster is not null && settings.Optimizer is not (DistributedTraining.GradientDescentName or DistributedTraining.GaussNewtonName))
+        if (settings.Cluster is not null && !DistributedTraining.OptimizerNames.Contains(settings.Optimizer))
         {
-            throw new UsageException($"--cluster: train runs --optimizer gd or gauss-newton on the cluster; '{settings.Optimizer}' is single-process");
+            throw new UsageException($"--cluster: train runs --optimizer {string.Join(", ", DistributedTraining.OptimizerNames)} on the cluster; '{settings.Optimizer}' draws mini-batches in this process");
         }
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
@@ -237,10 +237,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         {
             using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent, start);
             var steps = new TrainingOptions(settings.Steps, settings.TargetLoss);
+            // The same optimizer as without --cluster (gd, lbfgs or gauss-newton), on the session: every sum over the data on the workers.
             var distributed = run.ProgressUntilCtrlC($"train ({settings.Optimizer} on {cluster.Session.Config.Shards} shards)", (progress, cancellation) =>
-                settings.Optimizer == DistributedTraining.GaussNewtonName
-                    ? DistributedTraining.GaussNewtonSteps(cluster.Session, steps, progress: new StatusProgress(progress), cancellation: cancellation)
-                    : DistributedTraining.GradientDescent(cluster.Session, steps, settings.LearningRate, new StatusProgress(progress), cancellation));
+                DistributedTraining.Train(cluster.Session, opt, steps, new StatusProgress(progress), cancellation));
             InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, distributed.BestParameters));
             return TrainOutput.Of(settings.Out, set, map, distributed) with { Cluster = cluster.Output() };
         }

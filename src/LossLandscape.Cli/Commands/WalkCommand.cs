@@ -10,8 +10,10 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape walk --model M --data D (--target|--one-hot) [--steps N] [--step-size S] [--seed S] [--out F] [--json F]</c>:
-/// a random walk on M (tangent step, Gauss–Newton retraction), recording loss, rank and distance.
+/// <c>landscape walk --model M --data D (--target|--one-hot) [--steps N] [--step-size S] [--seed S] [--out F] [--json F] [--cluster CONFIG]</c>:
+/// a random walk on M (tangent step, Gauss–Newton retraction), recording loss, rank and distance. With <c>--cluster</c> the
+/// same walk (<see cref="ManifoldWalk.Run"/> on the cluster session) with J factored by the Gram matrix of the shards' factors,
+/// and every residual, JV and JᵀW computed on the workers.
 /// </summary>
 internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkOutput>
 {
@@ -26,11 +28,12 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     private readonly Option<double> _stepSize = new("--step-size") { Description = "length of each tangent step", DefaultValueFactory = _ => 0.05 };
     private readonly Option<string?> _output = new("--out") { Description = "write the model at the end point" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "retraction tolerance: max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => DefaultTolerance };
+    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private WalkCommand()
         : base("walk", "Random walk on M: tangent steps in ker J, retracted onto M by Gauss–Newton; the loss stays 0 while the point travels.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random directions")
-        => Add(_steps, _stepSize, _output, _tolerance);
+        => Add(_steps, _stepSize, _output, _tolerance, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new WalkCommand().Build(context);
@@ -49,6 +52,9 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
 
         /// <summary><c>--tolerance</c>: the retraction's, relative to max(1, max|y|).</summary>
         public double Tolerance { get; init; } = DefaultTolerance;
+
+        /// <summary><c>--cluster CONFIG</c>: the walk with its residuals and products on the cluster's workers, or null.</summary>
+        public string? Cluster { get; init; }
     }
 
     /// <inheritdoc/>
@@ -77,6 +83,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         StepSize = result.GetValue(_stepSize),
         Out = result.GetValue(_output),
         Tolerance = result.GetValue(_tolerance),
+        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -85,17 +92,32 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         var map = run.Map;
         var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()),
             settings.MemoryBudgetBytes());
-        // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
-        var walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
+        ClusterOutput? clusterOutput = null;
+        WalkResult walk;
+        double[] end;
+        if (settings.Cluster is { } clusterFile)
+        {
+            using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent);
+            walk = run.ProgressUntilCtrlC($"walk on {cluster.Session.Config.Shards} shards", (_, cancellation) => ManifoldWalk.Run(cluster.Session, options, cancellation));
+            end = cluster.Session.Point.ToArray();
+            clusterOutput = cluster.Output();
+        }
+        else
+        {
+            // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
+            walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
+            end = run.Model.ToArray();
+        }
         if (settings.Out is { } path)
         {
-            InitCommand.SaveModel(path, new NetworkPoint(run.Point.Network, run.Model.ToArray()));
+            InitCommand.SaveModel(path, new NetworkPoint(run.Point.Network, end));
         }
         return new WalkOutput(map.ParameterCount, map.Constraints, walk.Status.ToJsonName(),
             walk.Steps.Select(s => new WalkStepOutput(s.Step, s.Loss, s.MaxAbsResidual, s.Rank, s.PathLength, s.Displacement, s.NormalCorrection, s.RetractionSteps)).ToArray(),
             settings.Out, run.Seconds)
         {
             Converged = walk.Status == SolverStatus.Converged,
+            Cluster = clusterOutput,
         };
     }
 
@@ -110,6 +132,11 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         }
         context.Console.Write(table);
         context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − rank J = {(result.Steps.Count > 0 ? (result.N - result.Steps[^1].Rank).ToString(CultureInfo.InvariantCulture) : "?")} at the end point; status {result.Status}"));
+        if (result.Cluster is { } cluster)
+        {
+            context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"cluster: {cluster.Shards} shards on {cluster.Workers} workers, {cluster.Calls} calls, {cluster.Retries} retried; {cluster.WallSeconds:0.000} s = compute {cluster.ComputeSeconds:0.000} + serialisation {cluster.SerializeSeconds:0.000} + transfer {cluster.TransferSeconds:0.000}")));
+        }
     }
 
     /// <inheritdoc/>
@@ -137,6 +164,10 @@ internal sealed record WalkOutput(
     /// <summary>Whether every retraction converged (exit code 0, else 1).</summary>
     [JsonIgnore]
     public bool Converged { get; init; }
+
+    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
 }
 
 /// <summary>One step of a walk (<see cref="WalkStep"/>, with the JSON's names).</summary>

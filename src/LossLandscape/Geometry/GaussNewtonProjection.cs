@@ -1,5 +1,4 @@
 using LossLandscape.Engine;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Geometry;
@@ -38,24 +37,26 @@ public sealed record GaussNewtonResult(SolverStatus Status, int Steps, IReadOnly
 /// </remarks>
 public static class GaussNewtonProjection
 {
-    /// <summary>Moves <paramref name="map"/>'s model onto M (or as close as the budget allows).</summary>
+    /// <summary>Moves <paramref name="map"/>'s point onto M (or as close as the budget allows).</summary>
+    /// <param name="map">A <see cref="ResidualMap"/> (its model is moved) or any other <see cref="IResidualProblem"/>, such as a cluster session.</param>
+    /// <param name="options">Tolerance, budget of steps and of memory.</param>
     /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit <see cref="GaussNewtonOptions.MemoryBudgetBytes"/>.</exception>
-    public static GaussNewtonResult Project(ResidualMap map, GaussNewtonOptions options)
+    public static GaussNewtonResult Project(IResidualProblem map, GaussNewtonOptions options)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
+        var route = map.ChooseRoute(options.MemoryBudgetBytes);
         // The operation holds one factorization at a time, plus vectors of length n and ℓd.
-        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", GramCholesky.StepBytes(map, route),
+        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", map.StepBytes(route),
             options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
         return ProjectBy(map, options, route);
     }
 
     /// <summary>The projection by <paramref name="route"/>, for callers that have checked the budget of their whole operation.</summary>
-    internal static GaussNewtonResult ProjectBy(ResidualMap map, GaussNewtonOptions options, JacobianRoute route)
+    internal static GaussNewtonResult ProjectBy(IResidualProblem map, GaussNewtonOptions options, JacobianRoute route)
     {
         using var scope = NewDisposeScope();
-        var start = ParameterVector.Get(map.Model);
+        var start = map.GetPoint();
         var history = new List<double> { MaxAbs(map) };
         var status = SolverStatus.StoppedWithoutConvergence;
         var damping = new LevenbergMarquardt(LevenbergMarquardt.DefaultInitialDamping, LevenbergMarquardt.DefaultMaxDampingIncreases);
@@ -83,11 +84,11 @@ public static class GaussNewtonProjection
             }
             history.Add(outcome.MaxAbsResidual);
         }
-        double distance = (ParameterVector.Get(map.Model) - start).norm().item<double>();
+        double distance = (map.GetPoint() - start).norm().item<double>();
         return new GaussNewtonResult(status, steps, history, distance, factorizations) { Route = route };
     }
 
-    private static double MaxAbs(ResidualMap map)
+    private static double MaxAbs(IResidualProblem map)
     {
         using var scope = NewDisposeScope();
         return map.Residuals().abs().max().item<double>();

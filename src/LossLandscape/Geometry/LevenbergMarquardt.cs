@@ -1,4 +1,3 @@
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Geometry;
@@ -54,26 +53,29 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     /// One step from the model's current point by <paramref name="route"/>: by Cholesky on the Gram matrix where
     /// <see cref="GramCholesky.Applies"/> (large ℓd), else with J factored there (<see cref="JacobianFactorization"/>).
     /// </summary>
-    public LevenbergMarquardtOutcome Step(ResidualMap map, JacobianRoute route, Tensor h)
+    /// <remarks>Any <see cref="IResidualProblem"/> other than a <see cref="ResidualMap"/> is factored by its own
+    /// <see cref="IResidualProblem.FactorJacobian"/>.</remarks>
+    public LevenbergMarquardtOutcome Step(IResidualProblem problem, JacobianRoute route, Tensor h)
     {
-        if (GramCholesky.Applies(map, route))
+        ArgumentNullException.ThrowIfNull(problem);
+        if (problem is ResidualMap map && GramCholesky.Applies(map, route))
         {
             using var gram = GramMatrix.Compute(map);
             return Step(map, gram, h);
         }
-        using var factors = JacobianFactorization.Factor(map, route);
-        return Step(map, factors, h);
+        using var factors = problem.FactorJacobian(route);
+        return Step(problem, factors, h);
     }
 
     /// <summary>
     /// One step from the model's current point, with J factored there and <paramref name="h"/> = H(p). Leaves the model
     /// at the new point when accepted, at the old one otherwise.
     /// </summary>
-    public LevenbergMarquardtOutcome Step(ResidualMap map, JacobianFactorization factors, Tensor h)
+    public LevenbergMarquardtOutcome Step(IResidualProblem problem, JacobianFactorization factors, Tensor h)
     {
         ArgumentNullException.ThrowIfNull(factors);
         using var scope = NewDisposeScope();
-        return Step(map, new SpectralSystem(factors, h), h);
+        return Step(problem, new SpectralSystem(factors, h), h);
     }
 
     /// <summary>
@@ -86,9 +88,9 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         return Step(map, new CholeskySystem(map, gram, h), h);
     }
 
-    private LevenbergMarquardtOutcome Step(ResidualMap map, ILinearizedSystem system, Tensor h)
+    private LevenbergMarquardtOutcome Step(IResidualProblem problem, ILinearizedSystem system, Tensor h)
     {
-        var p = ParameterVector.Get(map.Model);
+        var p = problem.GetPoint();
         double before = h.dot(h).item<double>();
         double oldMax = h.abs().max().item<double>();
         if (!(system.SigmaMaxSquared > 0))
@@ -100,7 +102,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
             Damping = initialDamping * system.SigmaMaxSquared;
         }
         int trials = 1;
-        var (ratio, _, max) = Try(map, system, p, before, 0);
+        var (ratio, _, max) = Try(problem, system, p, before, 0);
         if (ratio >= GaussNewtonAcceptance)
         {
             Succeeded(ratio);
@@ -109,7 +111,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         for (int attempt = 0; attempt < maxDampingIncreases; attempt++)
         {
             trials++;
-            (ratio, double predicted, max) = Try(map, system, p, before, Damping);
+            (ratio, double predicted, max) = Try(problem, system, p, before, Damping);
             if (ratio > 0)
             {
                 Succeeded(ratio);
@@ -122,7 +124,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
             Damping *= _nu;
             _nu *= 2;
         }
-        ParameterVector.Set(map.Model, p);
+        problem.SetPoint(p);
         return new LevenbergMarquardtOutcome(false, trials, oldMax, "no Levenberg–Marquardt damping decreases |H|² (a stationary point of L, or the rounding floor)");
     }
 
@@ -136,7 +138,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     /// Moves to p + s(μ); returns (ρ, predicted decrease, max|H| there). Restores p unless the step is acceptable. A system
     /// that cannot be solved at μ (a singular K for Cholesky) predicts NaN and is not tried.
     /// </summary>
-    private static (double Ratio, double Predicted, double Max) Try(ResidualMap map, ILinearizedSystem system, Tensor p, double before, double mu)
+    private static (double Ratio, double Predicted, double Max) Try(IResidualProblem problem, ILinearizedSystem system, Tensor p, double before, double mu)
     {
         using var scope = NewDisposeScope();
         var (step, predicted) = system.Solve(mu);
@@ -144,14 +146,14 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         {
             return (double.NegativeInfinity, double.NaN, double.NaN);
         }
-        ParameterVector.Set(map.Model, p + step);
-        var after = map.Residuals();
+        problem.SetPoint(p + step);
+        var after = problem.Residuals();
         double actual = before - after.dot(after).item<double>();
         double ratio = predicted > 0 && double.IsFinite(actual) ? actual / predicted : double.NegativeInfinity;
         bool keep = mu == 0 ? ratio >= GaussNewtonAcceptance : ratio > 0;
         if (!keep)
         {
-            ParameterVector.Set(map.Model, p);
+            problem.SetPoint(p);
         }
         return (ratio, predicted, after.abs().max().item<double>());
     }

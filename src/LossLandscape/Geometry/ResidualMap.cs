@@ -29,7 +29,7 @@ public enum JacobianMethod
 /// not depend on the batch size beyond floating-point summation order. The map holds the data as tensors: dispose it
 /// (or let a <c>using</c> do so) when done; the model and the dataset are not disposed.
 /// </remarks>
-public sealed class ResidualMap : IDisposable
+public sealed class ResidualMap : IResidualProblem, IDisposable
 {
     private readonly Tensor _inputs;
     private readonly Tensor _targets;
@@ -86,6 +86,30 @@ public sealed class ResidualMap : IDisposable
 
     /// <summary>The number of parameters n.</summary>
     public int ParameterCount => Model.ParameterCount;
+
+    /// <inheritdoc/>
+    double IResidualProblem.MaxAbsTarget => Data.MaxAbsTarget();
+
+    /// <inheritdoc/>
+    Tensor IResidualProblem.GetPoint() => ParameterVector.Get(Model);
+
+    /// <inheritdoc/>
+    void IResidualProblem.SetPoint(Tensor point) => ParameterVector.Set(Model, point);
+
+    /// <inheritdoc/>
+    (double Loss, Tensor Gradient) IResidualProblem.LossAndGradient() => Training.Objective.Evaluate(this);
+
+    /// <inheritdoc/>
+    Curvature.LinearOperator IResidualProblem.Hessian() => new Curvature.HessianOperator(this);
+
+    /// <inheritdoc/>
+    JacobianRoute IResidualProblem.ChooseRoute(long budgetBytes) => JacobianFactorization.ChooseRoute(this, budgetBytes);
+
+    /// <inheritdoc/>
+    long IResidualProblem.StepBytes(JacobianRoute route) => GramCholesky.StepBytes(this, route);
+
+    /// <inheritdoc/>
+    JacobianFactorization IResidualProblem.FactorJacobian(JacobianRoute route) => JacobianFactorization.Factor(this, route);
 
     /// <summary>H(p) ∈ ℝ^{ℓd} at the model's current point (detached).</summary>
     public Tensor Residuals()

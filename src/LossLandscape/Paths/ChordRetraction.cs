@@ -1,6 +1,5 @@
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Paths;
@@ -30,15 +29,15 @@ internal readonly record struct RetractionOutcome(SolverStatus Status, int Steps
 internal static class ChordRetraction
 {
     /// <summary>Retracts the model's current point (the model is moved to the result).</summary>
-    /// <param name="map">The residual map; its model's point is the start.</param>
+    /// <param name="map">The residual map or another <see cref="IResidualProblem"/>; its point is the start.</param>
     /// <param name="frozen">The factorization of J at p₀.</param>
     /// <param name="route">The route of the fallback's factorizations (the caller has checked their budget).</param>
     /// <param name="tolerance">Stop when max|H| ≤ tolerance (absolute).</param>
     /// <param name="memoryBudgetBytes">The fallback's memory budget.</param>
-    public static RetractionOutcome Retract(ResidualMap map, JacobianFactorization frozen, JacobianRoute route, double tolerance, long memoryBudgetBytes)
+    public static RetractionOutcome Retract(IResidualProblem map, JacobianFactorization frozen, JacobianRoute route, double tolerance, long memoryBudgetBytes)
     {
         using var scope = NewDisposeScope();
-        var stepped = ParameterVector.Get(map.Model);
+        var stepped = map.GetPoint();
         double previous = double.PositiveInfinity;
         int chordSteps = 0;
         while (true)
@@ -55,11 +54,11 @@ internal static class ChordRetraction
                 break;
             }
             previous = max;
-            ParameterVector.Set(map.Model, ParameterVector.Get(map.Model) - frozen.PseudoInverseTimes(h));
+            map.SetPoint(map.GetPoint() - frozen.PseudoInverseTimes(h));
             chordSteps++;
         }
         // The chord stalled (J moved too far from J(p₀) for the frozen linearization): Gauss–Newton from the starting point.
-        ParameterVector.Set(map.Model, stepped);
+        map.SetPoint(stepped);
         var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(tolerance, ManifoldWalk.RetractionSteps, memoryBudgetBytes), route);
         return new RetractionOutcome(projection.Status, chordSteps + projection.Steps, projection.Factorizations, projection.FinalMaxResidual,
             chordSteps + 1 + 1 + (2 * projection.Steps));

@@ -1,6 +1,5 @@
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Paths;
@@ -61,8 +60,11 @@ public static class ManifoldWalk
     /// </summary>
     public const int RetractionSteps = 20;
 
-    /// <summary>Walks the model's point (the model is moved).</summary>
-    /// <param name="map">The model and data; the model's point is the start, on M.</param>
+    /// <summary>Walks the problem's point (a map's model is moved).</summary>
+    /// <param name="map">
+    /// The model and data (a <see cref="ResidualMap"/>) or any other <see cref="IResidualProblem"/>, such as a cluster session
+    /// (J then factored by its own route, the Gram matrix of the shards); its point is the start, on M.
+    /// </param>
     /// <param name="options">Steps, step size, seed, tolerance.</param>
     /// <param name="cancellation">
     /// Checked before each step: cancelling ends the walk with <see cref="SolverStatus.Cancelled"/> and the model at the
@@ -71,28 +73,36 @@ public static class ManifoldWalk
     /// throws <see cref="OperationCanceledException"/> with the model at its start: there is no step to keep.
     /// </param>
     /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit <see cref="WalkOptions.MemoryBudgetBytes"/>.</exception>
-    public static WalkResult Run(ResidualMap map, WalkOptions options, CancellationToken cancellation = default)
+    public static WalkResult Run(IResidualProblem map, WalkOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
+        var route = map.ChooseRoute(options.MemoryBudgetBytes);
+        var local = map as ResidualMap;
         // One factorization is live at a time (the fallback projection disposes each of its own).
-        MemoryBudget.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
+        MemoryBudget.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})",
+            local is not null ? JacobianFactorization.RequiredBytes(local, route) : map.StepBytes(route),
             options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
         using var scope = NewDisposeScope();
         var rng = new Random(options.Seed);
-        var start = ParameterVector.Get(map.Model);
+        var start = map.GetPoint();
         JacobianFactorization factors;
-        var outer = map.Cancellation;
+        var outer = local?.Cancellation ?? default;
         // A token cancelled already (a signal while loading) lets the factorization finish: the loop then stops with the start recorded.
-        map.Cancellation = cancellation.CanBeCanceled && !cancellation.IsCancellationRequested ? cancellation : outer;
+        if (local is not null)
+        {
+            local.Cancellation = cancellation.CanBeCanceled && !cancellation.IsCancellationRequested ? cancellation : outer;
+        }
         try
         {
-            factors = JacobianFactorization.Factor(map, route);
+            factors = map.FactorJacobian(route);
         }
         finally
         {
-            map.Cancellation = outer;
+            if (local is not null)
+            {
+                local.Cancellation = outer;
+            }
         }
         int factorizations = 1;
         try
@@ -108,7 +118,7 @@ public static class ManifoldWalk
                     break;
                 }
                 using var stepScope = NewDisposeScope();
-                var before = ParameterVector.Get(map.Model);
+                var before = map.GetPoint();
                 var t = factors.TangentProjection(tensor(SeededNormal.Vector(rng, map.ParameterCount)));
                 double norm = t.norm().item<double>();
                 if (!(norm > 0))
@@ -117,7 +127,7 @@ public static class ManifoldWalk
                     break;
                 }
                 var afterStep = before + t * (options.StepSize / norm);
-                ParameterVector.Set(map.Model, afterStep);
+                map.SetPoint(afterStep);
                 var retraction = ChordRetraction.Retract(map, factors, route, options.Tolerance, options.MemoryBudgetBytes);
                 factorizations += retraction.Factorizations;
                 if (retraction.Status != SolverStatus.Converged)
@@ -125,9 +135,9 @@ public static class ManifoldWalk
                     status = retraction.Status;
                 }
                 factors.Dispose();
-                factors = JacobianFactorization.Factor(map, route);
+                factors = map.FactorJacobian(route);
                 factorizations++;
-                var after = ParameterVector.Get(map.Model);
+                var after = map.GetPoint();
                 length += (after - before).norm().item<double>();
                 double correction = (after - afterStep).norm().item<double>();
                 steps.Add(Record(map, factors, s, length, start, correction, retraction.Steps));
@@ -140,10 +150,10 @@ public static class ManifoldWalk
         }
     }
 
-    private static WalkStep Record(ResidualMap map, JacobianFactorization factors, int step, double length, Tensor start, double correction, int retractionSteps)
+    private static WalkStep Record(IResidualProblem map, JacobianFactorization factors, int step, double length, Tensor start, double correction, int retractionSteps)
     {
         using var scope = NewDisposeScope();
         return new WalkStep(step, map.Loss(), map.Residuals().abs().max().item<double>(), factors.Rank.Rank, length,
-            (ParameterVector.Get(map.Model) - start).norm().item<double>(), correction, retractionSteps);
+            (map.GetPoint() - start).norm().item<double>(), correction, retractionSteps);
     }
 }

@@ -1,6 +1,5 @@
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Training;
@@ -60,15 +59,24 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
 
     /// <inheritdoc/>
     /// <exception cref="MemoryBudgetExceededException">At the first step: the factorization of J does not fit the budget.</exception>
-    public override StepOutcome Step(ResidualMap map)
+    public override StepOutcome Step(ResidualMap map) => Step((IResidualProblem)map);
+
+    /// <inheritdoc/>
+    public override bool TakesAnyProblem => true;
+
+    /// <inheritdoc/>
+    /// <remarks>A problem other than a <see cref="ResidualMap"/> chooses its own route and factors J itself
+    /// (<see cref="IResidualProblem.FactorJacobian"/>); a cluster session by the Gram matrix of its shards' factors.</remarks>
+    /// <exception cref="MemoryBudgetExceededException">At the first step: the factorization of J does not fit the budget.</exception>
+    public override StepOutcome Step(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (_route == JacobianRoute.Auto)
         {
-            _route = JacobianFactorization.ChooseRoute(map, _options.MemoryBudgetBytes);
-            _choleskyRoute = GramCholesky.Applies(map, _route);
+            _route = map.ChooseRoute(_options.MemoryBudgetBytes);
+            _choleskyRoute = map is ResidualMap local && GramCholesky.Applies(local, _route);
             MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
-                GramCholesky.StepBytes(map, _route),
+                map.StepBytes(_route),
                 _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data");
             _damping = new LevenbergMarquardt(_options.InitialDamping, _options.MaxDampingIncreases);
         }

@@ -1,5 +1,4 @@
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Training;
@@ -24,18 +23,24 @@ public sealed class GradientDescent(GradientDescentOptions? options = null) : Op
     public override string Describe() => $"gradient descent, η = {LearningRate:G4}{(_options.LearningRate is null ? " (1/λmax at p₀)" : "")}";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(ResidualMap map)
+    public override StepOutcome Step(ResidualMap map) => Step((IResidualProblem)map);
+
+    /// <inheritdoc/>
+    public override bool TakesAnyProblem => true;
+
+    /// <inheritdoc/>
+    public override StepOutcome Step(IResidualProblem problem)
     {
-        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(problem);
         using var scope = NewDisposeScope();
-        _rate ??= _options.LearningRate ?? InverseSharpness(map);
-        var (_, g) = Objective.Evaluate(map);
+        _rate ??= _options.LearningRate ?? InverseSharpness(problem);
+        var (_, g) = problem.LossAndGradient();
         Evaluations++;
         if (g.abs().max().item<double>() == 0)
         {
             return new StepOutcome(true, "∇L = 0");
         }
-        ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(g.mul_(_rate.Value)));
+        problem.SetPoint(problem.GetPoint().sub_(g.mul_(_rate.Value)));
         return StepOutcome.Moved;
     }
 

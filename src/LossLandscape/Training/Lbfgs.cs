@@ -1,5 +1,4 @@
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Training;
@@ -15,7 +14,7 @@ public sealed record LbfgsOptions(int History = 10, LineSearchKind LineSearch = 
 /// <summary>
 /// Limited-memory BFGS (Nocedal &amp; Wright, Numerical Optimization, 2nd ed., Algorithm 7.5): direction d = −H∇L by the
 /// two-loop recursion (Algorithm 7.4) over the last m pairs sₖ = pₖ₊₁ − pₖ, yₖ = ∇Lₖ₊₁ − ∇Lₖ with H₀ = γI,
-/// γ = sᵀy/yᵀy (eq. 7.20); step length by a line search. One <see cref="Step"/> is one iteration.
+/// γ = sᵀy/yᵀy (eq. 7.20); step length by a line search. One <see cref="Step(LossLandscape.Geometry.IResidualProblem)"/> is one iteration.
 /// </summary>
 /// <remarks>
 /// The first iteration (no pairs) tries α = min(1, 1/‖∇L‖₁) along −∇L (as PyTorch's LBFGS does). A pair with
@@ -37,13 +36,19 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
         $"L-BFGS, m = {_options.History}, {(_options.LineSearch == LineSearchKind.StrongWolfe ? "strong Wolfe" : "Armijo backtracking")} line search (c₁ = {_options.C1:G3}, c₂ = {_options.C2:G3})";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(ResidualMap map)
+    public override StepOutcome Step(ResidualMap map) => Step((IResidualProblem)map);
+
+    /// <inheritdoc/>
+    public override bool TakesAnyProblem => true;
+
+    /// <inheritdoc/>
+    public override StepOutcome Step(IResidualProblem problem)
     {
-        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(problem);
         using var scope = NewDisposeScope();
         if (_gradient is null)
         {
-            var (value, gradient) = Objective.Evaluate(map);
+            var (value, gradient) = problem.LossAndGradient();
             Evaluations++;
             _value = value;
             _gradient = gradient.DetachFromDisposeScope();
@@ -63,20 +68,20 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
             slope = -g.dot(g).item<double>();
         }
         double alpha0 = _pairs.Count == 0 ? Math.Min(1.0, 1.0 / gNorm1) : 1.0;
-        var p = ParameterVector.Get(map.Model);
+        var p = problem.GetPoint();
         (double, Tensor) Evaluate(double alpha)
         {
-            ParameterVector.Set(map.Model, p + direction * alpha);
-            return Objective.Evaluate(map);
+            problem.SetPoint(p + direction * alpha);
+            return problem.LossAndGradient();
         }
         var accepted = LineSearch.Search(_options.LineSearch, Evaluate, direction, _value, slope, alpha0, _options.C1, _options.C2, _options.MaxEvaluations, out int used);
         Evaluations += used;
         if (accepted is null)
         {
-            ParameterVector.Set(map.Model, p);
+            problem.SetPoint(p);
             return new StepOutcome(true, $"the line search found no acceptable step in {used} evaluations");
         }
-        ParameterVector.Set(map.Model, p + direction * accepted.Alpha);
+        problem.SetPoint(p + direction * accepted.Alpha);
         var s = direction * accepted.Alpha;
         var y = accepted.Gradient - g;
         double sy = s.dot(y).item<double>();

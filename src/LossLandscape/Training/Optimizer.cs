@@ -15,7 +15,7 @@ public sealed record StepOutcome(bool Stalled, string? Note = null)
 
 /// <summary>
 /// An optimizer over the flat parameter vector p ∈ ℝⁿ of a <see cref="ResidualMap"/>'s model: each
-/// <see cref="Step"/> moves the model's leaves (through <see cref="Models.ParameterVector.Set"/>) to the next iterate.
+/// <see cref="Step(LossLandscape.Geometry.IResidualProblem)"/> moves the model's leaves (through <see cref="Models.ParameterVector.Set"/>) to the next iterate.
 /// </summary>
 /// <remarks>
 /// Optimizers keep state between steps (momentum, moment estimates, curvature pairs) and assume that only they move
@@ -35,6 +35,19 @@ public abstract class Optimizer : IDisposable
     /// <summary>Takes one step from the model's current point.</summary>
     public abstract StepOutcome Step(ResidualMap map);
 
+    /// <summary>
+    /// Takes one step from the problem's current point. A <see cref="ResidualMap"/> goes to <see cref="Step(ResidualMap)"/>;
+    /// the full-batch methods (gd, lbfgs, gauss-newton: <see cref="TakesAnyProblem"/>) take any <see cref="IResidualProblem"/>,
+    /// such as a cluster session; the mini-batch methods draw rows from the data in this process and refuse other problems.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">This optimizer needs the data in this process and the problem is not a map.</exception>
+    public virtual StepOutcome Step(IResidualProblem problem) => problem is ResidualMap map
+        ? Step(map)
+        : throw new LandscapeInputException($"the optimizer {Name} draws mini-batches from the data in this process: it runs on a residual map only (gd, lbfgs and gauss-newton run on any problem)");
+
+    /// <summary>Whether <see cref="Step(IResidualProblem)"/> takes problems other than a <see cref="ResidualMap"/>: true for the full-batch methods.</summary>
+    public virtual bool TakesAnyProblem => false;
+
     /// <summary>Releases the optimizer's state tensors.</summary>
     public void Dispose()
     {
@@ -52,11 +65,11 @@ public abstract class Optimizer : IDisposable
     /// (Nesterov, Introductory Lectures on Convex Optimization, 2004, §2.1.5), half the stability limit 2/λmax of
     /// gradient descent on the local quadratic. λmax by Lanczos (k = 1, relative tolerance 1e−3) on <see cref="HessianOperator"/>.
     /// </summary>
-    public static double InverseSharpness(ResidualMap map)
+    public static double InverseSharpness(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
-        var result = Lanczos.Eigenpairs(new HessianOperator(map), new LanczosOptions(K: 1, Which: SpectrumEnd.Largest, MaxIterations: 60, Tolerance: 1e-3));
+        var result = Lanczos.Eigenpairs(map.Hessian(), new LanczosOptions(K: 1, Which: SpectrumEnd.Largest, MaxIterations: 60, Tolerance: 1e-3));
         result.Eigenvectors.Dispose();
         double top = result.Eigenvalues.Count > 0 ? result.Eigenvalues[0] : 0;
         return top > 0 && double.IsFinite(top) ? 1.0 / top : 1e-3;

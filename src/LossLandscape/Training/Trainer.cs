@@ -1,16 +1,15 @@
 using System.Diagnostics;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Training;
 
-/// <summary>Settings of <see cref="Trainer.Run"/>.</summary>
+/// <summary>Settings of <see cref="Trainer.Run(LossLandscape.Geometry.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>.</summary>
 /// <param name="Steps">The most optimizer steps N.</param>
 /// <param name="TargetLoss">
 /// Stop (<see cref="SolverStatus.Converged"/>) once L ≤ this; default null: the float64 zero of L,
-/// <see cref="Trainer.RoundingFloor"/>.
+/// <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.
 /// </param>
 public sealed record TrainingOptions(int Steps, double? TargetLoss = null);
 
@@ -59,7 +58,14 @@ public static class Trainer
     public static double RoundingFloor(ResidualMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        return map.Constraints * Math.Pow(10 * Float64.Epsilon * Math.Max(1.0, map.Data.MaxAbsTarget()), map.Exponent);
+        return RoundingFloor((IResidualProblem)map);
+    }
+
+    /// <summary>The float64 zero of L for any <see cref="IResidualProblem"/>: ℓd·(10·ε·max(1, max|y|))^a.</summary>
+    public static double RoundingFloor(IResidualProblem problem)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        return problem.Constraints * Math.Pow(10 * Float64.Epsilon * Math.Max(1.0, problem.MaxAbsTarget), problem.Exponent);
     }
 
     /// <summary>Trains <paramref name="map"/>'s model with <paramref name="optimizer"/>.</summary>
@@ -81,23 +87,54 @@ public static class Trainer
     /// the model and map only when the process no longer needs them. Without a cancellable token the steps run on the
     /// calling thread and the model is left at the best point.
     /// </remarks>
-    public static TrainingResult Run(ResidualMap map, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    public static TrainingResult Run(ResidualMap map, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default) =>
+        Run((IResidualProblem)map, optimizer, options, progress, cancellation);
+
+    /// <summary>
+    /// Trains any <see cref="IResidualProblem"/> (a <see cref="ResidualMap"/>, or a cluster session whose sums over the data
+    /// run on its workers) with <paramref name="optimizer"/>: the same loop, stopping rules and best point as for a map.
+    /// </summary>
+    /// <param name="problem">The problem; its current point is p₀, and it is left at the best point.</param>
+    /// <param name="optimizer">
+    /// A fresh optimizer; for a problem other than a map, one that <see cref="Optimizer.TakesAnyProblem"/> (gd, lbfgs, gauss-newton).
+    /// </param>
+    /// <param name="options">The budget and target.</param>
+    /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
+    /// <param name="cancellation">As for <see cref="Run(ResidualMap, Optimizer, TrainingOptions, IProgress{TrainingProgress}, CancellationToken)"/>.</param>
+    /// <exception cref="LandscapeInputException">The optimizer needs the data in this process, or H is not finite at p₀.</exception>
+    public static TrainingResult Run(IResidualProblem problem, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
-        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(options);
         if (options.Steps < 0)
         {
             throw new LandscapeInputException(FormattableString.Invariant($"the number of steps must be ≥ 0, got {options.Steps}"), nameof(options));
         }
-        NonFinite.RequireFinitePoint(map);
+        if (problem is ResidualMap local)
+        {
+            NonFinite.RequireFinitePoint(local);
+        }
+        else
+        {
+            if (!optimizer.TakesAnyProblem)
+            {
+                throw new LandscapeInputException($"the optimizer {optimizer.Name} draws mini-batches from the data in this process: it trains a residual map only (gd, lbfgs and gauss-newton train any problem)");
+            }
+            using var checkScope = NewDisposeScope();
+            if (!isfinite(problem.Residuals()).all().item<bool>())
+            {
+                throw new LandscapeInputException("the residuals H (network outputs minus targets) are not finite at the starting point");
+            }
+        }
+        var map = problem;
         var watch = Stopwatch.StartNew();
         double target = options.TargetLoss ?? RoundingFloor(map);
         double loss = map.Loss();
         var history = new List<double> { loss };
         double bestLoss = double.IsFinite(loss) ? loss : double.PositiveInfinity;
         int bestStep = 0;
-        var best = ParameterVector.Get(map.Model).DetachFromDisposeScope();
+        var best = map.GetPoint().DetachFromDisposeScope();
         var status = SolverStatus.StoppedWithoutConvergence;
         string? note = null;
         int step = 0;
@@ -137,7 +174,7 @@ public static class Trainer
                     bestLoss = loss;
                     bestStep = step;
                     best.Dispose();
-                    best = ParameterVector.Get(map.Model).DetachFromDisposeScope();
+                    best = map.GetPoint().DetachFromDisposeScope();
                 }
                 progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss));
                 if (!double.IsFinite(loss))
@@ -155,7 +192,7 @@ public static class Trainer
             }
             if (!abandoned)
             {
-                ParameterVector.Set(map.Model, best);
+                map.SetPoint(best);
             }
             return new TrainingResult(optimizer.Name, optimizer.Describe(), status, step, history, bestLoss, bestStep,
                 best.data<double>().ToArray(), target, optimizer.Evaluations, watch.Elapsed.TotalSeconds, note);
@@ -171,7 +208,7 @@ public static class Trainer
     /// One step of <paramref name="optimizer"/>; null when <paramref name="cancellation"/> was cancelled before the step
     /// finished (the step is then abandoned to finish in the background on <paramref name="worker"/>).
     /// </summary>
-    private static StepOutcome? TakeStep(ResidualMap map, Optimizer optimizer, CancellationToken cancellation, ref StepWorker? worker)
+    private static StepOutcome? TakeStep(IResidualProblem map, Optimizer optimizer, CancellationToken cancellation, ref StepWorker? worker)
     {
         if (!cancellation.CanBeCanceled)
         {
