@@ -7,16 +7,18 @@ using static TorchSharp.torch;
 namespace LossLandscape.Cluster;
 
 /// <summary>
-/// The certificate of <see cref="Certificate.Compute"/> on its Gram route, with every sum over the data on the shards:
-/// the residuals H (on M?), L, and K = JJᵀ from the shards' per-layer factors (<see cref="ClusterSession.Gram"/>); the driver
-/// holds only the ℓd × ℓd matrix K, never J.
+/// The certificate of <see cref="Certificate.Compute"/> with its gram method, with every sum over the data on the shards:
+/// the residuals H (on M?), L, and J by the session's route (<see cref="ClusterSession.ChooseRoute"/>): its SVD, J's rows
+/// gathered from the shards, when it fits the driver, as the single-process rule does; else K = JJᵀ from the shards'
+/// per-layer factors (<see cref="ClusterSession.Gram"/>), the driver holding only the ℓd × ℓd matrix K, never J.
 /// </summary>
 /// <remarks>
-/// rank J is decided from σᵢ = √max(λᵢ(K), 0) with the Gram route's resolution √(ℓd·ε)·σmax
-/// (<see cref="JacobianFactorization"/>, <see cref="JacobianRoute.Gram"/>), and the inertia of ∇²L follows from it as in the
-/// single-process Gram method (<see cref="InertiaRule.FromJacobian"/>; Proposition 2.3: on M with a = 2, ∇²L = 2JᵀJ). The
-/// single-process extras of that route are not distributed: the Cholesky test of JJᵀ − tI for large ℓd and the triangular
-/// activation certificate (the decision here is always the eigenvalues of K), and the dense method (n Hessian columns).
+/// On the SVD route rank J is the single-process decision (<see cref="JacobianFactorization"/>, resolution √max(ℓd, n)·ε·σmax).
+/// On the Gram route it is decided from σᵢ = √max(λᵢ(K), 0) with the Gram route's resolution √(ℓd·ε)·σmax, which leaves an
+/// ill-conditioned point (a constructed one) undecided where the SVD decides. The inertia of ∇²L follows from the rank as in
+/// the single-process gram method (<see cref="InertiaRule.FromJacobian"/>; Proposition 2.3: on M with a = 2, ∇²L = 2JᵀJ). The
+/// single-process extras of the Gram route are not distributed: the Cholesky test of JJᵀ − tI for large ℓd and the triangular
+/// activation certificate, nor is the dense method (n Hessian columns).
 /// </remarks>
 public static class DistributedCertificate
 {
@@ -27,7 +29,7 @@ public static class DistributedCertificate
     /// <param name="session">An open session over an MLP.</param>
     /// <param name="relativeTolerance">The on-M rule's tolerance (<see cref="OnManifoldTest"/>: max|H| ≤ this·max(1, max|y|)).</param>
     /// <param name="budgetBytes">The memory budget the ℓd × ℓd matrices must fit.</param>
-    /// <exception cref="MemoryBudgetExceededException">The Gram route's matrices exceed the budget.</exception>
+    /// <exception cref="MemoryBudgetExceededException">The route's matrices exceed the budget.</exception>
     /// <exception cref="NotSupportedException">The network is not an MLP.</exception>
     public static CertificateResult Compute(ClusterSession session, double relativeTolerance = OnManifoldTest.DefaultRelativeTolerance, long budgetBytes = MemoryBudget.DefaultBytes)
     {
@@ -35,15 +37,23 @@ public static class DistributedCertificate
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         int n = session.ParameterCount, d = session.Data.Count, l = session.OutputDim, m = session.Constraints;
-        // K, its eigenvectors and the driver's stacked factors: the Gram route's six ℓd × ℓd matrices at most.
-        const int gramMatrices = 6;
-        MemoryBudget.Require($"the distributed gram certificate (JJᵀ, {m} × {m})", checked(gramMatrices * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes,
-            $"use a subset of the data (ℓd = {m})");
+        var route = session.ChooseRoute(budgetBytes);
+        MemoryBudget.Require(route == JacobianRoute.Svd ? $"the distributed certificate (the SVD of J, {m} × {n})" : $"the distributed gram certificate (JJᵀ, {m} × {m})",
+            session.StepBytes(route), budgetBytes, $"use a subset of the data (ℓd = {m})");
         double maxAbs = session.Residuals().abs().max().item<double>();
         double tolerance = relativeTolerance * Math.Max(1.0, session.Data.MaxAbsTarget());
         bool onManifold = maxAbs <= tolerance;
         double loss = session.Loss();
-        var rank = RankOfGram(session.Gram(), m);
+        RankDecision rank;
+        if (route == JacobianRoute.Svd)
+        {
+            using var factors = session.FactorJacobian(JacobianRoute.Svd);
+            rank = factors.Rank;
+        }
+        else
+        {
+            rank = RankOfGram(session.Gram(), m);
+        }
         var inertia = InertiaRule.FromJacobian(rank, n, session.Exponent == 2.0, onManifold);
         return new CertificateResult(n, d, l, m, loss, maxAbs, tolerance, onManifold, rank, inertia, watch.Elapsed.TotalSeconds);
     }

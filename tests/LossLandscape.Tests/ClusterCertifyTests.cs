@@ -9,15 +9,20 @@ using static TorchSharp.torch;
 namespace LossLandscape.Tests;
 
 /// <summary>
-/// <c>certify --cluster</c> and <see cref="DistributedCertificate"/>: rank of J from the Gram matrix of the shards' factors,
-/// its tolerance and σ, and the inertia, equal the single-process Gram route's (issue 12 §3), on the case table and on digits.
+/// <c>certify --cluster</c> and <see cref="DistributedCertificate"/>: rank of J, its tolerance and σ, and the inertia equal the
+/// single-process ones on the same route (issue 12 §3): the Gram route (K from the shards' factors) on the case table and on
+/// digits, and the SVD route (J's rows gathered) where J fits the driver.
 /// </summary>
 [Collection(OrleansClusterCollection.Name)]
 public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
 {
+    /// <summary>An open session that factors J by the Gram route (K from the shards' factors), as the reference does.</summary>
     private ClusterSession Open(FeedforwardNetwork network, double[] parameters, Dataset data, DataSource source)
     {
-        var session = new ClusterSession(fixture.Cluster.Client, OrleansClusterFixture.Config, source, data, new NetworkPoint(network, parameters));
+        var session = new ClusterSession(fixture.Cluster.Client, OrleansClusterFixture.Config, source, data, new NetworkPoint(network, parameters))
+        {
+            JacobianRoute = JacobianRoute.Gram,
+        };
         session.Open();
         return session;
     }
@@ -70,6 +75,30 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
+    public void Where_J_Fits_The_Driver_The_Distributed_Certificate_Is_The_Single_Process_Svd_Certificate()
+    {
+        foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-5-3", StringComparison.Ordinal)).Take(2))
+        {
+            using var scope = NewDisposeScope();
+            using var model = new NetworkModel(c.Network, c.Parameters);
+            using var map = new ResidualMap(model, c.Data);
+            var single = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram));
+            var session = fixture.OpenSession(c);
+            var distributed = DistributedCertificate.Compute(session);
+            Assert.Equal("svd of J", single.Jacobian.Basis);
+            Assert.Equal(single.Jacobian.Basis, distributed.Jacobian.Basis);
+            Assert.Equal(single.Jacobian.Rank, distributed.Jacobian.Rank);
+            Assert.Equal(single.Jacobian.Decided, distributed.Jacobian.Decided);
+            Assert.Equal((single.Hessian.Positive, single.Hessian.Zero, single.Hessian.Negative), (distributed.Hessian.Positive, distributed.Hessian.Zero, distributed.Hessian.Negative));
+            Relative(single.Jacobian.Tolerance, distributed.Jacobian.Tolerance, single.Jacobian.Tolerance, $"{c.Name}: rank tolerance");
+            for (int i = 0; i < single.Jacobian.SingularValues.Length; i++)
+            {
+                Relative(single.Jacobian.SingularValues[i], distributed.Jacobian.SingularValues[i], single.Jacobian.SigmaMax, $"{c.Name}: σ{i + 1}");
+            }
+        }
+    }
+
+    [Fact]
     public void Distributed_Certificate_Equals_Single_Process_Gram_Certificate_On_Digits()
     {
         using var scope = NewDisposeScope();
@@ -89,8 +118,8 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
         try
         {
             string file = fixture.WriteClusterFile(dir), model = Path.Combine(dir, "m.json");
-            // Six rows, n = 33 > ℓd = 6: a J of full row rank with σmin far above either route's resolution, so the SVD route
-            // of the single-process command and the Gram route of the cluster decide the same rank.
+            // Six rows, n = 33 > ℓd = 6: J fits the driver, so the command on the cluster gathers J's rows and decides the rank
+            // by the SVD, as the single-process command does.
             string csv = Path.Combine(dir, "six.csv");
             File.WriteAllText(csv, "x1,x2,y\n0,0,0.5\n1,0,-0.3\n0,1,0.8\n1,1,0.1\n0.5,0.2,-0.6\n0.3,0.9,0.4\n");
             string[] data = ["--data", csv];

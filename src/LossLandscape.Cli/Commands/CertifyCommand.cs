@@ -86,7 +86,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         }
         if (settings.Cluster is not null && (settings.Perturb is not null || settings.Method == "dense"))
         {
-            throw new UsageException("--cluster: certify runs the gram method on the cluster (JJᵀ from the shards' factors); --perturb and --method dense are single-process");
+            throw new UsageException("--cluster: certify runs the gram method on the cluster (J by its SVD or by JJᵀ from the shards' factors); --perturb and --method dense are single-process");
         }
     }
 
