@@ -45,9 +45,12 @@ public sealed class ClusterProcessTests : IDisposable
     private Process Start(params string[] arguments) => Start(null, arguments);
 
     /// <summary>Starts <c>landscape</c>; with <paramref name="pauseAfter"/>, the driver pauses after that product until <paramref name="pauseAfter"/>'s file exists.</summary>
-    private Process Start((int Products, string File)? pauseAfter, params string[] arguments)
+    private Process Start((int Products, string File)? pauseAfter, params string[] arguments) => StartIn(_dir, pauseAfter, arguments);
+
+    /// <summary>As <see cref="Start((int Products, string File)?, string[])"/>, in the working directory <paramref name="directory"/>.</summary>
+    private Process StartIn(string directory, (int Products, string File)? pauseAfter, params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = directory };
         if (pauseAfter is { } pause)
         {
             info.Environment["LANDSCAPE_CLUSTER_PAUSE_AFTER_PRODUCTS"] = pause.Products.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -203,6 +206,56 @@ public sealed class ClusterProcessTests : IDisposable
         {
             Assert.True(Math.Abs(single[i] - distributed[i]) <= Tolerances.DistributedRestartAgreement * Math.Abs(single[0]), $"λ{i}: {single[i]:R} here, {distributed[i]:R} on the cluster");
         }
+
+        // L-BFGS training through the same kill and restart: every line-search trial is a distributed L and ∇L, and the retried
+        // calls give the single-process losses.
+        string[] train = ["train", "--data", "builtin:digits", "--one-hot", "digit", "--hidden", "16", "--optimizer", "lbfgs", "--steps", "6", "--seed", "2"];
+        string localTrain = Path.Combine(_dir, "train-local.json"), remoteTrain = Path.Combine(_dir, "train-remote.json");
+        var (code, _, err) = CliTests.Run([.. train, "--out", Path.Combine(_dir, "t1.json"), "--json", localTrain]);
+        Assert.True(code == 0, err);
+        string releaseTrain = Path.Combine(_dir, "release-train");
+        var trainer = Start((RestartPauseAfter, releaseTrain), [.. train, "--out", Path.Combine(_dir, "t2.json"), "--cluster", clusterFile, "--json", remoteTrain]);
+        _drivers.Add(trainer);
+        var trainerErr = ReadUntilPaused(trainer);
+        _ = trainer.StandardOutput.ReadToEndAsync();
+        await Task.WhenAny(trainerErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(trainerErr.Paused.IsCompleted && !trainer.HasExited, "the training driver did not pause: " + (trainer.HasExited ? await trainerErr.All : "still running"));
+        Kill(2);
+        File.WriteAllText(releaseTrain, "");
+        StartWorker(clusterFile, 2);
+        await trainer.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
+        string trainErrors = await trainerErr.All;
+        Assert.True(trainer.ExitCode == 0, $"exit {trainer.ExitCode}: {trainErrors}");
+        Assert.Contains("retrying", trainErrors, StringComparison.Ordinal);
+        using (var a = JsonDocument.Parse(File.ReadAllText(localTrain)))
+        using (var b = JsonDocument.Parse(File.ReadAllText(remoteTrain)))
+        {
+            Assert.True(b.RootElement.GetProperty("cluster").GetProperty("retries").GetInt32() >= 1);
+            var x = a.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var y = b.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            Assert.Equal(x.Length, y.Length);
+            for (int i = 0; i < x.Length; i++)
+            {
+                Assert.True(Math.Abs(x[i] - y[i]) <= Tolerances.DistributedTrainingAgreement * Math.Abs(x[i]), $"L after step {i}: {x[i]:R} here, {y[i]:R} on the cluster");
+            }
+        }
+
+        // A driver on another machine whose data file differs from the workers' (here: another working directory, the same
+        // relative path): the workers' fingerprints refuse it, exit 2 with one line, before any sum.
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "driver")).FullName;
+        File.WriteAllText(Path.Combine(_dir, "rows.csv"), "x1,x2,y\n0,0,0.5\n1,0,-0.3\n0,1,0.8\n1,1,0.1\n0.5,0.2,-0.6\n0.3,0.9,0.4\n");
+        File.WriteAllText(Path.Combine(elsewhere, "rows.csv"), "x1,x2,y\n0,0,0.5\n1,0,-0.3\n0,1,0.8\n1,1,0.1\n0.5,0.2,-0.6\n0.3,0.9,0.7\n");
+        var small = new Mlp(2, [new HiddenLayer(4, ActivationRegistry.Default)], 1);
+        ModelFile.Save(Path.Combine(elsewhere, "m.json"), new NetworkPoint(small, small.InitialParameters(1)));
+        var mismatched = StartIn(elsewhere, null, "evaluate", "--model", "m.json", "--data", "rows.csv", "--cluster", clusterFile);
+        _drivers.Add(mismatched);
+        var mismatchedErr = mismatched.StandardError.ReadToEndAsync();
+        _ = mismatched.StandardOutput.ReadToEndAsync();
+        await mismatched.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        var mismatchLines = (await mismatchedErr).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(mismatched.ExitCode == 2, $"exit {mismatched.ExitCode}: {string.Join(" | ", mismatchLines)}");
+        Assert.Single(mismatchLines, l => l.StartsWith("landscape: error:", StringComparison.Ordinal));
+        Assert.Contains("not the same data", mismatchLines[^1], StringComparison.Ordinal);
 
         // Every worker gone for good in the pause: the run fails (exit 1) within the short retry window, one line naming a shard.
         string releaseFail = Path.Combine(_dir, "release-fail");
