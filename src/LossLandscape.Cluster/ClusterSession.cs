@@ -324,9 +324,9 @@ public sealed class ClusterSession : IResidualProblem
             using var layerScope = NewDisposeScope();
             var a = cat(layerA[k], 0);
             var delta = cat(layerDelta[k], 0);
-            var inner = a.matmul(a.t()).add_(1.0);
+            var inner = a.matmul(a.t()).PlusInPlace(1.0);
             var expanded = l == 1 ? inner : inner.repeat_interleave(l, 0).repeat_interleave(l, 1);
-            gram.add_(delta.matmul(delta.t()).mul_(expanded));
+            gram.PlusInPlace(delta.matmul(delta.t()).mul_(expanded));
         }
         return gram.MoveToOuterDisposeScope();
     }
@@ -349,7 +349,7 @@ public sealed class ClusterSession : IResidualProblem
         var total = parts[0].clone();
         for (int s = 1; s < parts.Length; s++)
         {
-            total.add_(parts[s]);
+            total.PlusInPlace(parts[s]);
         }
         return total;
     }

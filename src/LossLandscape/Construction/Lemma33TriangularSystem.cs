@@ -1,6 +1,7 @@
 using LossLandscape.Models;
 using LossLandscape.Models.Activations;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Construction;
 
@@ -247,11 +248,11 @@ internal static class Lemma33TriangularSystem
         using var scope = NewDisposeScope();
         var X = tensor(x.SelectMany(r => r).ToArray(), [x.Length, x[0].Length]);
         var xc = X - X.mean([0], keepdim: true);
-        var tc = tensor(t) - t.Average();
+        var tc = tensor(t).Minus(t.Average());
         var gram = xc.t().matmul(xc);
         // max(·, 1e−300): a positive ridge even for all-constant inputs, where the trace is 0.
         double ridge = RelativeRidge * Math.Max(gram.trace().item<double>(), 1e-300);
-        var a = linalg.solve(gram + ridge * eye(x[0].Length), xc.t().matmul(tc));
+        var a = linalg.solve(gram.Plus(eye(x[0].Length).Times(ridge)), xc.t().matmul(tc));
         var values = a.data<double>().ToArray();
         return values.All(double.IsFinite) && values.Any(v => v != 0) ? values : null;
     }
@@ -294,8 +295,8 @@ internal static class Lemma33TriangularSystem
     private static Tensor Matrix(double[] u, double[] c, double alpha, Activation sigma)
     {
         using var scope = NewDisposeScope();
-        var ut = tensor(u).unsqueeze(1).mul(alpha);
-        var bias = tensor(c).mul(-alpha).unsqueeze(0);
-        return sigma.Apply(ut + bias).tril().MoveToOuterDisposeScope();
+        var ut = tensor(u).unsqueeze(1).Times(alpha);
+        var bias = tensor(c).Times(-alpha).unsqueeze(0);
+        return sigma.Apply(ut.Plus(bias)).tril().MoveToOuterDisposeScope();
     }
 }

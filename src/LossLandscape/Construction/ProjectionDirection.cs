@@ -113,10 +113,10 @@ internal static class ProjectionDirection
                     var diff = (yj.narrow(0, 1, s.shape[0] - 1) - yj.narrow(0, 0, s.shape[0] - 1)).abs();
                     dy = maximum(dy, diff);
                 }
-                var tied = gaps.le(range.unsqueeze(0) * TieFraction);
-                var terms = where(dy.gt(0), dy * range.unsqueeze(0) / where(tied, ones_like(gaps), gaps), zeros_like(gaps));
+                var tied = gaps.le(range.unsqueeze(0).Times(TieFraction));
+                var terms = where(dy.Above(0), dy * range.unsqueeze(0) / where(tied, ones_like(gaps), gaps), zeros_like(gaps));
                 var score = terms.sum([0L]);
-                score = where(tied.any(0), full_like(score, double.PositiveInfinity), score);
+                score = where(tied.any(0), score.FilledLike(double.PositiveInfinity), score);
                 scores = score.data<double>().ToArray();
             }
             for (int k = 0; k < slice.Length; k++)

@@ -50,7 +50,7 @@ public static class DenseSpectrum
         {
             asymmetry = (a - a.t()).abs().max().item<double>() / scale;
         }
-        var symmetric = (a + a.t()).div_(2); // in place: A and (A + Aᵀ)/2 are the only n × n matrices live here
+        var symmetric = a.Plus(a.t()).OverInPlace(2); // in place: A and (A + Aᵀ)/2 are the only n × n matrices live here
         ProgressReport.Report(progress, "eigenvalues", 0.9);
         double[] values;
         Tensor? vectors = null;

@@ -1,5 +1,6 @@
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;
 
@@ -46,8 +47,8 @@ public sealed class GaussNewtonOperator : LinearOperator
             var (h, u, g) = ModelDerivatives.Linearize(Map, batch, leaves);
             var jv = ModelDerivatives.JacobianTimes(u, g, leaves, block);
             // ℓ″(h) = a(a − 1)|h|^{a−2}; exactly 2 for the squared loss.
-            var curvature = a == 2.0 ? jv.mul_(2.0) : jv.mul_(h.detach().abs().pow(a - 2.0).mul(a * (a - 1.0)).to_type(ScalarType.Float64).unsqueeze(1));
-            result.add_(ModelDerivatives.JacobianTransposeTimes(h, leaves, curvature));
+            var curvature = a == 2.0 ? jv.TimesInPlace(2.0) : jv.mul_(h.detach().abs().Power(a - 2.0).Times(a * (a - 1.0)).to_type(ScalarType.Float64).unsqueeze(1));
+            result.PlusInPlace(ModelDerivatives.JacobianTransposeTimes(h, leaves, curvature));
         }
         return result;
     }

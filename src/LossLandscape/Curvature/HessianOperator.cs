@@ -1,5 +1,6 @@
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;
 
@@ -49,7 +50,7 @@ public sealed class HessianOperator : LinearOperator
                     continue; // ∇L_b does not depend on p: ∇²L_b = 0.
                 }
                 var hv = autograd.grad([dot], leaves, retain_graph: true, allow_unused: true);
-                result.select(1, j).add_(ModelDerivatives.FlattenGrad(hv, leaves));
+                result.select(1, j).PlusInPlace(ModelDerivatives.FlattenGrad(hv, leaves));
             }
         }
         return result;

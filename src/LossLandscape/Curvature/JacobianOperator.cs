@@ -1,5 +1,6 @@
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;
 
@@ -75,7 +76,7 @@ public sealed class JacobianTransposeOperator : LinearOperator
         {
             using var batchScope = NewDisposeScope();
             var h = Map.BatchResiduals(batch).reshape(-1);
-            result.add_(ModelDerivatives.JacobianTransposeTimes(h, leaves, block.narrow(0, batch.Start * l, batch.Count * l)));
+            result.PlusInPlace(ModelDerivatives.JacobianTransposeTimes(h, leaves, block.narrow(0, batch.Start * l, batch.Count * l)));
         }
         return result;
     }

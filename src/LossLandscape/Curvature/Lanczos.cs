@@ -194,7 +194,7 @@ public static class Lanczos
         {
             var av = op.ApplyMatrix(vectors);
             var theta = tensor(values, dtype: op.DType, device: op.Device);
-            residuals = linalg.vector_norm(av - vectors * theta.unsqueeze(0), dims: [0]).to_type(ScalarType.Float64).data<double>().ToArray();
+            residuals = (av - vectors * theta.unsqueeze(0)).ColumnNorms().to_type(ScalarType.Float64).data<double>().ToArray();
         }
         double scale = ritz.Values.Select(Math.Abs).DefaultIfEmpty(0).Max();
         var converged = residuals.Select(r => ConvergenceTest.IsMet(r, scale, options.Tolerance)).ToArray();
@@ -276,7 +276,7 @@ internal sealed class KrylovBasis : IDisposable
     public void Start(Tensor v)
     {
         using var scope = NewDisposeScope();
-        _q.select(1, 0).copy_(v / linalg.vector_norm(v));
+        _q.select(1, 0).copy_(v / v.Norm2());
         Size = 1;
     }
 
@@ -291,10 +291,10 @@ internal sealed class KrylovBasis : IDisposable
         var q = _q.select(1, j);
         var w = _op.Apply(q);
         double alpha = w.dot(q).item<double>();
-        w.sub_(q * alpha);
+        w.sub_(q.Times(alpha));
         if (j > 0 && _beta[j - 1] != 0)
         {
-            w.sub_(_q.select(1, j - 1) * _beta[j - 1]);
+            w.sub_(_q.select(1, j - 1).Times(_beta[j - 1]));
         }
         var basis = _q.narrow(1, 0, Size);
         for (int pass = 0; pass < 2; pass++)
@@ -302,7 +302,7 @@ internal sealed class KrylovBasis : IDisposable
             // Classical Gram-Schmidt against the whole basis, twice ("twice is enough").
             w.sub_(basis.mv(basis.t().mv(w)));
         }
-        double beta = linalg.vector_norm(w).item<double>();
+        double beta = w.Norm2().item<double>();
         _alpha.Add(alpha);
         _beta.Add(beta);
         double previous = j > 0 ? _beta[j - 1] : 0;
@@ -316,7 +316,7 @@ internal sealed class KrylovBasis : IDisposable
     public void Advance()
     {
         using var scope = NewDisposeScope();
-        _q.select(1, Size).copy_(_w! / _beta[^1]);
+        _q.select(1, Size).copy_(_w!.Over(_beta[^1]));
         Size++;
     }
 
@@ -328,18 +328,18 @@ internal sealed class KrylovBasis : IDisposable
     {
         using var scope = NewDisposeScope();
         var basis = _q.narrow(1, 0, Size);
-        double norm0 = linalg.vector_norm(v).item<double>();
+        double norm0 = v.Norm2().item<double>();
         for (int pass = 0; pass < 2; pass++)
         {
             v = v - basis.mv(basis.t().mv(v));
         }
-        double norm = linalg.vector_norm(v).item<double>();
+        double norm = v.Norm2().item<double>();
         if (!(norm > 1e-8 * norm0))
         {
             return false;
         }
         _beta[^1] = 0;
-        _q.select(1, Size).copy_(v / norm);
+        _q.select(1, Size).copy_(v.Over(norm));
         Size++;
         return true;
     }

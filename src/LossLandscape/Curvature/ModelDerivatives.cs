@@ -1,6 +1,7 @@
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;
 
@@ -45,7 +46,7 @@ internal static class ModelDerivatives
                 continue;
             }
             var term = g.mul(parts[k]).sum();
-            total = total is null ? term : total + term;
+            total = total is null ? term : total.Plus(term);
         }
         return total;
     }

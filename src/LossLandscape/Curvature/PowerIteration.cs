@@ -89,11 +89,11 @@ public static class PowerIteration
                 iteration++;
                 // Deflation: x = (I − VVᵀ)v/‖·‖ against the pairs found so far.
                 var x = pair > 0 ? v - previous.mv(previous.t().mv(v)) : v.alias();
-                x = x / linalg.vector_norm(x);
+                x = x / x.Norm2();
                 var ax = op.Apply(x);
                 double lambda = ax.dot(x).item<double>();
-                residual = linalg.vector_norm(ax - x * lambda).item<double>();
-                double norm = linalg.vector_norm(ax).item<double>();
+                residual = (ax - x.Times(lambda)).Norm2().item<double>();
+                double norm = ax.Norm2().item<double>();
                 if (ConvergenceTest.IsBreakdown(residual, lambda))
                 {
                     // The operator produced NaN: nothing after this step means anything.
@@ -106,7 +106,7 @@ public static class PowerIteration
                     : eigenvalue is double last && ConvergenceTest.IsMet(Math.Abs(last - lambda), Math.Abs(last) + 1e-6, options.Tolerance);
                 converged |= norm == 0; // Ax = 0: x is an exact eigenvector of 0.
                 eigenvalue = lambda;
-                var next = (converged ? x : ax / norm).DetachFromDisposeScope();
+                var next = (converged ? x : ax.Over(norm)).DetachFromDisposeScope();
                 v.Dispose();
                 v = next;
                 if (converged)
@@ -114,7 +114,7 @@ public static class PowerIteration
                     break;
                 }
             }
-            found.select(1, pair).copy_(v / linalg.vector_norm(v));
+            found.select(1, pair).copy_(v / v.Norm2());
             v.Dispose();
             allConverged &= converged;
             values.Add(eigenvalue ?? double.NaN);

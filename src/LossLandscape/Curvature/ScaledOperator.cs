@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;
 
@@ -27,8 +28,8 @@ internal sealed class ScaledOperator : LinearOperator
     public override LinearOperator Adjoint() => IsSymmetric ? this : new ScaledOperator(Scale, Operand.Adjoint());
 
     /// <inheritdoc/>
-    protected override Tensor ApplyCore(Tensor v) => Operand.Apply(v).mul_(Scale);
+    protected override Tensor ApplyCore(Tensor v) => Operand.Apply(v).TimesInPlace(Scale);
 
     /// <inheritdoc/>
-    protected override Tensor ApplyMatrixCore(Tensor block) => Operand.ApplyMatrix(block).mul_(Scale);
+    protected override Tensor ApplyMatrixCore(Tensor block) => Operand.ApplyMatrix(block).TimesInPlace(Scale);
 }

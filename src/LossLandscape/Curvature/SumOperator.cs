@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;
 
@@ -23,10 +24,10 @@ internal sealed class SumOperator : LinearOperator
     public override LinearOperator Adjoint() => IsSymmetric ? this : new SumOperator(Left.Adjoint(), Right.Adjoint());
 
     /// <inheritdoc/>
-    protected override Tensor ApplyCore(Tensor v) => Left.Apply(v).add_(Right.Apply(v));
+    protected override Tensor ApplyCore(Tensor v) => Left.Apply(v).PlusInPlace(Right.Apply(v));
 
     /// <inheritdoc/>
-    protected override Tensor ApplyMatrixCore(Tensor block) => Left.ApplyMatrix(block).add_(Right.ApplyMatrix(block));
+    protected override Tensor ApplyMatrixCore(Tensor block) => Left.ApplyMatrix(block).PlusInPlace(Right.ApplyMatrix(block));
 
     private static LinearOperator Check(LinearOperator left, LinearOperator right)
     {

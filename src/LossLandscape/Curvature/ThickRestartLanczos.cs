@@ -187,7 +187,7 @@ public static class ThickRestartLanczos
         var v = zeros(n, m + 1, dtype: op.DType, device: op.Device);
         var t = new double[m, m];
         var start = tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device);
-        v.select(1, 0).copy_(start / linalg.vector_norm(start));
+        v.select(1, 0).copy_(start / start.Norm2());
 
         int kept = 0;        // Ritz vectors at the head of the basis (the arrowhead).
         int size = 0;        // Expanded vectors: T is size × size; v_{size} (column size) is the next to expand.
@@ -210,7 +210,7 @@ public static class ThickRestartLanczos
                 var q = v.select(1, j);
                 var w = op.Apply(q);
                 double alpha = w.dot(q).item<double>();
-                w.sub_(q * alpha);
+                w.sub_(q.Times(alpha));
                 if (j == kept && kept > 0)
                 {
                     // The first step after a restart: w −= Σ_i b_i y_i (the arrowhead row of T).
@@ -223,7 +223,7 @@ public static class ThickRestartLanczos
                 }
                 else if (j > 0)
                 {
-                    w.sub_(v.select(1, j - 1) * t[j - 1, j]);
+                    w.sub_(v.select(1, j - 1).Times(t[j - 1, j]));
                 }
                 var basis = v.narrow(1, 0, j + 1);
                 for (int pass = 0; pass < 2; pass++)
@@ -231,7 +231,7 @@ public static class ThickRestartLanczos
                     // Classical Gram–Schmidt against the whole basis, kept Ritz vectors included, twice ("twice is enough").
                     w.sub_(basis.mv(basis.t().mv(w)));
                 }
-                double beta = linalg.vector_norm(w).item<double>();
+                double beta = w.Norm2().item<double>();
                 if (ConvergenceTest.IsBreakdown(beta, alpha))
                 {
                     nan = true;
@@ -248,21 +248,21 @@ public static class ThickRestartLanczos
                     breakdowns++;
                     lastBeta = 0;
                     var fresh = tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device);
-                    double norm0 = linalg.vector_norm(fresh).item<double>();
+                    double norm0 = fresh.Norm2().item<double>();
                     for (int pass = 0; pass < 2; pass++)
                     {
                         fresh = fresh - basis.mv(basis.t().mv(fresh));
                     }
-                    double norm = linalg.vector_norm(fresh).item<double>();
+                    double norm = fresh.Norm2().item<double>();
                     if (size >= n || !(norm > FreshDirectionTolerance * norm0))
                     {
                         exhausted = true; // nothing is left outside the basis numerically: T holds exact eigenvalues.
                         break;
                     }
-                    v.select(1, size).copy_(fresh / norm);
+                    v.select(1, size).copy_(fresh.Over(norm));
                     continue;
                 }
-                v.select(1, size).copy_(w / beta);
+                v.select(1, size).copy_(w.Over(beta));
                 if (size < m)
                 {
                     t[j, j + 1] = t[j + 1, j] = beta;
@@ -352,7 +352,7 @@ public static class ThickRestartLanczos
             vectors = v.narrow(1, 0, ritzSize).mm(tensor(sk, dtype: op.DType, device: op.Device));
             var av = op.ApplyMatrix(vectors);
             var theta = tensor(values, dtype: op.DType, device: op.Device);
-            residuals = linalg.vector_norm(av - (vectors * theta.unsqueeze(0)), dims: [0]).to_type(ScalarType.Float64).data<double>().ToArray();
+            residuals = (av - (vectors * theta.unsqueeze(0))).ColumnNorms().to_type(ScalarType.Float64).data<double>().ToArray();
         }
         else
         {

@@ -289,7 +289,7 @@ public static class Certificate
         int n = map.ParameterCount;
         // The dense Hessian by n Hessian-vector products in blocks of columns, symmetrised (the one route to the dense ∇²L).
         var raw = new HessianOperator(map).ToDense(budgetBytes, progress: new DenseColumns(progress, n));
-        var hessian = raw.add(raw.t()).div_(2);
+        var hessian = raw.Plus(raw.t()).OverInPlace(2);
         raw.Dispose(); // only the symmetrised copy is needed from here on (DenseMatrices counts the two at their peak)
         ProgressReport.Report(progress, "eigenvalues", 0.85);
         var lambda = linalg.eigvalsh(hessian).data<double>();
@@ -298,7 +298,7 @@ public static class Certificate
         {
             ProgressReport.Report(progress, "residual term ‖∇²L − 2JᵀJ‖₂", 0.92);
             // 2JᵀJ, then ∇²L − 2JᵀJ in place of it: one more n × n matrix, not two.
-            var difference = jacobian.t().matmul(jacobian).mul_(-2.0).add_(hessian);
+            var difference = jacobian.t().matmul(jacobian).TimesInPlace(-2.0).PlusInPlace(hessian);
             residualTerm = linalg.eigvalsh(difference).abs().max().item<double>();
         }
         return InertiaRule.Dense(lambda.ToArray(), residualTerm, rank);

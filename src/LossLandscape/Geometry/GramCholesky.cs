@@ -136,7 +136,7 @@ public static class GramCholesky
             return false;
         }
         var shifted = gram.clone();
-        shifted.diagonal().sub_(shift);
+        shifted.diagonal().MinusInPlace(shift);
         var (_, info) = linalg.cholesky_ex(shifted);
         return info.item<int>() == 0;
     }

@@ -89,7 +89,7 @@ public static class GramMatrix
             blocks.Add((start, Math.Min(BlockRows, m - start)));
         }
         // The sample of each row of K, for gathering the d × d inner products into a block.
-        var sampleOfRow = arange(m, dtype: int64).div_(l, rounding_mode: RoundingMode.floor);
+        var sampleOfRow = ScalarArithmetic.Range(0, m, 1, int64).FloorOverInPlace(l);
         var factors = mlp.JacobianFactors(parameters, inputs);
         int pairs = blocks.Count * (blocks.Count + 1) / 2, done = 0, total = pairs * factors.Count;
         for (int layer = 0; layer < factors.Count; layer++)
@@ -97,7 +97,7 @@ public static class GramMatrix
             var (a, delta) = factors[layer];
             using var layerScope = NewDisposeScope();
             var flat = delta.reshape(m, -1);
-            var inner = a.matmul(a.t()).add_(1.0);               // aᵢ·aᵢ′ + 1, d × d
+            var inner = a.matmul(a.t()).PlusInPlace(1.0);               // aᵢ·aᵢ′ + 1, d × d
             for (int bi = 0; bi < blocks.Count; bi++)
             {
                 var (si, ci) = blocks[bi];
@@ -110,7 +110,7 @@ public static class GramMatrix
                     var (sj, cj) = blocks[bj];
                     var expanded = l == 1 ? innerRows.narrow(1, sj, cj) : innerRows.index_select(1, sampleOfRow.narrow(0, sj, cj));
                     var product = rowsI.matmul(flat.narrow(0, sj, cj).t()).mul_(expanded); // (δ·δ′)(a·a′ + 1)
-                    k.narrow(0, si, ci).narrow(1, sj, cj).add_(product);
+                    k.narrow(0, si, ci).narrow(1, sj, cj).PlusInPlace(product);
                     ProgressReport.Report(progress, $"Gram matrix, layer {layer + 1}/{factors.Count}", (double)++done / total);
                 }
             }
@@ -122,7 +122,7 @@ public static class GramMatrix
             using var mirrorScope = NewDisposeScope();
             var (s0, c0) = blocks[bi];
             var diagonalBlock = k.narrow(0, s0, c0).narrow(1, s0, c0);
-            diagonalBlock.copy_(diagonalBlock.add(diagonalBlock.t()).mul_(0.5));
+            diagonalBlock.copy_(diagonalBlock.Plus(diagonalBlock.t()).TimesInPlace(0.5));
             for (int bj = bi + 1; bj < blocks.Count; bj++)
             {
                 var (si, ci) = blocks[bi];

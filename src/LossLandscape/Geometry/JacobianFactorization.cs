@@ -429,7 +429,7 @@ public sealed class JacobianFactorization : IDisposable
         using var scope = NewDisposeScope();
         var (lambda, vectors) = linalg.eigh(gram());
         // eigh is ascending; flip to descending like the SVD. σᵢ = √max(λᵢ, 0).
-        var order = arange(lambda.shape[0] - 1, -1, -1, dtype: int64);
+        var order = ScalarArithmetic.Range(lambda.shape[0] - 1, -1, -1, int64);
         var sigma = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
         double max = sigma.Length > 0 ? sigma[0] : 0;
         var rank = RankDecision.FromSingularValues(sigma, m, Math.Sqrt(m * Float64.Epsilon) * max, "eig of JJᵀ");
@@ -465,7 +465,7 @@ public sealed class JacobianFactorization : IDisposable
         cancellation.ThrowIfCancellationRequested();
         var (lambda, vectors) = linalg.eigh(normal);
         // eigh is ascending; flip to descending like the SVD. σᵢ = √max(λᵢ, 0).
-        var order = arange(n - 1, -1, -1, dtype: int64);
+        var order = ScalarArithmetic.Range(n - 1, -1, -1, int64);
         var sigma = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
         double max = sigma.Length > 0 ? sigma[0] : 0;
         var rank = RankDecision.FromSingularValues(sigma, (int)m, Math.Sqrt(n * Float64.Epsilon) * max, "eig of JᵀJ");

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Geometry;
 
@@ -146,7 +147,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
         {
             return (double.NegativeInfinity, double.NaN, double.NaN);
         }
-        problem.SetPoint(p + step);
+        problem.SetPoint(p.Plus(step));
         var after = problem.Residuals();
         double actual = before - after.dot(after).item<double>();
         double ratio = predicted > 0 && double.IsFinite(actual) ? actual / predicted : double.NegativeInfinity;
@@ -208,7 +209,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
 
         public (Tensor? Step, double Predicted) Solve(double mu)
         {
-            var shifted = mu == 0 ? gram : gram + (eye(gram.shape[0], dtype: gram.dtype, device: gram.device) * mu);
+            var shifted = mu == 0 ? gram : gram.Plus(eye(gram.shape[0], dtype: gram.dtype, device: gram.device).Times(mu));
             using var factor = GramCholesky.CholeskyFactor(shifted);
             if (factor is null)
             {

@@ -144,7 +144,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         {
             using var batchScope = NewDisposeScope();
             var grads = autograd.grad([BatchLoss(b)], Model.Leaves.ToArray(), allow_unused: true);
-            total.add_(ParameterVector.Flatten(grads.ToArray(), Model.Leaves));
+            total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), Model.Leaves));
         }
         return total.MoveToOuterDisposeScope();
     }
@@ -195,7 +195,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     {
         var h = BatchResiduals(b);
         // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
-        return Exponent == 2.0 ? h.mul(h).sum() : h.abs().pow(Exponent).sum();
+        return Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
     }
 
     /// <summary>Releases the map's input and target tensors (not the model, not the dataset).</summary>

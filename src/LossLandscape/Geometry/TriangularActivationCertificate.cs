@@ -108,10 +108,10 @@ public static class TriangularActivationCertificate
         // Higham (3.5): |fl(wᵀa + b) − (wᵀa + b)| ≤ γ_m·(|w|ᵀ|a| + |b|), m = fan-in + 1 products and sums.
         double m = last.In + 1;
         double gamma = m * UnitRoundoff / (1 - (m * UnitRoundoff));
-        var bound = nn.functional.linear(input.abs(), w.abs(), b.abs()).mul_(gamma);
+        var bound = nn.functional.linear(input.abs(), w.abs(), b.abs()).TimesInPlace(gamma);
         var activation = sigma.Apply(z);
         var possiblyNonzero = z.gt(bound.neg()).contiguous().data<bool>().ToArray();
-        var switchedOn = z.gt(bound).logical_and(activation.ne(0)).contiguous().data<bool>().ToArray();
+        var switchedOn = z.gt(bound).logical_and(activation.Unequal(0)).contiguous().data<bool>().ToArray();
         var values = activation.contiguous().data<double>().ToArray();
         return Arrange(possiblyNonzero, switchedOn, values, d, last.Out, l);
     }

@@ -1,5 +1,6 @@
 using LossLandscape.Models.Activations;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Models;
 
@@ -246,7 +247,7 @@ public sealed class DagNetwork : FeedforwardNetwork
         var adjoint = zeros(d, l, values.shape[1], dtype: parameters.dtype);
         for (int j = 0; j < l; j++)
         {
-            adjoint.select(1, j).select(1, _outputColumns[j].item<long>()).fill_(1.0);
+            ScalarArithmetic.WithScalar(1.0, one => adjoint.select(1, j).select(1, _outputColumns[j].item<long>()).fill_(one));
         }
         var jac = jacobian.view(d, l, ParameterCount);
         for (int k = _levels.Length - 1; k >= 0; k--)
@@ -261,13 +262,13 @@ public sealed class DagNetwork : FeedforwardNetwork
             if (level.EdgeLabels.shape[0] > 0)
             {
                 var perEdge = delta.index_select(2, level.EdgeTargets).mul_(gathered[k].index_select(1, level.EdgeSources).unsqueeze(1));
-                jac.index_add_(2, level.EdgeLabels, perEdge, 1.0);
+                ScalarArithmetic.WithScalar(1.0, one => jac.index_add_(2, level.EdgeLabels, perEdge, one));
             }
             if (level.BiasLabels.shape[0] > 0)
             {
-                jac.index_add_(2, level.BiasLabels, delta.index_select(2, level.BiasVertices), 1.0);
+                ScalarArithmetic.WithScalar(1.0, one => jac.index_add_(2, level.BiasLabels, delta.index_select(2, level.BiasVertices), one));
             }
-            adjoint.index_add_(2, level.Sources, delta.matmul(weights[k]), 1.0);
+            ScalarArithmetic.WithScalar(1.0, one => adjoint.index_add_(2, level.Sources, delta.matmul(weights[k]), one));
         }
     }
 
@@ -276,8 +277,8 @@ public sealed class DagNetwork : FeedforwardNetwork
         var z = values.index_select(1, level.Sources).matmul(LevelWeights(level, parameters).t());
         if (level.BiasLabels.shape[0] > 0)
         {
-            var bias = zeros(level.Size, dtype: parameters.dtype).index_add(0, level.BiasVertices, parameters.index_select(0, level.BiasLabels), 1.0);
-            z = z + bias;
+            var bias = ScalarArithmetic.WithScalar(1.0, one => zeros(level.Size, dtype: parameters.dtype).index_add(0, level.BiasVertices, parameters.index_select(0, level.BiasLabels), one));
+            z = z.Plus(bias);
         }
         var output = z;
         foreach (var (activation, members) in level.Groups)
@@ -289,8 +290,8 @@ public sealed class DagNetwork : FeedforwardNetwork
 
     /// <summary>The level's dense weight matrix (|V_l| × |sources|), W[v, u] = Σ_{e: u→v} p_{π(e)}.</summary>
     private static Tensor LevelWeights(Level level, Tensor parameters) =>
-        zeros(level.Size * level.SourceCount, dtype: parameters.dtype)
-            .index_add(0, level.EdgeFlatPositions, parameters.index_select(0, level.EdgeLabels), 1.0)
+        ScalarArithmetic.WithScalar(1.0, one => zeros(level.Size * level.SourceCount, dtype: parameters.dtype)
+            .index_add(0, level.EdgeFlatPositions, parameters.index_select(0, level.EdgeLabels), one))
             .view(level.Size, level.SourceCount);
 
     private Level BuildLevel(int[] members, List<int>[] preds, long[] column)

@@ -114,7 +114,7 @@ public static class LossSlice
                 {
                     d = factors!.NormalComponent(d);
                 }
-                d = d * (norm / d.norm().item<double>());
+                d = d.Times(norm / d.norm().item<double>());
             }
             directions.Add(d.DetachFromDisposeScope());
         }
@@ -129,10 +129,10 @@ public static class LossSlice
                 for (int j = 0; j < Math.Max(1, betas.Length); j++)
                 {
                     using var point = NewDisposeScope();
-                    var p = p0 + directions[0] * alphas[i];
+                    var p = p0.Plus(directions[0].Times(alphas[i]));
                     if (betas.Length > 0)
                     {
-                        p = p + directions[1] * betas[j];
+                        p = p.Plus(directions[1].Times(betas[j]));
                     }
                     ParameterVector.Set(map.Model, p);
                     loss[i, j] = map.Loss();
@@ -177,8 +177,8 @@ public static class LossSlice
                     db.zero_();
                 }
                 // Per unit o: the filter is (W[o, :], b[o]).
-                var thetaNorm = (tw.pow(2).sum([1L]) + (ignoreBias ? zeros_like(tb) : tb.pow(2))).sqrt();
-                var dNorm = (dw.pow(2).sum([1L]) + db.pow(2)).sqrt().clamp_min(1e-300);
+                var thetaNorm = tw.Power(2).sum([1L]).Plus(ignoreBias ? zeros_like(tb) : tb.Power(2)).sqrt();
+                var dNorm = dw.Power(2).sum([1L]).Plus(db.Power(2)).sqrt().AtLeast(1e-300);
                 var factor = thetaNorm / dNorm;
                 dw.mul_(factor.unsqueeze(1));
                 db.mul_(factor);
@@ -198,7 +198,7 @@ public static class LossSlice
             }
             else
             {
-                dl.mul_((tl.norm(1, keepdim: true) / dl.norm(1, keepdim: true).clamp_min(1e-300)));
+                dl.mul_(tl.norm(1, keepdim: true) / dl.norm(1, keepdim: true).AtLeast(1e-300));
             }
             offset += count;
         }

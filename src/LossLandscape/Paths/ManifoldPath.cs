@@ -480,7 +480,7 @@ public static class ManifoldPath
         {
             return null;
         }
-        return (start + (tangent * (h / norm))).data<double>().ToArray();
+        return start.Plus(tangent.Times(h / norm)).data<double>().ToArray();
     }
 
     /// <summary>R(q) with J frozen at the segment's start: (q, R(q), the retraction's outcome).</summary>

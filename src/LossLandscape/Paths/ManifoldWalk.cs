@@ -126,7 +126,7 @@ public static class ManifoldWalk
                     status = SolverStatus.Breakdown; // ker J = {0}: no tangent direction to walk along
                     break;
                 }
-                var afterStep = before + t * (options.StepSize / norm);
+                var afterStep = before.Plus(t.Times(options.StepSize / norm));
                 map.SetPoint(afterStep);
                 var retraction = ChordRetraction.Retract(map, factors, route, options.Tolerance, options.MemoryBudgetBytes);
                 factorizations += retraction.Factorizations;

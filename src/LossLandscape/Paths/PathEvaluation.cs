@@ -157,7 +157,7 @@ public static class PathEvaluation
         using var scope = NewDisposeScope();
         ParameterVector.Set(map.Model, tensor(theta, dtype: float64));
         var h = map.Residuals();
-        double loss = map.Exponent == 2.0 ? h.dot(h).item<double>() : h.abs().pow(map.Exponent).sum().item<double>();
+        double loss = map.Exponent == 2.0 ? h.dot(h).item<double>() : h.abs().Power(map.Exponent).sum().item<double>();
         return (loss, h.abs().max().item<double>());
     }
 }

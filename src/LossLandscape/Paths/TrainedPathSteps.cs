@@ -50,7 +50,7 @@ internal static class TrainedPathSteps
             var batchLoss = map.BatchLoss(batch);
             loss += batchLoss.item<double>();
             var grads = autograd.grad([batchLoss], leaves, allow_unused: true);
-            total.add_(ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves));
+            total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves));
         }
         return (loss, total.data<double>().ToArray());
     }

@@ -170,14 +170,14 @@ public static class WeightMatching
             wb = wb.index_select(1, tensor(perms[l - 1].Select(i => (long)i).ToArray()));
         }
         var s = Mlp.Weight(a, layer).matmul(wb.t());
-        s.add_(Mlp.Bias(a, layer).outer(Mlp.Bias(b, layer)));
+        s.PlusInPlace(Mlp.Bias(a, layer).outer(Mlp.Bias(b, layer)));
         var wbNext = Mlp.Weight(b, next);
         if (l + 1 < perms.Length)
         {
             // Rows of W_{l+1}^B follow the units of layer l + 1: (P_{l+1} W_{l+1}^B)[r, :] = W_{l+1}^B[π_{l+1}(r), :].
             wbNext = wbNext.index_select(0, tensor(perms[l + 1].Select(i => (long)i).ToArray()));
         }
-        s.add_(Mlp.Weight(a, next).t().matmul(wbNext));
+        s.PlusInPlace(Mlp.Weight(a, next).t().matmul(wbNext));
         return s.contiguous().data<double>().ToArray();
     }
 

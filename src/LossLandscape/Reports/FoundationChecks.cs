@@ -36,7 +36,7 @@ public static class FoundationChecks
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var x = tensor(new[] { 1.0, 2.0 }, requires_grad: true);
-        var y = x.pow(3).sum();
+        var y = x.Power(3).sum();
         var g = autograd.grad([y], [x], create_graph: true, retain_graph: true)[0];
         var h = autograd.grad([g.sum()], [x])[0].data<double>().ToArray();
         bool pass = h[0] == 6.0 && h[1] == 12.0;

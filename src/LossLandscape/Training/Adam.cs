@@ -1,6 +1,7 @@
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Training;
 
@@ -55,10 +56,10 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
         _t++;
         _m ??= zeros_like(g).DetachFromDisposeScope();
         _v ??= zeros_like(g).DetachFromDisposeScope();
-        _m.mul_(_options.Beta1).add_(g, alpha: 1 - _options.Beta1);
-        _v.mul_(_options.Beta2).addcmul_(g, g, value: 1 - _options.Beta2);
+        _m.TimesInPlace(_options.Beta1).PlusScaledInPlace(g, 1 - _options.Beta1);
+        ScalarArithmetic.WithScalar(1 - _options.Beta2, value => _v.TimesInPlace(_options.Beta2).addcmul_(g, g, value: value));
         double c1 = 1 - Math.Pow(_options.Beta1, _t), c2 = 1 - Math.Pow(_options.Beta2, _t);
-        var step = (_m / c1).div_((_v / c2).sqrt_().add_(_options.Epsilon)).mul_(_options.LearningRate);
+        var step = _m.Over(c1).div_(_v.Over(c2).sqrt_().PlusInPlace(_options.Epsilon)).TimesInPlace(_options.LearningRate);
         ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(step));
         return StepOutcome.Moved;
     }

@@ -1,5 +1,6 @@
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Training;
 
@@ -40,7 +41,7 @@ public sealed class GradientDescent(GradientDescentOptions? options = null) : Op
         {
             return new StepOutcome(true, "∇L = 0");
         }
-        problem.SetPoint(problem.GetPoint().sub_(g.mul_(_rate.Value)));
+        problem.SetPoint(problem.GetPoint().sub_(g.TimesInPlace(_rate.Value)));
         return StepOutcome.Moved;
     }
 

@@ -1,5 +1,6 @@
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Training;
 
@@ -71,7 +72,7 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
         var p = problem.GetPoint();
         (double, Tensor) Evaluate(double alpha)
         {
-            problem.SetPoint(p + direction * alpha);
+            problem.SetPoint(p.Plus(direction.Times(alpha)));
             return problem.LossAndGradient();
         }
         var accepted = LineSearch.Search(_options.LineSearch, Evaluate, direction, _value, slope, alpha0, _options.C1, _options.C2, _options.MaxEvaluations, out int used);
@@ -81,8 +82,8 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
             problem.SetPoint(p);
             return new StepOutcome(true, $"the line search found no acceptable step in {used} evaluations");
         }
-        problem.SetPoint(p + direction * accepted.Alpha);
-        var s = direction * accepted.Alpha;
+        problem.SetPoint(p.Plus(direction.Times(accepted.Alpha)));
+        var s = direction.Times(accepted.Alpha);
         var y = accepted.Gradient - g;
         double sy = s.dot(y).item<double>();
         if (sy > 1e-10 * s.norm().item<double>() * y.norm().item<double>())
@@ -109,17 +110,17 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
         for (int i = _pairs.Count - 1; i >= 0; i--)
         {
             alphas[i] = _pairs[i].Rho * _pairs[i].S.dot(q).item<double>();
-            q.add_(_pairs[i].Y, alpha: -alphas[i]);
+            q.PlusScaledInPlace(_pairs[i].Y, -alphas[i]);
         }
         if (_pairs.Count > 0)
         {
             var (s, y, _) = _pairs[^1];
-            q.mul_(s.dot(y).item<double>() / y.dot(y).item<double>());
+            q.TimesInPlace(s.dot(y).item<double>() / y.dot(y).item<double>());
         }
         for (int i = 0; i < _pairs.Count; i++)
         {
             double beta = _pairs[i].Rho * _pairs[i].Y.dot(q).item<double>();
-            q.add_(_pairs[i].S, alpha: alphas[i] - beta);
+            q.PlusScaledInPlace(_pairs[i].S, alphas[i] - beta);
         }
         return q;
     }

@@ -1,6 +1,7 @@
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Training;
 
@@ -20,7 +21,7 @@ internal static class Objective
             var value = map.BatchLoss(b);
             loss += value.item<double>();
             var grads = autograd.grad([value], leaves, allow_unused: true);
-            total.add_(ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves));
+            total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves));
         }
         return (loss, total.MoveToOuterDisposeScope());
     }
@@ -34,10 +35,10 @@ internal static class Objective
         using var scope = NewDisposeScope();
         var index = tensor(rows, dtype: int64);
         var h = map.Model.Forward(inputs.index_select(0, index)) - targets.index_select(0, index);
-        var value = map.Exponent == 2.0 ? h.mul(h).sum() : h.abs().pow(map.Exponent).sum();
+        var value = map.Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(map.Exponent).sum();
         var leaves = map.Model.Leaves.ToArray();
         var grads = autograd.grad([value], leaves, allow_unused: true);
-        var g = ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves).mul_((double)map.Data.Count / rows.Length);
+        var g = ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves).TimesInPlace((double)map.Data.Count / rows.Length);
         return g.MoveToOuterDisposeScope();
     }
 }

@@ -1,6 +1,7 @@
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Training;
 
@@ -56,10 +57,10 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
         }
         else
         {
-            _velocity.mul_(_options.Momentum).add_(g);
+            _velocity.TimesInPlace(_options.Momentum).PlusInPlace(g);
         }
-        var direction = _options.Nesterov ? g.add(_velocity, alpha: _options.Momentum) : _velocity;
-        ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(direction.mul(_rate.Value)));
+        var direction = _options.Nesterov ? ScalarArithmetic.WithScalar(_options.Momentum, momentum => g.add(_velocity, momentum)) : _velocity;
+        ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(direction.Times(_rate.Value)));
         return StepOutcome.Moved;
     }
 

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Models.Activations;
 
@@ -56,7 +57,7 @@ public abstract class TruncatedActivation : Activation
     {
         using var scope = NewDisposeScope();
         // g is finite everywhere, so the masked branch contributes exact zeros to any derivative.
-        return where(x.gt(0.0), g(x), zeros_like(x)).MoveToOuterDisposeScope();
+        return where(x.Above(0.0), g(x), zeros_like(x)).MoveToOuterDisposeScope();
     }
 }
 
@@ -99,7 +100,7 @@ public sealed class RectifiedSigmoid : TruncatedActivation
     protected override Tensor Shifted(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return (G.Apply(x) - 0.5).MoveToOuterDisposeScope();
+        return G.Apply(x).Minus(0.5).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Models.Activations;
 
@@ -38,10 +39,11 @@ public sealed class SmooLU : Activation
         if (!(x.requires_grad && is_grad_enabled()))
         {
             // Scalars held in variables until the end of the block: a Scalar made by implicit conversion is unreachable while
-            // the native call runs, and a garbage collection then (frequent under parallel tests) may finalize it mid-call.
-            using TorchSharp.Scalar cutoff = Cutoff;
-            using TorchSharp.Scalar one = 1.0;
-            using TorchSharp.Scalar zero = 0.0;
+            // the native call runs, and a garbage collection then (frequent under parallel tests) may finalize it mid-call
+            // (see ScalarArithmetic).
+            using var cutoff = TorchSharp.ScalarExtensionMethods.ToScalar(Cutoff);
+            using var one = TorchSharp.ScalarExtensionMethods.ToScalar(1.0);
+            using var zero = TorchSharp.ScalarExtensionMethods.ToScalar(0.0);
             var outside = x.gt(cutoff).logical_not_();
             var stand = x.masked_fill(outside, one);
             // x·e^{−1/x} on the stand-in, then 0 where x ≤ Cutoff: the where below, one buffer at a time.
@@ -61,7 +63,7 @@ public sealed class SmooLU : Activation
         using var scope = NewDisposeScope();
         var (mask, safe) = Safe(x);
         var inv = safe.reciprocal();
-        return where(mask, exp(-inv) * (inv + 1.0), zeros_like(x)).MoveToOuterDisposeScope();
+        return where(mask, exp(-inv) * inv.Plus(1.0), zeros_like(x)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -70,7 +72,7 @@ public sealed class SmooLU : Activation
         using var scope = NewDisposeScope();
         var (mask, safe) = Safe(x);
         var inv = safe.reciprocal();
-        return where(mask, exp(-inv) * inv.pow(3), zeros_like(x)).MoveToOuterDisposeScope();
+        return where(mask, exp(-inv) * inv.Power(3), zeros_like(x)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -84,7 +86,7 @@ public sealed class SmooLU : Activation
 
     private static (Tensor Mask, Tensor Safe) Safe(Tensor x)
     {
-        var mask = x.gt(Cutoff);
+        var mask = x.Above(Cutoff);
         return (mask, where(mask, x, ones_like(x)));
     }
 }

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Models.Activations;
 
@@ -18,7 +19,7 @@ public sealed class Relu : Activation
     public override Tensor Apply(Tensor x) => nn.functional.relu(x);
 
     /// <inheritdoc/>
-    public override Tensor Derivative(Tensor x) => x.gt(0.0).to_type(x.dtype);
+    public override Tensor Derivative(Tensor x) => x.Above(0.0).to_type(x.dtype);
 
     /// <inheritdoc/>
     public override Tensor SecondDerivative(Tensor x) => zeros_like(x);
@@ -52,7 +53,7 @@ public sealed class Softplus : Activation
     public override Tensor Apply(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return (nn.functional.relu(x) + log1p(exp(-x.abs()))).MoveToOuterDisposeScope();
+        return nn.functional.relu(x).Plus(log1p(exp(-x.abs()))).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -63,7 +64,7 @@ public sealed class Softplus : Activation
     {
         using var scope = NewDisposeScope();
         var s = sigmoid(x);
-        return (s * (1.0 - s)).MoveToOuterDisposeScope();
+        return (s * s.SubtractedFrom(1.0)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -98,7 +99,7 @@ public sealed class Tanh : Activation
     {
         using var scope = NewDisposeScope();
         var t = tanh(x);
-        return (1.0 - t * t).MoveToOuterDisposeScope();
+        return (t * t).SubtractedFrom(1.0).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -106,7 +107,7 @@ public sealed class Tanh : Activation
     {
         using var scope = NewDisposeScope();
         var t = tanh(x);
-        return (-2.0 * t * (1.0 - t * t)).MoveToOuterDisposeScope();
+        return (t.Times(-2.0) * (t * t).SubtractedFrom(1.0)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -139,7 +140,7 @@ public sealed class Sigmoid : Activation
     {
         using var scope = NewDisposeScope();
         var s = sigmoid(x);
-        return (s * (1.0 - s)).MoveToOuterDisposeScope();
+        return (s * s.SubtractedFrom(1.0)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -147,7 +148,7 @@ public sealed class Sigmoid : Activation
     {
         using var scope = NewDisposeScope();
         var s = sigmoid(x);
-        return (s * (1.0 - s) * (1.0 - 2.0 * s)).MoveToOuterDisposeScope();
+        return (s * s.SubtractedFrom(1.0) * s.Times(2.0).SubtractedFrom(1.0)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
