@@ -19,8 +19,7 @@ public static class CertifyBench
     public static int Run(string[] args)
     {
         TorchRuntime.EnsureInitialized();
-        int k = Array.IndexOf(args, "--rows");
-        int rows = k >= 0 ? int.Parse(args[k + 1], CultureInfo.InvariantCulture) : 1797;
+        int rows = BenchArgs.Int(args, "--rows", 1797);
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.LastColumn).Take(rows);
         var watch = Stopwatch.StartNew();
         var built = Lemma33Interpolation.Construct(data, new ConstructionOptions(new SmooLU(), [data.Count]));

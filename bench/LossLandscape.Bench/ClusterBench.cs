@@ -9,6 +9,7 @@ using LossLandscape.Models;
 using LossLandscape.Models.Activations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using static LossLandscape.Bench.BenchArgs;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Bench;
@@ -150,14 +151,5 @@ public static class ClusterBench
         _ = process.StandardError.ReadToEndAsync();
         _ = process.StandardOutput.ReadToEndAsync();
         return process;
-    }
-
-    private static int Int(string[] args, string name, int fallback) =>
-        int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
-
-    private static string Text(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 }

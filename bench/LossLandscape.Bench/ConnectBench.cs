@@ -31,15 +31,10 @@ public static class ConnectBench
     public static int Run(string[] args)
     {
         TorchRuntime.EnsureInitialized();
-        string Arg(string name, string fallback)
-        {
-            int k = Array.IndexOf(args, name);
-            return k >= 0 && k + 1 < args.Length ? args[k + 1] : fallback;
-        }
-        var names = Arg("--settings", string.Join(",", Settings.Select(s => s.Name))).Split(',');
-        int budget = int.Parse(Arg("--budget", ConnectOptions.DefaultBudget.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
-        int trainSteps = int.Parse(Arg("--train-steps", "3000"), CultureInfo.InvariantCulture);
-        var methods = Arg("--methods", "linear,bezier,polychain,neb,manifold").Split(',')
+        var names = BenchArgs.Text(args, "--settings", string.Join(",", Settings.Select(s => s.Name))).Split(',');
+        int budget = int.Parse(BenchArgs.Text(args, "--budget", ConnectOptions.DefaultBudget.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+        int trainSteps = int.Parse(BenchArgs.Text(args, "--train-steps", "3000"), CultureInfo.InvariantCulture);
+        var methods = BenchArgs.Text(args, "--methods", "linear,bezier,polychain,neb,manifold").Split(',')
             .Select(m => ConnectMethodText.TryParse(m, out var x) ? x : throw new ArgumentException($"unknown method {m}")).ToList();
         foreach (var name in names)
         {

@@ -7,6 +7,7 @@ using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Models.Activations;
+using static LossLandscape.Bench.BenchArgs;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Bench;
@@ -235,12 +236,4 @@ public static class HessianBench
         }
         return null;
     }
-
-    internal static string Text(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
-
-    internal static int Int(string[] args, string name, int fallback) => int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 }

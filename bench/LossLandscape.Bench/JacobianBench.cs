@@ -21,10 +21,10 @@ public static class JacobianBench
     public static int Run(string[] args)
     {
         TorchRuntime.EnsureInitialized();
-        int rows = Arg(args, "--rows", 1797);
-        int hidden = Arg(args, "--hidden", 1797);
-        int autogradRows = Arg(args, "--autograd-rows", 64);
-        int repeats = Arg(args, "--repeats", 5);
+        int rows = BenchArgs.Int(args, "--rows", 1797);
+        int hidden = BenchArgs.Int(args, "--hidden", 1797);
+        int autogradRows = BenchArgs.Int(args, "--autograd-rows", 64);
+        int repeats = BenchArgs.Int(args, "--repeats", 5);
         bool oneHot = args.Contains("--one-hot");
         var data = DatasetLoader.Load("builtin:digits", oneHot ? TargetSpec.Classes("digit") : TargetSpec.LastColumn).Take(rows);
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(hidden, new SmooLU())], data.OutputDim).WithScaling(InputScaling.Standardize(data));
@@ -78,12 +78,6 @@ public static class JacobianBench
         Console.WriteLine($"| per-row autograd Jacobian (timed on {few.Constraints} rows, scaled to {map.Constraints}) | {BenchRunner.S(perRow)} | {R(perRow / batched)} × batched |");
         Console.WriteLine($"| batched Jacobian on the same {few.Constraints} rows | {BenchRunner.S(batchedFew)} | |");
         return 0;
-    }
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        int k = Array.IndexOf(args, name);
-        return k >= 0 && k + 1 < args.Length ? int.Parse(args[k + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
     private static string R(double v) => v.ToString("0.00", CultureInfo.InvariantCulture);

@@ -8,6 +8,7 @@ using LossLandscape.Models;
 using LossLandscape.Models.Activations;
 using LossLandscape.Reports;
 using LossLandscape.Training;
+using static LossLandscape.Bench.BenchArgs;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Bench;
@@ -94,12 +95,4 @@ public static class LanczosBench
 
     private static string Values(IReadOnlyList<double> values, IReadOnlyList<bool> converged) =>
         string.Join(", ", values.Select((v, i) => v.ToString("G4", CultureInfo.InvariantCulture) + (converged[i] ? "" : "?")));
-
-    private static string Text(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
-
-    private static int Int(string[] args, string name, int fallback) => int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 }

@@ -30,12 +30,12 @@ public static class ScaleBench
     public static int Run(string[] args)
     {
         TorchRuntime.EnsureInitialized();
-        int rows = HessianBench.Int(args, "--rows", 1000);
-        int[] widths = HessianBench.Text(args, "--widths", "3000,3000").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
-        string activation = HessianBench.Text(args, "--activation", "tanh");
-        int steps = HessianBench.Int(args, "--steps", 30);
-        int seed = HessianBench.Int(args, "--seed", 1);
-        long budget = (long)(double.Parse(HessianBench.Text(args, "--budget-gb", "14"), CultureInfo.InvariantCulture) * (1L << 30));
+        int rows = BenchArgs.Int(args, "--rows", 1000);
+        int[] widths = BenchArgs.Text(args, "--widths", "3000,3000").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
+        string activation = BenchArgs.Text(args, "--activation", "tanh");
+        int steps = BenchArgs.Int(args, "--steps", 30);
+        int seed = BenchArgs.Int(args, "--seed", 1);
+        long budget = (long)(double.Parse(BenchArgs.Text(args, "--budget-gb", "14"), CultureInfo.InvariantCulture) * (1L << 30));
 
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(rows);
         var mlp = new Mlp(data.InputDim, widths.Select(w => new HiddenLayer(w, ActivationRegistry.Get(activation))).ToArray(), data.OutputDim)
@@ -46,7 +46,7 @@ public static class ScaleBench
         Rows.Add("| phase | time | peak memory (VmHWM) | notes |");
         Rows.Add("|---|---|---|---|");
 
-        string? load = HessianBench.Text(args, "--model", "") is { Length: > 0 } l ? l : null;
+        string? load = BenchArgs.Text(args, "--model", "") is { Length: > 0 } l ? l : null;
         using var model = load is null
             ? Phase("He initialization (seed 1)", () => new NetworkModel(mlp, mlp.InitialParameters(seed)), _ => "")
             : Phase($"load {load} (a point saved by --save-model)", () => ModelFile.Load(load).ToModel(), m => $"n = {m.ParameterCount:N0}");
@@ -54,7 +54,7 @@ public static class ScaleBench
         if (load is null && !args.Contains("--skip-train"))
         {
             Train(map, steps, budget);
-            if (HessianBench.Text(args, "--save-model", "") is { Length: > 0 } save)
+            if (BenchArgs.Text(args, "--save-model", "") is { Length: > 0 } save)
             {
                 ModelFile.Save(save, new NetworkPoint(mlp, ParameterVector.Get(model).data<double>().ToArray()));
             }
@@ -69,7 +69,7 @@ public static class ScaleBench
         if (!args.Contains("--skip-ntk"))
         {
             Console.WriteLine();
-            Ntk.Run(HessianBench.Int(args, "--ntk-rows", 300), HessianBench.Text(args, "--ntk-widths", "300,300"), activation, HessianBench.Text(args, "--python", "/usr/bin/python3"));
+            Ntk.Run(BenchArgs.Int(args, "--ntk-rows", 300), BenchArgs.Text(args, "--ntk-widths", "300,300"), activation, BenchArgs.Text(args, "--python", "/usr/bin/python3"));
         }
         return 0;
     }

@@ -141,4 +141,9 @@ internal sealed record ClusterConnection(IHost Host, ClusterSession Session) : I
 /// <param name="ComputeSeconds">The slowest shard's compute, summed over calls.</param>
 /// <param name="SerializeSeconds">The driver's (de)serialisation.</param>
 /// <param name="TransferSeconds">The rest: messaging, transfer, waiting.</param>
-internal sealed record ClusterOutput(int Shards, int Workers, IReadOnlyList<string> ShardSilos, int Retries, IReadOnlyList<string> RetryLog, int Calls, double WallSeconds, double ComputeSeconds, double SerializeSeconds, double TransferSeconds);
+internal sealed record ClusterOutput(int Shards, int Workers, IReadOnlyList<string> ShardSilos, int Retries, IReadOnlyList<string> RetryLog, int Calls, double WallSeconds, double ComputeSeconds, double SerializeSeconds, double TransferSeconds)
+{
+    /// <summary>The line the tables print: shards, workers, calls, retries, and where the time went.</summary>
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"{Shards} shards on {Workers} workers, {Calls} calls, {Retries} retried; {WallSeconds:0.000} s = compute {ComputeSeconds:0.000} + serialisation {SerializeSeconds:0.000} + transfer {TransferSeconds:0.000}");
+}

@@ -225,9 +225,7 @@ public sealed class ClusterSession : IResidualProblem
     /// </remarks>
     public JacobianRoute ChooseRoute(long budgetBytes) => JacobianRoute switch
     {
-        JacobianRoute.Auto => JacobianFactorization.SvdRouteBytes(Constraints, ParameterCount) <= Math.Min(budgetBytes, JacobianFactorization.SvdRouteCapBytes)
-            ? JacobianRoute.Svd
-            : JacobianRoute.Gram,
+        JacobianRoute.Auto => JacobianFactorization.SvdRouteFits(Constraints, ParameterCount, budgetBytes) ? JacobianRoute.Svd : JacobianRoute.Gram,
         JacobianRoute.Svd => JacobianRoute.Svd,
         _ => JacobianRoute.Gram,
     };

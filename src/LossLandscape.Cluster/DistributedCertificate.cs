@@ -66,9 +66,6 @@ public static class DistributedCertificate
     {
         ArgumentNullException.ThrowIfNull(gram);
         using var scope = NewDisposeScope();
-        var lambda = linalg.eigvalsh(gram).data<double>().ToArray();
-        var sigma = lambda.Reverse().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
-        double max = sigma.Length > 0 ? sigma[0] : 0;
-        return RankDecision.FromSingularValues(sigma, constraints, Math.Sqrt(constraints * Float64.Epsilon) * max, Basis);
+        return JacobianFactorization.RankFromEigenvalues(linalg.eigvalsh(gram).data<double>().ToArray(), constraints, constraints, Basis);
     }
 }

@@ -159,6 +159,29 @@ public sealed class ClusterProcessTests : IDisposable
         return path;
     }
 
+    /// <summary>
+    /// Runs a driver that pauses after its <see cref="RestartPauseAfter"/>-th product (the test hook), kills worker
+    /// <paramref name="victim"/> in the pause, releases the driver and restarts the worker: the failure lands mid-run whatever
+    /// the machine's load. Returns the driver's exit code and stderr.
+    /// </summary>
+    private async Task<(int ExitCode, string Errors)> RunThroughRestart(string name, int victim, string clusterFile, string[] arguments)
+    {
+        string release = Path.Combine(_dir, "release-" + name);
+        var driver = Start((RestartPauseAfter, release), arguments);
+        _drivers.Add(driver);
+        var output = driver.StandardOutput.ReadToEndAsync();
+        var errors = ReadUntilPaused(driver);
+        await Task.WhenAny(errors.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(errors.Paused.IsCompleted && !driver.HasExited, $"the {name} driver did not pause: " + (driver.HasExited ? await errors.All : "still running"));
+        Kill(victim);
+        File.WriteAllText(release, "");
+        StartWorker(clusterFile, victim);
+        await driver.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
+        string all = await errors.All;
+        await output;
+        return (driver.ExitCode, all);
+    }
+
     [Fact]
     public async Task A_Killed_And_Restarted_Worker_Is_Retried_And_A_Cluster_That_Never_Returns_Fails_Naming_The_Shard()
     {
@@ -178,20 +201,8 @@ public sealed class ClusterProcessTests : IDisposable
         string[] spectrum = ["spectrum", "--model", model, "--data", "builtin:digits", "--one-hot", "digit", "--k", "10", "--seed", "1",
             "--tolerance", "1e-15", "--max-iterations", "250"];
         string json = Path.Combine(_dir, "restart.json");
-        string release = Path.Combine(_dir, "release-restart");
-        var driver = Start((RestartPauseAfter, release), [.. spectrum, "--cluster", clusterFile, "--json", json]);
-        _drivers.Add(driver);
-        var driverOut = driver.StandardOutput.ReadToEndAsync();
-        var driverErr = ReadUntilPaused(driver);
-        await Task.WhenAny(driverErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
-        Assert.True(driverErr.Paused.IsCompleted && !driver.HasExited, "the driver did not pause: " + (driver.HasExited ? await driverErr.All : "still running"));
-        Kill(1);
-        File.WriteAllText(release, "");
-        StartWorker(clusterFile, 1);
-        await driver.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
-        string errors = await driverErr.All;
-        Assert.True(driver.ExitCode == 0, $"exit {driver.ExitCode}: {errors}");
-        await driverOut;
+        var (exit, errors) = await RunThroughRestart("spectrum", 1, clusterFile, [.. spectrum, "--cluster", clusterFile, "--json", json]);
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
         Assert.Contains("retrying", errors, StringComparison.Ordinal);
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -213,19 +224,8 @@ public sealed class ClusterProcessTests : IDisposable
         string localTrain = Path.Combine(_dir, "train-local.json"), remoteTrain = Path.Combine(_dir, "train-remote.json");
         var (code, _, err) = CliTests.Run([.. train, "--out", Path.Combine(_dir, "t1.json"), "--json", localTrain]);
         Assert.True(code == 0, err);
-        string releaseTrain = Path.Combine(_dir, "release-train");
-        var trainer = Start((RestartPauseAfter, releaseTrain), [.. train, "--out", Path.Combine(_dir, "t2.json"), "--cluster", clusterFile, "--json", remoteTrain]);
-        _drivers.Add(trainer);
-        var trainerErr = ReadUntilPaused(trainer);
-        _ = trainer.StandardOutput.ReadToEndAsync();
-        await Task.WhenAny(trainerErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
-        Assert.True(trainerErr.Paused.IsCompleted && !trainer.HasExited, "the training driver did not pause: " + (trainer.HasExited ? await trainerErr.All : "still running"));
-        Kill(2);
-        File.WriteAllText(releaseTrain, "");
-        StartWorker(clusterFile, 2);
-        await trainer.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
-        string trainErrors = await trainerErr.All;
-        Assert.True(trainer.ExitCode == 0, $"exit {trainer.ExitCode}: {trainErrors}");
+        var (trainExit, trainErrors) = await RunThroughRestart("train", 2, clusterFile, [.. train, "--out", Path.Combine(_dir, "t2.json"), "--cluster", clusterFile, "--json", remoteTrain]);
+        Assert.True(trainExit == 0, $"exit {trainExit}: {trainErrors}");
         Assert.Contains("retrying", trainErrors, StringComparison.Ordinal);
         using (var a = JsonDocument.Parse(File.ReadAllText(localTrain)))
         using (var b = JsonDocument.Parse(File.ReadAllText(remoteTrain)))

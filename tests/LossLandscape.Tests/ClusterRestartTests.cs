@@ -34,15 +34,22 @@ public sealed class ClusterRestartTests
         }
     }
 
-    [Fact]
-    public async Task A_Silo_Killed_Mid_Lanczos_Is_Retried_After_Reactivation_And_The_Eigenvalues_Are_Unchanged()
+    /// <summary>A cluster of its own (silos are killed), configured as the shared fixture's.</summary>
+    private static async Task<TestCluster> StartClusterAsync()
     {
         TorchRuntime.EnsureInitialized();
         var builder = new TestClusterBuilder(OrleansClusterFixture.Silos);
         builder.AddSiloBuilderConfigurator<OrleansClusterFixture.SiloSetup>();
         builder.AddClientBuilderConfigurator<OrleansClusterFixture.ClientSetup>();
-        await using var cluster = builder.Build();
+        var cluster = builder.Build();
         await cluster.DeployAsync();
+        return cluster;
+    }
+
+    [Fact]
+    public async Task A_Silo_Killed_Mid_Lanczos_Is_Retried_After_Reactivation_And_The_Eigenvalues_Are_Unchanged()
+    {
+        await using var cluster = await StartClusterAsync();
 
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(6, ActivationRegistry.Default)], data.OutputDim);
@@ -76,12 +83,7 @@ public sealed class ClusterRestartTests
     [Fact]
     public async Task A_Cluster_That_Never_Comes_Back_Fails_The_Run_Naming_A_Shard_And_The_Cli_Exits_1()
     {
-        TorchRuntime.EnsureInitialized();
-        var builder = new TestClusterBuilder(OrleansClusterFixture.Silos);
-        builder.AddSiloBuilderConfigurator<OrleansClusterFixture.SiloSetup>();
-        builder.AddClientBuilderConfigurator<OrleansClusterFixture.ClientSetup>();
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync();
+        await using var cluster = await StartClusterAsync();
 
         var c = Cases.Mlps().First();
         // A short window: 2 s, so the run gives up after the first timed-out attempt or two.

@@ -125,8 +125,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Render(context, "certificate", result.Dataset, result.Result);
         if (result.Cluster is { } cluster)
         {
-            context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"cluster: {cluster.Shards} shards on {cluster.Workers} workers, {cluster.Calls} calls, {cluster.Retries} retried; {cluster.WallSeconds:0.000} s = compute {cluster.ComputeSeconds:0.000} + serialisation {cluster.SerializeSeconds:0.000} + transfer {cluster.TransferSeconds:0.000}")));
+            context.Console.MarkupLine(Markup.Escape($"cluster: {cluster.Describe()}"));
         }
         if (result.Perturbation is { } p)
         {

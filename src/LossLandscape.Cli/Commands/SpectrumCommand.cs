@@ -225,8 +225,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         Row("Hessian-vector products", s.Products.ToString(CultureInfo.InvariantCulture));
         if (result.Cluster is { } cluster)
         {
-            Row("cluster", string.Create(CultureInfo.InvariantCulture,
-                $"{cluster.Shards} shards on {cluster.Workers} workers, {cluster.Calls} calls, {cluster.Retries} retried; {cluster.WallSeconds:0.000} s = compute {cluster.ComputeSeconds:0.000} + serialisation {cluster.SerializeSeconds:0.000} + transfer {cluster.TransferSeconds:0.000}"));
+            Row("cluster", cluster.Describe());
         }
         Row("time", string.Create(CultureInfo.InvariantCulture, $"{s.Seconds:0.000} s"));
         if (s.Slq is { } slq)

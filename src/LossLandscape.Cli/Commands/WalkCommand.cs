@@ -134,8 +134,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − rank J = {(result.Steps.Count > 0 ? (result.N - result.Steps[^1].Rank).ToString(CultureInfo.InvariantCulture) : "?")} at the end point; status {result.Status}"));
         if (result.Cluster is { } cluster)
         {
-            context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"cluster: {cluster.Shards} shards on {cluster.Workers} workers, {cluster.Calls} calls, {cluster.Retries} retried; {cluster.WallSeconds:0.000} s = compute {cluster.ComputeSeconds:0.000} + serialisation {cluster.SerializeSeconds:0.000} + transfer {cluster.TransferSeconds:0.000}")));
+            context.Console.MarkupLine(Markup.Escape($"cluster: {cluster.Describe()}"));
         }
     }
 

@@ -117,7 +117,7 @@ public sealed class JacobianFactorization : IDisposable
     public static JacobianRoute ChooseRoute(ResidualMap map, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(map);
-        if (SvdBytes(map.Constraints, map.ParameterCount) <= Math.Min(budgetBytes, SvdRouteCapBytes))
+        if (SvdRouteFits(map.Constraints, map.ParameterCount, budgetBytes))
         {
             return JacobianRoute.Svd;
         }
@@ -229,7 +229,7 @@ public sealed class JacobianFactorization : IDisposable
         long n = jacobian.shape[1];
         if (route == JacobianRoute.Auto)
         {
-            route = SvdBytes(m, n) <= Math.Min(budgetBytes, SvdRouteCapBytes) ? JacobianRoute.Svd : n < m ? JacobianRoute.Normal : JacobianRoute.Gram;
+            route = SvdRouteFits(m, n, budgetBytes) ? JacobianRoute.Svd : n < m ? JacobianRoute.Normal : JacobianRoute.Gram;
         }
         using var scope = NewDisposeScope();
         var j = jacobian.dtype == ScalarType.Float64 ? jacobian : jacobian.to_type(ScalarType.Float64);
@@ -385,6 +385,13 @@ public sealed class JacobianFactorization : IDisposable
     /// </summary>
     public static long SvdRouteBytes(long constraints, long parameters) => SvdBytes(constraints, parameters);
 
+    /// <summary>
+    /// The SVD side of the route rule: whether the SVD route's matrices for an m × n J (<see cref="SvdRouteBytes"/>) fit
+    /// min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>).
+    /// </summary>
+    public static bool SvdRouteFits(long constraints, long parameters, long budgetBytes) =>
+        SvdBytes(constraints, parameters) <= Math.Min(budgetBytes, SvdRouteCapBytes);
+
     /// <summary>Bytes of the SVD route for an m × n J (see <see cref="RequiredBytes"/>).</summary>
     private static long SvdBytes(long m, long n)
     {
@@ -422,17 +429,27 @@ public sealed class JacobianFactorization : IDisposable
         return new JacobianFactorization(JacobianRoute.Svd, left.contiguous().DetachFromDisposeScope(), right.contiguous().DetachFromDisposeScope(), rank, n, null, null, null);
     }
 
+    /// <summary>
+    /// rank J from the ascending eigenvalues λ of a p × p Gram-type matrix of J (JJᵀ, p = ℓd; or JᵀJ, p = n): σᵢ = √max(λᵢ, 0)
+    /// in descending order, decided with the resolution √(p·ε)·σmax (the eigenvalues are accurate to about ε·‖JJᵀ‖, so σ to
+    /// √(ε·‖JJᵀ‖)). The one rule of the Gram and normal routes and of the distributed certificate.
+    /// </summary>
+    internal static RankDecision RankFromEigenvalues(IReadOnlyList<double> ascending, int constraints, long order, string basis)
+    {
+        var sigma = ascending.Reverse().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
+        double max = sigma.Length > 0 ? sigma[0] : 0;
+        return RankDecision.FromSingularValues(sigma, constraints, Math.Sqrt(order * Float64.Epsilon) * max, basis);
+    }
+
     private static JacobianFactorization FromGram(Func<Tensor> gram, int m, long n,
         Func<Tensor, Tensor> times, Func<Tensor, Tensor> transposeTimes, Tensor? owned)
     {
         t_factorizations++;
         using var scope = NewDisposeScope();
         var (lambda, vectors) = linalg.eigh(gram());
-        // eigh is ascending; flip to descending like the SVD. σᵢ = √max(λᵢ, 0).
+        var rank = RankFromEigenvalues(lambda.data<double>().ToArray(), m, m, "eig of JJᵀ");
+        // eigh is ascending; the vectors in descending order, like the SVD's.
         var order = ScalarArithmetic.Range(lambda.shape[0] - 1, -1, -1, int64);
-        var sigma = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
-        double max = sigma.Length > 0 ? sigma[0] : 0;
-        var rank = RankDecision.FromSingularValues(sigma, m, Math.Sqrt(m * Float64.Epsilon) * max, "eig of JJᵀ");
         var left = vectors.index_select(1, order).contiguous().DetachFromDisposeScope();
         return new JacobianFactorization(JacobianRoute.Gram, left, null, rank, n, times, transposeTimes, owned);
     }
@@ -464,11 +481,9 @@ public sealed class JacobianFactorization : IDisposable
         }
         cancellation.ThrowIfCancellationRequested();
         var (lambda, vectors) = linalg.eigh(normal);
-        // eigh is ascending; flip to descending like the SVD. σᵢ = √max(λᵢ, 0).
+        var rank = RankFromEigenvalues(lambda.data<double>().ToArray(), (int)m, n, "eig of JᵀJ");
+        // eigh is ascending; the vectors in descending order, like the SVD's.
         var order = ScalarArithmetic.Range(n - 1, -1, -1, int64);
-        var sigma = lambda.index_select(0, order).data<double>().Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
-        double max = sigma.Length > 0 ? sigma[0] : 0;
-        var rank = RankDecision.FromSingularValues(sigma, (int)m, Math.Sqrt(n * Float64.Epsilon) * max, "eig of JᵀJ");
         var right = vectors.index_select(1, order).contiguous().DetachFromDisposeScope();
         var owned = j.DetachFromDisposeScope(); // a new handle (detach), so disposing it never frees the caller's J
         return new JacobianFactorization(JacobianRoute.Normal, null, right, rank, n, null, r => owned.t().matmul(r), owned);
