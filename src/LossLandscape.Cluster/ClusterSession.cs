@@ -203,8 +203,13 @@ public sealed class ClusterSession : IResidualProblem
     public Tensor GetPoint() => tensor((double[])_point.Clone(), dtype: ScalarType.Float64);
 
     /// <inheritdoc/>
-    /// <remarks>Two rounds of shard calls: L, then ∇L.</remarks>
-    public (double Loss, Tensor Gradient) LossAndGradient() => (Loss(), Gradient());
+    /// <remarks>One round of shard calls: each shard's L_s and ∇L_s from one forward and one backward pass, summed in shard order.</remarks>
+    public (double Loss, Tensor Gradient) LossAndGradient()
+    {
+        using var scope = NewDisposeScope();
+        var sum = Sum(ShardQuantity.LossAndGradient, null).reshape(-1);
+        return (sum[0].item<double>(), sum.narrow(0, 1, sum.shape[0] - 1).clone().MoveToOuterDisposeScope());
+    }
 
     /// <inheritdoc/>
     public LinearOperator Hessian() => new DistributedHessianOperator(this);

@@ -32,6 +32,9 @@ public enum ShardQuantity
 
     /// <summary>J_s, the shard's rows of J, (ℓ·d_s) × n: gathered only when J fits the driver's SVD route.</summary>
     JacobianRows,
+
+    /// <summary>[L_s, ∇L_s]: the loss and its gradient from one forward and one backward pass, 1 + n values.</summary>
+    LossAndGradient,
 }
 
 /// <summary>Why a shard did not answer with a result.</summary>

@@ -194,8 +194,16 @@ internal sealed class ShardGrain : Grain, IShardGrain
             ShardQuantity.JacobianTranspose => new JacobianTransposeOperator(map).ApplyMatrix(Block()),
             ShardQuantity.GramFactors => GramFactors(),
             ShardQuantity.JacobianRows => map.Jacobian(),
+            ShardQuantity.LossAndGradient => LossAndGradient(map),
             _ => throw new ArgumentOutOfRangeException(nameof(quantity), quantity, "unknown shard quantity"),
         };
+    }
+
+    /// <summary>[L_s, ∇L_s] from the shard's one pass (<see cref="IResidualProblem.LossAndGradient"/>).</summary>
+    private static Tensor LossAndGradient(IResidualProblem map)
+    {
+        var (loss, gradient) = map.LossAndGradient();
+        return cat([tensor(loss, ScalarType.Float64).reshape(1), gradient], 0);
     }
 
     /// <summary>For each layer of the MLP: a (d_s × in), then δ (d_s·ℓ × out), all flattened into one vector.</summary>

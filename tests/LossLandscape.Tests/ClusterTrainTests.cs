@@ -28,6 +28,27 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
+    public void Loss_And_Gradient_Come_From_One_Round_Of_Shard_Calls_And_Equal_The_Single_Process_Pass()
+    {
+        // Every line-search trial of L-BFGS and every gradient-descent step asks for both: one call per shard, not two.
+        foreach (var c in Cases.Mlps().Take(4))
+        {
+            using var scope = NewDisposeScope();
+            using var model = new NetworkModel(c.Network, c.Parameters);
+            using var map = new ResidualMap(model, c.Data);
+            var (loss, gradient) = ((IResidualProblem)map).LossAndGradient();
+            var session = fixture.OpenSession(c);
+            int calls = session.Timings.Calls;
+            var (distributedLoss, distributedGradient) = session.LossAndGradient();
+            Assert.Equal(calls + 1, session.Timings.Calls);
+            Assert.True(Math.Abs(loss - distributedLoss) <= Tolerances.DistributedAgreement * Math.Max(1.0, loss), $"{c.Name}: L {loss:R} here, {distributedLoss:R} on the cluster");
+            double scale = Math.Max(1.0, gradient.abs().max().item<double>());
+            double difference = (gradient - distributedGradient).abs().max().item<double>();
+            Assert.True(difference <= Tolerances.DistributedAgreement * scale, $"{c.Name}: ∇L differs by {difference:G3} (scale {scale:G3})");
+        }
+    }
+
+    [Fact]
     public void Distributed_Gradient_Descent_Takes_The_Single_Process_Steps()
     {
         foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-5-3", StringComparison.Ordinal)).Take(2))

@@ -16,6 +16,9 @@ public sealed class ScalarArithmeticTests
 {
     private static readonly string[] LibraryAssemblies = ["LossLandscape.dll", "LossLandscape.Cluster.dll", "landscape.dll"];
 
+    /// <summary>TorchSharp's unsafe members, read from its IL once for the tests that need them.</summary>
+    private static readonly Lazy<HashSet<string>> Unsafe = new(UnsafeTorchSharpMembers);
+
     [Fact]
     public void The_Helpers_Compute_What_The_Operators_Compute()
     {
@@ -40,7 +43,7 @@ public sealed class ScalarArithmeticTests
     public void The_Check_Finds_An_Unsafe_Call()
     {
         // This test assembly holds one on purpose (UnsafeOnPurpose): the scan must report it, or it proves nothing.
-        var unsafeMembers = UnsafeTorchSharpMembers();
+        var unsafeMembers = Unsafe.Value;
         Assert.Contains("Tensor.op_Division(Tensor,Double)", unsafeMembers);
         Assert.Contains("Tensor.add_(Tensor)", unsafeMembers);
         Assert.Contains("Tensor.op_Addition(Tensor,Tensor)", unsafeMembers);
@@ -51,7 +54,7 @@ public sealed class ScalarArithmeticTests
     [Fact]
     public void No_Library_Method_Passes_An_Unreferenced_Scalar_To_Libtorch()
     {
-        var unsafeMembers = UnsafeTorchSharpMembers();
+        var unsafeMembers = Unsafe.Value;
         var found = LibraryAssemblies.SelectMany(a => UnsafeCalls(Path.Combine(AppContext.BaseDirectory, a), unsafeMembers)).ToArray();
         Assert.True(found.Length == 0, "calls that pass a Scalar nothing keeps alive (use ScalarArithmetic):\n" + string.Join("\n", found));
     }
