@@ -15,7 +15,8 @@ internal sealed class CliContext
         Arguments = arguments ?? [];
         Out = stdout;
         Err = stderr;
-        bool terminal = ReferenceEquals(stdout, System.Console.Out) && !System.Console.IsOutputRedirected;
+        bool terminal = (ReferenceEquals(stdout, System.Console.Out) && !System.Console.IsOutputRedirected)
+            || (ReferenceEquals(stdout, System.Console.Error) && !System.Console.IsErrorRedirected);
         Console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(stdout),
@@ -28,6 +29,12 @@ internal sealed class CliContext
             Console.Profile.Width = 200;
         }
     }
+
+    /// <summary>
+    /// This context with the tables and notes for people on standard error, so that standard output carries only the
+    /// machine-readable result (<c>--json -</c>).
+    /// </summary>
+    public CliContext WithTablesOnStandardError() => new(Err, Err, Arguments);
 
     /// <summary>The command line as given (for reports that say how they were made).</summary>
     public IReadOnlyList<string> Arguments { get; }

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using LossLandscape.Data;
@@ -34,7 +35,7 @@ internal static class CommonOptions
     };
 
     /// <summary><c>--json FILE</c>.</summary>
-    public static Option<string?> Json() => new("--json") { Description = "also write the machine-readable result to this file" };
+    public static Option<string?> Json() => new("--json") { Description = "also write the machine-readable result to this file ('-': to standard output, the tables then to standard error)" };
 
     /// <summary><c>--model FILE</c>.</summary>
     public static Option<string> Model(bool required = true) => new(ModelOptionName)
@@ -119,7 +120,8 @@ internal static class CommonOptions
         {
             for (int j = 0; j < i; j++)
             {
-                if (files[i].Path is { } a && files[j].Path is { } b && FileIdentity.SameFile(a, b))
+                // An output written in place (standard output, /dev/null, a pipe) replaces nothing, so it may be shared.
+                if (files[i].Path is { } a && files[j].Path is { } b && FileIdentity.SameFile(a, b) && !AtomicFile.WritesInPlace(a))
                 {
                     string what = j < inputs.Count ? "an output must not overwrite an input" : "two outputs must not overwrite each other";
                     throw new UsageException($"{files[i].Option} and {files[j].Option} name the same file ({a}{(string.Equals(a, b, StringComparison.Ordinal) ? "" : $", {b}")}); {what}");

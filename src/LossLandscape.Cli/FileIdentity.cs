@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Cli;
 
@@ -9,17 +9,13 @@ namespace LossLandscape.Cli;
 /// </summary>
 /// <remarks>
 /// Two names are one file when their canonical paths are equal (symbolic links, <c>..</c>, repeated separators) or,
-/// both existing, when stat(2) gives the same (st_dev, st_ino) (hard links; POSIX.1-2017 &lt;sys/stat.h&gt;: "The
-/// st_ino and st_dev fields taken together uniquely identify the file within the system"). Where stat is not available
-/// (not Linux, or a C library without the <c>stat</c> symbol) only the paths are compared.
+/// both existing, when they have one device and inode (hard links; <see cref="FileEntry.Identity"/>). Where that is not
+/// available only the paths are compared.
 /// </remarks>
 internal static class FileIdentity
 {
     /// <summary>Links followed through one path before giving up, Linux's limit for one lookup (MAXSYMLINKS = 40).</summary>
     private const int MaxLinks = 40;
-
-    /// <summary>A buffer larger than struct stat on every 64-bit Linux ABI (144 bytes on x86-64, 128 on arm64).</summary>
-    private const int StatBufferBytes = 256;
 
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name the same file (see the class remarks).</summary>
     public static bool SameFile(string a, string b)
@@ -28,7 +24,7 @@ internal static class FileIdentity
         {
             return true;
         }
-        return Inode(a) is { } x && Inode(b) is { } y && x == y;
+        return FileEntry.Identity(a) is { } x && FileEntry.Identity(b) is { } y && x == y;
     }
 
     /// <summary>
@@ -63,32 +59,4 @@ internal static class FileIdentity
         }
         return current;
     }
-
-    /// <summary>(st_dev, st_ino) of an existing file on 64-bit Linux; null elsewhere or when stat fails.</summary>
-    private static (ulong Device, ulong Inode)? Inode(string path)
-    {
-        if (!OperatingSystem.IsLinux() || IntPtr.Size != 8 || !Path.Exists(path))
-        {
-            return null;
-        }
-        try
-        {
-            var buffer = new byte[StatBufferBytes];
-            if (Stat(path, buffer) != 0)
-            {
-                return null;
-            }
-            // struct stat on 64-bit Linux (x86-64 and the generic ABI of arm64 alike) begins dev_t st_dev; ino_t st_ino; both 64-bit.
-            return (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8));
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-        {
-            return null; // glibc before 2.33 exports only __xstat: compare paths alone
-        }
-    }
-
-#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for one call per file.
-    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
-    private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte[] buffer);
-#pragma warning restore SYSLIB1054
 }

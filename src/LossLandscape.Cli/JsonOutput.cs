@@ -9,7 +9,8 @@ namespace LossLandscape.Cli;
 /// <summary>
 /// Writes a command's machine-readable result (<c>--json FILE</c>): the result record serialised by
 /// System.Text.Json with the source-generated <see cref="LandscapeJsonContext"/> (camelCase names, indented,
-/// non-finite numbers as <c>null</c>), written atomically (<see cref="AtomicFile"/>).
+/// non-finite numbers as <c>null</c>), written atomically (<see cref="AtomicFile"/>), or to standard output with
+/// <c>--json -</c>.
 /// </summary>
 internal static class JsonOutput
 {
@@ -20,15 +21,26 @@ internal static class JsonOutput
     /// </summary>
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>The <c>--json</c> argument that means standard output: <c>--json -</c>.</summary>
+    public const string StandardOutput = "-";
+
     /// <summary>
     /// Serialises <paramref name="value"/> with <paramref name="type"/> (a property of
-    /// <see cref="LandscapeJsonContext.Default"/>) to <paramref name="path"/>, if given.
+    /// <see cref="LandscapeJsonContext.Default"/>) to <paramref name="path"/>, if given; <see cref="StandardOutput"/>
+    /// writes it to <paramref name="stdout"/> (the command's tables then went to standard error).
     /// </summary>
-    public static void Write<T>(string? path, T value, JsonTypeInfo<T> type)
+    public static void Write<T>(string? path, T value, JsonTypeInfo<T> type, TextWriter stdout)
     {
         ArgumentNullException.ThrowIfNull(type);
+        ArgumentNullException.ThrowIfNull(stdout);
         if (path is null)
         {
+            return;
+        }
+        if (path == StandardOutput)
+        {
+            stdout.Write(Serialize(value, type));
+            stdout.Flush();
             return;
         }
         AtomicFile.WriteAllText(path, Serialize(value, type));

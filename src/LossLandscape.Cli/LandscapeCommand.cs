@@ -41,7 +41,8 @@ namespace LossLandscape.Cli;
 /// <see cref="AtomicFile"/>) and returns the result record; <see cref="CommandRun.Seconds"/> times the work
 /// since the loading ended.</item>
 /// <item><see cref="Render"/> prints the result for people; with <c>--json FILE</c> the result record is
-/// serialised (<see cref="JsonOutput.Write{T}"/>, through <see cref="JsonType"/>).</item>
+/// serialised (<see cref="JsonOutput.Write{T}"/>, through <see cref="JsonType"/>). With <c>--json -</c> the JSON is
+/// standard output's only content and everything for people, from the loading on, goes to standard error.</item>
 /// <item><see cref="ExitCode"/> turns the result into the exit code (default 0; see <see cref="LandscapeApp"/>).</item>
 /// </list>
 /// <para>To convert a command (the shape of every command in <c>Commands/</c>; <c>WalkCommand</c> is a small
@@ -271,9 +272,13 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         ValidateShared(settings);
         Validate(settings);
         // Before any work: no output may name an input or another output (after links), whatever the command.
+        bool jsonToStdout = settings.Json == JsonOutput.StandardOutput;
         CommonOptions.RequireDistinctOutputs(
             [("--model", settings.Model), ("--data", CommonOptions.DataFile(settings.Data?.Source)), .. InputFiles(settings)],
-            [.. OutputFiles(settings), ("--json", settings.Json)]);
+            [.. OutputFiles(settings), ("--json", jsonToStdout ? null : settings.Json)]);
+        // With --json -, standard output carries the JSON alone: everything for people goes to standard error.
+        var stdout = context.Out;
+        context = jsonToStdout ? context.WithTablesOnStandardError() : context;
 
         LandscapeApp.Initialize();
         using var signals = new SignalCancellation(context.Err);
@@ -311,7 +316,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         Render(context, settings, output);
         if (JsonType is { } type)
         {
-            JsonOutput.Write(settings.Json, output, type);
+            JsonOutput.Write(settings.Json, output, type, stdout);
         }
         // A caught SIGINT or SIGTERM stopped the work early (its best point and JSON are written): 130 or 143.
         return signals.ExitCode ?? ExitCode(settings, output);

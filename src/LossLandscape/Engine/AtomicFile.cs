@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace LossLandscape.Engine;
@@ -16,6 +19,9 @@ namespace LossLandscape.Engine;
 /// zero-length file problem", 2009).</para>
 /// <para>A target that is a symbolic link is followed: the file it points to is replaced and the link kept, as
 /// <c>sed -i --follow-symlinks</c> does. The replaced file's Unix permissions are carried over to the new one.</para>
+/// <para>Only a regular file, or a name where nothing is yet, is renamed over. Standard output given as a path
+/// (<c>/dev/stdout</c>), a device (<c>/dev/null</c>), a named pipe or a socket is written in place, never replaced by a
+/// file (<see cref="Write"/>).</para>
 /// </remarks>
 public static class AtomicFile
 {
@@ -47,11 +53,24 @@ public static class AtomicFile
     /// flush or rename fails, the temporary file is removed and the old file is untouched; an I/O failure is a
     /// <see cref="LandscapeInputException"/> naming the path, anything else propagates.
     /// </summary>
+    /// <remarks>
+    /// The rename is right for a regular file (or none) only. A target that is an open descriptor of this process
+    /// (<c>/dev/stdout</c>, <c>/dev/stderr</c>, <c>/dev/fd/N</c>, <c>/proc/self/fd/N</c>) is written through that
+    /// descriptor, at its offset, as a shell redirection would be; one that exists and is a device, a named pipe or a
+    /// socket is opened (a socket: connected to) and written in place. Either way the contents are first written to
+    /// memory, so a <paramref name="write"/> that throws sends nothing, and the node is never renamed over or
+    /// replaced.
+    /// </remarks>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(write);
-        string full = FollowLinks(Path.GetFullPath(path));
+        var (full, target) = Resolve(Path.GetFullPath(path));
+        if (target is not InPlace.None)
+        {
+            WriteInPlace(path, full, target, write);
+            return;
+        }
         string directory = Path.GetDirectoryName(full) ?? ".";
         string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
@@ -68,7 +87,7 @@ public static class AtomicFile
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temporary);
-            throw new LandscapeInputException($"{path}: cannot write: {e.Message.ReplaceLineEndings(" ")}");
+            throw CannotWrite(path, e);
         }
         catch
         {
@@ -77,15 +96,141 @@ public static class AtomicFile
         }
     }
 
-    /// <summary>The file a chain of symbolic links at <paramref name="full"/> ends at (itself when it is no link).</summary>
-    private static string FollowLinks(string full)
+    /// <summary>
+    /// Whether <see cref="Write"/> writes <paramref name="path"/> in place (a descriptor, a device, a named pipe or a
+    /// socket) rather than renaming a new file over it; such a target loses nothing when written, so two outputs may
+    /// share it (<c>--json /dev/null --out /dev/null</c>).
+    /// </summary>
+    public static bool WritesInPlace(string path)
     {
-        for (int i = 0; i < MaxLinks && new FileInfo(full).LinkTarget is { } target; i++)
+        ArgumentNullException.ThrowIfNull(path);
+        return Resolve(Path.GetFullPath(path)).Target is not InPlace.None;
+    }
+
+    /// <summary>How a target is written (<see cref="Write"/>'s remarks).</summary>
+    private enum InPlace
+    {
+        /// <summary>A regular file or nothing: the atomic route, a temporary file renamed over the target.</summary>
+        None,
+
+        /// <summary>An open descriptor of this process: write(2) on it.</summary>
+        Descriptor,
+
+        /// <summary>A device or a named pipe: opened for writing, without truncation.</summary>
+        Node,
+
+        /// <summary>A Unix-domain socket: connected to, then sent the bytes.</summary>
+        Socket,
+    }
+
+    /// <summary>
+    /// The file a chain of symbolic links at <paramref name="full"/> ends at (itself when it is no link), and how it is
+    /// written. A link that lands on a descriptor path (<c>/dev/stdout</c> → <c>/proc/self/fd/1</c>) stops there: what
+    /// lies behind it (<c>pipe:[…]</c>, or a file the shell opened) is reached only through the descriptor.
+    /// </summary>
+    private static (string Full, InPlace Target) Resolve(string full)
+    {
+        for (int i = 0; Descriptor(full) is null; i++)
         {
+            if (i == MaxLinks || new FileInfo(full).LinkTarget is not { } target)
+            {
+                return (full, FileEntry.KindOf(full) switch
+                {
+                    FileKind.CharacterDevice or FileKind.BlockDevice or FileKind.Fifo => InPlace.Node,
+                    FileKind.Socket => InPlace.Socket,
+                    _ => InPlace.None,
+                });
+            }
             full = Path.GetFullPath(target, Path.GetDirectoryName(full) ?? ".");
         }
-        return full;
+        return (full, InPlace.Descriptor);
     }
+
+    /// <summary>
+    /// The descriptor number a path names in this process (<c>/dev/fd/N</c>, <c>/proc/self/fd/N</c>,
+    /// <c>/proc/thread-self/fd/N</c>, or <c>/proc/PID/fd/N</c> with this process's PID), or null.
+    /// </summary>
+    private static int? Descriptor(string full)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+        string[] parts = full.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        bool descriptors = (parts.Length == 3 && parts[0] == "dev" && parts[1] == "fd")
+            || (parts.Length == 4 && parts[0] == "proc" && parts[2] == "fd"
+                && (parts[1] is "self" or "thread-self" || parts[1] == Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
+        return descriptors && int.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out int fd) ? fd : null;
+    }
+
+    /// <summary>Writes to a descriptor, a device, a named pipe or a socket in place (<see cref="Write"/>'s remarks).</summary>
+    private static void WriteInPlace(string path, string full, InPlace target, Action<Stream> write)
+    {
+        byte[] bytes;
+        using (var memory = new MemoryStream())
+        {
+            write(memory); // all of it before the target sees a byte: a writer that throws sends nothing
+            bytes = memory.ToArray();
+        }
+        try
+        {
+            switch (target)
+            {
+                case InPlace.Descriptor:
+                    WriteDescriptor(Descriptor(full)!.Value, bytes);
+                    break;
+                case InPlace.Socket:
+                    using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+                    {
+                        socket.Connect(new UnixDomainSocketEndPoint(full));
+                        for (int sent = 0; sent < bytes.Length;)
+                        {
+                            sent += socket.Send(bytes, sent, bytes.Length - sent, SocketFlags.None);
+                        }
+                        socket.Shutdown(SocketShutdown.Send);
+                    }
+                    break;
+                default:
+                    // FileMode.Open: neither created nor truncated; FileShare.ReadWrite: no advisory lock on a shared node.
+                    using (var stream = new FileStream(full, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Write, Share = FileShare.ReadWrite, BufferSize = 0 }))
+                    {
+                        stream.Write(bytes);
+                    }
+                    break;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SocketException)
+        {
+            throw CannotWrite(path, e);
+        }
+    }
+
+    /// <summary>write(2) on descriptor <paramref name="fd"/> until every byte is taken, retrying EINTR and EAGAIN.</summary>
+    private static void WriteDescriptor(int fd, byte[] bytes)
+    {
+        const int Interrupted = 4, TryAgain = 11; // EINTR, EAGAIN on Linux
+        for (int offset = 0; offset < bytes.Length;)
+        {
+            nint written = WriteCall(fd, ref bytes[offset], (nuint)(bytes.Length - offset));
+            if (written >= 0)
+            {
+                offset += (int)written;
+                continue;
+            }
+            int error = Marshal.GetLastPInvokeError();
+            if (error == TryAgain)
+            {
+                Thread.Sleep(1); // a non-blocking descriptor whose reader is behind
+            }
+            else if (error != Interrupted)
+            {
+                throw new IOException($"descriptor {fd}: {Marshal.GetPInvokeErrorMessage(error)}");
+            }
+        }
+    }
+
+    private static LandscapeInputException CannotWrite(string path, Exception e) =>
+        new($"{path}: cannot write: {e.Message.ReplaceLineEndings(" ")}");
 
     private static void KeepPermissions(string target, string temporary)
     {
@@ -106,4 +251,9 @@ public static class AtomicFile
             // Nothing more to do: the write already failed, and that is the error the user sees.
         }
     }
+
+#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for one call per output.
+    [DllImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static extern nint WriteCall(int fd, ref byte buffer, nuint count);
+#pragma warning restore SYSLIB1054
 }
