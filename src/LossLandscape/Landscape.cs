@@ -136,6 +136,10 @@ public sealed class Landscape : IDisposable
     /// <remarks>
     /// Geometry is decided in float64. A module built before the library's first call has float32 parameters (TorchSharp's
     /// default dtype); <see cref="ModuleModel"/> converts its parameters to float64 in place, exactly. Building the module after <see cref="LoadData"/> gives float64 parameters from the start.
+    /// The module is evaluated in eval mode, as PyHessian does: <see cref="ModuleModel"/> calls <c>eval()</c> on it, so
+    /// that dropout is off, batch norm uses its running statistics (never moved by an evaluation) and L does not depend
+    /// on <paramref name="batchSize"/>; <see cref="ModuleModel.Mode"/> (through <see cref="Model"/>) says whether it was
+    /// in training mode and which layers the mode affects.
     /// </remarks>
     /// <param name="module">The module; it takes a d × p tensor and returns d × ℓ (or d for ℓ = 1).</param>
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>

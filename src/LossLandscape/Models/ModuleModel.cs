@@ -14,6 +14,12 @@ namespace LossLandscape.Models;
 /// before the library sets float64, see <see cref="TorchRuntime"/>) is converted in place, exactly, with
 /// <c>module.to(float64)</c>, buffers included; any other parameter type or device is refused with a one-line
 /// <see cref="ArgumentException"/>.
+/// <para>The module is evaluated in eval mode, as PyHessian does (<c>model.eval()</c> before any product): f must be one
+/// function of p for L, its derivatives and every batching of the rows to agree. In training mode dropout draws a new
+/// mask at each call, and batch norm normalises by the current batch's statistics (so L would depend on the batch size)
+/// and moves its running statistics at every evaluation. The constructor calls <c>eval()</c> on the module, and so does
+/// every <see cref="Forward"/> that finds a layer switched back to training: no evaluation changes a buffer.
+/// <see cref="Mode"/> says what was switched.</para>
 /// </remarks>
 public sealed class ModuleModel : IDifferentiableModel
 {
@@ -44,6 +50,9 @@ public sealed class ModuleModel : IDifferentiableModel
             // Every float32, float16 and bfloat16 value is a float64 value: the conversion is exact.
             module.to(ScalarType.Float64);
         }
+        var modeDependent = module.named_modules().Where(m => IsModeDependent(m.module)).Select(m => m.name).ToArray();
+        Mode = new ModuleMode(module.named_modules().Any(m => m.module.training) || module.training, modeDependent);
+        module.eval();
         _module = module;
         _leaves = module.parameters().Where(p => p.requires_grad).Cast<Tensor>().ToArray();
         if (_leaves.Length == 0)
@@ -72,10 +81,27 @@ public sealed class ModuleModel : IDifferentiableModel
     /// <inheritdoc />
     public IReadOnlyList<Tensor> Leaves => _leaves;
 
+    /// <summary>How the module is evaluated: eval mode, and whether the constructor switched it there from training mode.</summary>
+    public ModuleMode Mode { get; }
+
+    /// <summary>
+    /// Whether a layer computes differently in training mode: dropout (every kind) and the normalisations that keep
+    /// running statistics (batch norm, instance norm). Layer norm and group norm do not depend on the mode.
+    /// </summary>
+    private static bool IsModeDependent(nn.Module module)
+    {
+        string name = module.GetType().Name;
+        return name.Contains("Dropout", StringComparison.Ordinal) || name.Contains("BatchNorm", StringComparison.Ordinal) || name.Contains("InstanceNorm", StringComparison.Ordinal);
+    }
+
     /// <inheritdoc />
     public Tensor Forward(Tensor inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
+        if (_module.training || _module.modules().Any(m => m.training))
+        {
+            _module.eval(); // switched back to training by the caller since: f stays the eval-mode function (class remarks)
+        }
         var output = _module.call(inputs);
         if (output.dim() == 1 && OutputDim == 1)
         {
@@ -87,4 +113,18 @@ public sealed class ModuleModel : IDifferentiableModel
         }
         return output;
     }
+}
+
+/// <summary>How a <see cref="ModuleModel"/> evaluates its module: always in eval mode.</summary>
+/// <param name="WasTraining">Whether the module (or one of its layers) was in training mode when it was wrapped, and was switched to eval mode.</param>
+/// <param name="ModeDependentLayers">The names of the layers whose output depends on the mode (dropout, batch norm, instance norm), in <c>named_modules()</c> order.</param>
+public sealed record ModuleMode(bool WasTraining, IReadOnlyList<string> ModeDependentLayers)
+{
+    /// <summary>One line for people: the mode, and what eval mode changed.</summary>
+    public string Describe() => (WasTraining, ModeDependentLayers.Count) switch
+    {
+        (_, 0) => "evaluated in eval mode (no dropout or batch-norm layer, so the mode changes nothing)",
+        (true, _) => $"switched from training to eval mode, as PyHessian evaluates: dropout off and batch norm on its running statistics ({string.Join(", ", ModeDependentLayers)})",
+        _ => $"evaluated in eval mode: dropout off and batch norm on its running statistics ({string.Join(", ", ModeDependentLayers)})",
+    };
 }
