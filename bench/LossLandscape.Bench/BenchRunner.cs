@@ -19,6 +19,7 @@ public static class BenchRunner
         ["connect"] = ("paths between two trained minima: every method, with and without weight matching, on the settings of issue 10", ConnectBench.Run),
         ["lanczos"] = ("20 smallest eigenvalues of ∇²L at a trained digits point: plain Lanczos vs thick restart, same 2000-HVP budget", LanczosBench.Run),
         ["cluster"] = ("one HVP on digits, n ≈ 10⁶: single process vs 1, 2, 4 landscape worker processes (Orleans), time split and scaling model", ClusterBench.Run),
+        ["minibatch"] = ("issue 19 §8: sgd and adam steps per second, L over all rows every step vs once an epoch, on digits and a 60,000-row CSV", MiniBatchBench.Run),
         ["hessian"] = ("HVP vs gradient; top-20 by Lanczos vs deflated power iteration; vs a PyTorch Lanczos, on digits", HessianBench.Run),
     };
 

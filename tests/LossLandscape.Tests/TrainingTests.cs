@@ -53,11 +53,99 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         var run = Trainer.Run(map, optimizer, new TrainingOptions(50));
         output.WriteLine($"{name}: {run.InitialLoss:G4} → best {run.BestLoss:G4} in {run.Steps} steps ({run.Status}, {run.Seconds:0.00} s); {run.Settings}");
         Assert.True(run.BestLoss < Tolerances.TrainingProgress * run.InitialLoss, $"{name}: L {run.InitialLoss:G4} → {run.BestLoss:G4}");
-        Assert.Equal(run.Steps + 1, run.LossHistory.Count);
+        // L over all rows after every step, but once an epoch (⌈30/8⌉ = 4 steps) and after the last for mini-batch sgd.
+        int every = name == "sgd" ? 4 : 1;
+        Assert.Equal(every, run.LossEvery);
+        Assert.Equal([.. Enumerable.Range(0, (run.Steps + every - 1) / every).Select(i => i * every), run.Steps], run.LossSteps);
+        Assert.Equal(run.LossSteps.Count, run.LossHistory.Count);
         Assert.Equal(run.LossHistory.Min(), run.BestLoss);
         // The model is left at the best point.
         Assert.Equal(run.BestLoss, map.Loss(), Tolerances.ExactAgreement * run.InitialLoss);
         Assert.Equal(run.BestParameters, model.ToArray());
+    }
+
+    /// <summary>A model that counts its forward passes over all d rows (an evaluation of L) and over fewer (a mini-batch).</summary>
+    private sealed class CountingModel(IDifferentiableModel inner, int rows) : IDifferentiableModel
+    {
+        public int FullPasses { get; private set; }
+
+        public int InputDim => inner.InputDim;
+
+        public int OutputDim => inner.OutputDim;
+
+        public int ParameterCount => inner.ParameterCount;
+
+        public IReadOnlyList<Tensor> Leaves => inner.Leaves;
+
+        public Tensor Forward(Tensor inputs)
+        {
+            if (inputs.shape[0] == rows)
+            {
+                FullPasses++;
+            }
+            return inner.Forward(inputs);
+        }
+    }
+
+    /// <summary>
+    /// Issue 19 §8: sgd and mini-batch adam evaluated L over all rows after every mini-batch step (300 steps on 60,000 rows
+    /// took 134 s); now once an epoch by default, with the running mini-batch loss in the progress between.
+    /// </summary>
+    [Theory]
+    [InlineData("sgd")]
+    [InlineData("adam")]
+    public void Mini_Batch_Methods_Evaluate_L_Over_All_Rows_Once_An_Epoch_Not_After_Every_Step(string name)
+    {
+        var (mlp, data, start) = SmallProblem();
+        using var network = new NetworkModel(mlp, start);
+        var model = new CountingModel(network, data.Count);
+        var map = new ResidualMap(model, data);
+        using Optimizer optimizer = name == "sgd"
+            ? new StochasticGradientDescent(new SgdOptions(LearningRate: 1e-3, BatchSize: 8, Seed: 3))
+            : new Adam(new AdamOptions(LearningRate: 1e-2, BatchSize: 8, Seed: 3));
+        var reports = new List<TrainingProgress>();
+        var run = Trainer.Run(map, optimizer, new TrainingOptions(50, TargetLoss: 0), new Inline(reports.Add));
+
+        int[] expected = [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 50]; // K = ⌈30/8⌉ = 4, and the last step
+        Assert.Equal(expected, run.LossSteps);
+        Assert.Equal(4, run.LossEvery);
+        // One pass over all rows per evaluation of L, and two for the finiteness check of H and L at p₀; none per mini-batch step.
+        Assert.True(model.FullPasses <= expected.Length + 2, $"{model.FullPasses} passes over all rows in {run.Steps} steps");
+        Assert.Equal(50, reports.Count);
+        foreach (var report in reports)
+        {
+            bool evaluated = expected.Contains(report.Step);
+            Assert.Equal(evaluated ? report.Step : report.Step / 4 * 4, report.LossStep);
+            Assert.Equal(run.LossHistory[Array.IndexOf(expected, report.LossStep)], report.Loss);
+            // Between evaluations the running mean of the mini-batch estimates of L; none right after one.
+            Assert.True(evaluated ? report.BatchLoss is null : report.BatchLoss is > 0 and < double.PositiveInfinity, $"step {report.Step}: batch loss {report.BatchLoss}");
+        }
+
+        // K = 1 is the old behaviour: an evaluation after every step.
+        using var again = new NetworkModel(mlp, start);
+        var counted = new CountingModel(again, data.Count);
+        using Optimizer same = new StochasticGradientDescent(new SgdOptions(LearningRate: 1e-3, BatchSize: 8, Seed: 3));
+        var everyStep = Trainer.Run(new ResidualMap(counted, data), same, new TrainingOptions(50, TargetLoss: 0, LossEvery: 1));
+        Assert.Equal(Enumerable.Range(0, 51), everyStep.LossSteps);
+        Assert.True(counted.FullPasses >= 51, $"{counted.FullPasses} passes over all rows with K = 1");
+    }
+
+    [Fact]
+    public void Train_Loss_Every_Writes_The_Evaluated_Steps_And_Refuses_Zero()
+    {
+        string model = Path.Combine(_dir, "m.json"), json = Path.Combine(_dir, "t.json");
+        var (code, _, err) = CliTests.Run("train", "--data", "builtin:iris", "--one-hot", "species", "--optimizer", "sgd", "--lr", "1e-4",
+            "--steps", "10", "--loss-every", "3", "--out", model, "--json", json);
+        Assert.True(code == 0, err);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(json)))
+        {
+            Assert.Equal(3, doc.RootElement.GetProperty("lossEvery").GetInt32());
+            Assert.Equal([0, 3, 6, 9, 10], doc.RootElement.GetProperty("lossSteps").EnumerateArray().Select(e => e.GetInt32()));
+            Assert.Equal(5, doc.RootElement.GetProperty("lossHistory").GetArrayLength());
+        }
+        (code, _, err) = CliTests.Run("train", "--data", "builtin:iris", "--one-hot", "species", "--optimizer", "sgd", "--steps", "10", "--loss-every", "0", "--out", model);
+        Assert.Equal(2, code);
+        Assert.Equal("landscape: error: --loss-every: 0 is not a positive number of steps", err.Trim());
     }
 
     [Theory]

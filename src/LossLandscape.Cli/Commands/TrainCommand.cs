@@ -14,7 +14,7 @@ namespace LossLandscape.Cli.Commands;
 
 /// <summary>
 /// <c>landscape train --data D (--target|--one-hot) [--dedupe] [--standardize] --hidden 64,64 --activation A
-/// --optimizer gd|sgd|adam|lbfgs|gauss-newton --steps N --seed S [--lr η] [--batch-size B] --out model.json [--json F]</c>:
+/// --optimizer gd|sgd|adam|lbfgs|gauss-newton --steps N --seed S [--lr η] [--batch-size B] [--loss-every K] --out model.json [--json F]</c>:
 /// trains an MLP from a random initialization (or <c>--init M</c>) and writes the best point; Ctrl-C stops the run and
 /// still writes the best model so far.
 /// </summary>
@@ -52,6 +52,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     private readonly Option<double?> _lr = new("--lr") { Description = "learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default 1e-3)" };
     private readonly Option<double?> _momentum = new("--momentum") { Description = "sgd momentum μ (default 0.9)" };
     private readonly Option<double?> _targetLoss = new("--target-loss") { Description = "stop once L ≤ this (default: the float64 zero ℓd·(10ε·max(1,|y|))²)" };
+    private readonly Option<int?> _lossEvery = new("--loss-every") { Description = "evaluate L over all rows every K steps and after the last (default: every step for gd, lbfgs, gauss-newton and full-batch adam; once an epoch, ⌈d/B⌉ steps, for sgd and mini-batch adam, with the running mini-batch loss shown between)" };
     private readonly Option<string?> _init = new("--init") { Description = "start from this model file instead of a random initialization (--hidden, --activation, --standardize are then taken from it)" };
     private readonly Option<string> _output = new("--out") { Description = "the model file to write (the best point)", Required = true };
     private readonly Option<string?> _cluster = ClusterOptions.Cluster();
@@ -61,7 +62,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
             batchSizeDescription: "rows per mini-batch (sgd: default 32; adam: default all rows)")
-        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _init, _output, _cluster);
+        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output, _cluster);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new TrainCommand().Build(context);
@@ -96,6 +97,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.</summary>
         public double? TargetLoss { get; init; }
 
+        /// <summary><c>--loss-every K</c>, or null for <see cref="Trainer.DefaultLossEvery"/>.</summary>
+        public int? LossEvery { get; init; }
+
         /// <summary><c>--init</c>: a model file to start from.</summary>
         public string? Init { get; init; }
 
@@ -121,6 +125,10 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
             throw new UsageException($"--target-loss: {t.ToString(CultureInfo.InvariantCulture)} is not a number ≥ 0");
+        }
+        if (settings.LossEvery is < 1)
+        {
+            throw new UsageException($"--loss-every: {settings.LossEvery} is not a positive number of steps");
         }
         if (settings.Init is null)
         {
@@ -210,6 +218,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         LearningRate = result.GetValue(_lr),
         Momentum = result.GetValue(_momentum),
         TargetLoss = result.GetValue(_targetLoss),
+        LossEvery = result.GetValue(_lossEvery),
         Init = result.GetValue(_init),
         Out = result.GetValue(_output)!,
         Cluster = result.GetValue(_cluster),
@@ -236,7 +245,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         if (settings.Cluster is { } clusterFile)
         {
             using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent, start);
-            var steps = new TrainingOptions(settings.Steps, settings.TargetLoss);
+            var steps = new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery);
             // The same optimizer as without --cluster (gd, lbfgs or gauss-newton), on the session: every sum over the data on the workers.
             var distributed = run.ProgressUntilCtrlC($"train ({settings.Optimizer} on {cluster.Session.Config.Shards} shards)", (progress, cancellation) =>
                 DistributedTraining.Train(cluster.Session, opt, steps, new StatusProgress(progress), cancellation));
@@ -246,7 +255,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 
         // Ctrl-C: the trainer stops at the next step and the best point is written.
         var training = run.ProgressUntilCtrlC($"train ({settings.Optimizer})", (progress, cancellation) =>
-            Trainer.Run(map, opt, new TrainingOptions(settings.Steps, settings.TargetLoss), new StatusProgress(progress), cancellation));
+            Trainer.Run(map, opt, new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery), new StatusProgress(progress), cancellation));
         InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, training.BestParameters));
         return TrainOutput.Of(settings.Out, set, map, training);
     }
@@ -263,6 +272,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         Row("optimizer", result.Settings);
         Row("status", $"{result.Status} after {result.Steps} steps{(result.Note is null ? "" : $" ({result.Note})")}");
         Row("loss L", $"{F(result.InitialLoss)} → {F(result.FinalLoss)}; best {F(result.BestLoss)} at step {result.BestStep} (target {F(result.TargetLoss)})");
+        Row("evaluated", result.LossEvery == 1 ? "L over all rows after every step" : $"L over all rows every {result.LossEvery} steps and after the last ({result.LossSteps.Count} values)");
         Row("time", string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:0.00} s, {result.Evaluations} evaluations"));
         Row("wrote", $"{result.Model} (the best point)");
         context.Console.Write(table);
@@ -281,8 +291,13 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     /// <summary>Turns trainer progress into the progress bar's fraction and status text (synchronously).</summary>
     private sealed class StatusProgress(IProgress<(double Fraction, string Status)> inner) : IProgress<TrainingProgress>
     {
-        public void Report(TrainingProgress value) =>
-            inner.Report(((double)value.Step / Math.Max(1, value.Steps), $"step {value.Step}/{value.Steps}, L = {value.Loss.ToString("G4", CultureInfo.InvariantCulture)} (best {value.BestLoss.ToString("G4", CultureInfo.InvariantCulture)})"));
+        public void Report(TrainingProgress value)
+        {
+            static string G(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+            string at = value.LossStep == value.Step ? "" : $" at step {value.LossStep}";
+            string batch = value.BatchLoss is { } b ? $", mini-batch L ≈ {G(b)}" : "";
+            inner.Report(((double)value.Step / Math.Max(1, value.Steps), $"step {value.Step}/{value.Steps}, L = {G(value.Loss)}{at} (best {G(value.BestLoss)}){batch}"));
+        }
     }
 }
 
@@ -305,8 +320,10 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 /// <param name="BestStep">Where it was seen (0: the start).</param>
 /// <param name="TargetLoss">The target used.</param>
 /// <param name="Seconds">Wall time of the run.</param>
-/// <param name="LossHistory">L at p₀ and after each step.</param>
+/// <param name="LossHistory">L at p₀ and after each evaluated step (<paramref name="LossSteps"/>).</param>
 /// <param name="Inputs">Inputs per row p.</param>
+/// <param name="LossSteps">The step of each entry of <paramref name="LossHistory"/> (0: p₀).</param>
+/// <param name="LossEvery">K: L was evaluated every K steps and after the last (<c>--loss-every</c>).</param>
 internal sealed record TrainOutput(
     string Model,
     string Data,
@@ -327,7 +344,9 @@ internal sealed record TrainOutput(
     double TargetLoss,
     double Seconds,
     IReadOnlyList<double> LossHistory,
-    int Inputs)
+    int Inputs,
+    IReadOnlyList<int> LossSteps,
+    int LossEvery)
 {
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -340,7 +359,7 @@ internal sealed record TrainOutput(
     /// <summary>The output of <paramref name="run"/> on <paramref name="map"/>, written to <paramref name="path"/>.</summary>
     public static TrainOutput Of(string path, Dataset set, ResidualMap map, TrainingResult run) =>
         new(path, set.Source, map.ParameterCount, set.Count, set.OutputDim, map.Constraints, run.Optimizer, run.Settings, TrainCommand.StatusName(run.Status), run.Note,
-            run.Steps, run.Evaluations, run.InitialLoss, run.FinalLoss, run.BestLoss, run.BestStep, run.TargetLoss, run.Seconds, run.LossHistory, set.InputDim)
+            run.Steps, run.Evaluations, run.InitialLoss, run.FinalLoss, run.BestLoss, run.BestStep, run.TargetLoss, run.Seconds, run.LossHistory, set.InputDim, run.LossSteps, run.LossEvery)
         {
             Interrupted = run.Status == SolverStatus.Cancelled,
         };

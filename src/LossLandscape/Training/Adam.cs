@@ -41,12 +41,13 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
         Tensor g;
-        if (_options.BatchSize is { } size && size < map.Data.Count)
+        double? batchLoss = null;
+        if (RowsPerStep(map.Data.Count) is { } size)
         {
             _batches ??= new MiniBatches(map.Data.Count, size, _options.Seed);
             _inputs ??= map.Data.InputsTensor().DetachFromDisposeScope();
             _targets ??= map.Data.TargetsTensor().DetachFromDisposeScope();
-            g = Objective.MiniBatchGradient(map, _inputs, _targets, _batches.Next());
+            (batchLoss, g) = Objective.MiniBatchGradient(map, _inputs, _targets, _batches.Next());
         }
         else
         {
@@ -61,8 +62,11 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
         double c1 = 1 - Math.Pow(_options.Beta1, _t), c2 = 1 - Math.Pow(_options.Beta2, _t);
         var step = _m.Over(c1).div_(_v.Over(c2).sqrt_().PlusInPlace(_options.Epsilon)).TimesInPlace(_options.LearningRate);
         ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(step));
-        return StepOutcome.Moved;
+        return new StepOutcome(false, BatchLoss: batchLoss);
     }
+
+    /// <inheritdoc/>
+    public override int? RowsPerStep(int rows) => _options.BatchSize is { } size && size < rows ? size : null;
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

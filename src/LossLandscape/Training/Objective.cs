@@ -27,10 +27,11 @@ internal static class Objective
     }
 
     /// <summary>
-    /// The unbiased mini-batch estimate (d/|B|)·∇Σ_{i∈B} |H_i|^a of ∇L over the rows <paramref name="rows"/>,
-    /// so that a learning rate means the same for full-batch and mini-batch methods.
+    /// The unbiased mini-batch estimates (d/|B|)·Σ_{i∈B} |H_i|^a of L and (d/|B|)·∇Σ_{i∈B} |H_i|^a of ∇L over the rows
+    /// <paramref name="rows"/>, so that a learning rate means the same for full-batch and mini-batch methods, and the
+    /// mini-batch loss is on the scale of L.
     /// </summary>
-    public static Tensor MiniBatchGradient(ResidualMap map, Tensor inputs, Tensor targets, long[] rows)
+    public static (double Loss, Tensor Gradient) MiniBatchGradient(ResidualMap map, Tensor inputs, Tensor targets, long[] rows)
     {
         using var scope = NewDisposeScope();
         var index = tensor(rows, dtype: int64);
@@ -38,8 +39,9 @@ internal static class Objective
         var value = map.Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(map.Exponent).sum();
         var leaves = map.Model.Leaves.ToArray();
         var grads = autograd.grad([value], leaves, allow_unused: true);
-        var g = ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves).TimesInPlace((double)map.Data.Count / rows.Length);
-        return g.MoveToOuterDisposeScope();
+        double scale = (double)map.Data.Count / rows.Length;
+        var g = ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves).TimesInPlace(scale);
+        return (scale * value.item<double>(), g.MoveToOuterDisposeScope());
     }
 }
 

@@ -7,7 +7,11 @@ namespace LossLandscape.Training;
 /// <summary>What one optimizer step did.</summary>
 /// <param name="Stalled">True when the optimizer can make no more progress from here (no descent, failed line search, zero gradient).</param>
 /// <param name="Note">Why it stalled, or null.</param>
-public sealed record StepOutcome(bool Stalled, string? Note = null)
+/// <param name="BatchLoss">
+/// A mini-batch method's estimate (d/|B|)·Σ_{i∈B}|H_i|^a of L at the point the step started from (the loss of the
+/// mini-batch it drew, on L's scale); null for the full-batch methods.
+/// </param>
+public sealed record StepOutcome(bool Stalled, string? Note = null, double? BatchLoss = null)
 {
     /// <summary>An ordinary step.</summary>
     public static StepOutcome Moved { get; } = new(false);
@@ -44,6 +48,12 @@ public abstract class Optimizer : IDisposable
     public virtual StepOutcome Step(IResidualProblem problem) => problem is ResidualMap map
         ? Step(map)
         : throw new LandscapeInputException($"the optimizer {Name} draws mini-batches from the data in this process: it runs on a residual map only (gd, lbfgs and gauss-newton run on any problem)");
+
+    /// <summary>
+    /// The rows B of one step's mini-batch on data of <paramref name="rows"/> rows, or null for a method whose steps use all
+    /// rows. The trainer's default <see cref="TrainingOptions.LossEvery"/> is one epoch, ⌈d/B⌉ steps.
+    /// </summary>
+    public virtual int? RowsPerStep(int rows) => null;
 
     /// <summary>Whether <see cref="Step(IResidualProblem)"/> takes problems other than a <see cref="ResidualMap"/>: true for the full-batch methods.</summary>
     public virtual bool TakesAnyProblem => false;

@@ -49,7 +49,7 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
         _inputs ??= map.Data.InputsTensor().DetachFromDisposeScope();
         _targets ??= map.Data.TargetsTensor().DetachFromDisposeScope();
         using var scope = NewDisposeScope();
-        var g = Objective.MiniBatchGradient(map, _inputs, _targets, _batches.Next());
+        var (batchLoss, g) = Objective.MiniBatchGradient(map, _inputs, _targets, _batches.Next());
         Evaluations++;
         if (_velocity is null)
         {
@@ -61,8 +61,11 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
         }
         var direction = _options.Nesterov ? ScalarArithmetic.WithScalar(_options.Momentum, momentum => g.add(_velocity, momentum)) : _velocity;
         ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(direction.Times(_rate.Value)));
-        return StepOutcome.Moved;
+        return new StepOutcome(false, BatchLoss: batchLoss);
     }
+
+    /// <inheritdoc/>
+    public override int? RowsPerStep(int rows) => Math.Min(_options.BatchSize, rows);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

@@ -9,23 +9,36 @@ namespace LossLandscape.Training;
 /// <param name="Steps">The most optimizer steps N.</param>
 /// <param name="TargetLoss">
 /// Stop (<see cref="SolverStatus.Converged"/>) once L ≤ this; default null: the float64 zero of L,
-/// <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.
+/// <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>. The target is tested wherever L is evaluated.
 /// </param>
-public sealed record TrainingOptions(int Steps, double? TargetLoss = null);
+/// <param name="LossEvery">
+/// Evaluate L over all rows every K steps (and after the last step); default null: <see cref="Trainer.DefaultLossEvery"/>,
+/// every step for the full-batch methods and once an epoch (⌈d/B⌉ steps) for the mini-batch ones. Between evaluations a
+/// mini-batch method's progress carries the running mean of its mini-batch losses.
+/// </param>
+public sealed record TrainingOptions(int Steps, double? TargetLoss = null, int? LossEvery = null);
 
 /// <summary>Progress of a run, reported after each step.</summary>
 /// <param name="Step">Steps taken.</param>
 /// <param name="Steps">The budget N.</param>
-/// <param name="Loss">L at the current point.</param>
-/// <param name="BestLoss">The least L seen so far.</param>
-public sealed record TrainingProgress(int Step, int Steps, double Loss, double BestLoss);
+/// <param name="Loss">L over all rows at the last evaluated point (after step <paramref name="LossStep"/>).</param>
+/// <param name="BestLoss">The least L evaluated so far.</param>
+/// <param name="LossStep">The step after which <paramref name="Loss"/> was evaluated (equal to <paramref name="Step"/> where L is evaluated every step).</param>
+/// <param name="BatchLoss">
+/// A mini-batch method's running loss: the mean of its mini-batch estimates of L over the steps since the last
+/// evaluation of L (<see cref="StepOutcome.BatchLoss"/>); null for the full-batch methods and right after an evaluation.
+/// </param>
+public sealed record TrainingProgress(int Step, int Steps, double Loss, double BestLoss, int LossStep = 0, double? BatchLoss = null);
 
 /// <summary>The outcome of a training run.</summary>
 /// <param name="Optimizer">The optimizer's name.</param>
 /// <param name="Settings">The optimizer's settings in words (<see cref="Optimizer.Describe"/>).</param>
 /// <param name="Status">How the run ended.</param>
 /// <param name="Steps">Optimizer steps taken.</param>
-/// <param name="LossHistory">L at p₀ and after each step (Steps + 1 values).</param>
+/// <param name="LossHistory">
+/// L at p₀ and after every evaluated step (<paramref name="LossSteps"/>): after each step (Steps + 1 values) where L is
+/// evaluated every step.
+/// </param>
 /// <param name="BestLoss">The least L in the history.</param>
 /// <param name="BestStep">The step at which it was reached (0: the start).</param>
 /// <param name="BestParameters">The point with the least L; the model is left there.</param>
@@ -33,21 +46,24 @@ public sealed record TrainingProgress(int Step, int Steps, double Loss, double B
 /// <param name="Evaluations">The optimizer's loss or gradient evaluations (see <see cref="Optimizer.Evaluations"/>).</param>
 /// <param name="Seconds">Wall time of the run.</param>
 /// <param name="Note">Why the optimizer stalled, if it did.</param>
+/// <param name="LossSteps">The step after which each entry of <paramref name="LossHistory"/> was evaluated (0: p₀).</param>
+/// <param name="LossEvery">K: L was evaluated every K steps, and after the last.</param>
 public sealed record TrainingResult(
     string Optimizer, string Settings, SolverStatus Status, int Steps, IReadOnlyList<double> LossHistory, double BestLoss, int BestStep,
-    double[] BestParameters, double TargetLoss, long Evaluations, double Seconds, string? Note)
+    double[] BestParameters, double TargetLoss, long Evaluations, double Seconds, string? Note, IReadOnlyList<int> LossSteps, int LossEvery)
 {
     /// <summary>L at p₀.</summary>
     public double InitialLoss => LossHistory[0];
 
-    /// <summary>L after the last step (may exceed <see cref="BestLoss"/> for the non-monotone methods).</summary>
+    /// <summary>L after the last step (may exceed <see cref="BestLoss"/> for the non-monotone methods); the run evaluates L after its last step whatever K.</summary>
     public double FinalLoss => LossHistory[^1];
 }
 
 /// <summary>
-/// Runs an <see cref="Optimizer"/> for at most N steps on a <see cref="ResidualMap"/>, recording L after every step,
-/// reporting progress, honouring cancellation, and always keeping the best point: whatever ends the run (the target,
-/// the budget, a stall, divergence or cancellation), the model is left at the point of least L seen.
+/// Runs an <see cref="Optimizer"/> for at most N steps on a <see cref="ResidualMap"/>, recording L every K steps
+/// (<see cref="TrainingOptions.LossEvery"/>), reporting progress, honouring cancellation, and always keeping the best
+/// point: whatever ends the run (the target, the budget, a stall, divergence or cancellation), the model is left at the
+/// point of least L evaluated.
 /// </summary>
 public static class Trainer
 {
@@ -66,6 +82,22 @@ public static class Trainer
     {
         ArgumentNullException.ThrowIfNull(problem);
         return problem.Constraints * Math.Pow(10 * Float64.Epsilon * Math.Max(1.0, problem.MaxAbsTarget), problem.Exponent);
+    }
+
+    /// <summary>
+    /// The default K of <see cref="TrainingOptions.LossEvery"/>: 1 for a method whose steps use all rows (its step costs
+    /// at least one evaluation of L, so one more per step at most doubles it), and one epoch, ⌈d/B⌉ steps, for a
+    /// mini-batch method (<see cref="Optimizer.RowsPerStep"/>): an evaluation costs about d/B mini-batch forward passes,
+    /// so evaluating after every step multiplied a step's cost by about d/B (300 Adam steps of B = 32 on 60,000 rows took
+    /// 134 s, issue 19 §8), while once an epoch adds about a third of a forward-and-backward pass per row. An epoch is also
+    /// where PyTorch users log the loss.
+    /// </summary>
+    public static int DefaultLossEvery(IResidualProblem problem, Optimizer optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        int rows = problem is ResidualMap map ? map.Data.Count : 0;
+        return rows > 0 && optimizer.RowsPerStep(rows) is { } batch ? (int)((rows + (long)batch - 1) / batch) : 1;
     }
 
     /// <summary>Trains <paramref name="map"/>'s model with <paramref name="optimizer"/>.</summary>
@@ -101,7 +133,7 @@ public static class Trainer
     /// <param name="options">The budget and target.</param>
     /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
     /// <param name="cancellation">As for <see cref="Run(ResidualMap, Optimizer, TrainingOptions, IProgress{TrainingProgress}, CancellationToken)"/>.</param>
-    /// <exception cref="LandscapeInputException">The optimizer needs the data in this process, or H is not finite at p₀.</exception>
+    /// <exception cref="LandscapeInputException">The optimizer needs the data in this process, H is not finite at p₀, or K &lt; 1.</exception>
     public static TrainingResult Run(IResidualProblem problem, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(problem);
@@ -110,6 +142,10 @@ public static class Trainer
         if (options.Steps < 0)
         {
             throw new LandscapeInputException(FormattableString.Invariant($"the number of steps must be ≥ 0, got {options.Steps}"), nameof(options));
+        }
+        if (options.LossEvery is < 1)
+        {
+            throw new LandscapeInputException(FormattableString.Invariant($"L must be evaluated every K ≥ 1 steps, got K = {options.LossEvery}"), nameof(options));
         }
         if (problem is ResidualMap local)
         {
@@ -130,8 +166,12 @@ public static class Trainer
         var map = problem;
         var watch = Stopwatch.StartNew();
         double target = options.TargetLoss ?? RoundingFloor(map);
+        int every = options.LossEvery ?? DefaultLossEvery(map, optimizer);
         double loss = map.Loss();
         var history = new List<double> { loss };
+        var lossSteps = new List<int> { 0 };
+        double batchSum = 0; // the mini-batch losses since the last evaluation of L, and how many
+        int batchCount = 0;
         double bestLoss = double.IsFinite(loss) ? loss : double.PositiveInfinity;
         int bestStep = 0;
         var best = map.GetPoint().DetachFromDisposeScope();
@@ -144,8 +184,8 @@ public static class Trainer
         {
             while (true)
             {
-                // L ≤ max(0, target): the convergence test with an absolute tolerance only; a NaN L never passes it.
-                if (ConvergenceTest.IsMet(loss, scale: 0, relativeTolerance: 0, absoluteTolerance: target))
+                // L ≤ max(0, target) at the current point: the convergence test with an absolute tolerance only; a NaN L never passes it.
+                if (lossSteps[^1] == step && ConvergenceTest.IsMet(loss, scale: 0, relativeTolerance: 0, absoluteTolerance: target))
                 {
                     status = SolverStatus.Converged;
                     break;
@@ -167,8 +207,23 @@ public static class Trainer
                     break;
                 }
                 step++;
+                if (outcome.BatchLoss is { } batchLoss)
+                {
+                    batchSum += batchLoss;
+                    batchCount++;
+                }
+                // L over all rows every K steps, after the last step, and wherever the run may end or a mini-batch overflowed.
+                bool evaluate = step % every == 0 || step >= options.Steps || outcome.Stalled || cancellation.IsCancellationRequested
+                    || outcome.BatchLoss is { } b && !double.IsFinite(b);
+                if (!evaluate)
+                {
+                    progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss, lossSteps[^1], batchCount > 0 ? batchSum / batchCount : null));
+                    continue;
+                }
                 loss = map.Loss();
                 history.Add(loss);
+                lossSteps.Add(step);
+                (batchSum, batchCount) = (0, 0);
                 if (loss < bestLoss)
                 {
                     bestLoss = loss;
@@ -176,7 +231,7 @@ public static class Trainer
                     best.Dispose();
                     best = map.GetPoint().DetachFromDisposeScope();
                 }
-                progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss));
+                progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss, step));
                 if (!double.IsFinite(loss))
                 {
                     status = SolverStatus.Diverged;
@@ -195,7 +250,7 @@ public static class Trainer
                 map.SetPoint(best);
             }
             return new TrainingResult(optimizer.Name, optimizer.Describe(), status, step, history, bestLoss, bestStep,
-                best.data<double>().ToArray(), target, optimizer.Evaluations, watch.Elapsed.TotalSeconds, note);
+                best.data<double>().ToArray(), target, optimizer.Evaluations, watch.Elapsed.TotalSeconds, note, lossSteps, every);
         }
         finally
         {
