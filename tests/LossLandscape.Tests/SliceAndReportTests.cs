@@ -227,16 +227,16 @@ public class SliceAndReportTests
 
 /// <summary>
 /// The report page as a person sees it: rendered by headless Chromium (Debian's chromium package), screenshot not blank,
-/// and the expected headings in the rendered DOM. Where chromium is missing the test installs it with
-/// <c>apt-get install chromium</c> and says so in its output; it is skipped, with the reason, where it cannot install it
-/// (not root, no apt-get, the install fails, e.g. without network, or LANDSCAPE_TESTS_NO_INSTALL=1 forbids it).
+/// and the expected headings in the rendered DOM. The test installs nothing: <c>.ci/run</c> installs chromium before the
+/// tests and sets <see cref="Chromium.RequireVariable"/>, so that in CI a missing browser fails the test; elsewhere the test
+/// is skipped, with the reason, where chromium is missing.
 /// </summary>
 public sealed class RenderedReportTests(ITestOutputHelper output)
 {
     [SkippableFact]
     public void Verify_Report_Renders_In_Headless_Chromium()
     {
-        string chromium = Chromium.LocateOrInstall(output.WriteLine);
+        string chromium = Chromium.Locate(output.WriteLine);
         var dir = Directory.CreateTempSubdirectory("landscape-report-").FullName;
         try
         {
@@ -266,106 +266,16 @@ public sealed class RenderedReportTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(true, false, false, false, null)]
-    [InlineData(false, false, true, false, "not root")]
-    [InlineData(false, true, false, false, "no apt-get")]
-    [InlineData(false, true, true, true, "LANDSCAPE_TESTS_NO_INSTALL")]
-    [InlineData(false, true, true, false, null)]
-    public void Chromium_Is_Used_Installed_Or_Skipped_With_A_Reason(bool installed, bool root, bool apt, bool forbidden, string? reason)
+    [InlineData(true, false, null, null)]
+    [InlineData(true, true, null, null)]
+    [InlineData(false, false, null, "apt-get install chromium")]
+    [InlineData(false, true, "LANDSCAPE_TESTS_REQUIRE_CHROMIUM", null)]
+    public void Chromium_Is_Used_Or_The_Test_Skipped_With_A_Reason_Or_Failed_Where_Required(bool installed, bool required, string? failure, string? skip)
     {
-        var skip = Chromium.CannotInstallReason(installed, root, apt, forbidden);
-        if (reason is null)
-        {
-            Assert.Null(skip);
-        }
-        else
-        {
-            Assert.NotNull(skip);
-            Assert.Contains(reason, skip);
-            Assert.Contains("apt-get install chromium", skip);
-        }
-    }
-}
-
-/// <summary>Finds headless Chromium, installs it with apt-get where it may (saying so), or skips the test with the reason.</summary>
-internal static class Chromium
-{
-    /// <summary>Where Debian's and Ubuntu's packages put the browser.</summary>
-    private static readonly string[] Candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
-
-    /// <summary>Set to 1 to forbid the test from installing packages; the Chromium test is then skipped where chromium is missing.</summary>
-    public const string NoInstallVariable = "LANDSCAPE_TESTS_NO_INSTALL";
-
-    private const string AptGet = "/usr/bin/apt-get";
-
-    private static readonly object Gate = new();
-
-    /// <summary>
-    /// Why chromium cannot be had (null: it is installed, or it can be installed): the test installs a system package
-    /// only as root, with apt-get, and unless <see cref="NoInstallVariable"/> forbids it.
-    /// </summary>
-    public static string? CannotInstallReason(bool installed, bool root, bool hasAptGet, bool forbidden)
-    {
-        const string Hint = "install Debian's chromium package (apt-get install chromium) to run this test";
-        if (installed)
-        {
-            return null;
-        }
-        if (forbidden)
-        {
-            return $"chromium is not installed and {NoInstallVariable}=1 forbids installing it; {Hint}";
-        }
-        if (!root)
-        {
-            return $"chromium is not installed and the tests are not root, so they cannot install it; {Hint}";
-        }
-        return hasAptGet ? null : $"chromium is not installed and there is no apt-get to install it with; {Hint}";
-    }
-
-    /// <summary>The path of chromium, after installing it when it is missing and may be installed; otherwise skips the test.</summary>
-    public static string LocateOrInstall(Action<string> say)
-    {
-        lock (Gate)
-        {
-            string? found = Candidates.FirstOrDefault(File.Exists);
-            var reason = CannotInstallReason(found is not null, Environment.IsPrivilegedProcess, File.Exists(AptGet), Environment.GetEnvironmentVariable(NoInstallVariable) == "1");
-            Skip.If(reason is not null, reason);
-            if (found is not null)
-            {
-                say($"using {found}");
-                return found;
-            }
-            say($"chromium is missing: installing Debian's chromium package with '{AptGet} update && {AptGet} install -y chromium' (the tests run as root; set {NoInstallVariable}=1 to skip instead)");
-            foreach (var step in new[] { "update -qq", "install -y -qq chromium" })
-            {
-                var (code, _, error) = Exec(AptGet, step);
-                Skip.If(code != 0, $"apt-get {step} exited {code}, so chromium could not be installed (no network or package mirror?): {LastLine(error)}");
-            }
-            found = Candidates.FirstOrDefault(File.Exists);
-            Skip.If(found is null, "apt-get installed the chromium package but no chromium binary is in /usr/bin");
-            say($"installed {found}");
-            return found!;
-        }
-    }
-
-    /// <summary>Runs headless chromium; a non-zero exit fails the test.</summary>
-    public static string Run(string chromium, string arguments)
-    {
-        var (code, output, error) = Exec(chromium, "--headless --no-sandbox --disable-gpu --hide-scrollbars " + arguments);
-        Assert.True(code == 0, $"{chromium} {arguments} exited {code}: {error}");
-        return output;
-    }
-
-    private static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
-
-    private static (int Code, string Output, string Error) Exec(string file, string arguments)
-    {
-        var info = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.Environment["DEBIAN_FRONTEND"] = "noninteractive";
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(180_000), $"{file} timed out");
-        return (process.ExitCode, output.Result, error.Result);
+        var (fail, skipped) = Chromium.WhenMissing(installed, required);
+        Assert.Equal(failure is null, fail is null);
+        Assert.Equal(skip is null, skipped is null);
+        Assert.Contains(failure ?? "", fail ?? "");
+        Assert.Contains(skip ?? "", skipped ?? "");
     }
 }
