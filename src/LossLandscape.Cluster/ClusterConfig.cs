@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -106,11 +107,12 @@ public sealed record ClusterConfig(
         ClusterConfig? config;
         try
         {
-            config = JsonSerializer.Deserialize<ClusterConfig>(File.ReadAllText(path), JsonOptions);
+            using var document = JsonDocument.Parse(File.ReadAllText(path), JsonInput.Strict); // a repeated key is refused, naming it
+            config = document.Deserialize<ClusterConfig>(JsonOptions);
         }
         catch (JsonException e)
         {
-            throw new LandscapeInputException($"--cluster: {path} is not a cluster file ({e.Message.ReplaceLineEndings(" ")})");
+            throw new LandscapeInputException($"--cluster: {path} is not a cluster file ({JsonInput.Reason(e)})");
         }
         if (config is null)
         {

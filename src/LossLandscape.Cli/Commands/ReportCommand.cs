@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -74,7 +75,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         }
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            using var doc = JsonDocument.Parse(File.ReadAllText(path), JsonInput.Strict);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("lossHistory", out var array) && array.ValueKind == JsonValueKind.Array)
             {
                 // train --json writes a non-finite loss as null; the plot leaves it out (NaN).
@@ -88,7 +89,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         }
         catch (JsonException e)
         {
-            throw new UsageException($"{path}: not a training JSON: not valid JSON at line {(e.LineNumber ?? 0) + 1}");
+            throw new UsageException($"{path}: not a training JSON: {(e.LineNumber is { } line ? $"not valid JSON at line {line + 1}" : JsonInput.Reason(e))}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

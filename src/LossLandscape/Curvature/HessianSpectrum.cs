@@ -154,14 +154,12 @@ public static class HessianSpectrum
     /// <param name="progress">Receives the stages of the dense route (the columns as they are built, then the eigen-solve).</param>
     /// <exception cref="MemoryBudgetExceededException">A dense matrix, Gram matrix or Krylov basis would exceed the budget.</exception>
     /// <exception cref="ArgumentException">An option is out of range, or Gram is asked for with a loss other than the squared one.</exception>
+    /// <exception cref="LandscapeInputException">k exceeds n, the number of eigenvalues the operator has.</exception>
     public static SpectrumResult Compute(ResidualMap map, SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         options ??= new SpectrumOptions();
-        if (options.K < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.K, "K must be at least 1");
-        }
+        RequireK(options, map.ParameterCount);
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var op = CurvatureOperators.Create(map, options.Operator);
@@ -192,10 +190,7 @@ public static class HessianSpectrum
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new SpectrumOptions();
-        if (options.K < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.K, "K must be at least 1");
-        }
+        RequireK(options, op.Columns);
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var result = options.Method switch
@@ -207,6 +202,23 @@ public static class HessianSpectrum
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown spectrum method"),
         };
         return result with { Seconds = watch.Elapsed.TotalSeconds };
+    }
+
+    /// <summary>
+    /// 1 ≤ k ≤ n: an n × n operator has n eigenvalues, so a larger k is refused (one line naming n) rather than silently
+    /// answered with n values.
+    /// </summary>
+    private static void RequireK(SpectrumOptions options, long n)
+    {
+        if (options.K < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.K, "K must be at least 1");
+        }
+        if (options.K > n)
+        {
+            throw new LandscapeInputException(string.Create(CultureInfo.InvariantCulture,
+                $"k = {options.K} eigenvalues asked for, but {CurvatureOperators.Name(options.Operator)} is n × n with n = {n}: it has at most {n}"));
+        }
     }
 
     private static SpectrumResult Dense(LinearOperator op, SpectrumOptions options, IProgress<ProgressReport>? progress)

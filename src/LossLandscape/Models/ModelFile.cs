@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -160,12 +161,13 @@ public static class ModelFile
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json);
+            doc = JsonDocument.Parse(json, JsonInput.Strict);
         }
         catch (JsonException ex)
         {
-            string reason = string.IsNullOrWhiteSpace(json) ? "the file is empty" : JsonReason(ex.Message);
-            throw new ModelFormatException($"{source}:{(ex.LineNumber ?? 0) + 1}:{(ex.BytePositionInLine ?? 0) + 1}: not valid JSON: {reason}", ex);
+            string reason = string.IsNullOrWhiteSpace(json) ? "the file is empty" : JsonInput.Reason(ex);
+            string where = ex.LineNumber is { } line ? $"{source}:{line + 1}:{(ex.BytePositionInLine ?? 0) + 1}" : source; // a duplicate key has no position
+            throw new ModelFormatException($"{where}: not valid JSON: {reason}", ex);
         }
         using (doc)
         {
@@ -224,28 +226,6 @@ public static class ModelFile
             w.WriteRawValue(v.ToString("R", CultureInfo.InvariantCulture));
         }
         w.WriteEndArray();
-    }
-
-    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
-
-    /// <summary>
-    /// The reader's reason in a few words: its first sentence, without the "LineNumber: … | BytePositionInLine: …" it
-    /// appends (the position is already in file:line:column) and without its internal "isFinalBlock" wording.
-    /// </summary>
-    private static string JsonReason(string message)
-    {
-        string first = FirstLine(message);
-        int position = first.IndexOf(" LineNumber:", StringComparison.Ordinal);
-        if (position >= 0)
-        {
-            first = first[..position];
-        }
-        int internalWords = first.IndexOf(", when isFinalBlock", StringComparison.Ordinal);
-        if (internalWords >= 0)
-        {
-            first = first[..internalWords] + ".";
-        }
-        return first.Trim();
     }
 
     private sealed class Reader(string source)
@@ -341,8 +321,18 @@ public static class ModelFile
             return v >= 1 ? v : throw Fail($"{(where is null ? name : $"{where}.{name}")} must be a positive integer, got {v}");
         }
 
-        private int Int(JsonElement e, string label) =>
-            e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v : throw Fail($"{label} must be an integer");
+        private int Int(JsonElement e, string label)
+        {
+            if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v))
+            {
+                return v;
+            }
+            // An integer outside int's range is a size no array here can have: name the limit, not the type.
+            bool large = e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out double x) && Math.Floor(x) == x && Math.Abs(x) > int.MaxValue;
+            throw Fail(large
+                ? $"{label} = {e.GetRawText()} is beyond the largest size this library takes, {int.MaxValue} (2³¹ − 1)"
+                : $"{label} must be an integer");
+        }
 
         private JsonElement Property(JsonElement obj, string name, JsonValueKind kind, string? where = null)
         {

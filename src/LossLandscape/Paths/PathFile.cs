@@ -157,11 +157,11 @@ public static class PathFile
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path));
+            root = JsonNode.Parse(File.ReadAllText(path), documentOptions: JsonInput.Strict);
         }
         catch (JsonException e)
         {
-            throw new LandscapeInputException($"{path}: not JSON: {e.Message.ReplaceLineEndings(" ")}");
+            throw new LandscapeInputException($"{path}: not JSON: {JsonInput.Reason(e)}");
         }
         try
         {
