@@ -23,7 +23,7 @@ Console.WriteLine($"top-5 eigenvalues of ∇²L: {string.Join(", ", top.Eigenval
 var h = certificate.Hessian;
 Console.WriteLine($"n = {certificate.N}, d = {certificate.D}, ℓ = {certificate.Outputs}");
 Console.WriteLine($"max|H| = {certificate.MaxAbsResidual:G4} against the on-M tolerance {certificate.OnManifoldTolerance:G3}");
-Console.WriteLine($"dim ker J = n − rank J = {certificate.ManifoldDimension}; regular point: {certificate.RegularPoint}");
+Console.WriteLine($"dim ker J = n − rank J = {certificate.KernelDimension}; regular point: {certificate.RegularPoint}");
 Console.WriteLine($"inertia of ∇²L: {h.Positive} positive, {h.Zero} zero, {h.Negative} negative ({h.Method}; {(h.Decided ? "decided" : "not decided")})");
 Console.WriteLine($"‖∇L‖ = {Math.Sqrt(landscape.Gradient().Sum(g => g * g)):G6}");
 Console.WriteLine($"Lanczos residuals ‖Hv − λv‖: {string.Join(", ", top.Residuals!.Select(r => r.ToString("G2")))}; converged: {string.Join(", ", top.Converged)}");

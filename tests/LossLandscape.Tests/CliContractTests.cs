@@ -165,9 +165,9 @@ public sealed class CliJsonTests : IDisposable
     private static void AssertCertificate(JsonElement c, string what)
     {
         AssertFields(c, what, "n", "d", "outputs", "constraints", "loss", "maxAbsResidual", "onManifoldTolerance", "onManifold", "jacobian",
-            "manifoldDimension", "regularPoint", "hessian", "seconds");
+            "manifoldDimension", "kernelDimension", "regularPoint", "hessian", "seconds");
         AssertFields(c.GetProperty("jacobian"), what + ".jacobian",
-            "rank", "tolerance", "resolution", "sigmaMax", "sigmaMin", "sigmaNext", "sigmaAbove", "sigmaBelow", "decided", "basis");
+            "rank", "tolerance", "resolution", "sigmaMax", "sigmaMin", "sigmaNext", "sigmaAbove", "sigmaBelow", "decided", "basis", "note");
         AssertFields(c.GetProperty("hessian"), what + ".hessian", "method", "positive", "zero", "negative", "tolerance", "decided", "note", "eigenvalues");
         Assert.False(c.GetProperty("jacobian").TryGetProperty("singularValues", out _), $"{what}: the singular values of J were never written");
         Assert.False(c.GetProperty("hessian").TryGetProperty("allEigenvalues", out _), $"{what}: the n eigenvalues of a dense run were never written");

@@ -131,10 +131,13 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
             Assert.True(code == 0, err);
             using var a = System.Text.Json.JsonDocument.Parse(File.ReadAllText(local));
             using var b = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remote));
-            foreach (var field in new[] { "manifoldDimension", "n", "constraints" })
+            foreach (var field in new[] { "kernelDimension", "n", "constraints" })
             {
                 Assert.Equal(a.RootElement.GetProperty(field).GetInt32(), b.RootElement.GetProperty(field).GetInt32());
             }
+            // A point at its initialization is off M: n − rank J is written, dim M is not (null) on either route.
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, a.RootElement.GetProperty("manifoldDimension").ValueKind);
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, b.RootElement.GetProperty("manifoldDimension").ValueKind);
             Assert.Equal(6, a.RootElement.GetProperty("jacobian").GetProperty("rank").GetInt32());
             Assert.Equal(a.RootElement.GetProperty("jacobian").GetProperty("rank").GetInt32(), b.RootElement.GetProperty("jacobian").GetProperty("rank").GetInt32());
             foreach (var count in new[] { "positive", "zero", "negative" })

@@ -204,6 +204,52 @@ public class SliceAndReportTests
         }
     }
 
+    [Fact]
+    public void Every_Plot_Axis_Spans_Its_Data()
+    {
+        // The report's spectrum off M on the σ(J) route: 2 410 values and ℓd = 17 970; the ℓd line ran the x axis to 18 869.
+        var values = Enumerable.Range(0, 2410).Select(i => 100.0 / (i + 1) - 0.01).ToArray();
+        var spectrum = Plots.Spectrum(values, 1e-3, 17970, "spectrum");
+        AssertSpans(spectrum, spectrum.Axes.Bottom, 1, 2410);
+        var onM = Plots.Spectrum(values, 1e-3, 1000, "spectrum with its l·d line");
+        AssertSpans(onM, onM.Axes.Bottom, 1, 2410);
+        var sigma = Plots.SingularValues([3.0, 2.0, 1.0, 1e-15], 1e-12, 3, "sigma");
+        AssertSpans(sigma, sigma.Axes.Bottom, 1, 4);
+        var density = Plots.Density([-2.0, 0.0, 5.0], [0.1, 0.5, 0.2], "density");
+        AssertSpans(density, density.Axes.Bottom, -2, 5);
+        var history = Plots.LossHistory([1.0, 0.5, 0.1, 0.01], "loss");
+        AssertSpans(history, history.Axes.Bottom, 0, 3);
+        var steps = Enumerable.Range(0, 5).Select(k => new WalkStep(k, 0, 1e-12, 12, 0.1 * k, 0.3 * k, 0, 1)).ToArray();
+        var walk = Plots.Walk(steps, "walk");
+        AssertSpans(walk, walk.Axes.Bottom, 0, 4);
+        AssertSpans(walk, walk.Axes.Right, 0, 1.2);
+        double[] alphas = [-1, 0, 1];
+        var one = Plots.Slice(new SliceResult([SliceDirection.Random], alphas, [], new double[,] { { 3 }, { 1 }, { 2 } }, [1], 1), "1D");
+        AssertSpans(one, one.Axes.Bottom, -1, 1);
+        AssertSpans(one, one.Axes.Left, 1, 3);
+        var loss = new double[3, 3];
+        for (int i = 0; i < 3; i++)
+        {
+            for (int j = 0; j < 3; j++)
+            {
+                loss[i, j] = 1 + i * i + j * j;
+            }
+        }
+        // The heat map's cells reach half a cell past the outer grid points: [−1.5, 1.5]; the autoscaler drew ±2.5.
+        var two = Plots.Slice(new SliceResult([SliceDirection.Random, SliceDirection.Random], alphas, alphas, loss, [1, 1], 1), "2D");
+        AssertSpans(two, two.Axes.Bottom, -1.5, 1.5);
+        AssertSpans(two, two.Axes.Left, -1.5, 1.5);
+    }
+
+    /// <summary>After rendering, <paramref name="axis"/> shows [min, max] and reaches past it by no more than the margin of <see cref="Plots.AxisMargin"/>.</summary>
+    private static void AssertSpans(ScottPlot.Plot plot, ScottPlot.IAxis axis, double min, double max)
+    {
+        Plots.Svg(plot);
+        double slack = Plots.AxisMargin * (max - min) * (1 + 1e-9);
+        Assert.True(axis.Range.Min <= min && axis.Range.Max >= max, $"{axis.Edge} axis [{axis.Range.Min}, {axis.Range.Max}] does not show the data [{min}, {max}]");
+        Assert.True(axis.Range.Min >= min - slack && axis.Range.Max <= max + slack, $"{axis.Edge} axis [{axis.Range.Min}, {axis.Range.Max}] reaches beyond the data [{min}, {max}]");
+    }
+
     /// <summary>The labelled major ticks of <paramref name="axis"/> inside its visible range after the last render.</summary>
     private static ScottPlot.Tick[] VisibleLabels(ScottPlot.Plot plot, ScottPlot.IYAxis axis)
     {

@@ -13,7 +13,8 @@ namespace LossLandscape.Cli.Commands;
 
 /// <summary>
 /// <c>landscape certify --model M --data D (--target|--one-hot) [--method auto|dense|gram] [--perturb EPS] [--json F]</c>:
-/// loss, residual, on-M, rank of J with its tolerance and gap, dim M = n − rank, regularity, inertia of ∇²L.
+/// loss, residual, on-M, rank of J with its tolerance and gap, n − rank J (dim M at a point of M), regularity, inertia of ∇²L;
+/// whatever was not decided says "not decided" and why (<see cref="CertificateText.Rows"/>).
 /// </summary>
 /// <remarks>
 /// One library call, <see cref="Certificate.Compute"/>; with <c>--perturb</c>, Theorem 2.1's perturbation
@@ -33,7 +34,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private CertifyCommand()
-        : base("certify", "Certify a point: on M?, rank of J and dim M = n − rank (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3).",
+        : base("certify", "Certify a point: on M?, rank of J and n − rank J, dim M on M (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3); what is not decided says so and why.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the perturbation")
         => Add(_method, _perturb, _tolerance, _cluster);
 
@@ -146,36 +147,13 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     /// <summary>Prints a certificate.</summary>
     public static void Render(CliContext context, string title, Dataset set, CertificateResult c)
     {
-        string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
-        var j = c.Jacobian;
-        var h = c.Hessian;
         var table = new Table().Title(Markup.Escape(title)).AddColumns("quantity", "value");
-        void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
-        Row("data", $"{set.Source}: d = {c.D}, ℓ = {c.Outputs}, ℓd = {c.Constraints}");
-        Row("parameters n", c.N.ToString(CultureInfo.InvariantCulture));
-        Row("loss L", F(c.Loss));
-        Row("max |H_k|", F(c.MaxAbsResidual));
-        Row("on M", CertificateText.OnManifold(c));
-        Row("rank J", $"{j.Rank} of ℓd = {c.Constraints} ({j.Basis}; tolerance {F(j.Tolerance)}; {(j.Decided ? "decided" : "NOT decided")})");
-        if (j.Exact && c.Triangular is { } t)
+        // The library's rows (CertificateText.Rows), the same the report shows, and the time.
+        foreach (var (quantity, value) in CertificateText.Rows(c, set.Source))
         {
-            Row("σ(J) at the gap", j.SingularValues.Length == 0
-                ? $"not computed (σ(J) is over the memory budget); rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)})"
-                : $"σmax {F(j.SigmaMax)}; rank proved structurally (min diagonal activation {F(t.MinDiagonalActivation)}), the computed σ near the bottom are below the tolerance {F(j.Tolerance)}");
+            table.AddRow(Markup.Escape(quantity), Markup.Escape(value));
         }
-        else
-        {
-            Row("σ(J) at the gap", $"σmax {F(j.SigmaMax)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)}; σmax/σ_rank {F(j.SigmaMax / Math.Max(j.SigmaAbove, double.Epsilon))}");
-        }
-        Row("dim M = n − rank", c.ManifoldDimension.ToString(CultureInfo.InvariantCulture));
-        Row("regular point", c.RegularPoint ? "yes (rank = ℓd)" : "no (rank < ℓd)");
-        Row("inertia of ∇²L", $"{h.Positive} positive, {h.Zero} zero, {h.Negative} negative ({h.Method}, tolerance {F(h.Tolerance)}{(h.Decided ? "" : "; NOT decided")})");
-        Row("how", h.Note);
-        if (h.Eigenvalues.Length > 0)
-        {
-            Row("nonzero eigenvalues", $"{F(h.Eigenvalues[0])} … {F(h.Eigenvalues[^1])}");
-        }
-        Row("time", $"{c.Seconds:0.00} s");
+        table.AddRow("time", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{c.Seconds:0.00} s")));
         context.Console.Write(table);
     }
 }
@@ -194,8 +172,8 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
 /// <param name="OnManifoldTolerance">The on-M threshold (absolute).</param>
 /// <param name="OnManifold">max|H_k| ≤ the threshold.</param>
 /// <param name="Jacobian">rank J and the gap it was decided across.</param>
-/// <param name="ManifoldDimension">dim M = n − rank J.</param>
-/// <param name="RegularPoint">rank J = ℓd.</param>
+/// <param name="ManifoldDimension">dim M = n − rank J at a point of M; null off M (<see cref="CertificateResult.ManifoldDimension"/>).</param>
+/// <param name="RegularPoint">rank J = ℓd (decided where <c>jacobian.decided</c> is; <c>jacobian.note</c> says why not).</param>
 /// <param name="Hessian">The inertia of ∇²L.</param>
 /// <param name="Seconds">Wall time of the certificate.</param>
 /// <param name="Result">The library's certificate, which the table is rendered from (not serialised as such).</param>
@@ -210,13 +188,16 @@ internal sealed record CertificateOutput(
     double OnManifoldTolerance,
     bool OnManifold,
     JacobianOutput Jacobian,
-    int ManifoldDimension,
+    int? ManifoldDimension,
     bool RegularPoint,
     HessianOutput Hessian,
     double Seconds,
     [property: JsonIgnore] CertificateResult Result,
     [property: JsonIgnore] Dataset Dataset)
 {
+    /// <summary>n − rank J (dim ker J) at any point; <see cref="ManifoldDimension"/> only on M.</summary>
+    public int KernelDimension => Result.KernelDimension;
+
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
@@ -233,7 +214,7 @@ internal sealed record CertificateOutput(
         var j = c.Jacobian;
         var h = c.Hessian;
         return new CertificateOutput(c.N, c.D, c.Outputs, c.Constraints, c.Loss, c.MaxAbsResidual, c.OnManifoldTolerance, c.OnManifold,
-            new JacobianOutput(j.Rank, j.Tolerance, j.Resolution, j.SigmaMax, j.SigmaMin, j.SigmaNext, j.SigmaAbove, j.SigmaBelow, j.Decided, j.Basis),
+            new JacobianOutput(j.Rank, j.Tolerance, j.Resolution, j.SigmaMax, j.SigmaMin, j.SigmaNext, j.SigmaAbove, j.SigmaBelow, j.Decided, j.Basis) { Note = j.Note },
             c.ManifoldDimension, c.RegularPoint,
             new HessianOutput(h.Method, h.Positive, h.Zero, h.Negative, h.Tolerance, h.Decided, h.Note, h.ResidualTermNorm, h.Eigenvalues),
             c.Seconds, c, data);
@@ -251,7 +232,11 @@ internal sealed record CertificateOutput(
 /// <param name="SigmaBelow">σ_rank+1.</param>
 /// <param name="Decided">Whether the gap is resolved.</param>
 /// <param name="Basis">How the singular values were computed.</param>
-internal sealed record JacobianOutput(int Rank, double Tolerance, double Resolution, double SigmaMax, double SigmaMin, double SigmaNext, double SigmaAbove, double SigmaBelow, bool Decided, string Basis);
+internal sealed record JacobianOutput(int Rank, double Tolerance, double Resolution, double SigmaMax, double SigmaMin, double SigmaNext, double SigmaAbove, double SigmaBelow, bool Decided, string Basis)
+{
+    /// <summary>Why the rank is decided or not (<see cref="RankDecision.Note"/>): "decided: …" or "not decided: …".</summary>
+    public string Note { get; init; } = "";
+}
 
 /// <summary>The inertia of ∇²L (<see cref="Inertia"/>) without the n eigenvalues of a dense run, as <c>certify</c>'s JSON writes it.</summary>
 /// <param name="Method">dense or gram.</param>
@@ -260,7 +245,7 @@ internal sealed record JacobianOutput(int Rank, double Tolerance, double Resolut
 /// <param name="Negative">Negative eigenvalues.</param>
 /// <param name="Tolerance">The threshold of zero.</param>
 /// <param name="Decided">Whether the counts rest on a resolved gap.</param>
-/// <param name="Note">How they were decided, or why not.</param>
+/// <param name="Note">How they were decided, or "not decided: " and why not (<see cref="Inertia.Note"/>).</param>
 /// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ where it was computed (dense); else not written.</param>
 /// <param name="Eigenvalues">The nonzero eigenvalues, descending.</param>
 internal sealed record HessianOutput(

@@ -101,7 +101,7 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
                 F(p.FinalLoss),
                 Markup.Escape($"{p.Jacobian.Rank}{(p.Jacobian.Decided ? "" : "?")} ({F(p.Jacobian.Tolerance)})"),
                 p.OneHotRankOnM.ToString(CultureInfo.InvariantCulture),
-                p.OnManifold ? p.ManifoldDimension.ToString(CultureInfo.InvariantCulture) : "–",
+                p.ManifoldDimension?.ToString(CultureInfo.InvariantCulture) ?? "–",
                 Markup.Escape(inertia),
                 string.Join(" ", h.Top.Take(3).Select(F)),
                 Markup.Escape($"{h.Outliers} (gap {F(h.OutlierGap)}) vs ℓ = {run.Outputs}"),
@@ -135,7 +135,7 @@ internal sealed record TrainedSpectraOutput(
 /// <summary>One trained point of the sweep.</summary>
 internal sealed record TrainedSpectraPointOutput(
     int Width, int N, double NOverConstraints, string Optimizer, string Status, int Steps, double InitialLoss, double FinalLoss, double MaxAbsResidual,
-    bool OnManifold, TrainedSpectraRankOutput Jacobian, int ManifoldDimension, int OneHotRankOnM, TrainedSpectraHessianOutput Hessian,
+    bool OnManifold, TrainedSpectraRankOutput Jacobian, int? ManifoldDimension, int OneHotRankOnM, TrainedSpectraHessianOutput Hessian,
     IReadOnlyList<double> LossHistory, double Seconds)
 {
     /// <summary>The output of one point; non-finite losses are left out of the history, as before.</summary>

@@ -215,7 +215,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         }
         if (s.Inertia is { } inertia)
         {
-            Row("inertia of ∇²L", $"{inertia.Positive} positive, {inertia.Zero} zero, {inertia.Negative} negative ({(inertia.Decided ? "decided" : "NOT decided")}: {inertia.Note})");
+            Row("inertia of ∇²L", Reports.CertificateText.Inertia(inertia) + (inertia.Decided ? $"; {inertia.Note}" : ""));
         }
         int unconverged = s.Converged.Count(c => !c);
         if (unconverged > 0)

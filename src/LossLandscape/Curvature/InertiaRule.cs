@@ -85,7 +85,7 @@ public static class InertiaRule
                 $"dense eigenvalues resolve only to {resolution:G3} but 2σmin(J)² = {predicted:G3}: counts decided from σ(J) (2JᵀJ) with the Weyl bound ‖∇²L − 2JᵀJ‖₂ = {r:G3}; the n − rank zero eigenvalues lie in [−{r:G3}, {r:G3}]", residualTermNorm, lambda);
         }
         return new Inertia("dense", positive, n - positive - negative, negative, tolerance, nonzero, false,
-            $"cannot decide: the smallest curvature 2σmin(J)² = {predicted:G3} is not resolved above the tolerance {tolerance:G3}", residualTermNorm, lambda);
+            $"not decided: the smallest curvature 2σmin(J)² = {predicted:G3} is not resolved above the tolerance {tolerance:G3}", residualTermNorm, lambda);
     }
 
     /// <summary>
@@ -103,11 +103,11 @@ public static class InertiaRule
         double tolerance = 2 * rank.Tolerance * rank.Tolerance;
         if (!squaredLoss)
         {
-            return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, "cannot decide: ∇²L = 2JᵀJ holds for the squared loss (a = 2) only", null);
+            return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, "not decided: ∇²L = 2JᵀJ holds for the squared loss (a = 2) only", null);
         }
         if (!onManifold)
         {
-            return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, "cannot decide: the point is not on M, where ∇²L = 2JᵀJ; use the dense method", null);
+            return new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, "not decided: the point is not on M, where ∇²L = 2JᵀJ; use the dense method", null);
         }
         if (rank.Exact)
         {
@@ -122,7 +122,7 @@ public static class InertiaRule
         string basis = rank.Basis == "svd of J" ? "σ(J) from the SVD of J" : "σ(J) = √eig(JJᵀ)";
         return rank.Decided
             ? new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, true, $"on M, ∇²L = 2JᵀJ: positive eigenvalues 2σᵢ² from {basis}, the other n − rank are 0", null)
-            : new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, $"cannot decide: the rank gap of J is not resolved ({basis}, tolerance {rank.Tolerance:G3})", null);
+            : new Inertia("gram", rank.Rank, n - rank.Rank, 0, tolerance, eigen, false, $"not decided: the rank gap of J is not resolved ({basis}, tolerance {rank.Tolerance:G3})", null);
     }
 
     /// <summary>2σᵢ² for the σᵢ counted in the rank, descending: the nonzero eigenvalues of 2JᵀJ.</summary>

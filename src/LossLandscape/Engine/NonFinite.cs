@@ -8,13 +8,15 @@ namespace LossLandscape.Engine;
 /// <summary>
 /// The one rule for values that leave float64's range: a non-finite loss, residual, gradient or estimate is refused
 /// with a <see cref="LandscapeInputException"/> whose one line names the quantity (and, for the forward pass of an
-/// MLP, the first layer whose output overflows), never returned as a result. The CLI maps it to exit 2.
+/// MLP, the first layer whose output overflows), never returned as a result; so is a loss that underflows to 0 while
+/// the residuals are not 0 (<see cref="RequireLoss"/>). The CLI maps it to exit 2.
 /// </summary>
 /// <remarks>
 /// A point whose loss is ∞ or NaN has no geometry to measure: every quantity of the paper (L, ∇L, J, ∇²L and their
 /// spectra) is then NaN or an arithmetic exception inside LAPACK. The causes are the user's to fix: a parameter near
 /// float64's maximum 1.8·10³⁰⁸, an input scale near its minimum (so scaled inputs overflow), or a loss exponent a so
-/// large that |H_k|^a overflows (IEEE 754-2019, §7.4: overflow rounds to ±∞).
+/// large that |H_k|^a overflows (IEEE 754-2019, §7.4: overflow rounds to ±∞), or, for |H_k| &lt; 1, so large that every
+/// |H_k|^a underflows to 0 (§7.5) and L = 0 would claim a point of M.
 /// </remarks>
 public static class NonFinite
 {
@@ -49,26 +51,53 @@ public static class NonFinite
     }
 
     /// <summary>
-    /// Refuses a point where the residuals H or the loss L of <paramref name="map"/> are not finite, naming what
-    /// overflowed: the scaled inputs, the output of a layer (for an <see cref="Mlp"/>), the residuals, or the loss
-    /// Σ|H_k|^a with its exponent. One forward pass when the point is finite.
+    /// Refuses a point where the residuals H or the loss L of <paramref name="map"/> are not finite, or where L underflows
+    /// to 0 while a residual is not 0 (<see cref="RequireLoss"/> at the map's point). One forward pass when L is finite
+    /// and positive.
     /// </summary>
-    /// <exception cref="LandscapeInputException">H or L is not finite at the map's point.</exception>
+    /// <exception cref="LandscapeInputException">H or L is not finite at the map's point, or L underflows to 0.</exception>
     public static void RequireFinitePoint(ResidualMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
+        RequireLoss(map, map.Loss(), "at this point");
+    }
+
+    /// <summary>
+    /// The one rule for a loss L = Σ|H_k|^a computed at <paramref name="map"/>'s current point: refused when it is not
+    /// finite, naming what overflowed (the scaled inputs, the output of a layer for an <see cref="Mlp"/>, the residuals,
+    /// or |H_k|^a with the exponent a), and refused when it is 0 while some H_k is not, naming the exponent: every
+    /// |H_k|^a then fell below float64's smallest subnormal 4.9·10⁻³²⁴ and rounded to 0 (IEEE 754-2019, §7.5), so 0
+    /// would read as "on M" where the point is not. A loss that is finite and positive costs nothing more.
+    /// </summary>
+    /// <param name="map">The map, at the point <paramref name="loss"/> was computed at.</param>
+    /// <param name="loss">L at that point.</param>
+    /// <param name="where">Where, in the user's words, following the verdict (e.g. "at this point", "at the slice's grid point α = 1").</param>
+    /// <param name="remedy">What to change, ending the line; default: a smaller exponent or rescaled targets for L, none for H.</param>
+    /// <exception cref="LandscapeInputException">L is not finite, or L = 0 while max|H_k| &gt; 0.</exception>
+    public static void RequireLoss(ResidualMap map, double loss, string where, string? remedy = null)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(where);
+        if (double.IsFinite(loss) && loss != 0)
+        {
+            return;
+        }
         using var scope = NewDisposeScope();
         var h = map.Residuals();
         if (!isfinite(h).all().item<bool>())
         {
-            throw new LandscapeInputException($"the residuals H (network outputs minus targets) are not finite at this point: {Diagnose(map)}");
+            throw new LandscapeInputException($"the residuals H (network outputs minus targets) are not finite {where}: {Diagnose(map)}" + (remedy is null ? "" : $"; {remedy}"));
         }
-        double loss = map.Loss();
+        double maxH = h.numel() == 0 ? 0 : h.abs().max().item<double>();
+        string quantity = $"the loss L = Σ|H_k|^a (a = {G(map.Exponent)}, max|H_k| = {G(maxH)})";
+        remedy ??= "use a smaller exponent or rescale the targets";
         if (!double.IsFinite(loss))
         {
-            double maxH = h.numel() == 0 ? 0 : h.abs().max().item<double>();
-            throw new LandscapeInputException(Message($"the loss L = Σ|H_k|^a (a = {G(map.Exponent)}, max|H_k| = {G(maxH)})", loss,
-                "|H_k|^a overflows float64; use a smaller exponent or rescale the targets"));
+            throw new LandscapeInputException($"{Message(quantity, loss, null)} {where}; |H_k|^a overflows float64; {remedy}");
+        }
+        if (maxH > 0)
+        {
+            throw new LandscapeInputException($"{quantity} underflows to 0 {where} though the residuals are not 0: |H_k|^a is below float64's smallest number 4.9e-324 for every k; {remedy}");
         }
     }
 

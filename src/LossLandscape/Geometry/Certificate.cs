@@ -34,8 +34,8 @@ public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Aut
 /// <param name="Negative">Eigenvalues &lt; −Tolerance.</param>
 /// <param name="Tolerance">The threshold used.</param>
 /// <param name="Eigenvalues">The nonzero eigenvalues, descending.</param>
-/// <param name="Decided">Whether the counts rest on a resolved gap; false means the method cannot decide (see Note).</param>
-/// <param name="Note">How the counts were decided, or why they could not be.</param>
+/// <param name="Decided">Whether the counts rest on a resolved gap; false means the counts are no verdict on ∇²L (see Note).</param>
+/// <param name="Note">How the counts were decided, or, beginning "not decided: ", why they could not be: the one sentence the table, the report and the JSON give.</param>
 /// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ where it was computed (dense), the Weyl bound on how far the spectrum is from that of 2JᵀJ.</param>
 /// <param name="AllEigenvalues">All n eigenvalues of ∇²L, descending, when the dense method computed them; else null.</param>
 public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note, double? ResidualTermNorm, double[]? AllEigenvalues = null);
@@ -60,10 +60,17 @@ public sealed record CertificateResult(
     int N, int D, int Outputs, int Constraints, double Loss, double MaxAbsResidual, double OnManifoldTolerance, bool OnManifold,
     RankDecision Jacobian, Inertia Hessian, double Seconds, TriangularActivationResult? Triangular = null)
 {
-    /// <summary>dim M = n − rank J (the dimension of the fibre H⁻¹(0) at a regular point).</summary>
-    public int ManifoldDimension => N - Jacobian.Rank;
+    /// <summary>n − rank J, the dimension of ker J, at any point.</summary>
+    public int KernelDimension => N - Jacobian.Rank;
 
-    /// <summary>rank J = ℓd: 0 is a regular value near this point (Theorem 2.1).</summary>
+    /// <summary>
+    /// dim M = n − rank J (the dimension of the fibre H⁻¹(0) near the point) where the point is on M; null off M, where
+    /// n − rank J (<see cref="KernelDimension"/>) is not the dimension of M. Decided where the rank is
+    /// (<see cref="RankDecision.Decided"/>).
+    /// </summary>
+    public int? ManifoldDimension => OnManifold ? KernelDimension : null;
+
+    /// <summary>rank J = ℓd: 0 is a regular value near this point (Theorem 2.1). Decided where the rank is (<see cref="RankDecision.Decided"/>).</summary>
     public bool RegularPoint => Jacobian.FullRowRank;
 }
 

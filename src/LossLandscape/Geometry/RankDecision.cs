@@ -59,8 +59,46 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     /// The decision is sound: the rank is <see cref="Exact"/>, or σ_rank ≥ 10·tolerance and σ_{rank+1} ≤ tolerance/10
     /// (or absent), and σ_rank is above the resolution by the same margin.
     /// </summary>
-    public bool Decided => Exact ||
-        ((Rank == 0 || SigmaAbove >= DecisionMargin * Tolerance) && SigmaBelow <= Tolerance / DecisionMargin);
+    public bool Decided => Exact || (AboveResolved && BelowResolved);
+
+    /// <summary>
+    /// Why the rank is or is not decided, in words, with the numbers compared: "decided: …" or "not decided: …" naming
+    /// the side of the gap within <see cref="DecisionMargin"/> of the tolerance. The one sentence <c>certify</c>'s table,
+    /// the report and the JSON give for the rank decision.
+    /// </summary>
+    public string Note
+    {
+        get
+        {
+            static string F(double v) => v.ToString("G3", System.Globalization.CultureInfo.InvariantCulture);
+            if (Exact)
+            {
+                return $"decided: rank proved exactly ({Basis})";
+            }
+            string above = Rank == 0 ? "no singular value above the tolerance" : $"σ_rank = {F(SigmaAbove)}";
+            string below = Rank < SingularValues.Length ? $"σ_rank+1 = {F(SigmaBelow)}" : "no singular value below it";
+            if (Decided)
+            {
+                return $"decided: {above}{(Rank == 0 ? "" : " ≥ 10·tolerance")}, {below}{(Rank < SingularValues.Length ? " ≤ tolerance/10" : "")} (tolerance {F(Tolerance)})";
+            }
+            var reasons = new List<string>();
+            if (!AboveResolved)
+            {
+                reasons.Add($"σ_rank = {F(SigmaAbove)} is less than 10·tolerance");
+            }
+            if (!BelowResolved)
+            {
+                reasons.Add($"σ_rank+1 = {F(SigmaBelow)} is more than tolerance/10");
+            }
+            return $"not decided: {string.Join(" and ", reasons)} (tolerance {F(Tolerance)}), so the gap the rank is cut at is not resolved";
+        }
+    }
+
+    /// <summary>σ_rank is at least <see cref="DecisionMargin"/> times the tolerance (or the rank is 0).</summary>
+    private bool AboveResolved => Rank == 0 || SigmaAbove >= DecisionMargin * Tolerance;
+
+    /// <summary>σ_rank+1 is at most the tolerance over <see cref="DecisionMargin"/> (or absent).</summary>
+    private bool BelowResolved => SigmaBelow <= Tolerance / DecisionMargin;
 
     /// <summary>Full row rank: Rank = ℓd (a regular point of H).</summary>
     public bool FullRowRank => Rank == Constraints;

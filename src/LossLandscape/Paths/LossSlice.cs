@@ -119,37 +119,94 @@ public static class LossSlice
             directions.Add(d.DetachFromDisposeScope());
         }
         int g = options.Grid;
-        var alphas = Enumerable.Range(0, g).Select(i => -options.Range + 2 * options.Range * i / (g - 1)).ToArray();
+        // αᵢ = R·(2i/(g − 1) − 1): finite for every finite R, where −R + 2R·i/(g − 1) overflows 2R beyond 8.99·10³⁰⁷.
+        var alphas = Enumerable.Range(0, g).Select(i => options.Range * (2.0 * i / (g - 1) - 1)).ToArray();
         var betas = directions.Count == 2 ? alphas.ToArray() : [];
-        var loss = new double[g, Math.Max(1, betas.Length)];
+        int columns = Math.Max(1, betas.Length);
+        var loss = new double[g, columns];
+        void MoveTo(int i, int j)
+        {
+            using var point = NewDisposeScope();
+            var p = p0.Plus(directions[0].Times(alphas[i]));
+            if (betas.Length > 0)
+            {
+                p = p.Plus(directions[1].Times(betas[j]));
+            }
+            ParameterVector.Set(map.Model, p);
+        }
         try
         {
             for (int i = 0; i < g; i++)
             {
-                for (int j = 0; j < Math.Max(1, betas.Length); j++)
+                for (int j = 0; j < columns; j++)
                 {
-                    using var point = NewDisposeScope();
-                    var p = p0.Plus(directions[0].Times(alphas[i]));
-                    if (betas.Length > 0)
-                    {
-                        p = p.Plus(directions[1].Times(betas[j]));
-                    }
-                    ParameterVector.Set(map.Model, p);
+                    MoveTo(i, j);
                     loss[i, j] = map.Loss();
                 }
             }
+            RequireLosses(map, alphas, betas, loss, MoveTo);
         }
         finally
         {
             ParameterVector.Set(map.Model, p0);
         }
         double center = map.Loss();
+        NonFinite.RequireLoss(map, center, "at the slice's centre (the model's point)");
         var norms = directions.Select(d => d.norm().item<double>()).ToArray();
         foreach (var d in directions)
         {
             d.Dispose();
         }
         return new SliceResult(options.Directions.ToArray(), alphas, betas, loss, norms, center);
+    }
+
+    /// <summary>
+    /// Refuses a grid whose loss is not finite, or underflows to 0 while the residuals are not 0, at some grid point
+    /// (<see cref="NonFinite.RequireLoss"/>, the one rule for a loss), naming the grid point nearest the model's point of
+    /// those and how many there are: a slice is drawn from every point of its grid, and ∞ or NaN has no place on a colour
+    /// scale or an axis. A grid point with L = 0 and H = 0 (exactly on M) passes.
+    /// </summary>
+    /// <param name="map">The map; <paramref name="moveTo"/> sets its model to a grid point.</param>
+    /// <param name="alphas">The grid's coordinates along d₁.</param>
+    /// <param name="betas">Along d₂ (empty for 1D).</param>
+    /// <param name="loss">L at every grid point.</param>
+    /// <param name="moveTo">Moves the model to grid point (i, j).</param>
+    private static void RequireLosses(ResidualMap map, double[] alphas, double[] betas, double[,] loss, Action<int, int> moveTo)
+    {
+        int rows = loss.GetLength(0), columns = loss.GetLength(1);
+        var suspects = new List<(int I, int J, double Distance)>();
+        int nonFinite = 0, zero = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < columns; j++)
+            {
+                if (!double.IsFinite(loss[i, j]) || loss[i, j] == 0)
+                {
+                    nonFinite += double.IsFinite(loss[i, j]) ? 0 : 1;
+                    zero += loss[i, j] == 0 ? 1 : 0;
+                    double beta = betas.Length > 0 ? betas[j] : 0;
+                    // |α|, |β| ≤ R ≤ 1.8e308: the larger of the two orders the points by distance without overflowing a sum of squares.
+                    suspects.Add((i, j, Math.Max(Math.Abs(alphas[i]), Math.Abs(beta))));
+                }
+            }
+        }
+        string G(double v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+        var counts = new List<string>();
+        if (nonFinite > 0)
+        {
+            counts.Add($"{nonFinite} of the {rows * columns} grid points where L is not finite");
+        }
+        if (zero > 0)
+        {
+            counts.Add($"{zero} where L = 0");
+        }
+        foreach (var (i, j, _) in suspects.OrderBy(s => s.Distance))
+        {
+            string coordinates = betas.Length > 0 ? $"(α, β) = ({G(alphas[i])}, {G(betas[j])})" : $"α = {G(alphas[i])}";
+            moveTo(i, j);
+            NonFinite.RequireLoss(map, loss[i, j], $"at the slice's grid point {coordinates}, the nearest to the model's point of the {string.Join(" and ", counts)}",
+                "use a smaller range");
+        }
     }
 
     /// <summary>

@@ -45,18 +45,8 @@ public static class LandscapeReport
         var j = cert.Jacobian;
         var h = cert.Hessian;
         report.Heading("Certificate");
-        report.Table(["quantity", "value"],
-        [
-            ["data", $"{map.Data.Source}: d = {cert.D}, ℓ = {cert.Outputs}, ℓd = {cert.Constraints}"],
-            ["parameters n", cert.N.ToString(CultureInfo.InvariantCulture)],
-            ["loss L, max |H_k|", $"{F(cert.Loss)}, {F(cert.MaxAbsResidual)}"],
-            ["on M", CertificateText.OnManifold(cert)],
-            ["rank J", $"{j.Rank} of ℓd = {cert.Constraints}: {j.Basis}, tolerance {F(j.Tolerance)}, σ_rank {F(j.SigmaAbove)} | σ_rank+1 {F(j.SigmaBelow)} ({(j.Decided ? "decided" : "not decided")})"],
-            ["dim M = n − rank", cert.ManifoldDimension.ToString(CultureInfo.InvariantCulture)],
-            ["regular point", cert.RegularPoint ? "yes" : "no"],
-            ["inertia of ∇²L", $"{h.Positive} positive, {h.Zero} zero, {h.Negative} negative ({h.Method}, tolerance {F(h.Tolerance)})"],
-            ["how it was decided", h.Note],
-        ]);
+        // The same rows as certify's table (CertificateText.Rows): what was not decided says so, with the reason.
+        report.Table(["quantity", "value"], CertificateText.Rows(cert, map.Data.Source).Select(r => (IReadOnlyList<string>)[r.Quantity, r.Value]));
 
         if (!cert.OnManifold)
         {
@@ -76,7 +66,7 @@ public static class LandscapeReport
                 var values = h.Eigenvalues.Concat(Enumerable.Repeat(0.0, Math.Min(cert.N - h.Eigenvalues.Length, 200))).ToArray();
                 report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, cert.OnManifold ? "Hessian eigenvalues (2·eig(JJᵀ) on M)" : "2σᵢ(J)², the Gauss–Newton part only (not on M)")),
                     cert.OnManifold
-                        ? $"Proposition 2.3 at a point of M, where ∇²L = 2JᵀJ: the {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)² (ℓd = {cert.Constraints}), then (200 of) the n − rank = {cert.N - h.Eigenvalues.Length} zeros."
+                        ? $"Proposition 2.3 at a point of M, where ∇²L = 2JᵀJ: the {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)² (ℓd = {cert.Constraints}), then (200 of) the n − rank = {cert.N - h.Eigenvalues.Length} zeros.{(h.Decided ? "" : $" The inertia of ∇²L is {h.Note}.")}"
                         : $"This point is not on M, so ∇²L = 2JᵀJ + 2Σ H_k∇²f_k differs from 2JᵀJ: shown are the {h.Eigenvalues.Length} eigenvalues 2σᵢ(J)² of the Gauss–Newton part and (200 of) its n − rank zeros, not the spectrum of ∇²L (n = {cert.N} is above the dense limit {Certificate.DenseLimit(options.MemoryBudgetBytes, cert.Constraints)}).");
             }
             ProgressReport.Report(progress, "spectral density (SLQ)", 0.7);
@@ -178,6 +168,6 @@ public static class LandscapeReport
         var h = cert.Hessian;
         return cert.OnManifold
             ? $"All {count} eigenvalues of ∇²L, descending, symmetric log axis. Proposition 2.3 at a point of M: ℓd = {cert.Constraints} positive, then a gap down to the n − ℓd = {cert.N - cert.Constraints} at zero (|λ| ≤ {F(h.Tolerance)})."
-            : $"All {count} eigenvalues of ∇²L, descending, symmetric log axis: {h.Positive} positive, {h.Zero} zero (|λ| ≤ {F(h.Tolerance)}), {h.Negative} negative. This point is not on M (max|H| = {F(cert.MaxAbsResidual)} > tolerance {F(cert.OnManifoldTolerance)}), so Proposition 2.3 does not describe it.";
+            : $"All {count} eigenvalues of ∇²L, descending, symmetric log axis; inertia: {CertificateText.Inertia(h)}. This point is not on M (max|H| = {F(cert.MaxAbsResidual)} > tolerance {F(cert.OnManifoldTolerance)}), so Proposition 2.3 does not describe it.";
     }
 }

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using LossLandscape.Paths;
 using ScottPlot;
 
@@ -53,25 +54,33 @@ public static class Plots
     /// </summary>
     public static Plot Spectrum(IReadOnlyList<double> eigenvalues, double zeroTolerance, int? constraints, string title)
     {
+        ArgumentNullException.ThrowIfNull(eigenvalues);
+        RequireFinite(eigenvalues, title);
         var plot = new Plot();
         var sorted = eigenvalues.OrderByDescending(v => v).ToArray();
-        double tau = zeroTolerance > 0 ? zeroTolerance : 1e-12;
+        double tau = zeroTolerance > 0 && double.IsFinite(zeroTolerance) ? zeroTolerance : 1e-12;
         double Sym(double v) => Math.Sign(v) * Math.Log10(1 + Math.Abs(v) / tau);
         var xs = Enumerable.Range(1, sorted.Length).Select(i => (double)i).ToArray();
-        var sc = plot.Add.Scatter(xs, sorted.Select(Sym).ToArray());
+        var ys = sorted.Select(Sym).ToArray();
+        var sc = plot.Add.Scatter(xs, ys);
         sc.LineWidth = 0;
         sc.MarkerSize = 3;
         plot.Add.HorizontalLine(0, 1, Colors.Gray, LinePattern.Dotted);
-        if (constraints is { } m)
+        // The line after index ℓd only where ℓd lies among the values drawn: off M, or on the σ(J) route, fewer than ℓd
+        // values may be drawn, and a line beyond them would stretch the axis past the data (to 18 000 for 2 410 values).
+        bool line = constraints is { } m && m >= 1 && m < sorted.Length;
+        if (line)
         {
-            var line = plot.Add.VerticalLine(m + 0.5, 1, Colors.Red, LinePattern.Dashed);
-            line.LegendText = $"l·d = {m}";
+            var marker = plot.Add.VerticalLine(constraints!.Value + 0.5, 1, Colors.Red, LinePattern.Dashed);
+            marker.LegendText = $"l·d = {constraints.Value}";
         }
-        plot.Axes.Left.TickGenerator = SymLogTicks(sorted.Select(Sym).DefaultIfEmpty(0).Min(), sorted.Select(Sym).DefaultIfEmpty(0).Max(), tau);
+        plot.Axes.Left.TickGenerator = SymLogTicks(ys.DefaultIfEmpty(0).Min(), ys.DefaultIfEmpty(0).Max(), tau);
+        Span(plot, plot.Axes.Bottom, xs, title);
+        Span(plot, plot.Axes.Left, ys.Append(0), title);
         plot.Title(title);
         plot.XLabel("index (descending)");
         plot.YLabel("eigenvalue λ (symmetric log)");
-        if (constraints is not null)
+        if (line)
         {
             LegendOutside(plot);
         }
@@ -81,12 +90,16 @@ public static class Plots
     /// <summary>The spectral density from stochastic Lanczos quadrature, on a log₁₀ axis (floored at 1e−12 of the peak).</summary>
     public static Plot Density(IReadOnlyList<double> grid, IReadOnlyList<double> density, string title)
     {
+        ArgumentNullException.ThrowIfNull(grid);
+        ArgumentNullException.ThrowIfNull(density);
+        RequireFinite(grid.Concat(density), title);
         var plot = new Plot();
         double peak = density.DefaultIfEmpty(1).Max();
         var ys = density.Select(v => Math.Log10(Math.Max(v, peak * 1e-12))).ToArray();
         var sc = plot.Add.Scatter(grid.ToArray(), ys);
         sc.MarkerSize = 0;
         LogAxis(plot, plot.Axes.Left, ys);
+        Span(plot, plot.Axes.Bottom, grid, title);
         plot.Title(title);
         plot.XLabel("eigenvalue");
         plot.YLabel("density (log scale)");
@@ -96,6 +109,8 @@ public static class Plots
     /// <summary>Singular values of J (descending, log axis) with the rank tolerance as a line.</summary>
     public static Plot SingularValues(IReadOnlyList<double> sigma, double tolerance, int rank, string title)
     {
+        ArgumentNullException.ThrowIfNull(sigma);
+        RequireFinite(sigma.Append(tolerance), title);
         var plot = new Plot();
         double floor = Math.Max(tolerance * 1e-3, sigma.Where(s => s > 0).DefaultIfEmpty(1).Min() / 10);
         var xs = Enumerable.Range(1, sigma.Count).Select(i => (double)i).ToArray();
@@ -107,6 +122,7 @@ public static class Plots
         var tol = plot.Add.HorizontalLine(Math.Log10(tolerance), 1.5f, Colors.Red, LinePattern.Dashed);
         tol.LegendText = $"rank tolerance {tolerance:G3} (rank {rank})";
         LogAxis(plot, plot.Axes.Left, ys.Append(Math.Log10(tolerance)));
+        Span(plot, plot.Axes.Bottom, xs, title);
         plot.Title(title);
         plot.XLabel("index");
         plot.YLabel("σ (log scale)");
@@ -120,6 +136,8 @@ public static class Plots
     /// </summary>
     public static Plot Walk(IReadOnlyList<WalkStep> steps, string title)
     {
+        ArgumentNullException.ThrowIfNull(steps);
+        RequireFinite(steps.SelectMany(s => new[] { s.MaxAbsResidual, s.Displacement }), title);
         var plot = new Plot();
         var xs = steps.Select(s => (double)s.Step).ToArray();
         var logResidual = steps.Select(s => Math.Log10(Math.Max(s.MaxAbsResidual, LogFloor))).ToArray();
@@ -129,6 +147,8 @@ public static class Plots
         distance.LegendText = "‖p − p₀‖ (right)";
         distance.Axes.YAxis = plot.Axes.Right;
         LogAxis(plot, plot.Axes.Left, logResidual);
+        Span(plot, plot.Axes.Bottom, xs, title);
+        Span(plot, plot.Axes.Right, steps.Select(s => s.Displacement), title);
         plot.Axes.Right.Label.Text = "distance from the start";
         plot.Title(title);
         plot.XLabel("step");
@@ -175,15 +195,20 @@ public static class Plots
         return plot;
     }
 
-    /// <summary>A loss history on a log axis (a loss of exactly 0 is drawn at <see cref="LogFloor"/>).</summary>
+    /// <summary>
+    /// A loss history on a log axis (a loss of exactly 0 is drawn at <see cref="LogFloor"/>; a non-finite one, which
+    /// <c>train --json</c> writes as null, is left out).
+    /// </summary>
     public static Plot LossHistory(IReadOnlyList<double> losses, string title)
     {
+        ArgumentNullException.ThrowIfNull(losses);
         var plot = new Plot();
         var xs = Enumerable.Range(0, losses.Count).Select(i => (double)i).ToArray();
         var ys = losses.Select(v => Math.Log10(Math.Max(v, LogFloor))).ToArray();
         var sc = plot.Add.Scatter(xs, ys);
         sc.MarkerSize = 2;
         LogAxis(plot, plot.Axes.Left, ys);
+        Span(plot, plot.Axes.Bottom, xs, title);
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("loss (log scale)");
@@ -191,8 +216,11 @@ public static class Plots
     }
 
     /// <summary>A 1D slice as a curve, or a 2D slice as a heat map of log₁₀(L + floor) with contour lines, a colour bar and the point marked.</summary>
+    /// <remarks>A slice from <see cref="LossSlice.Compute"/> has a finite loss at every grid point (it refuses otherwise, naming the point).</remarks>
     public static Plot Slice(SliceResult slice, string title)
     {
+        ArgumentNullException.ThrowIfNull(slice);
+        RequireFinite(slice.Loss.Cast<double>().Concat(slice.Alphas).Concat(slice.Betas).Append(slice.CenterLoss), title);
         var plot = new Plot();
         string Name(int k) => $"{slice.Directions[k].ToString().ToLowerInvariant()} direction (‖d‖ = {slice.DirectionNorms[k]:G3})";
         // Colour by log₁₀(L + floor), floor = 1e−8·max L, so a valley of L ≈ 0 shows as a band, not a dot.
@@ -202,6 +230,8 @@ public static class Plots
             var ys = Enumerable.Range(0, slice.Alphas.Length).Select(i => slice.Loss[i, 0]).ToArray();
             plot.Add.Scatter(slice.Alphas, ys).MarkerSize = 2;
             plot.Add.Marker(0, slice.CenterLoss, MarkerShape.FilledCircle, 8, Colors.Red);
+            Span(plot, plot.Axes.Bottom, slice.Alphas.Append(0), title);
+            Span(plot, plot.Axes.Left, ys.Append(slice.CenterLoss), title);
             plot.XLabel(Name(0));
             plot.YLabel("loss L");
         }
@@ -222,20 +252,72 @@ public static class Plots
             }
             var heat = plot.Add.Heatmap(intensity);
             heat.Colormap = new ScottPlot.Colormaps.Viridis();
-            double half = (slice.Alphas[1] - slice.Alphas[0]) / 2;
-            heat.Extent = new CoordinateRect(slice.Alphas[0] - half, slice.Alphas[^1] + half, slice.Betas[0] - half, slice.Betas[^1] + half);
+            // Half a cell on each side (halved before subtracting, so that a range near float64's maximum does not overflow).
+            double half = slice.Alphas[1] / 2 - slice.Alphas[0] / 2;
+            var extent = new CoordinateRect(slice.Alphas[0] - half, slice.Alphas[^1] + half, slice.Betas[0] - half, slice.Betas[^1] + half);
+            heat.Extent = extent;
             var contours = plot.Add.ContourLines(cells, 10);
             contours.LineColor = Colors.White.WithAlpha(0.6);
             contours.LabelStyle.IsVisible = false;
             var bar = plot.Add.ColorBar(heat);
             bar.Label = "log₁₀(L + " + floor.ToString("G2", System.Globalization.CultureInfo.InvariantCulture) + ")";
             plot.Add.Marker(0, 0, MarkerShape.FilledCircle, 9, Colors.Red);
+            // The axes span the heat map's cells, not ScottPlot's autoscale of the heat map, contours and colour bar together.
+            Span(plot, plot.Axes.Bottom, [extent.Left, extent.Right], title, margin: 0);
+            Span(plot, plot.Axes.Left, [extent.Bottom, extent.Top], title, margin: 0);
             plot.XLabel(Name(0));
             plot.YLabel(Name(1));
         }
         plot.Title(title);
         return plot;
     }
+
+    /// <summary>
+    /// The margin of a linear axis on each side of its data, as a fraction of the data's span: 5 %, ScottPlot's own
+    /// autoscale margin, so a marker at the edge of the data is not cut in half.
+    /// </summary>
+    internal const double AxisMargin = 0.05;
+
+    /// <summary>
+    /// Sets <paramref name="axis"/> to span <paramref name="values"/> with <paramref name="margin"/> of their span on each
+    /// side (a single value: that fraction of its magnitude, or ±1 around 0). Every linear axis of the project's figures is
+    /// set this way, from the data it draws, so no axis follows ScottPlot's autoscaler, which stretches an axis to reach a
+    /// marker line outside the data and throws on a non-finite limit.
+    /// </summary>
+    /// <returns>The limits set.</returns>
+    /// <exception cref="LandscapeInputException">A value is not finite, or the span with its margins exceeds float64's range.</exception>
+    internal static (double Min, double Max) Span(Plot plot, IAxis axis, IEnumerable<double> values, string figure, double margin = AxisMargin)
+    {
+        var v = values.ToArray();
+        RequireFinite(v, figure);
+        double low = v.DefaultIfEmpty(0).Min(), high = v.DefaultIfEmpty(1).Max();
+        double pad = high > low ? margin * (high - low) : low != 0 ? Math.Max(margin, AxisMargin) * Math.Abs(low) : 1;
+        double min = low - pad, max = high + pad;
+        if (!double.IsFinite(max - min))
+        {
+            throw new LandscapeInputException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"the figure '{figure}' would span [{low:G4}, {high:G4}] on one axis, wider than float64 can draw; use a smaller range"));
+        }
+        switch (axis)
+        {
+            case IXAxis x:
+                plot.Axes.SetLimitsX(min, max, x);
+                break;
+            case IYAxis y:
+                plot.Axes.SetLimitsY(min, max, y);
+                break;
+        }
+        return (min, max);
+    }
+
+    /// <summary>
+    /// Refuses a figure with a value that is not finite, naming the figure (<see cref="NonFinite.RequireAll"/>): ∞ or NaN
+    /// has no place on an axis or a colour scale, and ScottPlot throws on one. The computations that feed the figures
+    /// refuse non-finite results themselves; this keeps a plot library exception from ever reaching the user.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">A value is NaN or ±∞.</exception>
+    internal static void RequireFinite(IEnumerable<double> values, string figure) =>
+        NonFinite.RequireAll(values as IReadOnlyList<double> ?? values.ToArray(), $"a value of the figure '{figure}'");
 
     /// <summary>
     /// The value drawn for an exact 0 on a log axis: 1e−300, just above the smallest normal float64 (2.2e−308), so that

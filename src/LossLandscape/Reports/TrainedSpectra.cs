@@ -178,8 +178,8 @@ public sealed record TrainedSpectrumPoint(int Width, int N, int Constraints, Tra
     /// <summary>ℓ.</summary>
     public int Outputs { get; init; } = 1;
 
-    /// <summary>dim M = n − rank J, meaningful on M at a regular point.</summary>
-    public int ManifoldDimension => N - Rank.Rank;
+    /// <summary>dim M = n − rank J where the point is on M (<see cref="OnManifold"/>); null off M, where n − rank J is not the dimension of M.</summary>
+    public int? ManifoldDimension => OnManifold ? N - Rank.Rank : null;
 }
 
 /// <summary>The whole sweep.</summary>
