@@ -108,6 +108,17 @@ public sealed class CsvReaderTests : IDisposable
     }
 
     [Fact]
+    public void Synthetic_Sizes_Past_An_Int_Or_An_Array_Name_The_Limit()
+    {
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load("synthetic:3000000000,4", TargetSpec.LastColumn));
+        Assert.Equal("synthetic:3000000000,4: the row count D 3000000000 is past the largest, 2147483647 (sizes are counted in an int)", e.Message);
+        // D·P past Array.MaxLength is refused as such, before the budget (raising the budget would not help); at the default
+        // budget, so that a reader without the check is refused by the budget instead of allocating 24 GB.
+        var f = Assert.Throws<LandscapeInputException>(() => DatasetLoader.Load("synthetic:100000,30000", TargetSpec.LastColumn));
+        Assert.Equal("synthetic data: the inputs: 100000 rows × 30000 columns = 3000000000 values, more than one .NET array holds (2147483591); use fewer rows or columns", f.Message);
+    }
+
+    [Fact]
     public void A_Subset_Or_Rows_Past_The_Array_Limit_Are_Refused_In_One_Line()
     {
         // 3 000 000 × 1000 values: an int product overflows to a negative length; refused before any large allocation.
@@ -135,7 +146,7 @@ public sealed class CsvReaderTests : IDisposable
         long before = GC.GetAllocatedBytesForCurrentThread();
         var e = Assert.Throws<MemoryBudgetExceededException>(() => DatasetLoader.Load(path, TargetSpec.LastColumn, budgetBytes: 1_000_000));
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal($"the data of {path} (400000 rows × 2 input columns + 1 target columns, float64) needs 0.01 GB, over the memory budget of 0.001 GB; "
+        Assert.Equal($"the data of {path} (400000 rows × 2 input columns + 1 target column, float64) needs 0.01 GB, over the memory budget of 0.001 GB; "
             + "use fewer rows or columns of the data, or raise the memory budget", e.Message);
         Assert.True(allocated < 2_000_000, $"allocated {allocated} bytes before the refusal");
         Assert.Equal(400_000, DatasetLoader.Load(path, TargetSpec.LastColumn, budgetBytes: 10_000_000).Count);
@@ -156,7 +167,7 @@ public sealed class CsvReaderTests : IDisposable
     {
         var path = File("b.csv", "a,b,y\n" + string.Concat(Enumerable.Range(0, 1000).Select(i => $"{i},{i % 5},{i % 2}\n")));
         var r = CliTests.Run("init", "--data", path, "--out", Path.Combine(_dir, "m.json"), "--budget-gb", "1e-5");
-        CliGuardTests.AssertOneLineError(r, $"the data of {path} (1000 rows × 2 input columns + 1 target columns, float64) needs 2.4E-05 GB");
+        CliGuardTests.AssertOneLineError(r, $"the data of {path} (1000 rows × 2 input columns + 1 target column, float64) needs 2.4E-05 GB");
         Assert.Contains("raise --budget-gb", r.Err);
     }
 
@@ -196,6 +207,18 @@ public sealed class CsvReaderTests : IDisposable
         // Every byte allocated while loading, an upper bound on its peak: within 1.5× the float64 data (d × (p + ℓ) × 8).
         long dataBytes = 8L * Rows * (Pixels + 10);
         Assert.True(allocated <= 1.5 * dataBytes, $"allocated {allocated} bytes for {dataBytes} bytes of data");
+    }
+
+    [Fact]
+    public void A_File_That_Changes_Between_The_Two_Passes_Is_Refused()
+    {
+        foreach (var second in new[] { "a,b\n1,2\n3,4\n5,6\n", "a,b\n1,2\n", "a,c\n1,2\n3,4\n" })
+        {
+            int opened = 0;
+            ICsvRecords Open() => new CsvReader(new StringReader(opened++ == 0 ? "a,b\n1,2\n3,4\n" : second), "t.csv");
+            var e = Assert.Throws<DataFormatException>(() => CsvDatasetReader.Read(Open, "t.csv", TargetSpec.LastColumn, MemoryBudget.DefaultBytes));
+            Assert.Equal("t.csv: the file changed while it was read (its first reading had 2 data rows); read it when nothing writes to it", e.Message);
+        }
     }
 
     [Fact]

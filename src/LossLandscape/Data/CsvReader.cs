@@ -3,8 +3,8 @@ using System.Buffers;
 namespace LossLandscape.Data;
 
 /// <summary>
-/// The records of a CSV source, one at a time: the fields of the current record as spans (no string per cell) and the
-/// 1-based line it starts on. Valid until the next <see cref="Read"/>.
+/// The records of a CSV source, one at a time: the current record as a <see cref="CsvRow"/> of spans (no string per
+/// cell) and the 1-based line it starts on. Valid until the next <see cref="Read"/>.
 /// </summary>
 internal interface ICsvRecords : IDisposable
 {
@@ -14,11 +14,39 @@ internal interface ICsvRecords : IDisposable
     /// <summary>The 1-based line the current record starts on.</summary>
     long Line { get; }
 
-    /// <summary>The number of fields of the current record.</summary>
-    int FieldCount { get; }
+    /// <summary>The current record.</summary>
+    CsvRow Row { get; }
+}
 
-    /// <summary>Field <paramref name="index"/> of the current record, unquoted, untrimmed.</summary>
-    ReadOnlySpan<char> Field(int index);
+/// <summary>The fields of one record: spans of the reader's buffers, unquoted and untrimmed.</summary>
+internal readonly ref struct CsvRow
+{
+    private readonly ReadOnlySpan<char> _text;
+    private readonly ReadOnlySpan<char> _scratch;
+    private readonly ReadOnlySpan<int> _starts;
+    private readonly ReadOnlySpan<int> _lengths;
+
+    /// <summary>A row whose field k is <c>text[starts[k]..][..lengths[k]]</c>, or <c>scratch[~starts[k]..]</c> for a negative start.</summary>
+    public CsvRow(ReadOnlySpan<char> text, ReadOnlySpan<char> scratch, ReadOnlySpan<int> starts, ReadOnlySpan<int> lengths)
+    {
+        _text = text;
+        _scratch = scratch;
+        _starts = starts;
+        _lengths = lengths;
+    }
+
+    /// <summary>The number of fields.</summary>
+    public int Count => _starts.Length;
+
+    /// <summary>Field <paramref name="index"/>.</summary>
+    public ReadOnlySpan<char> this[int index]
+    {
+        get
+        {
+            int start = _starts[index];
+            return start >= 0 ? _text.Slice(start, _lengths[index]) : _scratch.Slice(~start, _lengths[index]);
+        }
+    }
 }
 
 /// <summary>
@@ -86,14 +114,7 @@ internal sealed class CsvReader : ICsvRecords
     public long Line { get; private set; }
 
     /// <inheritdoc/>
-    public int FieldCount => _fieldCount;
-
-    /// <inheritdoc/>
-    public ReadOnlySpan<char> Field(int index)
-    {
-        int start = _starts[index];
-        return start >= 0 ? _buffer.AsSpan(start, _lengths[index]) : _scratch.AsSpan(~start, _lengths[index]);
-    }
+    public CsvRow Row => new(_buffer, _scratch, _starts.AsSpan(0, _fieldCount), _lengths.AsSpan(0, _fieldCount));
 
     /// <inheritdoc/>
     public bool Read()
@@ -128,10 +149,11 @@ internal sealed class CsvReader : ICsvRecords
         {
             throw new DataFormatException($"{source}: empty file, expected a header row");
         }
-        var header = new string[records.FieldCount];
+        var row = records.Row;
+        var header = new string[row.Count];
         for (int k = 0; k < header.Length; k++)
         {
-            header[k] = records.Field(k).Trim().ToString();
+            header[k] = row[k].Trim().ToString();
         }
         var dup = header.GroupBy(h => h).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null)
@@ -148,9 +170,10 @@ internal sealed class CsvReader : ICsvRecords
     /// <summary>Refuses a data record whose field count differs from the header's.</summary>
     public static void RequireWidth(ICsvRecords records, int width, string source)
     {
-        if (records.FieldCount != width)
+        int count = records.Row.Count;
+        if (count != width)
         {
-            throw new DataFormatException($"{source}:{records.Line}: row has {records.FieldCount} fields, the header has {width}");
+            throw new DataFormatException($"{source}:{records.Line}: row has {count} fields, the header has {width}");
         }
     }
 
@@ -195,7 +218,7 @@ internal sealed class CsvReader : ICsvRecords
         {
             // Fast path: an unquoted field is a span of the buffer up to the next comma or line break.
             int start = i;
-            int hit = _buffer.AsSpan(i, _length - i).IndexOfAny(Special);
+            int hit = Scan(i);
             if (hit < 0)
             {
                 if (!_endOfSource)
@@ -297,6 +320,27 @@ internal sealed class CsvReader : ICsvRecords
         }
     }
 
+    /// <summary>The offset from <paramref name="i"/> of the next comma, quote or line break in the buffer; −1 if none.</summary>
+    private int Scan(int i)
+    {
+        // Most cells are a few characters (pixels, labels): a plain loop over the first ones, then the vectorized search.
+        int end = Math.Min(_length, i + 8);
+        for (int k = i; k < end; k++)
+        {
+            char c = _buffer[k];
+            if (c is ',' or '"' or '\n' or '\r')
+            {
+                return k - i;
+            }
+        }
+        if (end == _length)
+        {
+            return -1;
+        }
+        int hit = _buffer.AsSpan(end, _length - end).IndexOfAny(Special);
+        return hit < 0 ? -1 : hit + end - i;
+    }
+
     /// <summary>Ends the record at the line break at <paramref name="i"/> (\n, \r\n or \r).</summary>
     private Outcome EndOfLine(int i, long breaks, bool sawQuote, out bool blank)
     {
@@ -321,7 +365,7 @@ internal sealed class CsvReader : ICsvRecords
         Line = _nextLine;
         _nextLine += breaks + (terminated ? 1 : 0);
         // A line of white space only (no quotes: "" is a record of one empty field) is skipped.
-        blank = !sawQuote && _fieldCount == 1 && Field(0).IsWhiteSpace();
+        blank = !sawQuote && _fieldCount == 1 && _buffer.AsSpan(_starts[0], _lengths[0]).IsWhiteSpace();
         return Outcome.Record;
     }
 

@@ -53,10 +53,11 @@ public sealed class CsvTable
             {
                 throw new DataFormatException($"{source}:{records.Line}: a table holds lines up to {int.MaxValue}; read a longer file with DatasetLoader.FromCsv");
             }
-            var cells = new string[records.FieldCount];
+            var row = records.Row;
+            var cells = new string[row.Count];
             for (int k = 0; k < cells.Length; k++)
             {
-                cells[k] = records.Field(k).ToString();
+                cells[k] = row[k].ToString();
             }
             rows.Add(((int)records.Line, cells));
         }
@@ -70,15 +71,18 @@ public sealed class CsvTable
     /// <summary>The table's records again, the header first (for <see cref="CsvDatasetReader"/>).</summary>
     internal ICsvRecords Records() => new TableRecords(this);
 
+    /// <summary>The table's cells again as records: each row's cells copied into one buffer.</summary>
     private sealed class TableRecords(CsvTable table) : ICsvRecords
     {
         private int _row = -2; // −1: the header
+        private char[] _text = new char[256];
+        private int[] _starts = new int[16];
+        private int[] _lengths = new int[16];
+        private int _count;
 
         public long Line => _row < 0 ? 0 : table.Rows[_row].Line;
 
-        public int FieldCount => _row < 0 ? table.Header.Count : table.Rows[_row].Cells.Length;
-
-        public ReadOnlySpan<char> Field(int index) => _row < 0 ? table.Header[index] : table.Rows[_row].Cells[index];
+        public CsvRow Row => new(_text, default, _starts.AsSpan(0, _count), _lengths.AsSpan(0, _count));
 
         public bool Read()
         {
@@ -87,6 +91,26 @@ public sealed class CsvTable
                 return false;
             }
             _row++;
+            IReadOnlyList<string> cells = _row < 0 ? table.Header : table.Rows[_row].Cells;
+            _count = cells.Count;
+            if (_starts.Length < _count)
+            {
+                _starts = new int[_count];
+                _lengths = new int[_count];
+            }
+            long total = cells.Sum(c => (long)c.Length);
+            if (_text.Length < total)
+            {
+                _text = new char[total];
+            }
+            int at = 0;
+            for (int k = 0; k < _count; k++)
+            {
+                cells[k].CopyTo(_text.AsSpan(at));
+                _starts[k] = at;
+                _lengths[k] = cells[k].Length;
+                at += cells[k].Length;
+            }
             return true;
         }
 

@@ -102,11 +102,16 @@ public static class DatasetLoader
         {
             throw new DataFormatException($"{source}: expected synthetic:D,P[,L[,SEED]]");
         }
+        string[] names = ["row count D", "input dimension P", "output count L", "seed"];
         for (int k = 0; k < parts.Length; k++)
         {
+            if (k < 3 && long.TryParse(parts[k], NumberStyles.Integer, CultureInfo.InvariantCulture, out long size) && size > int.MaxValue)
+            {
+                throw new DataFormatException($"{source}: the {names[k]} {size} is past the largest, {int.MaxValue} (sizes are counted in an int)");
+            }
             if (!int.TryParse(parts[k], NumberStyles.Integer, CultureInfo.InvariantCulture, out values[k]) || (k < 3 && values[k] < 1))
             {
-                throw new DataFormatException($"{source}: '{parts[k]}' is not a valid {(new[] { "row count D", "input dimension P", "output count L", "seed" })[k]}");
+                throw new DataFormatException($"{source}: '{parts[k]}' is not a valid {names[k]}");
             }
         }
         return SyntheticData.Gaussian(values[0], values[1], values[2], values[3], budgetBytes);
