@@ -55,8 +55,9 @@ public static class CsvBench
                     }
                     var t = runs.Select(x => x.Seconds).Order().ToArray();
                     var m = runs.Select(x => x.PeakBytes).Order().ToArray();
+                    double tm = Median(t), mm = Median(m);
                     table.Add(FormattableString.Invariant(
-                        $"| {rows:N0} | {size / 1e9:0.000} GB | {reader} | {n} | {t[n / 2]:0.00} s ({t[0]:0.00}–{t[^1]:0.00}) | {rows / t[n / 2]:N0} | {m[n / 2] / 1e9:0.000} GB ({m[0] / 1e9:0.000}–{m[^1] / 1e9:0.000}) | **{m[n / 2] / dataBytes:0.00}** |"));
+                        $"| {rows:N0} | {size / 1e9:0.000} GB | {reader} | {n} | {tm:0.00} s ({t[0]:0.00}–{t[^1]:0.00}) | {rows / tm:N0} | {mm / 1e9:0.000} GB ({m[0] / 1e9:0.000}–{m[^1] / 1e9:0.000}) | **{mm / dataBytes:0.00}** |"));
                 }
                 File.Delete(path);
             }
@@ -71,6 +72,14 @@ public static class CsvBench
         {
             Console.WriteLine(line);
         }
+        return 0;
+    }
+
+    /// <summary><c>csv-file PATH ROWS</c>: writes the file the benchmark loads (for timing the <c>landscape</c> command on it).</summary>
+    public static int WriteFile(string[] args)
+    {
+        long size = Generate(args[0], int.Parse(args[1], CultureInfo.InvariantCulture));
+        Console.WriteLine(FormattableString.Invariant($"wrote {args[0]}: {args[1]} rows × {Pixels + 1} columns, {size} bytes"));
         return 0;
     }
 
@@ -116,6 +125,9 @@ public static class CsvBench
         var fields = result.Split(' ');
         return (double.Parse(fields[1], CultureInfo.InvariantCulture), double.Parse(fields[2], CultureInfo.InvariantCulture));
     }
+
+    /// <summary>The median of sorted values (the mean of the middle two for an even count).</summary>
+    private static double Median(double[] sorted) => (sorted[(sorted.Length - 1) / 2] + sorted[sorted.Length / 2]) / 2;
 
     /// <summary>A line of /proc/self/status in bytes.</summary>
     private static long Status(string key)
