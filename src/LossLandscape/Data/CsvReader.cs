@@ -65,6 +65,12 @@ internal sealed class CsvReader : ICsvRecords
     /// <summary>Characters read from the source at a time (and the first buffer's size): 64 Ki, a few records of a wide file.</summary>
     private const int ChunkChars = 1 << 16;
 
+    /// <summary>
+    /// Characters of a cell looked at one by one before the vectorized search: 8 covers a pixel, a count or a label
+    /// (chosen, not derived: below a vector's width the search's setup costs more than the plain loop).
+    /// </summary>
+    private const int ShortCell = 8;
+
     private static readonly SearchValues<char> Special = SearchValues.Create(",\"\n\r");
 
     private readonly TextReader _reader;
@@ -324,7 +330,7 @@ internal sealed class CsvReader : ICsvRecords
     private int Scan(int i)
     {
         // Most cells are a few characters (pixels, labels): a plain loop over the first ones, then the vectorized search.
-        int end = Math.Min(_length, i + 8);
+        int end = Math.Min(_length, i + ShortCell);
         for (int k = i; k < end; k++)
         {
             char c = _buffer[k];
