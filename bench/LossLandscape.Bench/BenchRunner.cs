@@ -20,6 +20,9 @@ public static class BenchRunner
         ["lanczos"] = ("20 smallest eigenvalues of ∇²L at a trained digits point: plain Lanczos vs thick restart, same 2000-HVP budget", LanczosBench.Run),
         ["cluster"] = ("one HVP on digits, n ≈ 10⁶: single process vs 1, 2, 4 landscape worker processes (Orleans), time split and scaling model", ClusterBench.Run),
         ["minibatch"] = ("issue 19 §8: sgd and adam steps per second, L over all rows every step vs once an epoch, on digits and a 60,000-row CSV", MiniBatchBench.Run),
+        ["csv"] = ("issue 19: load a CSV of Fashion-MNIST's shape at 60,000 and 450,000 rows: rows/s and peak memory over the float64 data, vs the whole-file reader", CsvBench.Run),
+        ["csv-file"] = ("writes the CSV that csv loads: csv-file PATH ROWS (pixels 0–255, about half 0, seed 19; label 0–9)", CsvBench.WriteFile),
+        ["csv-load"] = ("one load of a CSV in this process, for csv: csv-load FILE --reader streaming|whole-file --budget-gb G", CsvBench.Load),
         ["hessian"] = ("HVP vs gradient; top-20 by Lanczos vs deflated power iteration; vs a PyTorch Lanczos, on digits", HessianBench.Run),
     };
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -14,8 +13,8 @@ namespace LossLandscape.Bench;
 /// <summary>
 /// Issue 19 §8: steps per second of the mini-batch methods (sgd; adam with B = 32) when L over all rows is evaluated
 /// after every step (K = 1, what the trainer did before) against the default, once an epoch (K = ⌈d/B⌉), in the same
-/// run. On digits (one-hot digit, d = 1797) and on a generated CSV of Fashion-MNIST's shape (784 pixel columns in
-/// 0–255 and a label in 0–9, <c>--rows 60000</c>), loaded as <c>--data</c> loads it; MLP p-64-10 tanh (train's default
+/// run. On digits (one-hot digit, d = 1797) and on the <c>csv</c> benchmark's generated CSV of Fashion-MNIST's shape
+/// (784 pixel columns in 0–255 and a label in 0–9, <c>--rows 60000</c>), loaded as <c>--data</c> loads it; MLP p-64-10 tanh (train's default
 /// width), B = 32. Each setting runs <c>--epochs 2</c> epochs of steps (at least <c>--min-steps 200</c>), K = 1 runs
 /// at most <c>--baseline-steps 60</c> steps (each costs a full pass); median of <c>--repeats 5</c> with min and max.
 /// </summary>
@@ -35,7 +34,7 @@ public static class MiniBatchBench
         string csv = Path.Combine(Path.GetTempPath(), $"minibatch-bench-{rows}.csv");
         try
         {
-            WriteFashionShapedCsv(csv, rows);
+            CsvBench.Generate(csv, rows); // the csv benchmark's file: Fashion-MNIST's shape, seed 19
             var sets = new (string Name, Dataset Data)[]
             {
                 ("digits", DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"))),
@@ -89,30 +88,6 @@ public static class MiniBatchBench
 
     private static string Cell(double[] rates) =>
         string.Create(CultureInfo.InvariantCulture, $"{rates[rates.Length / 2]:0.0} ({rates[0]:0.0}–{rates[^1]:0.0})");
-
-    /// <summary>A CSV with Fashion-MNIST's columns: <c>label</c> in 0–9, then <c>pixel1…pixel784</c> in 0–255 (seeded).</summary>
-    private static void WriteFashionShapedCsv(string path, int rows)
-    {
-        var random = new Random(19);
-        using var writer = new StreamWriter(path, append: false, new UTF8Encoding(false), bufferSize: 1 << 20);
-        writer.Write("label");
-        for (int j = 1; j <= 784; j++)
-        {
-            writer.Write(",pixel");
-            writer.Write(j.ToString(CultureInfo.InvariantCulture));
-        }
-        writer.Write('\n');
-        for (int i = 0; i < rows; i++)
-        {
-            writer.Write(random.Next(10).ToString(CultureInfo.InvariantCulture));
-            for (int j = 0; j < 784; j++)
-            {
-                writer.Write(',');
-                writer.Write(random.Next(256).ToString(CultureInfo.InvariantCulture));
-            }
-            writer.Write('\n');
-        }
-    }
 
     private static string Load()
     {

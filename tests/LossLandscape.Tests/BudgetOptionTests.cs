@@ -23,6 +23,7 @@ public sealed class BudgetOptionTests : IDisposable
     /// <summary>The commands that take --budget-gb, each with its required options and a model that need not exist.</summary>
     public static TheoryData<string[]> Commands() => new()
     {
+        new[] { "evaluate", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "certify", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "spectrum", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "trace", "--model", "absent.json", "--data", "builtin:iris" },

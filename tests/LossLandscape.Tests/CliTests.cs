@@ -73,8 +73,9 @@ public sealed class CliTests : IDisposable
     {
         { "ragged.csv", "a,b,y\n1,2,3\n4,5\n", "ragged.csv:3: row has 2 fields, the header has 3" },
         { "text.csv", "a,b,y\n1,2,3\n4,five,6\n", "ragged.csv:3:2: 'five' in column 'b' is not a number".Replace("ragged", "text") },
-        { "nan.csv", "a,b,y\n1,NaN,3\n", "nan.csv:2:2: 'NaN' in column 'b' is not finite" },
-        { "inf.csv", "a,b,y\n1,2,Infinity\n", "inf.csv:2:3: 'Infinity' in column 'y' is not finite" },
+        { "nan.csv", "a,b,y\n1,NaN,3\n", "nan.csv:2:2: 'NaN' in column 'b' is not a finite number" },
+        { "inf.csv", "a,b,y\n1,2,Infinity\n", "inf.csv:2:3: 'Infinity' in column 'y' is not a finite number" },
+        { "inf2.csv", "a,b,y\n1,2,-inf\n", "inf2.csv:2:3: '-inf' in column 'y' is not a finite number" },
         { "norows.csv", "a,b,y\n", "norows.csv: no data rows" },
     };
 

@@ -55,8 +55,8 @@ public class DataTests
     [Theory]
     [InlineData("a,b\n1,2\n3\n", "t.csv:3: row has 1 fields, the header has 2")]
     [InlineData("a,b\n1,x\n", "t.csv:2:2: 'x' in column 'b' is not a number")]
-    [InlineData("a,b\n1,NaN\n", "t.csv:2:2: 'NaN' in column 'b' is not finite")]
-    [InlineData("a,b\n-Infinity,1\n", "t.csv:2:1: '-Infinity' in column 'a' is not finite")]
+    [InlineData("a,b\n1,NaN\n", "t.csv:2:2: 'NaN' in column 'b' is not a finite number")]
+    [InlineData("a,b\n-Infinity,1\n", "t.csv:2:1: '-Infinity' in column 'a' is not a finite number")]
     [InlineData("a,b\n", "t.csv: no data rows")]
     [InlineData("", "t.csv: empty file")]
     public void Bad_Csv_Names_File_Line_And_Column(string text, string message)

@@ -23,7 +23,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private EvaluateCommand()
-        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Json)
+        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Budget | SharedOptions.Json)
         => Add(_exponent, _cluster);
 
     /// <summary>Builds the command.</summary>

@@ -1,11 +1,13 @@
-using System.Text;
-
 namespace LossLandscape.Data;
 
 /// <summary>
 /// A CSV file read as text: a header row and data rows of equal length (RFC 4180 quoting; blank
 /// lines skipped). Every cell keeps its 1-based line and column for error messages.
 /// </summary>
+/// <remarks>
+/// A string per cell: for small tables. <see cref="DatasetLoader.FromCsv"/> reads a file of any size into a
+/// <see cref="Dataset"/> without one, by the same reader (<c>CsvReader</c>) and the same rules.
+/// </remarks>
 public sealed class CsvTable
 {
     private CsvTable(string source, string[] header, List<(int Line, string[] Cells)> rows)
@@ -27,48 +29,37 @@ public sealed class CsvTable
     /// <summary>Parses CSV text; <see cref="DataFormatException"/> on a missing header, duplicate column names or ragged rows.</summary>
     public static CsvTable Parse(string text, string source)
     {
-        string[]? header = null;
+        ArgumentNullException.ThrowIfNull(text);
+        using var records = new CsvReader(new StringReader(text), source);
+        return Read(records, source);
+    }
+
+    /// <summary>Reads and parses a file; <see cref="DataFormatException"/> if it does not exist or cannot be read.</summary>
+    public static CsvTable Load(string path)
+    {
+        using var records = CsvReader.OpenFile(path);
+        return Read(records, path);
+    }
+
+    /// <summary>The table of <paramref name="records"/>: a string per cell.</summary>
+    internal static CsvTable Read(ICsvRecords records, string source)
+    {
+        var header = CsvReader.ReadHeader(records, source);
         var rows = new List<(int, string[])>();
-        int lineNo = 0;
-        using var reader = new StringReader(text);
-        while (reader.ReadLine() is { } line)
+        while (records.Read())
         {
-            lineNo++;
-            int startLine = lineNo;
-            // A quoted field may span lines: keep reading until the quotes balance.
-            while (line.Count(c => c == '"') % 2 == 1 && reader.ReadLine() is { } more)
+            CsvReader.RequireWidth(records, header.Length, source);
+            if (records.Line > int.MaxValue)
             {
-                lineNo++;
-                line += "\n" + more;
+                throw new DataFormatException($"{source}:{records.Line}: a table holds lines up to {int.MaxValue}; read a longer file with DatasetLoader.FromCsv");
             }
-            if (string.IsNullOrWhiteSpace(line))
+            var row = records.Row;
+            var cells = new string[row.Count];
+            for (int k = 0; k < cells.Length; k++)
             {
-                continue;
+                cells[k] = row[k].ToString();
             }
-            var cells = SplitLine(line);
-            if (header is null)
-            {
-                header = cells.Select(c => c.Trim()).ToArray();
-                var dup = header.GroupBy(h => h).FirstOrDefault(g => g.Count() > 1);
-                if (dup is not null)
-                {
-                    throw new DataFormatException($"{source}:{startLine}: the header names column '{dup.Key}' twice");
-                }
-                if (header.Any(string.IsNullOrEmpty))
-                {
-                    throw new DataFormatException($"{source}:{startLine}:{Array.FindIndex(header, string.IsNullOrEmpty) + 1}: empty column name in the header");
-                }
-                continue;
-            }
-            if (cells.Length != header.Length)
-            {
-                throw new DataFormatException($"{source}:{startLine}: row has {cells.Length} fields, the header has {header.Length}");
-            }
-            rows.Add((startLine, cells));
-        }
-        if (header is null)
-        {
-            throw new DataFormatException($"{source}: empty file, expected a header row");
+            rows.Add(((int)records.Line, cells));
         }
         if (rows.Count == 0)
         {
@@ -77,68 +68,54 @@ public sealed class CsvTable
         return new CsvTable(source, header, rows);
     }
 
-    /// <summary>Reads and parses a file; <see cref="DataFormatException"/> if it does not exist or cannot be read.</summary>
-    public static CsvTable Load(string path)
-    {
-        if (Directory.Exists(path))
-        {
-            throw new DataFormatException($"{path}: is a directory, expected a CSV file");
-        }
-        if (!File.Exists(path))
-        {
-            throw new DataFormatException($"{path}: file not found");
-        }
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DataFormatException($"{path}: cannot read: {e.Message}");
-        }
-        return Parse(text, path);
-    }
+    /// <summary>The table's records again, the header first (for <see cref="CsvDatasetReader"/>).</summary>
+    internal ICsvRecords Records() => new TableRecords(this);
 
-    private static string[] SplitLine(string line)
+    /// <summary>The table's cells again as records: each row's cells copied into one buffer.</summary>
+    private sealed class TableRecords(CsvTable table) : ICsvRecords
     {
-        var cells = new List<string>();
-        var cell = new StringBuilder();
-        bool quoted = false;
-        for (int k = 0; k < line.Length; k++)
+        private int _row = -2; // −1: the header
+        private char[] _text = new char[256];
+        private int[] _starts = new int[16];
+        private int[] _lengths = new int[16];
+        private int _count;
+
+        public long Line => _row < 0 ? 0 : table.Rows[_row].Line;
+
+        public CsvRow Row => new(_text, default, _starts.AsSpan(0, _count), _lengths.AsSpan(0, _count));
+
+        public bool Read()
         {
-            char c = line[k];
-            if (quoted)
+            if (_row + 1 >= table.Rows.Count)
             {
-                if (c == '"' && k + 1 < line.Length && line[k + 1] == '"')
-                {
-                    cell.Append('"');
-                    k++;
-                }
-                else if (c == '"')
-                {
-                    quoted = false;
-                }
-                else
-                {
-                    cell.Append(c);
-                }
+                return false;
             }
-            else if (c == '"')
+            _row++;
+            IReadOnlyList<string> cells = _row < 0 ? table.Header : table.Rows[_row].Cells;
+            _count = cells.Count;
+            if (_starts.Length < _count)
             {
-                quoted = true;
+                _starts = new int[_count];
+                _lengths = new int[_count];
             }
-            else if (c == ',')
+            long total = cells.Sum(c => (long)c.Length);
+            if (_text.Length < total)
             {
-                cells.Add(cell.ToString());
-                cell.Clear();
+                _text = new char[total];
             }
-            else if (c != '\r')
+            int at = 0;
+            for (int k = 0; k < _count; k++)
             {
-                cell.Append(c);
+                cells[k].CopyTo(_text.AsSpan(at));
+                _starts[k] = at;
+                _lengths[k] = cells[k].Length;
+                at += cells[k].Length;
             }
+            return true;
         }
-        cells.Add(cell.ToString());
-        return cells.ToArray();
+
+        public void Dispose()
+        {
+        }
     }
 }

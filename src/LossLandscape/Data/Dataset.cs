@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
 
@@ -73,6 +76,35 @@ public sealed class Dataset
         Source = source ?? "memory";
     }
 
+    /// <summary>
+    /// A dataset holding <paramref name="inputs"/> (d × p, row-major) and <paramref name="targets"/> (d × ℓ, row-major)
+    /// themselves, not copies: the caller gives them up (the CSV reader, which fills them once and keeps no reference).
+    /// </summary>
+    internal static Dataset Own(double[] inputs, int inputDim, double[] targets, int outputDim, IReadOnlyList<string> inputNames, IReadOnlyList<string> targetNames, string source) =>
+        new(inputs, inputDim, targets, outputDim, inputs.Length / Math.Max(inputDim, 1), targets.Length / Math.Max(outputDim, 1), inputNames, targetNames, source);
+
+    /// <summary>
+    /// The number of values of a rows × width block of a dataset (d·p or d·ℓ), computed in 64 bits; refused with one
+    /// line naming the limit when one .NET array cannot hold them (<see cref="Array.MaxLength"/> = 2 147 483 591).
+    /// </summary>
+    /// <param name="rows">The rows d.</param>
+    /// <param name="width">The values per row (p or ℓ).</param>
+    /// <param name="what">What the block is, for the message (e.g. "t.csv: the inputs").</param>
+    /// <exception cref="LandscapeInputException">d·width &gt; <see cref="Array.MaxLength"/>.</exception>
+    internal static int FlatLength(long rows, long width, string what)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(width);
+        // In 64 bits (128 for the message): d·p·8 bytes passes 2³¹ at 451 112 × 784 rows and columns already (issue 19).
+        if (width != 0 && rows > Array.MaxLength / width)
+        {
+            throw new LandscapeInputException(string.Format(CultureInfo.InvariantCulture,
+                "{0}: {1} rows × {2} columns = {3} values, more than one .NET array holds ({4}); use fewer rows or columns",
+                what, rows, width, (Int128)rows * width, Array.MaxLength));
+        }
+        return (int)(rows * width);
+    }
+
     /// <summary>The number of points d.</summary>
     public int Count { get; }
 
@@ -132,16 +164,16 @@ public sealed class Dataset
         {
             throw new ArgumentException("a subset needs at least one row");
         }
-        var x = new double[list.Length * InputDim];
-        var y = new double[list.Length * OutputDim];
+        var x = new double[FlatLength(list.Length, InputDim, "the subset's inputs")];
+        var y = new double[FlatLength(list.Length, OutputDim, "the subset's targets")];
         for (int k = 0; k < list.Length; k++)
         {
             if ((uint)list[k] >= (uint)Count)
             {
                 throw new ArgumentOutOfRangeException(nameof(rows), list[k], $"row index outside 0..{Count - 1}");
             }
-            Array.Copy(_inputs, list[k] * InputDim, x, k * InputDim, InputDim);
-            Array.Copy(_targets, list[k] * OutputDim, y, k * OutputDim, OutputDim);
+            Array.Copy(_inputs, (long)list[k] * InputDim, x, (long)k * InputDim, InputDim);
+            Array.Copy(_targets, (long)list[k] * OutputDim, y, (long)k * OutputDim, OutputDim);
         }
         return new Dataset(x, InputDim, y, OutputDim, list.Length, list.Length, InputNames, TargetNames, Source);
     }
@@ -206,7 +238,7 @@ public sealed class Dataset
         public static Rows Of(double[,] a, string name)
         {
             ArgumentNullException.ThrowIfNull(a, name);
-            return new(Flatten(a), a.GetLength(0), a.GetLength(1));
+            return new(Flatten(a, name), a.GetLength(0), a.GetLength(1));
         }
 
         public static Rows Of(double[][] rows, string name)
@@ -221,7 +253,7 @@ public sealed class Dataset
             {
                 throw new LandscapeInputException($"{name} row {odd} has {rows[odd].Length} values, row 0 has {width}");
             }
-            var flat = new double[(long)rows.Length * width];
+            var flat = new double[FlatLength(rows.Length, width, name)];
             for (int i = 0; i < rows.Length; i++)
             {
                 Array.Copy(rows[i], 0, flat, (long)i * width, width);
@@ -241,19 +273,18 @@ public sealed class Dataset
             {
                 throw new LandscapeInputException($"{name} is {t.dtype}; a dataset holds real values");
             }
-            if (t.numel() > Array.MaxLength)
-            {
-                throw new LandscapeInputException($"{name} has {t.numel()} values, more than an array holds");
-            }
+            _ = FlatLength(t.shape[0], t.dim() == 2 ? t.shape[1] : 1, name);
             using var scope = NewDisposeScope();
             var values = t.detach().to(float64).cpu().contiguous().reshape(-1).data<double>().ToArray();
             return new(values, (int)t.shape[0], t.dim() == 2 ? (int)t.shape[1] : 1);
         }
 
-        private static double[] Flatten(double[,] a)
+        private static double[] Flatten(double[,] a, string name)
         {
-            var flat = new double[a.Length];
-            Buffer.BlockCopy(a, 0, flat, 0, a.Length * sizeof(double));
+            int length = FlatLength(a.GetLongLength(0), a.GetLongLength(1), name);
+            var flat = new double[length];
+            // Not Buffer.BlockCopy: its byte count is an int, which 8·d·p passes at 2³¹ (a 451 112 × 784 CSV failed there, issue 19).
+            MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<byte, double>(ref MemoryMarshal.GetArrayDataReference(a)), length).CopyTo(flat);
             return flat;
         }
     }

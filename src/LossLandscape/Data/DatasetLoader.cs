@@ -19,115 +19,74 @@ public static class DatasetLoader
     /// <summary>Loads <paramref name="source"/> (or <see cref="DefaultSource"/> when null) with its targets chosen by <paramref name="spec"/>.</summary>
     /// <param name="source">A CSV path, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
     /// <param name="spec">The target columns.</param>
-    /// <param name="budgetBytes">The memory budget of synthetic data (<see cref="SyntheticData.Gaussian"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="budgetBytes">The memory budget of the data (the float64 arrays of a CSV, see <see cref="FromCsv"/>; <see cref="SyntheticData.Gaussian"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
     /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
-    /// <exception cref="MemoryBudgetExceededException">Synthetic data would exceed <paramref name="budgetBytes"/>.</exception>
+    /// <exception cref="LandscapeInputException">d·p or d·ℓ values do not fit one .NET array.</exception>
+    /// <exception cref="MemoryBudgetExceededException">The data would exceed <paramref name="budgetBytes"/>.</exception>
     public static Dataset Load(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         source ??= DefaultSource;
         if (source.StartsWith("builtin:", StringComparison.Ordinal))
         {
-            return FromTable(Builtin(source["builtin:".Length..]), spec);
+            string name = source["builtin:".Length..];
+            RequireBuiltin(name);
+            return CsvDatasetReader.Read(() => OpenBuiltin(name), source, spec, budgetBytes);
         }
         if (source.StartsWith("synthetic:", StringComparison.Ordinal))
         {
             return Synthetic(source, budgetBytes);
         }
-        return FromCsv(source, spec);
+        return FromCsv(source, spec, budgetBytes);
     }
 
-    /// <summary>Reads a CSV file with a header row.</summary>
-    public static Dataset FromCsv(string path, TargetSpec spec) => FromTable(CsvTable.Load(path), spec);
+    /// <summary>
+    /// Reads a CSV file with a header row, streaming: one pass checks the rows and counts them, the float64 arrays
+    /// (d × p inputs, d × ℓ targets) are priced against <paramref name="budgetBytes"/> before they exist, and a second
+    /// pass parses every cell into them. Memory: the data itself, not the file's text.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="spec">The target columns.</param>
+    /// <param name="budgetBytes">The memory budget of the arrays; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <exception cref="DataFormatException">The file cannot be read or used; the message says why and where.</exception>
+    /// <exception cref="LandscapeInputException">d·p or d·ℓ values do not fit one .NET array.</exception>
+    /// <exception cref="MemoryBudgetExceededException">The arrays would exceed <paramref name="budgetBytes"/>.</exception>
+    public static Dataset FromCsv(string path, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return CsvDatasetReader.Read(() => CsvReader.OpenFile(path), path, spec, budgetBytes);
+    }
 
     /// <summary>One of the embedded tables (<see cref="BuiltinNames"/>).</summary>
     public static CsvTable Builtin(string name)
+    {
+        RequireBuiltin(name);
+        using var records = OpenBuiltin(name);
+        return CsvTable.Read(records, "builtin:" + name);
+    }
+
+    /// <summary>Builds a dataset from a parsed table (by the same rules as <see cref="FromCsv"/>).</summary>
+    /// <param name="table">The table.</param>
+    /// <param name="spec">The target columns.</param>
+    /// <param name="budgetBytes">The memory budget of the arrays; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    public static Dataset FromTable(CsvTable table, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return CsvDatasetReader.Read(table.Records, table.Source, spec, budgetBytes);
+    }
+
+    private static void RequireBuiltin(string name)
     {
         if (!BuiltinNames.Contains(name))
         {
             throw new DataFormatException($"builtin:{name}: no such embedded dataset; expected one of: {string.Join(", ", BuiltinNames.Select(n => "builtin:" + n))}");
         }
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"LossLandscape.Data.{name}.csv")
-            ?? throw new InvalidOperationException($"embedded resource for {name} is missing from the build");
-        using var reader = new StreamReader(stream);
-        return CsvTable.Parse(reader.ReadToEnd(), "builtin:" + name);
     }
 
-    /// <summary>Builds a dataset from a parsed table.</summary>
-    public static Dataset FromTable(CsvTable table, TargetSpec spec)
+    private static CsvReader OpenBuiltin(string name)
     {
-        ArgumentNullException.ThrowIfNull(table);
-        ArgumentNullException.ThrowIfNull(spec);
-        var header = table.Header;
-        int Column(string name) => header.ToList().IndexOf(name) is var k and >= 0
-            ? k
-            : throw new DataFormatException($"{table.Source}: unknown target column '{name}'; columns are: {string.Join(", ", header)}");
-
-        if (spec.OneHot is not null && spec.Targets.Count > 0)
-        {
-            throw new DataFormatException($"{table.Source}: give --target or --one-hot, not both");
-        }
-        var targetCols = spec.OneHot is not null ? [Column(spec.OneHot)]
-            : spec.Targets.Count > 0 ? spec.Targets.Select(Column).ToArray()
-            : new[] { header.Count - 1 };
-        if (targetCols.Distinct().Count() != targetCols.Length)
-        {
-            throw new DataFormatException($"{table.Source}: a target column is named twice");
-        }
-        var inputCols = Enumerable.Range(0, header.Count).Except(targetCols).ToArray();
-        if (inputCols.Length == 0)
-        {
-            throw new DataFormatException($"{table.Source}: no input columns left after taking the targets");
-        }
-
-        int d = table.Rows.Count;
-        var x = new double[d, inputCols.Length];
-        for (int i = 0; i < d; i++)
-        {
-            for (int j = 0; j < inputCols.Length; j++)
-            {
-                x[i, j] = Number(table, i, inputCols[j]);
-            }
-        }
-
-        double[,] y;
-        string[] targetNames;
-        if (spec.OneHot is not null)
-        {
-            int c = targetCols[0];
-            var labels = table.Rows.Select(r => r.Cells[c].Trim()).ToArray();
-            for (int i = 0; i < d; i++)
-            {
-                if (labels[i].Length == 0)
-                {
-                    throw new DataFormatException($"{table.Source}:{table.Rows[i].Line}:{c + 1}: empty class label in column '{header[c]}'");
-                }
-            }
-            // Classes in numeric order when every label is a number, else in ordinal string order.
-            bool numeric = labels.All(l => double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
-            var classes = (numeric
-                ? labels.Distinct().OrderBy(l => double.Parse(l, CultureInfo.InvariantCulture))
-                : labels.Distinct().OrderBy(l => l, StringComparer.Ordinal)).ToArray();
-            var index = classes.Select((l, k) => (l, k)).ToDictionary(t => t.l, t => t.k);
-            y = new double[d, classes.Length];
-            for (int i = 0; i < d; i++)
-            {
-                y[i, index[labels[i]]] = 1.0;
-            }
-            targetNames = classes.Select(l => $"{header[c]}={l}").ToArray();
-        }
-        else
-        {
-            y = new double[d, targetCols.Length];
-            for (int i = 0; i < d; i++)
-            {
-                for (int j = 0; j < targetCols.Length; j++)
-                {
-                    y[i, j] = Number(table, i, targetCols[j]);
-                }
-            }
-            targetNames = targetCols.Select(k => header[k]).ToArray();
-        }
-        return new Dataset(x, y, inputCols.Select(k => header[k]).ToArray(), targetNames, table.Source);
+        var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"LossLandscape.Data.{name}.csv")
+            ?? throw new InvalidOperationException($"embedded resource for {name} is missing from the build");
+        return new CsvReader(new StreamReader(stream), "builtin:" + name);
     }
 
     /// <summary>
@@ -143,33 +102,18 @@ public static class DatasetLoader
         {
             throw new DataFormatException($"{source}: expected synthetic:D,P[,L[,SEED]]");
         }
+        string[] names = ["row count D", "input dimension P", "output count L", "seed"];
         for (int k = 0; k < parts.Length; k++)
         {
+            if (k < 3 && long.TryParse(parts[k], NumberStyles.Integer, CultureInfo.InvariantCulture, out long size) && size > int.MaxValue)
+            {
+                throw new DataFormatException($"{source}: the {names[k]} {size} is past the largest, {int.MaxValue} (sizes are counted in an int)");
+            }
             if (!int.TryParse(parts[k], NumberStyles.Integer, CultureInfo.InvariantCulture, out values[k]) || (k < 3 && values[k] < 1))
             {
-                throw new DataFormatException($"{source}: '{parts[k]}' is not a valid {(new[] { "row count D", "input dimension P", "output count L", "seed" })[k]}");
+                throw new DataFormatException($"{source}: '{parts[k]}' is not a valid {names[k]}");
             }
         }
         return SyntheticData.Gaussian(values[0], values[1], values[2], values[3], budgetBytes);
-    }
-
-    private static double Number(CsvTable table, int row, int column)
-    {
-        var (line, cells) = table.Rows[row];
-        string cell = cells[column].Trim();
-        string where = $"{table.Source}:{line}:{column + 1}";
-        if (cell.Length == 0)
-        {
-            throw new DataFormatException($"{where}: empty cell in column '{table.Header[column]}'");
-        }
-        if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-        {
-            throw new DataFormatException($"{where}: '{cell}' in column '{table.Header[column]}' is not a number");
-        }
-        if (!double.IsFinite(v))
-        {
-            throw new DataFormatException($"{where}: '{cell}' in column '{table.Header[column]}' is not finite (NaN and ±Inf are not allowed)");
-        }
-        return v;
     }
 }

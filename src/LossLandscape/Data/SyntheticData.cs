@@ -18,7 +18,9 @@ public static class SyntheticData
         {
             throw new LandscapeInputException(FormattableString.Invariant($"synthetic data sizes must be positive, got D = {count}, P = {inputDim}, L = {outputDim}"), nameof(count));
         }
-        // Before the arrays exist: D × (P + L) doubles, held DataCopies times (the generated arrays, the dataset's rows and the tensor of the residual map).
+        // Before the arrays exist: each fits one .NET array (sized in 64 bits), and D × (P + L) doubles, held DataCopies times (the generated arrays, the dataset's rows and the tensor of the residual map).
+        _ = Dataset.FlatLength(count, inputDim, "synthetic data: the inputs");
+        _ = Dataset.FlatLength(count, outputDim, "synthetic data: the targets");
         MemoryBudget.Require(FormattableString.Invariant($"synthetic data of D = {count} rows × (P + L) = {(long)inputDim + outputDim} columns (×{DataCopies} copies)"),
             SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), budgetBytes, "use fewer rows D or columns P in --data synthetic:D,P");
         var rng = new Random(seed);
