@@ -141,6 +141,11 @@ public sealed class CliGuardTests : IDisposable
         Directory.CreateDirectory(P("adir"));
         AssertOneLineError(CliTests.Run("report", "--model", model, "--data", "builtin:iris", "--one-hot", "species", "--history", P("adir"), "--out", P("rep")), "--history");
         AssertOneLineError(CliTests.Run("info", "--model", P("adir")));
+        // lossSteps (train --loss-every) must give one increasing step per loss.
+        File.WriteAllText(P("s.json"), """{"lossHistory":[3,2,1],"lossSteps":[0,4]}""");
+        AssertOneLineError(CliTests.Run("report", "--model", model, "--data", "builtin:iris", "--one-hot", "species", "--history", P("s.json"), "--out", P("rep")), "'lossSteps' is not an array of 3 steps");
+        File.WriteAllText(P("s.json"), """{"lossHistory":[3,2,1],"lossSteps":[0,4,4]}""");
+        AssertOneLineError(CliTests.Run("report", "--model", model, "--data", "builtin:iris", "--one-hot", "species", "--history", P("s.json"), "--out", P("rep")), "does not increase at entry 2");
     }
 
     [Fact]

@@ -219,6 +219,9 @@ public class SliceAndReportTests
         AssertSpans(density, density.Axes.Bottom, -2, 5);
         var history = Plots.LossHistory([1.0, 0.5, 0.1, 0.01], "loss");
         AssertSpans(history, history.Axes.Bottom, 0, 3);
+        // L evaluated every K = 4 steps and after the last (train --loss-every): the x axis is the step, not the index.
+        var everyFour = Plots.LossHistory([1.0, 0.5, 0.1, 0.05], "loss every 4 steps", [0, 4, 8, 10]);
+        AssertSpans(everyFour, everyFour.Axes.Bottom, 0, 10);
         var steps = Enumerable.Range(0, 5).Select(k => new WalkStep(k, 0, 1e-12, 12, 0.1 * k, 0.3 * k, 0, 1)).ToArray();
         var walk = Plots.Walk(steps, "walk");
         AssertSpans(walk, walk.Axes.Bottom, 0, 4);

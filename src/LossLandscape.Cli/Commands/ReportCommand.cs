@@ -66,8 +66,11 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         }
     }
 
-    /// <summary>Reads <c>lossHistory</c> (an array of numbers) from a training JSON.</summary>
-    public static double[] ReadHistory(string path)
+    /// <summary>
+    /// Reads <c>lossHistory</c> (an array of numbers) from a training JSON, and <c>lossSteps</c> (the step of each, one
+    /// increasing integer per loss) where the file has it.
+    /// </summary>
+    public static TrainingLosses ReadHistory(string path)
     {
         if (!File.Exists(path))
         {
@@ -79,12 +82,13 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("lossHistory", out var array) && array.ValueKind == JsonValueKind.Array)
             {
                 // train --json writes a non-finite loss as null; the plot leaves it out (NaN).
-                return array.EnumerateArray().Select((e, i) => e.ValueKind switch
+                var losses = array.EnumerateArray().Select((e, i) => e.ValueKind switch
                 {
                     JsonValueKind.Null => double.NaN,
                     JsonValueKind.Number when e.TryGetDouble(out double v) => v,
                     _ => throw new UsageException($"{path}: entry {i} of 'lossHistory' is {LandscapeApp.Shorten(e.GetRawText())}, not a number (write the file with landscape train --json)"),
                 }).ToArray();
+                return new TrainingLosses(losses, ReadSteps(path, doc.RootElement, losses.Length));
             }
         }
         catch (JsonException e)
@@ -96,6 +100,29 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             throw new UsageException($"{path}: cannot read: {e.Message.ReplaceLineEndings(" ")}");
         }
         throw new UsageException($"{path}: no 'lossHistory' array (write one with landscape train --json)");
+    }
+
+    /// <summary>train's <c>lossSteps</c>: absent (null: every step), or one increasing integer ≥ 0 per loss.</summary>
+    private static int[]? ReadSteps(string path, JsonElement root, int count)
+    {
+        if (!root.TryGetProperty("lossSteps", out var steps))
+        {
+            return null;
+        }
+        if (steps.ValueKind != JsonValueKind.Array || steps.GetArrayLength() != count)
+        {
+            throw new UsageException($"{path}: 'lossSteps' is not an array of {count} steps, one per entry of 'lossHistory' (write the file with landscape train --json)");
+        }
+        var values = steps.EnumerateArray().Select((e, i) => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) && v >= 0 ? v
+            : throw new UsageException($"{path}: entry {i} of 'lossSteps' is {LandscapeApp.Shorten(e.GetRawText())}, not a step number")).ToArray();
+        for (int i = 1; i < values.Length; i++)
+        {
+            if (values[i] <= values[i - 1])
+            {
+                throw new UsageException($"{path}: 'lossSteps' does not increase at entry {i} ({values[i - 1]}, then {values[i]})");
+            }
+        }
+        return values;
     }
 
     /// <inheritdoc/>

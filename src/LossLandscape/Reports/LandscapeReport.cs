@@ -33,9 +33,9 @@ public static class LandscapeReport
     /// <param name="report">The page to append to.</param>
     /// <param name="map">The model and data.</param>
     /// <param name="options">Slice, walk and seed.</param>
-    /// <param name="lossHistory">A training loss history to plot, if any.</param>
+    /// <param name="lossHistory">A training loss history to plot, if any: the losses, and the step of each (null: every step).</param>
     /// <param name="progress">Receives the stages: the certificate's (with the dense Hessian's columns), then the density, the slice and the walk.</param>
-    public static CertificateResult Build(HtmlReport report, ResidualMap map, ReportOptions options, IReadOnlyList<double>? lossHistory = null, IProgress<ProgressReport>? progress = null)
+    public static CertificateResult Build(HtmlReport report, ResidualMap map, ReportOptions options, TrainingLosses? lossHistory = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(map);
@@ -95,10 +95,10 @@ public static class LandscapeReport
                     $"{options.WalkSteps} tangent steps of length {F(options.WalkStepSize)}, each retracted onto M by Gauss–Newton: the distance grows while max|H| stays at the retraction tolerance ({walk.Status}).");
             }
         }
-        if (lossHistory is { Count: > 0 })
+        if (lossHistory is { Losses.Count: > 0 } history)
         {
             report.Heading("Training");
-            report.Figure(Plots.Svg(Plots.LossHistory(lossHistory, "Training loss")), $"{lossHistory.Count} recorded losses.");
+            report.Figure(Plots.Svg(Plots.LossHistory(history.Losses, "Training loss", history.Steps)), $"{history.Losses.Count} recorded losses.");
         }
         ProgressReport.Report(progress, "done", 1);
         return cert;
@@ -171,3 +171,8 @@ public static class LandscapeReport
             : $"All {count} eigenvalues of ∇²L, descending, symmetric log axis; inertia: {CertificateText.Inertia(h)}. This point is not on M (max|H| = {F(cert.MaxAbsResidual)} > tolerance {F(cert.OnManifoldTolerance)}), so Proposition 2.3 does not describe it.";
     }
 }
+
+/// <summary>A training loss history for the report (<c>train --json</c>'s <c>lossHistory</c> and <c>lossSteps</c>).</summary>
+/// <param name="Losses">The recorded losses L.</param>
+/// <param name="Steps">The step after which each was evaluated (L every K steps); null: after every step, 0, 1, 2, ….</param>
+public sealed record TrainingLosses(IReadOnlyList<double> Losses, IReadOnlyList<int>? Steps = null);

@@ -196,14 +196,21 @@ public static class Plots
     }
 
     /// <summary>
-    /// A loss history on a log axis (a loss of exactly 0 is drawn at <see cref="LogFloor"/>; a non-finite one, which
-    /// <c>train --json</c> writes as null, is left out).
+    /// A loss history on a log axis against the step (a loss of exactly 0 is drawn at <see cref="LogFloor"/>; a non-finite
+    /// one, which <c>train --json</c> writes as null, is left out).
     /// </summary>
-    public static Plot LossHistory(IReadOnlyList<double> losses, string title)
+    /// <param name="losses">The recorded losses.</param>
+    /// <param name="title">The figure's title.</param>
+    /// <param name="steps">The step of each loss (<see cref="Training.TrainingResult.LossSteps"/>: L evaluated every K steps); default null: 0, 1, 2, ….</param>
+    public static Plot LossHistory(IReadOnlyList<double> losses, string title, IReadOnlyList<int>? steps = null)
     {
         ArgumentNullException.ThrowIfNull(losses);
+        if (steps is not null && steps.Count != losses.Count)
+        {
+            throw new ArgumentException($"{steps.Count} steps for {losses.Count} losses", nameof(steps));
+        }
         var plot = new Plot();
-        var xs = Enumerable.Range(0, losses.Count).Select(i => (double)i).ToArray();
+        var xs = Enumerable.Range(0, losses.Count).Select(i => (double)(steps?[i] ?? i)).ToArray();
         var ys = losses.Select(v => Math.Log10(Math.Max(v, LogFloor))).ToArray();
         var sc = plot.Add.Scatter(xs, ys);
         sc.MarkerSize = 2;
