@@ -169,7 +169,7 @@ public sealed class SpectrumCliTests : IDisposable
     [Fact]
     public void Spectrum_Gram_Over_Budget_Exits_2_Naming_The_Alternatives()
     {
-        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "gram", "--budget-gb", "1e-6"]);
+        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "gram", "--budget-gb", "2e-5"]);
         Assert.Equal(2, code);
         Assert.Single(err.TrimEnd().Split('\n'));
         Assert.Contains("over the memory budget", err);
@@ -225,7 +225,7 @@ public sealed class SpectrumCliTests : IDisposable
     [Fact]
     public void Spectrum_Dense_Over_Budget_Exits_2_Naming_Lanczos_And_Slq()
     {
-        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "dense", "--budget-gb", "1e-6"]);
+        var (code, _, err) = CliTests.Run(["spectrum", "--model", _model, .. Data, "--method", "dense", "--budget-gb", "2e-5"]);
         Assert.Equal(2, code);
         Assert.Single(err.TrimEnd().Split('\n'));
         Assert.Contains("over the memory budget", err);

@@ -329,8 +329,11 @@ public static class ModelFile
             }
             // An integer outside int's range is a size no array here can have: name the limit, not the type.
             bool large = e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out double x) && Math.Floor(x) == x && Math.Abs(x) > int.MaxValue;
+            string raw = e.GetRawText();
+            const int Quoted = 24; // a number of a thousand digits is named by its start and length, not echoed
+            string shown = raw.Length <= Quoted ? raw : $"{raw[..Quoted]}… ({raw.Length} characters)";
             throw Fail(large
-                ? $"{label} = {e.GetRawText()} is beyond the largest size this library takes, {int.MaxValue} (2³¹ − 1)"
+                ? $"{label} = {shown} is beyond the largest size this library takes, {int.MaxValue} (2³¹ − 1)"
                 : $"{label} must be an integer");
         }
 
