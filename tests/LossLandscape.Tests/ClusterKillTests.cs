@@ -14,9 +14,10 @@ namespace LossLandscape.Tests;
 /// <summary>
 /// Issue 19 §2: workers killed with SIGKILL at seeded random moments of long <c>spectrum</c>, <c>trace</c> and
 /// <c>train --cluster</c> runs on three <c>landscape worker</c> processes, while the runs go on (no pause point), and each
-/// restarted at once. Every kill is followed by the driver's retry within seconds (the call in flight is given up, not
-/// waited out to the 300 s call timeout), and every run ends with the single-process answer. The figures (kills, retries,
-/// time from kill to retry) are written to the test's output for bench/README.md.
+/// restarted at once. Every kill of a worker holding a shard is followed by the driver's retry within seconds (the call in
+/// flight is given up, not waited out to the 300 s call timeout), and every run ends with the single-process answer. The
+/// figures (kills, retries, time from kill to retry and to the run's going on) are written to the test's output for
+/// bench/README.md.
 /// </summary>
 public sealed class ClusterKillTests(ITestOutputHelper output) : IDisposable
 {
@@ -179,7 +180,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output) : IDisposable
             var (code, _, err) = CliTests.Run([.. arguments, .. outFile, "--json", localJson]);
             Assert.True(code == 0, $"{name} in one process: exit {code}: {err}");
 
-            var driver = _cluster.Start(new Dictionary<string, string> { ["LANDSCAPE_CLUSTER_LOG_CALLS"] = "1" }, null, [.. arguments, .. outFile, "--cluster", clusterFile, "--json", clusterJson]);
+            var driver = _cluster.Start(new Dictionary<string, string> { [LossLandscape.Cli.ClusterOptions.LogCallsVariable] = "1" }, null, [.. arguments, .. outFile, "--cluster", clusterFile, "--json", clusterJson]);
             _ = driver.StandardOutput.ReadToEndAsync();
             var log = new DriverLog(driver, _clock);
             await Task.WhenAny(log.Loaded, Task.Delay(TimeSpan.FromSeconds(120)));
