@@ -48,11 +48,11 @@ internal static class ClusterOptions
             {
                 lock (err)
                 {
-                    err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape: shard {r.Shard}: {r.What} failed (attempt {r.Attempt}: {r.Reason}); reloading the shard and retrying"));
+                    err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape: shard {r.Shard}: {r.What} failed after {r.Seconds:0.0} s (attempt {r.Attempt}: {r.Reason}); retrying"));
                 }
             };
             session.Open();
-            session.AfterCall = PauseHook(err);
+            session.AfterCall = TestHooks(err);
             err.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"landscape: cluster: {config.Shards} shards of {run.Data.Count} rows loaded on {session.Silos.Distinct().Count()} of {config.Workers.Count} workers"));
             return new ClusterConnection(host, session);
@@ -70,25 +70,41 @@ internal static class ClusterOptions
     /// <summary>The test hook's variable: the file whose existence releases the pause.</summary>
     public const string PauseFileVariable = "LANDSCAPE_CLUSTER_PAUSE_FILE";
 
+    /// <summary>The test hook's variable: 1 writes a line on stderr after every distributed call.</summary>
+    public const string LogCallsVariable = "LANDSCAPE_CLUSTER_LOG_CALLS";
+
     /// <summary>How often a paused driver looks for the release file: 50 ms, short beside a worker's restart (seconds).</summary>
     private static readonly TimeSpan PausePoll = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
-    /// A test hook, off unless both <see cref="PauseAfterProductsVariable"/> (N ≥ 1) and <see cref="PauseFileVariable"/> are
-    /// set: after the N-th distributed product the driver writes <c>landscape: cluster: paused after N products</c> on stderr
-    /// and waits until the file exists. A test kills (and restarts) workers in that pause, so a failure lands mid-run at a
-    /// fixed product, whatever the machine's load, instead of at a time that may fall after the run has ended.
+    /// Test hooks, off unless their variables are set. With <see cref="LogCallsVariable"/> = 1 the driver writes
+    /// <c>landscape: cluster: call N done</c> on stderr after every distributed call: a test that kills workers at random
+    /// moments sees when the run has resumed. With both <see cref="PauseAfterProductsVariable"/> (N ≥ 1) and
+    /// <see cref="PauseFileVariable"/>, after the N-th distributed product the driver writes
+    /// <c>landscape: cluster: paused after N products</c> on stderr and waits until the file exists: a test kills (and
+    /// restarts) workers in that pause, so a failure lands mid-run at a fixed product, whatever the machine's load, instead of
+    /// at a time that may fall after the run has ended.
     /// </summary>
-    private static Action<int>? PauseHook(TextWriter err)
+    private static Action<int>? TestHooks(TextWriter err)
     {
-        if (!int.TryParse(Environment.GetEnvironmentVariable(PauseAfterProductsVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out int after) || after < 1
-            || Environment.GetEnvironmentVariable(PauseFileVariable) is not { Length: > 0 } file)
+        bool log = Environment.GetEnvironmentVariable(LogCallsVariable) == "1";
+        bool pause = int.TryParse(Environment.GetEnvironmentVariable(PauseAfterProductsVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out int after) && after >= 1
+            && Environment.GetEnvironmentVariable(PauseFileVariable) is { Length: > 0 };
+        if (!log && !pause)
         {
             return null;
         }
+        string file = Environment.GetEnvironmentVariable(PauseFileVariable) ?? "";
         return calls =>
         {
-            if (calls != after)
+            if (log)
+            {
+                lock (err)
+                {
+                    err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape: cluster: call {calls} done"));
+                }
+            }
+            if (!pause || calls != after)
             {
                 return;
             }
@@ -112,7 +128,7 @@ internal sealed record ClusterConnection(IHost Host, ClusterSession Session) : I
 {
     /// <summary>What the JSON and the table say about the cluster.</summary>
     public ClusterOutput Output() => new(Session.Config.Shards, Session.Config.Workers.Count, Session.Silos, Session.Retries.Count,
-        Session.Retries.Select(r => string.Create(CultureInfo.InvariantCulture, $"shard {r.Shard}: {r.What} attempt {r.Attempt}: {r.Reason}")).ToArray(),
+        Session.Retries.Select(r => string.Create(CultureInfo.InvariantCulture, $"shard {r.Shard}: {r.What} attempt {r.Attempt} after {r.Seconds:0.000} s: {r.Reason}")).ToArray(),
         Session.Timings.Calls, Session.Timings.WallSeconds, Session.Timings.ComputeSeconds, Session.Timings.SerializeSeconds, Session.Timings.TransferSeconds);
 
     /// <summary>Stops the client.</summary>

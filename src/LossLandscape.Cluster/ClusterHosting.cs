@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 
@@ -15,7 +16,12 @@ public static class ClusterHosting
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
 
     /// <summary>Configures <paramref name="silo"/> as worker <paramref name="index"/> of <paramref name="config"/>.</summary>
-    public static void ConfigureWorker(ISiloBuilder silo, ClusterConfig config, int index)
+    /// <param name="silo">The silo.</param>
+    /// <param name="config">The cluster file.</param>
+    /// <param name="index">Which worker of the file.</param>
+    /// <param name="computeDelay">A test hook, zero unless set: <see cref="ShardSettings.ComputeDelay"/>.</param>
+    /// <param name="loaded">Told one line per shard loaded on this worker (<see cref="ShardSettings.Loaded"/>), or null.</param>
+    public static void ConfigureWorker(ISiloBuilder silo, ClusterConfig config, int index, TimeSpan computeDelay = default, Action<string>? loaded = null)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(config);
@@ -23,6 +29,7 @@ public static class ClusterHosting
         var primary = new IPEndPoint(IPAddress.Parse(config.Host), config.Workers[0].SiloPort);
         silo.UseLocalhostClustering(self.SiloPort, self.GatewayPort, primary, config.ServiceId, config.ClusterId);
         silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = IPAddress.Parse(config.Host));
+        silo.Services.AddSingleton(new ShardSettings(config.ChunkBytes, computeDelay, loaded));
         ConfigureMessaging(silo.Services, config);
         ConfigurePlacement(silo.Services);
     }
@@ -45,19 +52,31 @@ public static class ClusterHosting
             o.MaxMessageBodySize = config.MaxMessageBytes;
             o.ResponseTimeout = config.CallTimeout;
         });
-        services.AddSingleton(new ShardSettings(config.ChunkBytes));
+        services.TryAddSingleton(new ShardSettings(config.ChunkBytes));
+    }
+
+    /// <summary>Registers a <see cref="GatewayWatch"/> on a client, told of every change in its number of gateway connections.</summary>
+    public static void WatchGateways(IClientBuilder client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        client.Services.TryAddSingleton<GatewayWatch>();
+        client.AddGatewayCountChangedHandler(services => services.GetRequiredService<GatewayWatch>().OnGatewayCountChanged);
     }
 
     /// <summary>The host of worker <paramref name="index"/> (not started).</summary>
+    /// <param name="config">The cluster file.</param>
+    /// <param name="index">Which worker of the file.</param>
+    /// <param name="computeDelay">A test hook, zero unless set: <see cref="ShardSettings.ComputeDelay"/>.</param>
+    /// <param name="loaded">Told one line per shard loaded on this worker (<see cref="ShardSettings.Loaded"/>), or null.</param>
     /// <exception cref="LandscapeInputException">The index is not one of the file's workers.</exception>
-    public static IHost BuildWorker(ClusterConfig config, int index)
+    public static IHost BuildWorker(ClusterConfig config, int index, TimeSpan computeDelay = default, Action<string>? loaded = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         if (index < 0 || index >= config.Workers.Count)
         {
             throw new LandscapeInputException($"--index: {index} is not a worker of the cluster file (0 … {config.Workers.Count - 1})");
         }
-        return new HostBuilder().UseOrleans(silo => ConfigureWorker(silo, config, index)).Build();
+        return new HostBuilder().UseOrleans(silo => ConfigureWorker(silo, config, index, computeDelay, loaded)).Build();
     }
 
     /// <summary>How long a client is given to leave the cluster: 5 s; a client whose gateways are dead is disposed anyway.</summary>
@@ -80,7 +99,10 @@ public static class ClusterHosting
         }
     }
 
-    /// <summary>Connects a client to the cluster's gateways and waits for its workers to be active.</summary>
+    /// <summary>
+    /// Connects a client to the cluster's gateways and waits for its workers to be active. The client tells its sessions when
+    /// it loses a gateway connection (<see cref="GatewayWatch"/>), so that their calls in flight are retried at once.
+    /// </summary>
     /// <exception cref="LandscapeInputException">No gateway answered within <see cref="ConnectTimeout"/>.</exception>
     public static async Task<IHost> ConnectAsync(ClusterConfig config, CancellationToken cancellationToken = default)
     {
@@ -89,6 +111,7 @@ public static class ClusterHosting
         {
             client.UseLocalhostClustering(config.Workers.Select(w => w.GatewayPort).ToArray(), config.ServiceId, config.ClusterId);
             ConfigureMessaging(client.Services, config);
+            WatchGateways(client);
         }).Build();
         try
         {
@@ -100,6 +123,35 @@ public static class ClusterHosting
         {
             host.Dispose();
             throw new LandscapeInputException($"--cluster: no silo reachable at {config.Host} gateway ports {string.Join(",", config.Workers.Select(w => w.GatewayPort))} ({e.GetType().Name}); start the workers with landscape worker --cluster FILE --index I");
+        }
+    }
+}
+
+/// <summary>
+/// A driver's gateway connections: <see cref="Lost"/> is cancelled (and replaced) each time the client loses one. A call
+/// whose request or reply travelled through that gateway is lost with it, whichever silo hosts the shard, and Orleans' client
+/// would wait for it until the call's response timeout: a <see cref="ClusterSession"/> gives such calls up and retries them.
+/// </summary>
+public sealed class GatewayWatch
+{
+    private CancellationTokenSource _lost = new();
+    private int _losses;
+
+    /// <summary>Cancelled when a gateway connection closes; a fresh token after that.</summary>
+    public CancellationToken Lost => Volatile.Read(ref _lost).Token;
+
+    /// <summary>Gateway connections lost so far.</summary>
+    public int Losses => Volatile.Read(ref _losses);
+
+    /// <summary>Orleans' <see cref="GatewayCountChangedHandler"/>: a fall in the count cancels <see cref="Lost"/>.</summary>
+    public void OnGatewayCountChanged(object? sender, GatewayCountChangedEventArgs e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        if (e.NumberOfConnectedGateways < e.PreviousNumberOfConnectedGateways)
+        {
+            Interlocked.Increment(ref _losses);
+            // The old source is not disposed: calls in flight may still hold tokens linked to it.
+            Interlocked.Exchange(ref _lost, new CancellationTokenSource()).Cancel();
         }
     }
 }

@@ -19,13 +19,31 @@ namespace LossLandscape.Cluster;
 /// Every sum of issue 12 §1 is over samples: L = Σ_s L_s, ∇L = Σ_s ∇L_s, ∇²L V = Σ_s ∇²L_s V, Jᵀw = Σ_s J_sᵀ w_s; H and JV are
 /// the shards' blocks stacked. A reply is used only when its point version is the session's (<see cref="Version"/>): a
 /// shard that answers for another version gets the point again and is asked again, never summed. A shard call that fails
-/// (a dead worker: Orleans fails the call at its response timeout; issue 12 §2) is retried after the shard is reloaded,
-/// for at most <see cref="ClusterConfig.RetryWindow"/>; then the run fails with <see cref="ShardUnavailableException"/>.
+/// is retried (the shard reloaded where its worker was lost) for at most <see cref="ClusterConfig.RetryWindow"/>; then the run
+/// fails with <see cref="ShardUnavailableException"/>. A call in flight to a worker that dies is not waited out to the call
+/// timeout: Orleans' client fails such a pending request only at its response timeout (Orleans 10.4.2: a worker killed with
+/// SIGKILL mid-call left the call pending until <see cref="ClusterConfig.CallTimeout"/>, issue 19 §2). So while a call is
+/// pending the session pings the shard's activation every <see cref="LivenessPeriod"/>, and gives the call up as lost, and
+/// retries it at once, when the ping is refused or unanswered, when another activation answers it, or when the client loses a
+/// gateway connection (<see cref="GatewayWatch"/>). All of it is decided in one place, <see cref="WithRetry{T}"/>.
 /// </remarks>
 public sealed class ClusterSession : IResidualProblem
 {
     /// <summary>Pause between attempts at a failed shard: 1 s, short beside Orleans' failure detection (several seconds).</summary>
     public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long a shard call may be pending before the session pings the shard's activation, and then between pings: 1 s,
+    /// so that a worker that dies with a call in flight is noticed within about a second, at the cost of one small message
+    /// per second per pending call (none for calls that answer within it).
+    /// </summary>
+    public static readonly TimeSpan LivenessPeriod = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long a ping may go unanswered before the call it watches is given up as lost: 5 s. A live worker answers at once
+    /// (the ping interleaves with the call in progress); five seconds leave room for a loaded machine.
+    /// </summary>
+    public static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Attempts answered with a status (not loaded, another version, a lost payload) before the call is given up: 8, since
@@ -40,6 +58,8 @@ public sealed class ClusterSession : IResidualProblem
     private readonly bool[] _loaded;
     private readonly long[] _shardVersions;
     private readonly string[] _silos;
+    private readonly string?[] _activations;
+    private readonly GatewayWatch? _gateways;
     private readonly List<ShardRetry> _retries = [];
     private readonly object _gate = new();
     private double[] _point;
@@ -96,6 +116,8 @@ public sealed class ClusterSession : IResidualProblem
         _loaded = new bool[config.Shards];
         _shardVersions = Enumerable.Repeat(-1L, config.Shards).ToArray();
         _silos = new string[config.Shards];
+        _activations = new string?[config.Shards];
+        _gateways = (grains as IClusterClient)?.ServiceProvider.GetService(typeof(GatewayWatch)) as GatewayWatch;
     }
 
     /// <summary>This session's id: the prefix of its grains' keys.</summary>
@@ -163,9 +185,9 @@ public sealed class ClusterSession : IResidualProblem
     /// <summary>Loads every shard (each worker reads its rows and builds the model) and checks their answers.</summary>
     /// <exception cref="LandscapeInputException">A worker read other data, or its data does not fit the model.</exception>
     /// <exception cref="ShardUnavailableException">A shard could not be reached within the retry window.</exception>
-    public void Open() => Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, "load", async () =>
+    public void Open() => Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, "load", async cancel =>
     {
-        await EnsureReady(s).ConfigureAwait(false);
+        await EnsureReady(s, cancel).ConfigureAwait(false);
         return 0;
     })).ToArray());
 
@@ -369,7 +391,7 @@ public sealed class ClusterSession : IResidualProblem
             inputs[s] = block is null ? (quantity, null, 0, 0) : (quantity, VectorBytes.FromTensor(block), block.shape[0], block.dim() == 2 ? block.shape[1] : 1);
         }
         double serializeSeconds = serialize.Elapsed.TotalSeconds;
-        var replies = Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, inputs[s].Quantity.ToString(), () => Ask(s, inputs[s]))).ToArray());
+        var replies = Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, inputs[s].Quantity.ToString(), cancel => Ask(s, inputs[s], cancel))).ToArray());
         serialize.Restart();
         var results = replies.Select(r => VectorBytes.ToTensor(r.Bytes, r.Rows, r.Columns)).ToArray();
         serializeSeconds += serialize.Elapsed.TotalSeconds;
@@ -397,31 +419,32 @@ public sealed class ClusterSession : IResidualProblem
 
     private string NewPayload(string what) => string.Create(CultureInfo.InvariantCulture, $"{what}-{Interlocked.Increment(ref _payloads)}");
 
-    private async Task Send(IShardGrain grain, string name, byte[] bytes)
+    private async Task Send(IShardGrain grain, string name, byte[] bytes, CancellationToken cancel)
     {
         var chunks = VectorBytes.Split(bytes, Config.ChunkBytes);
         for (int i = 0; i < chunks.Length; i++)
         {
-            await grain.Stage(name, i, chunks.Length, chunks[i]).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+            await grain.Stage(name, i, chunks.Length, chunks[i]).WaitAsync(Config.CallTimeout, cancel).ConfigureAwait(false);
         }
     }
 
     /// <summary>Loads shard s if it is not, and sends it the current point if it holds another.</summary>
-    private async Task EnsureReady(int s)
+    private async Task EnsureReady(int s, CancellationToken cancel)
     {
         var grain = Grain(s);
         long version = Version;
         if (!_loaded[s])
         {
             string name = NewPayload("model");
-            await Send(grain, name, Encoding.UTF8.GetBytes(ModelFile.Serialize(new NetworkPoint(_network, _point)))).ConfigureAwait(false);
-            var reply = await grain.Load(_loads[s] with { ModelPayload = name, Version = version }).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+            await Send(grain, name, Encoding.UTF8.GetBytes(ModelFile.Serialize(new NetworkPoint(_network, _point))), cancel).ConfigureAwait(false);
+            var reply = await grain.Load(_loads[s] with { ModelPayload = name, Version = version }).WaitAsync(Config.CallTimeout, cancel).ConfigureAwait(false);
             switch (reply.Status)
             {
                 case ShardStatus.Ok when reply.Rows != Ranges[s].Count || reply.Parameters != ParameterCount:
                     throw new LandscapeInputException($"shard {s}: the worker holds {reply.Rows} rows and a model of {reply.Parameters} parameters, the driver {Ranges[s].Count} and {ParameterCount}");
                 case ShardStatus.Ok:
                     _silos[s] = reply.Silo ?? "?";
+                    _activations[s] = reply.Activation;
                     _loaded[s] = true;
                     _shardVersions[s] = version;
                     return;
@@ -434,8 +457,8 @@ public sealed class ClusterSession : IResidualProblem
         if (_shardVersions[s] != version)
         {
             string name = NewPayload("point");
-            await Send(grain, name, VectorBytes.FromDoubles(_point)).ConfigureAwait(false);
-            var status = await grain.SetPoint(version, name).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+            await Send(grain, name, VectorBytes.FromDoubles(_point), cancel).ConfigureAwait(false);
+            var status = await grain.SetPoint(version, name).WaitAsync(Config.CallTimeout, cancel).ConfigureAwait(false);
             if (status == ShardStatus.NotLoaded)
             {
                 _loaded[s] = false;
@@ -448,22 +471,22 @@ public sealed class ClusterSession : IResidualProblem
         }
     }
 
-    private async Task<Answer> Ask(int s, (ShardQuantity Quantity, byte[]? Bytes, long Rows, long Columns) input)
+    private async Task<Answer> Ask(int s, (ShardQuantity Quantity, byte[]? Bytes, long Rows, long Columns) input, CancellationToken cancel)
     {
-        await EnsureReady(s).ConfigureAwait(false);
+        await EnsureReady(s, cancel).ConfigureAwait(false);
         var grain = Grain(s);
         long version = Version;
         string? inputName = null;
         if (input.Bytes is { } bytes)
         {
             inputName = NewPayload("input");
-            await Send(grain, inputName, bytes).ConfigureAwait(false);
+            await Send(grain, inputName, bytes, cancel).ConfigureAwait(false);
         }
         string resultName = NewPayload("result");
         var reply = await grain.Compute(new ShardRequest
         {
             Quantity = input.Quantity, Version = version, InputPayload = inputName, InputRows = input.Rows, InputColumns = input.Columns, ResultPayload = resultName,
-        }).WaitAsync(Config.CallTimeout).ConfigureAwait(false);
+        }).WaitAsync(Config.CallTimeout, cancel).ConfigureAwait(false);
         switch (reply.Status)
         {
             case ShardStatus.Ok when reply.Version == version:
@@ -482,42 +505,120 @@ public sealed class ClusterSession : IResidualProblem
         chunks[0] = reply.FirstChunk;
         for (int i = 1; i < chunks.Length; i++)
         {
-            chunks[i] = await grain.Fetch(resultName, i).WaitAsync(Config.CallTimeout).ConfigureAwait(false)
+            chunks[i] = await grain.Fetch(resultName, i).WaitAsync(Config.CallTimeout, cancel).ConfigureAwait(false)
                 ?? throw new ShardStatusException(ShardStatus.MissingPayload, $"result chunk {i} of {chunks.Length} is gone");
         }
         return new Answer(VectorBytes.Join(chunks), reply.Rows, reply.Columns, reply.ComputeSeconds);
     }
 
-    /// <summary>Runs one shard call; on a failure marks the shard for reloading and tries again until the retry window closes.</summary>
-    private async Task<T> WithRetry<T>(int s, string what, Func<Task<T>> call)
+    /// <summary>
+    /// Runs one shard call (<see cref="Watched{T}"/>); on a failure marks the shard for reloading and tries again until the
+    /// retry window closes: at once after a call given up as lost, after <see cref="RetryDelay"/> after any other failure.
+    /// </summary>
+    private async Task<T> WithRetry<T>(int s, string what, Func<CancellationToken, Task<T>> call)
     {
         var start = Stopwatch.StartNew();
         int statusAttempts = 0;
         for (int attempt = 1; ; attempt++)
         {
+            var attemptStart = Stopwatch.StartNew();
             try
             {
-                return await call().ConfigureAwait(false);
+                return await Watched(s, call).ConfigureAwait(false);
             }
             catch (ShardStatusException e) when (++statusAttempts < MaxStatusAttempts)
             {
-                Record(new ShardRetry(s, what, attempt, e.Message));
+                Record(new ShardRetry(s, what, attempt, e.Message, attemptStart.Elapsed.TotalSeconds));
             }
             catch (ShardStatusException e)
             {
                 throw new ShardUnavailableException(s, $"shard {s} did not answer {what} after {attempt} attempts: {e.Message}", e);
             }
-            catch (Exception e) when (IsTransient(e))
+            catch (Exception e) when (e is ShardLostException || IsTransient(e))
             {
-                _loaded[s] = false;
+                if (e is not ShardLostException { ActivationLost: false })
+                {
+                    _loaded[s] = false; // reloaded by the next attempt; a shard whose activation lives on keeps its data
+                }
+                string reason = e is ShardLostException ? e.Message : $"{e.GetType().Name}: {OneLine(e.Message)}";
                 if (start.Elapsed > Config.RetryWindow)
                 {
                     throw new ShardUnavailableException(s, string.Create(CultureInfo.InvariantCulture,
-                        $"shard {s} did not answer {what} within the retry window of {Config.RetryWindowSeconds:G} s ({attempt} attempts; last: {e.GetType().Name}: {OneLine(e.Message)})"), e);
+                        $"shard {s} did not answer {what} within the retry window of {Config.RetryWindowSeconds:G} s ({attempt} attempts; last: {reason})"), e);
                 }
-                Record(new ShardRetry(s, what, attempt, $"{e.GetType().Name}: {OneLine(e.Message)}"));
-                await Task.Delay(RetryDelay).ConfigureAwait(false);
+                Record(new ShardRetry(s, what, attempt, reason, attemptStart.Elapsed.TotalSeconds));
+                if (e is not ShardLostException)
+                {
+                    await Task.Delay(RetryDelay).ConfigureAwait(false);
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// One attempt at a shard call, watched while it is pending: after <see cref="LivenessPeriod"/> and then every period the
+    /// shard's activation is pinged (<see cref="IShardGrain.Ping"/>). The call is given up as lost (<see cref="ShardLostException"/>)
+    /// when a ping fails or goes unanswered for <see cref="PingTimeout"/> (the worker is gone: its process, its machine, or
+    /// the route to it), when another activation answers (the shard was placed anew: the one serving the call is gone), or when
+    /// the client loses a gateway connection (the call's request or reply may have travelled through it).
+    /// </summary>
+    /// <remarks>
+    /// The activation expected is the one that loaded the shard; for a shard not loaded yet, the one that answers the first
+    /// ping, sent at once. A call given up is cancelled; a reply that arrives for it later is dropped by Orleans.
+    /// </remarks>
+    private async Task<T> Watched<T>(int s, Func<CancellationToken, Task<T>> call)
+    {
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(_gateways?.Lost ?? CancellationToken.None);
+        string? expected = _loaded[s] ? _activations[s] : null;
+        string? lost = null;
+        var work = call(abandon.Token);
+        try
+        {
+            var wait = expected is null ? TimeSpan.Zero : LivenessPeriod;
+            while (!work.IsCompleted && lost is null)
+            {
+                await Task.WhenAny(work, Task.Delay(wait, abandon.Token)).ConfigureAwait(false);
+                wait = LivenessPeriod;
+                if (work.IsCompleted || abandon.IsCancellationRequested)
+                {
+                    break;
+                }
+                try
+                {
+                    string activation = await Grain(s).Ping().WaitAsync(PingTimeout, abandon.Token).ConfigureAwait(false);
+                    if (expected is null)
+                    {
+                        expected = activation;
+                    }
+                    else if (!string.Equals(activation, expected, StringComparison.Ordinal))
+                    {
+                        lost = $"worker lost: another activation answers for the shard ({activation}, was {expected})";
+                    }
+                }
+                catch (OperationCanceledException) when (abandon.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e)
+                {
+                    lost = $"worker lost: no answer to a ping ({e.GetType().Name}: {OneLine(e.Message)})";
+                }
+            }
+            if (lost is not null)
+            {
+                abandon.Cancel();
+            }
+            return await work.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (abandon.IsCancellationRequested)
+        {
+            // Cancelled by the watch itself (lost), else by the gateway watch: the shard's activation may live on.
+            throw new ShardLostException(lost ?? "call lost: the driver lost a gateway connection the call may have used", activationLost: lost is not null, e);
+        }
+        finally
+        {
+            // The call is over either way: this ends the pending Task.Delay.
+            abandon.Cancel();
         }
     }
 
@@ -541,6 +642,16 @@ public sealed class ClusterSession : IResidualProblem
     }
 
     private sealed class ShardStatusException(ShardStatus status, string? message) : Exception($"{status}: {message}");
+
+    /// <summary>
+    /// A call given up while pending (<see cref="Watched{T}"/>): its worker is gone (<paramref name="activationLost"/>), or the
+    /// route to it, a gateway, and the shard's activation may live on.
+    /// </summary>
+    private sealed class ShardLostException(string message, bool activationLost, Exception inner) : Exception(message, inner)
+    {
+        /// <summary>Whether the shard's activation is gone with the worker (its data must be reloaded).</summary>
+        public bool ActivationLost { get; } = activationLost;
+    }
 }
 
 /// <summary>How the workers read the data for themselves: the CLI's <c>--data</c>, <c>--target</c>, <c>--one-hot</c>, <c>--dedupe</c>.</summary>
@@ -555,7 +666,8 @@ public sealed record DataSource(string Source, IReadOnlyList<string> Targets, st
 /// <param name="What">The call (load, Hessian, Gradient, …).</param>
 /// <param name="Attempt">The attempt that failed (1 = the first).</param>
 /// <param name="Reason">Why, in one line.</param>
-public sealed record ShardRetry(int Shard, string What, int Attempt, string Reason);
+/// <param name="Seconds">How long the failed attempt ran before it failed or was given up.</param>
+public sealed record ShardRetry(int Shard, string What, int Attempt, string Reason, double Seconds);
 
 /// <summary>A shard that did not answer within the retry window: the run fails rather than sum a partial result.</summary>
 public sealed class ShardUnavailableException : Exception

@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace LossLandscape.Cluster;
 
 /// <summary>What a shard computes on its rows (one request kind per quantity of issue 12 §1).</summary>
@@ -174,6 +176,9 @@ public sealed record ShardLoadReply
 
     /// <summary>The silo that hosts the activation, for reports.</summary>
     [Id(5)] public string? Silo { get; init; }
+
+    /// <summary>The activation that loaded the shard (<see cref="IShardGrain.Ping"/> answers the same while it lives).</summary>
+    [Id(6)] public string? Activation { get; init; }
 }
 
 /// <summary>
@@ -208,4 +213,13 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>Chunk <paramref name="index"/> of a kept result, or null when this activation no longer has it.</summary>
     [Alias("Fetch")]
     Task<byte[]?> Fetch(string name, int index);
+
+    /// <summary>
+    /// This activation's identity: its silo and a number drawn when it was created. Answered at once, beside a call in
+    /// progress (<see cref="AlwaysInterleaveAttribute"/>), so that the driver can ask, while a call is pending, whether the
+    /// activation serving it is still there.
+    /// </summary>
+    [Alias("Ping")]
+    [AlwaysInterleave]
+    Task<string> Ping();
 }

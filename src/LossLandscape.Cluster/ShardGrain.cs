@@ -31,6 +31,9 @@ internal sealed class ShardGrain : Grain, IShardGrain
     private string? _keptName;
     private byte[][]? _kept;
 
+    /// <summary>Drawn once per activation: a restarted worker's or a re-placed shard's activation answers another <see cref="Ping"/>.</summary>
+    private readonly string _draw = Guid.NewGuid().ToString("N");
+
     /// <summary>Takes Orleans' logger.</summary>
     public ShardGrain(ILogger<ShardGrain> log) => _log = log;
 
@@ -102,7 +105,9 @@ internal sealed class ShardGrain : Grain, IShardGrain
             _rows = rows;
             _version = request.Version;
             _log.LogInformation("shard {Shard}: rows {First} … {Last}, n = {N}, version {Version}", request.ShardIndex, first, first + count - 1, model.ParameterCount, request.Version);
-            return new ShardLoadReply { Status = ShardStatus.Ok, FirstRow = first, Rows = count, Parameters = model.ParameterCount, Silo = RuntimeIdentity };
+            Settings.Loaded?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"shard {request.ShardIndex} of {request.ShardCount} loaded: rows {first} … {first + count - 1}, n = {model.ParameterCount}, point version {request.Version}"));
+            return new ShardLoadReply { Status = ShardStatus.Ok, FirstRow = first, Rows = count, Parameters = model.ParameterCount, Silo = RuntimeIdentity, Activation = Activation };
         }
         catch (Exception e) when (e is LandscapeInputException or DataFormatException or ModelFormatException or FileNotFoundException or DirectoryNotFoundException)
         {
@@ -165,6 +170,10 @@ internal sealed class ShardGrain : Grain, IShardGrain
             input = VectorBytes.ToTensor(bytes, request.InputRows, request.InputColumns);
         }
         var watch = Stopwatch.StartNew();
+        if (Settings.ComputeDelay > TimeSpan.Zero)
+        {
+            Thread.Sleep(Settings.ComputeDelay); // the test hook's slow shard (ShardSettings.ComputeDelay)
+        }
         var result = Evaluate(request.Quantity, input);
         double seconds = watch.Elapsed.TotalSeconds;
         var all = VectorBytes.FromTensor(result);
@@ -227,8 +236,17 @@ internal sealed class ShardGrain : Grain, IShardGrain
     public Task<byte[]?> Fetch(string name, int index) =>
         Task.FromResult(_kept is { } kept && string.Equals(_keptName, name, StringComparison.Ordinal) && index >= 0 && index < kept.Length ? kept[index] : null);
 
+    /// <inheritdoc />
+    public Task<string> Ping() => Task.FromResult(Activation);
+
+    /// <summary>This activation's identity: the silo and <see cref="_draw"/>.</summary>
+    private string Activation => $"{RuntimeIdentity}#{_draw}";
+
+    /// <summary>What the silo was started with (<see cref="ShardSettings"/>).</summary>
+    private ShardSettings Settings => ServiceProvider.GetService(typeof(ShardSettings)) as ShardSettings ?? new ShardSettings(ClusterConfig.DefaultChunkBytes);
+
     /// <summary>The chunk size the silo was started with (<see cref="ClusterConfig.ChunkBytes"/>).</summary>
-    private int ChunkBytes => ServiceProvider.GetService(typeof(ShardSettings)) is ShardSettings s ? s.ChunkBytes : ClusterConfig.DefaultChunkBytes;
+    private int ChunkBytes => Settings.ChunkBytes;
 
     /// <inheritdoc />
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -295,9 +313,14 @@ internal static class ShardComputeThread
     }
 }
 
-/// <summary>What a silo tells its shard grains: the chunk size of replies.</summary>
+/// <summary>What a silo tells its shard grains: the chunk size of replies, a test hook's delay, and where to say what they load.</summary>
 /// <param name="ChunkBytes">The largest result chunk, <see cref="ClusterConfig.ChunkBytes"/>.</param>
-public sealed record ShardSettings(int ChunkBytes);
+/// <param name="ComputeDelay">
+/// A test hook, zero unless set: every computation waits this long on the compute thread first, as a slow shard's would, so
+/// that a test's kill at a random moment lands in a call in flight.
+/// </param>
+/// <param name="Loaded">Told one line each time a shard is loaded here (which shard, its rows, n, the point version), or null.</param>
+public sealed record ShardSettings(int ChunkBytes, TimeSpan ComputeDelay = default, Action<string>? Loaded = null);
 
 /// <summary>Which rows are shard s's: [⌊sN/S⌋, ⌊(s+1)N/S⌋), contiguous and as equal as integers allow.</summary>
 public static class ShardRanges

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using LossLandscape.Cluster;
 using LossLandscape.Curvature;
@@ -34,59 +32,22 @@ public sealed class ClusterProcessTests : IDisposable
     /// <summary>The product after which the failing run pauses for the kill: the 2nd.</summary>
     private const int FailPauseAfter = 2;
 
-    private readonly string _dir = Directory.CreateTempSubdirectory("landscape-cluster-").FullName;
-    private readonly Process?[] _workers = new Process?[3];
-
-    /// <summary>The driver runs: killed by <see cref="Dispose"/> if a failed assertion leaves one waiting in its pause.</summary>
-    private readonly List<Process> _drivers = [];
-
-    private static string Binary => Path.Combine(AppContext.BaseDirectory, "landscape.dll");
-
-    private Process Start(params string[] arguments) => Start(null, arguments);
+    private readonly KillableCluster _cluster = new(3);
 
     /// <summary>Starts <c>landscape</c>; with <paramref name="pauseAfter"/>, the driver pauses after that product until <paramref name="pauseAfter"/>'s file exists.</summary>
-    private Process Start((int Products, string File)? pauseAfter, params string[] arguments) => StartIn(_dir, pauseAfter, arguments);
+    private Process Start((int Products, string File)? pauseAfter, params string[] arguments) => StartIn(null, pauseAfter, arguments);
 
-    /// <summary>As <see cref="Start((int Products, string File)?, string[])"/>, in the working directory <paramref name="directory"/>.</summary>
-    private Process StartIn(string directory, (int Products, string File)? pauseAfter, params string[] arguments)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = directory };
-        if (pauseAfter is { } pause)
-        {
-            info.Environment["LANDSCAPE_CLUSTER_PAUSE_AFTER_PRODUCTS"] = pause.Products.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            info.Environment["LANDSCAPE_CLUSTER_PAUSE_FILE"] = pause.File;
-        }
-        info.ArgumentList.Add(Binary);
-        foreach (var a in arguments)
-        {
-            info.ArgumentList.Add(a);
-        }
-        return Process.Start(info)!;
-    }
-
-    private void StartWorker(string config, int index)
-    {
-        var worker = Start("worker", "--cluster", config, "--index", index.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        _workers[index] = worker;
-        // The worker says "ready" on stderr once its silo has started.
-        var ready = new TaskCompletionSource<bool>();
-        new Thread(() =>
-        {
-            string? line;
-            while ((line = worker.StandardError.ReadLine()) is not null)
+    /// <summary>As <see cref="Start((int Products, string File)?, string[])"/>, in the working directory <paramref name="directory"/> (default the cluster's folder).</summary>
+    private Process StartIn(string? directory, (int Products, string File)? pauseAfter, params string[] arguments) =>
+        _cluster.Start(pauseAfter is { } pause
+            ? new Dictionary<string, string>
             {
-                if (line.Contains("ready", StringComparison.Ordinal))
-                {
-                    ready.SetResult(true);
-                    return;
-                }
+                ["LANDSCAPE_CLUSTER_PAUSE_AFTER_PRODUCTS"] = pause.Products.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["LANDSCAPE_CLUSTER_PAUSE_FILE"] = pause.File,
             }
-            ready.SetResult(false);
-        }) { IsBackground = true }.Start();
-        Assert.True(ready.Task.Wait(TimeSpan.FromSeconds(30)) && ready.Task.Result, $"worker {index} did not start");
-        _ = worker.StandardError.ReadToEndAsync();
-        _ = worker.StandardOutput.ReadToEndAsync();
-    }
+            : null, directory, arguments);
+
+    private void StartWorker(string config, int index) => _cluster.StartWorker(config, index);
 
     /// <summary>Reads a driver's stderr: <c>Paused</c> completes at its "paused after" line (or its end), <c>All</c> at its end.</summary>
     private static (Task Paused, Task<string> All) ReadUntilPaused(Process driver)
@@ -112,52 +73,9 @@ public sealed class ClusterProcessTests : IDisposable
         return (loaded.Task, all.Task);
     }
 
-    private void Kill(int index)
-    {
-        using (var kill = Process.Start("kill", ["-9", _workers[index]!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            kill.WaitForExit(); // SIGKILL: no shutdown, the silo just vanishes.
-        }
-        _workers[index]!.WaitForExit();
-        _workers[index]!.Dispose();
-        _workers[index] = null;
-    }
+    private void Kill(int index) => _cluster.Kill(index);
 
-    /// <summary>Six consecutive free ports from a random base (the cluster file's worker i takes base + 2i and base + 2i + 1).</summary>
-    private static int FreeBasePort()
-    {
-        var random = new Random();
-        for (int attempt = 0; attempt < 50; attempt++)
-        {
-            int basePort = random.Next(30000, 60000);
-            var listeners = new List<TcpListener>();
-            try
-            {
-                for (int p = basePort; p < basePort + 6; p++)
-                {
-                    var l = new TcpListener(IPAddress.Loopback, p);
-                    l.Start();
-                    listeners.Add(l);
-                }
-                return basePort;
-            }
-            catch (SocketException)
-            {
-            }
-            finally
-            {
-                listeners.ForEach(l => l.Stop());
-            }
-        }
-        throw new InvalidOperationException("no six free consecutive ports");
-    }
-
-    private string WriteConfig(string name, ClusterConfig config)
-    {
-        string path = Path.Combine(_dir, name);
-        File.WriteAllText(path, config.ToJson());
-        return path;
-    }
+    private string WriteConfig(string name, ClusterConfig config) => _cluster.WriteConfig(name, config);
 
     /// <summary>
     /// Runs a driver that pauses after its <see cref="RestartPauseAfter"/>-th product (the test hook), kills worker
@@ -166,9 +84,8 @@ public sealed class ClusterProcessTests : IDisposable
     /// </summary>
     private async Task<(int ExitCode, string Errors)> RunThroughRestart(string name, int victim, string clusterFile, string[] arguments)
     {
-        string release = Path.Combine(_dir, "release-" + name);
+        string release = _cluster.PathOf("release-" + name);
         var driver = Start((RestartPauseAfter, release), arguments);
-        _drivers.Add(driver);
         var output = driver.StandardOutput.ReadToEndAsync();
         var errors = ReadUntilPaused(driver);
         await Task.WhenAny(errors.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
@@ -186,13 +103,13 @@ public sealed class ClusterProcessTests : IDisposable
     public async Task A_Killed_And_Restarted_Worker_Is_Retried_And_A_Cluster_That_Never_Returns_Fails_Naming_The_Shard()
     {
         TorchRuntime.EnsureInitialized();
-        var config = ClusterConfig.Localhost(3, FreeBasePort()) with { CallTimeoutSeconds = TestCallTimeoutSeconds, RetryWindowSeconds = TestRetryWindowSeconds };
+        var config = ClusterConfig.Localhost(3, KillableCluster.FreeBasePort(3)) with { CallTimeoutSeconds = TestCallTimeoutSeconds, RetryWindowSeconds = TestRetryWindowSeconds };
         string clusterFile = WriteConfig("cluster.json", config);
         string shortFile = WriteConfig("short.json", config with { RetryWindowSeconds = ShortRetryWindowSeconds });
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(64, ActivationRegistry.Default)], data.OutputDim);
         var point = new NetworkPoint(mlp, mlp.InitialParameters(5));
-        string model = Path.Combine(_dir, "model.json");
+        string model = _cluster.PathOf("model.json");
         ModelFile.Save(model, point);
         await Task.WhenAll(Enumerable.Range(0, 3).Select(i => Task.Run(() => StartWorker(clusterFile, i))));
 
@@ -200,7 +117,7 @@ public sealed class ClusterProcessTests : IDisposable
         // against the dead worker, and the worker comes back: the failure lands mid-run whatever the machine's load.
         string[] spectrum = ["spectrum", "--model", model, "--data", "builtin:digits", "--one-hot", "digit", "--k", "10", "--seed", "1",
             "--tolerance", "1e-15", "--max-iterations", "250"];
-        string json = Path.Combine(_dir, "restart.json");
+        string json = _cluster.PathOf("restart.json");
         var (exit, errors) = await RunThroughRestart("spectrum", 1, clusterFile, [.. spectrum, "--cluster", clusterFile, "--json", json]);
         Assert.True(exit == 0, $"exit {exit}: {errors}");
         Assert.Contains("retrying", errors, StringComparison.Ordinal);
@@ -221,10 +138,10 @@ public sealed class ClusterProcessTests : IDisposable
         // L-BFGS training through the same kill and restart: every line-search trial is a distributed L and ∇L, and the retried
         // calls give the single-process losses.
         string[] train = ["train", "--data", "builtin:digits", "--one-hot", "digit", "--hidden", "16", "--optimizer", "lbfgs", "--steps", "6", "--seed", "2"];
-        string localTrain = Path.Combine(_dir, "train-local.json"), remoteTrain = Path.Combine(_dir, "train-remote.json");
-        var (code, _, err) = CliTests.Run([.. train, "--out", Path.Combine(_dir, "t1.json"), "--json", localTrain]);
+        string localTrain = _cluster.PathOf("train-local.json"), remoteTrain = _cluster.PathOf("train-remote.json");
+        var (code, _, err) = CliTests.Run([.. train, "--out", _cluster.PathOf("t1.json"), "--json", localTrain]);
         Assert.True(code == 0, err);
-        var (trainExit, trainErrors) = await RunThroughRestart("train", 2, clusterFile, [.. train, "--out", Path.Combine(_dir, "t2.json"), "--cluster", clusterFile, "--json", remoteTrain]);
+        var (trainExit, trainErrors) = await RunThroughRestart("train", 2, clusterFile, [.. train, "--out", _cluster.PathOf("t2.json"), "--cluster", clusterFile, "--json", remoteTrain]);
         Assert.True(trainExit == 0, $"exit {trainExit}: {trainErrors}");
         Assert.Contains("retrying", trainErrors, StringComparison.Ordinal);
         using (var a = JsonDocument.Parse(File.ReadAllText(localTrain)))
@@ -242,13 +159,12 @@ public sealed class ClusterProcessTests : IDisposable
 
         // A driver on another machine whose data file differs from the workers' (here: another working directory, the same
         // relative path): the workers' fingerprints refuse it, exit 2 with one line, before any sum.
-        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "driver")).FullName;
-        File.WriteAllText(Path.Combine(_dir, "rows.csv"), "x1,x2,y\n0,0,0.5\n1,0,-0.3\n0,1,0.8\n1,1,0.1\n0.5,0.2,-0.6\n0.3,0.9,0.4\n");
+        string elsewhere = Directory.CreateDirectory(_cluster.PathOf("driver")).FullName;
+        File.WriteAllText(_cluster.PathOf("rows.csv"), "x1,x2,y\n0,0,0.5\n1,0,-0.3\n0,1,0.8\n1,1,0.1\n0.5,0.2,-0.6\n0.3,0.9,0.4\n");
         File.WriteAllText(Path.Combine(elsewhere, "rows.csv"), "x1,x2,y\n0,0,0.5\n1,0,-0.3\n0,1,0.8\n1,1,0.1\n0.5,0.2,-0.6\n0.3,0.9,0.7\n");
         var small = new Mlp(2, [new HiddenLayer(4, ActivationRegistry.Default)], 1);
         ModelFile.Save(Path.Combine(elsewhere, "m.json"), new NetworkPoint(small, small.InitialParameters(1)));
         var mismatched = StartIn(elsewhere, null, "evaluate", "--model", "m.json", "--data", "rows.csv", "--cluster", clusterFile);
-        _drivers.Add(mismatched);
         var mismatchedErr = mismatched.StandardError.ReadToEndAsync();
         _ = mismatched.StandardOutput.ReadToEndAsync();
         await mismatched.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
@@ -258,9 +174,8 @@ public sealed class ClusterProcessTests : IDisposable
         Assert.Contains("not the same data", mismatchLines[^1], StringComparison.Ordinal);
 
         // Every worker gone for good in the pause: the run fails (exit 1) within the short retry window, one line naming a shard.
-        string releaseFail = Path.Combine(_dir, "release-fail");
+        string releaseFail = _cluster.PathOf("release-fail");
         var failing = Start((FailPauseAfter, releaseFail), [.. spectrum, "--cluster", shortFile]);
-        _drivers.Add(failing);
         var failingErr = ReadUntilPaused(failing);
         _ = failing.StandardOutput.ReadToEndAsync();
         await Task.WhenAny(failingErr.Paused, Task.Delay(TimeSpan.FromSeconds(60)));
@@ -278,32 +193,5 @@ public sealed class ClusterProcessTests : IDisposable
     }
 
     /// <summary>Kills the drivers and workers still running and removes the folder.</summary>
-    public void Dispose()
-    {
-        foreach (var d in _drivers)
-        {
-            if (!d.HasExited)
-            {
-                d.Kill(entireProcessTree: true);
-                d.WaitForExit();
-            }
-            d.Dispose();
-        }
-        foreach (var w in _workers)
-        {
-            if (w is not null && !w.HasExited)
-            {
-                w.Kill();
-                w.WaitForExit();
-            }
-            w?.Dispose();
-        }
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _cluster.Dispose();
 }

@@ -74,10 +74,14 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>The client's messaging, as the driver's.</summary>
+    /// <summary>The client's messaging and gateway watch, as the driver's.</summary>
     internal sealed class ClientSetup : IClientBuilderConfigurator
     {
-        public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => ClusterHosting.ConfigureMessaging(clientBuilder.Services, Config);
+        public void Configure(IConfiguration configuration, IClientBuilder clientBuilder)
+        {
+            ClusterHosting.ConfigureMessaging(clientBuilder.Services, Config);
+            ClusterHosting.WatchGateways(clientBuilder);
+        }
     }
 }
 

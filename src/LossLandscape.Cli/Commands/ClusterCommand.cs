@@ -111,7 +111,15 @@ internal sealed class WorkerCommand : LandscapeCommand<WorkerCommand.Settings, W
     protected override Stopped Execute(CommandRun run, Settings settings)
     {
         var config = ClusterConfig.Load(settings.Cluster);
-        using var host = ClusterHosting.BuildWorker(config, settings.Index);
+        var err = run.Context.Err;
+        using var host = ClusterHosting.BuildWorker(config, settings.Index, ComputeDelay(), line =>
+        {
+            lock (err)
+            {
+                err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape worker {settings.Index}: {line}"));
+                err.Flush();
+            }
+        });
         var self = config.Workers[settings.Index];
         try
         {
@@ -131,4 +139,17 @@ internal sealed class WorkerCommand : LandscapeCommand<WorkerCommand.Settings, W
     /// <inheritdoc />
     protected override void Render(CliContext context, Settings settings, Stopped result) =>
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landscape worker {settings.Index}: stopped after {result.Seconds:0.0} s"));
+
+    /// <summary>The test hook's variable: milliseconds every shard computation on this worker waits first (a slow shard).</summary>
+    public const string ComputeDelayVariable = "LANDSCAPE_WORKER_COMPUTE_DELAY_MS";
+
+    /// <summary>
+    /// A test hook, off unless <see cref="ComputeDelayVariable"/> is a positive number of milliseconds: every shard computation
+    /// waits that long first (<see cref="ShardSettings.ComputeDelay"/>), so that a test's kill at a random moment of a run lands
+    /// in a call in flight, as it would on shards whose products take seconds.
+    /// </summary>
+    private static TimeSpan ComputeDelay() =>
+        int.TryParse(Environment.GetEnvironmentVariable(ComputeDelayVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out int ms) && ms > 0
+            ? TimeSpan.FromMilliseconds(ms)
+            : TimeSpan.Zero;
 }
