@@ -15,7 +15,8 @@ namespace LossLandscape.Bench;
 /// after every step (K = 1, what the trainer did before) against the default, once an epoch (K = ⌈d/B⌉), in the same
 /// run. On digits (one-hot digit, d = 1797) and on the <c>csv</c> benchmark's generated CSV of Fashion-MNIST's shape
 /// (784 pixel columns in 0–255 and a label in 0–9, <c>--rows 60000</c>), loaded as <c>--data</c> loads it; MLP p-64-10 tanh (train's default
-/// width), B = 32. Each setting runs <c>--epochs 2</c> epochs of steps (at least <c>--min-steps 200</c>), K = 1 runs
+/// width), B = 32; sgd with η = 0.01/d (L is a sum over the d rows, so its gradient grows with d), adam with its
+/// defaults; a run that diverges stops the benchmark. Each setting runs <c>--epochs 2</c> epochs of steps (at least <c>--min-steps 200</c>), K = 1 runs
 /// at most <c>--baseline-steps 60</c> steps (each costs a full pass); median of <c>--repeats 5</c> with min and max.
 /// </summary>
 public static class MiniBatchBench
@@ -73,10 +74,14 @@ public static class MiniBatchBench
             using var model = new NetworkModel(mlp, mlp.InitialParameters(1));
             using var map = new ResidualMap(model, data);
             using Optimizer opt = optimizer == "sgd"
-                ? new StochasticGradientDescent(new SgdOptions(LearningRate: 1e-4, BatchSize: batch))
+                ? new StochasticGradientDescent(new SgdOptions(LearningRate: 0.01 / data.Count, BatchSize: batch))
                 : new Adam(new AdamOptions(BatchSize: batch));
             var watch = Stopwatch.StartNew();
             var run = Trainer.Run(map, opt, new TrainingOptions(r < 0 ? Math.Min(steps, 5) : steps, TargetLoss: 0, LossEvery: lossEvery));
+            if (run.Status == SolverStatus.Diverged)
+            {
+                throw new InvalidOperationException($"{optimizer} diverged after {run.Steps} steps: the rate would time a run cut short");
+            }
             if (r >= 0)
             {
                 rates[r] = run.Steps / watch.Elapsed.TotalSeconds;
