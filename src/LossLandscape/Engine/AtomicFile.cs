@@ -65,10 +65,10 @@ public static class AtomicFile
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(write);
-        var (full, target) = Resolve(Path.GetFullPath(path));
+        var (full, target, fd) = Resolve(Path.GetFullPath(path));
         if (target is not InPlace.None)
         {
-            WriteInPlace(path, full, target, write);
+            WriteInPlace(path, full, target, fd, write);
             return;
         }
         string directory = Path.GetDirectoryName(full) ?? ".";
@@ -125,13 +125,18 @@ public static class AtomicFile
 
     /// <summary>
     /// The file a chain of symbolic links at <paramref name="full"/> ends at (itself when it is no link), and how it is
-    /// written. A link that lands on a descriptor path (<c>/dev/stdout</c> → <c>/proc/self/fd/1</c>) stops there: what
-    /// lies behind it (<c>pipe:[…]</c>, or a file the shell opened) is reached only through the descriptor.
+    /// written (with the descriptor's number for <see cref="InPlace.Descriptor"/>, else −1). A link that lands on a
+    /// descriptor path (<c>/dev/stdout</c> → <c>/proc/self/fd/1</c>) stops there: what lies behind it (<c>pipe:[…]</c>, or
+    /// a file the shell opened) is reached only through the descriptor.
     /// </summary>
-    private static (string Full, InPlace Target) Resolve(string full)
+    private static (string Full, InPlace Target, int Descriptor) Resolve(string full)
     {
-        for (int i = 0; Descriptor(full) is null; i++)
+        for (int i = 0; ; i++)
         {
+            if (Descriptor(full) is { } fd)
+            {
+                return (full, InPlace.Descriptor, fd);
+            }
             if (i == MaxLinks || new FileInfo(full).LinkTarget is not { } target)
             {
                 return (full, FileEntry.KindOf(full) switch
@@ -139,11 +144,10 @@ public static class AtomicFile
                     FileKind.CharacterDevice or FileKind.BlockDevice or FileKind.Fifo => InPlace.Node,
                     FileKind.Socket => InPlace.Socket,
                     _ => InPlace.None,
-                });
+                }, -1);
             }
             full = Path.GetFullPath(target, Path.GetDirectoryName(full) ?? ".");
         }
-        return (full, InPlace.Descriptor);
     }
 
     /// <summary>
@@ -164,7 +168,7 @@ public static class AtomicFile
     }
 
     /// <summary>Writes to a descriptor, a device, a named pipe or a socket in place (<see cref="Write"/>'s remarks).</summary>
-    private static void WriteInPlace(string path, string full, InPlace target, Action<Stream> write)
+    private static void WriteInPlace(string path, string full, InPlace target, int fd, Action<Stream> write)
     {
         byte[] bytes;
         using (var memory = new MemoryStream())
@@ -177,7 +181,7 @@ public static class AtomicFile
             switch (target)
             {
                 case InPlace.Descriptor:
-                    WriteDescriptor(Descriptor(full)!.Value, bytes);
+                    WriteDescriptor(fd, bytes);
                     break;
                 case InPlace.Socket:
                     using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))

@@ -51,7 +51,7 @@ public sealed class ModuleModel : IDifferentiableModel
             module.to(ScalarType.Float64);
         }
         var modeDependent = module.named_modules().Where(m => IsModeDependent(m.module)).Select(m => m.name).ToArray();
-        Mode = new ModuleMode(module.named_modules().Any(m => m.module.training) || module.training, modeDependent);
+        Mode = new ModuleMode(InTraining(module), modeDependent);
         module.eval();
         _module = module;
         _leaves = module.parameters().Where(p => p.requires_grad).Cast<Tensor>().ToArray();
@@ -84,6 +84,9 @@ public sealed class ModuleModel : IDifferentiableModel
     /// <summary>How the module is evaluated: eval mode, and whether the constructor switched it there from training mode.</summary>
     public ModuleMode Mode { get; }
 
+    /// <summary>Whether the module or any of its layers is in training mode.</summary>
+    private static bool InTraining(nn.Module module) => module.training || module.modules().Any(m => m.training);
+
     /// <summary>
     /// Whether a layer computes differently in training mode: dropout (every kind) and the normalisations that keep
     /// running statistics (batch norm, instance norm). Layer norm and group norm do not depend on the mode.
@@ -98,7 +101,7 @@ public sealed class ModuleModel : IDifferentiableModel
     public Tensor Forward(Tensor inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        if (_module.training || _module.modules().Any(m => m.training))
+        if (InTraining(_module))
         {
             _module.eval(); // switched back to training by the caller since: f stays the eval-mode function (class remarks)
         }
