@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using System.Diagnostics;
 using System.Globalization;
 using LossLandscape.Cluster;
@@ -74,7 +75,7 @@ public static class ClusterBench
                 using var host = ClusterHosting.ConnectAsync(config).GetAwaiter().GetResult();
                 var session = new ClusterSession(host.Services.GetRequiredService<IClusterClient>(), config, new DataSource("builtin:digits", [], "digit"), data, point);
                 session.Open();
-                var op = new DistributedHessianOperator(session);
+                var op = new HessianOperator(session);
                 var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
                 using (var warm = NewDisposeScope())
                 {

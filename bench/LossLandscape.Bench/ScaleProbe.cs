@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using System.Diagnostics;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
@@ -26,8 +27,8 @@ public static class ScaleProbe
         var sw0 = Stopwatch.StartNew();
         f.matmul(f.t()).Dispose();
         Console.WriteLine($"matmul {m}x3000 @ 3000x{m}: {sw0.Elapsed.TotalSeconds:0.00} s = {2.0 * m * m * 3000 / sw0.Elapsed.TotalSeconds / 1e9:0.0} GFlop/s");
-        Time("DenseOperator", () => new LossLandscape.Curvature.DenseOperator(k, isSymmetric: true).Dispose());
-        using (var op = new LossLandscape.Curvature.DenseOperator(k, isSymmetric: true))
+        Time("DenseOperator", () => new LossLandscape.Operators.DenseOperator(k, isSymmetric: true).Dispose());
+        using (var op = new LossLandscape.Operators.DenseOperator(k, isSymmetric: true))
         {
             Time("Lanczos smallest 120", () => LossLandscape.Curvature.Lanczos.Eigenpairs(op, new LossLandscape.Curvature.LanczosOptions(1, LossLandscape.Curvature.SpectrumEnd.Smallest, 120, Seed: 3)));
         }

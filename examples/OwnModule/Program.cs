@@ -3,6 +3,7 @@
 // first part of this file (a test checks that they agree).
 using LossLandscape;
 using LossLandscape.Curvature;
+using LossLandscape.Geometry;
 using LossLandscape.Data;
 using static TorchSharp.torch;
 

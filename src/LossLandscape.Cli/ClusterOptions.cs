@@ -23,27 +23,29 @@ internal static class ClusterOptions
     /// Loads the cluster file, connects, and loads every shard with the run's data and model. Each retry is reported on
     /// stderr as it happens. The caller disposes the result (the client disconnects).
     /// </summary>
-    /// <param name="run">The command's run (its data, and its <c>--model</c> unless <paramref name="point"/> is given).</param>
-    /// <param name="settings">The command's data options.</param>
+    /// <param name="context">Where the retries and the loading line are written.</param>
+    /// <param name="settings">The command's data options (the workers read the same source) and batch size.</param>
     /// <param name="path">The cluster file.</param>
+    /// <param name="rows">The driver's copy of the data.</param>
+    /// <param name="point">The starting point.</param>
     /// <param name="exponent">The loss exponent a.</param>
-    /// <param name="point">The starting point, when it is not <c>--model</c> (train).</param>
+    /// <param name="batchSize">Rows per autograd batch within a shard, or null for all.</param>
     /// <exception cref="LandscapeInputException">A bad file, no silo reachable, more shards than rows, or workers that read other data.</exception>
-    public static ClusterConnection Open(CommandRun run, LandscapeSettings settings, string path, double exponent = 2.0, NetworkPoint? point = null)
+    public static ClusterConnection Open(CliContext context, LandscapeSettings settings, string path, Dataset rows, NetworkPoint point, double exponent = 2.0, int? batchSize = null)
     {
         var config = ClusterConfig.Load(path);
         var data = settings.Data ?? throw new InvalidOperationException("--cluster needs the data options");
         var source = new DataSource(data.Source ?? DatasetLoader.DefaultSource, data.Targets, data.OneHot, data.Dedupe);
-        if (config.Shards > run.Data.Count)
+        if (config.Shards > rows.Count)
         {
-            throw new LandscapeInputException($"--cluster: {path} asks for {config.Shards} shards of {run.Data.Count} rows: every shard needs at least one row");
+            throw new LandscapeInputException($"--cluster: {path} asks for {config.Shards} shards of {rows.Count} rows: every shard needs at least one row");
         }
         var host = ClusterHosting.ConnectAsync(config).GetAwaiter().GetResult();
         try
         {
             var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),
-                config, source, run.Data, point ?? run.Point, exponent, settings.BatchSize);
-            var err = run.Context.Err;
+                config, source, rows, point, exponent, batchSize);
+            var err = context.Err;
             session.OnRetry = r =>
             {
                 lock (err)
@@ -54,7 +56,7 @@ internal static class ClusterOptions
             session.Open();
             session.AfterCall = TestHooks(err);
             err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"landscape: cluster: {config.Shards} shards of {run.Data.Count} rows loaded on {session.Silos.Distinct().Count()} of {config.Workers.Count} workers"));
+                $"landscape: cluster: {config.Shards} shards of {rows.Count} rows loaded on {session.Silos.Distinct().Count()} of {config.Workers.Count} workers"));
             return new ClusterConnection(host, session);
         }
         catch
@@ -131,9 +133,10 @@ internal sealed record ClusterConnection(IHost Host, ClusterSession Session) : I
         Session.Retries.Select(r => string.Create(CultureInfo.InvariantCulture, $"shard {r.Shard}: {r.What} attempt {r.Attempt} after {r.Seconds:0.000} s: {r.Reason}")).ToArray(),
         Session.Timings.Calls, Session.Timings.WallSeconds, Session.Timings.ComputeSeconds, Session.Timings.SerializeSeconds, Session.Timings.TransferSeconds);
 
-    /// <summary>Stops the client.</summary>
+    /// <summary>Releases the session's replica and stops the client.</summary>
     public void Dispose()
     {
+        Session.Dispose();
         try
         {
             Host.StopAsync().WaitAsync(ClusterHosting.CloseTimeout).GetAwaiter().GetResult();
@@ -162,4 +165,15 @@ internal sealed record ClusterOutput(int Shards, int Workers, IReadOnlyList<stri
     /// <summary>The line the tables print: shards, workers, calls, retries, and where the time went.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Shards} shards on {Workers} workers, {Calls} calls, {Retries} retried; {WallSeconds:0.000} s = compute {ComputeSeconds:0.000} + serialisation {SerializeSeconds:0.000} + transfer {TransferSeconds:0.000}");
+}
+
+/// <summary>
+/// A command result that carries the cluster's part of the output (<see cref="ClusterOutput"/>): the execution path adds it
+/// once the work is done, for every command that ran with <c>--cluster</c>.
+/// </summary>
+/// <typeparam name="T">The result record itself.</typeparam>
+internal interface IClusterReported<out T>
+{
+    /// <summary>The result with <paramref name="cluster"/> as its <c>cluster</c> field.</summary>
+    T WithCluster(ClusterOutput cluster);
 }

@@ -3,7 +3,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Data;
-using LossLandscape.Geometry;
+using LossLandscape.Problem;
 using LossLandscape.Models;
 using static TorchSharp.torch;
 
@@ -97,6 +97,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     private readonly Option<int?>? _batchSize;
     private readonly Option<string?>? _json;
     private readonly Option<double>? _budget;
+    private readonly Option<string?>? _cluster;
     private bool _built;
 
     /// <summary>Creates the command <paramref name="name"/> with the shared options <paramref name="shared"/>.</summary>
@@ -131,6 +132,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         {
             _budget = Commands.CurvatureOptions.Budget();
         }
+        if (shared.HasFlag(SharedOptions.Cluster))
+        {
+            _cluster = ClusterOptions.Cluster();
+        }
         if (shared.HasFlag(SharedOptions.Json))
         {
             _json = CommonOptions.Json();
@@ -163,7 +168,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             throw new InvalidOperationException($"{Command.Name} was built twice");
         }
         _built = true;
-        foreach (var option in new Option?[] { _seed, _batchSize, _budget, _json })
+        foreach (var option in new Option?[] { _seed, _batchSize, _budget, _cluster, _json })
         {
             if (option is not null)
             {
@@ -194,6 +199,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             Seed = _seed is null ? 0 : result.GetValue(_seed),
             BatchSize = _batchSize is null ? null : result.GetValue(_batchSize),
             BudgetGigabytes = _budget is null ? MemoryBudget.DefaultBytes / 1e9 : result.GetValue(_budget),
+            Cluster = _cluster is null ? null : result.GetValue(_cluster),
         });
     }
 
@@ -296,12 +302,17 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         var data = settings.Data?.Load(settings.MemoryBudgetBytes());
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
-        if (map is not null)
+        // --cluster is decided here, once: the command's problem is the map in this process or the same problem on the workers.
+        using var cluster = map is not null && settings.Cluster is { } clusterFile
+            ? ClusterOptions.Open(context, settings, clusterFile, data!, point!, map.Exponent, settings.BatchSize)
+            : null;
+        IResidualProblem? problem = cluster?.Session ?? (IResidualProblem?)map;
+        if (problem is not null)
         {
-            NonFinite.RequireFinitePoint(map); // a point whose H or L overflows has no geometry to measure: exit 2, naming what overflowed
+            FiniteLoss.RequirePoint(problem); // a point whose H or L overflows has no geometry to measure: exit 2, naming what overflowed
         }
 
-        var run = new CommandRun(context, settings.Model, point, model, data, map, signals);
+        var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, cluster);
         TResult output;
         try
         {
@@ -312,6 +323,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             // A computation without a best point to keep stopped at a check (CommandRun.Progress): nothing is written.
             context.Err.WriteLine($"landscape: interrupted ({(interrupted == SignalCancellation.SigIntExitCode ? "SIGINT" : "SIGTERM")}); stopped before a result, nothing written");
             return interrupted;
+        }
+        if (run.Cluster is { } connection && output is IClusterReported<TResult> reported)
+        {
+            output = reported.WithCluster(connection.Output());
         }
         Render(context, settings, output);
         if (JsonType is { } type)
@@ -347,13 +362,15 @@ internal sealed class CommandRun
     private readonly NetworkPoint? _point;
     private readonly NetworkModel? _model;
     private readonly Dataset? _data;
-    private readonly ResidualMap? _map;
+    private readonly IResidualProblem? _map;
     private readonly SignalCancellation? _signals;
 
     /// <summary>Creates the run; the clock starts now, after the loading.</summary>
-    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, ResidualMap? map, SignalCancellation? signals = null)
+    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, IResidualProblem? map, SignalCancellation? signals = null,
+        ClusterConnection? cluster = null)
     {
         _signals = signals;
+        Cluster = cluster;
         Context = context;
         _modelPath = modelPath;
         _point = point;
@@ -377,8 +394,14 @@ internal sealed class CommandRun
     /// <summary>The data the data options name.</summary>
     public Dataset Data => _data ?? throw Undeclared("--data");
 
-    /// <summary>The residual map H of <see cref="Model"/> on <see cref="Data"/>.</summary>
-    public ResidualMap Map => _map ?? throw Undeclared("--model and --data");
+    /// <summary>
+    /// The problem: <see cref="Model"/> on <see cref="Data"/>, in this process (a <see cref="ResidualMap"/>) or, with
+    /// <c>--cluster</c>, on the cluster's workers. Move its point with <see cref="IResidualProblem.SetPoint"/>.
+    /// </summary>
+    public IResidualProblem Problem => _map ?? throw Undeclared("--model and --data");
+
+    /// <summary>The cluster connection with <c>--cluster</c>, else null.</summary>
+    public ClusterConnection? Cluster { get; }
 
     /// <summary>
     /// Cancelled by the first SIGINT or SIGTERM once the work has begun (<see cref="Progress{T}"/>): for a library call
@@ -391,7 +414,7 @@ internal sealed class CommandRun
 
     /// <summary>
     /// Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>). SIGINT and
-    /// SIGTERM stop it: each progress report and each evaluation of <see cref="Map"/> (<see cref="ResidualMap.Cancellation"/>)
+    /// SIGTERM stop it: each progress report and each evaluation of <see cref="Problem"/> (<see cref="IResidualProblem.Cancellation"/>)
     /// is a check that throws <see cref="OperationCanceledException"/> once a signal was caught (the command then writes
     /// nothing and exits 130 or 143), and a computation that reaches no check within
     /// <see cref="SignalCancellation.GraceSeconds"/> is ended with the process.

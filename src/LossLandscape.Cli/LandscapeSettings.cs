@@ -31,6 +31,12 @@ internal enum SharedOptions
     /// calls check their allocations against; a memory refusal names it as the way to raise the budget.
     /// </summary>
     Budget = 32,
+
+    /// <summary>
+    /// <c>--cluster FILE</c> (optional): the execution path builds the command's problem on the cluster's workers instead of in
+    /// this process (<see cref="ClusterOptions"/>); the command's work is the same either way.
+    /// </summary>
+    Cluster = 64,
 }
 
 /// <summary>
@@ -54,6 +60,9 @@ internal abstract record LandscapeSettings
 
     /// <summary><c>--batch-size B</c>, or null for the command's default.</summary>
     public int? BatchSize { get; init; }
+
+    /// <summary><c>--cluster FILE</c>, or null: the problem in this process.</summary>
+    public string? Cluster { get; init; }
 
     /// <summary><c>--budget-gb G</c>: the memory budget in GB (default <see cref="MemoryBudget.DefaultBytes"/>).</summary>
     public double BudgetGigabytes { get; init; } = MemoryBudget.DefaultBytes / 1e9;

@@ -4,8 +4,8 @@ using System.Text;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
-using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Cluster;
@@ -27,7 +27,7 @@ namespace LossLandscape.Cluster;
 /// retries it at once, when the ping is refused or unanswered, when another activation answers it, or when the client loses a
 /// gateway connection (<see cref="GatewayWatch"/>). All of it is decided in one place, <see cref="WithRetry{T}"/>.
 /// </remarks>
-public sealed class ClusterSession : IResidualProblem
+public sealed class ClusterSession : IResidualProblem, IDisposable
 {
     /// <summary>Pause between attempts at a failed shard: 1 s, short beside Orleans' failure detection (several seconds).</summary>
     public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
@@ -54,6 +54,7 @@ public sealed class ClusterSession : IResidualProblem
     private readonly IGrainFactory _grains;
     private readonly Dataset _data;
     private readonly FeedforwardNetwork _network;
+    private readonly NetworkModel _replica;
     private readonly ShardLoadRequest[] _loads;
     private readonly bool[] _loaded;
     private readonly long[] _shardVersions;
@@ -97,6 +98,7 @@ public sealed class ClusterSession : IResidualProblem
         _data = data;
         _network = point.Network;
         _point = (double[])point.Parameters.Clone();
+        _replica = point.ToModel();
         Id = Guid.NewGuid().ToString("N");
         Ranges = Enumerable.Range(0, config.Shards).Select(s => ShardRanges.Of(s, config.Shards, data.Count)).ToArray();
         _loads = Enumerable.Range(0, config.Shards).Select(s => new ShardLoadRequest
@@ -135,8 +137,19 @@ public sealed class ClusterSession : IResidualProblem
     /// <summary>The number of constraints ℓ·d.</summary>
     public int Constraints => _data.Count * _data.OutputDim;
 
-    /// <summary>Outputs per row ℓ.</summary>
-    public int OutputDim => _data.OutputDim;
+    /// <inheritdoc/>
+    public int Rows => _data.Count;
+
+    /// <inheritdoc/>
+    public int Outputs => _data.OutputDim;
+
+    /// <inheritdoc/>
+    /// <remarks>The driver's replica of the network, moved with every <see cref="SetPoint"/>; its sums are never taken here.</remarks>
+    public IDifferentiableModel Model => _replica;
+
+    /// <inheritdoc/>
+    /// <remarks>Checked before every round of shard calls.</remarks>
+    public CancellationToken Cancellation { get; set; }
 
     /// <summary>The network.</summary>
     public FeedforwardNetwork Network => _network;
@@ -201,6 +214,10 @@ public sealed class ClusterSession : IResidualProblem
             throw new ArgumentException($"a point of {values.Length} parameters for a model of {ParameterCount}", nameof(parameters));
         }
         _point = values;
+        using (var scope = NewDisposeScope())
+        {
+            ParameterVector.Set(_replica, tensor(values, ScalarType.Float64));
+        }
         Version++;
         Open();
     }
@@ -234,96 +251,53 @@ public sealed class ClusterSession : IResidualProblem
     }
 
     /// <inheritdoc/>
-    public LinearOperator Hessian() => new DistributedHessianOperator(this);
-
-    /// <summary>
-    /// The route J is factored by: <see cref="JacobianRoute.Auto"/> (default) for the single-process rule on the SVD side,
-    /// <see cref="JacobianRoute.Gram"/> to never gather J, <see cref="JacobianRoute.Svd"/> to always gather it (within the budget).
-    /// </summary>
-    public JacobianRoute JacobianRoute { get; set; } = JacobianRoute.Auto;
+    /// <remarks>One round of shard calls: Σ_s ∇²L_s V, each shard by Pearlmutter's product on its rows.</remarks>
+    public Tensor HessianTimes(Tensor block) => Sum(ShardQuantity.Hessian, block);
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// As for a map: the SVD of J when its matrices fit min(<paramref name="budgetBytes"/>,
-    /// <see cref="JacobianFactorization.SvdRouteCapBytes"/>), J gathered from the shards' rows (ℓd × n, once per
-    /// factorization); else the Gram route, J never gathered and K = JJᵀ built from the shards' per-layer factors
-    /// (<see cref="Gram"/>). The SVD resolves singular values down to about ε·σmax, the Gram route only to √(ℓd·ε)·σmax: at an
-    /// ill-conditioned point of M (a constructed one) only the SVD sees the full rank. <see cref="JacobianRoute"/> overrides the rule.
-    /// </remarks>
-    public JacobianRoute ChooseRoute(long budgetBytes) => JacobianRoute switch
-    {
-        JacobianRoute.Auto => JacobianFactorization.SvdRouteFits(Constraints, ParameterCount, budgetBytes) ? JacobianRoute.Svd : JacobianRoute.Gram,
-        JacobianRoute.Svd => JacobianRoute.Svd,
-        _ => JacobianRoute.Gram,
-    };
-
-    /// <summary>
-    /// Bytes of one factorization and step on the driver: the SVD route's (<see cref="JacobianFactorization.SvdRouteBytes"/>,
-    /// plus the shards' rows before they are stacked), or six ℓd × ℓd matrices for the Gram route (K, its eigenvectors, the stacked factors).
-    /// </summary>
-    public long StepBytes(JacobianRoute route) => route == JacobianRoute.Svd
-        ? checked(JacobianFactorization.SvdRouteBytes(Constraints, ParameterCount) + MemoryBudget.DenseMatrixBytes(Constraints, ParameterCount))
-        : checked(6 * MemoryBudget.DenseMatrixBytes(Constraints, Constraints));
-
-    /// <summary>J (ℓd × n): the shards' rows stacked in row order. Gathered only for the SVD route.</summary>
-    public Tensor Jacobian() => Stack(ShardQuantity.JacobianRows, null);
+    /// <remarks>Σ_s J_sᵀ ℓ″ J_s V.</remarks>
+    public Tensor GaussNewtonTimes(Tensor block) => Sum(ShardQuantity.GaussNewton, block);
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// SVD route: J gathered (<see cref="Jacobian"/>) and factored as a map's J is (<see cref="JacobianFactorization.Of"/>).
-    /// Gram route: K = JJᵀ from the shards' factors (<see cref="Gram"/>), factored by eigh on the driver
-    /// (<see cref="JacobianFactorization.FromGramMatrix"/>); the products JV and JᵀW run on the shards at the point current when applied.
-    /// </remarks>
-    /// <exception cref="ArgumentException"><paramref name="route"/> is neither <see cref="JacobianRoute.Svd"/> nor <see cref="JacobianRoute.Gram"/>.</exception>
-    /// <exception cref="NotSupportedException">The Gram route for a network that is not an MLP.</exception>
-    public JacobianFactorization FactorJacobian(JacobianRoute route)
+    /// <remarks>[J_0 V; J_1 V; …], the shards' blocks stacked in row order.</remarks>
+    public Tensor JacobianTimes(Tensor block) => Stack(ShardQuantity.Jacobian, block);
+
+    /// <inheritdoc/>
+    /// <remarks>Σ_s J_sᵀ W_s, each shard sent only its own rows W_s of W.</remarks>
+    public Tensor JacobianTransposeTimes(Tensor block)
     {
+        ArgumentNullException.ThrowIfNull(block);
         using var scope = NewDisposeScope();
-        return route switch
-        {
-            // The caller checked StepBytes against its budget: no second check here.
-            JacobianRoute.Svd => JacobianFactorization.Of(Jacobian(), JacobianRoute.Svd, long.MaxValue),
-            JacobianRoute.Gram => JacobianFactorization.FromGramMatrix(Gram(), ParameterCount, JacobianBlock, JacobianTransposeBlock),
-            _ => throw new ArgumentException($"a cluster session factors J by the SVD or the Gram route, not {route}", nameof(route)),
-        };
-    }
-
-    /// <summary>Σ_s ∇²L_s V or Σ_s G_s V for an n × k block.</summary>
-    internal Tensor SumBlock(ShardQuantity quantity, Tensor block) => Sum(quantity, block);
-
-    /// <summary>[J_0 V; J_1 V; …], (ℓ·d) × k.</summary>
-    internal Tensor JacobianBlock(Tensor block) => Stack(ShardQuantity.Jacobian, block);
-
-    /// <summary>Σ_s J_sᵀ W_s, with W_s shard s's rows of the (ℓ·d) × k block W.</summary>
-    internal Tensor JacobianTransposeBlock(Tensor block)
-    {
-        using var scope = NewDisposeScope();
-        int l = OutputDim;
+        int l = Outputs;
         var parts = Gather(s => (ShardQuantity.JacobianTranspose, block.narrow(0, (long)Ranges[s].First * l, (long)Ranges[s].Count * l)));
         return SumInOrder(parts).MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// The Gram matrix JJᵀ (ℓd × ℓd) of an MLP from the shards' per-layer factors a and δ, never J:
-    /// K = Σ_layers (δδᵀ) ⊙ (aaᵀ + 1), each layer's factors stacked over shards in row order (as <see cref="Geometry.GramMatrix.Factored"/>).
-    /// </summary>
-    /// <exception cref="NotSupportedException">The network is not an MLP.</exception>
-    public Tensor Gram()
+    /// <inheritdoc/>
+    /// <remarks>The shards' rows of J stacked in row order: J travels to the driver (ℓd × n), for the routes that form it.</remarks>
+    public Tensor Jacobian() => Stack(ShardQuantity.JacobianRows, null);
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Each shard's a (d_s × in) and δ (ℓd_s × out) per layer, stacked over the shards in row order: d × in and ℓd × out
+    /// travel to the driver, never J, and the Gram matrix is formed there by the one blocked, exactly symmetric assembly.
+    /// </remarks>
+    public IReadOnlyList<(Tensor Inputs, Tensor Deltas)>? GramFactors()
     {
         if (_network is not Mlp mlp)
         {
-            throw new NotSupportedException("the distributed Gram matrix needs an MLP (its per-layer factors); use the Jacobian operator otherwise");
+            return null;
         }
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        int l = OutputDim;
+        int l = Outputs;
         var flats = Gather(s => (ShardQuantity.GramFactors, null));
-        var layerA = new List<Tensor>[mlp.Layers.Count];
-        var layerDelta = new List<Tensor>[mlp.Layers.Count];
-        for (int k = 0; k < layerA.Length; k++)
+        var factors = new (Tensor Inputs, Tensor Deltas)[mlp.Layers.Count];
+        var inputs = new List<Tensor>[mlp.Layers.Count];
+        var deltas = new List<Tensor>[mlp.Layers.Count];
+        for (int k = 0; k < factors.Length; k++)
         {
-            layerA[k] = [];
-            layerDelta[k] = [];
+            inputs[k] = [];
+            deltas[k] = [];
         }
         for (int s = 0; s < flats.Length; s++)
         {
@@ -332,9 +306,9 @@ public sealed class ClusterSession : IResidualProblem
             for (int k = 0; k < mlp.Layers.Count; k++)
             {
                 long aSize = d * mlp.Layers[k].In, deltaSize = d * l * mlp.Layers[k].Out;
-                layerA[k].Add(flat.narrow(0, offset, aSize).reshape(d, mlp.Layers[k].In));
+                inputs[k].Add(flat.narrow(0, offset, aSize).reshape(d, mlp.Layers[k].In));
                 offset += aSize;
-                layerDelta[k].Add(flat.narrow(0, offset, deltaSize).reshape(d * l, mlp.Layers[k].Out));
+                deltas[k].Add(flat.narrow(0, offset, deltaSize).reshape(d * l, mlp.Layers[k].Out));
                 offset += deltaSize;
             }
             if (offset != flat.shape[0])
@@ -342,19 +316,66 @@ public sealed class ClusterSession : IResidualProblem
                 throw new InvalidDataException($"shard {s} sent {flat.shape[0]} factor values, expected {offset}");
             }
         }
-        long total = _data.Count;
-        var gram = zeros(total * l, total * l, dtype: ScalarType.Float64);
-        for (int k = 0; k < mlp.Layers.Count; k++)
+        for (int k = 0; k < factors.Length; k++)
         {
-            using var layerScope = NewDisposeScope();
-            var a = cat(layerA[k], 0);
-            var delta = cat(layerDelta[k], 0);
-            var inner = a.matmul(a.t()).PlusInPlace(1.0);
-            var expanded = l == 1 ? inner : inner.repeat_interleave(l, 0).repeat_interleave(l, 1);
-            gram.PlusInPlace(delta.matmul(delta.t()).mul_(expanded));
+            factors[k] = (cat(inputs[k], 0).MoveToOuterDisposeScope(), cat(deltas[k], 0).MoveToOuterDisposeScope());
         }
-        return gram.MoveToOuterDisposeScope();
+        return factors;
     }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Each shard is sent the batch's rows that are its own (as indices within the shard) and answers [L_s, ∇L_s] over
+    /// them; shards without a row of the batch are not called. The sum is in shard order.
+    /// </remarks>
+    public (double Loss, Tensor Gradient) RowsLossAndGradient(long[] rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        using var scope = NewDisposeScope();
+        var own = new List<double>[Config.Shards];
+        for (int s = 0; s < own.Length; s++)
+        {
+            own[s] = [];
+        }
+        foreach (long row in rows)
+        {
+            if (row < 0 || row >= Rows)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), row, $"a row index outside 0 … {Rows - 1}");
+            }
+            int s = ShardOf(row);
+            own[s].Add(row - Ranges[s].First);
+        }
+        var called = Enumerable.Range(0, Config.Shards).Where(s => own[s].Count > 0).ToArray();
+        if (called.Length == 0)
+        {
+            return (0.0, zeros(ParameterCount, dtype: ScalarType.Float64).MoveToOuterDisposeScope());
+        }
+        var sum = SumInOrder(Gather(s => (ShardQuantity.RowsLossAndGradient, tensor(own[s].ToArray(), ScalarType.Float64).unsqueeze(1)), called)).reshape(-1);
+        return (sum[0].item<double>(), sum.narrow(0, 1, sum.shape[0] - 1).clone().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The shard whose rows hold <paramref name="row"/> (the ranges are contiguous and in order).</summary>
+    private int ShardOf(long row)
+    {
+        int lo = 0, hi = Ranges.Count - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (Ranges[mid].First <= row)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
+    /// <summary>Releases the driver's replica of the model.</summary>
+    public void Dispose() => _replica.Dispose();
 
     private Tensor Sum(ShardQuantity quantity, Tensor? block)
     {
@@ -379,19 +400,21 @@ public sealed class ClusterSession : IResidualProblem
         return total;
     }
 
-    /// <summary>Asks every shard in parallel and returns the answers in shard order (each a rows × columns float64 tensor).</summary>
-    private Tensor[] Gather(Func<int, (ShardQuantity Quantity, Tensor? Block)> request)
+    /// <summary>Asks every shard (or those of <paramref name="shards"/>) in parallel and returns the answers in shard order (each a rows × columns float64 tensor).</summary>
+    private Tensor[] Gather(Func<int, (ShardQuantity Quantity, Tensor? Block)> request, IReadOnlyList<int>? shards = null)
     {
+        Cancellation.ThrowIfCancellationRequested();
+        shards ??= Enumerable.Range(0, Config.Shards).ToArray();
         var watch = Stopwatch.StartNew();
-        var inputs = new (ShardQuantity Quantity, byte[]? Bytes, long Rows, long Columns)[Config.Shards];
+        var inputs = new (ShardQuantity Quantity, byte[]? Bytes, long Rows, long Columns)[shards.Count];
         var serialize = Stopwatch.StartNew();
-        for (int s = 0; s < inputs.Length; s++)
+        for (int i = 0; i < inputs.Length; i++)
         {
-            var (quantity, block) = request(s);
-            inputs[s] = block is null ? (quantity, null, 0, 0) : (quantity, VectorBytes.FromTensor(block), block.shape[0], block.dim() == 2 ? block.shape[1] : 1);
+            var (quantity, block) = request(shards[i]);
+            inputs[i] = block is null ? (quantity, null, 0, 0) : (quantity, VectorBytes.FromTensor(block), block.shape[0], block.dim() == 2 ? block.shape[1] : 1);
         }
         double serializeSeconds = serialize.Elapsed.TotalSeconds;
-        var replies = Run(Enumerable.Range(0, Config.Shards).Select(s => WithRetry(s, inputs[s].Quantity.ToString(), cancel => Ask(s, inputs[s], cancel))).ToArray());
+        var replies = Run(Enumerable.Range(0, inputs.Length).Select(i => WithRetry(shards[i], inputs[i].Quantity.ToString(), cancel => Ask(shards[i], inputs[i], cancel))).ToArray());
         serialize.Restart();
         var results = replies.Select(r => VectorBytes.ToTensor(r.Bytes, r.Rows, r.Columns)).ToArray();
         serializeSeconds += serialize.Elapsed.TotalSeconds;

@@ -37,6 +37,12 @@ public enum ShardQuantity
 
     /// <summary>[L_s, ∇L_s]: the loss and its gradient from one forward and one backward pass, 1 + n values.</summary>
     LossAndGradient,
+
+    /// <summary>
+    /// [Σ_{i∈B_s}|hᵢ|^a, its gradient] over the rows B_s of a mini-batch that are the shard's own (the input block: their
+    /// indices within the shard, one column), 1 + n values.
+    /// </summary>
+    RowsLossAndGradient,
 }
 
 /// <summary>Why a shard did not answer with a result.</summary>

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Text;
-using LossLandscape.Curvature;
 using LossLandscape.Data;
-using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
@@ -11,8 +10,7 @@ namespace LossLandscape.Cluster;
 
 /// <summary>
 /// The shard worker (<see cref="IShardGrain"/>): its rows of the data, read by itself, and the model at one point version;
-/// every sum runs the library's single-process code (<see cref="ResidualMap"/>, <see cref="HessianOperator"/>,
-/// <see cref="GaussNewtonOperator"/>, <see cref="JacobianOperator"/>) on those rows.
+/// every sum runs the library's single-process problem (<see cref="ResidualMap"/>) on those rows.
 /// </summary>
 /// <remarks>
 /// <para>All torch work (load, point, products) runs on the worker process's one compute thread (<see cref="ShardComputeThread"/>).</para>
@@ -26,7 +24,6 @@ internal sealed class ShardGrain : Grain, IShardGrain
     private readonly ILogger<ShardGrain> _log;
     private NetworkModel? _model;
     private ResidualMap? _map;
-    private Dataset? _rows;
     private long _version = -1;
     private string? _keptName;
     private byte[][]? _kept;
@@ -102,7 +99,6 @@ internal sealed class ShardGrain : Grain, IShardGrain
                 throw;
             }
             _model = model;
-            _rows = rows;
             _version = request.Version;
             _log.LogInformation("shard {Shard}: rows {First} … {Last}, n = {N}, version {Version}", request.ShardIndex, first, first + count - 1, model.ParameterCount, request.Version);
             Settings.Loaded?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -197,39 +193,27 @@ internal sealed class ShardGrain : Grain, IShardGrain
             ShardQuantity.Residuals => map.Residuals(),
             ShardQuantity.Loss => tensor(map.Loss(), ScalarType.Float64),
             ShardQuantity.Gradient => map.Gradient(),
-            ShardQuantity.Hessian => new HessianOperator(map).ApplyMatrix(Block()),
-            ShardQuantity.GaussNewton => new GaussNewtonOperator(map).ApplyMatrix(Block()),
-            ShardQuantity.Jacobian => new JacobianOperator(map).ApplyMatrix(Block()),
-            ShardQuantity.JacobianTranspose => new JacobianTransposeOperator(map).ApplyMatrix(Block()),
-            ShardQuantity.GramFactors => GramFactors(),
+            ShardQuantity.Hessian => map.HessianTimes(Block()),
+            ShardQuantity.GaussNewton => map.GaussNewtonTimes(Block()),
+            ShardQuantity.Jacobian => map.JacobianTimes(Block()),
+            ShardQuantity.JacobianTranspose => map.JacobianTransposeTimes(Block()),
+            ShardQuantity.GramFactors => GramFactors(map),
             ShardQuantity.JacobianRows => map.Jacobian(),
-            ShardQuantity.LossAndGradient => LossAndGradient(map),
+            ShardQuantity.LossAndGradient => Joined(map.LossAndGradient()),
+            ShardQuantity.RowsLossAndGradient => Joined(map.RowsLossAndGradient(Block().reshape(-1).to_type(ScalarType.Int64).data<long>().ToArray())),
             _ => throw new ArgumentOutOfRangeException(nameof(quantity), quantity, "unknown shard quantity"),
         };
     }
 
-    /// <summary>[L_s, ∇L_s] from the shard's one pass (<see cref="IResidualProblem.LossAndGradient"/>).</summary>
-    private static Tensor LossAndGradient(IResidualProblem map)
-    {
-        var (loss, gradient) = map.LossAndGradient();
-        return cat([tensor(loss, ScalarType.Float64).reshape(1), gradient], 0);
-    }
+    /// <summary>[L, ∇L] as one vector of 1 + n values.</summary>
+    private static Tensor Joined((double Loss, Tensor Gradient) value) =>
+        cat([tensor(value.Loss, ScalarType.Float64).reshape(1), value.Gradient], 0);
 
     /// <summary>For each layer of the MLP: a (d_s × in), then δ (d_s·ℓ × out), all flattened into one vector.</summary>
-    private Tensor GramFactors()
+    private static Tensor GramFactors(IResidualProblem map)
     {
-        if (_model!.Network is not Mlp mlp)
-        {
-            throw new NotSupportedException("Gram factors need an MLP");
-        }
-        using var noGrad = no_grad();
-        var parts = new List<Tensor>();
-        foreach (var (a, delta) in mlp.JacobianFactors(_model.Parameters, _rows!.InputsTensor()))
-        {
-            parts.Add(a.reshape(-1));
-            parts.Add(delta.reshape(-1));
-        }
-        return cat(parts, 0);
+        var factors = map.GramFactors() ?? throw new NotSupportedException("Gram factors need an MLP");
+        return cat(factors.SelectMany(f => new[] { f.Inputs.reshape(-1), f.Deltas.reshape(-1) }).ToArray(), 0);
     }
 
     /// <inheritdoc />
@@ -261,7 +245,6 @@ internal sealed class ShardGrain : Grain, IShardGrain
         _model?.Dispose();
         _map = null;
         _model = null;
-        _rows = null;
         _kept = null;
         _keptName = null;
         _version = -1;

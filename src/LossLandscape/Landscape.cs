@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
@@ -55,7 +57,7 @@ public sealed class Landscape : IDisposable
 
     /// <summary>Options of <see cref="Train"/>.</summary>
     /// <param name="Steps">The most optimizer steps; default 100, the default of <c>landscape train --steps</c>.</param>
-    /// <param name="TargetLoss">Stop once L ≤ this; default null: the float64 zero of L, <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.</param>
+    /// <param name="TargetLoss">Stop once L ≤ this; default null: the float64 zero of L, <see cref="Trainer.RoundingFloor(LossLandscape.Problem.IResidualProblem)"/>.</param>
     /// <param name="Optimizer">
     /// A fresh optimizer for this run (it keeps state; the caller disposes it); default null: a new
     /// <see cref="GaussNewton"/> with its defaults, disposed after the run. Gauss–Newton / Levenberg–Marquardt is the
@@ -202,9 +204,9 @@ public sealed class Landscape : IDisposable
     /// all n (dense), 2·eig(JJᵀ) on M (gram), k extreme ones by Lanczos with explicit residuals, or the density by stochastic
     /// Lanczos quadrature (slq). A value is an eigenvalue only where <see cref="SpectrumResult.Converged"/> says so.
     /// </summary>
-    /// <param name="options">Default null: <see cref="Curvature.SpectrumOptions"/>'s defaults (the 10 largest by Lanczos, tolerance 1e−6).</param>
+    /// <param name="options">Default null: <see cref="Geometry.SpectrumOptions"/>'s defaults (the 10 largest by Lanczos, tolerance 1e−6).</param>
     /// <param name="progress">Receives the stages of dense work as they happen.</param>
-    public SpectrumResult Spectrum(Curvature.SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
+    public SpectrumResult Spectrum(Geometry.SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
     {
         ThrowIfDisposed();
         return HessianSpectrum.Compute(Map, options, progress);
@@ -219,7 +221,7 @@ public sealed class Landscape : IDisposable
     }
 
     /// <summary>
-    /// Trains the model from its current point (<see cref="Trainer.Run(LossLandscape.Geometry.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>; <c>landscape train</c>) and leaves it at the
+    /// Trains the model from its current point (<see cref="Trainer.Run(LossLandscape.Problem.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>; <c>landscape train</c>) and leaves it at the
     /// point of least L seen.
     /// </summary>
     /// <param name="options">Default null: 100 Gauss–Newton steps towards the float64 zero of L.</param>

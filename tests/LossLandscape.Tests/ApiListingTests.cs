@@ -1,3 +1,4 @@
+using LossLandscape.Geometry;
 using System.Xml.Linq;
 
 namespace LossLandscape.Tests;

@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using System.Text.Json;
 using LossLandscape.Cli;
 using LossLandscape.Cli.Commands;

@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using System.Diagnostics;
 using System.Text.Json;
 using LossLandscape.Cluster;

@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Cluster;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
@@ -61,7 +62,7 @@ public sealed class ClusterRestartTests
         var handle = cluster.GetActiveSilos().Single(s => s.SiloAddress.ToString() == victim);
 
         var options = new LanczosOptions(K: 5, MaxIterations: 60, Seed: 1);
-        var distributed = Lanczos.Eigenpairs(new Interrupting(new DistributedHessianOperator(session), KillAtProduct, () =>
+        var distributed = Lanczos.Eigenpairs(new Interrupting(new HessianOperator(session), KillAtProduct, () =>
         {
             cluster.KillSiloAsync(handle).GetAwaiter().GetResult();
             cluster.StartAdditionalSiloAsync().GetAwaiter().GetResult();

@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Cluster;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
@@ -125,11 +126,19 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
         Assert.True(Math.Abs(session.Loss() - loss) <= Tolerances.DistributedAgreement * Math.Max(1.0, loss), $"{name}: L");
         Close(map.Gradient(), session.Gradient(), $"{name}: ∇L");
         Close(map.Residuals(), session.Residuals(), $"{name}: H");
-        Close(new HessianOperator(map).ApplyMatrix(v), new DistributedHessianOperator(session).ApplyMatrix(v), $"{name}: ∇²L V");
-        Close(new GaussNewtonOperator(map).ApplyMatrix(v), new DistributedGaussNewtonOperator(session).ApplyMatrix(v), $"{name}: G V");
-        Close(new JacobianOperator(map).ApplyMatrix(v), new DistributedJacobianOperator(session).ApplyMatrix(v), $"{name}: J V");
-        Close(new JacobianTransposeOperator(map).ApplyMatrix(w), new DistributedJacobianOperator(session).Adjoint().ApplyMatrix(w), $"{name}: Jᵀ W");
-        Close(new HessianOperator(map).Apply(v.select(1, 0)), new DistributedHessianOperator(session).Apply(v.select(1, 0)), $"{name}: ∇²L v");
+        Close(new HessianOperator(map).ApplyMatrix(v), new HessianOperator(session).ApplyMatrix(v), $"{name}: ∇²L V");
+        Close(new GaussNewtonOperator(map).ApplyMatrix(v), new GaussNewtonOperator(session).ApplyMatrix(v), $"{name}: G V");
+        Close(new JacobianOperator(map).ApplyMatrix(v), new JacobianOperator(session).ApplyMatrix(v), $"{name}: J V");
+        Close(new JacobianTransposeOperator(map).ApplyMatrix(w), new JacobianOperator(session).Adjoint().ApplyMatrix(w), $"{name}: Jᵀ W");
+        Close(new HessianOperator(map).Apply(v.select(1, 0)), new HessianOperator(session).Apply(v.select(1, 0)), $"{name}: ∇²L v");
+        Close(map.Jacobian(), session.Jacobian(), $"{name}: J");
+        // A mini-batch's rows spread over the shards (and one shard's rows only): the same sum as in one process.
+        long[] rows = [0, (long)map.Rows - 1, map.Rows / 2, 1];
+        var (batchLoss, batchGradient) = map.RowsLossAndGradient(rows);
+        var (shardLoss, shardGradient) = session.RowsLossAndGradient(rows);
+        Assert.True(Math.Abs(shardLoss - batchLoss) <= Tolerances.DistributedAgreement * Math.Max(1.0, batchLoss), $"{name}: mini-batch L");
+        Close(batchGradient, shardGradient, $"{name}: mini-batch ∇L");
+        Close(map.RowsLossAndGradient([0]).Gradient, session.RowsLossAndGradient([0]).Gradient, $"{name}: one row's ∇L");
     }
 
     [Fact]
@@ -156,9 +165,9 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
             using var model = new NetworkModel(c.Network, c.Parameters);
             using var map = new ResidualMap(model, c.Data);
             var session = Open(c);
-            Close(GramMatrix.Compute(map), session.Gram(), $"{c.Name}: JJᵀ");
+            Close(GramMatrix.Compute(map), GramMatrix.Compute(session), $"{c.Name}: JJᵀ");
             var j = map.Jacobian();
-            Close(j.matmul(j.t()), session.Gram(), $"{c.Name}: JJᵀ from J");
+            Close(j.matmul(j.t()), GramMatrix.Compute(session), $"{c.Name}: JJᵀ from J");
         }
     }
 
@@ -177,7 +186,7 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
 
         var options = new LanczosOptions(K: 5, MaxIterations: 60, Seed: 1);
         var single = Lanczos.Eigenpairs(new HessianOperator(map), options);
-        var distributed = Lanczos.Eigenpairs(new DistributedHessianOperator(session), options);
+        var distributed = Lanczos.Eigenpairs(new HessianOperator(session), options);
         Assert.Equal(5, distributed.Eigenvalues.Count);
         for (int i = 0; i < 5; i++)
         {

@@ -61,7 +61,8 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 using var gd = new GradientDescent(new GradientDescentOptions(rate));
                 var single = Trainer.Run(map, gd, new TrainingOptions(Steps));
                 var session = fixture.OpenSession(c);
-                var distributed = DistributedTraining.GradientDescent(session, new TrainingOptions(Steps), rate);
+                using var gdOnCluster = new GradientDescent(new GradientDescentOptions(rate));
+                var distributed = Trainer.Run(session, gdOnCluster, new TrainingOptions(Steps));
                 string what = $"{c.Name}, η = {rate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "1/λmax"}";
                 Assert.Equal(single.Steps, distributed.Steps);
                 Assert.Equal(single.Status, distributed.Status);
@@ -77,25 +78,35 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
         }
     }
 
-    [Fact]
-    public void Distributed_Lbfgs_Takes_The_Single_Process_Steps()
+    [Theory]
+    [InlineData("lbfgs")]
+    [InlineData("sgd")]
+    [InlineData("adam")]
+    public void Distributed_Lbfgs_Sgd_And_Adam_Take_The_Single_Process_Steps(string name)
     {
-        // L-BFGS: the two-loop recursion on the driver, every line-search trial a distributed L and ∇L.
+        // L-BFGS: the two-loop recursion on the driver, every line-search trial a distributed L and ∇L. SGD and Adam: the same
+        // seeded draws of rows, each mini-batch's rows answered by the shards that hold them.
+        Optimizer Create() => name switch
+        {
+            "lbfgs" => new Lbfgs(),
+            "sgd" => new StochasticGradientDescent(new SgdOptions(BatchSize: 3, Seed: 11)),
+            _ => new Adam(new AdamOptions(LearningRate: 0.01, BatchSize: 3, Seed: 11)),
+        };
         foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-4-3", StringComparison.Ordinal)).Take(2))
         {
             using var scope = NewDisposeScope();
             using var model = new NetworkModel(c.Network, c.Parameters);
             using var map = new ResidualMap(model, c.Data);
-            using var lbfgs = new Lbfgs();
-            var single = Trainer.Run(map, lbfgs, new TrainingOptions(Steps));
+            using var here = Create();
+            var single = Trainer.Run(map, here, new TrainingOptions(Steps, LossEvery: 1));
             var session = fixture.OpenSession(c);
-            var distributed = DistributedTraining.Lbfgs(session, new TrainingOptions(Steps));
-            Assert.True(single.BestLoss < single.InitialLoss * 0.9, $"{c.Name}: L-BFGS did not reduce L ({single.InitialLoss:G3} → {single.BestLoss:G3})");
-            Assert.Equal("lbfgs", distributed.Optimizer);
-            Assert.Contains("on the cluster", distributed.Settings, StringComparison.Ordinal);
+            using var there = Create();
+            var distributed = Trainer.Run(session, there, new TrainingOptions(Steps, LossEvery: 1));
+            Assert.True(single.BestLoss < single.InitialLoss * 0.99, $"{c.Name}: {name} did not reduce L ({single.InitialLoss:G3} → {single.BestLoss:G3})");
+            Assert.Equal(name, distributed.Optimizer);
             Assert.Equal(single.Status, distributed.Status);
             Assert.Equal(single.Evaluations, distributed.Evaluations);
-            SameHistory(single.LossHistory, distributed.LossHistory, $"{c.Name}, lbfgs");
+            SameHistory(single.LossHistory, distributed.LossHistory, $"{c.Name}, {name}");
             for (int i = 0; i < single.BestParameters.Length; i++)
             {
                 Assert.True(Math.Abs(single.BestParameters[i] - session.Point[i]) <= Tolerances.DistributedTrainingAgreement * Math.Max(1.0, Math.Abs(single.BestParameters[i])), $"{c.Name}: p[{i}]");
@@ -124,8 +135,10 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 single.Add(map.Loss());
             }
             var session = fixture.OpenSession(c);
-            session.JacobianRoute = JacobianRoute.Gram;
-            var distributed = DistributedTraining.GaussNewtonSteps(session, new TrainingOptions(gaussNewtonSteps, TargetLoss: 0));
+            // A budget below the SVD route's bytes: the optimizer chooses the Gram route on the session, J never gathered.
+            using var newton = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram)));
+            var distributed = Trainer.Run(session, newton, new TrainingOptions(gaussNewtonSteps, TargetLoss: 0));
+            Assert.Equal(JacobianRoute.Gram, newton.Route);
             Assert.True(single[^1] < single[0] / 2, $"{c.Name}: Gauss–Newton did not reduce L (from {single[0]:G3} to {single[^1]:G3})");
             SameHistory(single, distributed.LossHistory, $"{c.Name}, gauss-newton");
         }
@@ -144,8 +157,9 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
             var single = Trainer.Run(map, newton, new TrainingOptions(3, TargetLoss: 0));
             Assert.Equal(JacobianRoute.Svd, newton.Route);
             var session = fixture.OpenSession(c);
-            Assert.Equal(JacobianRoute.Svd, session.ChooseRoute(MemoryBudget.DefaultBytes));
-            var distributed = DistributedTraining.GaussNewtonSteps(session, new TrainingOptions(3, TargetLoss: 0));
+            using var newtonOnCluster = new GaussNewton();
+            var distributed = Trainer.Run(session, newtonOnCluster, new TrainingOptions(3, TargetLoss: 0));
+            Assert.Equal(JacobianRoute.Svd, newtonOnCluster.Route);
             Assert.True(single.BestLoss < single.InitialLoss / 2, $"{c.Name}: Gauss–Newton did not reduce L");
             Assert.Contains("SVD", distributed.Settings, StringComparison.Ordinal);
             SameHistory(single.LossHistory, distributed.LossHistory, $"{c.Name}, gauss-newton (svd)");
@@ -153,7 +167,7 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
-    public void Train_With_Cluster_Writes_The_Single_Process_Losses_For_Gd_Lbfgs_And_Gauss_Newton_And_Refuses_Mini_Batches()
+    public void Train_With_Cluster_Writes_The_Single_Process_Losses_For_Every_Optimizer()
     {
         var dir = Directory.CreateTempSubdirectory("landscape-cluster-train-").FullName;
         try
@@ -191,12 +205,22 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
                 SameHistory(l.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
                     r.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(), "train --cluster --optimizer lbfgs");
             }
-            // The mini-batch methods draw rows in this process: refused with one line.
-            var refused = CliTests.Run(["train", "--data", "builtin:iris", "--one-hot", "species", "--optimizer", "sgd", "--out", Path.Combine(dir, "c.json"), "--cluster", file]);
-            Assert.Equal(2, refused.Code);
-            Assert.Contains("--cluster", refused.Err, StringComparison.Ordinal);
-            Assert.Contains("sgd", refused.Err, StringComparison.Ordinal);
-            Assert.False(File.Exists(Path.Combine(dir, "c.json")));
+            // The mini-batch methods with the same seed: the same rows drawn, the same losses.
+            foreach (var optimizer in new[] { "sgd", "adam" })
+            {
+                string[] miniBatch = [.. train.Select(a => a == "gd" ? optimizer : a), "--batch-size", "16", "--loss-every", "1"];
+                string localJson = Path.Combine(dir, $"{optimizer}-local.json"), remoteJson = Path.Combine(dir, $"{optimizer}-remote.json");
+                (code, _, err) = CliTests.Run([.. miniBatch, "--out", Path.Combine(dir, $"{optimizer}-l.json"), "--json", localJson]);
+                Assert.True(code == 0, err);
+                (code, _, err) = CliTests.Run([.. miniBatch, "--out", Path.Combine(dir, $"{optimizer}-r.json"), "--cluster", file, "--json", remoteJson]);
+                Assert.True(code == 0, err);
+                using var l = System.Text.Json.JsonDocument.Parse(File.ReadAllText(localJson));
+                using var r = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remoteJson));
+                Assert.Equal(optimizer, r.RootElement.GetProperty("optimizer").GetString());
+                Assert.True(r.RootElement.TryGetProperty("cluster", out _), $"{optimizer}: no cluster field");
+                SameHistory(l.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
+                    r.RootElement.GetProperty("lossHistory").EnumerateArray().Select(e => e.GetDouble()).ToArray(), $"train --cluster --optimizer {optimizer}");
+            }
         }
         finally
         {

@@ -35,13 +35,12 @@ public sealed class ClusterWalkTests(OrleansClusterFixture fixture)
             using var map = new ResidualMap(model, c.Data);
             Assert.Equal(SolverStatus.Converged, GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 300)).Status);
             var start = ParameterVector.Get(model).data<double>().ToArray();
-            var options = new WalkOptions(Steps: 4, StepSize: 0.05, Seed: 11, Tolerance: tolerance);
+            var options = new WalkOptions(Steps: 4, StepSize: 0.05, Seed: 11, Tolerance: tolerance, Route: route);
             // Auto: the map's own walk (J small: its SVD) against the session's (J gathered from the shards' rows, its SVD).
             // Gram: both on the Gram route (K = JJᵀ; on the cluster from the shards' per-layer factors).
-            var single = route == JacobianRoute.Auto ? ManifoldWalk.Run(map, options) : ManifoldWalk.Run(new DelegatingProblem(map, route), options);
+            var single = ManifoldWalk.Run(map, options);
             var session = fixture.OpenSession(c, start);
-            session.JacobianRoute = route;
-            Assert.Equal(route == JacobianRoute.Auto ? JacobianRoute.Svd : JacobianRoute.Gram, session.ChooseRoute(options.MemoryBudgetBytes));
+            Assert.Equal(JacobianRoute.Svd, JacobianFactorization.ChooseRoute(session, options.MemoryBudgetBytes));
             var distributed = ManifoldWalk.Run(session, options);
             Assert.Equal(SolverStatus.Converged, single.Status);
             Assert.Equal(SolverStatus.Converged, distributed.Status);

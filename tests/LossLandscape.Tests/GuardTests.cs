@@ -141,7 +141,7 @@ public sealed class GuardTests
         parameters[0] = 1e308;
         using var model = new NetworkModel(mlp, parameters);
         using var map = new ResidualMap(model, data);
-        var e = Assert.Throws<LandscapeInputException>(() => NonFinite.RequireFinitePoint(map));
+        var e = Assert.Throws<LandscapeInputException>(() => FiniteLoss.RequirePoint(map));
         Assert.Contains("layer 1 of 2", e.Message);
         Assert.Throws<LandscapeInputException>(() => NonFinite.Require(double.NaN, "the trace estimate"));
         Assert.Equal(1.5, NonFinite.Require(1.5, "x"));

@@ -51,7 +51,7 @@ public sealed class SignalGuaranteeTests : IDisposable
 
         public override string Describe() => "blocks in its step until released";
 
-        public override StepOutcome Step(ResidualMap map)
+        public override StepOutcome Step(IResidualProblem problem)
         {
             Entered.Set();
             Release.Wait();

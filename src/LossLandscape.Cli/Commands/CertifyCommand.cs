@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Problem;
 using LossLandscape.Cluster;
 using LossLandscape.Data;
 using LossLandscape.Engine;
@@ -31,12 +32,11 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     private readonly Option<string> _method = new("--method") { Description = "auto | dense (all n eigenvalues) | gram (2·eig(JJᵀ) on M)", DefaultValueFactory = _ => "auto" };
     private readonly Option<double?> _perturb = new("--perturb") { Description = "Theorem 2.1: perturb the targets by |r| < EPS, move onto the new M, certify again" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => OnManifoldTest.DefaultRelativeTolerance };
-    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private CertifyCommand()
         : base("certify", "Certify a point: on M?, rank of J and n − rank J, dim M on M (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3); what is not decided says so and why.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the perturbation")
-        => Add(_method, _perturb, _tolerance, _cluster);
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the perturbation")
+        => Add(_method, _perturb, _tolerance);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new CertifyCommand().Build(context);
@@ -53,9 +53,6 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         /// <summary><c>--tolerance</c>: the on-M rule's relative tolerance.</summary>
         public double Tolerance { get; init; } = OnManifoldTest.DefaultRelativeTolerance;
 
-        /// <summary><c>--cluster CONFIG</c>: the Gram certificate with its sums on the cluster's workers, or null.</summary>
-        public string? Cluster { get; init; }
-
         /// <summary>The library's options (throws <see cref="UsageException"/> for an unknown <c>--method</c>).</summary>
         public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance, MemoryBudgetBytes());
     }
@@ -69,7 +66,6 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         Method = result.GetValue(_method)!,
         Perturb = result.GetValue(_perturb),
         Tolerance = result.GetValue(_tolerance),
-        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -85,9 +81,10 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         {
             throw new UsageException($"--perturb: {eps.ToString(CultureInfo.InvariantCulture)} is not a positive number");
         }
-        if (settings.Cluster is not null && (settings.Perturb is not null || settings.Method == "dense"))
+        if (settings.Cluster is not null && settings.Perturb is not null)
         {
-            throw new UsageException("--cluster: certify runs the gram method on the cluster (J by its SVD or by JJᵀ from the shards' factors); --perturb and --method dense are single-process");
+            // The perturbed targets y + εu exist in this process only: the workers read the data source as it is.
+            throw new UsageException("--cluster: --perturb certifies the fibre H⁻¹(εu) of perturbed targets, which the workers (reading the data source itself) do not have; run --perturb without --cluster");
         }
     }
 
@@ -95,18 +92,12 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     protected override CertificateOutput Execute(CommandRun run, Settings settings)
     {
         var options = settings.ToOptions();
-        if (settings.Cluster is { } clusterFile)
-        {
-            using var cluster = ClusterOptions.Open(run, settings, clusterFile, run.Map.Exponent);
-            var distributed = run.Progress("certify on the cluster", _ => DistributedCertificate.Compute(cluster.Session, settings.Tolerance, options.MemoryBudgetBytes));
-            return CertificateOutput.From(run.Data, distributed) with { Cluster = cluster.Output() };
-        }
-        var first = run.Progress("certify", progress => Certificate.Compute(run.Map, options, progress));
+        var first = run.Progress("certify", progress => Certificate.Compute(run.Problem, options, progress));
         if (settings.Perturb is not { } eps)
         {
             return CertificateOutput.From(run.Data, first);
         }
-        // RegularValuePerturbation moves the model (run.Model) onto the perturbed M; run.Map is not used after this.
+        // RegularValuePerturbation moves the model (run.Model) onto the perturbed M; run.Problem is not used after this.
         var perturbation = run.Progress("perturb", _ => RegularValuePerturbation.Apply(run.Model, run.Data, eps, settings.Seed, first.OnManifoldTolerance * ProjectionToleranceFraction, options.MemoryBudgetBytes));
         using var perturbedMap = new ResidualMap(run.Model, perturbation.Perturbed);
         var second = run.Progress("certify the perturbed point", progress => Certificate.Compute(perturbedMap, options, progress));
@@ -193,8 +184,11 @@ internal sealed record CertificateOutput(
     HessianOutput Hessian,
     double Seconds,
     [property: JsonIgnore] CertificateResult Result,
-    [property: JsonIgnore] Dataset Dataset)
+    [property: JsonIgnore] Dataset Dataset) : IClusterReported<CertificateOutput>
 {
+    /// <inheritdoc/>
+    public CertificateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
+
     /// <summary>n − rank J (dim ker J) at any point; <see cref="ManifoldDimension"/> only on M.</summary>
     public int KernelDimension => Result.KernelDimension;
 

@@ -93,9 +93,6 @@ internal sealed class WorkerCommand : LandscapeCommand<WorkerCommand.Settings, W
     /// <summary>The settings of <c>worker</c>.</summary>
     internal sealed record Settings : LandscapeSettings
     {
-        /// <summary><c>--cluster FILE</c>.</summary>
-        public string Cluster { get; init; } = "";
-
         /// <summary><c>--index I</c>.</summary>
         public int Index { get; init; }
     }
@@ -110,7 +107,7 @@ internal sealed class WorkerCommand : LandscapeCommand<WorkerCommand.Settings, W
     /// <inheritdoc />
     protected override Stopped Execute(CommandRun run, Settings settings)
     {
-        var config = ClusterConfig.Load(settings.Cluster);
+        var config = ClusterConfig.Load(settings.Cluster!);
         var err = run.Context.Err;
         using var host = ClusterHosting.BuildWorker(config, settings.Index, ComputeDelay(), line =>
         {

@@ -2,12 +2,14 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
 using Spectre.Console;
+using static TorchSharp.torch;
 
 namespace LossLandscape.Cli.Commands;
 
@@ -40,7 +42,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
 
     private ConnectCommand()
         : base("connect", "Join two minima A and B: the straight line, Garipov's curves, AutoNEB, and a certified path inside M, measured the same way.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order")
         => Add(_to, _method, _align, _points, _budget, _bends, _lr, _tolerance, _output, _plot);
 
     /// <summary>Builds the command.</summary>
@@ -169,11 +171,18 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         if (b.Network.ParameterCount == a.Network.ParameterCount && b.Network.InputDim == a.Network.InputDim && b.Network.OutputDim == a.Network.OutputDim)
         {
             // --model was checked by the execution path; --to likewise (a mismatch of architectures is the library's to name).
-            using var endpoint = b.ToModel();
-            using var endpointMap = new ResidualMap(endpoint, run.Data);
-            NonFinite.RequireFinitePoint(endpointMap);
+            var saved = run.Problem.GetPoint();
+            try
+            {
+                run.Problem.SetPoint(tensor(b.Parameters, dtype: ScalarType.Float64));
+                FiniteLoss.RequirePoint(run.Problem);
+            }
+            finally
+            {
+                run.Problem.SetPoint(saved);
+            }
         }
-        var map = run.Map;
+        var map = run.Problem;
         double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
         var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate, settings.MemoryBudgetBytes());
         // Ctrl-C: the running method stops at its next step and returns what it has; the rest are skipped.
@@ -281,8 +290,15 @@ internal sealed record ConnectOutput(
     IReadOnlyList<ConnectMethodOutput> Methods,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PathFile,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Plot,
-    double Seconds)
-{
+    double Seconds) : IClusterReported<ConnectOutput>
+{    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
+
+    /// <inheritdoc/>
+    public ConnectOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
+
+
     /// <summary>Whether Ctrl-C stopped the run (exit 130).</summary>
     public bool Interrupted { get; init; }
 

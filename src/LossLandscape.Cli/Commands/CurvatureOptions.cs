@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using System.CommandLine;
 using System.Globalization;
 using LossLandscape.Curvature;

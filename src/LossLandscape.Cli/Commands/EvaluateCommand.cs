@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
@@ -20,11 +21,10 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 
     private readonly Option<double> _exponent = new("--exponent") { Description = "a ≥ 1 in L = Σ|H_k|^a (2: squared loss; 1: Remark 2.2)", DefaultValueFactory = _ => SquaredLoss };
 
-    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private EvaluateCommand()
-        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Budget | SharedOptions.Json)
-        => Add(_exponent, _cluster);
+        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json)
+        => Add(_exponent);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new EvaluateCommand().Build(context);
@@ -34,9 +34,6 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     {
         /// <summary><c>--exponent a</c>: L = Σ|H_k|^a.</summary>
         public double Exponent { get; init; } = SquaredLoss;
-
-        /// <summary><c>--cluster FILE</c>: L, H and ∇L summed over the cluster's shards; null computes them here.</summary>
-        public string? Cluster { get; init; }
     }
 
     /// <inheritdoc/>
@@ -52,7 +49,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     }
 
     /// <inheritdoc/>
-    protected override Settings Bind(ParseResult result) => new() { Exponent = result.GetValue(_exponent), Cluster = result.GetValue(_cluster) };
+    protected override Settings Bind(ParseResult result) => new() { Exponent = result.GetValue(_exponent) };
 
     /// <inheritdoc/>
     protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, settings.Exponent);
@@ -60,24 +57,12 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     /// <inheritdoc/>
     protected override EvaluateOutput Execute(CommandRun run, Settings settings)
     {
-        var map = run.Map;
+        var problem = run.Problem;
         var set = run.Data;
-        if (settings.Cluster is { } clusterFile)
-        {
-            // L = Σ_s L_s, H stacked over shards, ∇L = Σ_s ∇L_s: the shards' sums, nothing computed here.
-            using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent);
-            double distributedLoss = cluster.Session.Loss();
-            double distributedMax = cluster.Session.Residuals().abs().max().item<double>();
-            double distributedGradient = cluster.Session.Gradient().norm().item<double>();
-            return new EvaluateOutput(map.ParameterCount, set.Count, set.OutputDim, map.Constraints, map.Exponent, distributedLoss, distributedMax, distributedGradient, set.Source, set.InputDim, run.Seconds)
-            {
-                Cluster = cluster.Output(),
-            };
-        }
-        double loss = map.Loss();
-        double maxRes = map.Residuals().abs().max().item<double>();
-        double gradNorm = NonFinite.Require(map.Gradient().norm().item<double>(), "the gradient norm ‖∇L‖", "the reverse pass overflows float64 at this point");
-        return new EvaluateOutput(map.ParameterCount, set.Count, set.OutputDim, map.Constraints, map.Exponent, loss, maxRes, gradNorm, set.Source, set.InputDim, run.Seconds);
+        double loss = problem.Loss();
+        double maxRes = problem.Residuals().abs().max().item<double>();
+        double gradNorm = NonFinite.Require(problem.Gradient().norm().item<double>(), "the gradient norm ‖∇L‖", "the reverse pass overflows float64 at this point");
+        return new EvaluateOutput(problem.ParameterCount, set.Count, set.OutputDim, problem.Constraints, problem.Exponent, loss, maxRes, gradNorm, set.Source, set.InputDim, run.Seconds);
     }
 
     /// <inheritdoc/>
@@ -113,7 +98,11 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 /// <param name="Seconds">Wall time of the evaluation.</param>
 internal sealed record EvaluateOutput(
     int N, int D, int Outputs, int Constraints, double Exponent, double Loss, double MaxAbsResidual, double GradientNorm, string Data, int Inputs, double Seconds)
+    : IClusterReported<EvaluateOutput>
 {
+    /// <inheritdoc/>
+    public EvaluateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
+
     /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
@@ -22,7 +23,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
 
     private ReportCommand()
         : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget, seedDescription: "seed of the random draws")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster, seedDescription: "seed of the random draws")
         => Add(_output, _history, _path, _grid, _walkSteps);
 
     /// <summary>Builds the command.</summary>
@@ -155,10 +156,10 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
-        run.Progress("report", progress => LandscapeReport.Build(report, run.Map, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed, MemoryBudgetBytes: settings.MemoryBudgetBytes()), losses, progress));
+        run.Progress("report", progress => LandscapeReport.Build(report, run.Problem, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed, MemoryBudgetBytes: settings.MemoryBudgetBytes()), losses, progress));
         if (path is not null)
         {
-            LandscapeReport.AddPaths(report, path, run.Map);
+            LandscapeReport.AddPaths(report, path, run.Problem);
         }
         return new ReportOutput(report.Save(settings.Out));
     }

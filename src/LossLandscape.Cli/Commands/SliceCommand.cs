@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Problem;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
 using Spectre.Console;
@@ -21,7 +23,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
 
     private SliceCommand()
         : base("slice", "1D and 2D slices of L around the model's point: random, filter-normalized (Li et al. 2018), tangent or normal to M, Hessian eigenvectors.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random directions")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random directions")
         => Add(_directions, _dims, _grid, _range, _ignoreBias, _output);
 
     /// <summary>Builds the command.</summary>
@@ -115,7 +117,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
     {
         var kinds = ParseKinds(settings.Directions, settings.Dims);
         var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias, settings.MemoryBudgetBytes());
-        var slice = run.Progress("slice", _ => LossSlice.Compute(run.Map, options));
+        var slice = run.Progress("slice", _ => LossSlice.Compute(run.Problem, options));
         var plot = Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L");
         Plots.Save(plot, settings.Out);
         return SliceOutput.Of(slice, settings.Out, run.Seconds);
@@ -147,8 +149,15 @@ internal sealed record SliceOutput(
     IReadOnlyList<IReadOnlyList<double>> Loss,
     double CenterLoss,
     string Figure,
-    double Seconds)
-{
+    double Seconds) : IClusterReported<SliceOutput>
+{    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ClusterOutput? Cluster { get; init; }
+
+    /// <inheritdoc/>
+    public SliceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
+
+
     /// <summary>The output of <paramref name="slice"/>, drawn to <paramref name="figure"/>.</summary>
     public static SliceOutput Of(SliceResult slice, string figure, double seconds)
     {

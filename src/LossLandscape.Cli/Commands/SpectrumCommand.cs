@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Problem;
 using LossLandscape.Cluster;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
@@ -31,13 +32,12 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     private readonly Option<int> _probes = new("--probes") { Description = "slq: probe vectors (default 10, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().ProbeCount };
     private readonly Option<double> _sigma2 = new("--sigma2") { Description = "slq: Gaussian broadening σ² on the spectrum scaled to [−1, 1] (default 1e−5, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().Sigma2 };
     private readonly Option<int> _gridPoints = new("--grid-points") { Description = "slq: points of the density grid (default 10 000, PyHessian)", DefaultValueFactory = _ => new SlqOptions().GridPoints };
-    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private SpectrumCommand()
         : base("spectrum", "Eigenvalues of ∇²L: all of them (dense), on M from 2·eig(JJᵀ) (gram), k extreme ones by Lanczos, or the density by stochastic Lanczos quadrature (slq).",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the random start (Lanczos) or probe (slq) vectors", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _steps, _probes, _sigma2, _gridPoints, _cluster);
+        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _steps, _probes, _sigma2, _gridPoints);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new SpectrumCommand().Build(context);
@@ -62,9 +62,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 
         /// <summary><c>--max-iterations</c>: Lanczos's most steps, or null for the library's default.</summary>
         public int? MaxIterations { get; init; }
-
-        /// <summary><c>--cluster FILE</c>: the products run on the cluster's workers; null runs them here.</summary>
-        public string? Cluster { get; init; }
 
         /// <summary>SLQ's <c>--steps</c>, <c>--probes</c>, <c>--sigma2</c>, <c>--grid-points</c> (its seed and budget are the command's).</summary>
         public SlqOptions Slq { get; init; } = new();
@@ -101,7 +98,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         Tolerance = result.GetValue(_tolerance),
         MaxIterations = result.GetValue(_maxIterations),
         Slq = new SlqOptions(result.GetValue(_steps), result.GetValue(_probes), result.GetValue(_sigma2), result.GetValue(_gridPoints)),
-        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -113,12 +109,8 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     /// <inheritdoc/>
     protected override SpectrumOutput Execute(CommandRun run, Settings settings)
     {
-        var map = run.Map;
+        var map = run.Problem;
         var options = settings.ToOptions();
-        if (settings.Cluster is { } clusterFile)
-        {
-            return Distributed(run, settings, options, clusterFile);
-        }
         SpectrumResult spectrum;
         try
         {
@@ -132,24 +124,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         }
         NonFinite.RequireAll(spectrum.Eigenvalues, "an eigenvalue of the spectrum", "the Hessian-vector products overflow float64 at this point");
         return SpectrumOutput.From(settings.Method, settings.Which, map, spectrum);
-    }
-
-    /// <summary>
-    /// The spectrum with every product summed over the cluster's shards (<see cref="DistributedHessianOperator"/> or
-    /// <see cref="DistributedGaussNewtonOperator"/>); the Lanczos recurrence and any dense eigendecomposition stay here.
-    /// </summary>
-    private static SpectrumOutput Distributed(CommandRun run, Settings settings, SpectrumOptions options, string clusterFile)
-    {
-        if (options.Method == SpectrumMethod.Gram)
-        {
-            throw new UsageException("--method gram is not distributed; use --method lanczos, slq or dense with --cluster");
-        }
-        using var cluster = ClusterOptions.Open(run, settings, clusterFile, run.Map.Exponent);
-        LinearOperator op = options.Operator == CurvatureKind.GaussNewton
-            ? new DistributedGaussNewtonOperator(cluster.Session)
-            : new DistributedHessianOperator(cluster.Session);
-        var spectrum = run.Progress($"{settings.Method} spectrum on {cluster.Session.Config.Shards} shards", progress => HessianSpectrum.OfOperator(op, options, progress));
-        return SpectrumOutput.From(settings.Method, settings.Which, run.Map, spectrum) with { Cluster = cluster.Output() };
     }
 
     /// <summary>Parses <c>--method</c>.</summary>
@@ -300,7 +274,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 /// not produce is left out of the JSON (not written as null).
 /// </summary>
 /// <param name="Spectrum">The library's result, which the tables are rendered from (not serialised as such).</param>
-internal sealed record SpectrumOutput([property: JsonIgnore] SpectrumResult Spectrum)
+internal sealed record SpectrumOutput([property: JsonIgnore] SpectrumResult Spectrum) : IClusterReported<SpectrumOutput>
 {
     /// <summary>The rule behind <see cref="ZerosOutput"/>, in words (the JSON's <c>zeros.rule</c>).</summary>
     internal const string ZerosRule = "zero within ±bound, multiplicity n − rank J from rank J ≤ ℓd (Weyl: ∇²L = 2JᵀJ + R on M)";
@@ -419,13 +393,16 @@ internal sealed record SpectrumOutput([property: JsonIgnore] SpectrumResult Spec
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
+    /// <inheritdoc/>
+    public SpectrumOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
+
     public required long HessianVectorProducts { get; init; }
 
     /// <summary>Wall time of the computation (<see cref="SpectrumResult.Seconds"/>).</summary>
     public required double Seconds { get; init; }
 
     /// <summary>The output of <paramref name="s"/>, computed by <c>--method</c> <paramref name="method"/> for <c>--which</c> <paramref name="which"/> on <paramref name="map"/>.</summary>
-    public static SpectrumOutput From(string method, string which, ResidualMap map, SpectrumResult s)
+    public static SpectrumOutput From(string method, string which, IResidualProblem map, SpectrumResult s)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(s);

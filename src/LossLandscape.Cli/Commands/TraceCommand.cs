@@ -1,7 +1,9 @@
+using LossLandscape.Operators;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
@@ -30,14 +32,13 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
     private readonly Option<string> _method = new("--method") { Description = "hutchinson | hutch++ | exact (Σ eᵢᵀHeᵢ, n products)", DefaultValueFactory = _ => "hutch++" };
     private readonly Option<string> _operator = CurvatureOptions.Operator();
     private readonly Option<int?> _probes = new("--probes") { Description = "the budget of products: Hutchinson's most probes (default 100, PyHessian), Hutch++'s total (default 99)" };
-    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "Hutchinson stops when the standard error ≤ this·|estimate| (default 1e−3, PyHessian)", DefaultValueFactory = _ => new TraceOptions().Tolerance };
 
     private TraceCommand()
         : base("trace", "The trace of ∇²L: Hutchinson or Hutch++ with a standard error, or exact from n Hessian-vector products.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the Rademacher probes", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_method, _operator, _probes, _tolerance, _cluster);
+        => Add(_method, _operator, _probes, _tolerance);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new TraceCommand().Build(context);
@@ -57,9 +58,6 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         /// <summary><c>--tolerance</c>: Hutchinson stops when the standard error ≤ this·|estimate|.</summary>
         public double Tolerance { get; init; } = new TraceOptions().Tolerance;
 
-        /// <summary><c>--cluster FILE</c>: the products run on the cluster's workers; null runs them here.</summary>
-        public string? Cluster { get; init; }
-
         /// <summary>The operator <see cref="Operator"/> names (<see cref="CurvatureOptions.ParseOperator"/>).</summary>
         public CurvatureKind Kind => CurvatureOptions.ParseOperator(Operator);
 
@@ -77,7 +75,6 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         Operator = result.GetValue(_operator)!,
         Probes = result.GetValue(_probes),
         Tolerance = result.GetValue(_tolerance),
-        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -102,12 +99,9 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
     /// <inheritdoc/>
     protected override TraceOutput Execute(CommandRun run, Settings settings)
     {
-        var map = run.Map;
+        var map = run.Problem;
         var kind = settings.Kind;
-        using var cluster = settings.Cluster is { } clusterFile ? ClusterOptions.Open(run, settings, clusterFile, map.Exponent) : null;
-        var op = cluster is null ? CurvatureOperators.Create(map, kind)
-            : kind == CurvatureKind.GaussNewton ? new LossLandscape.Cluster.DistributedGaussNewtonOperator(cluster.Session)
-            : new LossLandscape.Cluster.DistributedHessianOperator(cluster.Session);
+        var op = CurvatureOperators.Create(map, kind);
         var options = settings.Options;
         var method = settings.Method switch
         {
@@ -128,7 +122,6 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         return new TraceOutput(settings.Method, CurvatureOperators.Name(kind), map.ParameterCount, trace.Trace, trace.StandardError, trace.LowRankPart,
             trace.Samples.Count, trace.Status.ToJsonName(), note, trace.Applications, seconds, set.Source, set.Count, set.OutputDim)
         {
-            Cluster = cluster?.Output(),
         };
     }
 
@@ -183,9 +176,12 @@ internal sealed record TraceOutput(
     double Seconds,
     string Data,
     int D,
-    int Outputs)
+    int Outputs) : IClusterReported<TraceOutput>
 {
     /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
+
+    /// <inheritdoc/>
+    public TraceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 }

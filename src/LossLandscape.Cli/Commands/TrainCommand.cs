@@ -1,9 +1,9 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Cluster;
 using LossLandscape.Data;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
@@ -55,14 +55,13 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     private readonly Option<int?> _lossEvery = new("--loss-every") { Description = "evaluate L over all rows every K steps and after the last (default: every step for gd, lbfgs, gauss-newton and full-batch adam; once an epoch, ⌈d/B⌉ steps, for sgd and mini-batch adam, with the running mini-batch loss shown between)" };
     private readonly Option<string?> _init = new("--init") { Description = "start from this model file instead of a random initialization (--hidden, --activation, --standardize are then taken from it)" };
     private readonly Option<string> _output = new("--out") { Description = "the model file to write (the best point)", Required = true };
-    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private TrainCommand()
         : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
-            SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
+            SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
             batchSizeDescription: "rows per mini-batch (sgd: default 32; adam: default all rows)")
-        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output, _cluster);
+        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new TrainCommand().Build(context);
@@ -91,10 +90,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         /// <summary><c>--momentum</c> (sgd), or null for the default.</summary>
         public double? Momentum { get; init; }
 
-        /// <summary><c>--cluster CONFIG</c>: gd, lbfgs or gauss-newton with the sums over the data on the cluster's workers, or null.</summary>
-        public string? Cluster { get; init; }
-
-        /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>.</summary>
+        /// <summary><c>--target-loss</c>, or null for <see cref="Trainer.RoundingFloor(LossLandscape.Problem.IResidualProblem)"/>.</summary>
         public double? TargetLoss { get; init; }
 
         /// <summary><c>--loss-every K</c>, or null for <see cref="Trainer.DefaultLossEvery"/>.</summary>
@@ -118,10 +114,6 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             throw new UsageException($"--steps: {settings.Steps} is negative");
         }
         ValidateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum);
-        if (settings.Cluster is not null && !DistributedTraining.OptimizerNames.Contains(settings.Optimizer))
-        {
-            throw new UsageException($"--cluster: train runs --optimizer {string.Join(", ", DistributedTraining.OptimizerNames)} on the cluster; '{settings.Optimizer}' draws mini-batches in this process");
-        }
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
             throw new UsageException($"--target-loss: {t.ToString(CultureInfo.InvariantCulture)} is not a number ≥ 0");
@@ -221,7 +213,6 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         LossEvery = result.GetValue(_lossEvery),
         Init = result.GetValue(_init),
         Out = result.GetValue(_output)!,
-        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
@@ -242,22 +233,20 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
         using var model = start.ToModel();
         using var map = new ResidualMap(model, set);
-        if (settings.Cluster is { } clusterFile)
-        {
-            using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent, start);
-            var steps = new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery);
-            // The same optimizer as without --cluster (gd, lbfgs or gauss-newton), on the session: every sum over the data on the workers.
-            var distributed = run.ProgressUntilCtrlC($"train ({settings.Optimizer} on {cluster.Session.Config.Shards} shards)", (progress, cancellation) =>
-                DistributedTraining.Train(cluster.Session, opt, steps, new StatusProgress(progress), cancellation));
-            InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, distributed.BestParameters));
-            return TrainOutput.Of(settings.Out, set, map, distributed) with { Cluster = cluster.Output() };
-        }
-
+        // --cluster: the same optimizer on the session, every sum over the data (and every mini-batch's rows) on the workers.
+        using var cluster = settings.Cluster is { } clusterFile ? ClusterOptions.Open(run.Context, settings, clusterFile, set, start, map.Exponent) : null;
+        IResidualProblem problem = cluster?.Session ?? (IResidualProblem)map;
+        string where = cluster is null ? "" : $" on {cluster.Session.Config.Shards} shards";
         // Ctrl-C: the trainer stops at the next step and the best point is written.
-        var training = run.ProgressUntilCtrlC($"train ({settings.Optimizer})", (progress, cancellation) =>
-            Trainer.Run(map, opt, new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery), new StatusProgress(progress), cancellation));
+        var training = run.ProgressUntilCtrlC($"train ({settings.Optimizer}{where})", (progress, cancellation) =>
+            Trainer.Run(problem, opt, new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery), new StatusProgress(progress), cancellation));
+        if (cluster is not null)
+        {
+            training = training with { Settings = $"{training.Settings} (on the cluster: sums over the data on {cluster.Session.Config.Shards} shards)" };
+        }
         InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, training.BestParameters));
-        return TrainOutput.Of(settings.Out, set, map, training);
+        var output = TrainOutput.Of(settings.Out, set, problem, training);
+        return cluster is null ? output : output.WithCluster(cluster.Output());
     }
 
     /// <inheritdoc/>
@@ -346,18 +335,21 @@ internal sealed record TrainOutput(
     IReadOnlyList<double> LossHistory,
     int Inputs,
     IReadOnlyList<int> LossSteps,
-    int LossEvery)
+    int LossEvery) : IClusterReported<TrainOutput>
 {
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
+
+    /// <inheritdoc/>
+    public TrainOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 
     /// <summary>Whether Ctrl-C ended the run (exit code <see cref="TrainCommand.Interrupted"/>).</summary>
     [JsonIgnore]
     public bool Interrupted { get; init; }
 
     /// <summary>The output of <paramref name="run"/> on <paramref name="map"/>, written to <paramref name="path"/>.</summary>
-    public static TrainOutput Of(string path, Dataset set, ResidualMap map, TrainingResult run) =>
+    public static TrainOutput Of(string path, Dataset set, IResidualProblem map, TrainingResult run) =>
         new(path, set.Source, map.ParameterCount, set.Count, set.OutputDim, map.Constraints, run.Optimizer, run.Settings, TrainCommand.StatusName(run.Status), run.Note,
             run.Steps, run.Evaluations, run.InitialLoss, run.FinalLoss, run.BestLoss, run.BestStep, run.TargetLoss, run.Seconds, run.LossHistory, set.InputDim, run.LossSteps, run.LossEvery)
         {

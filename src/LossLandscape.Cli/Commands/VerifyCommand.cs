@@ -87,7 +87,7 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
             ["point", $"He initialization (seed 1), then {projection.Steps} Gauss–Newton steps onto M (max|H| {projection.FinalMaxResidual:G3})"],
         ]);
         using var model = point.ToModel();
-        using var map = new Geometry.ResidualMap(model, data);
+        using var map = new Problem.ResidualMap(model, data);
         LandscapeReport.Build(report, map, new ReportOptions());
         return report.Save(directory);
     }

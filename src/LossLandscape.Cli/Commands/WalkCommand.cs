@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Models;
 using LossLandscape.Paths;
@@ -28,12 +29,11 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     private readonly Option<double> _stepSize = new("--step-size") { Description = "length of each tangent step", DefaultValueFactory = _ => 0.05 };
     private readonly Option<string?> _output = new("--out") { Description = "write the model at the end point" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "retraction tolerance: max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => DefaultTolerance };
-    private readonly Option<string?> _cluster = ClusterOptions.Cluster();
 
     private WalkCommand()
         : base("walk", "Random walk on M: tangent steps in ker J, retracted onto M by Gauss–Newton; the loss stays 0 while the point travels.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random directions")
-        => Add(_steps, _stepSize, _output, _tolerance, _cluster);
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random directions")
+        => Add(_steps, _stepSize, _output, _tolerance);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new WalkCommand().Build(context);
@@ -52,9 +52,6 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
 
         /// <summary><c>--tolerance</c>: the retraction's, relative to max(1, max|y|).</summary>
         public double Tolerance { get; init; } = DefaultTolerance;
-
-        /// <summary><c>--cluster CONFIG</c>: the walk with its residuals and products on the cluster's workers, or null.</summary>
-        public string? Cluster { get; init; }
     }
 
     /// <inheritdoc/>
@@ -83,31 +80,17 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         StepSize = result.GetValue(_stepSize),
         Out = result.GetValue(_output),
         Tolerance = result.GetValue(_tolerance),
-        Cluster = result.GetValue(_cluster),
     };
 
     /// <inheritdoc/>
     protected override WalkOutput Execute(CommandRun run, Settings settings)
     {
-        var map = run.Map;
+        var map = run.Problem;
         var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()),
             settings.MemoryBudgetBytes());
-        ClusterOutput? clusterOutput = null;
-        WalkResult walk;
-        double[] end;
-        if (settings.Cluster is { } clusterFile)
-        {
-            using var cluster = ClusterOptions.Open(run, settings, clusterFile, map.Exponent);
-            walk = run.ProgressUntilCtrlC($"walk on {cluster.Session.Config.Shards} shards", (_, cancellation) => ManifoldWalk.Run(cluster.Session, options, cancellation));
-            end = cluster.Session.Point.ToArray();
-            clusterOutput = cluster.Output();
-        }
-        else
-        {
-            // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
-            walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
-            end = run.Model.ToArray();
-        }
+        // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
+        var walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
+        var end = map.GetPoint().data<double>().ToArray();
         if (settings.Out is { } path)
         {
             InitCommand.SaveModel(path, new NetworkPoint(run.Point.Network, end));
@@ -117,7 +100,6 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
             settings.Out, run.Seconds)
         {
             Converged = walk.Status == SolverStatus.Converged,
-            Cluster = clusterOutput,
         };
     }
 
@@ -158,7 +140,7 @@ internal sealed record WalkOutput(
     string Status,
     IReadOnlyList<WalkStepOutput> Steps,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Model,
-    double Seconds)
+    double Seconds) : IClusterReported<WalkOutput>
 {
     /// <summary>Whether every retraction converged (exit code 0, else 1).</summary>
     [JsonIgnore]
@@ -167,6 +149,9 @@ internal sealed record WalkOutput(
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
+
+    /// <inheritdoc/>
+    public WalkOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 }
 
 /// <summary>One step of a walk (<see cref="WalkStep"/>, with the JSON's names).</summary>

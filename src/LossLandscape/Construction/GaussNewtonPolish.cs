@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -39,7 +40,7 @@ internal static class GaussNewtonPolish
     public const int FullSteps = 8;
 
     /// <summary>Polishes <paramref name="model"/> towards max|H| ≤ GoalMargin·goal; <paramref name="current"/> is max|H| now.</summary>
-    public static PolishOutcome Run(Mlp mlp, NetworkModel model, ResidualMap map, Dataset data, int[] order, double current, double goal, long budgetBytes)
+    public static PolishOutcome Run(Mlp mlp, NetworkModel model, IResidualProblem map, Dataset data, int[] order, double current, double goal, long budgetBytes)
     {
         using var scope = NewDisposeScope();
         int outputSteps = 0, fullSteps = 0;
@@ -79,7 +80,7 @@ internal static class GaussNewtonPolish
     }
 
     /// <summary>Max|H| at the model's point.</summary>
-    public static double MaxResidual(ResidualMap map)
+    public static double MaxResidual(IResidualProblem map)
     {
         using var scope = NewDisposeScope();
         return map.Residuals().abs().max().item<double>();

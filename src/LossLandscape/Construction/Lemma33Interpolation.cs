@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Data;
 using LossLandscape.Engine;

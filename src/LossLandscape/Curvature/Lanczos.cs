@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
 
@@ -84,7 +85,7 @@ public sealed record LanczosResult(
 /// one direction, so a multiple eigenvalue appears once among the Ritz values (no multiplicities). Further copies are
 /// found only after the Krylov space becomes invariant and the iteration restarts (<see cref="LanczosOptions.RestartOnBreakdown"/>),
 /// which takes at least as many steps as there are distinct eigenvalues. At a point of M, ∇²L has an (n − rank J)-fold
-/// eigenvalue near 0; its multiplicity comes from rank J (<see cref="HessianSpectrum"/>), not from Lanczos.
+/// eigenvalue near 0; its multiplicity comes from rank J (<see cref="Geometry.HessianSpectrum"/>), not from Lanczos.
 /// </para>
 /// </remarks>
 public static class Lanczos

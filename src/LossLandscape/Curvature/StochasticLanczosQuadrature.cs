@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
 
@@ -92,7 +93,7 @@ public sealed record ThickRestartResult(
 /// current projected matrix T_j has |β_j s_{j,i}| ≤ tol·‖A‖ (‖A‖ the largest |Ritz value| seen), or when the budget less k is spent; the k returned pairs are then verified explicitly, ‖Av − θv‖ from one product each, and
 /// only a verified residual counts as converged. Unlike single-vector Lanczos without restarts, the kept Ritz vectors let a
 /// multiple eigenvalue appear more than once once a copy has converged and rounding brings in the next direction, but the
-/// multiplicity is still not guaranteed; at a point of M it comes from rank J (<see cref="HessianSpectrum"/>).
+/// multiplicity is still not guaranteed; at a point of M it comes from rank J (<see cref="Geometry.HessianSpectrum"/>).
 /// </para>
 /// </remarks>
 public static class ThickRestartLanczos

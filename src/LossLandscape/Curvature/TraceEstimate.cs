@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Engine;
 
 namespace LossLandscape.Curvature;

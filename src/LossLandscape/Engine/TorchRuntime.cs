@@ -11,7 +11,7 @@ namespace LossLandscape.Engine;
 /// </summary>
 /// <remarks>
 /// <para>A user never has to call <see cref="EnsureInitialized"/>: every entry point (<see cref="Data.Dataset"/>,
-/// <see cref="Models.ModuleModel"/>, <see cref="Models.NetworkModel"/>, <see cref="Geometry.ResidualMap"/>) calls it,
+/// <see cref="Models.ModuleModel"/>, <see cref="Models.NetworkModel"/>, <c>Problem.ResidualMap</c>) calls it,
 /// which loads the native library and sets float64 as the default dtype once, then only tests a flag, and throws there
 /// the one clear exception if the library cannot be loaded. A TorchSharp module built after the first library call is
 /// float64; one built before it is float32, and <see cref="Models.ModuleModel"/> converts it exactly. The library's

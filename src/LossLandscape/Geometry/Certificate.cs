@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
@@ -177,7 +179,7 @@ public static class Certificate
     /// Receives the stages as they happen, synchronously: "Jacobian", "dense Hessian j/n" (per block of columns),
     /// "eigenvalues", "residual term", or "Gram matrix" and "singular values".
     /// </param>
-    public static CertificateResult Compute(ResidualMap map, CertificateOptions? options = null, IProgress<ProgressReport>? progress = null)
+    public static CertificateResult Compute(IResidualProblem map, CertificateOptions? options = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         options ??= new CertificateOptions();
@@ -290,7 +292,7 @@ public static class Certificate
     private static string GramAlternative(int m) =>
         $"raise the memory budget, use Lanczos on the Gram operator v ↦ J(Jᵀv) (`landscape spectrum --method lanczos --operator ggn` gives its nonzero eigenvalues 2σᵢ², the extreme ones), or a subset of the data (ℓd = {m})";
 
-    private static Inertia DenseInertia(ResidualMap map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)
+    private static Inertia DenseInertia(IResidualProblem map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)
     {
         using var scope = NewDisposeScope();
         int n = map.ParameterCount;

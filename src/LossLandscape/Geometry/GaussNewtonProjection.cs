@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
 
@@ -45,9 +46,9 @@ public static class GaussNewtonProjection
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        var route = map.ChooseRoute(options.MemoryBudgetBytes);
+        var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
         // The operation holds one factorization at a time, plus vectors of length n and ℓd.
-        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", map.StepBytes(route),
+        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", GramCholesky.StepBytes(map, route),
             options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
         return ProjectBy(map, options, route);
     }

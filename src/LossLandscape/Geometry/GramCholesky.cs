@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
 using LossLandscape.Models;
@@ -63,21 +65,21 @@ public static class GramCholesky
     private static readonly double[] TargetFractions = [0.5, 0.05];
 
     /// <summary>Whether <paramref name="map"/> with <paramref name="route"/> takes the Cholesky path (Gram route and ℓd above <see cref="EigenRouteLimit"/>).</summary>
-    public static bool Applies(ResidualMap map, JacobianRoute route)
+    public static bool Applies(IResidualProblem map, JacobianRoute route)
     {
         ArgumentNullException.ThrowIfNull(map);
         return route == JacobianRoute.Gram && map.Constraints > EigenRouteLimit && GramMatrix.HasFactoredRoute(map);
     }
 
     /// <summary>The bytes one Levenberg–Marquardt step by <paramref name="route"/> holds: this route's where it applies, else the factorization's.</summary>
-    public static long StepBytes(ResidualMap map, JacobianRoute route) =>
+    public static long StepBytes(IResidualProblem map, JacobianRoute route) =>
         Applies(map, route) ? RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route);
 
     /// <summary>
     /// Bytes this route holds at once: building K (<see cref="GramMatrix.RequiredBytes"/>), then K, one shifted copy and its
     /// factor (the Lanczos estimates hold K, a copy and a basis of m-vectors before that).
     /// </summary>
-    public static long RequiredBytes(ResidualMap map)
+    public static long RequiredBytes(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         long m = map.Constraints;
@@ -97,7 +99,7 @@ public static class GramCholesky
 
     /// <summary>W for the network of <paramref name="map"/> (one of the project's MLPs: the route of <see cref="Applies"/>).</summary>
     /// <exception cref="ArgumentException">The model is not an MLP.</exception>
-    public static int FormingLength(ResidualMap map)
+    public static int FormingLength(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         return map.Model is NetworkModel { Network: Mlp mlp }

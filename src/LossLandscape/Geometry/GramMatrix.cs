@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Models;
 using static TorchSharp.torch;
@@ -18,7 +19,7 @@ namespace LossLandscape.Geometry;
 public static class GramMatrix
 {
     /// <summary>Whether the factored route applies (the model is one of the project's MLPs).</summary>
-    public static bool HasFactoredRoute(ResidualMap map) => map.Model is NetworkModel { Network: Mlp };
+    public static bool HasFactoredRoute(IResidualProblem map) => map.Model is NetworkModel { Network: Mlp };
 
     /// <summary>
     /// The bytes <see cref="Compute"/> holds at once, with m = ℓd. Factored (MLP): K, a row band of the expanded inner
@@ -26,7 +27,7 @@ public static class GramMatrix
     /// per-layer factors (a_{k−1}: d × in_k, δ_k: m × out_k, and the pre-activations d × out_k, for every layer at once).
     /// Otherwise J (m × n) and K.
     /// </summary>
-    public static long RequiredBytes(ResidualMap map)
+    public static long RequiredBytes(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         long m = map.Constraints, d = map.Data.Count, l = map.Data.OutputDim;
@@ -44,17 +45,21 @@ public static class GramMatrix
         return checked(MemoryBudget.DenseMatrixBytes(m, map.ParameterCount) + MemoryBudget.DenseMatrixBytes(m, m));
     }
 
-    /// <summary>K = JJᵀ at the model's current point; <see cref="ResidualMap.Cancellation"/> is checked between blocks.</summary>
+    /// <summary>
+    /// K = JJᵀ at the problem's current point: from its per-layer factors (<see cref="IResidualProblem.GramFactors"/>, on a
+    /// cluster gathered from the shards) by <see cref="FromFactors"/> where the model has them, else J Jᵀ;
+    /// <see cref="IResidualProblem.Cancellation"/> is checked between blocks.
+    /// </summary>
     /// <param name="map">The model and data.</param>
     /// <param name="progress">Factored route: "Gram matrix, layer k/L" after each block product (about 40 s in all at ℓd = 10,000, width 3000).</param>
-    public static Tensor Compute(ResidualMap map, IProgress<ProgressReport>? progress = null)
+    public static Tensor Compute(IResidualProblem map, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(map);
-        if (map.Model is NetworkModel { Network: Mlp mlp } model)
-        {
-            return Factored(mlp, model.Parameters, map.Data.InputsTensor(), map.Cancellation, progress);
-        }
         using var scope = NewDisposeScope();
+        if (map.GramFactors() is { } factors)
+        {
+            return FromFactors(factors, map.Outputs, map.Cancellation, progress).MoveToOuterDisposeScope();
+        }
         var j = map.Jacobian();
         return j.matmul(j.t()).MoveToOuterDisposeScope();
     }
@@ -78,9 +83,22 @@ public static class GramMatrix
     {
         ArgumentNullException.ThrowIfNull(mlp);
         using var scope = NewDisposeScope();
+        var factors = mlp.JacobianFactors(parameters, inputs).Select(f => (f.Input, f.Delta.reshape(-1, f.Delta.shape[^1]))).ToArray();
+        return FromFactors(factors, mlp.OutputDim, cancellation, progress).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// K from per-layer factors: for each layer the inputs a (d × in) and δ (ℓd × out, row i·ℓ + j for sample i, output j),
+    /// K = Σ_layers (δδᵀ) ⊙ (aaᵀ + 1) expanded to the ℓd rows, blocked by <see cref="BlockRows"/> and exactly symmetric
+    /// (the remarks of <see cref="Factored"/>). <paramref name="cancellation"/> is checked before each block product.
+    /// </summary>
+    public static Tensor FromFactors(IReadOnlyList<(Tensor Inputs, Tensor Deltas)> factors, int outputs, CancellationToken cancellation = default, IProgress<ProgressReport>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(factors);
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        long d = inputs.shape[0];
-        int l = mlp.OutputDim;
+        long d = factors[0].Inputs.shape[0];
+        int l = outputs;
         long m = d * l;
         var k = zeros(m, m, dtype: float64);
         var blocks = new List<(long Start, long Count)>();
@@ -90,7 +108,6 @@ public static class GramMatrix
         }
         // The sample of each row of K, for gathering the d × d inner products into a block.
         var sampleOfRow = ScalarArithmetic.Range(0, m, 1, int64).FloorOverInPlace(l);
-        var factors = mlp.JacobianFactors(parameters, inputs);
         int pairs = blocks.Count * (blocks.Count + 1) / 2, done = 0, total = pairs * factors.Count;
         for (int layer = 0; layer < factors.Count; layer++)
         {

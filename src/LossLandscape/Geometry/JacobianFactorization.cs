@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
@@ -114,7 +116,7 @@ public sealed class JacobianFactorization : IDisposable
     /// The route rule: <see cref="JacobianRoute.Svd"/> when <see cref="RequiredBytes"/> of the SVD route is at most
     /// min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>), else <see cref="JacobianRoute.Gram"/>.
     /// </summary>
-    public static JacobianRoute ChooseRoute(ResidualMap map, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static JacobianRoute ChooseRoute(IResidualProblem map, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (SvdRouteFits(map.Constraints, map.ParameterCount, budgetBytes))
@@ -137,7 +139,7 @@ public sealed class JacobianFactorization : IDisposable
     /// Gram route: what <see cref="GramMatrix.RequiredBytes"/> holds to build K, plus four m × m for the eigendecomposition
     /// (syevd's copy of K, the eigenvectors and its workspace of about 2m²) and one for the eigenvectors in descending order.
     /// </remarks>
-    public static long RequiredBytes(ResidualMap map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static long RequiredBytes(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (route == JacobianRoute.Auto)
@@ -153,7 +155,7 @@ public sealed class JacobianFactorization : IDisposable
     }
 
     /// <summary>Bytes of the Gram route (see <see cref="RequiredBytes"/>).</summary>
-    private static long GramBytes(ResidualMap map) =>
+    private static long GramBytes(IResidualProblem map) =>
         checked(GramMatrix.RequiredBytes(map) + 5 * MemoryBudget.DenseMatrixBytes(map.Constraints, map.Constraints));
 
     /// <summary>
@@ -167,7 +169,7 @@ public sealed class JacobianFactorization : IDisposable
     /// <see cref="ChooseRoute"/>), after checking <see cref="RequiredBytes"/> against <paramref name="budgetBytes"/>.
     /// </summary>
     /// <exception cref="MemoryBudgetExceededException">The route's matrices exceed the budget.</exception>
-    public static JacobianFactorization At(ResidualMap map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static JacobianFactorization At(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (route == JacobianRoute.Auto)
@@ -184,7 +186,7 @@ public sealed class JacobianFactorization : IDisposable
     /// Factors J at <paramref name="map"/>'s point by <paramref name="route"/> (not Auto) without a budget check: for callers
     /// that have checked the budget of their whole operation, this factorization included.
     /// </summary>
-    internal static JacobianFactorization Factor(ResidualMap map, JacobianRoute route, Tensor? jacobian = null)
+    internal static JacobianFactorization Factor(IResidualProblem map, JacobianRoute route, Tensor? jacobian = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         // ResidualMap.Cancellation is checked by the evaluations of J and between the Gram matrix's blocks, and once more
@@ -272,7 +274,7 @@ public sealed class JacobianFactorization : IDisposable
     }
 
     /// <summary>The rank decision at <paramref name="map"/>'s point (one factorization by <see cref="At"/>).</summary>
-    public static RankDecision RankAt(ResidualMap map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static RankDecision RankAt(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
     {
         using var factorization = At(map, route, budgetBytes);
         return factorization.Rank;

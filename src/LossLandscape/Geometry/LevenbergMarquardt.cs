@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using static TorchSharp.torch;
 using LossLandscape.Engine;
 
@@ -54,17 +55,15 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     /// One step from the model's current point by <paramref name="route"/>: by Cholesky on the Gram matrix where
     /// <see cref="GramCholesky.Applies"/> (large ℓd), else with J factored there (<see cref="JacobianFactorization"/>).
     /// </summary>
-    /// <remarks>Any <see cref="IResidualProblem"/> other than a <see cref="ResidualMap"/> is factored by its own
-    /// <see cref="IResidualProblem.FactorJacobian"/>.</remarks>
     public LevenbergMarquardtOutcome Step(IResidualProblem problem, JacobianRoute route, Tensor h)
     {
         ArgumentNullException.ThrowIfNull(problem);
-        if (problem is ResidualMap map && GramCholesky.Applies(map, route))
+        if (GramCholesky.Applies(problem, route))
         {
-            using var gram = GramMatrix.Compute(map);
-            return Step(map, gram, h);
+            using var gram = GramMatrix.Compute(problem);
+            return Step(problem, gram, h);
         }
-        using var factors = problem.FactorJacobian(route);
+        using var factors = JacobianFactorization.Factor(problem, route);
         return Step(problem, factors, h);
     }
 
@@ -83,7 +82,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     /// One step with the systems (K + μI)w = H solved by Cholesky on the Gram matrix K = JJᵀ (<see cref="GramCholesky"/>):
     /// s(μ) = −Jᵀw by one vector–Jacobian product; the undamped step needs K positive definite (full row rank).
     /// </summary>
-    public LevenbergMarquardtOutcome Step(ResidualMap map, Tensor gram, Tensor h)
+    public LevenbergMarquardtOutcome Step(IResidualProblem map, Tensor gram, Tensor h)
     {
         using var scope = NewDisposeScope();
         return Step(map, new CholeskySystem(map, gram, h), h);
@@ -197,7 +196,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
     /// w = (K + μI)⁻¹H by Cholesky, s = −Jᵀw; then H + Js = H − Kw = μw, so the predicted decrease is |H|² − μ²|w|².
     /// σmax² is the largest Ritz value of a short Lanczos run on K (it only sets μ₀).
     /// </summary>
-    private sealed class CholeskySystem(ResidualMap map, Tensor gram, Tensor h) : ILinearizedSystem
+    private sealed class CholeskySystem(IResidualProblem map, Tensor gram, Tensor h) : ILinearizedSystem
     {
         /// <summary>
         /// Lanczos steps for σmax² = λmax(K), which sets μ₀ = τ·σmax²: 60, enough for the largest Ritz value of a Gram matrix to
@@ -216,7 +215,7 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
                 return (null, double.NaN);
             }
             var w = cholesky_solve(h.unsqueeze(1), factor).squeeze(1);
-            var step = -new Curvature.JacobianTransposeOperator(map).Apply(w);
+            var step = -new Operators.JacobianTransposeOperator(map).Apply(w);
             double before = h.dot(h).item<double>();
             double predicted = before - (mu * mu * w.dot(w).item<double>());
             return (step, predicted);

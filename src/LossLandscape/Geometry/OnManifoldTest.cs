@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using static TorchSharp.torch;
 
 namespace LossLandscape.Geometry;
@@ -19,7 +20,7 @@ public sealed record OnManifoldTest(double MaxAbsResidual, double Tolerance, boo
     public const double DefaultRelativeTolerance = 1e-8;
 
     /// <summary>The test at <paramref name="map"/>'s point, with tolerance <paramref name="relativeTolerance"/>·max(1, max|y|).</summary>
-    public static OnManifoldTest At(ResidualMap map, double relativeTolerance = DefaultRelativeTolerance)
+    public static OnManifoldTest At(IResidualProblem map, double relativeTolerance = DefaultRelativeTolerance)
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Models;

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Models;
 using static TorchSharp.torch;
@@ -71,7 +72,7 @@ public static class TriangularActivationCertificate
     /// The bytes <see cref="Check"/> holds at once, about: six d × h arrays (Z, the rounding bound, σ(Z), and the managed
     /// copies of the two sign masks and the activations) and two d × fan-in (the layer's input and its absolute value).
     /// </summary>
-    public static long RequiredBytes(ResidualMap map)
+    public static long RequiredBytes(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (map.Model is not NetworkModel { Network: Mlp mlp } || mlp.Layers.Count < 2)
@@ -84,7 +85,7 @@ public static class TriangularActivationCertificate
     }
 
     /// <summary>Checks the pattern at <paramref name="map"/>'s point; not applicable unless the model is an <see cref="Mlp"/> whose last hidden activation is rectified.</summary>
-    public static TriangularActivationResult Check(ResidualMap map)
+    public static TriangularActivationResult Check(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         int d = map.Data.Count, l = map.Data.OutputDim;

@@ -49,7 +49,7 @@ public abstract class FeedforwardNetwork
     /// <summary>
     /// The exact Jacobian J = ∂H/∂p ∈ ℝ^{ℓd×n} of the outputs at every sample, by the batched path:
     /// per-sample gradients from one forward and one batched reverse sweep, no per-row backward passes.
-    /// Row i·ℓ + j holds ∂f_j(xᵢ)/∂p (sample-major, the order of <see cref="Geometry.ResidualMap"/>).
+    /// Row i·ℓ + j holds ∂f_j(xᵢ)/∂p (sample-major, the order of <c>Problem.ResidualMap</c>).
     /// </summary>
     public Tensor Jacobian(Tensor parameters, Tensor inputs)
     {

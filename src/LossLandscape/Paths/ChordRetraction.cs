@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -39,7 +40,7 @@ public sealed record CurveTrainingResult(ConnectMethod Method, IReadOnlyList<dou
 public static class CurveTraining
 {
     /// <summary>Trains the curve and measures it (<see cref="PathEvaluation"/>). The model is restored to its point afterwards.</summary>
-    public static ConnectionResult Connect(ResidualMap map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static ConnectionResult Connect(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
@@ -69,7 +70,7 @@ public static class CurveTraining
 
     /// <summary>Trains the bends with <see cref="ConnectOptions.Budget"/> gradient evaluations. The model is restored to its point afterwards.</summary>
     /// <exception cref="LandscapeInputException">Fewer than 3 bends, or a budget too small for the step-size estimate.</exception>
-    public static CurveTrainingResult Train(ResidualMap map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static CurveTrainingResult Train(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
@@ -85,7 +86,7 @@ public static class CurveTraining
             throw new LandscapeInputException($"--bends must be ≥ 3 (the endpoints and one trainable bend), got {k}");
         }
         int n = a.Length;
-        var saved = ParameterVector.Get(map.Model);
+        var saved = map.GetPoint();
         try
         {
             var counter = new EvaluationCounter();
@@ -167,7 +168,7 @@ public static class CurveTraining
         }
         finally
         {
-            ParameterVector.Set(map.Model, saved);
+            map.SetPoint(saved);
             saved.Dispose();
         }
     }

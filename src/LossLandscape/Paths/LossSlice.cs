@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -69,7 +71,7 @@ public static class LossSlice
             RequiredBytes(grid, dims), budgetBytes, "use a smaller --grid");
 
     /// <summary>Evaluates the slice. The model is restored to its point afterwards.</summary>
-    public static SliceResult Compute(ResidualMap map, SliceOptions options)
+    public static SliceResult Compute(IResidualProblem map, SliceOptions options)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
@@ -83,7 +85,7 @@ public static class LossSlice
         }
         RequireFits(options.Grid, options.Directions.Count, options.MemoryBudgetBytes);
         using var scope = NewDisposeScope();
-        var p0 = ParameterVector.Get(map.Model);
+        var p0 = map.GetPoint();
         var rng = new Random(options.Seed);
         var directions = new List<Tensor>();
         var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed, options.MemoryBudgetBytes) : null;
@@ -132,7 +134,7 @@ public static class LossSlice
             {
                 p = p.Plus(directions[1].Times(betas[j]));
             }
-            ParameterVector.Set(map.Model, p);
+            map.SetPoint(p);
         }
         try
         {
@@ -148,10 +150,10 @@ public static class LossSlice
         }
         finally
         {
-            ParameterVector.Set(map.Model, p0);
+            map.SetPoint(p0);
         }
         double center = map.Loss();
-        NonFinite.RequireLoss(map, center, "at the slice's centre (the model's point)");
+        FiniteLoss.Require(map, center, "at the slice's centre (the model's point)");
         var norms = directions.Select(d => d.norm().item<double>()).ToArray();
         foreach (var d in directions)
         {
@@ -162,7 +164,7 @@ public static class LossSlice
 
     /// <summary>
     /// Refuses a grid whose loss is not finite, or underflows to 0 while the residuals are not 0, at some grid point
-    /// (<see cref="NonFinite.RequireLoss"/>, the one rule for a loss), naming the grid point nearest the model's point of
+    /// (<see cref="FiniteLoss.Require"/>, the one rule for a loss), naming the grid point nearest the model's point of
     /// those and how many there are: a slice is drawn from every point of its grid, and ∞ or NaN has no place on a colour
     /// scale or an axis. A grid point with L = 0 and H = 0 (exactly on M) passes.
     /// </summary>
@@ -171,7 +173,7 @@ public static class LossSlice
     /// <param name="betas">Along d₂ (empty for 1D).</param>
     /// <param name="loss">L at every grid point.</param>
     /// <param name="moveTo">Moves the model to grid point (i, j).</param>
-    private static void RequireLosses(ResidualMap map, double[] alphas, double[] betas, double[,] loss, Action<int, int> moveTo)
+    private static void RequireLosses(IResidualProblem map, double[] alphas, double[] betas, double[,] loss, Action<int, int> moveTo)
     {
         int rows = loss.GetLength(0), columns = loss.GetLength(1);
         var suspects = new List<(int I, int J, double Distance)>();
@@ -204,7 +206,7 @@ public static class LossSlice
         {
             string coordinates = betas.Length > 0 ? $"(α, β) = ({G(alphas[i])}, {G(betas[j])})" : $"α = {G(alphas[i])}";
             moveTo(i, j);
-            NonFinite.RequireLoss(map, loss[i, j], $"at the slice's grid point {coordinates}, the nearest to the model's point of the {string.Join(" and ", counts)}",
+            FiniteLoss.Require(map, loss[i, j], $"at the slice's grid point {coordinates}, the nearest to the model's point of the {string.Join(" and ", counts)}",
                 "use a smaller range");
         }
     }
@@ -262,7 +264,7 @@ public static class LossSlice
         return d.MoveToOuterDisposeScope();
     }
 
-    private static Tensor[] TopEigenvectors(ResidualMap map, int k, int seed, long budgetBytes)
+    private static Tensor[] TopEigenvectors(IResidualProblem map, int k, int seed, long budgetBytes)
     {
         var op = new HessianOperator(map);
         var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: Math.Max(1, k), Which: SpectrumEnd.Largest, Seed: seed, BudgetBytes: budgetBytes));

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using System.Globalization;
 using LossLandscape.Engine;
@@ -96,7 +97,7 @@ public static class ManifoldPath
     /// <param name="cancellation">Checked at every step; a cancelled path ends with <see cref="SolverStatus.Cancelled"/>.</param>
     /// <exception cref="LandscapeInputException">An endpoint is not on M (<see cref="PathConnection.RequireOnManifold"/>).</exception>
     /// <exception cref="MemoryBudgetExceededException">Two factorizations of J (the frozen one and a fallback's) do not fit the memory budget.</exception>
-    public static ConnectionResult Connect(ResidualMap map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static ConnectionResult Connect(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
@@ -110,7 +111,7 @@ public static class ManifoldPath
             options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
-        var saved = ParameterVector.Get(map.Model);
+        var saved = map.GetPoint();
         try
         {
             var build = Rounds(map, a, b, options, route, cancellation);
@@ -129,7 +130,7 @@ public static class ManifoldPath
         }
         finally
         {
-            ParameterVector.Set(map.Model, saved);
+            map.SetPoint(saved);
         }
     }
 
@@ -156,7 +157,7 @@ public static class ManifoldPath
     /// A stop where B − p is normal to M (a critical point of the distance to B) is rarely one where B's side is also
     /// stuck, so the other end often gets past it.
     /// </summary>
-    private static Construction Rounds(ResidualMap map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, CancellationToken cancellation)
+    private static Construction Rounds(IResidualProblem map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, CancellationToken cancellation)
     {
         var counter = new EvaluationCounter();
         var fromA = Build(map, a, b, options, route, counter, guided: true, cancellation);
@@ -241,7 +242,7 @@ public static class ManifoldPath
     /// Two tips that stopped facing each other (their chord normal to M at both) are often on two folds of M that the
     /// projection of the point between them joins.
     /// </summary>
-    private static double[]? Midpoint(ResidualMap map, double[] p, double[] q, ConnectOptions options, JacobianRoute route, EvaluationCounter counter)
+    private static double[]? Midpoint(IResidualProblem map, double[] p, double[] q, ConnectOptions options, JacobianRoute route, EvaluationCounter counter)
     {
         using var scope = NewDisposeScope();
         var middle = new double[p.Length];
@@ -249,17 +250,17 @@ public static class ManifoldPath
         {
             middle[i] = 0.5 * (p[i] + q[i]);
         }
-        ParameterVector.Set(map.Model, tensor(middle, dtype: float64));
+        map.SetPoint(tensor(middle, dtype: float64));
         var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(RetractionMargin * options.Tolerance, MidpointProjectionSteps, options.MemoryBudgetBytes), route);
         counter.Jacobian += projection.Factorizations;
         counter.Forward += projection.Steps + 1;
-        return projection.Status == SolverStatus.Converged ? ParameterVector.Get(map.Model).data<double>().ToArray() : null;
+        return projection.Status == SolverStatus.Converged ? map.GetPoint().data<double>().ToArray() : null;
     }
 
     /// <summary>Gauss–Newton steps of the midpoint's projection: 100, enough for the trained minima here to converge from a random start.</summary>
     private const int MidpointProjectionSteps = 100;
 
-    private static Construction Build(ResidualMap map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, EvaluationCounter counter, bool guided,
+    private static Construction Build(IResidualProblem map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, EvaluationCounter counter, bool guided,
         CancellationToken cancellation, double[]? via = null)
     {
         var targets = guided ? Waypoints(map, a, b, options, counter, cancellation) : via is null ? [b] : [via, b];
@@ -452,7 +453,7 @@ public static class ManifoldPath
     /// target that moves from A to B; a waypoint is passed when the path comes within a step of it or gets no closer to it
     /// (the nearest point of M to it is reached), and only B must be reached exactly.
     /// </summary>
-    private static List<double[]> Waypoints(ResidualMap map, double[] a, double[] b, ConnectOptions options, EvaluationCounter counter, CancellationToken cancellation)
+    private static List<double[]> Waypoints(IResidualProblem map, double[] a, double[] b, ConnectOptions options, EvaluationCounter counter, CancellationToken cancellation)
     {
         var neb = NudgedElasticBand.Run(map, a, b, options, cancellation);
         counter.Forward += neb.Evaluations.Forward;
@@ -484,15 +485,15 @@ public static class ManifoldPath
     }
 
     /// <summary>R(q) with J frozen at the segment's start: (q, R(q), the retraction's outcome).</summary>
-    private static (double[] Point, double[] Projected, RetractionOutcome Outcome) Corrector(ResidualMap map, JacobianFactorization frozen, JacobianRoute route,
+    private static (double[] Point, double[] Projected, RetractionOutcome Outcome) Corrector(IResidualProblem map, JacobianFactorization frozen, JacobianRoute route,
         ConnectOptions options, double[] point, EvaluationCounter counter)
     {
         using var scope = NewDisposeScope();
-        ParameterVector.Set(map.Model, tensor(point, dtype: float64));
+        map.SetPoint(tensor(point, dtype: float64));
         var outcome = ChordRetraction.Retract(map, frozen, route, RetractionMargin * options.Tolerance, options.MemoryBudgetBytes);
         counter.Forward += outcome.Forward;
         counter.Jacobian += outcome.Factorizations;
-        return (point, ParameterVector.Get(map.Model).data<double>().ToArray(), outcome);
+        return (point, map.GetPoint().data<double>().ToArray(), outcome);
     }
 
     /// <summary>
@@ -500,7 +501,7 @@ public static class ManifoldPath
     /// R(cⱼ) (the projected chord), and ‖R(cⱼ) − cⱼ‖. A sample fails when R does not converge or moves it by more than
     /// <see cref="MaxCorrectionRatio"/>·‖q − p‖.
     /// </summary>
-    private static SegmentTrial TrySegment(ResidualMap map, JacobianFactorization frozen, JacobianRoute route, ConnectOptions options,
+    private static SegmentTrial TrySegment(IResidualProblem map, JacobianFactorization frozen, JacobianRoute route, ConnectOptions options,
         double[] p, double[] q, EvaluationCounter counter)
     {
         double length = ConnectingPath.Distance(p, q);

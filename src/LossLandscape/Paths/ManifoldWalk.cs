@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
@@ -10,7 +11,8 @@ namespace LossLandscape.Paths;
 /// <param name="Seed">Seed of the random directions.</param>
 /// <param name="Tolerance">Retraction tolerance on max|H| (absolute).</param>
 /// <param name="MemoryBudgetBytes">The budget of the factorization of J; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-public sealed record WalkOptions(int Steps, double StepSize, int Seed, double Tolerance, long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+/// <param name="Route">The route J is factored by; default <see cref="JacobianRoute.Auto"/>: <see cref="JacobianFactorization.ChooseRoute"/> under the budget.</param>
+public sealed record WalkOptions(int Steps, double StepSize, int Seed, double Tolerance, long MemoryBudgetBytes = MemoryBudget.DefaultBytes, JacobianRoute Route = JacobianRoute.Auto);
 
 /// <summary>One recorded step.</summary>
 /// <param name="Step">0 is the start.</param>
@@ -77,32 +79,24 @@ public static class ManifoldWalk
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        var route = map.ChooseRoute(options.MemoryBudgetBytes);
-        var local = map as ResidualMap;
+        var route = options.Route == JacobianRoute.Auto ? JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes) : options.Route;
         // One factorization is live at a time (the fallback projection disposes each of its own).
-        MemoryBudget.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})",
-            local is not null ? JacobianFactorization.RequiredBytes(local, route) : map.StepBytes(route),
+        MemoryBudget.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
             options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
         using var scope = NewDisposeScope();
         var rng = new Random(options.Seed);
         var start = map.GetPoint();
         JacobianFactorization factors;
-        var outer = local?.Cancellation ?? default;
+        var outer = map.Cancellation;
         // A token cancelled already (a signal while loading) lets the factorization finish: the loop then stops with the start recorded.
-        if (local is not null)
-        {
-            local.Cancellation = cancellation.CanBeCanceled && !cancellation.IsCancellationRequested ? cancellation : outer;
-        }
+        map.Cancellation = cancellation.CanBeCanceled && !cancellation.IsCancellationRequested ? cancellation : outer;
         try
         {
-            factors = map.FactorJacobian(route);
+            factors = JacobianFactorization.Factor(map, route);
         }
         finally
         {
-            if (local is not null)
-            {
-                local.Cancellation = outer;
-            }
+            map.Cancellation = outer;
         }
         int factorizations = 1;
         try
@@ -135,7 +129,7 @@ public static class ManifoldWalk
                     status = retraction.Status;
                 }
                 factors.Dispose();
-                factors = map.FactorJacobian(route);
+                factors = JacobianFactorization.Factor(map, route);
                 factorizations++;
                 var after = map.GetPoint();
                 length += (after - before).norm().item<double>();

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -54,7 +55,7 @@ public static class NudgedElasticBand
     public const int InsertionsPerCycle = 2;
 
     /// <summary>Builds the chain and measures it (<see cref="PathEvaluation"/>). The model is restored to its point afterwards.</summary>
-    public static ConnectionResult Connect(ResidualMap map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static ConnectionResult Connect(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
@@ -66,13 +67,13 @@ public static class NudgedElasticBand
 
     /// <summary>Runs AutoNEB with <see cref="ConnectOptions.Budget"/> gradient evaluations. The model is restored to its point afterwards.</summary>
     /// <exception cref="LandscapeInputException">The budget is too small for the step-size estimate.</exception>
-    public static NebResult Run(ResidualMap map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static NebResult Run(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(options);
-        var saved = ParameterVector.Get(map.Model);
+        var saved = map.GetPoint();
         try
         {
             var counter = new EvaluationCounter();
@@ -161,7 +162,7 @@ public static class NudgedElasticBand
         }
         finally
         {
-            ParameterVector.Set(map.Model, saved);
+            map.SetPoint(saved);
             saved.Dispose();
         }
     }
@@ -258,7 +259,7 @@ public static class NudgedElasticBand
     /// counted); in each of the <paramref name="room"/> chords of largest positive excess max_s [L((1 − s)p_k + s p_{k+1})
     /// − ((1 − s)L_k + s L_{k+1})], a new pivot at the point where the excess is largest. Returns the number inserted.
     /// </summary>
-    private static int Insert(ResidualMap map, List<double[]> pivots, double lossA, double lossB, int room, EvaluationCounter counter)
+    private static int Insert(IResidualProblem map, List<double[]> pivots, double lossA, double lossB, int room, EvaluationCounter counter)
     {
         var losses = new double[pivots.Count];
         losses[0] = lossA;

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -18,7 +19,7 @@ public static class PathConnection
 {
     /// <summary>Runs one method from <paramref name="a"/> to <paramref name="b"/>. The model is restored to its point afterwards.</summary>
     /// <exception cref="LandscapeInputException">An endpoint has the wrong length, the endpoints coincide, or (manifold) an endpoint is not on M.</exception>
-    public static ConnectionResult Run(ResidualMap map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static ConnectionResult Run(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
@@ -49,7 +50,7 @@ public static class PathConnection
     /// <param name="progress">Receives the method running.</param>
     /// <param name="cancellation">Stops the running method at its next step (it returns what it has) and skips the rest.</param>
     /// <exception cref="LandscapeInputException">Different networks, alignment of a DAG, an endpoint off M for a manifold path.</exception>
-    public static ConnectionReport Connect(ResidualMap map, NetworkPoint a, NetworkPoint b, IReadOnlyList<ConnectMethod> methods, ConnectOptions options, bool align = false,
+    public static ConnectionReport Connect(IResidualProblem map, NetworkPoint a, NetworkPoint b, IReadOnlyList<ConnectMethod> methods, ConnectOptions options, bool align = false,
         IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -92,10 +93,10 @@ public static class PathConnection
     /// Refuses endpoints that are not on M (max|H| ≤ <paramref name="tolerance"/>) before a manifold path starts, naming
     /// how to get there.
     /// </summary>
-    public static void RequireOnManifold(ResidualMap map, double[] a, double[] b, double tolerance)
+    public static void RequireOnManifold(IResidualProblem map, double[] a, double[] b, double tolerance)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var saved = ParameterVector.Get(map.Model);
+        var saved = map.GetPoint();
         try
         {
             foreach (var (name, point) in new[] { ("A (--model)", a), ("B (--to)", b) })
@@ -110,12 +111,12 @@ public static class PathConnection
         }
         finally
         {
-            ParameterVector.Set(map.Model, saved);
+            map.SetPoint(saved);
             saved.Dispose();
         }
     }
 
-    private static void CheckEndpoints(ResidualMap map, double[] a, double[] b, ConnectOptions options)
+    private static void CheckEndpoints(IResidualProblem map, double[] a, double[] b, ConnectOptions options)
     {
         if (a.Length != map.ParameterCount || b.Length != map.ParameterCount)
         {
@@ -140,7 +141,7 @@ public static class PathConnection
     }
 
     /// <summary>The straight line L((1 − t)A + tB): no evaluation beyond the measurement.</summary>
-    private static ConnectionResult Linear(ResidualMap map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation)
+    private static ConnectionResult Linear(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         var path = PolygonalPath.Line(a, b);

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
@@ -109,7 +110,7 @@ public static class PathEvaluation
     /// <param name="target">B, the endpoint the path was built towards (its loss enters the barrier).</param>
     /// <param name="points">P, the number of evenly spaced points.</param>
     /// <param name="cancellation">Checked between points.</param>
-    public static (IReadOnlyList<PathPoint> Profile, PathMeasures Measures) Evaluate(ResidualMap map, ConnectingPath path, double[] target, int points = DefaultPoints, CancellationToken cancellation = default)
+    public static (IReadOnlyList<PathPoint> Profile, PathMeasures Measures) Evaluate(IResidualProblem map, ConnectingPath path, double[] target, int points = DefaultPoints, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(path);
@@ -119,7 +120,7 @@ public static class PathEvaluation
             throw new ArgumentException($"the path has {path.ParameterCount} parameters, B {target.Length}, the model {map.ParameterCount}");
         }
         using var scope = NewDisposeScope();
-        var saved = ParameterVector.Get(map.Model);
+        var saved = map.GetPoint();
         try
         {
             var profile = new List<PathPoint>();
@@ -147,15 +148,15 @@ public static class PathEvaluation
         }
         finally
         {
-            ParameterVector.Set(map.Model, saved);
+            map.SetPoint(saved);
         }
     }
 
     /// <summary>(L, max|H|) at θ, one forward pass; the model is left at θ.</summary>
-    internal static (double Loss, double MaxAbsResidual) Measure(ResidualMap map, double[] theta)
+    internal static (double Loss, double MaxAbsResidual) Measure(IResidualProblem map, double[] theta)
     {
         using var scope = NewDisposeScope();
-        ParameterVector.Set(map.Model, tensor(theta, dtype: float64));
+        map.SetPoint(tensor(theta, dtype: float64));
         var h = map.Residuals();
         double loss = map.Exponent == 2.0 ? h.dot(h).item<double>() : h.abs().Power(map.Exponent).sum().item<double>();
         return (loss, h.abs().max().item<double>());

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
@@ -28,14 +29,14 @@ public sealed class ProjectedPath : ConnectingPath, IDisposable
     /// </summary>
     public const double SampleMatch = 1e-9;
 
-    private readonly ResidualMap _map;
+    private readonly IResidualProblem _map;
     private readonly JacobianRoute _route;
     private readonly long _memoryBudgetBytes;
     private readonly IReadOnlyDictionary<(int Segment, int Sample), double[]> _samples;
     private JacobianFactorization? _cached;
     private int _cachedSegment = -1;
 
-    internal ProjectedPath(IReadOnlyList<PathVertex> vertices, ResidualMap map, double tolerance, long memoryBudgetBytes,
+    internal ProjectedPath(IReadOnlyList<PathVertex> vertices, IResidualProblem map, double tolerance, long memoryBudgetBytes,
         IReadOnlyDictionary<(int Segment, int Sample), double[]> samples) : base(vertices)
     {
         _map = map;
@@ -83,23 +84,23 @@ public sealed class ProjectedPath : ConnectingPath, IDisposable
     private double[] Project(int k, double s)
     {
         using var scope = NewDisposeScope();
-        var saved = ParameterVector.Get(_map.Model);
+        var saved = _map.GetPoint();
         try
         {
             if (_cachedSegment != k || _cached is null)
             {
                 Dispose();
-                ParameterVector.Set(_map.Model, tensor(Vertices[k].Parameters, dtype: float64));
+                _map.SetPoint(tensor(Vertices[k].Parameters, dtype: float64));
                 _cached = JacobianFactorization.At(_map, _route, _memoryBudgetBytes);
                 _cachedSegment = k;
             }
-            ParameterVector.Set(_map.Model, tensor(Lerp(Vertices[k].Parameters, Vertices[k + 1].Parameters, s), dtype: float64));
+            _map.SetPoint(tensor(Lerp(Vertices[k].Parameters, Vertices[k + 1].Parameters, s), dtype: float64));
             ChordRetraction.Retract(_map, _cached, _route, Tolerance, _memoryBudgetBytes);
-            return ParameterVector.Get(_map.Model).data<double>().ToArray();
+            return _map.GetPoint().data<double>().ToArray();
         }
         finally
         {
-            ParameterVector.Set(_map.Model, saved);
+            _map.SetPoint(saved);
         }
     }
 }

@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -36,22 +38,12 @@ internal static class TrainedPathSteps
     /// </summary>
     public const int StepSizeBudgetFraction = 4;
 
-    /// <summary>(L, ∇L) at θ by one forward and one backward pass per batch; the model is left at θ.</summary>
-    public static (double Loss, double[] Gradient) LossAndGradient(ResidualMap map, double[] theta)
+    /// <summary>(L, ∇L) at θ (<see cref="IResidualProblem.LossAndGradient"/>); the problem is left at θ.</summary>
+    public static (double Loss, double[] Gradient) LossAndGradient(IResidualProblem map, double[] theta)
     {
         using var scope = NewDisposeScope();
-        ParameterVector.Set(map.Model, tensor(theta, dtype: float64));
-        var leaves = ModelDerivatives.Leaves(map);
-        var total = zeros(map.ParameterCount, dtype: float64);
-        double loss = 0;
-        foreach (var batch in map.Batches())
-        {
-            using var batchScope = NewDisposeScope();
-            var batchLoss = map.BatchLoss(batch);
-            loss += batchLoss.item<double>();
-            var grads = autograd.grad([batchLoss], leaves, allow_unused: true);
-            total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), map.Model.Leaves));
-        }
+        map.SetPoint(tensor(theta, dtype: float64));
+        var (loss, total) = map.LossAndGradient();
         return (loss, total.data<double>().ToArray());
     }
 
@@ -79,7 +71,7 @@ internal static class TrainedPathSteps
     /// evaluation in <paramref name="counter"/> and comes out of <paramref name="budget"/>.
     /// </summary>
     /// <exception cref="LandscapeInputException">The budget leaves no gradient step after the estimate.</exception>
-    public static StepSize Choose(ResidualMap map, double[] a, double[] b, double? given, int budget, int seed, EvaluationCounter counter)
+    public static StepSize Choose(IResidualProblem map, double[] a, double[] b, double? given, int budget, int seed, EvaluationCounter counter)
     {
         if (given is double lr)
         {
@@ -100,7 +92,7 @@ internal static class TrainedPathSteps
         foreach (var point in points)
         {
             using var scope = NewDisposeScope();
-            ParameterVector.Set(map.Model, tensor(point, dtype: float64));
+            map.SetPoint(tensor(point, dtype: float64));
             var op = new HessianOperator(map);
             var result = PowerIteration.Eigenpairs(op, new PowerIterationOptions(K: 1, MaxIterations: iterations, Tolerance: PowerTolerance, Seed: seed));
             result.Eigenvectors.Dispose();

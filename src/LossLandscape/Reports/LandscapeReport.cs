@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using System.Globalization;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
@@ -35,7 +37,7 @@ public static class LandscapeReport
     /// <param name="options">Slice, walk and seed.</param>
     /// <param name="lossHistory">A training loss history to plot, if any: the losses, and the step of each (null: every step).</param>
     /// <param name="progress">Receives the stages: the certificate's (with the dense Hessian's columns), then the density, the slice and the walk.</param>
-    public static CertificateResult Build(HtmlReport report, ResidualMap map, ReportOptions options, TrainingLosses? lossHistory = null, IProgress<ProgressReport>? progress = null)
+    public static CertificateResult Build(HtmlReport report, IResidualProblem map, ReportOptions options, TrainingLosses? lossHistory = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(map);
@@ -87,9 +89,9 @@ public static class LandscapeReport
             if (options.WalkSteps > 0)
             {
                 ProgressReport.Report(progress, "walk on M", 0.9);
-                var start = Models.ParameterVector.Get(map.Model);
+                var start = map.GetPoint();
                 var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, 1e-10 * Math.Max(1, map.Data.MaxAbsTarget()), options.MemoryBudgetBytes));
-                Models.ParameterVector.Set(map.Model, start);
+                map.SetPoint(start);
                 start.Dispose();
                 report.Figure(Plots.Svg(Plots.Walk(walk.Steps, "Random walk on M")),
                     $"{options.WalkSteps} tangent steps of length {F(options.WalkStepSize)}, each retracted onto M by Gauss–Newton: the distance grows while max|H| stays at the retraction tolerance ({walk.Status}).");
@@ -109,7 +111,7 @@ public static class LandscapeReport
     /// L and max|H| along t for every method the file holds, and their table. A file without profiles is measured at its
     /// vertices on <paramref name="map"/>'s data (the model is restored afterwards).
     /// </summary>
-    public static void AddPaths(HtmlReport report, PathDocument path, ResidualMap map)
+    public static void AddPaths(HtmlReport report, PathDocument path, IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(path);
@@ -122,7 +124,7 @@ public static class LandscapeReport
         var profiles = path.Profiles;
         if (profiles.Count == 0)
         {
-            var saved = Models.ParameterVector.Get(map.Model);
+            var saved = map.GetPoint();
             try
             {
                 profiles = [new PathProfile(path.Method, path.Vertices.Select(v =>
@@ -133,7 +135,7 @@ public static class LandscapeReport
             }
             finally
             {
-                Models.ParameterVector.Set(map.Model, saved);
+                map.SetPoint(saved);
                 saved.Dispose();
             }
         }

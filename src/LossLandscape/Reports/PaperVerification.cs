@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using System.Globalization;
 using LossLandscape.Construction;

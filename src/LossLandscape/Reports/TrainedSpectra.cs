@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
@@ -334,7 +336,7 @@ public static class TrainedSpectra
     /// <see cref="TrainedSpectraOptions.DenseLimit"/>; else the top and bottom k by Lanczos, and, at a point of M, the inertia
     /// from σ(J) (there ∇²L = 2JᵀJ + R with ‖R‖₂ measured: rank J positive eigenvalues 2σᵢ², n − rank J zeros).
     /// </summary>
-    public static HessianSummary Spectrum(ResidualMap map, TrainedSpectraOptions options, RankDecision? rank = null, bool onManifold = false)
+    public static HessianSummary Spectrum(IResidualProblem map, TrainedSpectraOptions options, RankDecision? rank = null, bool onManifold = false)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
@@ -22,8 +23,6 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
 {
     private readonly AdamOptions _options = Validate(options ?? new AdamOptions());
     private MiniBatches? _batches;
-    private Tensor? _inputs;
-    private Tensor? _targets;
     private Tensor? _m;
     private Tensor? _v;
     private int _t;
@@ -36,22 +35,20 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
         $"Adam, α = {_options.LearningRate:G4}, β₁ = {_options.Beta1}, β₂ = {_options.Beta2}, ε = {_options.Epsilon:G3}, {(_options.BatchSize is { } b ? $"B = {b}, seed {_options.Seed}" : "full batch")}";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(ResidualMap map)
+    public override StepOutcome Step(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
         Tensor g;
         double? batchLoss = null;
-        if (RowsPerStep(map.Data.Count) is { } size)
+        if (RowsPerStep(map.Rows) is { } size)
         {
-            _batches ??= new MiniBatches(map.Data.Count, size, _options.Seed);
-            _inputs ??= map.Data.InputsTensor().DetachFromDisposeScope();
-            _targets ??= map.Data.TargetsTensor().DetachFromDisposeScope();
-            (batchLoss, g) = Objective.MiniBatchGradient(map, _inputs, _targets, _batches.Next());
+            _batches ??= new MiniBatches(map.Rows, size, _options.Seed);
+            (batchLoss, g) = _batches.NextEstimate(map);
         }
         else
         {
-            g = Objective.Evaluate(map).Gradient;
+            g = map.Gradient();
         }
         Evaluations++;
         _t++;
@@ -61,7 +58,7 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
         ScalarArithmetic.WithScalar(1 - _options.Beta2, value => _v.TimesInPlace(_options.Beta2).addcmul_(g, g, value: value));
         double c1 = 1 - Math.Pow(_options.Beta1, _t), c2 = 1 - Math.Pow(_options.Beta2, _t);
         var step = _m.Over(c1).div_(_v.Over(c2).sqrt_().PlusInPlace(_options.Epsilon)).TimesInPlace(_options.LearningRate);
-        ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(step));
+        map.SetPoint(map.GetPoint().sub_(step));
         return new StepOutcome(false, BatchLoss: batchLoss);
     }
 
@@ -73,8 +70,6 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
     {
         _m?.Dispose();
         _v?.Dispose();
-        _inputs?.Dispose();
-        _targets?.Dispose();
     }
 
     private static AdamOptions Validate(AdamOptions o)

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
@@ -59,24 +60,15 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
 
     /// <inheritdoc/>
     /// <exception cref="MemoryBudgetExceededException">At the first step: the factorization of J does not fit the budget.</exception>
-    public override StepOutcome Step(ResidualMap map) => Step((IResidualProblem)map);
-
-    /// <inheritdoc/>
-    public override bool TakesAnyProblem => true;
-
-    /// <inheritdoc/>
-    /// <remarks>A problem other than a <see cref="ResidualMap"/> chooses its own route and factors J itself
-    /// (<see cref="IResidualProblem.FactorJacobian"/>); a cluster session by the Gram matrix of its shards' factors.</remarks>
-    /// <exception cref="MemoryBudgetExceededException">At the first step: the factorization of J does not fit the budget.</exception>
     public override StepOutcome Step(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (_route == JacobianRoute.Auto)
         {
-            _route = map.ChooseRoute(_options.MemoryBudgetBytes);
-            _choleskyRoute = map is ResidualMap local && GramCholesky.Applies(local, _route);
+            _route = JacobianFactorization.ChooseRoute(map, _options.MemoryBudgetBytes);
+            _choleskyRoute = GramCholesky.Applies(map, _route);
             MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
-                map.StepBytes(_route),
+                GramCholesky.StepBytes(map, _route),
                 _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data");
             _damping = new LevenbergMarquardt(_options.InitialDamping, _options.MaxDampingIncreases);
         }

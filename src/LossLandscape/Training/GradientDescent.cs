@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
 using LossLandscape.Engine;
@@ -22,12 +23,6 @@ public sealed class GradientDescent(GradientDescentOptions? options = null) : Op
 
     /// <inheritdoc/>
     public override string Describe() => $"gradient descent, η = {LearningRate:G4}{(_options.LearningRate is null ? " (1/λmax at p₀)" : "")}";
-
-    /// <inheritdoc/>
-    public override StepOutcome Step(ResidualMap map) => Step((IResidualProblem)map);
-
-    /// <inheritdoc/>
-    public override bool TakesAnyProblem => true;
 
     /// <inheritdoc/>
     public override StepOutcome Step(IResidualProblem problem)

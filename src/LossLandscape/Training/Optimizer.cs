@@ -1,3 +1,5 @@
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
@@ -19,7 +21,7 @@ public sealed record StepOutcome(bool Stalled, string? Note = null, double? Batc
 
 /// <summary>
 /// An optimizer over the flat parameter vector p ∈ ℝⁿ of a <see cref="ResidualMap"/>'s model: each
-/// <see cref="Step(LossLandscape.Geometry.IResidualProblem)"/> moves the model's leaves (through <see cref="Models.ParameterVector.Set"/>) to the next iterate.
+/// <see cref="Step(LossLandscape.Problem.IResidualProblem)"/> moves the model's leaves (through <see cref="Models.ParameterVector.Set"/>) to the next iterate.
 /// </summary>
 /// <remarks>
 /// Optimizers keep state between steps (momentum, moment estimates, curvature pairs) and assume that only they move
@@ -36,27 +38,18 @@ public abstract class Optimizer : IDisposable
     /// <summary>A one-line description of the settings in use (after any automatic choice, such as the learning rate).</summary>
     public abstract string Describe();
 
-    /// <summary>Takes one step from the model's current point.</summary>
-    public abstract StepOutcome Step(ResidualMap map);
-
     /// <summary>
-    /// Takes one step from the problem's current point. A <see cref="ResidualMap"/> goes to <see cref="Step(ResidualMap)"/>;
-    /// the full-batch methods (gd, lbfgs, gauss-newton: <see cref="TakesAnyProblem"/>) take any <see cref="IResidualProblem"/>,
-    /// such as a cluster session; the mini-batch methods draw rows from the data in this process and refuse other problems.
+    /// Takes one step from the problem's current point: a full-batch method (gd, lbfgs, gauss-newton) from L, ∇L or J over
+    /// all rows, a mini-batch method (sgd, adam) from the rows of its seeded draw (<see cref="IResidualProblem.RowsLossAndGradient"/>),
+    /// on any problem: the same draws, and the same steps up to summation order, in one process or on a cluster.
     /// </summary>
-    /// <exception cref="LandscapeInputException">This optimizer needs the data in this process and the problem is not a map.</exception>
-    public virtual StepOutcome Step(IResidualProblem problem) => problem is ResidualMap map
-        ? Step(map)
-        : throw new LandscapeInputException($"the optimizer {Name} draws mini-batches from the data in this process: it runs on a residual map only (gd, lbfgs and gauss-newton run on any problem)");
+    public abstract StepOutcome Step(IResidualProblem problem);
 
     /// <summary>
     /// The rows B of one step's mini-batch on data of <paramref name="rows"/> rows, or null for a method whose steps use all
     /// rows. The trainer's default <see cref="TrainingOptions.LossEvery"/> is one epoch, ⌈d/B⌉ steps.
     /// </summary>
     public virtual int? RowsPerStep(int rows) => null;
-
-    /// <summary>Whether <see cref="Step(IResidualProblem)"/> takes problems other than a <see cref="ResidualMap"/>: true for the full-batch methods.</summary>
-    public virtual bool TakesAnyProblem => false;
 
     /// <summary>Releases the optimizer's state tensors.</summary>
     public void Dispose()
@@ -79,7 +72,7 @@ public abstract class Optimizer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
-        var result = Lanczos.Eigenpairs(map.Hessian(), new LanczosOptions(K: 1, Which: SpectrumEnd.Largest, MaxIterations: 60, Tolerance: 1e-3));
+        var result = Lanczos.Eigenpairs(new HessianOperator(map), new LanczosOptions(K: 1, Which: SpectrumEnd.Largest, MaxIterations: 60, Tolerance: 1e-3));
         result.Eigenvectors.Dispose();
         double top = result.Eigenvalues.Count > 0 ? result.Eigenvalues[0] : 0;
         return top > 0 && double.IsFinite(top) ? 1.0 / top : 1e-3;

@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using static TorchSharp.torch;
@@ -25,8 +26,6 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
 {
     private readonly SgdOptions _options = Validate(options ?? new SgdOptions());
     private MiniBatches? _batches;
-    private Tensor? _inputs;
-    private Tensor? _targets;
     private Tensor? _velocity;
     private double? _rate;
 
@@ -41,15 +40,13 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
         $"SGD, η = {LearningRate:G4}{(_options.LearningRate is null ? " ((1 − μ)/λmax at p₀)" : "")}, B = {_options.BatchSize}, momentum {_options.Momentum}{(_options.Nesterov ? " (Nesterov)" : "")}, seed {_options.Seed}";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(ResidualMap map)
+    public override StepOutcome Step(IResidualProblem map)
     {
         ArgumentNullException.ThrowIfNull(map);
         _rate ??= _options.LearningRate ?? (1 - _options.Momentum) * InverseSharpness(map);
-        _batches ??= new MiniBatches(map.Data.Count, _options.BatchSize, _options.Seed);
-        _inputs ??= map.Data.InputsTensor().DetachFromDisposeScope();
-        _targets ??= map.Data.TargetsTensor().DetachFromDisposeScope();
+        _batches ??= new MiniBatches(map.Rows, _options.BatchSize, _options.Seed);
         using var scope = NewDisposeScope();
-        var (batchLoss, g) = Objective.MiniBatchGradient(map, _inputs, _targets, _batches.Next());
+        var (batchLoss, g) = _batches.NextEstimate(map);
         Evaluations++;
         if (_velocity is null)
         {
@@ -60,7 +57,7 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
             _velocity.TimesInPlace(_options.Momentum).PlusInPlace(g);
         }
         var direction = _options.Nesterov ? ScalarArithmetic.WithScalar(_options.Momentum, momentum => g.add(_velocity, momentum)) : _velocity;
-        ParameterVector.Set(map.Model, ParameterVector.Get(map.Model).sub_(direction.Times(_rate.Value)));
+        map.SetPoint(map.GetPoint().sub_(direction.Times(_rate.Value)));
         return new StepOutcome(false, BatchLoss: batchLoss);
     }
 
@@ -71,8 +68,6 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
     protected override void Dispose(bool disposing)
     {
         _velocity?.Dispose();
-        _inputs?.Dispose();
-        _targets?.Dispose();
     }
 
     private static SgdOptions Validate(SgdOptions o)

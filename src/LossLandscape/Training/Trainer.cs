@@ -1,3 +1,4 @@
+using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -5,11 +6,11 @@ using static TorchSharp.torch;
 
 namespace LossLandscape.Training;
 
-/// <summary>Settings of <see cref="Trainer.Run(LossLandscape.Geometry.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>.</summary>
+/// <summary>Settings of <see cref="Trainer.Run(LossLandscape.Problem.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>.</summary>
 /// <param name="Steps">The most optimizer steps N.</param>
 /// <param name="TargetLoss">
 /// Stop (<see cref="SolverStatus.Converged"/>) once L ≤ this; default null: the float64 zero of L,
-/// <see cref="Trainer.RoundingFloor(LossLandscape.Geometry.IResidualProblem)"/>. The target is tested wherever L is evaluated.
+/// <see cref="Trainer.RoundingFloor(LossLandscape.Problem.IResidualProblem)"/>. The target is tested wherever L is evaluated.
 /// </param>
 /// <param name="LossEvery">
 /// Evaluate L over all rows every K steps (and after the last step); default null: <see cref="Trainer.DefaultLossEvery"/>,
@@ -71,13 +72,6 @@ public static class Trainer
     /// The float64 zero of L: ℓd·(10·ε·max(1, max|y|))^a, i.e. every residual within ten units of rounding of the
     /// targets' scale; below it, the printed L is rounding noise (ε = 2⁻⁵², <see cref="Float64.Epsilon"/>).
     /// </summary>
-    public static double RoundingFloor(ResidualMap map)
-    {
-        ArgumentNullException.ThrowIfNull(map);
-        return RoundingFloor((IResidualProblem)map);
-    }
-
-    /// <summary>The float64 zero of L for any <see cref="IResidualProblem"/>: ℓd·(10·ε·max(1, max|y|))^a.</summary>
     public static double RoundingFloor(IResidualProblem problem)
     {
         ArgumentNullException.ThrowIfNull(problem);
@@ -96,12 +90,15 @@ public static class Trainer
     {
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(optimizer);
-        int rows = problem is ResidualMap map ? map.Data.Count : 0;
+        int rows = problem.Rows;
         return rows > 0 && optimizer.RowsPerStep(rows) is { } batch ? (int)((rows + (long)batch - 1) / batch) : 1;
     }
 
-    /// <summary>Trains <paramref name="map"/>'s model with <paramref name="optimizer"/>.</summary>
-    /// <param name="map">The model and data; the model's current leaves are p₀.</param>
+    /// <summary>
+    /// Trains any <see cref="IResidualProblem"/> (a <see cref="ResidualMap"/>, or a cluster session whose sums over the data
+    /// run on its workers) with <paramref name="optimizer"/>, every optimizer on either.
+    /// </summary>
+    /// <param name="problem">The problem; its current point is p₀, and it is left at the best point.</param>
     /// <param name="optimizer">A fresh optimizer (its state belongs to this run).</param>
     /// <param name="options">The budget and target.</param>
     /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
@@ -115,25 +112,11 @@ public static class Trainer
     /// Gauss–Newton step, seconds to minutes on digits), which nothing can interrupt. A step cut short this way is
     /// abandoned: it finishes in the background, its point is never used, and the result's
     /// <see cref="TrainingResult.BestParameters"/> is the best point among the finished steps. Only then is the
-    /// model's state undefined (the abandoned step may still move it): read the best point from the result, and dispose
-    /// the model and map only when the process no longer needs them. Without a cancellable token the steps run on the
-    /// calling thread and the model is left at the best point.
+    /// problem's point undefined (the abandoned step may still move it): read the best point from the result, and dispose
+    /// the problem only when the process no longer needs it. Without a cancellable token the steps run on the
+    /// calling thread and the problem is left at the best point.
     /// </remarks>
-    public static TrainingResult Run(ResidualMap map, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default) =>
-        Run((IResidualProblem)map, optimizer, options, progress, cancellation);
-
-    /// <summary>
-    /// Trains any <see cref="IResidualProblem"/> (a <see cref="ResidualMap"/>, or a cluster session whose sums over the data
-    /// run on its workers) with <paramref name="optimizer"/>: the same loop, stopping rules and best point as for a map.
-    /// </summary>
-    /// <param name="problem">The problem; its current point is p₀, and it is left at the best point.</param>
-    /// <param name="optimizer">
-    /// A fresh optimizer; for a problem other than a map, one that <see cref="Optimizer.TakesAnyProblem"/> (gd, lbfgs, gauss-newton).
-    /// </param>
-    /// <param name="options">The budget and target.</param>
-    /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
-    /// <param name="cancellation">As for <see cref="Run(ResidualMap, Optimizer, TrainingOptions, IProgress{TrainingProgress}, CancellationToken)"/>.</param>
-    /// <exception cref="LandscapeInputException">The optimizer needs the data in this process, H is not finite at p₀, or K &lt; 1.</exception>
+    /// <exception cref="LandscapeInputException">H is not finite at p₀, or K &lt; 1.</exception>
     public static TrainingResult Run(IResidualProblem problem, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(problem);
@@ -147,22 +130,7 @@ public static class Trainer
         {
             throw new LandscapeInputException(FormattableString.Invariant($"L must be evaluated every K ≥ 1 steps, got K = {options.LossEvery}"), nameof(options));
         }
-        if (problem is ResidualMap local)
-        {
-            NonFinite.RequireFinitePoint(local);
-        }
-        else
-        {
-            if (!optimizer.TakesAnyProblem)
-            {
-                throw new LandscapeInputException($"the optimizer {optimizer.Name} draws mini-batches from the data in this process: it trains a residual map only (gd, lbfgs and gauss-newton train any problem)");
-            }
-            using var checkScope = NewDisposeScope();
-            if (!isfinite(problem.Residuals()).all().item<bool>())
-            {
-                throw new LandscapeInputException("the residuals H (network outputs minus targets) are not finite at the starting point");
-            }
-        }
+        FiniteLoss.RequirePoint(problem);
         var map = problem;
         var watch = Stopwatch.StartNew();
         double target = options.TargetLoss ?? RoundingFloor(map);

@@ -1,3 +1,4 @@
+using LossLandscape.Operators;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;

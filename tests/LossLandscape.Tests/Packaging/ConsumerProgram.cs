@@ -29,7 +29,7 @@ public static class ConsumerProgram
     /// <summary>
     /// Makes a dataset of five points (the library's first use, which sets TorchSharp up), builds an nn.Sequential
     /// 2 → 4 → 1 (tanh), sets its parameters to 0.5·sin(k + 1), k = 0, 1, … in <c>parameters()</c> order, and computes
-    /// L = Σ(f(xᵢ) − yᵢ)² through <see cref="ResidualMap"/>.
+    /// L = Σ(f(xᵢ) − yᵢ)² through <see cref="LossLandscape.Problem.ResidualMap"/>.
     /// </summary>
     public static ConsumerResult Compute()
     {
@@ -50,7 +50,7 @@ public static class ConsumerProgram
             }
         }
         var model = new ModuleModel(net, inputDim: 2, outputDim: 1);
-        using var map = new ResidualMap(model, data);
+        using var map = new LossLandscape.Problem.ResidualMap(model, data);
         return new ConsumerResult(dtype, map.Loss());
     }
 }

@@ -3,7 +3,7 @@ using LossLandscape.Engine;
 using LossLandscape.Models;
 using static TorchSharp.torch;
 
-namespace LossLandscape.Geometry;
+namespace LossLandscape.Problem;
 
 /// <summary>How the Jacobian is computed.</summary>
 public enum JacobianMethod
@@ -88,28 +88,19 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     public int ParameterCount => Model.ParameterCount;
 
     /// <inheritdoc/>
-    double IResidualProblem.MaxAbsTarget => Data.MaxAbsTarget();
+    public int Rows => Data.Count;
 
     /// <inheritdoc/>
-    Tensor IResidualProblem.GetPoint() => ParameterVector.Get(Model);
+    public int Outputs => Data.OutputDim;
 
     /// <inheritdoc/>
-    void IResidualProblem.SetPoint(Tensor point) => ParameterVector.Set(Model, point);
+    public double MaxAbsTarget => Data.MaxAbsTarget();
 
     /// <inheritdoc/>
-    (double Loss, Tensor Gradient) IResidualProblem.LossAndGradient() => Training.Objective.Evaluate(this);
+    public Tensor GetPoint() => ParameterVector.Get(Model);
 
     /// <inheritdoc/>
-    Curvature.LinearOperator IResidualProblem.Hessian() => new Curvature.HessianOperator(this);
-
-    /// <inheritdoc/>
-    JacobianRoute IResidualProblem.ChooseRoute(long budgetBytes) => JacobianFactorization.ChooseRoute(this, budgetBytes);
-
-    /// <inheritdoc/>
-    long IResidualProblem.StepBytes(JacobianRoute route) => GramCholesky.StepBytes(this, route);
-
-    /// <inheritdoc/>
-    JacobianFactorization IResidualProblem.FactorJacobian(JacobianRoute route) => JacobianFactorization.Factor(this, route);
+    public void SetPoint(Tensor point) => ParameterVector.Set(Model, point);
 
     /// <summary>H(p) ∈ ℝ^{ℓd} at the model's current point (detached).</summary>
     public Tensor Residuals()
@@ -147,6 +138,148 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
             total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), Model.Leaves));
         }
         return total.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>One forward and one backward pass per batch; L and ∇L accumulated over the batches.</remarks>
+    public (double Loss, Tensor Gradient) LossAndGradient()
+    {
+        using var scope = NewDisposeScope();
+        var total = zeros(ParameterCount, dtype: float64);
+        double loss = 0;
+        var leaves = Model.Leaves.ToArray();
+        foreach (var b in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            var value = BatchLoss(b);
+            loss += value.item<double>();
+            var grads = autograd.grad([value], leaves, allow_unused: true);
+            total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), Model.Leaves));
+        }
+        return (loss, total.MoveToOuterDisposeScope());
+    }
+
+    /// <inheritdoc/>
+    public (double Loss, Tensor Gradient) RowsLossAndGradient(long[] rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Cancellation.ThrowIfCancellationRequested();
+        using var scope = NewDisposeScope();
+        if (rows.Length == 0)
+        {
+            return (0.0, zeros(ParameterCount, dtype: float64).MoveToOuterDisposeScope());
+        }
+        var index = tensor(rows, dtype: int64);
+        var h = Model.Forward(_inputs.index_select(0, index)) - _targets.index_select(0, index);
+        var value = Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
+        var grads = autograd.grad([value], Model.Leaves.ToArray(), allow_unused: true);
+        return (value.item<double>(), ParameterVector.Flatten(grads.ToArray(), Model.Leaves).MoveToOuterDisposeScope());
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Pearlmutter: ∇²L v = ∇⟨∇L, v⟩, by double backward, batch by batch.</remarks>
+    public Tensor HessianTimes(Tensor block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        using var scope = NewDisposeScope();
+        var leaves = Model.Leaves.ToArray();
+        var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
+        foreach (var batch in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            var gradient = autograd.grad([BatchLoss(batch)], leaves, retain_graph: true, create_graph: true, allow_unused: true);
+            for (long j = 0; j < block.shape[1]; j++)
+            {
+                Cancellation.ThrowIfCancellationRequested(); // one check per product, not per block: a block of 64 on digits takes seconds
+                using var columnScope = NewDisposeScope();
+                var dot = ModelDerivatives.Dot(gradient, ModelDerivatives.Split(block.select(1, j), leaves));
+                if (dot is null)
+                {
+                    continue; // ∇L_b does not depend on p: ∇²L_b = 0.
+                }
+                var hv = autograd.grad([dot], leaves, retain_graph: true, allow_unused: true);
+                result.select(1, j).PlusInPlace(ModelDerivatives.FlattenGrad(hv, leaves));
+            }
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>G V = Σ_batches J_bᵀ (ℓ″(h_b) ⊙ J_b V), ℓ″(h) = a(a − 1)|h|^{a−2} (exactly 2 for a = 2, 0 for a = 1).</remarks>
+    public Tensor GaussNewtonTimes(Tensor block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        using var scope = NewDisposeScope();
+        var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
+        double a = Exponent;
+        if (a == 1.0)
+        {
+            return result.MoveToOuterDisposeScope(); // ℓ″ = a(a − 1)|h|^{a−2} = 0 wherever it is defined.
+        }
+        var leaves = Model.Leaves.ToArray();
+        foreach (var batch in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            var (h, u, g) = ModelDerivatives.Linearize(BatchResiduals(batch).reshape(-1), leaves);
+            var jv = ModelDerivatives.JacobianTimes(u, g, leaves, block);
+            var curvature = a == 2.0 ? jv.TimesInPlace(2.0) : jv.mul_(h.detach().abs().Power(a - 2.0).Times(a * (a - 1.0)).to_type(ScalarType.Float64).unsqueeze(1));
+            result.PlusInPlace(ModelDerivatives.JacobianTransposeTimes(h, leaves, curvature));
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Each batch's rows J_b V by the double-backward trick (a vector–Jacobian product differentiated in its cotangent).</remarks>
+    public Tensor JacobianTimes(Tensor block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        using var scope = NewDisposeScope();
+        var leaves = Model.Leaves.ToArray();
+        long l = Outputs;
+        var result = zeros(Constraints, block.shape[1], dtype: ScalarType.Float64, device: block.device);
+        foreach (var batch in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            var (_, u, g) = ModelDerivatives.Linearize(BatchResiduals(batch).reshape(-1), leaves);
+            result.narrow(0, batch.Start * l, batch.Count * l).copy_(ModelDerivatives.JacobianTimes(u, g, leaves, block));
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Σ_batches J_bᵀ W_b, W_b the batch's rows of W, by reverse mode.</remarks>
+    public Tensor JacobianTransposeTimes(Tensor block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        using var scope = NewDisposeScope();
+        var leaves = Model.Leaves.ToArray();
+        long l = Outputs;
+        var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
+        foreach (var batch in Batches())
+        {
+            using var batchScope = NewDisposeScope();
+            var h = BatchResiduals(batch).reshape(-1);
+            result.PlusInPlace(ModelDerivatives.JacobianTransposeTimes(h, leaves, block.narrow(0, batch.Start * l, batch.Count * l)));
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    Tensor IResidualProblem.Jacobian() => Jacobian();
+
+    /// <inheritdoc/>
+    /// <remarks>The MLP's factors over all rows at once (<see cref="Mlp.JacobianFactors"/>); null for any other model.</remarks>
+    public IReadOnlyList<(Tensor Inputs, Tensor Deltas)>? GramFactors()
+    {
+        if (Model is not NetworkModel { Network: Mlp mlp } network)
+        {
+            return null;
+        }
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Cancellation.ThrowIfCancellationRequested();
+        using var noGrad = no_grad();
+        return mlp.JacobianFactors(network.Parameters, _inputs).Select(f => (f.Input, f.Delta.reshape(-1, f.Delta.shape[^1]))).ToArray();
     }
 
     /// <summary>The exact Jacobian J = ∂H/∂p ∈ ℝ^{ℓd×n} at the model's current point.</summary>

@@ -1,10 +1,13 @@
+using LossLandscape.Curvature;
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using System.Diagnostics;
 using System.Globalization;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Geometry;
 
 /// <summary>How <see cref="HessianSpectrum.Compute"/> finds eigenvalues.</summary>
 public enum SpectrumMethod
@@ -155,7 +158,7 @@ public static class HessianSpectrum
     /// <exception cref="MemoryBudgetExceededException">A dense matrix, Gram matrix or Krylov basis would exceed the budget.</exception>
     /// <exception cref="ArgumentException">An option is out of range, or Gram is asked for with a loss other than the squared one.</exception>
     /// <exception cref="LandscapeInputException">k exceeds n, the number of eigenvalues the operator has.</exception>
-    public static SpectrumResult Compute(ResidualMap map, SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
+    public static SpectrumResult Compute(IResidualProblem map, SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         options ??= new SpectrumOptions();
@@ -235,7 +238,7 @@ public static class HessianSpectrum
         };
     }
 
-    private static SpectrumResult Gram(ResidualMap map, SpectrumOptions options)
+    private static SpectrumResult Gram(IResidualProblem map, SpectrumOptions options)
     {
         if (map.Exponent != 2.0)
         {
@@ -320,7 +323,7 @@ public static class HessianSpectrum
     /// The k smallest eigenvalues: zeros with multiplicity from rank J where the maths says so (see the remarks of the class),
     /// else plain Lanczos with a note saying why.
     /// </summary>
-    private static SpectrumResult Smallest(ResidualMap map, LinearOperator op, SpectrumOptions options)
+    private static SpectrumResult Smallest(IResidualProblem map, LinearOperator op, SpectrumOptions options)
     {
         int n = map.ParameterCount, m = map.Constraints;
         bool gaussNewton = options.Operator == CurvatureKind.GaussNewton;

@@ -1,7 +1,7 @@
 using static TorchSharp.torch;
 using LossLandscape.Engine;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Operators;
 
 /// <summary>c·A: (cA)v = c(Av). Symmetric when A is.</summary>
 internal sealed class ScaledOperator : LinearOperator

@@ -1,7 +1,7 @@
 using LossLandscape.Models;
 using static TorchSharp.torch;
 
-namespace LossLandscape.Geometry;
+namespace LossLandscape.Problem;
 
 /// <summary>
 /// The generic Jacobian path: for any <see cref="IDifferentiableModel"/>, one forward pass and then one

@@ -3,7 +3,7 @@ using LossLandscape.Models;
 using static TorchSharp.torch;
 using LossLandscape.Engine;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Problem;
 
 /// <summary>
 /// The autograd products the model operators are made of, on one batch of rows of a <see cref="ResidualMap"/>:
@@ -11,12 +11,6 @@ namespace LossLandscape.Curvature;
 /// </summary>
 internal static class ModelDerivatives
 {
-    /// <summary>The leaves of the map's model, as an array for autograd.</summary>
-    public static Tensor[] Leaves(ResidualMap map) => map.Model.Leaves.ToArray();
-
-    /// <summary>The dtype and device the operators on <paramref name="map"/> work in: float64, on the leaves' device.</summary>
-    public static Device DeviceOf(ResidualMap map) => map.Model.Leaves[0].device;
-
     /// <summary>Splits v ∈ ℝⁿ into pieces shaped (and typed) like the leaves, in order.</summary>
     public static Tensor[] Split(Tensor v, IReadOnlyList<Tensor> leaves)
     {
@@ -60,9 +54,8 @@ internal static class ModelDerivatives
     /// g(u) = J_bᵀu built with <c>create_graph</c>, so that Jv = ∂⟨g(u), v⟩/∂u (the double-vjp trick: a
     /// forward-mode product from two reverse-mode ones, exact because g is linear in u).
     /// </summary>
-    public static (Tensor H, Tensor U, IList<Tensor> G) Linearize(ResidualMap map, (long Start, long Count) batch, Tensor[] leaves)
+    public static (Tensor H, Tensor U, IList<Tensor> G) Linearize(Tensor h, Tensor[] leaves)
     {
-        var h = map.BatchResiduals(batch).reshape(-1);
         var u = zeros_like(h).requires_grad_(true);
         var g = autograd.grad([h], leaves, grad_outputs: [u], retain_graph: true, create_graph: true, allow_unused: true);
         return (h, u, g);

@@ -1,7 +1,7 @@
 using static TorchSharp.torch;
 using LossLandscape.Engine;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Operators;
 
 /// <summary>A + B: (A + B)v = Av + Bv. Symmetric when both terms are.</summary>
 internal sealed class SumOperator : LinearOperator

@@ -1,6 +1,6 @@
-using LossLandscape.Geometry;
+using LossLandscape.Problem;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Operators;
 
 /// <summary>Which curvature matrix of the loss a spectrum or a trace is of.</summary>
 public enum CurvatureKind
@@ -16,7 +16,7 @@ public enum CurvatureKind
 public static class CurvatureOperators
 {
     /// <summary>The operator of <paramref name="kind"/> on <paramref name="map"/>'s loss at the model's current point.</summary>
-    public static LinearOperator Create(ResidualMap map, CurvatureKind kind)
+    public static LinearOperator Create(IResidualProblem map, CurvatureKind kind)
     {
         ArgumentNullException.ThrowIfNull(map);
         return kind switch

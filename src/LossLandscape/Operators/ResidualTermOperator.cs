@@ -1,7 +1,7 @@
-using LossLandscape.Geometry;
+using LossLandscape.Problem;
 using static TorchSharp.torch;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Operators;
 
 /// <summary>
 /// The residual (second-order) term of the Hessian, R = ∇²L − G = Σ_k ℓ′(H_k)∇²H_k with ℓ(h) = |h|^a;
@@ -15,8 +15,8 @@ namespace LossLandscape.Curvature;
 public sealed class ResidualTermOperator : LinearOperator
 {
     /// <summary>The residual term of <paramref name="map"/>'s loss at the model's current point.</summary>
-    public ResidualTermOperator(ResidualMap map)
-        : base((map ?? throw new ArgumentNullException(nameof(map))).ParameterCount, map.ParameterCount, ScalarType.Float64, ModelDerivatives.DeviceOf(map), isSymmetric: true)
+    public ResidualTermOperator(IResidualProblem map)
+        : base((map ?? throw new ArgumentNullException(nameof(map))).ParameterCount, map.ParameterCount, ScalarType.Float64, map.Model.Leaves[0].device, isSymmetric: true)
     {
         Hessian = new HessianOperator(map);
         GaussNewton = new GaussNewtonOperator(map);

@@ -1,7 +1,8 @@
+using LossLandscape.Curvature;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Operators;
 
 /// <summary>
 /// A linear map A: ℝ^Columns → ℝ^Rows known only through its action v ↦ Av: the one abstraction of

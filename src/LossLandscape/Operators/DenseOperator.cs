@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Operators;
 
 /// <summary>
 /// A matrix held in memory as an operator: Av = A·v. For small problems, tests, and the

@@ -1,7 +1,7 @@
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 
-namespace LossLandscape.Curvature;
+namespace LossLandscape.Geometry;
 
 /// <summary>
 /// The one rule that turns eigenvalues into the inertia of ∇²L (how many positive, zero and negative): one rule for the
