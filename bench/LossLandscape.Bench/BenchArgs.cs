@@ -14,4 +14,20 @@ internal static class BenchArgs
 
     /// <summary>The integer after <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
     public static int Int(string[] args, string name, int fallback) => int.Parse(Text(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+    /// <summary>The arguments that are neither an option <c>--name</c> nor the value after one.</summary>
+    public static string[] Positional(string[] args)
+    {
+        var words = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                i++;
+                continue;
+            }
+            words.Add(args[i]);
+        }
+        return words.ToArray();
+    }
 }

@@ -19,8 +19,10 @@ namespace LossLandscape.Bench;
 /// Issue 12 §4: one Hessian-vector product on digits (1797 rows, one-hot ℓ = 10) with an MLP of about 10⁶ parameters
 /// (64-h-h-10, h = 1000 by default), single-process against 1, 2 and 4 <c>landscape worker</c> processes on this machine;
 /// the distributed time split into the slowest shard's compute, the driver's serialisation, and the rest (messaging and
-/// transfer); and the strong-scaling model T(W) = C/W + t_x + t_0 fitted to the measured terms.
-/// Options: <c>--hidden 1000</c>, <c>--workers 1,2,4</c>, <c>--repeats 3</c>, <c>--base-port 23111</c>,
+/// transfer); and the strong-scaling model T(W) = C/W + t_x + t_0 fitted to the measured terms. Every time, the split's
+/// terms included (each measured per product), is the median of <c>--repeats</c> products (at least 5) after a warm-up
+/// product, with min and max; ratios and the model use medians.
+/// Options: <c>--hidden 1000</c>, <c>--workers 1,2,4</c>, <c>--repeats 5</c>, <c>--base-port 23111</c>,
 /// <c>--landscape PATH</c> (the CLI's landscape.dll; default the Release build of src/LossLandscape.Cli).
 /// </summary>
 public static class ClusterBench
@@ -30,7 +32,7 @@ public static class ClusterBench
     {
         TorchRuntime.EnsureInitialized();
         int hidden = Int(args, "--hidden", 1000);
-        int repeats = Int(args, "--repeats", 3);
+        int repeats = BenchRunner.Repeats(args);
         int basePort = Int(args, "--base-port", 23111);
         var workerCounts = Text(args, "--workers", "1,2,4").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
         string landscape = Text(args, "--landscape", Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../src/LossLandscape.Cli/bin/Release/net10.0/landscape.dll")));
@@ -45,15 +47,15 @@ public static class ClusterBench
         var parameters = mlp.InitialParameters(1);
         var point = new NetworkPoint(mlp, parameters);
         int n = mlp.ParameterCount;
-        Console.WriteLine(FormattableString.Invariant($"digits {data.Count} rows, ℓ = {data.OutputDim}; MLP {data.InputDim}-{hidden}-{hidden}-{data.OutputDim}, n = {n}; torch threads {get_num_threads()}; {repeats} repeats (median)"));
+        Console.WriteLine(FormattableString.Invariant($"digits {data.Count} rows, ℓ = {data.OutputDim}; MLP {data.InputDim}-{hidden}-{hidden}-{data.OutputDim}, n = {n}; torch threads {get_num_threads()}; every time the median (min–max) of {repeats} after a warm-up"));
 
-        double single;
+        Timing single;
         using (var model = point.ToModel())
         using (var map = new ResidualMap(model, data))
         {
             var op = new HessianOperator(map);
             var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
-            single = BenchRunner.Median(repeats, () =>
+            single = BenchRunner.Time(repeats, () =>
             {
                 using var scope = NewDisposeScope();
                 op.Apply(v);
@@ -61,9 +63,9 @@ public static class ClusterBench
         }
         Console.WriteLine($"single process: HVP {BenchRunner.S(single)}");
         Console.WriteLine();
-        Console.WriteLine("| workers | HVP | slowest shard's compute | serialisation (driver) | messaging + transfer | bytes moved | distributed / single |");
+        Console.WriteLine("| workers | HVP | slowest shard's compute | serialisation (driver) | messaging + transfer | bytes moved | distributed / single (medians) |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
-        var rows = new List<(int W, double T, double Compute, double Serialize, double Transfer)>();
+        var rows = new List<(int W, Timing Compute, Timing Overhead)>();
         foreach (int w in workerCounts)
         {
             var config = ClusterConfig.Localhost(w, basePort);
@@ -77,22 +79,26 @@ public static class ClusterBench
                 session.Open();
                 var op = new HessianOperator(session);
                 var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
-                using (var warm = NewDisposeScope())
+                // The split of each product, read from the session's counters (reset before it, untimed); [0] is the warm-up's.
+                var split = new List<(double Compute, double Serialize, double Transfer, double Bytes)>();
+                var t = BenchRunner.Time(repeats, () =>
                 {
-                    op.Apply(v);
-                }
-                session.Timings.Reset();
-                double t = BenchRunner.Median(repeats, () =>
-                {
-                    using var scope = NewDisposeScope();
-                    op.Apply(v);
-                });
-                var timings = session.Timings;
-                int calls = timings.Calls;
-                double compute = timings.ComputeSeconds / calls, serialize = timings.SerializeSeconds / calls, transfer = timings.TransferSeconds / calls;
-                double bytes = (double)(timings.BytesSent + timings.BytesReceived) / calls;
-                rows.Add((w, t, compute, serialize, transfer));
-                Console.WriteLine(FormattableString.Invariant($"| {w} | {BenchRunner.S(t)} | {BenchRunner.S(compute)} | {BenchRunner.S(serialize)} | {BenchRunner.S(transfer)} | {bytes / 1e6:0.0} MB | {t / single:0.00} |"));
+                    using (var scope = NewDisposeScope())
+                    {
+                        op.Apply(v);
+                    }
+                    var x = session.Timings;
+                    int calls = x.Calls;
+                    split.Add((x.ComputeSeconds / calls, x.SerializeSeconds / calls, x.TransferSeconds / calls, (double)(x.BytesSent + x.BytesReceived) / calls));
+                }, before: session.Timings.Reset);
+                split.RemoveAt(0);
+                var compute = Timing.Of(split.Select(x => x.Compute).ToArray());
+                var serialize = Timing.Of(split.Select(x => x.Serialize).ToArray());
+                var transfer = Timing.Of(split.Select(x => x.Transfer).ToArray());
+                var fixedCost = Timing.Of(split.Select(x => x.Serialize + x.Transfer).ToArray());
+                double bytes = split.Average(x => x.Bytes);
+                rows.Add((w, compute, fixedCost));
+                Console.WriteLine(FormattableString.Invariant($"| {w} | {BenchRunner.S(t)} | {BenchRunner.S(compute)} | {BenchRunner.S(serialize)} | {BenchRunner.S(transfer)} | {bytes / 1e6:0.0} MB | {t.Median / single.Median:0.00} |"));
                 host.StopAsync().WaitAsync(ClusterHosting.CloseTimeout).GetAwaiter().GetResult();
             }
             finally
@@ -112,7 +118,7 @@ public static class ClusterBench
         {
             var op = new HessianOperator(map);
             var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
-            double again = BenchRunner.Median(repeats, () =>
+            var again = BenchRunner.Time(repeats, () =>
             {
                 using var scope = NewDisposeScope();
                 op.Apply(v);
@@ -121,12 +127,12 @@ public static class ClusterBench
         }
 
         // The strong-scaling model T(W) = C/W + t_x + t_0: C the compute of one shard holding all the data (W = 1's slowest
-        // shard compute, measured in the same kind of process as the others), t_x + t_0 the mean measured serialisation +
-        // messaging + transfer per product (it does not fall with W: every shard gets and returns n values).
-        double overhead = rows.Average(r => r.Serialize + r.Transfer);
-        double c = rows.FirstOrDefault(r => r.W == 1) is { W: 1 } one ? one.Compute : single;
+        // shard compute, median, measured in the same kind of process as the others), t_x + t_0 the mean over W of the median
+        // serialisation + messaging + transfer per product (it does not fall with W: every shard gets and returns n values).
+        double overhead = rows.Average(r => r.Overhead.Median);
+        double c = rows.FirstOrDefault(r => r.W == 1) is { W: 1 } one ? one.Compute.Median : single.Median;
         Console.WriteLine();
-        Console.WriteLine(FormattableString.Invariant($"model: T(W) = C/W + t_x + t_0 with C = {c:0.000} s (one shard, all rows), t_x + t_0 = {overhead:0.000} s (measured mean)"));
+        Console.WriteLine(FormattableString.Invariant($"model: T(W) = C/W + t_x + t_0 with C = {c:0.000} s (one shard, all rows; median), t_x + t_0 = {overhead:0.000} s (mean over W of the medians)"));
         foreach (int w in new[] { 8, 16, 32, 64 })
         {
             double t = c / w + overhead;

@@ -11,8 +11,9 @@ namespace LossLandscape.Bench;
 /// 0, and a label 0–9 taken one-hot) at 60 000 and 450 000 rows. Each load runs in a child process of its own, so that its
 /// peak resident memory (VmHWM, reset after TorchSharp is set up) is the load's alone; reported as rows per second and as
 /// peak over the float64 data d × (p + ℓ) × 8 (goal ≤ 1.5). Baseline in the same run: the whole-file reader that the
-/// streaming one replaced (kept here only), at the sizes given by <c>--baseline-rows</c>.
-/// Options: <c>--rows 60000,450000 --repeats 5,1 --baseline-rows 60000 --budget-gb 4 --dir /tmp</c>.
+/// streaming one replaced (kept here only), at the sizes given by <c>--baseline-rows</c>. Each row is the median of
+/// <c>--repeats</c> loads (one count, or one per size; each at least 5) after a warm-up load, with min and max.
+/// Options: <c>--rows 60000,450000 --repeats 5 --baseline-rows 60000 --budget-gb 4 --dir /tmp</c>.
 /// </summary>
 public static class CsvBench
 {
@@ -23,14 +24,14 @@ public static class CsvBench
     public static int Run(string[] args)
     {
         var rowCounts = BenchArgs.Text(args, "--rows", "60000,450000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
-        var repeats = BenchArgs.Text(args, "--repeats", "5,1").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
+        var repeats = BenchArgs.Text(args, "--repeats", BenchRunner.MinRepeats.ToString(CultureInfo.InvariantCulture)).Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var baselineRows = BenchArgs.Text(args, "--baseline-rows", "60000").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToHashSet();
         string budget = BenchArgs.Text(args, "--budget-gb", "4");
         string dir = Path.Combine(BenchArgs.Text(args, "--dir", Path.GetTempPath()), $"csv-bench-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         var table = new List<string>
         {
-            "| rows d | file | reader | repeats | time, median (min–max) | rows/s (median) | peak RSS of the load, median (min–max) | peak / float64 data |",
+            "| rows d | file | reader | repeats (after a warm-up) | time, median (min–max) | rows/s (median) | peak RSS of the load, median (min–max) | peak / float64 data |",
             "|---|---|---|---|---|---|---|---|",
         };
         try
@@ -46,18 +47,19 @@ public static class CsvBench
                 int n = repeats[Math.Min(k, repeats.Length - 1)];
                 foreach (string reader in baselineRows.Contains(rows) ? new[] { "streaming", "whole-file" } : ["streaming"])
                 {
-                    var runs = new List<(double Seconds, double PeakBytes)>();
-                    for (int r = 0; r < n; r++)
+                    var peaks = new List<double>();
+                    var time = BenchRunner.Measure(n, () =>
                     {
                         var run = Child(path, reader, budget);
-                        Console.WriteLine(FormattableString.Invariant($"  {reader} {rows}: {run.Seconds:0.00} s, peak {run.PeakBytes / 1e9:0.000} GB ({run.PeakBytes / dataBytes:0.00}× the data)"));
-                        runs.Add(run);
-                    }
-                    var t = runs.Select(x => x.Seconds).Order().ToArray();
-                    var m = runs.Select(x => x.PeakBytes).Order().ToArray();
-                    double tm = Median(t), mm = Median(m);
+                        string label = peaks.Count == 0 ? " (warm-up)" : "";
+                        Console.WriteLine(FormattableString.Invariant($"  {reader} {rows}{label}: {run.Seconds:0.00} s, peak {run.PeakBytes / 1e9:0.000} GB ({run.PeakBytes / dataBytes:0.00}× the data)"));
+                        peaks.Add(run.PeakBytes);
+                        return run.Seconds;
+                    });
+                    var m = peaks.Skip(1).Order().ToArray(); // peaks[0] is the warm-up's
+                    double mm = Median(m);
                     table.Add(FormattableString.Invariant(
-                        $"| {rows:N0} | {size / 1e9:0.000} GB | {reader} | {n} | {tm:0.00} s ({t[0]:0.00}–{t[^1]:0.00}) | {rows / tm:N0} | {mm / 1e9:0.000} GB ({m[0] / 1e9:0.000}–{m[^1] / 1e9:0.000}) | **{mm / dataBytes:0.00}** |"));
+                        $"| {rows:N0} | {size / 1e9:0.000} GB | {reader} | {n} | {BenchRunner.S(time)} | {rows / time.Median:N0} | {mm / 1e9:0.000} GB ({m[0] / 1e9:0.000}–{m[^1] / 1e9:0.000}) | **{mm / dataBytes:0.00}** |"));
                 }
                 File.Delete(path);
             }

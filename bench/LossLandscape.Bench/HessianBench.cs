@@ -25,6 +25,9 @@ namespace LossLandscape.Bench;
 /// Options: <c>--hidden 128,128</c>, <c>--activation tanh</c>, <c>--k 20</c>, <c>--tolerance 1e-6</c>,
 /// <c>--power-max-iterations 1000</c> (per pair), <c>--repeats 5</c>, <c>--python PATH</c>, <c>--script PATH</c>,
 /// <c>--skip-power</c>, <c>--out DIR</c> (where the model and start vector are written).
+/// Every time, the PyTorch ones included (the script repeats them itself), is the median of <c>--repeats</c> runs (at least
+/// 5) after a warm-up run, with min and max; ratios are ratios of medians. Power iteration repeats too: at
+/// <c>--power-max-iterations 100</c> one run is about 2000 products (27 s on 2 cores), so the row takes 6 runs of that.
 /// </summary>
 public static class HessianBench
 {
@@ -43,7 +46,7 @@ public static class HessianBench
         int k = Int(args, "--k", 20);
         double tolerance = double.Parse(Text(args, "--tolerance", "1e-6"), CultureInfo.InvariantCulture);
         int powerMax = Int(args, "--power-max-iterations", 1000);
-        int repeats = Int(args, "--repeats", 5);
+        int repeats = BenchRunner.Repeats(args);
         string outDir = Text(args, "--out", Path.Combine(Path.GetTempPath(), "landscape-hessian-bench"));
         Directory.CreateDirectory(outDir);
 
@@ -65,34 +68,39 @@ public static class HessianBench
 
         // (a) one HVP over one gradient.
         using var v = tensor(SeededNormal.Vector(new Random(7), (int)n), dtype: float64);
-        double grad = BenchRunner.Median(repeats, () =>
+        var grad = BenchRunner.Time(repeats, () =>
         {
             using var scope = NewDisposeScope();
             map.Gradient();
         });
-        double hvp = BenchRunner.Median(repeats, () =>
+        var hvp = BenchRunner.Time(repeats, () =>
         {
             using var scope = NewDisposeScope();
             hessian.Apply(v);
         });
 
         // (b) top-k by Lanczos (residuals verified explicitly: k more products, counted) and by deflated power iteration.
-        hessian.ResetApplications();
-        var watch = Stopwatch.StartNew();
-        var lanczos = Lanczos.Eigenpairs(hessian, new LanczosOptions(k, SpectrumEnd.LargestMagnitude, Tolerance: tolerance, VerifyResiduals: true));
-        double lanczosSeconds = watch.Elapsed.TotalSeconds;
-        lanczos.Eigenvectors.Dispose();
+        // Each run starts from the same vector (Seed 0), so every run takes the same steps; the row reports the last.
+        var lanczosSeconds = BenchRunner.Time(repeats, () =>
+        {
+            var r = Lanczos.Eigenpairs(hessian, new LanczosOptions(k, SpectrumEnd.LargestMagnitude, Tolerance: tolerance, VerifyResiduals: true));
+            r.Eigenvectors.Dispose();
+            return r;
+        }, out var lanczos);
         double scale = Math.Abs(lanczos.Eigenvalues[0]);
         double lanczosWorst = lanczos.ResidualNorms.Max() / scale;
 
         PowerIterationResult? power = null;
-        double powerSeconds = double.NaN;
+        Timing? powerSeconds = null;
         if (!args.Contains("--skip-power"))
         {
-            watch.Restart();
-            power = PowerIteration.Eigenpairs(hessian, new PowerIterationOptions(k, powerMax, tolerance, PowerStoppingRule.Residual));
-            powerSeconds = watch.Elapsed.TotalSeconds;
-            power.Eigenvectors.Dispose();
+            powerSeconds = BenchRunner.Time(repeats, () =>
+            {
+                var r = PowerIteration.Eigenpairs(hessian, new PowerIterationOptions(k, powerMax, tolerance, PowerStoppingRule.Residual));
+                r.Eigenvectors.Dispose();
+                return r;
+            }, out var last);
+            power = last;
         }
 
         // (c) the PyTorch reference.
@@ -110,34 +118,34 @@ public static class HessianBench
         }
         else
         {
-            torchRun = RunScript(python, script, modelPath, startPath, k, tolerance, threads, out torchNote);
+            torchRun = RunScript(python, script, modelPath, startPath, k, tolerance, threads, repeats, out torchNote);
         }
 
         string R(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
         string E(double x) => x.ToString("0.0e+0", CultureInfo.InvariantCulture);
         Console.WriteLine();
-        Console.WriteLine("| measurement | products | time | ratio |");
+        Console.WriteLine($"| measurement | products | time, median (min–max) of {repeats} after a warm-up | ratio of medians |");
         Console.WriteLine("|---|---|---|---|");
         Console.WriteLine($"| (a) one gradient ∇L (forward + backward), the baseline | | {BenchRunner.S(grad)} | 1 |");
-        Console.WriteLine($"| (a) one Hessian-vector product (forward, backward with graph, double backward) | 1 | {BenchRunner.S(hvp)} | **{R(hvp / grad)}** × gradient (goal ≤ 3) |");
+        Console.WriteLine($"| (a) one Hessian-vector product (forward, backward with graph, double backward) | 1 | {BenchRunner.S(hvp)} | **{R(hvp.Median / grad.Median)}** × gradient (goal ≤ 3) |");
         Console.WriteLine($"| (b) Lanczos, top {k} by \\|λ\\|, full re-orthogonalisation ({lanczos.Iterations} steps + {k} to verify; {lanczos.Status}; worst ‖Hv − λv‖/\\|λ₁\\| {E(lanczosWorst)}) | {lanczos.Applications} | {BenchRunner.S(lanczosSeconds)} | 1 |");
-        if (power is not null)
+        if (power is not null && powerSeconds is not null)
         {
             int converged = power.ResidualNorms.Count(r => r <= tolerance * scale);
             double worst = power.ResidualNorms.Max() / scale;
             double maxDiff = power.Eigenvalues.Zip(lanczos.Eigenvalues).Max(p => Math.Abs(p.First - p.Second)) / scale;
             string bound = power.Status == SolverStatus.Converged ? "" : "≥ ";
-            Console.WriteLine($"| (b) deflated power iteration (PyHessian's algorithm, stopped on the same residual rule; {converged}/{k} pairs converged within {powerMax} iterations each; worst residual {E(worst)}; max \\|Δλ\\|/\\|λ₁\\| vs Lanczos {E(maxDiff)}) | {power.Applications} | {BenchRunner.S(powerSeconds)} | **{bound}{R((double)power.Applications / lanczos.Applications)}×** the products of Lanczos (goal ≥ 5), {R(powerSeconds / lanczosSeconds)}× its time |");
+            Console.WriteLine($"| (b) deflated power iteration (PyHessian's algorithm, stopped on the same residual rule; {converged}/{k} pairs converged within {powerMax} iterations each; worst residual {E(worst)}; max \\|Δλ\\|/\\|λ₁\\| vs Lanczos {E(maxDiff)}) | {power.Applications} | {BenchRunner.S(powerSeconds)} | **{bound}{R((double)power.Applications / lanczos.Applications)}×** the products of Lanczos (goal ≥ 5), {R(powerSeconds.Median / lanczosSeconds.Median)}× its time |");
         }
         if (torchRun is { } t)
         {
             double maxDiff = t.Eigenvalues.Zip(lanczos.Eigenvalues).Max(p => Math.Abs(p.First - p.Second)) / scale;
-            Console.WriteLine($"| (c) PyTorch {t.Version} reference, same Lanczos, HVP recomputing the graph each product as .NET does ({t.Steps} steps; max \\|Δλ\\|/\\|λ₁\\| vs .NET {E(maxDiff)}; {t.Threads} threads) | {t.Products} | {BenchRunner.S(t.Seconds)} | .NET/PyTorch **{R(lanczosSeconds / t.Seconds)}** (goal ≤ 1.2) |");
+            Console.WriteLine($"| (c) PyTorch {t.Version} reference, same Lanczos, HVP recomputing the graph each product as .NET does ({t.Steps} steps; max \\|Δλ\\|/\\|λ₁\\| vs .NET {E(maxDiff)}; {t.Threads} threads) | {t.Products} | {BenchRunner.S(t.Seconds)} | .NET/PyTorch **{R(lanczosSeconds.Median / t.Seconds.Median)}** (goal ≤ 1.2) |");
             if (t.ReuseSeconds is { } reuse)
             {
-                Console.WriteLine($"| (c) PyTorch, HVP reusing one gradient graph (PyHessian's way) | {t.ReuseProducts} | {BenchRunner.S(reuse)} | .NET/PyTorch {R(lanczosSeconds / reuse)} |");
+                Console.WriteLine($"| (c) PyTorch, HVP reusing one gradient graph (PyHessian's way) | {t.ReuseProducts} | {BenchRunner.S(reuse)} | .NET/PyTorch {R(lanczosSeconds.Median / reuse.Median)} |");
             }
-            Console.WriteLine($"| (c) PyTorch one gradient / one HVP | | {BenchRunner.S(t.GradientSeconds)} / {BenchRunner.S(t.HvpSeconds)} | HVP/gradient {R(t.HvpSeconds / t.GradientSeconds)} |");
+            Console.WriteLine($"| (c) PyTorch one gradient / one HVP | | {BenchRunner.S(t.GradientSeconds)} / {BenchRunner.S(t.HvpSeconds)} | HVP/gradient {R(t.HvpSeconds.Median / t.GradientSeconds.Median)} |");
         }
         else
         {
@@ -148,10 +156,10 @@ public static class HessianBench
         return 0;
     }
 
-    private sealed record PyTorchRun(string Version, int Threads, double Seconds, long Products, int Steps, double? ReuseSeconds, long ReuseProducts,
-        double GradientSeconds, double HvpSeconds, double[] Eigenvalues);
+    private sealed record PyTorchRun(string Version, int Threads, Timing Seconds, long Products, int Steps, Timing? ReuseSeconds, long ReuseProducts,
+        Timing GradientSeconds, Timing HvpSeconds, double[] Eigenvalues);
 
-    private static PyTorchRun? RunScript(string python, string script, string model, string start, int k, double tolerance, int threads, out string note)
+    private static PyTorchRun? RunScript(string python, string script, string model, string start, int k, double tolerance, int threads, int repeats, out string note)
     {
         var info = new ProcessStartInfo(python)
         {
@@ -160,7 +168,8 @@ public static class HessianBench
             UseShellExecute = false,
         };
         foreach (var a in new[] { script, "--model", model, "--data", FindDigits(), "--start", start, "--k", k.ToString(CultureInfo.InvariantCulture),
-                     "--tolerance", tolerance.ToString("R", CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
+                     "--tolerance", tolerance.ToString("R", CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
+                     "--repeats", repeats.ToString(CultureInfo.InvariantCulture) })
         {
             info.ArgumentList.Add(a);
         }
@@ -182,12 +191,16 @@ public static class HessianBench
         using var doc = JsonDocument.Parse(line);
         var r = doc.RootElement;
         note = "";
-        return new PyTorchRun(r.GetProperty("torch").GetString()!, r.GetProperty("threads").GetInt32(), r.GetProperty("seconds").GetDouble(),
+        return new PyTorchRun(r.GetProperty("torch").GetString()!, r.GetProperty("threads").GetInt32(), Times(r.GetProperty("seconds")),
             r.GetProperty("hvps").GetInt64(), r.GetProperty("steps").GetInt32(),
-            r.TryGetProperty("reuse_seconds", out var rs) ? rs.GetDouble() : null, r.TryGetProperty("reuse_hvps", out var rh) ? rh.GetInt64() : 0,
-            r.GetProperty("gradient_seconds").GetDouble(), r.GetProperty("hvp_seconds").GetDouble(),
+            r.TryGetProperty("reuse_seconds", out var rs) ? Times(rs) : null, r.TryGetProperty("reuse_hvps", out var rh) ? rh.GetInt64() : 0,
+            Times(r.GetProperty("gradient_seconds")), Times(r.GetProperty("hvp_seconds")),
             r.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray());
     }
+
+    /// <summary>The script's timing object <c>{"median", "min", "max", "repeats"}</c> (its warm-up run left out).</summary>
+    private static Timing Times(JsonElement e) =>
+        new(e.GetProperty("median").GetDouble(), e.GetProperty("min").GetDouble(), e.GetProperty("max").GetDouble(), e.GetProperty("repeats").GetInt32());
 
     /// <summary>The first of <paramref name="explicitPath"/>, <c>python3</c>, <c>/usr/bin/python3</c> that can import torch.</summary>
     private static string? Python(string explicitPath)

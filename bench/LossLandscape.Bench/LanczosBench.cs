@@ -24,7 +24,8 @@ namespace LossLandscape.Bench;
 /// Options: <c>--hidden 64</c> (n = 4106; 267 gives n = 17,098), <c>--k 20</c>, <c>--budget 2000</c>, <c>--tolerance 1e-6</c>,
 /// <c>--basis M</c> (thick restart's m; default the library's), <c>--adam-steps 2000</c>, <c>--plain-steps S</c> (plain Lanczos's
 /// steps; default its own, min(n, max(100, 10k)) = 200: with S = budget − k it re-solves an S × S tridiagonal eigenproblem at
-/// every step, O(S⁴) in all, and did not finish in 15 minutes at S = 1980).
+/// every step, O(S⁴) in all, and did not finish in 15 minutes at S = 1980), <c>--repeats 5</c>. Each method's time is the
+/// median of <c>--repeats</c> runs (at least 5) after a warm-up run, with min and max; the training is set-up, run once.
 /// </summary>
 public static class LanczosBench
 {
@@ -39,6 +40,7 @@ public static class LanczosBench
         int? plainSteps = args.Contains("--plain-steps") ? Int(args, "--plain-steps", 0) : null;
         int? basis = args.Contains("--basis") ? Int(args, "--basis", 0) : null;
         double tolerance = double.Parse(Text(args, "--tolerance", "1e-6"), CultureInfo.InvariantCulture);
+        int repeats = BenchRunner.Repeats(args);
 
         var data = TrainedSpectra.DropConstantInputs(DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(200));
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(hidden, ActivationRegistry.Get("tanh"))], data.OutputDim).WithScaling(InputScaling.Standardize(data));
@@ -54,26 +56,29 @@ public static class LanczosBench
         var hessian = new HessianOperator(map);
         long n = mlp.ParameterCount;
         Console.WriteLine(FormattableString.Invariant(
-            $"digits first {data.Count} rows, p′ = {data.InputDim}, ℓ = {data.OutputDim} (ℓd = {map.Constraints}), MLP {data.InputDim}-{hidden}-{data.OutputDim} tanh, n = {n}; Adam {adamSteps} steps in {trainSeconds:0.0} s, L = {run.BestLoss:G3}; torch threads {get_num_threads()}"));
+            $"digits first {data.Count} rows, p′ = {data.InputDim}, ℓ = {data.OutputDim} (ℓd = {map.Constraints}), MLP {data.InputDim}-{hidden}-{data.OutputDim} tanh, n = {n}; Adam {adamSteps} steps in {trainSeconds:0.0} s (set-up, one run), L = {run.BestLoss:G3}; torch threads {get_num_threads()}"));
 
         // Plain Lanczos with its default steps min(n, max(100, 10k)) unless --plain-steps: the whole budget in one basis (1980 steps)
         // does not finish in 15 minutes, since it re-solves the m × m tridiagonal eigenproblem at every step (O(m⁴) in all).
-        hessian.ResetApplications();
-        watch.Restart();
-        var plain = Lanczos.Eigenpairs(hessian, new LanczosOptions(k, SpectrumEnd.Smallest, MaxIterations: plainSteps, Tolerance: tolerance, VerifyResiduals: true));
-        double plainSeconds = watch.Elapsed.TotalSeconds;
-        plain.Eigenvectors.Dispose();
+        // Both start from their fixed seed, so every run takes the same steps; the rows report the last run.
+        var plainSeconds = BenchRunner.Time(repeats, () =>
+        {
+            var r = Lanczos.Eigenpairs(hessian, new LanczosOptions(k, SpectrumEnd.Smallest, MaxIterations: plainSteps, Tolerance: tolerance, VerifyResiduals: true));
+            r.Eigenvectors.Dispose();
+            return r;
+        }, out var plain);
 
-        hessian.ResetApplications();
-        watch.Restart();
-        var thick = ThickRestartLanczos.Eigenpairs(hessian, new ThickRestartOptions(k, SpectrumEnd.Smallest, basis, budget, tolerance));
-        double thickSeconds = watch.Elapsed.TotalSeconds;
-        thick.Eigenvectors.Dispose();
+        var thickSeconds = BenchRunner.Time(repeats, () =>
+        {
+            var r = ThickRestartLanczos.Eigenpairs(hessian, new ThickRestartOptions(k, SpectrumEnd.Smallest, basis, budget, tolerance));
+            r.Eigenvectors.Dispose();
+            return r;
+        }, out var thick);
 
         string E(double x) => x.ToString("0.0e+0", CultureInfo.InvariantCulture);
         double plainScale = plain.Eigenvalues.Count > 0 ? Math.Max(Math.Abs(plain.Eigenvalues.Max()), thick.NormEstimate) : thick.NormEstimate;
         Console.WriteLine();
-        Console.WriteLine($"| method (20 smallest, ‖Hv − λv‖ ≤ {E(tolerance)}·‖H‖, budget {budget} HVPs) | basis vectors | converged | negative (converged) | products | time | worst residual / ‖H‖ |");
+        Console.WriteLine($"| method (20 smallest, ‖Hv − λv‖ ≤ {E(tolerance)}·‖H‖, budget {budget} HVPs) | basis vectors | converged | negative (converged) | products | time, median (min–max) of {repeats} after a warm-up | worst residual / ‖H‖ |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
         Console.WriteLine(Row($"plain Lanczos, full re-orthogonalisation ({plain.Iterations} steps, {plain.Status})", plain.Iterations,
             plain.Eigenvalues, plain.Converged, plain.ResidualNorms, plain.Applications, plainSeconds, plainScale));
@@ -86,7 +91,7 @@ public static class LanczosBench
         return 0;
     }
 
-    private static string Row(string name, int basis, IReadOnlyList<double> values, IReadOnlyList<bool> converged, IReadOnlyList<double> residuals, long products, double seconds, double scale)
+    private static string Row(string name, int basis, IReadOnlyList<double> values, IReadOnlyList<bool> converged, IReadOnlyList<double> residuals, long products, Timing seconds, double scale)
     {
         int ok = converged.Count(c => c);
         int negative = values.Where((v, i) => v < 0 && converged[i]).Count();

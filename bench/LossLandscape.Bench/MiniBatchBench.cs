@@ -17,7 +17,9 @@ namespace LossLandscape.Bench;
 /// (784 pixel columns in 0–255 and a label in 0–9, <c>--rows 60000</c>), loaded as <c>--data</c> loads it; MLP p-64-10 tanh (train's default
 /// width), B = 32; sgd with η = 0.01/d (L is a sum over the d rows, so its gradient grows with d), adam with its
 /// defaults; a run that diverges stops the benchmark. Each setting runs <c>--epochs 2</c> epochs of steps (at least <c>--min-steps 200</c>), K = 1 runs
-/// at most <c>--baseline-steps 60</c> steps (each costs a full pass); median of <c>--repeats 5</c> with min and max.
+/// at most <c>--baseline-steps 60</c> steps (each costs a full pass). Each cell is the median of <c>--repeats 5</c> runs (at
+/// least 5) after a warm-up run of the same length, with min and max, as steps per second (the timing is of seconds per
+/// step, so the median rate is one over the median time of a step); the ratio is of the medians.
 /// </summary>
 public static class MiniBatchBench
 {
@@ -26,7 +28,7 @@ public static class MiniBatchBench
     {
         TorchRuntime.EnsureInitialized();
         int rows = Int(args, "--rows", 60_000);
-        int repeats = Int(args, "--repeats", 5);
+        int repeats = BenchRunner.Repeats(args);
         int epochs = Int(args, "--epochs", 2);
         int minSteps = Int(args, "--min-steps", 200);
         int baselineSteps = Int(args, "--baseline-steps", 60);
@@ -41,8 +43,8 @@ public static class MiniBatchBench
                 ("digits", DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"))),
                 ($"CSV {rows:N0} × 785", DatasetLoader.Load(csv, TargetSpec.Classes("label"))),
             };
-            Console.WriteLine($"MLP p-64-10 tanh, B = {Batch}; median of {repeats} (min–max) steps per second; load {Load()}");
-            Console.WriteLine("| data | optimizer | K = 1 (L every step) | K = ⌈d/B⌉ (default) | ratio |");
+            Console.WriteLine($"MLP p-64-10 tanh, B = {Batch}; steps per second, median (min–max) of {repeats} runs after a warm-up run; load {Load()}");
+            Console.WriteLine("| data | optimizer | K = 1 (L every step), steps/s | K = ⌈d/B⌉ (default), steps/s | ratio of medians |");
             Console.WriteLine("|---|---|---|---|---|");
             foreach (var (name, data) in sets)
             {
@@ -50,10 +52,10 @@ public static class MiniBatchBench
                 int steps = Math.Max(minSteps, epochs * epoch);
                 foreach (string optimizer in new[] { "sgd", "adam" })
                 {
-                    var before = Rates(data, optimizer, Batch, Math.Min(baselineSteps, steps), lossEvery: 1, repeats);
-                    var after = Rates(data, optimizer, Batch, steps, lossEvery: null, repeats);
+                    var before = PerStep(data, optimizer, Batch, Math.Min(baselineSteps, steps), lossEvery: 1, repeats);
+                    var after = PerStep(data, optimizer, Batch, steps, lossEvery: null, repeats);
                     Console.WriteLine(FormattableString.Invariant(
-                        $"| {name} (d = {data.Count}) | {optimizer} | {Cell(before)} | {Cell(after)} (K = {epoch}, {steps} steps) | {after[repeats / 2] / before[repeats / 2]:0.0}× |"));
+                        $"| {name} (d = {data.Count}) | {optimizer} | {Cell(before)} | {Cell(after)} (K = {epoch}, {steps} steps) | {before.Median / after.Median:0.0}× |"));
                 }
             }
         }
@@ -64,12 +66,14 @@ public static class MiniBatchBench
         return 0;
     }
 
-    /// <summary>Steps per second of <paramref name="repeats"/> runs of <paramref name="steps"/> steps, sorted.</summary>
-    private static double[] Rates(Dataset data, string optimizer, int batch, int steps, int? lossEvery, int repeats)
+    /// <summary>
+    /// Seconds per step of a training run of <paramref name="steps"/> steps from the same initial point: a warm-up run, then
+    /// <paramref name="repeats"/> timed runs, each its time over the steps it took. A run that diverges stops the benchmark.
+    /// </summary>
+    private static Timing PerStep(Dataset data, string optimizer, int batch, int steps, int? lossEvery, int repeats)
     {
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(64, ActivationRegistry.Get("tanh"))], data.OutputDim).WithScaling(InputScaling.Standardize(data));
-        var rates = new double[repeats];
-        for (int r = -1; r < repeats; r++) // r = −1: warm-up
+        return BenchRunner.Measure(repeats, () =>
         {
             using var model = new NetworkModel(mlp, mlp.InitialParameters(1));
             using var map = new ResidualMap(model, data);
@@ -77,22 +81,19 @@ public static class MiniBatchBench
                 ? new StochasticGradientDescent(new SgdOptions(LearningRate: 0.01 / data.Count, BatchSize: batch))
                 : new Adam(new AdamOptions(BatchSize: batch));
             var watch = Stopwatch.StartNew();
-            var run = Trainer.Run(map, opt, new TrainingOptions(r < 0 ? Math.Min(steps, 5) : steps, TargetLoss: 0, LossEvery: lossEvery));
+            var run = Trainer.Run(map, opt, new TrainingOptions(steps, TargetLoss: 0, LossEvery: lossEvery));
+            double seconds = watch.Elapsed.TotalSeconds;
             if (run.Status == SolverStatus.Diverged)
             {
                 throw new InvalidOperationException($"{optimizer} diverged after {run.Steps} steps: the rate would time a run cut short");
             }
-            if (r >= 0)
-            {
-                rates[r] = run.Steps / watch.Elapsed.TotalSeconds;
-            }
-        }
-        Array.Sort(rates);
-        return rates;
+            return seconds / run.Steps;
+        });
     }
 
-    private static string Cell(double[] rates) =>
-        string.Create(CultureInfo.InvariantCulture, $"{rates[rates.Length / 2]:0.0} ({rates[0]:0.0}–{rates[^1]:0.0})");
+    /// <summary>Steps per second from seconds per step: the median rate, then (min–max), the slowest run giving the min.</summary>
+    private static string Cell(Timing perStep) =>
+        string.Create(CultureInfo.InvariantCulture, $"{1 / perStep.Median:0.0} ({1 / perStep.Max:0.0}–{1 / perStep.Min:0.0})");
 
     private static string Load()
     {

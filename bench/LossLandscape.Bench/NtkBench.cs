@@ -12,13 +12,14 @@ namespace LossLandscape.Bench;
 /// <summary>
 /// The empirical NTK K = JJᵀ (ℓd × ℓd, one-hot digits) by the library's per-layer factors against PyTorch's own route:
 /// functorch <c>vmap(jacrev(f))</c> for the per-sample Jacobians, then J Jᵀ (bench/pytorch/ntk_pytorch.py), on the same model file
-/// (written by <see cref="ModelFile.Save"/>) and the same inputs, same machine, one run each after a warm-up. Accuracy: the
-/// largest |K_ours − K_torch| over the largest |K|.
+/// (written by <see cref="ModelFile.Save"/>) and the same inputs, same machine; each route the median of <c>repeats</c> runs
+/// (at least 5) after a warm-up run, with min and max (the script repeats its own runs). Accuracy: the largest
+/// |K_ours − K_torch| over the largest |K|.
 /// </summary>
 public static class Ntk
 {
     /// <summary>Runs the comparison at d rows and the given hidden widths (comma separated).</summary>
-    public static void Run(int rows, string widthsText, string activation, string python)
+    public static void Run(int rows, string widthsText, string activation, string python, int repeats)
     {
         int[] widths = widthsText.Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
         var full = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(rows);
@@ -33,7 +34,7 @@ public static class Ntk
         Directory.CreateDirectory(dir);
         try
         {
-            Compare(map, mlp, parameters, data, dir, widthsText, activation, python);
+            Compare(map, mlp, parameters, data, dir, widthsText, activation, python, repeats);
         }
         finally
         {
@@ -41,7 +42,7 @@ public static class Ntk
         }
     }
 
-    private static void Compare(ResidualMap map, Mlp mlp, double[] parameters, Dataset data, string dir, string widthsText, string activation, string python)
+    private static void Compare(ResidualMap map, Mlp mlp, double[] parameters, Dataset data, string dir, string widthsText, string activation, string python, int repeats)
     {
         string modelPath = Path.Combine(dir, "model.json"), inputPath = Path.Combine(dir, "inputs.bin"), outPath = Path.Combine(dir, "k_torch.bin");
         ModelFile.Save(modelPath, new NetworkPoint(mlp, parameters));
@@ -52,17 +53,14 @@ public static class Ntk
 
         ScaleBench.ResetPeak();
         Tensor? ours = null;
-        double oursSeconds = BenchRunner.Median(3, () =>
-        {
-            ours?.Dispose();
-            ours = GramMatrix.Compute(map);
-        });
+        // The previous run's K is freed before each run, untimed: the peak holds one K.
+        var oursSeconds = BenchRunner.Time(repeats, () => ours = GramMatrix.Compute(map), before: () => ours?.Dispose());
         double oursPeak = ScaleBench.Peak();
 
         var script = HessianBench.FindUp(Path.Combine("bench", "pytorch", "ntk_pytorch.py")) ?? "bench/pytorch/ntk_pytorch.py";
         var start = new ProcessStartInfo(python, [script, modelPath, inputPath,
             data.Count.ToString(CultureInfo.InvariantCulture), data.InputDim.ToString(CultureInfo.InvariantCulture), outPath,
-            get_num_threads().ToString(CultureInfo.InvariantCulture)])
+            get_num_threads().ToString(CultureInfo.InvariantCulture), repeats.ToString(CultureInfo.InvariantCulture)])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -77,17 +75,18 @@ public static class Ntk
             return;
         }
         var fields = stdout.Trim().Split('\n').Last().Split(' ');
-        double torchSeconds = double.Parse(fields[0], CultureInfo.InvariantCulture);
-        double torchPeak = double.Parse(fields[1], CultureInfo.InvariantCulture);
-        string torchRoute = string.Join(' ', fields.Skip(2));
+        double D(int i) => double.Parse(fields[i], CultureInfo.InvariantCulture);
+        var torchSeconds = new Timing(D(0), D(1), D(2), int.Parse(fields[3], CultureInfo.InvariantCulture));
+        double torchPeak = D(4);
+        string torchRoute = string.Join(' ', fields.Skip(5));
         using var theirs = tensor(ReadDoubles(outPath, m * m), dtype: float64).reshape(m, m);
         double scale = theirs.abs().max().item<double>();
         double difference = (ours! - theirs).abs().max().item<double>() / scale;
         Console.WriteLine();
-        Console.WriteLine("| route | time | peak memory (VmHWM) | ratio |");
+        Console.WriteLine($"| route | time, median (min–max) of {repeats} after a warm-up | peak memory (VmHWM) | ratio of medians |");
         Console.WriteLine("|---|---|---|---|");
-        Console.WriteLine(FormattableString.Invariant($"| LossLandscape: per-layer factors, K = Σₖ (δδᵀ) ⊙ (aaᵀ + 1), J never formed (median of 3) | {oursSeconds:0.000} s | {oursPeak:0.00} GB (whole process) | 1 |"));
-        Console.WriteLine(FormattableString.Invariant($"| PyTorch {torchRoute}, then J Jᵀ | {torchSeconds:0.000} s | {torchPeak:0.00} GB | {torchSeconds / oursSeconds:0.0} × slower |"));
+        Console.WriteLine(FormattableString.Invariant($"| LossLandscape: per-layer factors, K = Σₖ (δδᵀ) ⊙ (aaᵀ + 1), J never formed | {BenchRunner.S(oursSeconds)} | {oursPeak:0.00} GB (whole process) | 1 |"));
+        Console.WriteLine(FormattableString.Invariant($"| PyTorch {torchRoute}, then J Jᵀ | {BenchRunner.S(torchSeconds)} | {torchPeak:0.00} GB | {torchSeconds.Median / oursSeconds.Median:0.0} × slower |"));
         Console.WriteLine(FormattableString.Invariant($"max |K_ours − K_torch| / max|K| = {difference:e2} (goal ≤ 1e−10)"));
         ours!.Dispose();
     }

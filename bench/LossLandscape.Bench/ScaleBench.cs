@@ -21,11 +21,15 @@ namespace LossLandscape.Bench;
 /// Options: <c>--rows 1000 --widths 3000,3000 --activation tanh --steps 30 --budget-gb 14 --seed 1</c>;
 /// <c>--ntk-rows 300 --ntk-widths 300,300</c>; <c>--skip-train</c> (phases at the initial point only), <c>--skip-ntk</c>,
 /// <c>--python /usr/bin/python3</c>; <c>--save-model F</c> (write the point Gauss–Newton reached), <c>--model F</c> (start from
-/// such a point: no training; the model must match --rows, --widths and --activation).
+/// such a point: no training; the model must match --rows, --widths and --activation); <c>--repeats 5</c>.
+/// Every phase, Gauss–Newton included (each run from the same starting point), is the median of <c>--repeats</c> runs (at
+/// least 5) after a warm-up run, with min and max; its peak memory is the highest of the timed runs, each reset before it.
+/// The NTK comparison follows the same rule (<see cref="Ntk"/>).
 /// </summary>
 public static class ScaleBench
 {
     private static readonly List<string> Rows = [];
+    private static int _repeats = BenchRunner.MinRepeats;
 
     /// <summary>Runs the benchmark.</summary>
     public static int Run(string[] args)
@@ -37,6 +41,7 @@ public static class ScaleBench
         int steps = BenchArgs.Int(args, "--steps", 30);
         int seed = BenchArgs.Int(args, "--seed", 1);
         long budget = (long)(double.Parse(BenchArgs.Text(args, "--budget-gb", "14"), CultureInfo.InvariantCulture) * (1L << 30));
+        _repeats = BenchRunner.Repeats(args);
 
         var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(rows);
         var mlp = new Mlp(data.InputDim, widths.Select(w => new HiddenLayer(w, ActivationRegistry.Get(activation))).ToArray(), data.OutputDim)
@@ -44,7 +49,7 @@ public static class ScaleBench
         Console.WriteLine(FormattableString.Invariant(
             $"digits first {data.Count} rows, one-hot ℓ = {data.OutputDim} (ℓd = {data.Count * data.OutputDim}), MLP {data.InputDim}-{string.Join("-", widths)}-{data.OutputDim} {activation}, n = {mlp.ParameterCount:N0}; budget {budget / (double)(1L << 30):0.#} GiB; torch threads {get_num_threads()}"));
         Console.WriteLine();
-        Rows.Add("| phase | time | peak memory (VmHWM) | notes |");
+        Rows.Add($"| phase | time, median (min–max) of {_repeats} after a warm-up | peak memory (VmHWM), highest run | notes |");
         Rows.Add("|---|---|---|---|");
 
         string? load = BenchArgs.Text(args, "--model", "") is { Length: > 0 } l ? l : null;
@@ -70,48 +75,52 @@ public static class ScaleBench
         if (!args.Contains("--skip-ntk"))
         {
             Console.WriteLine();
-            Ntk.Run(BenchArgs.Int(args, "--ntk-rows", 300), BenchArgs.Text(args, "--ntk-widths", "300,300"), activation, BenchArgs.Text(args, "--python", "/usr/bin/python3"));
+            Ntk.Run(BenchArgs.Int(args, "--ntk-rows", 300), BenchArgs.Text(args, "--ntk-widths", "300,300"), activation, BenchArgs.Text(args, "--python", "/usr/bin/python3"), _repeats);
         }
         return 0;
     }
 
     private static void Train(ResidualMap map, int steps, long budget)
     {
-        using var gaussNewton = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budget));
-        var watch = Stopwatch.StartNew();
-        double last = 0;
-        var progress = new SynchronousProgress<TrainingProgress>(p =>
-        {
-            double now = watch.Elapsed.TotalSeconds;
-            Console.WriteLine(FormattableString.Invariant($"  GN step {p.Step}: L = {p.Loss:e3} ({now - last:0.0} s, peak {Peak():0.00} GB)"));
-            last = now;
-        });
         var on = OnManifoldTest.At(map);
         // Stop once the point passes the library's on-M test (the certificate's own criterion): L ≤ ℓd·tol² is implied by it.
         double target = map.Constraints * Math.Pow(on.Tolerance, 2) / 4;
-        ResetPeak();
-        watch.Restart();
-        var run = Trainer.Run(map, gaussNewton, new TrainingOptions(steps, target), progress);
-        double seconds = watch.Elapsed.TotalSeconds;
+        // Every run, the warm-up included, starts from the same point with a fresh optimizer; the last leaves the model on M.
+        using var start = ParameterVector.Get(map.Model);
+        int index = -1;
+        string describe = "";
+        var (time, peak, run) = Repeat(() =>
+        {
+            string label = index < 0 ? "warm-up" : $"run {index + 1}/{_repeats}";
+            index++;
+            using var gaussNewton = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budget));
+            describe = gaussNewton.Describe();
+            var watch = Stopwatch.StartNew();
+            double last = 0;
+            var progress = new SynchronousProgress<TrainingProgress>(p =>
+            {
+                double now = watch.Elapsed.TotalSeconds;
+                Console.WriteLine(FormattableString.Invariant($"  GN {label} step {p.Step}: L = {p.Loss:e3} ({now - last:0.0} s, peak {Peak():0.00} GB)"));
+                last = now;
+            });
+            return Trainer.Run(map, gaussNewton, new TrainingOptions(steps, target), progress);
+        }, before: () => ParameterVector.Set(map.Model, start));
         var end = OnManifoldTest.At(map);
         Rows.Add(FormattableString.Invariant(
-            $"| Gauss–Newton to M ({gaussNewton.Describe()}) | {seconds:0.0} s | {Peak():0.00} GB | {run.Steps} steps, L {run.LossHistory[0]:e2} → {run.BestLoss:e2}, status {run.Status}, max|H| {end.MaxAbsResidual:e2} (tol {end.Tolerance:e2}): on M {(end.Holds ? "yes" : "NO")} |"));
+            $"| Gauss–Newton to M ({describe}) | {BenchRunner.S(time)} | {peak:0.00} GB | {run.Steps} steps, L {run.LossHistory[0]:e2} → {run.BestLoss:e2}, status {run.Status}, max|H| {end.MaxAbsResidual:e2} (tol {end.Tolerance:e2}): on M {(end.Holds ? "yes" : "NO")} |"));
         Console.WriteLine(Rows[^1]);
     }
 
     private static void Certify(ResidualMap map, long budget)
     {
-        ResetPeak();
-        var watch = Stopwatch.StartNew();
-        var cert = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: budget));
-        double seconds = watch.Elapsed.TotalSeconds;
+        var (time, peak, cert) = Repeat(() => Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: budget)));
         var j = cert.Jacobian;
         Rows.Add(FormattableString.Invariant(
-            $"| certify --method gram (whole: residuals, Gram, rank test, inertia) | {seconds:0.0} s | {Peak():0.00} GB | rank {j.Rank} of {cert.Constraints} ({(j.Decided ? "decided" : "NOT decided")}; {j.Basis}; σmin ≥ {j.SigmaMin:e3}, σmax ≈ {j.SigmaMax:e3}, tol {j.Tolerance:e3}); on M {(cert.OnManifold ? "yes" : "no")}; inertia {cert.Hessian.Positive}/{cert.Hessian.Zero}/{cert.Hessian.Negative} ({(cert.Hessian.Decided ? "decided" : "NOT decided")}) |"));
+            $"| certify --method gram (whole: residuals, Gram, rank test, inertia) | {BenchRunner.S(time)} | {peak:0.00} GB | rank {j.Rank} of {cert.Constraints} ({(j.Decided ? "decided" : "NOT decided")}; {j.Basis}; σmin ≥ {j.SigmaMin:e3}, σmax ≈ {j.SigmaMax:e3}, tol {j.Tolerance:e3}); on M {(cert.OnManifold ? "yes" : "no")}; inertia {cert.Hessian.Positive}/{cert.Hessian.Zero}/{cert.Hessian.Negative} ({(cert.Hessian.Decided ? "decided" : "NOT decided")}) |"));
         Console.WriteLine(Rows[^1]);
     }
 
-    /// <summary>The phases of the certificate and of one Gauss–Newton step, timed one by one at the final point.</summary>
+    /// <summary>The phases of the certificate and of one Gauss–Newton step, timed one by one at the final point (each repeated).</summary>
     private static void Pieces(ResidualMap map, Mlp mlp, long budget)
     {
         var model = (NetworkModel)map.Model;
@@ -157,13 +166,34 @@ public static class ScaleBench
 
     private static T Phase<T>(string name, Func<T> action, Func<T, string> note)
     {
-        ResetPeak();
-        var watch = Stopwatch.StartNew();
-        var result = action();
-        double seconds = watch.Elapsed.TotalSeconds;
-        Rows.Add(FormattableString.Invariant($"| {name} | {seconds:0.00} s | {Peak():0.00} GB | {note(result)} |"));
+        var (time, peak, result) = Repeat(action);
+        Rows.Add(FormattableString.Invariant($"| {name} | {BenchRunner.S(time)} | {peak:0.00} GB | {note(result)} |"));
         Console.WriteLine(Rows[^1]);
         return result;
+    }
+
+    /// <summary>
+    /// <paramref name="action"/> timed by <see cref="BenchRunner.Measure"/> (a warm-up, then <c>--repeats</c> runs); before
+    /// each run, untimed: <paramref name="before"/>, the previous run's result disposed (when it is disposable), and the
+    /// peak-memory counter reset. Returns the timing, the highest peak of the timed runs, and the last run's result.
+    /// </summary>
+    private static (Timing Time, double Peak, T Last) Repeat<T>(Func<T> action, Action? before = null)
+    {
+        T result = default!;
+        var peaks = new List<double>();
+        var time = BenchRunner.Measure(_repeats, () =>
+        {
+            (result as IDisposable)?.Dispose();
+            result = default!;
+            before?.Invoke();
+            ResetPeak();
+            var watch = Stopwatch.StartNew();
+            result = action();
+            double seconds = watch.Elapsed.TotalSeconds;
+            peaks.Add(Peak());
+            return seconds;
+        });
+        return (time, peaks.Skip(1).Max(), result); // peaks[0] is the warm-up's
     }
 
     /// <summary>Resets the kernel's peak-RSS counter of this process (Linux: writing 5 to /proc/self/clear_refs).</summary>

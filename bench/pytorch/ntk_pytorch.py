@@ -3,11 +3,13 @@
 Reads a LossLandscape model file (losslandscape.mlp/1: per layer the Out x In weights row-major, then the biases) and the
 inputs (float64, d x p, raw bytes), builds the same MLP in torch.nn, computes the per-sample Jacobians with functorch's
 vmap(jacrev(f)) (torch.func's predecessor in PyTorch 1.13), concatenates them into J (ld x n, sample-major rows) and
-forms K = J J^T. Writes K as raw float64 bytes and prints "seconds peak_GB route".
-Usage: ntk_pytorch.py MODEL INPUTS D P OUT THREADS
+forms K = J J^T: one warm-up run, not timed, then REPEATS timed runs (default 5, at least 5). Writes the last K as raw
+float64 bytes and prints "median min max repeats peak_GB route" (seconds; the peak is the process's, over all runs).
+Usage: ntk_pytorch.py MODEL INPUTS D P OUT THREADS [REPEATS]
 """
 import json
 import resource
+import statistics
 import sys
 import time
 
@@ -60,19 +62,26 @@ def ntk(fnet, params, x):
 
 def main():
     model_path, inputs_path, d, p, out_path, threads = sys.argv[1:7]
+    repeats = int(sys.argv[7]) if len(sys.argv) > 7 else 5
+    if repeats < 5:
+        raise SystemExit("REPEATS: every time is the median of at least 5 repeats after a warm-up")
     torch.set_num_threads(int(threads))
     with open(model_path) as f:
         model = json.load(f)
     net = build(model)
     x = torch.from_numpy(np.fromfile(inputs_path, dtype=np.float64).reshape(int(d), int(p)))
     fnet, params = make_functional(net)
-    ntk(fnet, params, x[:2])  # warm-up
-    start = time.perf_counter()
-    k = ntk(fnet, params, x)
-    seconds = time.perf_counter() - start
+    ntk(fnet, params, x)  # warm-up, not timed (its K is dropped at once)
+    times, k = [], None
+    for _ in range(repeats):
+        k = None  # the previous K freed before the next run: the peak does not hold two of them
+        start = time.perf_counter()
+        k = ntk(fnet, params, x)
+        times.append(time.perf_counter() - start)
     k.detach().numpy().tofile(out_path)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-    print(f"{seconds:.4f} {peak:.2f} functorch vmap(jacrev) (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    print(f"{statistics.median(times):.4f} {min(times):.4f} {max(times):.4f} {len(times)} {peak:.2f} "
+          f"functorch vmap(jacrev) (torch {torch.__version__}, {torch.get_num_threads()} threads)")
 
 
 if __name__ == "__main__":
