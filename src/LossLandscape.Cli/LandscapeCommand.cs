@@ -199,7 +199,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             Seed = _seed is null ? 0 : result.GetValue(_seed),
             BatchSize = _batchSize is null ? null : result.GetValue(_batchSize),
             BudgetGigabytes = _budget is null ? MemoryBudget.DefaultBytes / 1e9 : result.GetValue(_budget),
-            Cluster = _cluster is null ? null : result.GetValue(_cluster),
+            Cluster = _cluster is null ? own.Cluster : result.GetValue(_cluster),
         });
     }
 

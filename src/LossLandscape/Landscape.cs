@@ -243,7 +243,7 @@ public sealed class Landscape : IDisposable
     {
         ThrowIfDisposed();
         options ??= new WalkOptions();
-        return ManifoldWalk.Run(Map, new Paths.WalkOptions(options.Steps, options.StepSize, options.Seed, options.Tolerance * Math.Max(1, Data.MaxAbsTarget())));
+        return ManifoldWalk.Run(Map, new Paths.WalkOptions(options.Steps, options.StepSize, options.Seed, OnManifoldTest.Threshold(Map, options.Tolerance)));
     }
 
     /// <summary>
@@ -263,7 +263,7 @@ public sealed class Landscape : IDisposable
         }
         var a = new NetworkPoint(network.Network, network.ToArray());
         var methods = options.Methods ?? Enum.GetValues<ConnectMethod>();
-        var settings = new Paths.ConnectOptions(options.Points, options.Budget, options.Seed, options.Bends, options.Tolerance * Math.Max(1, Data.MaxAbsTarget()), options.LearningRate);
+        var settings = new Paths.ConnectOptions(options.Points, options.Budget, options.Seed, options.Bends, OnManifoldTest.Threshold(Map, options.Tolerance), options.LearningRate);
         return PathConnection.Connect(Map, a, to, methods, settings, options.Align, progress, cancellation);
     }
 

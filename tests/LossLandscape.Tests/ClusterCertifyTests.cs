@@ -128,7 +128,7 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
             string local = Path.Combine(dir, "local.json"), remote = Path.Combine(dir, "remote.json");
             var (code, _, err) = CliTests.Run(["certify", "--model", model, .. data, "--method", "gram", "--json", local]);
             Assert.True(code == 0, err);
-            (code, _, err) = CliTests.Run(["certify", "--model", model, .. data, "--cluster", file, "--json", remote]);
+            (code, _, err) = CliTests.Run(["certify", "--model", model, .. data, "--method", "gram", "--cluster", file, "--json", remote]);
             Assert.True(code == 0, err);
             using var a = System.Text.Json.JsonDocument.Parse(File.ReadAllText(local));
             using var b = System.Text.Json.JsonDocument.Parse(File.ReadAllText(remote));
@@ -148,7 +148,21 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
             double x = a.RootElement.GetProperty("jacobian").GetProperty("sigmaMax").GetDouble(), y = b.RootElement.GetProperty("jacobian").GetProperty("sigmaMax").GetDouble();
             Assert.True(Math.Abs(x - y) <= Tolerances.DistributedAgreement * x, $"σmax: {x:R} here, {y:R} on the cluster");
             Assert.Equal(3, b.RootElement.GetProperty("cluster").GetProperty("shards").GetInt32());
-            Assert.Equal(2, CliTests.Run(["certify", "--model", model, .. data, "--cluster", file, "--method", "dense"]).Code);
+            // The dense method on the cluster: n Hessian columns by distributed products, the same counts as here.
+            string denseLocal = Path.Combine(dir, "dense-local.json"), denseRemote = Path.Combine(dir, "dense-remote.json");
+            Assert.Equal(0, CliTests.Run(["certify", "--model", model, .. data, "--method", "dense", "--json", denseLocal]).Code);
+            (code, _, err) = CliTests.Run(["certify", "--model", model, .. data, "--method", "dense", "--cluster", file, "--json", denseRemote]);
+            Assert.True(code == 0, err);
+            using var c = System.Text.Json.JsonDocument.Parse(File.ReadAllText(denseLocal));
+            using var d = System.Text.Json.JsonDocument.Parse(File.ReadAllText(denseRemote));
+            Assert.Equal("dense", d.RootElement.GetProperty("hessian").GetProperty("method").GetString());
+            foreach (var count in new[] { "positive", "zero", "negative" })
+            {
+                Assert.Equal(c.RootElement.GetProperty("hessian").GetProperty(count).GetInt32(), d.RootElement.GetProperty("hessian").GetProperty(count).GetInt32());
+            }
+            // --perturb certifies perturbed targets that only this process has: refused with one line naming why.
+            var refused = CliTests.Run(["certify", "--model", model, .. data, "--perturb", "1e-3", "--cluster", file]);
+            CliGuardTests.AssertOneLineError(refused, "--perturb");
         }
         finally
         {

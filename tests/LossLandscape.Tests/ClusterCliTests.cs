@@ -67,9 +67,6 @@ public sealed class ClusterCliTests : IDisposable
         (code, _, err) = CliTests.Run("worker", "--cluster", PathOf("two.json"), "--index", "2");
         OneErrorLine(code, err, "--index: 2");
 
-        (code, _, err) = CliTests.Run("spectrum", "--model", model, "--data", "builtin:iris", "--one-hot", "species", "--method", "gram", "--cluster", PathOf("two.json"));
-        OneErrorLine(code, err, "--method gram is not distributed");
-
         // No worker started at the file's ports: the client gives up after its connect timeout (15 s), exit 2 with one line.
         (code, _, err) = CliTests.Run("evaluate", "--model", model, "--data", "builtin:iris", "--one-hot", "species", "--cluster", PathOf("two.json"));
         OneErrorLine(code, err, "no silo reachable");

@@ -23,12 +23,6 @@ namespace LossLandscape.Cli.Commands;
 /// </remarks>
 internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings, CertificateOutput>
 {
-    /// <summary>
-    /// The perturbed point is projected onto the new M to this fraction of the on-M tolerance, so that it certifies as on M
-    /// with two orders of magnitude to spare.
-    /// </summary>
-    private const double ProjectionToleranceFraction = 1e-2;
-
     private readonly Option<string> _method = new("--method") { Description = "auto | dense (all n eigenvalues) | gram (2·eig(JJᵀ) on M)", DefaultValueFactory = _ => "auto" };
     private readonly Option<double?> _perturb = new("--perturb") { Description = "Theorem 2.1: perturb the targets by |r| < EPS, move onto the new M, certify again" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "on M when max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => OnManifoldTest.DefaultRelativeTolerance };
@@ -97,10 +91,8 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         {
             return CertificateOutput.From(run.Data, first);
         }
-        // RegularValuePerturbation moves the model (run.Model) onto the perturbed M; run.Problem is not used after this.
-        var perturbation = run.Progress("perturb", _ => RegularValuePerturbation.Apply(run.Model, run.Data, eps, settings.Seed, first.OnManifoldTolerance * ProjectionToleranceFraction, options.MemoryBudgetBytes));
-        using var perturbedMap = new ResidualMap(run.Model, perturbation.Perturbed);
-        var second = run.Progress("certify the perturbed point", progress => Certificate.Compute(perturbedMap, options, progress));
+        // The model moves onto the perturbed M; run.Problem is not used after this.
+        var (perturbation, second) = run.Progress("perturb and certify again", progress => RegularValuePerturbation.Certify(run.Model, run.Data, eps, settings.Seed, options, progress));
         return CertificateOutput.From(run.Data, first) with
         {
             Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,

@@ -183,7 +183,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
             }
         }
         var map = run.Problem;
-        double tolerance = settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget());
+        double tolerance = OnManifoldTest.Threshold(run.Problem, settings.Tolerance);
         var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate, settings.MemoryBudgetBytes());
         // Ctrl-C: the running method stops at its next step and returns what it has; the rest are skipped.
         var report = run.ProgressUntilCtrlC("connect", (progress, cancellation) =>
@@ -208,6 +208,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         {
             Interrupted = report.Cancelled,
             Identical = report.Identical,
+            Connected = report.Connected,
         };
     }
 
@@ -267,7 +268,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     /// <inheritdoc/>
     protected override int ExitCode(Settings settings, ConnectOutput result) =>
         result.Interrupted ? TrainCommand.Interrupted
-        : result.Methods.All(m => m.Status == SolverStatus.Converged.ToJsonName() && (m.Method != "manifold" || m.Certified)) ? LandscapeApp.Success
+        : result.Connected ? LandscapeApp.Success
         : LandscapeApp.Failure;
 }
 
@@ -291,16 +292,20 @@ internal sealed record ConnectOutput(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PathFile,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Plot,
     double Seconds) : IClusterReported<ConnectOutput>
-{    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
+{
+    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>
     public ConnectOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 
-
     /// <summary>Whether Ctrl-C stopped the run (exit 130).</summary>
     public bool Interrupted { get; init; }
+
+    /// <summary>The library's verdict (<see cref="ConnectionReport.Connected"/>): exit 0 when true, 1 when false.</summary>
+    [JsonIgnore]
+    public bool Connected { get; init; }
 
     /// <summary>Whether weight matching mapped B onto A exactly (then no method runs: there is no path to find).</summary>
     public bool Identical { get; init; }

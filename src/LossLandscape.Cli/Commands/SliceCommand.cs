@@ -150,13 +150,13 @@ internal sealed record SliceOutput(
     double CenterLoss,
     string Figure,
     double Seconds) : IClusterReported<SliceOutput>
-{    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
+{
+    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>
     public SliceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
 
     /// <summary>The output of <paramref name="slice"/>, drawn to <paramref name="figure"/>.</summary>
     public static SliceOutput Of(SliceResult slice, string figure, double seconds)

@@ -1,3 +1,4 @@
+using LossLandscape.Geometry;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
@@ -86,7 +87,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     protected override WalkOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Problem;
-        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, settings.Tolerance * Math.Max(1, run.Data.MaxAbsTarget()),
+        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, OnManifoldTest.Threshold(run.Problem, settings.Tolerance),
             settings.MemoryBudgetBytes());
         // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
         var walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));

@@ -250,29 +250,6 @@ public sealed class JacobianFactorization : IDisposable
         return FromGram(() => copy.matmul(copy.t()), m, n, x => copy.matmul(x), y => copy.t().matmul(y), copy);
     }
 
-    /// <summary>
-    /// Factors a J known only through its Gram matrix K = JJᵀ (ℓd × ℓd) and its products, as the Gram route does: K = WΛWᵀ
-    /// by eigh, σᵢ = √max(λᵢ, 0) in descending order, the rank tolerance √(ℓd·ε)·σmax, and the steps and projections
-    /// through <paramref name="times"/> and <paramref name="transposeTimes"/>. For a Jacobian whose products are computed
-    /// elsewhere, such as on the shards of a cluster.
-    /// </summary>
-    /// <param name="gram">K = JJᵀ, symmetric (not kept).</param>
-    /// <param name="parameters">n, the number of columns of J.</param>
-    /// <param name="times">V ↦ JV for an n × k block V.</param>
-    /// <param name="transposeTimes">W ↦ JᵀW for an ℓd × k block W.</param>
-    public static JacobianFactorization FromGramMatrix(Tensor gram, long parameters, Func<Tensor, Tensor> times, Func<Tensor, Tensor> transposeTimes)
-    {
-        ArgumentNullException.ThrowIfNull(gram);
-        ArgumentNullException.ThrowIfNull(times);
-        ArgumentNullException.ThrowIfNull(transposeTimes);
-        if (gram.dim() != 2 || gram.shape[0] != gram.shape[1])
-        {
-            throw new ArgumentException($"the Gram matrix must be square, got shape [{string.Join(",", gram.shape)}]", nameof(gram));
-        }
-        static Func<Tensor, Tensor> Columns(Func<Tensor, Tensor> block) => x => x.dim() == 1 ? block(x.unsqueeze(1)).squeeze(1) : block(x);
-        return FromGram(() => gram.to_type(float64), checked((int)gram.shape[0]), parameters, Columns(times), Columns(transposeTimes), null);
-    }
-
     /// <summary>The rank decision at <paramref name="map"/>'s point (one factorization by <see cref="At"/>).</summary>
     public static RankDecision RankAt(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
     {

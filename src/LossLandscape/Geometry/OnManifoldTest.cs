@@ -25,7 +25,21 @@ public sealed record OnManifoldTest(double MaxAbsResidual, double Tolerance, boo
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
         double maxAbs = map.Residuals().abs().max().item<double>();
-        double tolerance = relativeTolerance * Math.Max(1.0, map.Data.MaxAbsTarget());
+        double tolerance = Threshold(map, relativeTolerance);
         return new OnManifoldTest(maxAbs, tolerance, maxAbs <= tolerance);
     }
+
+    /// <summary>
+    /// The absolute on-M threshold for a relative tolerance: <paramref name="relativeTolerance"/>·max(1, max|y|), the scale of
+    /// the targets (at least 1, so that targets near 0 do not make the test stricter than float64 can meet). The one place
+    /// the threshold is computed: the certificate, the spectrum, the walk, the paths, the report and the CLI read it here.
+    /// </summary>
+    public static double Threshold(IResidualProblem problem, double relativeTolerance = DefaultRelativeTolerance)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        return Threshold(problem.MaxAbsTarget, relativeTolerance);
+    }
+
+    /// <summary>The threshold of <see cref="Threshold(IResidualProblem, double)"/> for targets whose largest |y| is <paramref name="maxAbsTarget"/>.</summary>
+    public static double Threshold(double maxAbsTarget, double relativeTolerance) => relativeTolerance * Math.Max(1.0, maxAbsTarget);
 }

@@ -12,6 +12,11 @@ namespace LossLandscape.Geometry;
 /// <param name="Projection">The Gauss–Newton projection onto the new M.</param>
 public sealed record PerturbationResult(Dataset Perturbed, double PerturbationNorm, GaussNewtonResult Projection);
 
+/// <summary>The outcome of <see cref="RegularValuePerturbation.Certify"/>: the perturbation and the certificate of the point it reached.</summary>
+/// <param name="Perturbation">The perturbed targets and the projection onto their M.</param>
+/// <param name="Certificate">The certificate of the projected point on the perturbed data.</param>
+public sealed record PerturbedCertificate(PerturbationResult Perturbation, CertificateResult Certificate);
+
 /// <summary>
 /// Theorem 2.1's "generically": when 0 is not a regular value of H (rank J &lt; ℓd on M), replace the
 /// targets yᵢ by yᵢ + rᵢ with |r| &lt; ε; by Sard's theorem almost every such r makes 0 a regular value
@@ -19,6 +24,34 @@ public sealed record PerturbationResult(Dataset Perturbed, double PerturbationNo
 /// </summary>
 public static class RegularValuePerturbation
 {
+    /// <summary>
+    /// The perturbed point is projected onto the new M to this fraction of the on-M tolerance (1e−2), so that it certifies
+    /// as on M with two orders of magnitude to spare.
+    /// </summary>
+    public const double ProjectionToleranceFraction = 1e-2;
+
+    /// <summary>
+    /// The workflow of Theorem 2.1's "generically", whole: perturb the targets by |r| = ε/2 (<see cref="Apply"/>), project the
+    /// model onto the new M to <see cref="ProjectionToleranceFraction"/> of the on-M threshold, and certify the point reached
+    /// on the perturbed data with <paramref name="options"/>. The model is left at that point.
+    /// </summary>
+    /// <param name="model">The model at a point of M (moved).</param>
+    /// <param name="data">The data (not changed: the perturbed copy is in the result).</param>
+    /// <param name="epsilon">The bound ε on |r|.</param>
+    /// <param name="seed">The seed of r's direction.</param>
+    /// <param name="options">The certificate's method, on-M tolerance and budget.</param>
+    /// <param name="progress">Receives the second certificate's stages.</param>
+    public static PerturbedCertificate Certify(IDifferentiableModel model, Dataset data, double epsilon, int seed, CertificateOptions options, IProgress<ProgressReport>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        double threshold = OnManifoldTest.Threshold(data.MaxAbsTarget(), options.OnManifoldTolerance);
+        var perturbation = Apply(model, data, epsilon, seed, threshold * ProjectionToleranceFraction, options.MemoryBudgetBytes);
+        using var map = new ResidualMap(model, perturbation.Perturbed);
+        return new PerturbedCertificate(perturbation, Certificate.Compute(map, options, progress));
+    }
+
     /// <summary>Perturbs the targets by r with |r| = ε/2 in a seeded uniformly random direction and projects the model onto the new M.</summary>
     public static PerturbationResult Apply(IDifferentiableModel model, Dataset data, double epsilon, int seed, double tolerance, long memoryBudgetBytes = MemoryBudget.DefaultBytes)
     {

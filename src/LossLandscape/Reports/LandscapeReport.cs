@@ -90,7 +90,7 @@ public static class LandscapeReport
             {
                 ProgressReport.Report(progress, "walk on M", 0.9);
                 var start = map.GetPoint();
-                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, 1e-10 * Math.Max(1, map.Data.MaxAbsTarget()), options.MemoryBudgetBytes));
+                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, OnManifoldTest.Threshold(map, 1e-10), options.MemoryBudgetBytes));
                 map.SetPoint(start);
                 start.Dispose();
                 report.Figure(Plots.Svg(Plots.Walk(walk.Steps, "Random walk on M")),

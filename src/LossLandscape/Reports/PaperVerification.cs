@@ -105,7 +105,7 @@ public static class PaperVerification
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, new SmooLU())], data.OutputDim).WithScaling(InputScaling.Standardize(data));
         using var model = new NetworkModel(mlp, mlp.InitialParameters(seed));
         using var map = new ResidualMap(model, data);
-        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12 * Math.Max(1, data.MaxAbsTarget()), MaxSteps: 40));
+        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(OnManifoldTest.Threshold(map, 1e-12), MaxSteps: 40));
         return (new NetworkPoint(mlp, model.ToArray()), projection);
     }
 
@@ -219,7 +219,7 @@ public static class PaperVerification
         var b = TrainedMinimum(mlp, data, 2);
         using var model = new NetworkModel(mlp, a);
         using var map = new ResidualMap(model, data);
-        double tol = 1e-10 * Math.Max(1, data.MaxAbsTarget());
+        double tol = OnManifoldTest.Threshold(map, 1e-10);
         var options = new ConnectOptions(Tolerance: tol);
         var linear = PathConnection.Run(map, ConnectMethod.Linear, a, b, options);
         var path = PathConnection.Run(map, ConnectMethod.Manifold, a, b, options);
