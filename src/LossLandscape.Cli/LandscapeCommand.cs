@@ -78,7 +78,7 @@ namespace LossLandscape.Cli;
 /// property with <c>[JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]</c>. Doubles need nothing: NaN and
 /// ±∞ are written as null. Add the command's field names to <c>CliJsonTests</c> before converting it, so that the
 /// test fails if the conversion renames one.</para>
-/// <para>Variations: a command whose map is not the squared loss on all rows overrides <see cref="CreateMap"/>
+/// <para>Variations: a command whose loss is not the squared one overrides <see cref="LossExponent"/>
 /// (evaluate's <c>--exponent</c>); a command that reads a second model (train's <c>--init</c>) loads it in
 /// <see cref="Execute"/>; a long computation runs inside <see cref="CommandRun.Progress{T}"/>; a command without
 /// <c>--json</c> leaves <see cref="JsonType"/> null and its result record is only rendered.</para>
@@ -247,8 +247,15 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// <summary>The exit code of a finished run (default <see cref="LandscapeApp.Success"/>).</summary>
     protected virtual int ExitCode(TSettings settings, TResult result) => LandscapeApp.Success;
 
-    /// <summary>The residual map H of the model on the data (default: the squared loss, all rows at once).</summary>
-    protected virtual ResidualMap CreateMap(NetworkModel model, Dataset data, TSettings settings) => new(model, data);
+    /// <summary>
+    /// The residual map H of the model on the data: the loss exponent of <see cref="LossExponent"/>, in batches of
+    /// <c>--batch-size</c> rows (default: what the memory budget holds, <see cref="ResidualMap.DefaultBatchSize"/>).
+    /// </summary>
+    private ResidualMap CreateMap(NetworkModel model, Dataset data, TSettings settings) =>
+        new(model, data, LossExponent(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, settings.MemoryBudgetBytes()));
+
+    /// <summary>The exponent a of L = Σ|H_k|^a (default 2, the squared loss; evaluate's <c>--exponent</c> overrides it).</summary>
+    protected virtual double LossExponent(TSettings settings) => 2.0;
 
     /// <summary>
     /// The execution path (see the class remarks). A memory refusal (<see cref="MemoryBudgetExceededException"/>) of a
@@ -304,7 +311,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
         // --cluster is decided here, once: the command's problem is the map in this process or the same problem on the workers.
         using var cluster = map is not null && settings.Cluster is { } clusterFile
-            ? ClusterOptions.Open(context, settings, clusterFile, data!, point!, map.Exponent, settings.BatchSize)
+            ? ClusterOptions.Open(context, settings, clusterFile, data!, point!, map.Exponent, map.BatchSize)
             : null;
         IResidualProblem? problem = cluster?.Session ?? (IResidualProblem?)map;
         if (problem is not null)

@@ -157,6 +157,22 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
     }
 
     [Fact]
+    public void Shards_Summing_Their_Rows_In_Batches_Equal_Single_Process_All_Rows()
+    {
+        // Issue 20 §2 on the cluster backend: each shard takes its rows B at a time; the sums equal the all-rows ones here.
+        var c = Cases.Mlps().First(c => c.Name.StartsWith("mlp 3-4-3-3", StringComparison.Ordinal));
+        using var model = new NetworkModel(c.Network, c.Parameters);
+        using var map = new ResidualMap(model, c.Data, batchSize: c.Data.Count);
+        foreach (int batch in new[] { 1, 2 })
+        {
+            var session = new ClusterSession(fixture.Cluster.Client, OrleansClusterFixture.Config, new DataSource(c.Data.Source, []), c.Data,
+                new NetworkPoint(c.Network, c.Parameters), batchSize: batch);
+            session.Open();
+            AssertSumsAgree(session, map, $"{c.Name}, B = {batch}");
+        }
+    }
+
+    [Fact]
     public void Distributed_Gram_Matrix_From_Shard_Factors_Equals_Single_Process()
     {
         foreach (var c in Cases.Mlps().Where(c => c.Name.StartsWith("mlp 3-5-3", StringComparison.Ordinal)).Take(2))

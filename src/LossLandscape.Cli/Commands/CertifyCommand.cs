@@ -29,7 +29,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
 
     private CertifyCommand()
         : base("certify", "Certify a point: on M?, rank of J and n − rank J, dim M on M (Theorem 2.1/4.1), inertia of ∇²L (Proposition 2.3); what is not decided says so and why.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the perturbation")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the perturbation", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_method, _perturb, _tolerance);
 
     /// <summary>Builds the command.</summary>

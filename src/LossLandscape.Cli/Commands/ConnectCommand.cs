@@ -42,7 +42,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
 
     private ConnectCommand()
         : base("connect", "Join two minima A and B: the straight line, Garipov's curves, AutoNEB, and a certified path inside M, measured the same way.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the curves' t draws and of weight matching's layer order", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_to, _method, _align, _points, _budget, _bends, _lr, _tolerance, _output, _plot);
 
     /// <summary>Builds the command.</summary>

@@ -16,8 +16,8 @@ internal static class CurvatureOptions
         DefaultValueFactory = _ => "hessian",
     };
 
-    /// <summary>What <c>--batch-size B</c> (a shared option, <see cref="SharedOptions.BatchSize"/>) means for an operator.</summary>
-    public const string BatchSizeDescription = "rows per batch of each operator application (default all; the result does not depend on it)";
+    /// <summary>What <c>--batch-size B</c> (a shared option, <see cref="SharedOptions.BatchSize"/>) means for a command that sums over the data.</summary>
+    public const string BatchSizeDescription = "rows per batch of every sum over the data (default: what --budget-gb holds; the results do not depend on it beyond summation order)";
 
     /// <summary>The name of the memory-budget option, which every memory refusal names as the way to raise the budget.</summary>
     public const string BudgetOptionName = "--budget-gb";

@@ -23,7 +23,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 
 
     private EvaluateCommand()
-        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json)
+        : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_exponent);
 
     /// <summary>Builds the command.</summary>
@@ -52,7 +52,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     protected override Settings Bind(ParseResult result) => new() { Exponent = result.GetValue(_exponent) };
 
     /// <inheritdoc/>
-    protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, settings.Exponent);
+    protected override double LossExponent(Settings settings) => settings.Exponent;
 
     /// <inheritdoc/>
     protected override EvaluateOutput Execute(CommandRun run, Settings settings)

@@ -23,7 +23,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
 
     private ReportCommand()
         : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster, seedDescription: "seed of the random draws")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster, seedDescription: "seed of the random draws", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_output, _history, _path, _grid, _walkSteps);
 
     /// <summary>Builds the command.</summary>

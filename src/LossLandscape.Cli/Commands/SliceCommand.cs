@@ -23,7 +23,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
 
     private SliceCommand()
         : base("slice", "1D and 2D slices of L around the model's point: random, filter-normalized (Li et al. 2018), tangent or normal to M, Hessian eigenvectors.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random directions")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random directions", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_directions, _dims, _grid, _range, _ignoreBias, _output);
 
     /// <summary>Builds the command.</summary>

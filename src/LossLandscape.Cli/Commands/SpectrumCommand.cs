@@ -104,9 +104,6 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     public override void Validate(Settings settings) => _ = settings.ToOptions();
 
     /// <inheritdoc/>
-    protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, batchSize: settings.BatchSize);
-
-    /// <inheritdoc/>
     protected override SpectrumOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Problem;

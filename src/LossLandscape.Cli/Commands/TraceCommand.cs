@@ -94,9 +94,6 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
     }
 
     /// <inheritdoc/>
-    protected override ResidualMap CreateMap(NetworkModel model, Dataset data, Settings settings) => new(model, data, batchSize: settings.BatchSize);
-
-    /// <inheritdoc/>
     protected override TraceOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Problem;

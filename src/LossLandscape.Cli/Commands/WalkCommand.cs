@@ -33,7 +33,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
 
     private WalkCommand()
         : base("walk", "Random walk on M: tangent steps in ker J, retracted onto M by Gauss–Newton; the loss stays 0 while the point travels.",
-            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random directions")
+            SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random directions", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
         => Add(_steps, _stepSize, _output, _tolerance);
 
     /// <summary>Builds the command.</summary>

@@ -39,7 +39,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// <param name="model">The model; its current leaves are the point p.</param>
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2.</param>
-    /// <param name="batchSize">Rows per batch; default: all rows at once.</param>
+    /// <param name="batchSize">Rows per batch; default: what the default memory budget holds (<see cref="DefaultBatchSize"/>).</param>
     public ResidualMap(IDifferentiableModel model, Dataset data, double exponent = 2.0, int? batchSize = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -64,9 +64,41 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         Model = model;
         Data = data;
         Exponent = exponent;
-        BatchSize = batchSize ?? data.Count;
+        BatchSize = batchSize ?? DefaultBatchSize(model, data.Count);
         _inputs = data.InputsTensor().DetachFromDisposeScope();
         _targets = data.TargetsTensor().DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Float64 values a batch's autograd graph holds per row and per unit of the network (an input, a hidden unit or an
+    /// output): the forward activation, its derivative, and the copies of both the double-backward product
+    /// (<c>create_graph</c>) keeps, twice over for the product's own graph: 8, a chosen bound rather than a derived one.
+    /// </summary>
+    public const int ValuesPerUnit = 8;
+
+    /// <summary>
+    /// The share of the memory budget one batch's graph may take: a quarter, the rest being the estimators' own (Krylov
+    /// bases, dense matrices, factorizations), which are checked against the budget where they are allocated.
+    /// </summary>
+    public const int BudgetShare = 4;
+
+    /// <summary>
+    /// The default rows per batch: as many as a batch's graph fits in a quarter of <paramref name="budgetBytes"/>
+    /// (<see cref="BudgetShare"/>) at <see cref="ValuesPerUnit"/> float64 values per unit and row, the units being the
+    /// inputs, every layer's outputs (an MLP) or every vertex (a DAG); for any other module the inputs, the outputs and √n.
+    /// All rows when they fit, as with the data sets shipped; at least 1.
+    /// </summary>
+    public static int DefaultBatchSize(IDifferentiableModel model, int rows, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        long units = model switch
+        {
+            NetworkModel { Network: Mlp mlp } => model.InputDim + mlp.Layers.Sum(layer => (long)layer.Out),
+            NetworkModel { Network: DagNetwork dag } => model.InputDim + dag.Vertices.Count,
+            _ => model.InputDim + model.OutputDim + (long)Math.Ceiling(Math.Sqrt(model.ParameterCount)),
+        };
+        long perRow = checked(sizeof(double) * ValuesPerUnit * Math.Max(1, units));
+        return (int)Math.Clamp(budgetBytes / BudgetShare / perRow, 1, Math.Max(1, rows));
     }
 
     /// <summary>The model.</summary>
