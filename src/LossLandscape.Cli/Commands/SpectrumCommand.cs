@@ -239,21 +239,12 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         context.Console.Write(table);
     }
 
-    /// <summary>The quadrature mass in 20 equal bins of the Ritz range: mean over probes of Σ τ_i over the nodes in a bin.</summary>
+    /// <summary>The quadrature mass by interval of the Ritz range (<see cref="SlqResult.Histogram"/>), with a log-scale bar.</summary>
     private static Table Histogram(SlqResult slq)
     {
-        const int bins = 20;
-        double lo = slq.Rules.Min(r => r.Nodes.Min()), hi = slq.Rules.Max(r => r.Nodes.Max());
-        double width = Math.Max(hi - lo, double.Epsilon);
-        var mass = new double[bins];
-        foreach (var rule in slq.Rules)
-        {
-            for (int i = 0; i < rule.Nodes.Count; i++)
-            {
-                int b = Math.Clamp((int)((rule.Nodes[i] - lo) / width * bins), 0, bins - 1);
-                mass[b] += rule.Weights[i] / slq.Rules.Count;
-            }
-        }
+        var (lo, hi, mass) = slq.Histogram();
+        int bins = mass.Length;
+        double width = hi - lo;
         var table = new Table().Title("spectral mass by interval (log scale bar)").AddColumns("interval", "mass", "");
         for (int b = 0; b < bins; b++)
         {

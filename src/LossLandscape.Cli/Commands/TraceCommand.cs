@@ -20,18 +20,10 @@ namespace LossLandscape.Cli.Commands;
 /// </summary>
 internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, TraceOutput>
 {
-    /// <summary>Hutchinson's default budget of probes: 100, PyHessian's <c>trace(maxIter=100)</c> (<see cref="TraceOptions.MaxProbes"/>).</summary>
-    private const int HutchinsonProbes = 100;
-
-    /// <summary>Hutch++'s default budget: 99, the largest multiple of 3 within Hutchinson's 100 (<see cref="TraceOptions.MaxProbes"/>).</summary>
-    private const int HutchPlusPlusProbes = 99;
-
-    /// <summary>Hutch++ splits its budget into thirds (sketch, projection, Hutchinson on the rest): it needs at least 3.</summary>
-    private const int HutchPlusPlusMinimumProbes = 3;
 
     private readonly Option<string> _method = new("--method") { Description = "hutchinson | hutch++ | exact (Σ eᵢᵀHeᵢ, n products)", DefaultValueFactory = _ => "hutch++" };
     private readonly Option<string> _operator = CurvatureOptions.Operator();
-    private readonly Option<int?> _probes = new("--probes") { Description = "the budget of products: Hutchinson's most probes (default 100, PyHessian), Hutch++'s total (default 99)" };
+    private readonly Option<int?> _probes = new("--probes") { Description = $"the budget of products: Hutchinson's most probes (default {TraceEstimate.HutchinsonProbes}, PyHessian), Hutch++'s total (default {TraceEstimate.HutchPlusPlusProbes})" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "Hutchinson stops when the standard error ≤ this·|estimate| (default 1e−3, PyHessian)", DefaultValueFactory = _ => new TraceOptions().Tolerance };
 
     private TraceCommand()
@@ -62,7 +54,15 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         public CurvatureKind Kind => CurvatureOptions.ParseOperator(Operator);
 
         /// <summary>The estimator's options: the budget (the method's default unless <c>--probes</c>), tolerance and seed.</summary>
-        public TraceOptions Options => new(Probes ?? (Method == "hutch++" ? HutchPlusPlusProbes : HutchinsonProbes), Tolerance, Seed: Seed);
+        public TraceOptions Options => TraceEstimate.DefaultOptions(Estimator) with { MaxProbes = Probes ?? TraceEstimate.DefaultOptions(Estimator).MaxProbes, Tolerance = Tolerance, Seed = Seed };
+
+        /// <summary>The estimator <see cref="Method"/> names.</summary>
+        public TraceMethod Estimator => Method switch
+        {
+            "hutchinson" => TraceMethod.Hutchinson,
+            "hutch++" => TraceMethod.HutchPlusPlus,
+            _ => TraceMethod.Exact,
+        };
     }
 
     /// <inheritdoc/>
@@ -86,7 +86,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
             throw new UsageException($"--method: '{settings.Method}' is not one of hutchinson, hutch++, exact");
         }
         bool hutchPlusPlus = settings.Method == "hutch++";
-        if (settings.Probes is { } b && (b < 1 || (hutchPlusPlus && b < HutchPlusPlusMinimumProbes)))
+        if (settings.Probes is { } b && (b < 1 || (hutchPlusPlus && b < TraceEstimate.HutchPlusPlusMinimumProbes)))
         {
             throw new UsageException($"--probes: {b} is too few ({(hutchPlusPlus ? "Hutch++ needs at least 3" : "at least 1")})");
         }
@@ -100,12 +100,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         var kind = settings.Kind;
         var op = CurvatureOperators.Create(map, kind);
         var options = settings.Options;
-        var method = settings.Method switch
-        {
-            "hutchinson" => TraceMethod.Hutchinson,
-            "hutch++" => TraceMethod.HutchPlusPlus,
-            _ => TraceMethod.Exact,
-        };
+        var method = settings.Estimator;
         var trace = run.Progress("trace", progress => TraceEstimate.Compute(op, method, options, progress, settings.MemoryBudgetBytes()));
         NonFinite.Require(trace.Trace, "the trace estimate", "the Hessian-vector products overflow float64 at this point");
         double seconds = run.Seconds;

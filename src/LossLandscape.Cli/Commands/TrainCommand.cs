@@ -21,7 +21,7 @@ namespace LossLandscape.Cli.Commands;
 internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, TrainOutput>
 {
     /// <summary>The optimizer names <c>--optimizer</c> accepts.</summary>
-    public static IReadOnlyList<string> OptimizerNames { get; } = ["gd", "sgd", "adam", "lbfgs", "gauss-newton"];
+    public static IReadOnlyList<string> OptimizerNames => OptimizerChoice.Names;
 
     /// <summary>Exit code of a run interrupted by Ctrl-C (128 + SIGINT); the best model so far is written.</summary>
     public const int Interrupted = 130;
@@ -29,28 +29,20 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     /// <summary>Default widths of train: one hidden layer of 64.</summary>
     private const string DefaultHidden = "64";
 
-    /// <summary>Default optimizer: Adam, the common first choice (Kingma and Ba 2015).</summary>
-    private const string DefaultOptimizer = "adam";
 
     /// <summary>Default step budget.</summary>
     private const int DefaultSteps = 100;
 
-    /// <summary>sgd's default mini-batch (rows), the usual small power of two.</summary>
-    private const int DefaultSgdBatch = 32;
 
-    /// <summary>sgd's default heavy-ball momentum μ (Sutskever et al. 2013).</summary>
-    private const double DefaultMomentum = 0.9;
 
-    /// <summary>Adam's default learning rate α (Kingma and Ba 2015, Algorithm 1).</summary>
-    private const double DefaultAdamRate = 1e-3;
 
     private readonly Option<bool> _standardize = CommonOptions.Standardize();
     private readonly Option<string> _hidden = new("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => DefaultHidden };
     private readonly Option<string> _activation = new("--activation") { Description = "the hidden activation (see landscape init --help)", DefaultValueFactory = _ => InitCommand.DefaultActivation };
-    private readonly Option<string> _optimizer = new("--optimizer") { Description = "gd | sgd | adam | lbfgs | gauss-newton", DefaultValueFactory = _ => DefaultOptimizer };
+    private readonly Option<string> _optimizer = new("--optimizer") { Description = string.Join(" | ", OptimizerChoice.Names), DefaultValueFactory = _ => OptimizerChoice.DefaultName };
     private readonly Option<int> _steps = new("--steps") { Description = "the most optimizer steps (sgd: mini-batches; lbfgs: iterations)", DefaultValueFactory = _ => DefaultSteps };
-    private readonly Option<double?> _lr = new("--lr") { Description = "learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default 1e-3)" };
-    private readonly Option<double?> _momentum = new("--momentum") { Description = "sgd momentum μ (default 0.9)" };
+    private readonly Option<double?> _lr = new("--lr") { Description = FormattableString.Invariant($"learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default {new AdamOptions().LearningRate:G})") };
+    private readonly Option<double?> _momentum = new("--momentum") { Description = FormattableString.Invariant($"sgd momentum μ (default {new SgdOptions().Momentum:G})") };
     private readonly Option<double?> _targetLoss = new("--target-loss") { Description = "stop once L ≤ this (default: the float64 zero ℓd·(10ε·max(1,|y|))²)" };
     private readonly Option<int?> _lossEvery = new("--loss-every") { Description = "evaluate L over all rows every K steps and after the last (default: every step for gd, lbfgs, gauss-newton and full-batch adam; once an epoch, ⌈d/B⌉ steps, for sgd and mini-batch adam, with the running mini-batch loss shown between)" };
     private readonly Option<string?> _init = new("--init") { Description = "start from this model file instead of a random initialization (--hidden, --activation, --standardize are then taken from it)" };
@@ -60,7 +52,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
             SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
-            batchSizeDescription: "rows per mini-batch (sgd: default 32; adam: default all rows)")
+            batchSizeDescription: $"rows per mini-batch (sgd: default {new SgdOptions().BatchSize}; adam: default all rows)")
         => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output);
 
     /// <summary>Builds the command.</summary>
@@ -79,7 +71,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         public string Activation { get; init; } = InitCommand.DefaultActivation;
 
         /// <summary><c>--optimizer</c>: one of <see cref="OptimizerNames"/>.</summary>
-        public string Optimizer { get; init; } = DefaultOptimizer;
+        public string Optimizer { get; init; } = OptimizerChoice.DefaultName;
 
         /// <summary><c>--steps</c>: the budget N.</summary>
         public int Steps { get; init; } = DefaultSteps;
@@ -113,7 +105,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         {
             throw new UsageException($"--steps: {settings.Steps} is negative");
         }
-        ValidateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum);
+        Options(settings.Optimizer, () => { Choice(settings, MemoryBudget.DefaultBytes).Validate(); return 0; });
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
             throw new UsageException($"--target-loss: {t.ToString(CultureInfo.InvariantCulture)} is not a number ≥ 0");
@@ -129,65 +121,33 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
     }
 
-    /// <summary>Refuses an unknown optimizer, option values out of range, and options that do not apply to the optimizer.</summary>
-    public static void ValidateOptimizer(string name, double? lr, int? batchSize, double? momentum)
-    {
-        if (!OptimizerNames.Contains(name))
-        {
-            throw new UsageException($"--optimizer: '{name}' is not one of {string.Join(", ", OptimizerNames)}");
-        }
-        if (lr is { } r && !(r > 0 && double.IsFinite(r)))
-        {
-            throw new UsageException($"--lr: {r.ToString(CultureInfo.InvariantCulture)} is not a positive number");
-        }
-        if (batchSize is < 1)
-        {
-            throw new UsageException($"--batch-size: {batchSize} is not a positive number of rows");
-        }
-        if (momentum is { } m && !(m >= 0 && m < 1))
-        {
-            throw new UsageException($"--momentum: {m.ToString(CultureInfo.InvariantCulture)} is not in [0, 1)");
-        }
-        void Refuse(string option, bool given)
-        {
-            if (given)
-            {
-                throw new UsageException($"{option} does not apply to --optimizer {name}");
-            }
-        }
-        switch (name)
-        {
-            case "gd":
-                Refuse("--batch-size", batchSize is not null);
-                Refuse("--momentum", momentum is not null);
-                break;
-            case "adam":
-                Refuse("--momentum", momentum is not null);
-                break;
-            case "lbfgs":
-            case "gauss-newton":
-                Refuse("--lr", lr is not null);
-                Refuse("--batch-size", batchSize is not null);
-                Refuse("--momentum", momentum is not null);
-                break;
-        }
-    }
+    /// <summary>The library's optimizer choice for the command line's options (<see cref="OptimizerChoice"/>).</summary>
+    private static OptimizerChoice Choice(Settings settings, long budgetBytes) =>
+        new(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed, budgetBytes);
 
     /// <summary>
-    /// Builds the optimizer <c>--optimizer</c> names; options that do not apply to it are usage errors. Gauss–Newton checks
-    /// its factorization of J against <paramref name="budgetBytes"/> (<see cref="GaussNewtonTrainingOptions.MemoryBudgetBytes"/>).
+    /// Validates the choice in the library and names the option of a refused setting:
+    /// <c>--optimizer</c>, <c>--lr</c>, <c>--batch-size</c> or <c>--momentum</c>.
     /// </summary>
-    public static Optimizer CreateOptimizer(string name, double? lr, int? batchSize, double? momentum, int seed, long budgetBytes)
+    private static T Options<T>(string name, Func<T> work)
     {
-        ValidateOptimizer(name, lr, batchSize, momentum);
-        return name switch
+        try
         {
-            "gd" => new GradientDescent(new GradientDescentOptions(lr)),
-            "sgd" => new StochasticGradientDescent(new SgdOptions(lr, batchSize ?? DefaultSgdBatch, momentum ?? DefaultMomentum, Seed: seed)),
-            "adam" => new Adam(new AdamOptions(lr ?? DefaultAdamRate, BatchSize: batchSize, Seed: seed)),
-            "lbfgs" => new Lbfgs(),
-            _ => new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budgetBytes)),
-        };
+            return work();
+        }
+        catch (OptimizerChoiceException e)
+        {
+            string option = e.Setting switch
+            {
+                OptimizerSetting.Name => "--optimizer",
+                OptimizerSetting.LearningRate => "--lr",
+                OptimizerSetting.BatchSize => "--batch-size",
+                _ => "--momentum",
+            };
+            throw new UsageException(e.Setting == OptimizerSetting.Name || !e.Message.StartsWith("does not apply", StringComparison.Ordinal)
+                ? $"{option}: {e.Message}"
+                : $"{option} does not apply to --optimizer {name}");
+        }
     }
 
     /// <summary>The status as the JSON spells it (<see cref="SolverStatusText.ToJsonName"/>, the one spelling of every status).</summary>
@@ -220,7 +180,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     {
         var set = run.Data;
         long budgetBytes = settings.MemoryBudgetBytes();
-        using var opt = CreateOptimizer(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed, budgetBytes);
+        using var opt = Options(settings.Optimizer, () => Choice(settings, budgetBytes).Create());
         NetworkPoint start;
         if (settings.Init is { } initPath)
         {

@@ -20,9 +20,9 @@ public static class HutchPlusPlus
     public static TraceResult Trace(LinearOperator op, TraceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(op);
-        options ??= new TraceOptions(MaxProbes: 99);
+        options ??= TraceEstimate.DefaultOptions(TraceMethod.HutchPlusPlus);
         Hutchinson.Check(op, options);
-        if (options.MaxProbes < 3)
+        if (options.MaxProbes < TraceEstimate.HutchPlusPlusMinimumProbes)
         {
             throw new LandscapeInputException(FormattableString.Invariant($"Hutch++ needs a budget of at least 3 applications, got {options.MaxProbes}"), nameof(options));
         }

@@ -66,6 +66,31 @@ public sealed record SlqResult(
         ArgumentNullException.ThrowIfNull(f);
         return Dimension * Rules.Average(r => r.Nodes.Select((t, i) => r.Weights[i] * f(t)).Sum());
     }
+
+    /// <summary>Bins of <see cref="Histogram"/> by default: 20, a screen's height of rows.</summary>
+    public const int HistogramBins = 20;
+
+    /// <summary>
+    /// The quadrature's spectral mass in <paramref name="bins"/> equal intervals of the Ritz values' range [lo, hi]: for each
+    /// interval the mean over probes of Σ τ_i over the nodes θ_i in it (the last interval closed). The masses sum to 1 (each
+    /// rule's weights do), so a bin's mass is the fraction of the n eigenvalues the quadrature places there.
+    /// </summary>
+    public (double Low, double High, double[] Mass) Histogram(int bins = HistogramBins)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bins);
+        double lo = Rules.Min(r => r.Nodes.Min()), hi = Rules.Max(r => r.Nodes.Max());
+        double width = Math.Max(hi - lo, double.Epsilon);
+        var mass = new double[bins];
+        foreach (var rule in Rules)
+        {
+            for (int i = 0; i < rule.Nodes.Count; i++)
+            {
+                int b = Math.Clamp((int)((rule.Nodes[i] - lo) / width * bins), 0, bins - 1);
+                mass[b] += rule.Weights[i] / Rules.Count;
+            }
+        }
+        return (lo, lo + width, mass);
+    }
 }
 
 /// <summary>

@@ -44,6 +44,19 @@ public static class TraceEstimate
         };
     }
 
+    /// <summary>Hutchinson's default budget of probes: 100, PyHessian's <c>trace(maxIter=100)</c> (<see cref="TraceOptions.MaxProbes"/>).</summary>
+    public const int HutchinsonProbes = 100;
+
+    /// <summary>Hutch++'s default budget: 99, the largest multiple of 3 within Hutchinson's 100 (a third sketches, a third is multiplied, a third estimates the rest).</summary>
+    public const int HutchPlusPlusProbes = 99;
+
+    /// <summary>Hutch++'s least budget: 3, one product for each of its three parts.</summary>
+    public const int HutchPlusPlusMinimumProbes = 3;
+
+    /// <summary>The options a stochastic method takes when given none: its default budget, PyHessian's tolerance 1e−3, seed 0.</summary>
+    public static TraceOptions DefaultOptions(TraceMethod method) =>
+        new(method == TraceMethod.HutchPlusPlus ? HutchPlusPlusProbes : HutchinsonProbes);
+
     /// <summary>Unit vectors per application of the exact trace (<see cref="ExactTrace.Compute"/>'s default block).</summary>
     public const int ExactBlockSize = 64;
 

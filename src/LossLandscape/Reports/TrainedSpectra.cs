@@ -291,15 +291,8 @@ public static class TrainedSpectra
     {
         ArgumentNullException.ThrowIfNull(options);
         int steps = StepBudget(name, options);
-        return name switch
-        {
-            "gauss-newton" => (new GaussNewton(), steps),
-            "adam" => (new Adam(), steps),
-            "sgd" => (new StochasticGradientDescent(new SgdOptions(Seed: options.Seed)), steps),
-            "gd" => (new GradientDescent(), steps),
-            "lbfgs" => (new Lbfgs(), steps),
-            _ => throw new ArgumentException($"unknown optimizer '{name}'"),
-        };
+        // The library's defaults for each method (OptimizerChoice), the seed of the sweep for the mini-batches.
+        return (new OptimizerChoice(name, Seed: options.Seed).Create(), steps);
     }
 
     /// <summary>The sweep's step budget for an optimizer's command-line name (L-BFGS: a tenth of Adam's, each of its steps being a line search).</summary>
