@@ -258,9 +258,11 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     protected virtual double LossExponent(TSettings settings) => 2.0;
 
     /// <summary>
-    /// The execution path (see the class remarks). A memory refusal (<see cref="MemoryBudgetExceededException"/>) of a
-    /// command that takes <c>--budget-gb</c> names that option as the way to raise the budget, besides the size option
-    /// the library named.
+    /// The execution path (see the class remarks). A memory refusal (<see cref="MemoryBudgetExceededException"/>) names the
+    /// command's options for the remedies the library gives as data (<see cref="MemoryBudgetExceededException.Remedies"/>:
+    /// fewer rows <c>--data</c>, smaller <c>--hidden</c>, fewer <c>--probes</c>, a smaller <c>--grid</c>, another
+    /// <c>--method</c>), each where the command takes it, and, for a command with <c>--budget-gb</c>, that option as the way
+    /// to raise the budget.
     /// </summary>
     private int Run(CliContext context, ParseResult result)
     {
@@ -268,15 +270,34 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         {
             return RunChecked(context, result);
         }
-        catch (MemoryBudgetExceededException e) when (_budget is not null && !e.Alternative.Contains(Commands.CurvatureOptions.BudgetOptionName, StringComparison.Ordinal))
+        catch (MemoryBudgetExceededException e)
         {
-            // The library's "raise the memory budget" becomes the option; otherwise the option is added to its alternatives.
-            const string LibraryWords = "raise the memory budget";
-            string option = $"raise {Commands.CurvatureOptions.BudgetOptionName}";
-            throw e.WithAlternative(e.Alternative.Contains(LibraryWords, StringComparison.Ordinal)
-                ? e.Alternative.Replace(LibraryWords, option, StringComparison.Ordinal)
-                : $"{e.Alternative}, or {option}");
+            throw e.WithAlternative(Remedies(e));
         }
+    }
+
+    /// <summary>The option each remedy is reduced by, on the command line.</summary>
+    private static readonly (BudgetRemedy Remedy, string Option)[] RemedyOptions =
+    [
+        (BudgetRemedy.Rows, "--data"), (BudgetRemedy.Widths, "--hidden"), (BudgetRemedy.Probes, "--probes"), (BudgetRemedy.Grid, "--grid"), (BudgetRemedy.Method, "--method"),
+    ];
+
+    /// <summary>The refusal's alternative with the command's own option names (see <see cref="Run"/>).</summary>
+    private string Remedies(MemoryBudgetExceededException e)
+    {
+        const string LibraryWords = "raise the memory budget";
+        string budget = $"raise {Commands.CurvatureOptions.BudgetOptionName}";
+        string alternative = _budget is not null ? e.Alternative.Replace(LibraryWords, budget, StringComparison.Ordinal) : e.Alternative;
+        var options = RemedyOptions.Where(r => e.Remedies.HasFlag(r.Remedy) && Command.Options.Any(o => o.Name == r.Option)).Select(r => r.Option).ToArray();
+        if (options.Length > 0 && !options.All(o => alternative.Contains(o, StringComparison.Ordinal)))
+        {
+            alternative += $" ({string.Join(", ", options)})";
+        }
+        if (_budget is not null && !alternative.Contains(Commands.CurvatureOptions.BudgetOptionName, StringComparison.Ordinal))
+        {
+            alternative += $", or {budget}";
+        }
+        return alternative;
     }
 
     private int RunChecked(CliContext context, ParseResult result)

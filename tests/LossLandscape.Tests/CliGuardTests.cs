@@ -50,7 +50,7 @@ public sealed class CliGuardTests : IDisposable
     [InlineData("--hidden", "init", "--data", "builtin:digits", "--one-hot", "digit", "--hidden", "10000000", "--out", "x.json")]
     [InlineData("--hidden", "train", "--data", "builtin:digits", "--one-hot", "digit", "--hidden", "10000000", "--out", "x.json")]
     [InlineData("--hidden", "construct", "--data", "builtin:digits", "--one-hot", "digit", "--hidden", "10000000", "--out", "x.json")]
-    [InlineData("synthetic:D,P", "init", "--data", "synthetic:1000000000,2", "--out", "x.json")]
+    [InlineData("synthetic data (--data)", "init", "--data", "synthetic:1000000000,2", "--out", "x.json")]
     [InlineData("--grid", "slice", "--model", "absent.json", "--data", "builtin:iris", "--grid", "100000", "--out", "s.png")]
     public void Sizes_Over_The_Memory_Budget_Are_Refused_With_The_Bytes_The_Budget_And_The_Option(string option, params string[] args)
     {

@@ -110,22 +110,25 @@ public sealed class GuardTests
     public void Memory_Guards_Refuse_Before_Allocating()
     {
         long before = GC.GetTotalAllocatedBytes(precise: true);
-        var hidden = Assert.Throws<MemoryBudgetExceededException>(() => Mlp.RequireFits(64, [10_000_000], 10, 1797, "--hidden"));
+        var hidden = Assert.Throws<MemoryBudgetExceededException>(() => Mlp.RequireFits(64, [10_000_000], 10, 1797));
         var synthetic = Assert.Throws<MemoryBudgetExceededException>(() => SyntheticData.Gaussian(1_000_000_000, 2));
         var grid = Assert.Throws<MemoryBudgetExceededException>(() => LossSlice.RequireFits(100_000, 2));
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
         Assert.True(allocated < RefusalAllocationBytes, $"the refusals allocated {allocated} bytes");
-        foreach (var (e, option) in new[] { (hidden, "--hidden"), (synthetic, "synthetic:D,P"), (grid, "--grid") })
+        // The library names what to reduce in words and as data (the CLI names its options for the remedies), never an option.
+        foreach (var (e, words, remedy) in new[] { (hidden, "smaller widths", BudgetRemedy.Widths), (synthetic, "synthetic data", BudgetRemedy.Rows), (grid, "smaller grid", BudgetRemedy.Grid) })
         {
             Assert.True(e.RequiredBytes > e.BudgetBytes);
             Assert.Equal(MemoryBudget.DefaultBytes, e.BudgetBytes);
-            Assert.Contains(option, e.Message);
+            Assert.Contains(words, e.Message);
+            Assert.True(e.Remedies.HasFlag(remedy), $"{e.Message}: remedies {e.Remedies}");
+            Assert.DoesNotContain("--", e.Message);
             Assert.DoesNotContain('\n', e.Message);
         }
         // 6·n + 4·d·Σh doubles: n = 65·10⁷ + (10⁷ + 1)·10, Σh + ℓ = 10⁷ + 10.
         Assert.Equal(8 * ((6 * (65e7 + (10 * (1e7 + 1)))) + (4 * 1797 * (1e7 + 10))), hidden.RequiredBytes, 1e6);
         // A network that fits is not refused: digits at h = 10·d, the width of the paper's constructions.
-        Mlp.RequireFits(64, [17970], 10, 1797, "--hidden");
+        Mlp.RequireFits(64, [17970], 10, 1797);
     }
 
     /// <summary>What a refusal may allocate: its message and exception objects, far below the one array it refuses (≥ 2 GiB).</summary>

@@ -153,7 +153,8 @@ public sealed class JacobianFactorizationTests(ITestOutputHelper output)
         Assert.Contains("Gram route", svd.Alternative);
         Assert.Equal(JacobianFactorization.RequiredBytes(map, JacobianRoute.Svd), svd.RequiredBytes);
         var dense = Assert.Throws<MemoryBudgetExceededException>(() => Certificate.Compute(map, new CertificateOptions(InertiaMethod.Dense, MemoryBudgetBytes: 1000)));
-        Assert.Contains("--method gram", dense.Message);
+        Assert.Contains("use the gram method", dense.Message);
+        Assert.Equal(BudgetRemedy.Method, dense.Remedies);
         Assert.Equal(Certificate.DenseBytes(map.ParameterCount, map.Constraints), dense.RequiredBytes);
     }
 

@@ -76,7 +76,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     /// </summary>
     public static Mlp SizedFor(Dataset data, IReadOnlyList<int> widths, Activation activation, bool standardize, long budgetBytes)
     {
-        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, "--hidden", budgetBytes);
+        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, budgetBytes);
         var mlp = new Mlp(data.InputDim, widths.Select(w => new HiddenLayer(w, activation)).ToArray(), data.OutputDim);
         return standardize ? mlp.WithScaling(InputScaling.Standardize(data)) : mlp;
     }

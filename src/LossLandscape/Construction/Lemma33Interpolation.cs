@@ -166,7 +166,7 @@ public static class Lemma33Interpolation
             throw new LandscapeInputException("the construction needs at least one hidden layer, every width ≥ 1");
         }
         // Before any matrix of the construction is allocated: the network and its activations on the d rows.
-        Mlp.RequireFits(data.InputDim, options.HiddenWidths, data.OutputDim, data.Count, "--hidden", options.MemoryBudgetBytes);
+        Mlp.RequireFits(data.InputDim, options.HiddenWidths, data.OutputDim, data.Count, options.MemoryBudgetBytes);
         if (options.HiddenWidths[^1] < data.Count)
         {
             throw new LandscapeInputException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");
@@ -175,7 +175,7 @@ public static class Lemma33Interpolation
         if (duplicates.Count > 0)
         {
             var list = string.Join("; ", duplicates.Take(5).Select(g => "rows " + string.Join(", ", g.Select(i => i + 1))));
-            throw new LandscapeInputException($"{duplicates.Count} set(s) of duplicate inputs ({list}{(duplicates.Count > 5 ? "; …" : "")}; data rows counted from 1); Lemma 3.3 needs distinct inputs: use --dedupe");
+            throw new LandscapeInputException($"{duplicates.Count} set(s) of duplicate inputs ({list}{(duplicates.Count > 5 ? "; …" : "")}; data rows counted from 1); Lemma 3.3 needs distinct inputs: remove the duplicates (Dataset.Dedupe)");
         }
     }
 }

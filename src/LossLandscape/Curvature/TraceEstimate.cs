@@ -34,7 +34,7 @@ public static class TraceEstimate
     {
         ArgumentNullException.ThrowIfNull(op);
         MemoryBudget.Require($"the {MethodName(method)} trace's probe blocks ({ProbeBlockCopies} × {op.Columns} × {BlockColumns(method, options)} numbers)",
-            RequiredBytes(op.Columns, method, options), budgetBytes, "use fewer --probes, or a smaller network or data set");
+            RequiredBytes(op.Columns, method, options), budgetBytes, "use fewer probes, or a smaller network or data set", BudgetRemedy.Probes | BudgetRemedy.Rows);
         return method switch
         {
             TraceMethod.Hutchinson => Hutchinson.Trace(op, options),

@@ -57,7 +57,7 @@ internal static class CsvDatasetReader
         int yLength = oneHot ? 0 : Dataset.FlatLength(rows, targetCols.Length, $"{source}: the targets");
         long heldBytes = MemoryBudget.DenseMatrixBytes(rows, p) + (oneHot ? sizeof(int) * rows : MemoryBudget.DenseMatrixBytes(rows, targetCols.Length));
         MemoryBudget.Require(Invariant($"the data of {source} ({rows} rows × {p} input columns + {(oneHot ? "a class column" : $"{targetCols.Length} target column{(targetCols.Length == 1 ? "" : "s")}")}, float64)"),
-            heldBytes, budgetBytes, BudgetAlternative);
+            heldBytes, budgetBytes, BudgetAlternative, BudgetRemedy.Rows);
 
         // Pass 2: every cell parsed into its place.
         var x = new double[xLength];
@@ -122,7 +122,7 @@ internal static class CsvDatasetReader
 
         if (spec.OneHot is not null && spec.Targets.Count > 0)
         {
-            throw new DataFormatException($"{source}: give --target or --one-hot, not both");
+            throw new DataFormatException($"{source}: give target columns or a one-hot class column, not both");
         }
         var targets = spec.OneHot is not null ? [Column(spec.OneHot)]
             : spec.Targets.Count > 0 ? spec.Targets.Select(Column).ToArray()
@@ -282,7 +282,7 @@ internal static class CsvDatasetReader
             int c = order.Length;
             int length = Dataset.FlatLength(_classOf.Length, c, $"{source}: the one-hot targets of column '{name}'");
             MemoryBudget.Require(Invariant($"the data of {source} ({_classOf.Length} rows, one-hot targets of {c} classes, float64)"),
-                heldBytes + MemoryBudget.DenseMatrixBytes(_classOf.Length, c), budgetBytes, BudgetAlternative);
+                heldBytes + MemoryBudget.DenseMatrixBytes(_classOf.Length, c), budgetBytes, BudgetAlternative, BudgetRemedy.Rows);
             var y = new double[length];
             for (int i = 0; i < _classOf.Length; i++)
             {

@@ -22,7 +22,7 @@ public static class SyntheticData
         _ = Dataset.FlatLength(count, inputDim, "synthetic data: the inputs");
         _ = Dataset.FlatLength(count, outputDim, "synthetic data: the targets");
         MemoryBudget.Require(FormattableString.Invariant($"synthetic data of D = {count} rows × (P + L) = {(long)inputDim + outputDim} columns (×{DataCopies} copies)"),
-            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), budgetBytes, "use fewer rows D or columns P in --data synthetic:D,P");
+            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), budgetBytes, "use fewer rows D or columns P of the synthetic data", BudgetRemedy.Rows);
         var rng = new Random(seed);
         var x = new double[count, inputDim];
         var y = new double[count, outputDim];

@@ -8,14 +8,22 @@ namespace LossLandscape.Engine;
 /// </summary>
 public sealed class MemoryBudgetExceededException : Exception
 {
+    /// <summary>A refusal without remedies named as data (the text alone says what to do).</summary>
+    public MemoryBudgetExceededException(string what, long requiredBytes, long budgetBytes, string alternative)
+        : this(what, requiredBytes, budgetBytes, alternative, BudgetRemedy.None)
+    {
+    }
+
     /// <summary>Creates the refusal.</summary>
     /// <param name="what">What needed the memory (e.g. "the dense certificate (n = 8000)").</param>
     /// <param name="requiredBytes">The bytes the operation would hold at once.</param>
     /// <param name="budgetBytes">The budget.</param>
-    /// <param name="alternative">What to do instead (e.g. "use --method gram").</param>
-    public MemoryBudgetExceededException(string what, long requiredBytes, long budgetBytes, string alternative)
+    /// <param name="alternative">What to do instead, in words (e.g. "use the gram method").</param>
+    /// <param name="remedies">What to reduce, as data.</param>
+    public MemoryBudgetExceededException(string what, long requiredBytes, long budgetBytes, string alternative, BudgetRemedy remedies)
         : base(Format(what, requiredBytes, budgetBytes, alternative))
     {
+        Remedies = remedies;
         What = what;
         RequiredBytes = requiredBytes;
         BudgetBytes = budgetBytes;
@@ -36,7 +44,10 @@ public sealed class MemoryBudgetExceededException : Exception
 
     /// <summary>The same refusal with another alternative (e.g. a caller adding the option that raises the budget).</summary>
     /// <param name="alternative">What to do instead.</param>
-    public MemoryBudgetExceededException WithAlternative(string alternative) => new(What, RequiredBytes, BudgetBytes, alternative);
+    public MemoryBudgetExceededException WithAlternative(string alternative) => new(What, RequiredBytes, BudgetBytes, alternative, Remedies);
+
+    /// <summary>What to reduce, as data: the CLI names its options for these (the library's text names none).</summary>
+    public BudgetRemedy Remedies { get; }
 
     private static string Format(string what, long requiredBytes, long budgetBytes, string alternative) =>
         string.Format(CultureInfo.InvariantCulture, "{0} needs {1} GB, over the memory budget of {2} GB; {3}",
@@ -48,6 +59,29 @@ public sealed class MemoryBudgetExceededException : Exception
         double gb = bytes / 1e9;
         return gb.ToString(gb >= 1e-3 ? "0.###" : "G3", CultureInfo.InvariantCulture);
     }
+}
+
+/// <summary>What a memory refusal says to reduce, as data (combinable): the CLI maps each to the option that reduces it.</summary>
+[Flags]
+public enum BudgetRemedy
+{
+    /// <summary>Nothing named beyond the text.</summary>
+    None = 0,
+
+    /// <summary>Fewer rows of the data (a subset).</summary>
+    Rows = 1,
+
+    /// <summary>Smaller hidden widths.</summary>
+    Widths = 2,
+
+    /// <summary>Fewer probe vectors (trace, density).</summary>
+    Probes = 4,
+
+    /// <summary>A coarser grid (slices).</summary>
+    Grid = 8,
+
+    /// <summary>Another method of the same computation (the text names it).</summary>
+    Method = 16,
 }
 
 /// <summary>
@@ -86,10 +120,11 @@ public static class MemoryBudget
     /// <param name="what">What needs the memory, for the message.</param>
     /// <param name="requiredBytes">Every matrix live at once, added up.</param>
     /// <param name="budgetBytes">The budget (positive).</param>
-    /// <param name="alternative">What fits instead, for the message.</param>
+    /// <param name="alternative">What fits instead, for the message, in words (no option names: see <paramref name="remedies"/>).</param>
+    /// <param name="remedies">What to reduce, as data, for a caller to name its own settings for.</param>
     /// <exception cref="MemoryBudgetExceededException">requiredBytes &gt; budgetBytes.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The budget is not positive or the requirement is negative.</exception>
-    public static void Require(string what, long requiredBytes, long budgetBytes, string alternative)
+    public static void Require(string what, long requiredBytes, long budgetBytes, string alternative, BudgetRemedy remedies = BudgetRemedy.None)
     {
         ArgumentNullException.ThrowIfNull(what);
         ArgumentNullException.ThrowIfNull(alternative);
@@ -97,7 +132,7 @@ public static class MemoryBudget
         ArgumentOutOfRangeException.ThrowIfNegative(requiredBytes);
         if (requiredBytes > budgetBytes)
         {
-            throw new MemoryBudgetExceededException(what, requiredBytes, budgetBytes, alternative);
+            throw new MemoryBudgetExceededException(what, requiredBytes, budgetBytes, alternative, remedies);
         }
     }
 }

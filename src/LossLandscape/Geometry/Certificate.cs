@@ -204,7 +204,7 @@ public static class Certificate
         if (method == InertiaMethod.Dense)
         {
             MemoryBudget.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m), budget,
-                $"use the gram method (--method gram: 2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})");
+                $"use the gram method (2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})", BudgetRemedy.Method);
         }
         else if ((cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route)) > budget)
         {
@@ -222,7 +222,7 @@ public static class Certificate
                 }
             }
             MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route), budget,
-                GramAlternative(m));
+                GramAlternative(m), BudgetRemedy.Method | BudgetRemedy.Rows);
         }
 
         RankDecision rank;
@@ -257,7 +257,7 @@ public static class Certificate
                 {
                     // The test proved nothing (K may be singular): the eigenvalues decide, if they fit.
                     MemoryBudget.Require($"the eigenvalues of JJᵀ ({m} × {m}) after the Cholesky test proved nothing", JacobianFactorization.RequiredBytes(map, route), budget,
-                        GramAlternative(m));
+                        GramAlternative(m), BudgetRemedy.Method | BudgetRemedy.Rows);
                 }
                 ProgressReport.Report(progress, route switch { JacobianRoute.Svd => "Jacobian and its SVD", JacobianRoute.Normal => "normal matrix JᵀJ and its eigenvalues", _ => "Gram matrix JJᵀ and its eigenvalues" }, 0.05);
                 using var factors = JacobianFactorization.Factor(map, route);
@@ -290,7 +290,7 @@ public static class Certificate
     /// ℓd × ℓd matrix; the Gauss–Newton operator JᵀJ has the same nonzero eigenvalues, which <c>spectrum --operator ggn</c> computes.
     /// </summary>
     private static string GramAlternative(int m) =>
-        $"raise the memory budget, use Lanczos on the Gram operator v ↦ J(Jᵀv) (`landscape spectrum --method lanczos --operator ggn` gives its nonzero eigenvalues 2σᵢ², the extreme ones), or a subset of the data (ℓd = {m})";
+        $"raise the memory budget, use Lanczos on the Gram operator v ↦ J(Jᵀv) (the spectrum's Lanczos method on the Gauss–Newton operator gives its nonzero eigenvalues 2σᵢ², the extreme ones), or a subset of the data (ℓd = {m})";
 
     private static Inertia DenseInertia(IResidualProblem map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)
     {

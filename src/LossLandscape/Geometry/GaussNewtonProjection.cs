@@ -49,7 +49,7 @@ public static class GaussNewtonProjection
         var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
         // The operation holds one factorization at a time, plus vectors of length n and ℓd.
         MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", GramCholesky.StepBytes(map, route),
-            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
+            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
         return ProjectBy(map, options, route);
     }
 

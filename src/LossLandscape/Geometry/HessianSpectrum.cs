@@ -248,7 +248,7 @@ public static class HessianSpectrum
         // σ(J) by the library's one route rule (JacobianFactorization: the SVD of J when it fits, else eig(JJᵀ)).
         var route = JacobianFactorization.ChooseRoute(map, options.BudgetBytes);
         MemoryBudget.Require($"σ(J) for the gram spectrum (J is {m} × {n})", JacobianFactorization.RequiredBytes(map, route, options.BudgetBytes),
-            options.BudgetBytes, "use Lanczos (k extreme eigenvalues) or SLQ (the spectral density), or a subset of the data");
+            options.BudgetBytes, "use Lanczos (k extreme eigenvalues) or SLQ (the spectral density), or a subset of the data", BudgetRemedy.Method | BudgetRemedy.Rows);
         var manifold = OnManifoldTest.At(map, options.OnManifoldTolerance);
         using var scope = NewDisposeScope();
         // The nonzero eigenvalues of 2JᵀJ are 2σᵢ(J)², the other n − ℓd are 0 (eig(2JᵀJ) = eig(2JJᵀ) ∪ zeros). With ℓd > n the

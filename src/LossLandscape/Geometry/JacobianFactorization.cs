@@ -178,7 +178,8 @@ public sealed class JacobianFactorization : IDisposable
         }
         MemoryBudget.Require($"factoring J ({map.Constraints} × {map.ParameterCount}) by the {(route switch { JacobianRoute.Svd => "SVD of J", JacobianRoute.Normal => "normal matrix JᵀJ", _ => "Gram matrix JJᵀ" })}",
             RequiredBytes(map, route), budgetBytes,
-            route == JacobianRoute.Svd ? "use the Gram route (JacobianRoute.Gram), whose memory is O(ℓd²)" : $"use a subset of the data (ℓd = {map.Constraints})");
+            route == JacobianRoute.Svd ? "use the Gram route (JacobianRoute.Gram), whose memory is O(ℓd²)" : $"use a subset of the data (ℓd = {map.Constraints})",
+            route == JacobianRoute.Svd ? BudgetRemedy.Method : BudgetRemedy.Rows);
         return Factor(map, route);
     }
 
@@ -245,7 +246,7 @@ public sealed class JacobianFactorization : IDisposable
             MemoryBudget.Require($"the normal matrix JᵀJ ({n} × {n})", NormalBytes(m, n), budgetBytes, "use the Gram route (JacobianRoute.Gram)");
             return FromNormal(j);
         }
-        MemoryBudget.Require($"the Gram matrix of J ({m} × {m})", checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes, "use fewer rows");
+        MemoryBudget.Require($"the Gram matrix of J ({m} × {m})", checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes, "use fewer rows", BudgetRemedy.Rows);
         var copy = j.detach().clone().DetachFromDisposeScope();
         return FromGram(() => copy.matmul(copy.t()), m, n, x => copy.matmul(x), y => copy.t().matmul(y), copy);
     }

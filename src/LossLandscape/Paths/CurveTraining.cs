@@ -83,7 +83,7 @@ public static class CurveTraining
         int k = options.Bends;
         if (k < 3)
         {
-            throw new LandscapeInputException($"--bends must be ≥ 3 (the endpoints and one trainable bend), got {k}");
+            throw new LandscapeInputException($"a curve needs at least 3 bends (the endpoints and one trainable bend), got {k}");
         }
         int n = a.Length;
         var saved = map.GetPoint();

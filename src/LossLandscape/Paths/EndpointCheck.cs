@@ -16,7 +16,7 @@ public static class EndpointCheck
     /// <param name="b">The second endpoint.</param>
     /// <param name="nameA">How the message names <paramref name="a"/>.</param>
     /// <param name="nameB">How the message names <paramref name="b"/>.</param>
-    public static void RequireSameArchitecture(NetworkPoint a, NetworkPoint b, string nameA = "A (--model)", string nameB = "B (--to)")
+    public static void RequireSameArchitecture(NetworkPoint a, NetworkPoint b, string nameA = "A", string nameB = "B")
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);

@@ -68,7 +68,7 @@ public static class LossSlice
     /// <exception cref="MemoryBudgetExceededException">grid^dims losses do not fit the budget.</exception>
     public static void RequireFits(int grid, int dims, long budgetBytes = MemoryBudget.DefaultBytes) =>
         MemoryBudget.Require(FormattableString.Invariant($"a {dims}D slice of {grid} points per axis ({(dims >= 2 ? $"{grid}²" : $"{grid}")} losses ×{GridCopies})"),
-            RequiredBytes(grid, dims), budgetBytes, "use a smaller --grid");
+            RequiredBytes(grid, dims), budgetBytes, "use a smaller grid", BudgetRemedy.Grid);
 
     /// <summary>Evaluates the slice. The model is restored to its point afterwards.</summary>
     public static SliceResult Compute(IResidualProblem map, SliceOptions options)
@@ -81,7 +81,7 @@ public static class LossSlice
         }
         if (options.Grid < 2 || !(options.Range > 0) || !double.IsFinite(options.Range))
         {
-            throw new LandscapeInputException("a slice needs --grid ≥ 2 and a positive --range");
+            throw new LandscapeInputException("a slice needs at least 2 grid points per axis and a positive range");
         }
         RequireFits(options.Grid, options.Directions.Count, options.MemoryBudgetBytes);
         using var scope = NewDisposeScope();

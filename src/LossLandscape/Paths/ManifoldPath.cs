@@ -108,7 +108,7 @@ public static class ManifoldPath
         // Live at once: the factorization at the segment's start and, during a fallback retraction or the check of a new
         // vertex, a second one.
         MemoryBudget.Require($"the manifold path (J is {map.Constraints} × {map.ParameterCount})", checked(2 * JacobianFactorization.RequiredBytes(map, route)),
-            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
+            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var saved = map.GetPoint();

@@ -82,7 +82,7 @@ public static class ManifoldWalk
         var route = options.Route == JacobianRoute.Auto ? JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes) : options.Route;
         // One factorization is live at a time (the fallback projection disposes each of its own).
         MemoryBudget.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
-            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})");
+            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
         using var scope = NewDisposeScope();
         var rng = new Random(options.Seed);
         var start = map.GetPoint();

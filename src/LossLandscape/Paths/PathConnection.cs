@@ -99,13 +99,13 @@ public static class PathConnection
         var saved = map.GetPoint();
         try
         {
-            foreach (var (name, point) in new[] { ("A (--model)", a), ("B (--to)", b) })
+            foreach (var (name, point) in new[] { ("A", a), ("B", b) })
             {
                 var (_, max) = PathEvaluation.Measure(map, point);
                 if (!(max <= tolerance))
                 {
                     throw new LandscapeInputException(FormattableString.Invariant(
-                        $"endpoint {name} is not on M: max|H| = {max:G3} > {tolerance:G3}; a manifold path needs both endpoints on M (train --optimizer gauss-newton, or certify --perturb to project)"));
+                        $"endpoint {name} is not on M: max|H| = {max:G3} > {tolerance:G3}; a manifold path needs both endpoints on M (train with Gauss–Newton, or project the point onto M)"));
                 }
             }
         }
@@ -128,15 +128,15 @@ public static class PathConnection
         }
         if (options.Points < 2)
         {
-            throw new LandscapeInputException($"--points must be ≥ 2, got {options.Points}");
+            throw new LandscapeInputException($"a path is measured at at least 2 points, got {options.Points}");
         }
         if (options.Budget < 1)
         {
-            throw new LandscapeInputException($"--budget must be ≥ 1, got {options.Budget}");
+            throw new LandscapeInputException($"the evaluation budget must be at least 1, got {options.Budget}");
         }
         if (options.Bends < 3)
         {
-            throw new LandscapeInputException($"--bends must be ≥ 3 (the endpoints and one trainable bend), got {options.Bends}");
+            throw new LandscapeInputException($"a curve needs at least 3 bends (the endpoints and one trainable bend), got {options.Bends}");
         }
     }
 

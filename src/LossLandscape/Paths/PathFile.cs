@@ -167,7 +167,7 @@ public static class PathFile
         {
             if (root is not JsonObject obj || (string?)obj["format"] != Format)
             {
-                throw new LandscapeInputException($"{path}: not a path file (\"format\" must be \"{Format}\"; write one with landscape connect --out)");
+                throw new LandscapeInputException($"{path}: not a path file (\"format\" must be \"{Format}\", as PathFile.Save writes)");
             }
             if (obj["model"] is not JsonObject model)
             {

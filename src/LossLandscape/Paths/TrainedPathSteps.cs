@@ -85,7 +85,7 @@ internal static class TrainedPathSteps
         int iterations = Math.Min(PowerIterationsPerPoint, budget / (StepSizeBudgetFraction * points.Length));
         if (iterations < 1)
         {
-            throw new LandscapeInputException($"--budget {budget} is too small to estimate the step size (≥ {StepSizeBudgetFraction * points.Length} needed); give the learning rate or a larger budget");
+            throw new LandscapeInputException($"a budget of {budget} evaluations is too small to estimate the step size (≥ {StepSizeBudgetFraction * points.Length} needed); give the learning rate or a larger budget");
         }
         double lambda = 0;
         long products = 0;

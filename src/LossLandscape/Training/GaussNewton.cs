@@ -69,7 +69,7 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
             _choleskyRoute = GramCholesky.Applies(map, _route);
             MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
                 GramCholesky.StepBytes(map, _route),
-                _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data");
+                _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data", BudgetRemedy.Method | BudgetRemedy.Rows);
             _damping = new LevenbergMarquardt(_options.InitialDamping, _options.MaxDampingIncreases);
         }
         using var scope = NewDisposeScope();

@@ -182,13 +182,13 @@ public sealed class AlignmentTests : IDisposable
         return new TheoryData<string, FeedforwardNetwork, string>
         {
             { "input", new Mlp(3, [new HiddenLayer(10, sigma), new HiddenLayer(8, sigma)], 2).WithScaling(new InputScaling([0, 0, 0], [1, 1, 1])), "the input dimensions differ" },
-            { "widths", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(9, sigma)], 2).WithScaling(scaling), "the hidden widths differ, A (--model) has hidden widths 10,8, B (--to) has hidden widths 10,9" },
+            { "widths", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(9, sigma)], 2).WithScaling(scaling), "the hidden widths differ, A has hidden widths 10,8, B has hidden widths 10,9" },
             { "depth", new Mlp(4, [new HiddenLayer(10, sigma)], 2).WithScaling(scaling), "the hidden widths differ" },
-            { "activation", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(8, new Tanh())], 2).WithScaling(scaling), "the activations differ, A (--model) has activations smoolu,smoolu, B (--to) has activations smoolu,tanh" },
+            { "activation", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(8, new Tanh())], 2).WithScaling(scaling), "the activations differ, A has activations smoolu,smoolu, B has activations smoolu,tanh" },
             { "outputs", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(8, sigma)], 3).WithScaling(scaling), "the outputs differ" },
-            { "no scaling", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(8, sigma)], 2), "the input scalings differ, A (--model) has stored (x − shift)/scale, B (--to) has none" },
+            { "no scaling", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(8, sigma)], 2), "the input scalings differ, A has stored (x − shift)/scale, B has none" },
             { "other scaling", new Mlp(4, [new HiddenLayer(10, sigma), new HiddenLayer(8, sigma)], 2).WithScaling(new InputScaling([0.5, -1, 2, 0], [2, 0.5, 3, 2])), "the input scalings differ" },
-            { "dag", DagNetwork.FromMlp(Network(2, "smoolu")), "the network kinds differ, A (--model) has an MLP (losslandscape.mlp/1), B (--to) has a DAG (losslandscape.dag/1)" },
+            { "dag", DagNetwork.FromMlp(Network(2, "smoolu")), "the network kinds differ, A has an MLP (losslandscape.mlp/1), B has a DAG (losslandscape.dag/1)" },
         };
     }
 

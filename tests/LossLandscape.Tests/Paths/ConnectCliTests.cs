@@ -157,7 +157,7 @@ public sealed class ConnectCliTests : IClassFixture<ConnectCliTests.Minima>
         (code, output, err) = CliTests.Run(["connect", "--model", _minima.A, "--to", init, .. Iris, "--method", "manifold"]);
         Assert.True(code == 2, output + err);
         Assert.Contains("is not on M", err);
-        Assert.Contains("train --optimizer gauss-newton", err);
+        Assert.Contains("train with Gauss–Newton", err);
         Assert.Single(err.Trim().Split('\n'));
     }
 

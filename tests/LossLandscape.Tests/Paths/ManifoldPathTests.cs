@@ -65,7 +65,7 @@ public sealed class ManifoldPathTests(ITestOutputHelper output)
         int before = JacobianFactorization.FactorizationsOnThisThread;
         var error = Assert.Throws<LandscapeInputException>(() => PathConnection.Run(map, ConnectMethod.Manifold, a, off, Options(data)));
         Assert.Contains("not on M", error.Message);
-        Assert.Contains("train --optimizer gauss-newton", error.Message);
+        Assert.Contains("train with Gauss–Newton", error.Message);
         Assert.Equal(before, JacobianFactorization.FactorizationsOnThisThread);
     }
 
