@@ -25,6 +25,8 @@ public static class BenchRunner
         ["csv"] = ("issue 19: load a CSV of Fashion-MNIST's shape at 60,000 and 450,000 rows: rows/s and peak memory over the float64 data, vs the whole-file reader", CsvBench.Run),
         ["csv-file"] = ("writes the CSV that csv loads: csv-file PATH ROWS (pixels 0–255, about half 0, seed 19; label 0–9)", CsvBench.WriteFile),
         ["csv-load"] = ("one load of a CSV in this process, for csv: csv-load FILE --reader streaming|whole-file --budget-gb G", CsvBench.Load),
+        ["memory"] = ("issue 20 §2: peak memory of evaluate, Lanczos and the trace at 10⁵ and 10⁶ synthetic rows, batches of B against all rows", MemoryBench.Run),
+        ["memory-run"] = ("one quantity of memory in this process: memory-run QUANTITY ROWS BATCH INPUTS HIDDEN", MemoryBench.RunOne),
         ["hessian"] = ("HVP vs gradient; top-20 by Lanczos vs deflated power iteration; vs a PyTorch Lanczos, on digits", HessianBench.Run),
     };
 

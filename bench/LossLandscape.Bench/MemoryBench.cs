@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Globalization;
+using LossLandscape.Curvature;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Models;
+using LossLandscape.Models.Activations;
+using LossLandscape.Operators;
+
+namespace LossLandscape.Bench;
+
+/// <summary>
+/// Issue 20 §2: peak memory of the full-data sums against the number of rows d at a fixed batch B. For each d (synthetic
+/// Gaussian rows) and each quantity — evaluate (L, H, ∇L), Lanczos (the top 5 of ∇²L, 30 products) and the trace
+/// (Hutchinson, 10 probes) — a child process builds the data and the model, resets its peak (VmHWM) and computes in batches
+/// of B rows, then of all d rows at once. Printed: the computation's own peak (above the resident set after loading) and the
+/// process's peak, each measured once (memory is deterministic here, not a timing).
+/// Options: <c>--rows 100000,1000000</c>, <c>--batch 10000</c>, <c>--inputs 10</c>, <c>--hidden 64</c>.
+/// </summary>
+public static class MemoryBench
+{
+    private static readonly string[] Quantities = ["evaluate", "lanczos", "trace"];
+
+    /// <summary>Runs the table.</summary>
+    public static int Run(string[] args)
+    {
+        var rows = BenchArgs.Text(args, "--rows", "100000,1000000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
+        int batch = BenchArgs.Int(args, "--batch", 10_000);
+        int inputs = BenchArgs.Int(args, "--inputs", 10);
+        int hidden = BenchArgs.Int(args, "--hidden", 64);
+        Console.WriteLine(FormattableString.Invariant($"synthetic Gaussian rows, p = {inputs}, ℓ = 1; MLP {inputs}-{hidden}-1 (smoolu); batch B = {batch} against all rows; one run per row (memory, not time)"));
+        Console.WriteLine();
+        Console.WriteLine("| quantity | rows d | B | computation's peak (above loaded) | process peak (VmHWM) | data, float64 (d × (p + ℓ)) |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        foreach (var quantity in Quantities)
+        {
+            foreach (int d in rows)
+            {
+                foreach (int b in new[] { batch, d })
+                {
+                    var (computation, process) = Child(quantity, d, b, inputs, hidden);
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"| {quantity} | {d:N0} | {(b == d ? "all" : b.ToString("N0", CultureInfo.InvariantCulture))} | {computation / 1e9:0.000} GB | {process / 1e9:0.000} GB | {8.0 * d * (inputs + 1) / 1e9:0.000} GB |"));
+                }
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>The child: <c>memory-run QUANTITY ROWS BATCH INPUTS HIDDEN</c>; prints <c>RESULT computation-peak process-peak</c>.</summary>
+    public static int RunOne(string[] args)
+    {
+        string quantity = args[0];
+        int d = int.Parse(args[1], CultureInfo.InvariantCulture), b = int.Parse(args[2], CultureInfo.InvariantCulture);
+        int inputs = int.Parse(args[3], CultureInfo.InvariantCulture), hidden = int.Parse(args[4], CultureInfo.InvariantCulture);
+        TorchRuntime.EnsureInitialized();
+        var data = SyntheticData.Gaussian(d, inputs, 1, seed: 20, budgetBytes: long.MaxValue);
+        var mlp = new Mlp(inputs, [new HiddenLayer(hidden, ActivationRegistry.Default)], 1);
+        using var model = new NetworkModel(mlp, mlp.InitialParameters(1));
+        using var map = new ResidualMap(model, data, batchSize: b);
+        GC.Collect();
+        ScaleBench.ResetPeak();
+        long loaded = Status("VmRSS:");
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        {
+            switch (quantity)
+            {
+                case "evaluate":
+                    _ = map.Loss();
+                    _ = map.Residuals().abs().max().item<double>();
+                    _ = map.Gradient().norm().item<double>();
+                    break;
+                case "lanczos":
+                    Lanczos.Eigenpairs(new HessianOperator(map), new LanczosOptions(K: 5, Which: SpectrumEnd.Largest, MaxIterations: 30, Tolerance: 1e-30)).Eigenvectors.Dispose();
+                    break;
+                default:
+                    _ = TraceEstimate.Compute(new HessianOperator(map), TraceMethod.Hutchinson, new Curvature.TraceOptions(MaxProbes: 10, MinProbes: 10, BlockSize: 1));
+                    break;
+            }
+        }
+        long peak = Status("VmHWM:");
+        Console.WriteLine(FormattableString.Invariant($"RESULT {peak - loaded} {peak}"));
+        return 0;
+    }
+
+    private static (double Computation, double Process) Child(string quantity, int rows, int batch, int inputs, int hidden)
+    {
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(MemoryBench).Assembly.Location);
+        }
+        foreach (var a in new[] { "memory-run", quantity, rows.ToString(CultureInfo.InvariantCulture), batch.ToString(CultureInfo.InvariantCulture), inputs.ToString(CultureInfo.InvariantCulture), hidden.ToString(CultureInfo.InvariantCulture) })
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {self}");
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        var result = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"{quantity} on {rows} rows failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
+        var fields = result.Split(' ');
+        return (double.Parse(fields[1], CultureInfo.InvariantCulture), double.Parse(fields[2], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>A line of /proc/self/status in bytes.</summary>
+    private static long Status(string key)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key, StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+}
