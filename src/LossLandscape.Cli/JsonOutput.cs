@@ -2,6 +2,7 @@ using LossLandscape.Engine;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 
 namespace LossLandscape.Cli;
@@ -12,6 +13,13 @@ namespace LossLandscape.Cli;
 /// non-finite numbers as <c>null</c>), written atomically (<see cref="AtomicFile"/>), or to standard output with
 /// <c>--json -</c>.
 /// </summary>
+/// <remarks>
+/// A command's result record is the library's result record and what only the CLI knows (the data source, the files
+/// written, the cluster). The library's record keeps its own shape: the property that holds it is named
+/// <see cref="Inline"/> (plus a suffix where a record inlines several), and its fields are written in its place, at
+/// the level of the command's own (<c>{ "n": …, "status": …, "steps": […], "model": … }</c>, not
+/// <c>{ "n": …, "walk": { … } }</c>).
+/// </remarks>
 internal static class JsonOutput
 {
     /// <summary>
@@ -23,6 +31,13 @@ internal static class JsonOutput
 
     /// <summary>The <c>--json</c> argument that means standard output: <c>--json -</c>.</summary>
     public const string StandardOutput = "-";
+
+    /// <summary>
+    /// The JSON name (a prefix: one property may be named <c>$inline</c>, others <c>$inline</c> and a suffix) of a property
+    /// whose object's fields are written in its place, among its parent's; a null one writes nothing. A field of the same
+    /// name on both levels is a bug, refused (<see cref="ArgumentException"/>).
+    /// </summary>
+    public const string Inline = "$inline";
 
     /// <summary>
     /// Serialises <paramref name="value"/> with <paramref name="type"/> (a property of
@@ -50,11 +65,57 @@ internal static class JsonOutput
     public static string Serialize<T>(T value, JsonTypeInfo<T> type)
     {
         ArgumentNullException.ThrowIfNull(type);
+        var node = JsonSerializer.SerializeToNode(value, type);
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
-            JsonSerializer.Serialize(writer, value, type);
+            if (node is null)
+            {
+                writer.WriteNullValue();
+            }
+            else
+            {
+                WriteInlined(node).WriteTo(writer);
+            }
         }
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    /// <summary>Replaces, at every level of <paramref name="node"/>, each <see cref="Inline"/> property by its object's fields.</summary>
+    private static JsonNode WriteInlined(JsonNode node)
+    {
+        if (node is JsonArray array)
+        {
+            foreach (var item in array.OfType<JsonNode>())
+            {
+                WriteInlined(item);
+            }
+        }
+        if (node is not JsonObject obj)
+        {
+            return node;
+        }
+        var fields = obj.ToList();
+        obj.Clear();
+        foreach (var (name, value) in fields)
+        {
+            if (!name.StartsWith(Inline, StringComparison.Ordinal))
+            {
+                obj.Add(name, value is null ? null : WriteInlined(value));
+                continue;
+            }
+            if (value is null)
+            {
+                continue;
+            }
+            var inner = (JsonObject)WriteInlined(value);
+            var innerFields = inner.ToList();
+            inner.Clear();
+            foreach (var (innerName, innerValue) in innerFields)
+            {
+                obj.Add(innerName, innerValue);
+            }
+        }
+        return obj;
     }
 }
