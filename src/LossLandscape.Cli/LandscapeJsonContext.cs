@@ -20,13 +20,15 @@ namespace LossLandscape.Cli;
 /// returns <c>LandscapeJsonContext.Default.ItsRecord</c> from <see cref="LandscapeCommand{TSettings, TResult}.JsonType"/>.
 /// The library records it holds are written as they are (<see cref="JsonOutput.Inline"/>); where a JSON name differs
 /// from a property's camelCase, the library's record says so with <c>[JsonPropertyName]</c>, and what the JSON leaves out
-/// it marks <c>[JsonIgnore]</c>.
+/// it marks <c>[JsonIgnore]</c>. A null property is not written (a field that exists only sometimes, such as <c>cluster</c>);
+/// one that is written as null says so with <c>[JsonIgnore(Condition = JsonIgnoreCondition.Never)]</c>.
 /// Source generation keeps the CLI free of reflection-based serialisation (trimming- and AOT-safe) and makes a
 /// record the compiler cannot serialise a build error rather than a run-time one.
 /// </remarks>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     Converters = [typeof(FiniteDoubleConverter), typeof(NullableFiniteDoubleConverter), typeof(MatrixConverter), typeof(UnitPermutationConverter),
         typeof(CamelCaseEnumConverter<SolverStatus>), typeof(CamelCaseEnumConverter<SpectrumMethod>), typeof(CamelCaseEnumConverter<SpectrumEnd>),
         typeof(CamelCaseEnumConverter<SliceDirection>), typeof(CamelCaseEnumConverter<ConnectMethod>)])]

@@ -156,11 +156,9 @@ internal sealed record CertificateOutput(
     public CertificateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <summary>With <c>--perturb</c>: the perturbation and the certificate of the perturbed point; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PerturbationOutput? Perturbation { get; init; }
 }
 

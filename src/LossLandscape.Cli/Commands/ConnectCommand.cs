@@ -287,14 +287,13 @@ internal sealed record ConnectOutput(
     int Constraints,
     double Tolerance,
     bool Aligned,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AlignmentOutput? Alignment,
+    AlignmentOutput? Alignment,
     IReadOnlyList<ConnectMethodOutput> Methods,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PathFile,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Plot,
+    string? PathFile,
+    string? Plot,
     double Seconds) : IClusterReported<ConnectOutput>
 {
     /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>
@@ -340,11 +339,11 @@ internal sealed record ConnectMethodOutput(
     double Seconds,
     string Status,
     bool Certified,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail,
+    string? Detail,
     double LossA,
     double LossB,
     int Points,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ManifoldPathCertificate? Certificate)
+    ManifoldPathCertificate? Certificate)
 {
     /// <summary>The entry of <paramref name="result"/>.</summary>
     public static ConnectMethodOutput From(ConnectionResult result)

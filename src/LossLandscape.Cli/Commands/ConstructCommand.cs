@@ -180,7 +180,7 @@ internal sealed record ConstructOutput(
     IReadOnlyList<int> Widths,
     string Activation,
     int Candidates,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? FullStepsSkipped,
+    string? FullStepsSkipped,
     int Copies)
 {
     /// <summary>The output of a construction written to <paramref name="path"/>.</summary>

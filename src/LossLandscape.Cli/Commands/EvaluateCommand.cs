@@ -104,6 +104,5 @@ internal sealed record EvaluateOutput(
     public EvaluateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 
     /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Engine;
 using LossLandscape.Reports;
@@ -135,7 +136,7 @@ internal sealed record TrainedSpectraOutput(
 /// <summary>One trained point of the sweep.</summary>
 internal sealed record TrainedSpectraPointOutput(
     int Width, int N, double NOverConstraints, string Optimizer, string Status, int Steps, double InitialLoss, double FinalLoss, double MaxAbsResidual,
-    bool OnManifold, TrainedSpectraRankOutput Jacobian, int? ManifoldDimension, int OneHotRankOnM, TrainedSpectraHessianOutput Hessian,
+    bool OnManifold, TrainedSpectraRankOutput Jacobian, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? ManifoldDimension, int OneHotRankOnM, TrainedSpectraHessianOutput Hessian,
     IReadOnlyList<double> LossHistory, double Seconds)
 {
     /// <summary>The output of one point; non-finite losses are left out of the history, as before.</summary>
@@ -158,10 +159,10 @@ internal sealed record TrainedSpectraRankOutput(int Rank, double Tolerance, bool
 
 /// <summary>
 /// The Hessian summary at a trained point. Counts that the route could not decide are null; an infinite outlier gap
-/// (the next eigenvalue at or below τ) is written as null, as every non-finite number is.
+/// (the next eigenvalue at or below τ) is written as null, as every non-finite number is. Its null fields are written.
 /// </summary>
 internal sealed record TrainedSpectraHessianOutput(
-    string Method, string Status, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeIsLowerBound, double ResidualTermNorm,
-    int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, int Classes, double NegativeRatio,
-    long HessianVectorProducts, IReadOnlyList<double> Top, IReadOnlyList<double> Bottom,
-    IReadOnlyList<bool>? BottomConverged, IReadOnlyList<double>? BottomResiduals, IReadOnlyList<bool>? TopConverged);
+    string Method, string Status, double Tolerance, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? Positive, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? Zero, int Negative, bool NegativeIsLowerBound,
+    double ResidualTermNorm, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, int Classes,
+    double NegativeRatio, long HessianVectorProducts, IReadOnlyList<double> Top, IReadOnlyList<double> Bottom, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] IReadOnlyList<bool>? BottomConverged,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] IReadOnlyList<double>? BottomResiduals, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] IReadOnlyList<bool>? TopConverged);

@@ -75,11 +75,11 @@ internal sealed record InfoOutput(
     int OutputDim,
     int N,
     bool InputScaling,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<InfoLayer>? Layers,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? HiddenVertices,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Vertices,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Edges,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Levels,
+    IReadOnlyList<InfoLayer>? Layers,
+    int? HiddenVertices,
+    int? Vertices,
+    int? Edges,
+    int? Levels,
     IReadOnlyList<InfoActivation> Activations)
 {
     /// <summary>The architecture of <paramref name="network"/>, read from <paramref name="path"/>.</summary>

@@ -152,7 +152,6 @@ internal sealed record SliceOutput(
     double Seconds) : IClusterReported<SliceOutput>
 {
     /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>

@@ -179,7 +179,6 @@ internal sealed record TraceOutput(
     int Outputs) : IClusterReported<TraceOutput>
 {
     /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>

@@ -323,7 +323,7 @@ internal sealed record TrainOutput(
     string Optimizer,
     string Settings,
     string Status,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note,
+    string? Note,
     int Steps,
     long Evaluations,
     double InitialLoss,
@@ -338,7 +338,6 @@ internal sealed record TrainOutput(
     int LossEvery) : IClusterReported<TrainOutput>
 {
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>

@@ -115,5 +115,5 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
 internal sealed record VerifyOutput(
     bool Pass,
     IReadOnlyList<ClaimCheck> Claims,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Report,
+    string? Report,
     double Seconds);

@@ -134,11 +134,10 @@ internal sealed record WalkOutput(
     int N,
     int Constraints,
     [property: JsonPropertyName(JsonOutput.Inline)] WalkResult Walk,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Model,
+    string? Model,
     double Seconds) : IClusterReported<WalkOutput>
 {
     /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ClusterOutput? Cluster { get; init; }
 
     /// <inheritdoc/>
