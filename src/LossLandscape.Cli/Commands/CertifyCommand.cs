@@ -150,14 +150,8 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
 /// <param name="Dataset">The data the certificate is of (the perturbed data for the certificate after the perturbation; not written).</param>
 internal sealed record CertificateOutput(
     [property: JsonPropertyName(JsonOutput.Inline)] CertificateResult Result,
-    [property: JsonIgnore] Dataset Dataset) : IClusterReported<CertificateOutput>
+    [property: JsonIgnore] Dataset Dataset) : ClusterReported<CertificateOutput>
 {
-    /// <inheritdoc/>
-    public CertificateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    public ClusterOutput? Cluster { get; init; }
-
     /// <summary>With <c>--perturb</c>: the perturbation and the certificate of the perturbed point; else null (not written).</summary>
     public PerturbationOutput? Perturbation { get; init; }
 }

@@ -284,19 +284,13 @@ internal sealed record ConnectOutput(
     [property: JsonPropertyName(JsonOutput.Inline)] ConnectionReport Report,
     string? PathFile,
     string? Plot,
-    double Seconds) : IClusterReported<ConnectOutput>
+    double Seconds) : ClusterReported<ConnectOutput>
 {
     /// <summary>Whether B was aligned to A by weight matching.</summary>
     public bool Aligned => Report.Alignment is not null;
 
     /// <summary>One entry per method, in the order run: the library's result with its measures beside it.</summary>
     public IReadOnlyList<ConnectMethodOutput> Methods => [.. Report.Results.Select(r => new ConnectMethodOutput(r))];
-
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public ConnectOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 }
 
 /// <summary>One method's entry in <c>connect</c>'s JSON: the library's result, written in place, and its measures beside it.</summary>

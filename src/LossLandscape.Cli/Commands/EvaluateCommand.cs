@@ -21,7 +21,6 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 
     private readonly Option<double> _exponent = new("--exponent") { Description = "a ≥ 1 in L = Σ|H_k|^a (2: squared loss; 1: Remark 2.2)", DefaultValueFactory = _ => SquaredLoss };
 
-
     private EvaluateCommand()
         : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json)
         => Add(_exponent);
@@ -98,11 +97,4 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 /// <param name="Seconds">Wall time of the evaluation.</param>
 internal sealed record EvaluateOutput(
     int N, int D, int Outputs, int Constraints, double Exponent, double Loss, double MaxAbsResidual, double GradientNorm, string Data, int Inputs, double Seconds)
-    : IClusterReported<EvaluateOutput>
-{
-    /// <inheritdoc/>
-    public EvaluateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    public ClusterOutput? Cluster { get; init; }
-}
+    : ClusterReported<EvaluateOutput>;

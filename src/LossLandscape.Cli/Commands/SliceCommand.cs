@@ -137,11 +137,4 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
 /// <param name="Slice">The slice (<see cref="LossSlice.Compute"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
 /// <param name="Figure">The figure written.</param>
 /// <param name="Seconds">Wall time of the slice.</param>
-internal sealed record SliceOutput([property: JsonPropertyName(JsonOutput.Inline)] SliceResult Slice, string Figure, double Seconds) : IClusterReported<SliceOutput>
-{
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public SliceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-}
+internal sealed record SliceOutput([property: JsonPropertyName(JsonOutput.Inline)] SliceResult Slice, string Figure, double Seconds) : ClusterReported<SliceOutput>;

@@ -279,7 +279,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 /// <param name="Constraints">ℓd, the number of equations H_k = 0.</param>
 /// <param name="Data">The data source.</param>
 internal sealed record SpectrumOutput([property: JsonPropertyName(JsonOutput.Inline)] SpectrumResult Spectrum, int N, int D, int Outputs, int Constraints, string Data)
-    : IClusterReported<SpectrumOutput>
+    : ClusterReported<SpectrumOutput>
 {
     /// <summary>The eigenvalues in the order asked for (<see cref="SpectrumResult.Eigenvalues"/>); none for SLQ.</summary>
     public IReadOnlyList<double>? Eigenvalues => Spectrum.Slq is null ? Spectrum.Eigenvalues : null;
@@ -297,12 +297,6 @@ internal sealed record SpectrumOutput([property: JsonPropertyName(JsonOutput.Inl
 
     /// <summary>The counts and verdict of the inertia by the σ(J) route (<see cref="SpectrumResult.Inertia"/>).</summary>
     public InertiaCounts? Inertia => Spectrum.Inertia is { } i ? new(i.Positive, i.Zero, i.Negative, i.Decided, i.Note) : null;
-
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public SpectrumOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
 }
 
 /// <summary>

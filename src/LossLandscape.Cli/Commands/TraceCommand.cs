@@ -155,11 +155,4 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
 /// <param name="D">Data rows d.</param>
 /// <param name="Outputs">Targets per row ℓ.</param>
 internal sealed record TraceOutput(string Method, string Operator, int N, [property: JsonPropertyName(JsonOutput.Inline)] TraceResult Trace, string Note, double Seconds,
-    string Data, int D, int Outputs) : IClusterReported<TraceOutput>
-{
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public TraceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-}
+    string Data, int D, int Outputs) : ClusterReported<TraceOutput>;

@@ -298,14 +298,8 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 /// <param name="Inputs">Inputs per row p.</param>
 /// <param name="Training">The run (<see cref="Trainer.Run"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
 internal sealed record TrainOutput(string Model, string Data, int N, int D, int Outputs, int Constraints, int Inputs,
-    [property: JsonPropertyName(JsonOutput.Inline)] TrainingResult Training) : IClusterReported<TrainOutput>
+    [property: JsonPropertyName(JsonOutput.Inline)] TrainingResult Training) : ClusterReported<TrainOutput>
 {
-    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public TrainOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
     /// <summary>Whether Ctrl-C ended the run (exit code <see cref="TrainCommand.Interrupted"/>).</summary>
     [JsonIgnore]
     public bool Interrupted => Training.Status == SolverStatus.Cancelled;

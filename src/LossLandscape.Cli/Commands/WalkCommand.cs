@@ -135,11 +135,4 @@ internal sealed record WalkOutput(
     int Constraints,
     [property: JsonPropertyName(JsonOutput.Inline)] WalkResult Walk,
     string? Model,
-    double Seconds) : IClusterReported<WalkOutput>
-{
-    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public WalkOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-}
+    double Seconds) : ClusterReported<WalkOutput>;
