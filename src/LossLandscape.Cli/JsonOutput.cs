@@ -1,9 +1,9 @@
-using LossLandscape.Engine;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Cli;
 

@@ -2,8 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
-using LossLandscape.Cluster;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;

@@ -4,7 +4,6 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Engine;
 using LossLandscape.Reports;
-using LossLandscape.Training;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;

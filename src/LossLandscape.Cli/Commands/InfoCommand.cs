@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Models;
 using Spectre.Console;

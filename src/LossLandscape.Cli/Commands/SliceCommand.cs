@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
 using Spectre.Console;

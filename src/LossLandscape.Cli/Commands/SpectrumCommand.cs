@@ -2,13 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
-using LossLandscape.Cluster;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;

@@ -1,14 +1,13 @@
-using LossLandscape.Operators;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
-using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;

@@ -1,12 +1,10 @@
-using LossLandscape.Problem;
-using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Data;
-using LossLandscape.Geometry;
+using LossLandscape.Engine;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using LossLandscape.Training;
 using Spectre.Console;
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Reports;
 using Spectre.Console;

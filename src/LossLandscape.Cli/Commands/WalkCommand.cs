@@ -1,10 +1,9 @@
-using LossLandscape.Geometry;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Engine;
+using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
 using Spectre.Console;
