@@ -45,6 +45,7 @@ namespace LossLandscape.Cli;
 [JsonSerializable(typeof(TraceOutput))]
 [JsonSerializable(typeof(CertificateOutput))]
 [JsonSerializable(typeof(TrainedSpectraOutput))]
+[JsonSerializable(typeof(double[][]))]
 internal sealed partial class LandscapeJsonContext : JsonSerializerContext;
 
 /// <summary>
@@ -113,26 +114,14 @@ internal sealed class CamelCaseEnumConverter<TEnum>() : JsonStringEnumConverter<
 internal sealed class MatrixConverter : JsonConverter<double[,]>
 {
     /// <inheritdoc/>
-    public override double[,] Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        throw new NotSupportedException("a matrix is written, not read");
+    public override double[,] Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => throw new NotSupportedException("a matrix is written, not read");
 
     /// <inheritdoc/>
     public override void Write(Utf8JsonWriter writer, double[,] value, JsonSerializerOptions options)
     {
-        ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(value);
-        var number = new FiniteDoubleConverter();
-        writer.WriteStartArray();
-        for (int i = 0; i < value.GetLength(0); i++)
-        {
-            writer.WriteStartArray();
-            for (int j = 0; j < value.GetLength(1); j++)
-            {
-                number.Write(writer, value[i, j], options);
-            }
-            writer.WriteEndArray();
-        }
-        writer.WriteEndArray();
+        var rows = Enumerable.Range(0, value.GetLength(0)).Select(i => Enumerable.Range(0, value.GetLength(1)).Select(j => value[i, j]).ToArray()).ToArray();
+        JsonSerializer.Serialize(writer, rows, LandscapeJsonContext.Default.DoubleArrayArray);
     }
 }
 
@@ -140,24 +129,9 @@ internal sealed class MatrixConverter : JsonConverter<double[,]>
 internal sealed class UnitPermutationConverter : JsonConverter<UnitPermutation>
 {
     /// <inheritdoc/>
-    public override UnitPermutation Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        throw new NotSupportedException("a permutation is written, not read");
+    public override UnitPermutation Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => throw new NotSupportedException("a permutation is written, not read");
 
     /// <inheritdoc/>
-    public override void Write(Utf8JsonWriter writer, UnitPermutation value, JsonSerializerOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(value);
-        writer.WriteStartArray();
-        foreach (var layer in value.Layers)
-        {
-            writer.WriteStartArray();
-            foreach (int unit in layer)
-            {
-                writer.WriteNumberValue(unit);
-            }
-            writer.WriteEndArray();
-        }
-        writer.WriteEndArray();
-    }
+    public override void Write(Utf8JsonWriter writer, UnitPermutation value, JsonSerializerOptions options) =>
+        JsonSerializer.Serialize(writer, value.Layers, LandscapeJsonContext.Default.IReadOnlyListInt32Array);
 }
