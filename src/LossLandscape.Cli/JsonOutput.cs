@@ -64,58 +64,45 @@ internal static class JsonOutput
     /// <summary>The JSON text of <paramref name="value"/>, ending in a newline.</summary>
     public static string Serialize<T>(T value, JsonTypeInfo<T> type)
     {
-        ArgumentNullException.ThrowIfNull(type);
-        var node = JsonSerializer.SerializeToNode(value, type);
+        var node = JsonSerializer.SerializeToNode(value, type) ?? throw new ArgumentNullException(nameof(value));
+        WriteInlined(node);
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
-            if (node is null)
-            {
-                writer.WriteNullValue();
-            }
-            else
-            {
-                WriteInlined(node).WriteTo(writer);
-            }
+            node.WriteTo(writer);
         }
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
     /// <summary>Replaces, at every level of <paramref name="node"/>, each <see cref="Inline"/> property by its object's fields.</summary>
-    private static JsonNode WriteInlined(JsonNode node)
+    private static void WriteInlined(JsonNode? node)
     {
-        if (node is JsonArray array)
+        foreach (var item in node as JsonArray ?? [])
         {
-            foreach (var item in array.OfType<JsonNode>())
-            {
-                WriteInlined(item);
-            }
+            WriteInlined(item);
         }
         if (node is not JsonObject obj)
         {
-            return node;
+            return;
         }
         var fields = obj.ToList();
         obj.Clear();
         foreach (var (name, value) in fields)
         {
+            WriteInlined(value);
             if (!name.StartsWith(Inline, StringComparison.Ordinal))
             {
-                obj.Add(name, value is null ? null : WriteInlined(value));
-                continue;
+                obj.Add(name, value);
             }
-            if (value is null)
+            else if (value is not null)
             {
-                continue;
-            }
-            var inner = (JsonObject)WriteInlined(value);
-            var innerFields = inner.ToList();
-            inner.Clear();
-            foreach (var (innerName, innerValue) in innerFields)
-            {
-                obj.Add(innerName, innerValue);
+                var inner = value.AsObject().ToList();
+                value.AsObject().Clear();
+                foreach (var (innerName, innerValue) in inner)
+                {
+                    obj.Add(innerName, innerValue);
+                }
             }
         }
-        return obj;
     }
 }

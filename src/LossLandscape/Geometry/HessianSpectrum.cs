@@ -100,8 +100,8 @@ public sealed record ZeroEigenvalues(int Multiplicity, double Bound, double Resi
 /// <param name="Seconds">Wall time.</param>
 /// <remarks>
 /// In JSON: what the method produced, by these names (<see cref="Products"/> as <c>hessianVectorProducts</c>, the SLQ options
-/// as <c>options</c>); the eigenvalues, the on-M test, the inertia's counts and SLQ's density are written by the CLI, at this record's level, where
-/// the method has them.
+/// as <c>options</c>); the eigenvalues, the on-M test, the inertia's counts and SLQ's density are written by the CLI, at this
+/// record's level, where the method has them.
 /// </remarks>
 public sealed record SpectrumResult(
     SpectrumMethod Method,

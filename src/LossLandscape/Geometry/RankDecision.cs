@@ -16,6 +16,7 @@ namespace LossLandscape.Geometry;
 /// The rank is proved structurally, not read off the singular values (<see cref="TriangularActivationCertificate"/>); the
 /// singular values are then those computed, reported for information, and the smallest may lie below their resolution.
 /// </param>
+/// <remarks>In JSON: the rank, its tolerance and resolution, σmax and the singular values at the cut, whether it is decided and why; not all the singular values.</remarks>
 public sealed record RankDecision(int Rank, double Tolerance, double Resolution, [property: JsonIgnore] double[] SingularValues, [property: JsonIgnore] int Constraints, string Basis,
     [property: JsonIgnore] bool Exact = false)
 {

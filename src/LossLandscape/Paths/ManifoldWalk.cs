@@ -22,8 +22,8 @@ public sealed record WalkOptions(int Steps, double StepSize, int Seed, double To
 /// <param name="Rank">rank J after the step (<see cref="JacobianFactorization.Rank"/>).</param>
 /// <param name="PathLength">Σ of ‖p_{s} − p_{s−1}‖ so far.</param>
 /// <param name="Displacement">‖p_s − p_0‖.</param>
-/// <param name="NormalCorrection">‖retraction move‖: how far the retraction pulled back onto M (second order in the step).</param>
-/// <param name="RetractionSteps">Corrector steps of the retraction (chord steps, plus Gauss–Newton steps where the chord stalled).</param>
+/// <param name="NormalCorrection">‖retraction move‖: how far the retraction pulled back onto M (second order in the step; in JSON, <c>retraction</c>).</param>
+/// <param name="RetractionSteps">Corrector steps of the retraction (chord steps, plus Gauss–Newton steps where the chord stalled; in JSON, <c>gaussNewtonSteps</c>).</param>
 public sealed record WalkStep(int Step, double Loss, double MaxAbsResidual, int Rank, double PathLength, double Displacement,
     [property: JsonPropertyName("retraction")] double NormalCorrection, [property: JsonPropertyName("gaussNewtonSteps")] int RetractionSteps);
 
