@@ -21,7 +21,8 @@ namespace LossLandscape.Cli;
 /// The library records it holds are written as they are (<see cref="JsonOutput.Inline"/>); where a JSON name differs
 /// from a property's camelCase, the library's record says so with <c>[JsonPropertyName]</c>, and what the JSON leaves out
 /// it marks <c>[JsonIgnore]</c>. A null property is not written (a field that exists only sometimes, such as <c>cluster</c>);
-/// one that is written as null says so with <c>[JsonIgnore(Condition = JsonIgnoreCondition.Never)]</c>.
+/// one that is written as null says so with <c>[JsonIgnore(Condition = JsonIgnoreCondition.Never)]</c>. An enum the JSON holds
+/// needs its <see cref="CamelCaseEnumConverter{TEnum}"/> in the list below (without one it would be written as a number).
 /// Source generation keeps the CLI free of reflection-based serialisation (trimming- and AOT-safe) and makes a
 /// record the compiler cannot serialise a build error rather than a run-time one.
 /// </remarks>

@@ -94,10 +94,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         return new CertificateOutput(first, run.Data)
         {
             Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,
-                new CertificateOutput(second, perturbation.Perturbed))
-            {
-                Status = perturbation.Projection.Status.ToJsonName(),
-            },
+                perturbation.Projection.Status, new CertificateOutput(second, perturbation.Perturbed)),
         };
     }
 
@@ -111,7 +108,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         }
         if (result.Perturbation is { } p)
         {
-            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; {(p.Status == SolverStatus.Converged.ToJsonName() ? "moved" : $"the move did NOT converge ({p.Status}): moved")} {p.DistanceMoved:G3} towards the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
+            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; {(p.Status == SolverStatus.Converged ? "moved" : $"the move did NOT converge ({p.Status.ToJsonName()}): moved")} {p.DistanceMoved:G3} towards the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
             Render(context, "certificate after the perturbation", p.Certificate.Dataset, p.Certificate.Result);
         }
     }
@@ -159,9 +156,6 @@ internal sealed record CertificateOutput(
 /// <param name="Norm">|r|, the size of the perturbation of the targets (&lt; ε).</param>
 /// <param name="DistanceMoved">How far the point moved onto the new M.</param>
 /// <param name="GaussNewtonSteps">Gauss–Newton steps of that move.</param>
+/// <param name="Status">How the Gauss–Newton move onto the new M ended.</param>
 /// <param name="Certificate">The certificate of the perturbed point.</param>
-internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, CertificateOutput Certificate)
-{
-    /// <summary>How the Gauss–Newton move onto the new M ended (<see cref="SolverStatus"/>, spelled as every status is).</summary>
-    public string Status { get; init; } = "";
-}
+internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, SolverStatus Status, CertificateOutput Certificate);
