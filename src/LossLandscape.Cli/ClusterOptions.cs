@@ -177,3 +177,18 @@ internal interface IClusterReported<out T>
     /// <summary>The result with <paramref name="cluster"/> as its <c>cluster</c> field.</summary>
     T WithCluster(ClusterOutput cluster);
 }
+
+/// <summary>
+/// The base of a command result that ran on the cluster's workers with <c>--cluster</c>: its <c>cluster</c> field
+/// (<see cref="IClusterReported{T}"/>), written last and only with <c>--cluster</c>.
+/// </summary>
+/// <typeparam name="T">The result record itself.</typeparam>
+internal abstract record ClusterReported<T> : IClusterReported<T>
+    where T : ClusterReported<T>
+{
+    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
+    public ClusterOutput? Cluster { get; init; }
+
+    /// <inheritdoc/>
+    public T WithCluster(ClusterOutput cluster) => (T)(this with { Cluster = cluster });
+}

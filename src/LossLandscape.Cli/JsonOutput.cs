@@ -1,8 +1,9 @@
-using LossLandscape.Engine;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
+using LossLandscape.Engine;
 
 namespace LossLandscape.Cli;
 
@@ -12,6 +13,13 @@ namespace LossLandscape.Cli;
 /// non-finite numbers as <c>null</c>), written atomically (<see cref="AtomicFile"/>), or to standard output with
 /// <c>--json -</c>.
 /// </summary>
+/// <remarks>
+/// A command's result record is the library's result record and what only the CLI knows (the data source, the files
+/// written, the cluster). The library's record keeps its own shape: the property that holds it is named
+/// <see cref="Inline"/> (plus a suffix where a record inlines several), and its fields are written in its place, at
+/// the level of the command's own (<c>{ "n": …, "status": …, "steps": […], "model": … }</c>, not
+/// <c>{ "n": …, "walk": { … } }</c>).
+/// </remarks>
 internal static class JsonOutput
 {
     /// <summary>
@@ -23,6 +31,13 @@ internal static class JsonOutput
 
     /// <summary>The <c>--json</c> argument that means standard output: <c>--json -</c>.</summary>
     public const string StandardOutput = "-";
+
+    /// <summary>
+    /// The JSON name (a prefix: one property may be named <c>$inline</c>, others <c>$inline</c> and a suffix) of a property
+    /// whose object's fields are written in its place, among its parent's; a null one writes nothing. A field of the same
+    /// name on both levels is a bug, refused (<see cref="ArgumentException"/>).
+    /// </summary>
+    public const string Inline = "$inline";
 
     /// <summary>
     /// Serialises <paramref name="value"/> with <paramref name="type"/> (a property of
@@ -49,12 +64,45 @@ internal static class JsonOutput
     /// <summary>The JSON text of <paramref name="value"/>, ending in a newline.</summary>
     public static string Serialize<T>(T value, JsonTypeInfo<T> type)
     {
-        ArgumentNullException.ThrowIfNull(type);
+        var node = JsonSerializer.SerializeToNode(value, type) ?? throw new ArgumentNullException(nameof(value));
+        WriteInlined(node);
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
-            JsonSerializer.Serialize(writer, value, type);
+            node.WriteTo(writer);
         }
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    /// <summary>Replaces, at every level of <paramref name="node"/>, each <see cref="Inline"/> property by its object's fields.</summary>
+    private static void WriteInlined(JsonNode? node)
+    {
+        foreach (var item in node as JsonArray ?? [])
+        {
+            WriteInlined(item);
+        }
+        if (node is not JsonObject obj)
+        {
+            return;
+        }
+        var fields = obj.ToList();
+        obj.Clear();
+        foreach (var (name, value) in fields)
+        {
+            WriteInlined(value);
+            if (!name.StartsWith(Inline, StringComparison.Ordinal))
+            {
+                obj.Add(name, value);
+            }
+            else if (value is not null)
+            {
+                var inner = value.AsObject().ToList();
+                value.AsObject().Clear();
+                foreach (var (innerName, innerValue) in inner)
+                {
+                    obj.Add(innerName, innerValue);
+                }
+            }
+        }
     }
 }

@@ -20,9 +20,9 @@ namespace LossLandscape.Cli;
 /// </typeparam>
 /// <typeparam name="TResult">
 /// The command's result record: everything <see cref="Render"/> prints and, for a command with <c>--json</c>,
-/// exactly what the JSON file holds (the serializer writes it; see <see cref="LandscapeJsonContext"/>). Either a
-/// library result record whose property names are the JSON names, or a record in the command's file
-/// (<c>WalkOutput</c>, <c>TrainOutput</c>) that gives the library's result the JSON's shape.
+/// exactly what the JSON file holds (the serializer writes it; see <see cref="LandscapeJsonContext"/>): a thin envelope in
+/// the command's file holding the library's result record (its fields written in place, <see cref="JsonOutput"/>'s
+/// <c>$inline</c>) and only what the CLI knows (the data source, the files written, the cluster).
 /// </typeparam>
 /// <remarks>
 /// <para>The execution path, the same for every command (<see cref="Run"/>):</para>
@@ -74,8 +74,8 @@ namespace LossLandscape.Cli;
 /// </code>
 /// <para>and add <c>[JsonSerializable(typeof(TraceOutput))]</c> to <see cref="LandscapeJsonContext"/>. Keep every
 /// JSON field name the command wrote before (independent checks read them; <c>CliJsonTests</c> pins them): a name
-/// that is not the property's camelCase gets <c>[JsonPropertyName]</c>, a field written only sometimes is a nullable
-/// property with <c>[JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]</c>. Doubles need nothing: NaN and
+/// that is not the property's camelCase gets <c>[JsonPropertyName]</c> on the library's record, a field written only
+/// sometimes is a nullable property (the context leaves nulls out unless a property says otherwise). Doubles need nothing: NaN and
 /// ±∞ are written as null. Add the command's field names to <c>CliJsonTests</c> before converting it, so that the
 /// test fails if the conversion renames one.</para>
 /// <para>Variations: a command whose loss is not the squared one overrides <see cref="LossExponent"/>

@@ -222,7 +222,7 @@ public sealed class CliJsonTests : IDisposable
         }
 
         // Inside arrays and arrays of arrays too.
-        var slice = new SliceOutput(["random"], [1.0], [-1.0, 0, 1], [], [[double.NaN], [0.0], [double.PositiveInfinity]], double.NegativeInfinity, "f.svg", 0);
+        var slice = new SliceOutput(new SliceResult([SliceDirection.Random], [-1.0, 0, 1], [], new double[,] { { double.NaN }, { 0.0 }, { double.PositiveInfinity } }, [1.0], double.NegativeInfinity), "f.svg", 0);
         using (var doc = JsonDocument.Parse(JsonOutput.Serialize(slice, LandscapeJsonContext.Default.SliceOutput)))
         {
             var loss = doc.RootElement.GetProperty("loss");

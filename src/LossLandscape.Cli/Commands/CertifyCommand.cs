@@ -2,8 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
-using LossLandscape.Cluster;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -89,17 +87,14 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         var first = run.Progress("certify", progress => Certificate.Compute(run.Problem, options, progress));
         if (settings.Perturb is not { } eps)
         {
-            return CertificateOutput.From(run.Data, first);
+            return new CertificateOutput(first, run.Data);
         }
         // The model moves onto the perturbed M; run.Problem is not used after this.
         var (perturbation, second) = run.Progress("perturb and certify again", progress => RegularValuePerturbation.Certify(run.Model, run.Data, eps, settings.Seed, options, progress));
-        return CertificateOutput.From(run.Data, first) with
+        return new CertificateOutput(first, run.Data)
         {
             Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,
-                CertificateOutput.From(perturbation.Perturbed, second))
-            {
-                Status = perturbation.Projection.Status.ToJsonName(),
-            },
+                perturbation.Projection.Status, new CertificateOutput(second, perturbation.Perturbed)),
         };
     }
 
@@ -113,7 +108,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         }
         if (result.Perturbation is { } p)
         {
-            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; {(p.Status == SolverStatus.Converged.ToJsonName() ? "moved" : $"the move did NOT converge ({p.Status}): moved")} {p.DistanceMoved:G3} towards the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
+            context.Console.MarkupLine(Markup.Escape($"perturbed targets by |r| = {p.Norm:G3} < ε = {p.Epsilon:G3}; {(p.Status == SolverStatus.Converged ? "moved" : $"the move did NOT converge ({p.Status.ToJsonName()}): moved")} {p.DistanceMoved:G3} towards the new M in {p.GaussNewtonSteps} Gauss–Newton steps"));
             Render(context, "certificate after the perturbation", p.Certificate.Dataset, p.Certificate.Result);
         }
     }
@@ -142,117 +137,25 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
 }
 
 /// <summary>
-/// The result of <c>landscape certify</c>, and its JSON: a <see cref="CertificateResult"/> with the field names the command
-/// has always written (the singular values of J and the n eigenvalues of a dense run are left out: the JSON keeps
-/// the rank's gap and the nonzero eigenvalues), and with <c>--perturb</c> the perturbation and the certificate after it.
+/// The result of <c>landscape certify</c>, and its JSON: the library's certificate (without the singular values of J and
+/// the n eigenvalues of a dense run, which <see cref="RankDecision"/> and <see cref="Inertia"/> leave out of the JSON),
+/// and with <c>--perturb</c> the perturbation and the certificate after it.
 /// </summary>
-/// <param name="N">Parameters n.</param>
-/// <param name="D">Data rows d.</param>
-/// <param name="Outputs">Targets per row ℓ.</param>
-/// <param name="Constraints">ℓd.</param>
-/// <param name="Loss">L at the point.</param>
-/// <param name="MaxAbsResidual">max|H_k|.</param>
-/// <param name="OnManifoldTolerance">The on-M threshold (absolute).</param>
-/// <param name="OnManifold">max|H_k| ≤ the threshold.</param>
-/// <param name="Jacobian">rank J and the gap it was decided across.</param>
-/// <param name="ManifoldDimension">dim M = n − rank J at a point of M; null off M (<see cref="CertificateResult.ManifoldDimension"/>).</param>
-/// <param name="RegularPoint">rank J = ℓd (decided where <c>jacobian.decided</c> is; <c>jacobian.note</c> says why not).</param>
-/// <param name="Hessian">The inertia of ∇²L.</param>
-/// <param name="Seconds">Wall time of the certificate.</param>
-/// <param name="Result">The library's certificate, which the table is rendered from (not serialised as such).</param>
-/// <param name="Dataset">The data the certificate is of (the perturbed data for the certificate after the perturbation; not serialised).</param>
+/// <param name="Result">The certificate (<see cref="Certificate.Compute"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
+/// <param name="Dataset">The data the certificate is of (the perturbed data for the certificate after the perturbation; not written).</param>
 internal sealed record CertificateOutput(
-    int N,
-    int D,
-    int Outputs,
-    int Constraints,
-    double Loss,
-    double MaxAbsResidual,
-    double OnManifoldTolerance,
-    bool OnManifold,
-    JacobianOutput Jacobian,
-    int? ManifoldDimension,
-    bool RegularPoint,
-    HessianOutput Hessian,
-    double Seconds,
-    [property: JsonIgnore] CertificateResult Result,
-    [property: JsonIgnore] Dataset Dataset) : IClusterReported<CertificateOutput>
+    [property: JsonPropertyName(JsonOutput.Inline)] CertificateResult Result,
+    [property: JsonIgnore] Dataset Dataset) : ClusterReported<CertificateOutput>
 {
-    /// <inheritdoc/>
-    public CertificateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    /// <summary>n − rank J (dim ker J) at any point; <see cref="ManifoldDimension"/> only on M.</summary>
-    public int KernelDimension => Result.KernelDimension;
-
-    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-
     /// <summary>With <c>--perturb</c>: the perturbation and the certificate of the perturbed point; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PerturbationOutput? Perturbation { get; init; }
-
-    /// <summary>The output of the certificate <paramref name="c"/> on <paramref name="data"/>.</summary>
-    public static CertificateOutput From(Dataset data, CertificateResult c)
-    {
-        ArgumentNullException.ThrowIfNull(data);
-        ArgumentNullException.ThrowIfNull(c);
-        var j = c.Jacobian;
-        var h = c.Hessian;
-        return new CertificateOutput(c.N, c.D, c.Outputs, c.Constraints, c.Loss, c.MaxAbsResidual, c.OnManifoldTolerance, c.OnManifold,
-            new JacobianOutput(j.Rank, j.Tolerance, j.Resolution, j.SigmaMax, j.SigmaMin, j.SigmaNext, j.SigmaAbove, j.SigmaBelow, j.Decided, j.Basis) { Note = j.Note },
-            c.ManifoldDimension, c.RegularPoint,
-            new HessianOutput(h.Method, h.Positive, h.Zero, h.Negative, h.Tolerance, h.Decided, h.Note, h.ResidualTermNorm, h.Eigenvalues),
-            c.Seconds, c, data);
-    }
 }
-
-/// <summary>The rank decision of J (<see cref="RankDecision"/>) without its singular values, as <c>certify</c>'s JSON writes it.</summary>
-/// <param name="Rank">rank J.</param>
-/// <param name="Tolerance">The threshold the rank was decided by.</param>
-/// <param name="Resolution">The absolute accuracy of the singular values.</param>
-/// <param name="SigmaMax">σmax.</param>
-/// <param name="SigmaMin">The smallest of the first ℓd singular values.</param>
-/// <param name="SigmaNext">The singular value after the first ℓd.</param>
-/// <param name="SigmaAbove">σ_rank.</param>
-/// <param name="SigmaBelow">σ_rank+1.</param>
-/// <param name="Decided">Whether the gap is resolved.</param>
-/// <param name="Basis">How the singular values were computed.</param>
-internal sealed record JacobianOutput(int Rank, double Tolerance, double Resolution, double SigmaMax, double SigmaMin, double SigmaNext, double SigmaAbove, double SigmaBelow, bool Decided, string Basis)
-{
-    /// <summary>Why the rank is decided or not (<see cref="RankDecision.Note"/>): "decided: …" or "not decided: …".</summary>
-    public string Note { get; init; } = "";
-}
-
-/// <summary>The inertia of ∇²L (<see cref="Inertia"/>) without the n eigenvalues of a dense run, as <c>certify</c>'s JSON writes it.</summary>
-/// <param name="Method">dense or gram.</param>
-/// <param name="Positive">Positive eigenvalues.</param>
-/// <param name="Zero">Zero eigenvalues.</param>
-/// <param name="Negative">Negative eigenvalues.</param>
-/// <param name="Tolerance">The threshold of zero.</param>
-/// <param name="Decided">Whether the counts rest on a resolved gap.</param>
-/// <param name="Note">How they were decided, or "not decided: " and why not (<see cref="Inertia.Note"/>).</param>
-/// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ where it was computed (dense); else not written.</param>
-/// <param name="Eigenvalues">The nonzero eigenvalues, descending.</param>
-internal sealed record HessianOutput(
-    string Method,
-    int Positive,
-    int Zero,
-    int Negative,
-    double Tolerance,
-    bool Decided,
-    string Note,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? ResidualTermNorm,
-    IReadOnlyList<double> Eigenvalues);
 
 /// <summary>Theorem 2.1's perturbation (<see cref="PerturbationResult"/>), as <c>certify --perturb</c>'s JSON writes it.</summary>
 /// <param name="Epsilon">The bound ε given.</param>
 /// <param name="Norm">|r|, the size of the perturbation of the targets (&lt; ε).</param>
 /// <param name="DistanceMoved">How far the point moved onto the new M.</param>
 /// <param name="GaussNewtonSteps">Gauss–Newton steps of that move.</param>
+/// <param name="Status">How the Gauss–Newton move onto the new M ended.</param>
 /// <param name="Certificate">The certificate of the perturbed point.</param>
-internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, CertificateOutput Certificate)
-{
-    /// <summary>How the Gauss–Newton move onto the new M ended (<see cref="SolverStatus"/>, spelled as every status is).</summary>
-    public string Status { get; init; } = "";
-}
+internal sealed record PerturbationOutput(double Epsilon, double Norm, double DistanceMoved, int GaussNewtonSteps, SolverStatus Status, CertificateOutput Certificate);

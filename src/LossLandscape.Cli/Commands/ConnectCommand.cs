@@ -2,11 +2,10 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
-using LossLandscape.Models;
 using LossLandscape.Paths;
+using LossLandscape.Problem;
 using LossLandscape.Reports;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -189,7 +188,6 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         var report = run.ProgressUntilCtrlC("connect", (progress, cancellation) =>
             PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", progress, cancellation));
         var results = report.Results;
-        var alignment = report.Alignment is { } matched ? AlignmentOutput.From(matched) : null;
 
         string? pathFile = null;
         if (settings.Out is { } outPath && results.Count > 0)
@@ -203,13 +201,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
             var profiles = results.Select(r => new PathProfile(r.Method.ToJsonName() + (r.Aligned ? " (aligned)" : ""), r.Profile)).ToList();
             Plots.Save(Plots.PathProfiles(profiles, "Loss along the paths from A (t = 0) to B (t = 1)"), plotPath);
         }
-        return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, report.Alignment is not null, alignment,
-            results.Select(ConnectMethodOutput.From).ToArray(), pathFile, results.Count > 0 ? settings.Plot : null, run.Seconds)
-        {
-            Interrupted = report.Cancelled,
-            Identical = report.Identical,
-            Connected = report.Connected,
-        };
+        return new ConnectOutput(map.ParameterCount, map.Constraints, tolerance, report, pathFile, results.Count > 0 ? settings.Plot : null, run.Seconds);
     }
 
     /// <inheritdoc/>
@@ -217,31 +209,32 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     {
         static string F(double v) => double.IsFinite(v) ? v.ToString("G4", CultureInfo.InvariantCulture) : "—";
         var table = new Table().AddColumns("method", "max L", "barrier", "max|H|", "length / ‖A − B‖", "vertices", "forward", "gradient", "Jacobian", "seconds", "status", "certified");
-        foreach (var m in result.Methods)
+        var results = result.Report.Results;
+        foreach (var m in results.Select(ConnectionSummary.From))
         {
             table.AddRow(m.Method + (m.Aligned ? " (aligned)" : ""), F(m.MaxLoss), F(m.Barrier), F(m.MaxAbsResidual), F(m.LengthRatio), m.Vertices.ToString(CultureInfo.InvariantCulture),
                 m.Evaluations.Forward.ToString(CultureInfo.InvariantCulture), m.Evaluations.Gradient.ToString(CultureInfo.InvariantCulture), m.Evaluations.Jacobian.ToString(CultureInfo.InvariantCulture),
                 F(m.Seconds), m.Status, m.Method == "manifold" ? (m.Certified ? "yes" : "NO") : "—");
         }
-        if (result.Methods.Count > 0)
+        if (results.Count > 0)
         {
             context.Console.Write(table);
         }
         context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant($"n = {result.N}, ℓd = {result.Constraints}; on-M tolerance max|H| ≤ {result.Tolerance:G3}; every path measured at its points plus 9 per segment")));
-        if (result.Identical)
+        if (result.Report.Identical)
         {
             context.Console.MarkupLine("weight matching mapped B onto A exactly: B is A with its hidden units permuted, the same point after alignment; no path to find (barrier 0)");
         }
-        if (result.Alignment is { } al)
+        if (result.Report.Alignment is { } al)
         {
             context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
-                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units ({al.Sweeps} sweeps, {al.Steps} layer steps, {al.Status})")));
+                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units ({al.Sweeps} sweeps, {al.Steps} layer steps, {al.Status.ToJsonName()})")));
         }
-        foreach (var m in result.Methods.Where(m => m.Detail is not null))
+        foreach (var m in results.Where(m => m.Detail is not null))
         {
-            context.Console.MarkupLine(Markup.Escape($"{m.Method}: {m.Detail}"));
+            context.Console.MarkupLine(Markup.Escape($"{m.Method.ToJsonName()}: {m.Detail}"));
         }
-        if (result.Methods.FirstOrDefault(m => m.Certificate is not null) is { Certificate: { } c })
+        if (results.FirstOrDefault(m => m.Certificate is not null) is { Certificate: { } c })
         {
             context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
                 $"manifold certificate: {(c.Holds ? "holds" : "does NOT hold")}; {c.Segments.Count} segments, min σmin(J) {c.MinSigmaMin:G3}, {c.IrregularVertices} irregular vertices, reached B: {(c.ReachedEnd ? "yes" : $"no ({c.Progress:P1} of the way)")}")));
@@ -256,7 +249,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         {
             context.Console.MarkupLine(Markup.Escape($"wrote {p}"));
         }
-        if (result.Interrupted)
+        if (result.Report.Cancelled)
         {
             context.Console.MarkupLine("[yellow]interrupted (Ctrl-C): the methods that finished are reported[/]");
         }
@@ -267,18 +260,19 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
 
     /// <inheritdoc/>
     protected override int ExitCode(Settings settings, ConnectOutput result) =>
-        result.Interrupted ? TrainCommand.Interrupted
-        : result.Connected ? LandscapeApp.Success
+        result.Report.Cancelled ? TrainCommand.Interrupted
+        : result.Report.Connected ? LandscapeApp.Success
         : LandscapeApp.Failure;
 }
 
-/// <summary>The result of <c>landscape connect</c>, and its JSON.</summary>
+/// <summary>
+/// The result of <c>landscape connect</c>, and its JSON: the library's report (<see cref="PathConnection.Connect"/>) with
+/// one entry per method, and what the command adds.
+/// </summary>
 /// <param name="N">Parameters n.</param>
 /// <param name="Constraints">ℓd.</param>
 /// <param name="Tolerance">The on-M tolerance on max|H| (absolute).</param>
-/// <param name="Aligned">Whether B was aligned to A by weight matching.</param>
-/// <param name="Alignment">The weight matching, when it ran.</param>
-/// <param name="Methods">One entry per method, in the order run.</param>
+/// <param name="Report">The alignment, whether B was A and whether the run was interrupted, written in place (<see cref="JsonOutput.Inline"/>).</param>
 /// <param name="PathFile">The path file written, if any.</param>
 /// <param name="Plot">The plot written, if any.</param>
 /// <param name="Seconds">Wall time.</param>
@@ -286,90 +280,23 @@ internal sealed record ConnectOutput(
     int N,
     int Constraints,
     double Tolerance,
-    bool Aligned,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AlignmentOutput? Alignment,
-    IReadOnlyList<ConnectMethodOutput> Methods,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PathFile,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Plot,
-    double Seconds) : IClusterReported<ConnectOutput>
+    [property: JsonPropertyName(JsonOutput.Inline)] ConnectionReport Report,
+    string? PathFile,
+    string? Plot,
+    double Seconds) : ClusterReported<ConnectOutput>
 {
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
+    /// <summary>Whether B was aligned to A by weight matching.</summary>
+    public bool Aligned => Report.Alignment is not null;
 
-    /// <inheritdoc/>
-    public ConnectOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    /// <summary>Whether Ctrl-C stopped the run (exit 130).</summary>
-    public bool Interrupted { get; init; }
-
-    /// <summary>The library's verdict (<see cref="ConnectionReport.Connected"/>): exit 0 when true, 1 when false.</summary>
-    [JsonIgnore]
-    public bool Connected { get; init; }
-
-    /// <summary>Whether weight matching mapped B onto A exactly (then no method runs: there is no path to find).</summary>
-    public bool Identical { get; init; }
+    /// <summary>One entry per method, in the order run: the library's result with its measures beside it.</summary>
+    public IReadOnlyList<ConnectMethodOutput> Methods => [.. Report.Results.Select(r => new ConnectMethodOutput(r))];
 }
 
-/// <summary>One method's entry in <c>connect</c>'s table and JSON.</summary>
-/// <param name="Method">linear, bezier, polychain, neb or manifold.</param>
-/// <param name="Aligned">Whether B was aligned first.</param>
-/// <param name="MaxLoss">max L along the path.</param>
-/// <param name="Barrier">max L − ½(L(A) + L(B)).</param>
-/// <param name="MaxAbsResidual">max|H| along the path.</param>
-/// <param name="LengthRatio">Path length / ‖A − B‖.</param>
-/// <param name="Vertices">Vertices of the path.</param>
-/// <param name="Evaluations">Forward, gradient and Jacobian evaluations spent building the path.</param>
-/// <param name="Seconds">Wall time.</param>
-/// <param name="Status">How the method ended.</param>
-/// <param name="Certified">True only for a manifold path whose certificate holds.</param>
-/// <param name="Detail">One line on how it ended.</param>
-/// <param name="LossA">L(A).</param>
-/// <param name="LossB">L(B).</param>
-/// <param name="Points">Measured points.</param>
-/// <param name="Certificate">The manifold path's certificate, per segment.</param>
-internal sealed record ConnectMethodOutput(
-    string Method,
-    bool Aligned,
-    double MaxLoss,
-    double Barrier,
-    double MaxAbsResidual,
-    double LengthRatio,
-    int Vertices,
-    EvaluationCounts Evaluations,
-    double Seconds,
-    string Status,
-    bool Certified,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail,
-    double LossA,
-    double LossB,
-    int Points,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ManifoldPathCertificate? Certificate)
+/// <summary>One method's entry in <c>connect</c>'s JSON: the library's result, written in place, and its measures beside it.</summary>
+/// <param name="Result">The method's result (<see cref="ConnectionResult"/>).</param>
+internal sealed record ConnectMethodOutput([property: JsonPropertyName(JsonOutput.Inline)] ConnectionResult Result)
 {
-    /// <summary>The entry of <paramref name="result"/>.</summary>
-    public static ConnectMethodOutput From(ConnectionResult result)
-    {
-        var s = ConnectionSummary.From(result);
-        var m = result.Measures;
-        return new ConnectMethodOutput(s.Method, s.Aligned, s.MaxLoss, s.Barrier, s.MaxAbsResidual, s.LengthRatio, s.Vertices, s.Evaluations, s.Seconds, s.Status,
-            s.Certified, s.Detail, m.LossA, m.LossB, m.Points, result.Certificate);
-    }
-}
-
-/// <summary>What weight matching did, in <c>connect</c>'s JSON (<see cref="WeightMatchingResult"/>).</summary>
-/// <param name="DistanceBefore">‖A − B‖ before the permutation.</param>
-/// <param name="DistanceAfter">‖A − π(B)‖ after it.</param>
-/// <param name="ObjectiveBefore">⟨θ_A, θ_B⟩.</param>
-/// <param name="ObjectiveAfter">⟨θ_A, π(θ_B)⟩.</param>
-/// <param name="Sweeps">Sweeps of coordinate descent over the layers.</param>
-/// <param name="Steps">Layer steps accepted.</param>
-/// <param name="Status">How the descent ended.</param>
-/// <param name="Permutation">π, one array per hidden layer.</param>
-internal sealed record AlignmentOutput(double DistanceBefore, double DistanceAfter, double ObjectiveBefore, double ObjectiveAfter, int Sweeps, int Steps, string Status,
-    IReadOnlyList<int[]> Permutation)
-{
-    /// <summary>The entry of a weight matching.</summary>
-    public static AlignmentOutput From(WeightMatchingResult matched) =>
-        new(matched.DistanceBefore, matched.DistanceAfter, matched.ObjectiveBefore, matched.ObjectiveAfter, matched.Sweeps, matched.Steps, matched.Status.ToJsonName(),
-            matched.Permutation.Layers);
+    /// <summary>max L, the barrier, max|H|, the length ratio and the points measured (<see cref="ConnectionResult.Measures"/>), written in place.</summary>
+    [JsonPropertyName(JsonOutput.Inline + "measures")]
+    public PathMeasures Measures => Result.Measures;
 }

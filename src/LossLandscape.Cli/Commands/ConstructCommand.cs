@@ -101,97 +101,48 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
             MemoryBudgetBytes: settings.MemoryBudgetBytes());
         var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.Cancellation));
         InitCommand.SaveModel(settings.Out, built.Point);
-        return ConstructOutput.Of(settings.Out, set, built, Lemma33Interpolation.CopiesFor(set));
+        var net = (Mlp)built.Point.Network;
+        return new ConstructOutput(settings.Out, set.Source, set.Count, set.OutputDim, net.ParameterCount, set.InputDim, net.Hidden.Select(h => h.Width).ToArray(),
+            net.Hidden[0].Activation.Name, Lemma33Interpolation.CopiesFor(set), built.Diagnostics);
     }
 
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, ConstructOutput result)
     {
         static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+        var g = result.Diagnostics;
         var table = new Table().AddColumns("quantity", "value");
         table.AddRow("data", Markup.Escape($"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}"));
         table.AddRow("network", Markup.Escape($"widths {string.Join(",", result.Widths)}, {result.Activation}, n = {result.N}"));
-        table.AddRow("direction a", Markup.Escape($"{result.Direction}; min gap / range {F(result.RelativeMinGap)}"));
-        table.AddRow("scale", Markup.Escape($"α·min gap = {F(result.ScaledMinGap)}, α·range = {F(result.ScaledRange)}, θ = {F(result.BiasFraction)} ({result.Candidates} candidates)"));
-        table.AddRow("conditioning", Markup.Escape($"κ₁(A) = {F(result.TriangularCondition)}, cancellation Σ|A||V|/max(1,|y|) = {F(result.Amplification)}"));
-        table.AddRow("residual after triangular solve", F(result.TriangularResidual));
-        table.AddRow("Gauss–Newton steps", Markup.Escape($"{result.OutputLayerSteps} on the output layer, {result.GaussNewtonSteps} full" + (result.FullStepsSkipped is null ? "" : $" ({result.FullStepsSkipped})")));
-        table.AddRow("max |f(xᵢ) − yᵢ|", $"{F(result.MaxAbsResidual)} (goal ≤ {F(result.Goal)}: {(result.MeetsGoal ? "[green]met[/]" : "[red]not met[/]")})");
+        table.AddRow("direction a", Markup.Escape($"{g.Direction}; min gap / range {F(g.RelativeMinGap)}"));
+        table.AddRow("scale", Markup.Escape($"α·min gap = {F(g.ScaledMinGap)}, α·range = {F(g.ScaledRange)}, θ = {F(g.BiasFraction)} ({g.Candidates} candidates)"));
+        table.AddRow("conditioning", Markup.Escape($"κ₁(A) = {F(g.TriangularCondition)}, cancellation Σ|A||V|/max(1,|y|) = {F(g.Amplification)}"));
+        table.AddRow("residual after triangular solve", F(g.TriangularResidual));
+        table.AddRow("Gauss–Newton steps", Markup.Escape($"{g.OutputLayerSteps} on the output layer, {g.FullSteps} full" + (g.FullStepsSkipped is null ? "" : $" ({g.FullStepsSkipped})")));
+        table.AddRow("max |f(xᵢ) − yᵢ|", $"{F(g.MaxResidual)} (goal ≤ {F(g.Goal)}: {(g.MeetsGoal ? "[green]met[/]" : "[red]not met[/]")})");
         table.AddRow("wrote", Markup.Escape(result.Model));
         context.Console.Write(table);
         int copies = result.Copies;
-        if (!result.MeetsGoal && copies > 1 && result.Widths.Count == 1 && result.Widths[0] < copies * result.D)
+        if (!g.MeetsGoal && copies > 1 && result.Widths.Count == 1 && result.Widths[0] < copies * result.D)
         {
             context.Console.MarkupLine(Markup.Escape($"hint: the residual is at the float64 floor of one projection direction (ε × cancellation); with --hidden {copies * result.D} (= {copies}·d) Remark 4.2's {copies} copies each get their own direction, with far less cancellation"));
         }
     }
 
     /// <inheritdoc/>
-    protected override int ExitCode(Settings settings, ConstructOutput result) => result.MeetsGoal ? LandscapeApp.Success : LandscapeApp.Failure;
+    protected override int ExitCode(Settings settings, ConstructOutput result) => result.Diagnostics.MeetsGoal ? LandscapeApp.Success : LandscapeApp.Failure;
 }
 
-/// <summary>The result of <c>landscape construct</c>, and its JSON: the diagnostics of the construction.</summary>
+/// <summary>The result of <c>landscape construct</c>, and its JSON: the network written and the diagnostics of the construction.</summary>
 /// <param name="Model">The model file written.</param>
 /// <param name="Data">The data source.</param>
 /// <param name="D">Data rows d.</param>
 /// <param name="Outputs">Targets per row ℓ.</param>
 /// <param name="N">Parameters n.</param>
-/// <param name="Direction">The projection direction a (<see cref="ConstructionDiagnostics.Direction"/>).</param>
-/// <param name="RelativeMinGap">min gap / range of the projections a·xᵢ.</param>
-/// <param name="ScaledMinGap">α·min gap.</param>
-/// <param name="ScaledRange">α·range.</param>
-/// <param name="BiasFraction">θ.</param>
-/// <param name="TriangularCondition">κ₁(A) of the triangular system.</param>
-/// <param name="Amplification">The cancellation Σ|A||V|/max(1, |y|).</param>
-/// <param name="TriangularResidual">max|f(xᵢ) − yᵢ| after the triangular solve.</param>
-/// <param name="OutputLayerSteps">Gauss–Newton steps on the output layer.</param>
-/// <param name="GaussNewtonSteps">Full Gauss–Newton steps.</param>
-/// <param name="MaxAbsResidual">max|f(xᵢ) − yᵢ| at the end.</param>
-/// <param name="Goal">The goal it is measured against.</param>
-/// <param name="MeetsGoal">Whether the goal was met (exit code 0, else 1).</param>
-/// <param name="Seconds">Wall time of the construction.</param>
 /// <param name="Inputs">Inputs per row p.</param>
 /// <param name="Widths">The hidden widths.</param>
 /// <param name="Activation">The hidden activation.</param>
-/// <param name="Candidates">(direction, scale, θ) candidates tried.</param>
-/// <param name="FullStepsSkipped">Why the full Gauss–Newton steps were skipped, if they were.</param>
 /// <param name="Copies">Remark 4.2's copies for ℓ outputs (<see cref="Lemma33Interpolation.CopiesFor"/>).</param>
-internal sealed record ConstructOutput(
-    string Model,
-    string Data,
-    int D,
-    int Outputs,
-    int N,
-    string Direction,
-    double RelativeMinGap,
-    double ScaledMinGap,
-    double ScaledRange,
-    double BiasFraction,
-    double TriangularCondition,
-    double Amplification,
-    double TriangularResidual,
-    int OutputLayerSteps,
-    int GaussNewtonSteps,
-    double MaxAbsResidual,
-    double Goal,
-    bool MeetsGoal,
-    double Seconds,
-    int Inputs,
-    IReadOnlyList<int> Widths,
-    string Activation,
-    int Candidates,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? FullStepsSkipped,
-    int Copies)
-{
-    /// <summary>The output of a construction written to <paramref name="path"/>.</summary>
-    public static ConstructOutput Of(string path, Dataset set, ConstructionResult built, int copies)
-    {
-        var g = built.Diagnostics;
-        var net = (Mlp)built.Point.Network;
-        return new ConstructOutput(
-            path, set.Source, set.Count, set.OutputDim, net.ParameterCount,
-            g.Direction, g.RelativeMinGap, g.ScaledMinGap, g.ScaledRange, g.BiasFraction, g.TriangularCondition, g.Amplification, g.TriangularResidual,
-            g.OutputLayerSteps, g.FullSteps, g.MaxResidual, g.Goal, g.MeetsGoal, g.Seconds,
-            set.InputDim, net.Hidden.Select(h => h.Width).ToArray(), net.Hidden[0].Activation.Name, g.Candidates, g.FullStepsSkipped, copies);
-    }
-}
+/// <param name="Diagnostics">What the construction chose and how it came out (<see cref="ConstructionResult.Diagnostics"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
+internal sealed record ConstructOutput(string Model, string Data, int D, int Outputs, int N, int Inputs, IReadOnlyList<int> Widths, string Activation, int Copies,
+    [property: JsonPropertyName(JsonOutput.Inline)] ConstructionDiagnostics Diagnostics);

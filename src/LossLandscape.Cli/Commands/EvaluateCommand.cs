@@ -1,11 +1,10 @@
-using LossLandscape.Problem;
-using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Data;
-using LossLandscape.Geometry;
+using LossLandscape.Engine;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
@@ -20,7 +19,6 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
     private const double SquaredLoss = 2.0;
 
     private readonly Option<double> _exponent = new("--exponent") { Description = "a ≥ 1 in L = Σ|H_k|^a (2: squared loss; 1: Remark 2.2)", DefaultValueFactory = _ => SquaredLoss };
-
 
     private EvaluateCommand()
         : base("evaluate", "Evaluate the residual map H, the loss L = Σ|H_k|^a and its gradient at a model's point.", SharedOptions.Model | SharedOptions.Data | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, batchSizeDescription: CurvatureOptions.BatchSizeDescription)
@@ -98,12 +96,4 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
 /// <param name="Seconds">Wall time of the evaluation.</param>
 internal sealed record EvaluateOutput(
     int N, int D, int Outputs, int Constraints, double Exponent, double Loss, double MaxAbsResidual, double GradientNorm, string Data, int Inputs, double Seconds)
-    : IClusterReported<EvaluateOutput>
-{
-    /// <inheritdoc/>
-    public EvaluateOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-}
+    : ClusterReported<EvaluateOutput>;

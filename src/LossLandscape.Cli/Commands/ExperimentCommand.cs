@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Engine;
 using LossLandscape.Reports;
-using LossLandscape.Training;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
@@ -60,11 +60,11 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
         {
             // Ctrl-C: the sweep stops at its next step; the command then exits with 130.
             var result = run.ProgressUntilCtrlC("trained-spectra", (progress, cancellation) => TrainedSpectra.Run(options, progress, cancellation));
-            return TrainedSpectraOutput.From(result, options);
+            return new TrainedSpectraOutput("trained-spectra", result, options.Seed, OutlierRule);
         }
         catch (OperationCanceledException)
         {
-            return new TrainedSpectraOutput("trained-spectra", "", 0, 0, 0, "", options.Seed, OutlierRule, run.Seconds, []) { Interrupted = true };
+            return new TrainedSpectraOutput("trained-spectra", new TrainedSpectraResult("", 0, 0, [], run.Seconds, ""), options.Seed, OutlierRule) { Interrupted = true };
         }
     }
 
@@ -81,17 +81,17 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
             context.Err.WriteLine("landscape: interrupted");
             return;
         }
-        int m = run.Constraints;
-        var table = new Table().Title(Markup.Escape($"Hessian at trained points: {run.Data}, d = {run.D}, ℓ = {run.Outputs}, ℓd = {m}, one {run.Activation} layer"));
+        var sweep = run.Sweep;
+        var table = new Table().Title(Markup.Escape($"Hessian at trained points: {sweep.Data}, d = {sweep.Rows}, ℓ = {sweep.Outputs}, ℓd = {sweep.Constraints}, one {sweep.Activation} layer"));
         table.AddColumns("h", "n", "n/ℓd", "optimizer", "end", "L", "rank J (tol)", "rank on M", "dim M", "inertia +/0/− (τ)", "top λ", "outliers", "|λmin|/λmax", "‖∇²L−2JᵀJ‖", "method", "s");
         foreach (var p in run.Points)
         {
-            var h = p.Hessian;
+            var h = p.Hessian.Summary;
             // Lanczos rows: how many of the bottom values converged; the negative count is among those.
             string convergedBottom = h.BottomConverged is { } flags ? $" [{flags.Count(c => c)}/{flags.Count} converged]" : "";
             string inertia = h.Positive is { } pos
                 ? $"{pos}/{h.Zero}/{h.Negative} ({F(h.Tolerance)})"
-                : $"?/?/{(h.NegativeIsLowerBound ? "≥" : "")}{h.Negative}{convergedBottom} ({F(h.Tolerance)})";
+                : $"?/?/{(h.NegativeAtLeast ? "≥" : "")}{h.Negative}{convergedBottom} ({F(h.Tolerance)})";
             table.AddRow(
                 p.Width.ToString(CultureInfo.InvariantCulture),
                 p.N.ToString(CultureInfo.InvariantCulture),
@@ -104,14 +104,14 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
                 p.ManifoldDimension?.ToString(CultureInfo.InvariantCulture) ?? "–",
                 Markup.Escape(inertia),
                 string.Join(" ", h.Top.Take(3).Select(F)),
-                Markup.Escape($"{h.Outliers} (gap {F(h.OutlierGap)}) vs ℓ = {run.Outputs}"),
+                Markup.Escape($"{h.Outliers} (gap {F(h.OutlierGap)}) vs ℓ = {sweep.Outputs}"),
                 F(h.NegativeRatio),
                 F(h.ResidualTermNorm),
-                h.Method + (h.Status == SolverStatus.Converged.ToJsonName() ? "" : " (unconverged)"),
+                h.Method + (h.Status == SolverStatus.Converged ? "" : " (unconverged)"),
                 p.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
-        context.Console.WriteLine($"total {run.Seconds:0.0} s. rank J: '?' = gap not resolved; rank on M = min(n, (ℓ−1)d + min(h+1, d)), forced by one-hot targets; dim M = n − rank J shown on M only (L ≤ 1e4 × the float64 zero).");
+        context.Console.WriteLine($"total {sweep.Seconds:0.0} s. rank J: '?' = gap not resolved; rank on M = min(n, (ℓ−1)d + min(h+1, d)), forced by one-hot targets; dim M = n − rank J shown on M only (L ≤ 1e4 × the float64 zero).");
     }
 
     /// <inheritdoc/>
@@ -119,49 +119,37 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
 }
 
 /// <summary>The JSON of <c>experiment trained-spectra</c> (the field names the study has always written).</summary>
-internal sealed record TrainedSpectraOutput(
-    string Experiment, string Data, int D, int Outputs, int Constraints, string Activation, int Seed, string OutlierRule, double Seconds,
-    IReadOnlyList<TrainedSpectraPointOutput> Points)
+/// <param name="Experiment">The study's name.</param>
+/// <param name="Sweep">The sweep (<see cref="TrainedSpectra.Run"/>; empty when interrupted), written in place (<see cref="JsonOutput.Inline"/>).</param>
+/// <param name="Seed">The seed of every run.</param>
+/// <param name="OutlierRule">How the outliers are counted.</param>
+internal sealed record TrainedSpectraOutput(string Experiment, [property: JsonPropertyName(JsonOutput.Inline)] TrainedSpectraResult Sweep, int Seed, string OutlierRule)
 {
+    /// <summary>The trained points, as the study writes them.</summary>
+    public IReadOnlyList<TrainedSpectraPointOutput> Points => [.. Sweep.Points.Select(p => TrainedSpectraPointOutput.From(p, Sweep.Outputs))];
+
     /// <summary>Whether Ctrl-C stopped the sweep before it finished (no points then).</summary>
     public bool Interrupted { get; init; }
-
-    /// <summary>The output of a finished sweep.</summary>
-    public static TrainedSpectraOutput From(TrainedSpectraResult run, TrainedSpectraOptions options) =>
-        new("trained-spectra", run.Data, run.Rows, run.Outputs, run.Constraints, run.Activation, options.Seed, TrainedSpectraCommand.OutlierRule, run.Seconds,
-            run.Points.Select(p => TrainedSpectraPointOutput.From(p, run.Outputs)).ToArray());
 }
 
 /// <summary>One trained point of the sweep.</summary>
 internal sealed record TrainedSpectraPointOutput(
     int Width, int N, double NOverConstraints, string Optimizer, string Status, int Steps, double InitialLoss, double FinalLoss, double MaxAbsResidual,
-    bool OnManifold, TrainedSpectraRankOutput Jacobian, int? ManifoldDimension, int OneHotRankOnM, TrainedSpectraHessianOutput Hessian,
-    IReadOnlyList<double> LossHistory, double Seconds)
+    bool OnManifold, TrainedSpectraRankOutput Jacobian, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? ManifoldDimension, int OneHotRankOnM,
+    TrainedSpectraHessianOutput Hessian, IReadOnlyList<double> LossHistory, double Seconds)
 {
     /// <summary>The output of one point; non-finite losses are left out of the history, as before.</summary>
-    public static TrainedSpectraPointOutput From(TrainedSpectrumPoint p, int classes)
-    {
-        var h = p.Hessian;
-        return new(p.Width, p.N, p.N / (double)p.Constraints, p.Training.Optimizer, p.Training.Status.ToJsonName(), p.Training.Steps, p.Training.InitialLoss,
+    public static TrainedSpectraPointOutput From(TrainedSpectrumPoint p, int classes) =>
+        new(p.Width, p.N, p.N / (double)p.Constraints, p.Training.Optimizer, p.Training.Status.ToJsonName(), p.Training.Steps, p.Training.InitialLoss,
             p.Training.BestLoss, p.MaxAbsResidual, p.OnManifold,
             new TrainedSpectraRankOutput(p.Rank.Rank, p.Rank.Tolerance, p.Rank.Decided, p.Rank.SigmaAbove, p.Rank.SigmaBelow, p.Rank.Basis),
-            p.ManifoldDimension, p.OneHotRankOnM,
-            new TrainedSpectraHessianOutput(h.Method, h.Status.ToJsonName(), h.Tolerance, h.Positive, h.Zero, h.Negative, h.NegativeAtLeast, h.ResidualTermNorm,
-                h.ZeroWithinResidualTerm, h.NegativeBeyondResidualTerm, h.Outliers, h.OutlierGap, classes, h.NegativeRatio, h.Applications, h.Top, h.Bottom,
-                h.BottomConverged, h.BottomResiduals, h.TopConverged),
-            p.Training.LossHistory.Where(double.IsFinite).ToArray(), p.Seconds);
-    }
+            p.ManifoldDimension, p.OneHotRankOnM, new TrainedSpectraHessianOutput(p.Hessian, classes), p.Training.LossHistory.Where(double.IsFinite).ToArray(), p.Seconds);
 }
 
 /// <summary>rank J at a trained point, with its tolerance and gap.</summary>
 internal sealed record TrainedSpectraRankOutput(int Rank, double Tolerance, bool Decided, double SigmaAbove, double SigmaBelow, string Basis);
 
-/// <summary>
-/// The Hessian summary at a trained point. Counts that the route could not decide are null; an infinite outlier gap
-/// (the next eigenvalue at or below τ) is written as null, as every non-finite number is.
-/// </summary>
-internal sealed record TrainedSpectraHessianOutput(
-    string Method, string Status, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeIsLowerBound, double ResidualTermNorm,
-    int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, int Classes, double NegativeRatio,
-    long HessianVectorProducts, IReadOnlyList<double> Top, IReadOnlyList<double> Bottom,
-    IReadOnlyList<bool>? BottomConverged, IReadOnlyList<double>? BottomResiduals, IReadOnlyList<bool>? TopConverged);
+/// <summary>The Hessian summary at a trained point (<see cref="HessianSummary"/>, written in place) and the number of classes ℓ its outliers are set against.</summary>
+/// <param name="Summary">The summary (<see cref="JsonOutput.Inline"/>).</param>
+/// <param name="Classes">ℓ.</param>
+internal sealed record TrainedSpectraHessianOutput([property: JsonPropertyName(JsonOutput.Inline)] HessianSummary Summary, int Classes);

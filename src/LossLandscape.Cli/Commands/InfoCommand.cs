@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Models;
 using Spectre.Console;
@@ -75,11 +74,11 @@ internal sealed record InfoOutput(
     int OutputDim,
     int N,
     bool InputScaling,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<InfoLayer>? Layers,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? HiddenVertices,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Vertices,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Edges,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Levels,
+    IReadOnlyList<InfoLayer>? Layers,
+    int? HiddenVertices,
+    int? Vertices,
+    int? Edges,
+    int? Levels,
     IReadOnlyList<InfoActivation> Activations)
 {
     /// <summary>The architecture of <paramref name="network"/>, read from <paramref name="path"/>.</summary>

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Paths;
 using LossLandscape.Reports;
 using Spectre.Console;
@@ -120,59 +119,21 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
         var slice = run.Progress("slice", _ => LossSlice.Compute(run.Problem, options));
         var plot = Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L");
         Plots.Save(plot, settings.Out);
-        return SliceOutput.Of(slice, settings.Out, run.Seconds);
+        return new SliceOutput(slice, settings.Out, run.Seconds);
     }
 
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, SliceOutput result)
     {
-        double max = result.Loss.SelectMany(row => row).Max();
+        var slice = result.Slice;
+        double max = slice.Loss.Cast<double>().Max();
         context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"wrote {result.Figure}: {(result.Betas.Count == 0 ? "1D" : "2D")} slice, {result.Alphas.Count} points per axis, L at the point {result.CenterLoss:G4}, max L on the grid {max:G4}")));
+            $"wrote {result.Figure}: {(slice.Betas.Length == 0 ? "1D" : "2D")} slice, {slice.Alphas.Length} points per axis, L at the point {slice.CenterLoss:G4}, max L on the grid {max:G4}")));
     }
 }
 
-/// <summary>The result of <c>landscape slice</c>, and its JSON.</summary>
-/// <param name="Directions">The direction kinds, lower case, one per axis.</param>
-/// <param name="DirectionNorms">‖δ‖ of each direction before it was scaled.</param>
-/// <param name="Alphas">Coordinates along the first direction.</param>
-/// <param name="Betas">Coordinates along the second (empty for a 1D slice).</param>
-/// <param name="Loss">L(p + αδ + βη), one row per α (one column for a 1D slice).</param>
-/// <param name="CenterLoss">L at the point.</param>
+/// <summary>The result of <c>landscape slice</c>, and its JSON: the slice (<see cref="SliceResult"/>, the loss as one row per α) and the figure.</summary>
+/// <param name="Slice">The slice (<see cref="LossSlice.Compute"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
 /// <param name="Figure">The figure written.</param>
 /// <param name="Seconds">Wall time of the slice.</param>
-internal sealed record SliceOutput(
-    IReadOnlyList<string> Directions,
-    IReadOnlyList<double> DirectionNorms,
-    IReadOnlyList<double> Alphas,
-    IReadOnlyList<double> Betas,
-    IReadOnlyList<IReadOnlyList<double>> Loss,
-    double CenterLoss,
-    string Figure,
-    double Seconds) : IClusterReported<SliceOutput>
-{
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public SliceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    /// <summary>The output of <paramref name="slice"/>, drawn to <paramref name="figure"/>.</summary>
-    public static SliceOutput Of(SliceResult slice, string figure, double seconds)
-    {
-        int rows = slice.Loss.GetLength(0);
-        int columns = slice.Loss.GetLength(1);
-        var loss = new IReadOnlyList<double>[rows];
-        for (int i = 0; i < rows; i++)
-        {
-            var row = new double[columns];
-            for (int j = 0; j < columns; j++)
-            {
-                row[j] = slice.Loss[i, j];
-            }
-            loss[i] = row;
-        }
-        return new SliceOutput(slice.Directions.Select(k => k.ToString().ToLowerInvariant()).ToArray(), slice.DirectionNorms, slice.Alphas, slice.Betas, loss, slice.CenterLoss, figure, seconds);
-    }
-}
+internal sealed record SliceOutput([property: JsonPropertyName(JsonOutput.Inline)] SliceResult Slice, string Figure, double Seconds) : ClusterReported<SliceOutput>;

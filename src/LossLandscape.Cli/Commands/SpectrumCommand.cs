@@ -2,13 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
-using LossLandscape.Cluster;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
@@ -19,7 +18,7 @@ namespace LossLandscape.Cli.Commands;
 /// eigenvalues of ∇²L (or of the Gauss-Newton matrix 2JᵀJ), exact or matrix-free, or the spectral density by stochastic
 /// Lanczos quadrature; every output states the Hessian-vector products used and the wall time.
 /// </summary>
-/// <remarks>One library call, <see cref="HessianSpectrum.Compute"/>; its <see cref="SpectrumResult"/> is rendered and, as <see cref="SpectrumOutput"/>, serialised.</remarks>
+/// <remarks>One library call, <see cref="HessianSpectrum.Compute"/>; its <see cref="SpectrumResult"/> is rendered and serialised (<see cref="SpectrumOutput"/>).</remarks>
 internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Settings, SpectrumOutput>
 {
     private readonly Option<string> _method = new("--method") { Description = "dense (all n eigenvalues) | gram (2·eig(JJᵀ), exact on M) | lanczos (k extreme eigenpairs) | slq (spectral density)", DefaultValueFactory = _ => "lanczos" };
@@ -120,7 +119,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
                 "use --method lanczos (k extreme eigenvalues) or --method slq (the spectral density), or raise --budget-gb");
         }
         NonFinite.RequireAll(spectrum.Eigenvalues, "an eigenvalue of the spectrum", "the Hessian-vector products overflow float64 at this point");
-        return SpectrumOutput.From(settings.Method, settings.Which, map, spectrum);
+        return new SpectrumOutput(spectrum, map.ParameterCount, map.Data.Count, map.Data.OutputDim, map.Constraints, map.Data.Source);
     }
 
     /// <summary>Parses <c>--method</c>.</summary>
@@ -166,7 +165,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     protected override void Render(CliContext context, Settings settings, SpectrumOutput result)
     {
         var s = result.Spectrum;
-        string method = result.Method, which = result.Which;
+        string method = settings.Method, which = settings.Which;
         string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
         string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
         var info = new Table().Title(Markup.Escape($"spectrum ({method})")).AddColumns("quantity", "value");
@@ -257,216 +256,38 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 }
 
 /// <summary>
-/// The result of <c>landscape spectrum</c>, and its JSON: the <see cref="SpectrumResult"/> of
-/// <see cref="HessianSpectrum.Compute"/> with the field names the command has always written. A part that the method does
-/// not produce is left out of the JSON (not written as null).
+/// The result of <c>landscape spectrum</c>, and its JSON: the library's <see cref="SpectrumResult"/> with its eigenvalues, on-M
+/// test and SLQ density at its own level, and the data. A part that the method does not produce is not written.
 /// </summary>
-/// <param name="Spectrum">The library's result, which the tables are rendered from (not serialised as such).</param>
-internal sealed record SpectrumOutput([property: JsonIgnore] SpectrumResult Spectrum) : IClusterReported<SpectrumOutput>
+/// <param name="Spectrum">The library's result, which the tables are rendered from, written in place (<see cref="JsonOutput.Inline"/>).</param>
+/// <param name="N">Parameters n.</param>
+/// <param name="D">Data rows d.</param>
+/// <param name="Outputs">Targets per row ℓ.</param>
+/// <param name="Constraints">ℓd, the number of equations H_k = 0.</param>
+/// <param name="Data">The data source.</param>
+internal sealed record SpectrumOutput([property: JsonPropertyName(JsonOutput.Inline)] SpectrumResult Spectrum, int N, int D, int Outputs, int Constraints, string Data)
+    : ClusterReported<SpectrumOutput>
 {
-    /// <summary>The rule behind <see cref="ZerosOutput"/>, in words (the JSON's <c>zeros.rule</c>).</summary>
-    internal const string ZerosRule = "zero within ±bound, multiplicity n − rank J from rank J ≤ ℓd (Weyl: ∇²L = 2JᵀJ + R on M)";
+    /// <summary>The eigenvalues in the order asked for (<see cref="SpectrumResult.Eigenvalues"/>); none for SLQ.</summary>
+    public IReadOnlyList<double>? Eigenvalues => Spectrum.Slq is null ? Spectrum.Eigenvalues : null;
 
-    /// <summary>Where SLQ's defaults come from (the JSON's <c>options.source</c>).</summary>
-    internal const string SlqSource = "Ghorbani, Krishnan & Xiao 2019 (m = 90 steps, n_v = 10 probes, σ² = 1e−5 on [−1, 1]); grid of PyHessian's density_generate";
+    /// <summary>Per eigenvalue, whether it is one to the stated accuracy (<see cref="SpectrumResult.Converged"/>); none for SLQ.</summary>
+    public IReadOnlyList<bool>? Converged => Spectrum.Slq is null ? Spectrum.Converged : null;
 
-    /// <summary><c>--method</c> as given: dense, gram, lanczos or slq.</summary>
-    public required string Method { get; init; }
+    /// <summary>The on-M test, where the method depends on it (<see cref="SpectrumResult.Manifold"/>), written in place.</summary>
+    [JsonPropertyName(JsonOutput.Inline + "manifold")]
+    public OnManifoldTest? Manifold => Spectrum.Manifold;
 
-    /// <summary>The operator as the library names it (<see cref="SpectrumResult.Operator"/>).</summary>
-    public required string Operator { get; init; }
+    /// <summary>SLQ's density, moments and quadrature rules (<see cref="SpectrumResult.Slq"/>), written in place.</summary>
+    [JsonPropertyName(JsonOutput.Inline + "slq")]
+    public SlqResult? Slq => Spectrum.Slq;
 
-    /// <summary><c>--which</c> as given: largest, smallest or magnitude (also the order of <see cref="Eigenvalues"/>).</summary>
-    public required string Which { get; init; }
-
-    /// <summary>Parameters n.</summary>
-    public required int N { get; init; }
-
-    /// <summary>Data rows d.</summary>
-    public required int D { get; init; }
-
-    /// <summary>Targets per row ℓ.</summary>
-    public required int Outputs { get; init; }
-
-    /// <summary>ℓd, the number of equations H_k = 0.</summary>
-    public required int Constraints { get; init; }
-
-    /// <summary>The data source.</summary>
-    public required string Data { get; init; }
-
-    /// <summary>How the computation ended (<see cref="SolverStatus"/>, by name).</summary>
-    public required string Status { get; init; }
-
-    /// <summary>How the values were computed, in words.</summary>
-    public required string Note { get; init; }
-
-    /// <summary>The k eigenvalues in the order asked for (all but SLQ).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? Eigenvalues { get; init; }
-
-    /// <summary>Per eigenvalue: whether it is one to the stated accuracy (false: a Ritz value; all but SLQ).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<bool>? Converged { get; init; }
-
-    /// <summary>Lanczos: ‖Hv − λv‖ of each value.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? Residuals { get; init; }
-
-    /// <summary>Dense: all n eigenvalues, descending.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? AllEigenvalues { get; init; }
-
-    /// <summary>The on-M test, where the method depends on it (<see cref="SpectrumResult.Manifold"/>).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public bool? OnManifold { get; init; }
-
-    /// <summary>max|H_k|, with <see cref="OnManifold"/>.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public double? MaxAbsResidual { get; init; }
-
-    /// <summary>The on-M threshold, with <see cref="OnManifold"/>.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public double? OnManifoldTolerance { get; init; }
-
-    /// <summary>The zeros known from rank J (<see cref="SpectrumResult.Zeros"/>).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ZerosOutput? Zeros { get; init; }
-
-    /// <summary>The inertia of ∇²L by the σ(J) route (<see cref="SpectrumResult.Inertia"/>).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public InertiaOutput? Inertia { get; init; }
-
-    /// <summary>Lanczos steps taken.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public int? Iterations { get; init; }
-
-    /// <summary>Dense: max|A − Aᵀ|/max|A| before symmetrising.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public double? Asymmetry { get; init; }
-
-    /// <summary>SLQ: the broadening σ in the operator's units.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public double? Sigma { get; init; }
-
-    /// <summary>SLQ: the points the density is evaluated at.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? Grid { get; init; }
-
-    /// <summary>SLQ: the smoothed density on <see cref="Grid"/>.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? Density { get; init; }
-
-    /// <summary>SLQ: estimates of tr(A^k)/n.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? Moments { get; init; }
-
-    /// <summary>SLQ: their standard errors over probes.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<double>? MomentStandardErrors { get; init; }
-
-    /// <summary>SLQ: probes whose Krylov space became invariant early.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public int? Breakdowns { get; init; }
-
-    /// <summary>SLQ: the options used.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public SlqOptionsOutput? Options { get; init; }
-
-    /// <summary>SLQ: one Gauss quadrature rule per probe.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public IReadOnlyList<QuadratureOutput>? Quadrature { get; init; }
-
-    /// <summary>Operator (Hessian-vector) products used.</summary>
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public SpectrumOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
-    public required long HessianVectorProducts { get; init; }
-
-    /// <summary>Wall time of the computation (<see cref="SpectrumResult.Seconds"/>).</summary>
-    public required double Seconds { get; init; }
-
-    /// <summary>The output of <paramref name="s"/>, computed by <c>--method</c> <paramref name="method"/> for <c>--which</c> <paramref name="which"/> on <paramref name="map"/>.</summary>
-    public static SpectrumOutput From(string method, string which, IResidualProblem map, SpectrumResult s)
-    {
-        ArgumentNullException.ThrowIfNull(map);
-        ArgumentNullException.ThrowIfNull(s);
-        var slq = s.SlqOptions is null ? null : s.Slq;
-        return new SpectrumOutput(s)
-        {
-            Method = method,
-            Operator = s.Operator,
-            Which = which,
-            N = map.ParameterCount,
-            D = map.Data.Count,
-            Outputs = map.Data.OutputDim,
-            Constraints = map.Constraints,
-            Data = map.Data.Source,
-            Status = s.Status.ToJsonName(),
-            Note = s.Note,
-            Eigenvalues = s.Slq is null ? s.Eigenvalues : null,
-            Converged = s.Slq is null ? s.Converged : null,
-            Residuals = s.Residuals,
-            AllEigenvalues = s.AllEigenvalues,
-            OnManifold = s.Manifold?.Holds,
-            MaxAbsResidual = s.Manifold?.MaxAbsResidual,
-            OnManifoldTolerance = s.Manifold?.Tolerance,
-            Zeros = s.Zeros is { } z
-                ? new ZerosOutput(z.Multiplicity, z.Bound, z.ResidualTermNorm, z.ResidualTermSteps > 0, z.ResidualTermSteps, z.Rank.Rank, map.Constraints, z.LowestNonzero, ZerosRule)
-                : null,
-            Inertia = s.Inertia is { } i ? new InertiaOutput(i.Positive, i.Zero, i.Negative, i.Decided, i.Note) : null,
-            Iterations = s.Iterations,
-            Asymmetry = s.Asymmetry,
-            Sigma = slq?.Sigma,
-            Grid = slq?.Grid,
-            Density = slq?.Density,
-            Moments = slq?.Moments,
-            MomentStandardErrors = slq?.MomentStandardErrors,
-            Breakdowns = slq?.Breakdowns,
-            Options = slq is not null && s.SlqOptions is { } o
-                ? new SlqOptionsOutput(o.Steps, o.ProbeCount, o.Sigma2, o.GridPoints, o.GridMargin, o.Seed, SlqSource)
-                : null,
-            Quadrature = slq?.Rules.Select(r => new QuadratureOutput(r.Nodes, r.Weights)).ToArray(),
-            HessianVectorProducts = s.Products,
-            Seconds = s.Seconds,
-        };
-    }
+    /// <summary>The counts and verdict of the inertia by the σ(J) route (<see cref="SpectrumResult.Inertia"/>).</summary>
+    public InertiaCounts? Inertia => Spectrum.Inertia is { } i ? new(i.Positive, i.Zero, i.Negative, i.Decided, i.Note) : null;
 }
 
-/// <summary>The zero eigenvalues known from rank J (<see cref="ZeroEigenvalues"/>), as <c>spectrum</c>'s JSON writes them.</summary>
-/// <param name="Multiplicity">n − rank J.</param>
-/// <param name="Bound">Each lies in [−Bound, Bound].</param>
-/// <param name="ResidualTermNorm">The estimate of ‖∇²L − 2JᵀJ‖₂.</param>
-/// <param name="ResidualTermEstimated">Whether that norm was estimated by Lanczos (false: known to be 0).</param>
-/// <param name="ResidualTermSteps">Lanczos steps of the estimate.</param>
-/// <param name="Rank">rank J.</param>
-/// <param name="Constraints">ℓd.</param>
-/// <param name="LowestNonzero">Every other eigenvalue is at least this (null when ∞).</param>
-/// <param name="Rule">The rule, in words.</param>
-internal sealed record ZerosOutput(int Multiplicity, double Bound, double ResidualTermNorm, bool ResidualTermEstimated, int ResidualTermSteps, int Rank, int Constraints, double LowestNonzero, string Rule);
-
-/// <summary>The inertia of ∇²L by the σ(J) route (<see cref="Geometry.Inertia"/>), as <c>spectrum</c>'s JSON writes it.</summary>
-/// <param name="Positive">Positive eigenvalues.</param>
-/// <param name="Zero">Zero eigenvalues.</param>
-/// <param name="Negative">Negative eigenvalues.</param>
-/// <param name="Decided">Whether the counts rest on a resolved gap.</param>
-/// <param name="Note">How they were decided, or why not.</param>
-internal sealed record InertiaOutput(int Positive, int Zero, int Negative, bool Decided, string Note);
-
-/// <summary>The SLQ options used (<see cref="SlqOptions"/>), as <c>spectrum</c>'s JSON writes them.</summary>
-/// <param name="Steps">Lanczos steps per probe.</param>
-/// <param name="Probes">Probe vectors.</param>
-/// <param name="Sigma2">The broadening σ² on [−1, 1].</param>
-/// <param name="GridPoints">Points of the density grid.</param>
-/// <param name="GridMargin">The grid's margin, relative to the Ritz range.</param>
-/// <param name="Seed">Seed of the probes.</param>
-/// <param name="Source">Where the defaults come from.</param>
-internal sealed record SlqOptionsOutput(int Steps, int Probes, double Sigma2, int GridPoints, double GridMargin, int Seed, string Source);
-
-/// <summary>One probe's Gauss quadrature rule (<see cref="QuadratureRule"/>): nodes θᵢ and weights τᵢ.</summary>
-/// <param name="Nodes">The Ritz values θᵢ, ascending.</param>
-/// <param name="Weights">The weights τᵢ, summing to 1.</param>
-internal sealed record QuadratureOutput(IReadOnlyList<double> Nodes, IReadOnlyList<double> Weights);
+/// <summary>
+/// The counts and verdict of an <see cref="Geometry.Inertia"/>, as <c>spectrum</c>'s JSON has always written them: without the
+/// inertia's eigenvalues, which the gram spectrum writes beside it (certify's <c>hessian</c> is the whole record).
+/// </summary>
+internal sealed record InertiaCounts(int Positive, int Zero, int Negative, bool Decided, string Note);

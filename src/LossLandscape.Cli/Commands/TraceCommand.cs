@@ -1,14 +1,13 @@
-using LossLandscape.Operators;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
 using LossLandscape.Engine;
-using LossLandscape.Geometry;
 using LossLandscape.Models;
+using LossLandscape.Operators;
+using LossLandscape.Problem;
 using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
@@ -111,10 +110,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
             _ => $"exact: Σ eᵢᵀHeᵢ over the n = {op.Columns} unit vectors",
         };
         var set = run.Data;
-        return new TraceOutput(settings.Method, CurvatureOperators.Name(kind), map.ParameterCount, trace.Trace, trace.StandardError, trace.LowRankPart,
-            trace.Samples.Count, trace.Status.ToJsonName(), note, trace.Applications, seconds, set.Source, set.Count, set.OutputDim)
-        {
-        };
+        return new TraceOutput(settings.Method, CurvatureOperators.Name(kind), map.ParameterCount, trace, note, seconds, set.Source, set.Count, set.OutputDim);
     }
 
     /// <inheritdoc/>
@@ -126,10 +122,10 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         Row("data", $"{result.Data}: d = {result.D}, ℓ = {result.Outputs}");
         Row("parameters n", result.N.ToString(CultureInfo.InvariantCulture));
         Row("operator", result.Operator);
-        Row("trace", $"{F(result.Trace)} ± {result.StandardError:G3}");
-        Row("status", result.Status);
+        Row("trace", $"{F(result.Trace.Trace)} ± {result.Trace.StandardError:G3}");
+        Row("status", result.Trace.Status.ToJsonName());
         Row("how", result.Note);
-        Row("Hessian-vector products", result.HessianVectorProducts.ToString(CultureInfo.InvariantCulture));
+        Row("Hessian-vector products", result.Trace.Applications.ToString(CultureInfo.InvariantCulture));
         Row("time", string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:0.000} s"));
         if (result.Cluster is { } c)
         {
@@ -139,41 +135,15 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
     }
 }
 
-/// <summary>The result of <c>landscape trace</c>, and its JSON.</summary>
+/// <summary>The result of <c>landscape trace</c>, and its JSON: the estimate (<see cref="TraceResult"/>) and what the command adds.</summary>
 /// <param name="Method">hutchinson, hutch++ or exact, as given.</param>
 /// <param name="Operator">The operator (<see cref="CurvatureOperators.Name"/>).</param>
 /// <param name="N">Parameters n.</param>
-/// <param name="Trace">The estimate of tr A (exact for the exact method).</param>
-/// <param name="StandardError">Its standard error (0 for the exact method).</param>
-/// <param name="LowRankPart">tr(QᵀAQ) of Hutch++'s sketch; 0 otherwise.</param>
-/// <param name="Samples">The number of stochastic samples.</param>
-/// <param name="Status">How the estimate ended (<see cref="SolverStatus"/>, by name).</param>
+/// <param name="Trace">The estimate of tr A (<see cref="TraceEstimate.Compute"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
 /// <param name="Note">How it was computed, in words.</param>
-/// <param name="HessianVectorProducts">Operator applications.</param>
 /// <param name="Seconds">Wall time of the estimate.</param>
 /// <param name="Data">The data source.</param>
 /// <param name="D">Data rows d.</param>
 /// <param name="Outputs">Targets per row ℓ.</param>
-internal sealed record TraceOutput(
-    string Method,
-    string Operator,
-    int N,
-    double Trace,
-    double StandardError,
-    double LowRankPart,
-    int Samples,
-    string Status,
-    string Note,
-    long HessianVectorProducts,
-    double Seconds,
-    string Data,
-    int D,
-    int Outputs) : IClusterReported<TraceOutput>
-{
-    /// <summary>With <c>--cluster</c>: shards, retries and where the time went; absent otherwise.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public TraceOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-}
+internal sealed record TraceOutput(string Method, string Operator, int N, [property: JsonPropertyName(JsonOutput.Inline)] TraceResult Trace, string Note, double Seconds,
+    string Data, int D, int Outputs) : ClusterReported<TraceOutput>;

@@ -1,12 +1,10 @@
-using LossLandscape.Problem;
-using LossLandscape.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Data;
-using LossLandscape.Geometry;
+using LossLandscape.Engine;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 using LossLandscape.Training;
 using Spectre.Console;
 
@@ -150,9 +148,6 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
     }
 
-    /// <summary>The status as the JSON spells it (<see cref="SolverStatusText.ToJsonName"/>, the one spelling of every status).</summary>
-    public static string StatusName(SolverStatus status) => status.ToJsonName();
-
     /// <inheritdoc/>
     protected internal override IEnumerable<(string Option, string? Path)> InputFiles(Settings settings) => [("--init", settings.Init)];
 
@@ -205,7 +200,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             training = training with { Settings = $"{training.Settings} (on the cluster: sums over the data on {cluster.Session.Config.Shards} shards)" };
         }
         InitCommand.SaveModel(settings.Out, new NetworkPoint(start.Network, training.BestParameters));
-        var output = TrainOutput.Of(settings.Out, set, problem, training);
+        var output = new TrainOutput(settings.Out, set.Source, problem.ParameterCount, set.Count, set.OutputDim, problem.Constraints, set.InputDim, training);
         return cluster is null ? output : output.WithCluster(cluster.Output());
     }
 
@@ -216,18 +211,19 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         static string F(double v) => double.IsFinite(v) ? v.ToString("G4", CultureInfo.InvariantCulture) : "overflow (not finite)";
         var table = new Table().AddColumns("quantity", "value");
         void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
+        var run = result.Training;
         Row("data", $"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}, ℓd = {result.Constraints}");
         Row("parameters n", $"{result.N} ({(result.N > result.Constraints ? "n > ℓd: M is generically an (n − ℓd)-manifold" : "n ≤ ℓd: generically no zero-loss point")})");
-        Row("optimizer", result.Settings);
-        Row("status", $"{result.Status} after {result.Steps} steps{(result.Note is null ? "" : $" ({result.Note})")}");
-        Row("loss L", $"{F(result.InitialLoss)} → {F(result.FinalLoss)}; best {F(result.BestLoss)} at step {result.BestStep} (target {F(result.TargetLoss)})");
-        Row("evaluated", result.LossEvery == 1 ? "L over all rows after every step" : $"L over all rows every {result.LossEvery} steps and after the last ({result.LossSteps.Count} values)");
-        Row("time", string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:0.00} s, {result.Evaluations} evaluations"));
+        Row("optimizer", run.Settings);
+        Row("status", $"{run.Status.ToJsonName()} after {run.Steps} steps{(run.Note is null ? "" : $" ({run.Note})")}");
+        Row("loss L", $"{F(run.InitialLoss)} → {F(run.FinalLoss)}; best {F(run.BestLoss)} at step {run.BestStep} (target {F(run.TargetLoss)})");
+        Row("evaluated", run.LossEvery == 1 ? "L over all rows after every step" : $"L over all rows every {run.LossEvery} steps and after the last ({run.LossSteps.Count} values)");
+        Row("time", string.Create(CultureInfo.InvariantCulture, $"{run.Seconds:0.00} s, {run.Evaluations} evaluations"));
         Row("wrote", $"{result.Model} (the best point)");
         context.Console.Write(table);
         if (result.Interrupted)
         {
-            context.Err.WriteLine($"landscape: interrupted after {result.Steps} steps; wrote the best point (L = {F(result.BestLoss)}) to {result.Model}");
+            context.Err.WriteLine($"landscape: interrupted after {run.Steps} steps; wrote the best point (L = {F(run.BestLoss)}) to {result.Model}");
         }
     }
 
@@ -250,69 +246,19 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     }
 }
 
-/// <summary>The result of <c>landscape train</c>, and its JSON: the data, and the run (<see cref="TrainingResult"/>) with the JSON's names.</summary>
+/// <summary>The result of <c>landscape train</c>, and its JSON: the run (<see cref="TrainingResult"/>) and the data it ran on.</summary>
 /// <param name="Model">The model file written (the best point).</param>
 /// <param name="Data">The data source.</param>
 /// <param name="N">Parameters n.</param>
 /// <param name="D">Data rows d.</param>
 /// <param name="Outputs">Targets per row ℓ.</param>
 /// <param name="Constraints">ℓd.</param>
-/// <param name="Optimizer">The optimizer's name.</param>
-/// <param name="Settings">The optimizer's settings in words.</param>
-/// <param name="Status">How the run ended (<see cref="TrainCommand.StatusName"/>).</param>
-/// <param name="Note">Why the optimizer stalled, if it did (absent otherwise).</param>
-/// <param name="Steps">Optimizer steps taken.</param>
-/// <param name="Evaluations">Loss or gradient evaluations.</param>
-/// <param name="InitialLoss">L at p₀.</param>
-/// <param name="FinalLoss">L after the last step.</param>
-/// <param name="BestLoss">The least L seen.</param>
-/// <param name="BestStep">Where it was seen (0: the start).</param>
-/// <param name="TargetLoss">The target used.</param>
-/// <param name="Seconds">Wall time of the run.</param>
-/// <param name="LossHistory">L at p₀ and after each evaluated step (<paramref name="LossSteps"/>).</param>
 /// <param name="Inputs">Inputs per row p.</param>
-/// <param name="LossSteps">The step of each entry of <paramref name="LossHistory"/> (0: p₀).</param>
-/// <param name="LossEvery">K: L was evaluated every K steps and after the last (<c>--loss-every</c>).</param>
-internal sealed record TrainOutput(
-    string Model,
-    string Data,
-    int N,
-    int D,
-    int Outputs,
-    int Constraints,
-    string Optimizer,
-    string Settings,
-    string Status,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note,
-    int Steps,
-    long Evaluations,
-    double InitialLoss,
-    double FinalLoss,
-    double BestLoss,
-    int BestStep,
-    double TargetLoss,
-    double Seconds,
-    IReadOnlyList<double> LossHistory,
-    int Inputs,
-    IReadOnlyList<int> LossSteps,
-    int LossEvery) : IClusterReported<TrainOutput>
+/// <param name="Training">The run (<see cref="Trainer.Run"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
+internal sealed record TrainOutput(string Model, string Data, int N, int D, int Outputs, int Constraints, int Inputs,
+    [property: JsonPropertyName(JsonOutput.Inline)] TrainingResult Training) : ClusterReported<TrainOutput>
 {
-    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public TrainOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-
     /// <summary>Whether Ctrl-C ended the run (exit code <see cref="TrainCommand.Interrupted"/>).</summary>
     [JsonIgnore]
-    public bool Interrupted { get; init; }
-
-    /// <summary>The output of <paramref name="run"/> on <paramref name="map"/>, written to <paramref name="path"/>.</summary>
-    public static TrainOutput Of(string path, Dataset set, IResidualProblem map, TrainingResult run) =>
-        new(path, set.Source, map.ParameterCount, set.Count, set.OutputDim, map.Constraints, run.Optimizer, run.Settings, TrainCommand.StatusName(run.Status), run.Note,
-            run.Steps, run.Evaluations, run.InitialLoss, run.FinalLoss, run.BestLoss, run.BestStep, run.TargetLoss, run.Seconds, run.LossHistory, set.InputDim, run.LossSteps, run.LossEvery)
-        {
-            Interrupted = run.Status == SolverStatus.Cancelled,
-        };
+    public bool Interrupted => Training.Status == SolverStatus.Cancelled;
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using LossLandscape.Reports;
 using Spectre.Console;
@@ -115,5 +114,5 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
 internal sealed record VerifyOutput(
     bool Pass,
     IReadOnlyList<ClaimCheck> Claims,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Report,
+    string? Report,
     double Seconds);

@@ -1,10 +1,9 @@
-using LossLandscape.Geometry;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using LossLandscape.Problem;
 using LossLandscape.Engine;
+using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
 using Spectre.Console;
@@ -96,12 +95,7 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
         {
             InitCommand.SaveModel(path, new NetworkPoint(run.Point.Network, end));
         }
-        return new WalkOutput(map.ParameterCount, map.Constraints, walk.Status.ToJsonName(),
-            walk.Steps.Select(s => new WalkStepOutput(s.Step, s.Loss, s.MaxAbsResidual, s.Rank, s.PathLength, s.Displacement, s.NormalCorrection, s.RetractionSteps)).ToArray(),
-            settings.Out, run.Seconds)
-        {
-            Converged = walk.Status == SolverStatus.Converged,
-        };
+        return new WalkOutput(map.ParameterCount, map.Constraints, walk, settings.Out, run.Seconds);
     }
 
     /// <inheritdoc/>
@@ -109,12 +103,13 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     {
         static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
         var table = new Table().AddColumns("step", "loss", "max|H|", "rank J", "path length", "‖p − p₀‖", "retraction", "GN steps");
-        foreach (var s in result.Steps)
+        var steps = result.Walk.Steps;
+        foreach (var s in steps)
         {
-            table.AddRow(s.Step.ToString(CultureInfo.InvariantCulture), F(s.Loss), F(s.MaxAbsResidual), s.Rank.ToString(CultureInfo.InvariantCulture), F(s.PathLength), F(s.Displacement), F(s.Retraction), s.GaussNewtonSteps.ToString(CultureInfo.InvariantCulture));
+            table.AddRow(s.Step.ToString(CultureInfo.InvariantCulture), F(s.Loss), F(s.MaxAbsResidual), s.Rank.ToString(CultureInfo.InvariantCulture), F(s.PathLength), F(s.Displacement), F(s.NormalCorrection), s.RetractionSteps.ToString(CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
-        context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − rank J = {(result.Steps.Count > 0 ? (result.N - result.Steps[^1].Rank).ToString(CultureInfo.InvariantCulture) : "?")} at the end point; status {result.Status}"));
+        context.Console.MarkupLine(Markup.Escape($"ℓd = {result.Constraints}, n = {result.N}, dim M = n − rank J = {(steps.Count > 0 ? (result.N - steps[^1].Rank).ToString(CultureInfo.InvariantCulture) : "?")} at the end point; status {result.Walk.Status.ToJsonName()}"));
         if (result.Cluster is { } cluster)
         {
             context.Console.MarkupLine(Markup.Escape($"cluster: {cluster.Describe()}"));
@@ -125,43 +120,18 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     protected override bool Interruptible => true;
 
     /// <inheritdoc/>
-    protected override int ExitCode(Settings settings, WalkOutput result) => result.Converged ? LandscapeApp.Success : LandscapeApp.Failure;
+    protected override int ExitCode(Settings settings, WalkOutput result) => result.Walk.Status == SolverStatus.Converged ? LandscapeApp.Success : LandscapeApp.Failure;
 }
 
-/// <summary>The result of <c>landscape walk</c>, and its JSON.</summary>
+/// <summary>The result of <c>landscape walk</c>, and its JSON: the library's walk (its status and steps) and what the command adds.</summary>
 /// <param name="N">Parameters n.</param>
 /// <param name="Constraints">ℓd.</param>
-/// <param name="Status">How the walk ended (<see cref="SolverStatus"/>, by name).</param>
-/// <param name="Steps">Step 0 (the start) and one row per step.</param>
+/// <param name="Walk">The walk (<see cref="ManifoldWalk.Run"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
 /// <param name="Model">The model file the end point was written to, if any.</param>
 /// <param name="Seconds">Wall time of the walk.</param>
 internal sealed record WalkOutput(
     int N,
     int Constraints,
-    string Status,
-    IReadOnlyList<WalkStepOutput> Steps,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Model,
-    double Seconds) : IClusterReported<WalkOutput>
-{
-    /// <summary>Whether every retraction converged (exit code 0, else 1).</summary>
-    [JsonIgnore]
-    public bool Converged { get; init; }
-
-    /// <summary>With <c>--cluster</c>: the shards, workers, retries and where the time went; else null (not written).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ClusterOutput? Cluster { get; init; }
-
-    /// <inheritdoc/>
-    public WalkOutput WithCluster(ClusterOutput cluster) => this with { Cluster = cluster };
-}
-
-/// <summary>One step of a walk (<see cref="WalkStep"/>, with the JSON's names).</summary>
-/// <param name="Step">The step number (0: the start).</param>
-/// <param name="Loss">L after the step.</param>
-/// <param name="MaxAbsResidual">max|H_k| after the step.</param>
-/// <param name="Rank">rank J at the point.</param>
-/// <param name="PathLength">Σ of the step lengths so far.</param>
-/// <param name="Displacement">‖p − p₀‖.</param>
-/// <param name="Retraction">‖normal correction‖ of the retraction (<see cref="WalkStep.NormalCorrection"/>).</param>
-/// <param name="GaussNewtonSteps">Gauss–Newton steps of the retraction (<see cref="WalkStep.RetractionSteps"/>).</param>
-internal sealed record WalkStepOutput(int Step, double Loss, double MaxAbsResidual, int Rank, double PathLength, double Displacement, double Retraction, int GaussNewtonSteps);
+    [property: JsonPropertyName(JsonOutput.Inline)] WalkResult Walk,
+    string? Model,
+    double Seconds) : ClusterReported<WalkOutput>;

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Data;
@@ -36,9 +37,9 @@ public sealed record ConstructionOptions(
 /// <param name="Amplification">max_i Σ_k |A_ik||V_kj| / max(1, max|y|): how much the sum f(xᵢ) cancels; float64 rounding in f is about ε times this.</param>
 /// <param name="TriangularResidual">max|f(xᵢ) − yᵢ| right after the triangular solve (the network's own forward pass).</param>
 /// <param name="OutputLayerSteps">Gauss–Newton steps on the output layer alone (a triangular solve per output).</param>
-/// <param name="FullSteps">Full minimum-norm Gauss–Newton steps p ← p − J⁺H.</param>
+/// <param name="FullSteps">Full minimum-norm Gauss–Newton steps p ← p − J⁺H (in JSON, <c>gaussNewtonSteps</c>).</param>
 /// <param name="FullStepsSkipped">Why full steps were not taken, or null.</param>
-/// <param name="MaxResidual">max|f(xᵢ) − yᵢ| at the end.</param>
+/// <param name="MaxResidual">max|f(xᵢ) − yᵢ| at the end (in JSON, <c>maxAbsResidual</c>).</param>
 /// <param name="Goal">RelativeGoal·max(1, max|y|).</param>
 /// <param name="Candidates">How many (direction, scale, θ) candidates were tried.</param>
 /// <param name="Seconds">Wall time.</param>
@@ -52,9 +53,9 @@ public sealed record ConstructionDiagnostics(
     double Amplification,
     double TriangularResidual,
     int OutputLayerSteps,
-    int FullSteps,
+    [property: JsonPropertyName("gaussNewtonSteps")] int FullSteps,
     string? FullStepsSkipped,
-    double MaxResidual,
+    [property: JsonPropertyName("maxAbsResidual")] double MaxResidual,
     double Goal,
     int Candidates,
     double Seconds)

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Operators;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
@@ -28,15 +29,20 @@ public sealed record TraceOptions(
 /// <param name="StandardError">Its standard error, s/√N over the N stochastic samples (the deterministic part of Hutch++ adds none).</param>
 /// <param name="Samples">The stochastic samples zᵀAz (Hutchinson) or zᵀ(I − QQᵀ)A(I − QQᵀ)z (Hutch++).</param>
 /// <param name="LowRankPart">tr(QᵀAQ) of Hutch++'s sketch; 0 for Hutchinson.</param>
-/// <param name="Applications">Operator applications (Hessian-vector products).</param>
+/// <param name="Applications">Operator applications (Hessian-vector products; in JSON, <c>hessianVectorProducts</c>).</param>
 /// <param name="Status">Converged when StandardError ≤ Tolerance·|Trace|, Breakdown when a sample is NaN, else StoppedWithoutConvergence.</param>
 public sealed record TraceResult(
     double Trace,
     double StandardError,
-    IReadOnlyList<double> Samples,
+    [property: JsonIgnore] IReadOnlyList<double> Samples,
     double LowRankPart,
-    long Applications,
-    SolverStatus Status);
+    [property: JsonPropertyName("hessianVectorProducts")] long Applications,
+    SolverStatus Status)
+{
+    /// <summary>The number of <see cref="Samples"/> (in JSON, <c>samples</c>).</summary>
+    [JsonPropertyName("samples")]
+    public int SampleCount => Samples.Count;
+}
 
 /// <summary>
 /// Hutchinson's trace estimator: tr(A) = E[zᵀAz] for z with independent Rademacher entries, estimated by the mean of N

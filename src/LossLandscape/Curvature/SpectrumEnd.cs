@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace LossLandscape.Curvature;
 
 /// <summary>Which end of a symmetric spectrum to compute.</summary>
@@ -9,7 +11,8 @@ public enum SpectrumEnd
     /// <summary>The k algebraically smallest eigenvalues (negative curvature first), reported in increasing order.</summary>
     Smallest,
 
-    /// <summary>The k eigenvalues largest in magnitude, reported by decreasing |λ|.</summary>
+    /// <summary>The k eigenvalues largest in magnitude, reported by decreasing |λ| (in JSON, as on the command line, <c>magnitude</c>).</summary>
+    [JsonStringEnumMemberName("magnitude")]
     LargestMagnitude,
 }
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Operators;
 using LossLandscape.Engine;
 using static TorchSharp.torch;
@@ -20,22 +21,27 @@ namespace LossLandscape.Curvature;
 /// <param name="Seed">Seed of the probes; default 0.</param>
 /// <param name="BreakdownTolerance">β_j ≤ tol·‖T‖ ends a probe early: its Krylov space is invariant and its quadrature exact; default 1e−12 (as <see cref="LanczosOptions"/>).</param>
 /// <param name="BudgetBytes">Memory budget of the n × m basis; default <see cref="LinearOperator.DefaultDenseBudgetBytes"/>.</param>
+/// <remarks>In JSON: the steps, probes, σ², grid, seed and where the defaults come from (<see cref="Source"/>).</remarks>
 public sealed record SlqOptions(
     int Steps = 90,
-    int ProbeCount = 10,
+    [property: JsonPropertyName("probes")] int ProbeCount = 10,
     double Sigma2 = 1e-5,
     int GridPoints = 10_000,
     double GridMargin = 0.01,
-    int MomentCount = 5,
+    [property: JsonIgnore] int MomentCount = 5,
     int Seed = 0,
-    double BreakdownTolerance = 1e-12,
-    long? BudgetBytes = null);
+    [property: JsonIgnore] double BreakdownTolerance = 1e-12,
+    [property: JsonIgnore] long? BudgetBytes = null)
+{
+    /// <summary>Where the defaults come from, in words.</summary>
+    public string Source => "Ghorbani, Krishnan & Xiao 2019 (m = 90 steps, n_v = 10 probes, σ² = 1e−5 on [−1, 1]); grid of PyHessian's density_generate";
+}
 
 /// <summary>The Gauss quadrature rule of one probe v (‖v‖ = 1): vᵀf(A)v ≈ Σ_i τ_i f(θ_i).</summary>
 /// <param name="Nodes">θ_i, the Ritz values of T_m (ascending).</param>
 /// <param name="Weights">τ_i = (e₁ᵀs_i)², the squared first components of T_m's eigenvectors; Σ τ_i = 1.</param>
 /// <param name="Steps">Lanczos steps taken: m, or fewer after an invariant Krylov space (then the rule is exact).</param>
-public sealed record QuadratureRule(IReadOnlyList<double> Nodes, IReadOnlyList<double> Weights, int Steps);
+public sealed record QuadratureRule(IReadOnlyList<double> Nodes, IReadOnlyList<double> Weights, [property: JsonIgnore] int Steps);
 
 /// <summary>The result of stochastic Lanczos quadrature.</summary>
 /// <param name="Dimension">n, the size of the operator.</param>
@@ -48,17 +54,18 @@ public sealed record QuadratureRule(IReadOnlyList<double> Nodes, IReadOnlyList<d
 /// <param name="Applications">Operator applications (Hessian-vector products).</param>
 /// <param name="Breakdowns">Probes whose Krylov space became invariant before m steps.</param>
 /// <param name="Status">Converged (every probe ran m steps or became exact), or Breakdown when the operator produced NaN (then Grid and Density are empty and the moments NaN).</param>
+/// <remarks>In JSON: the density, its grid and σ, the moments, the breakdowns and the rules (as <c>quadrature</c>), written beside the spectrum's own status and products.</remarks>
 public sealed record SlqResult(
-    long Dimension,
-    IReadOnlyList<QuadratureRule> Rules,
+    [property: JsonIgnore] long Dimension,
+    [property: JsonPropertyName("quadrature")] IReadOnlyList<QuadratureRule> Rules,
     IReadOnlyList<double> Grid,
     IReadOnlyList<double> Density,
     double Sigma,
     IReadOnlyList<double> Moments,
     IReadOnlyList<double> MomentStandardErrors,
-    long Applications,
+    [property: JsonIgnore] long Applications,
     int Breakdowns,
-    SolverStatus Status)
+    [property: JsonIgnore] SolverStatus Status)
 {
     /// <summary>An estimate of tr f(A) = n·E[vᵀf(A)v] ≈ (n/n_v) Σ_probes Σ_i τ_i f(θ_i).</summary>
     public double Trace(Func<double, double> f)

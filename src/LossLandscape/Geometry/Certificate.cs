@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Operators;
 using LossLandscape.Problem;
 using System.Diagnostics;
@@ -40,7 +41,8 @@ public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Aut
 /// <param name="Note">How the counts were decided, or, beginning "not decided: ", why they could not be: the one sentence the table, the report and the JSON give.</param>
 /// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ where it was computed (dense), the Weyl bound on how far the spectrum is from that of 2JᵀJ.</param>
 /// <param name="AllEigenvalues">All n eigenvalues of ∇²L, descending, when the dense method computed them; else null.</param>
-public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note, double? ResidualTermNorm, double[]? AllEigenvalues = null);
+public sealed record Inertia(string Method, int Positive, int Zero, int Negative, double Tolerance, double[] Eigenvalues, bool Decided, string Note,
+    double? ResidualTermNorm, [property: JsonIgnore] double[]? AllEigenvalues = null);
 
 /// <summary>The certificate at a point: loss, residual, rank of J and dimension of M, inertia of ∇²L.</summary>
 /// <param name="N">Parameters n.</param>
@@ -60,7 +62,7 @@ public sealed record Inertia(string Method, int Positive, int Zero, int Negative
 /// </param>
 public sealed record CertificateResult(
     int N, int D, int Outputs, int Constraints, double Loss, double MaxAbsResidual, double OnManifoldTolerance, bool OnManifold,
-    RankDecision Jacobian, Inertia Hessian, double Seconds, TriangularActivationResult? Triangular = null)
+    RankDecision Jacobian, Inertia Hessian, double Seconds, [property: JsonIgnore] TriangularActivationResult? Triangular = null)
 {
     /// <summary>n − rank J, the dimension of ker J, at any point.</summary>
     public int KernelDimension => N - Jacobian.Rank;
@@ -68,8 +70,9 @@ public sealed record CertificateResult(
     /// <summary>
     /// dim M = n − rank J (the dimension of the fibre H⁻¹(0) near the point) where the point is on M; null off M, where
     /// n − rank J (<see cref="KernelDimension"/>) is not the dimension of M. Decided where the rank is
-    /// (<see cref="RankDecision.Decided"/>).
+    /// (<see cref="RankDecision.Decided"/>). Written as null off M, not left out.
     /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public int? ManifoldDimension => OnManifold ? KernelDimension : null;
 
     /// <summary>rank J = ℓd: 0 is a regular value near this point (Theorem 2.1). Decided where the rank is (<see cref="RankDecision.Decided"/>).</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Curvature;
 using LossLandscape.Operators;
 using LossLandscape.Problem;
@@ -69,7 +70,21 @@ public sealed record SpectrumOptions(
 /// </param>
 /// <param name="Rank">rank J and the gap it was decided across.</param>
 /// <param name="LowestNonzero">2σ_rank(J)² − ‖R‖₂: every other eigenvalue is at least this (Weyl); ∞ when rank J = 0.</param>
-public sealed record ZeroEigenvalues(int Multiplicity, double Bound, double ResidualTermNorm, int ResidualTermSteps, RankDecision Rank, double LowestNonzero);
+public sealed record ZeroEigenvalues(int Multiplicity, double Bound, double ResidualTermNorm, int ResidualTermSteps, [property: JsonIgnore] RankDecision Rank, double LowestNonzero)
+{
+    /// <summary>Whether ‖R‖₂ was estimated by Lanczos (false: known to be 0).</summary>
+    public bool ResidualTermEstimated => ResidualTermSteps > 0;
+
+    /// <summary>rank J (<see cref="Rank"/>'s, the JSON's <c>rank</c>).</summary>
+    [JsonPropertyName("rank")]
+    public int JacobianRank => Rank.Rank;
+
+    /// <summary>ℓd, the bound on rank J.</summary>
+    public int Constraints => Rank.Constraints;
+
+    /// <summary>The rule, in words.</summary>
+    public string Rule => "zero within ±bound, multiplicity n − rank J from rank J ≤ ℓd (Weyl: ∇²L = 2JᵀJ + R on M)";
+}
 
 /// <summary>The eigenvalues one method found, in the order asked for, and everything needed to judge them.</summary>
 /// <param name="Method">The method used.</param>
@@ -83,15 +98,20 @@ public sealed record ZeroEigenvalues(int Multiplicity, double Bound, double Resi
 /// <param name="Status">How the computation ended (<see cref="SolverStatus"/>); exact methods are Converged.</param>
 /// <param name="Note">How the values were computed, in words, with the numbers a reader needs to judge them.</param>
 /// <param name="Seconds">Wall time.</param>
+/// <remarks>
+/// In JSON: what the method produced, by these names (<see cref="Products"/> as <c>hessianVectorProducts</c>, the SLQ options
+/// as <c>options</c>); the eigenvalues, the on-M test, the inertia's counts and SLQ's density are written by the CLI, at this
+/// record's level, where the method has them.
+/// </remarks>
 public sealed record SpectrumResult(
     SpectrumMethod Method,
-    CurvatureKind OperatorKind,
+    [property: JsonIgnore] CurvatureKind OperatorKind,
     string Operator,
     SpectrumEnd Which,
-    IReadOnlyList<double> Eigenvalues,
+    [property: JsonIgnore] IReadOnlyList<double> Eigenvalues,
     IReadOnlyList<double>? Residuals,
-    IReadOnlyList<bool> Converged,
-    long Products,
+    [property: JsonIgnore] IReadOnlyList<bool> Converged,
+    [property: JsonPropertyName("hessianVectorProducts")] long Products,
     SolverStatus Status,
     string Note,
     double Seconds = 0)
@@ -106,18 +126,22 @@ public sealed record SpectrumResult(
     public IReadOnlyList<double>? AllEigenvalues { get; init; }
 
     /// <summary>The density, quadrature rules and moments (SLQ only).</summary>
+    [JsonIgnore]
     public SlqResult? Slq { get; init; }
 
     /// <summary>The SLQ options used (SLQ only).</summary>
+    [JsonPropertyName("options")]
     public SlqOptions? SlqOptions { get; init; }
 
     /// <summary>The on-M test at the point, where the method depends on it (Gram; Lanczos smallest for ∇²L).</summary>
+    [JsonIgnore]
     public OnManifoldTest? Manifold { get; init; }
 
     /// <summary>The zeros known from rank J, when the answer is made of them (Lanczos smallest on M, or of 2JᵀJ).</summary>
     public ZeroEigenvalues? Zeros { get; init; }
 
     /// <summary>The inertia of ∇²L by the σ(J) route (Gram on ∇²L only; <see cref="InertiaRule.FromJacobian"/>).</summary>
+    [JsonIgnore]
     public Inertia? Inertia { get; init; }
 }
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Problem;
 using static TorchSharp.torch;
 
@@ -8,9 +9,9 @@ namespace LossLandscape.Geometry;
 /// certificate, the spectrum and the report.
 /// </summary>
 /// <param name="MaxAbsResidual">max_k |H_k| = max|f(xᵢ) − yᵢ| at the point.</param>
-/// <param name="Tolerance">The absolute threshold, relative tolerance × max(1, max|y|).</param>
-/// <param name="Holds">MaxAbsResidual ≤ Tolerance.</param>
-public sealed record OnManifoldTest(double MaxAbsResidual, double Tolerance, bool Holds)
+/// <param name="Tolerance">The absolute threshold, relative tolerance × max(1, max|y|) (in JSON, <c>onManifoldTolerance</c>).</param>
+/// <param name="Holds">MaxAbsResidual ≤ Tolerance (in JSON, <c>onManifold</c>).</param>
+public sealed record OnManifoldTest(double MaxAbsResidual, [property: JsonPropertyName("onManifoldTolerance")] double Tolerance, [property: JsonPropertyName("onManifold")] bool Holds)
 {
     /// <summary>
     /// The default relative tolerance: 1e−8. The residual of a point reached by Gauss–Newton or built by Lemma 3.3 is at

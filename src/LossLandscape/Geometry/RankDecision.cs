@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace LossLandscape.Geometry;
 
 /// <summary>
@@ -14,7 +16,9 @@ namespace LossLandscape.Geometry;
 /// The rank is proved structurally, not read off the singular values (<see cref="TriangularActivationCertificate"/>); the
 /// singular values are then those computed, reported for information, and the smallest may lie below their resolution.
 /// </param>
-public sealed record RankDecision(int Rank, double Tolerance, double Resolution, double[] SingularValues, int Constraints, string Basis, bool Exact = false)
+/// <remarks>In JSON: the rank, its tolerance and resolution, σmax and the singular values at the cut, whether it is decided and why; not all the singular values.</remarks>
+public sealed record RankDecision(int Rank, double Tolerance, double Resolution, [property: JsonIgnore] double[] SingularValues, [property: JsonIgnore] int Constraints, string Basis,
+    [property: JsonIgnore] bool Exact = false)
 {
     /// <summary>
     /// The margin a decision needs: the singular values next to the cut must be a factor 10 away from
@@ -26,9 +30,11 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     /// A lower bound on σmin(J) proved without computing the singular values (<see cref="GramCholesky"/>): set with
     /// <see cref="Rank"/> = ℓd and no <see cref="SingularValues"/>; null on the other routes.
     /// </summary>
+    [JsonIgnore]
     public double? ProvenSigmaMin { get; init; }
 
     /// <summary>With <see cref="ProvenSigmaMin"/>: an upper estimate of σmax (Lanczos on JJᵀ, its Ritz value plus residual); else null.</summary>
+    [JsonIgnore]
     public double? SigmaMaxEstimate { get; init; }
 
     /// <summary>σmax (on the route of <see cref="ProvenSigmaMin"/>, its estimate).</summary>
@@ -53,6 +59,7 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     public double SigmaBelow => Rank < SingularValues.Length ? SingularValues[Rank] : 0.0;
 
     /// <summary>σ_rank / σ_{rank+1} (∞ when nothing lies below).</summary>
+    [JsonIgnore]
     public double Gap => SigmaBelow > 0 ? SigmaAbove / SigmaBelow : double.PositiveInfinity;
 
     /// <summary>
@@ -101,6 +108,7 @@ public sealed record RankDecision(int Rank, double Tolerance, double Resolution,
     private bool BelowResolved => SigmaBelow <= Tolerance / DecisionMargin;
 
     /// <summary>Full row rank: Rank = ℓd (a regular point of H).</summary>
+    [JsonIgnore]
     public bool FullRowRank => Rank == Constraints;
 
     /// <summary>

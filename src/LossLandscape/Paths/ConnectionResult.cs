@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Engine;
 
 namespace LossLandscape.Paths;
@@ -86,12 +87,13 @@ public sealed record ManifoldPathCertificate(double Tolerance, bool Holds, bool 
 /// <param name="Status">How the method ended.</param>
 /// <param name="Detail">Why it ended so, in one line (where it stopped and why, for a manifold path that did not reach B).</param>
 /// <param name="Certificate">The manifold path's certificate; null for the other methods.</param>
+/// <remarks>In JSON: everything but the path and its points, with <see cref="Vertices"/>; the CLI writes the measures beside them.</remarks>
 public sealed record ConnectionResult(
     ConnectMethod Method,
     bool Aligned,
-    ConnectingPath Path,
-    IReadOnlyList<PathPoint> Profile,
-    PathMeasures Measures,
+    [property: JsonIgnore] ConnectingPath Path,
+    [property: JsonIgnore] IReadOnlyList<PathPoint> Profile,
+    [property: JsonIgnore] PathMeasures Measures,
     EvaluationCounts Evaluations,
     double Seconds,
     SolverStatus Status,
@@ -100,4 +102,7 @@ public sealed record ConnectionResult(
 {
     /// <summary>True only for a manifold path whose certificate holds.</summary>
     public bool Certified => Certificate?.Holds == true;
+
+    /// <summary>The number of vertices of <see cref="Path"/>.</summary>
+    public int Vertices => Path.Vertices.Count;
 }

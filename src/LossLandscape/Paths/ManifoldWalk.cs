@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -21,15 +22,16 @@ public sealed record WalkOptions(int Steps, double StepSize, int Seed, double To
 /// <param name="Rank">rank J after the step (<see cref="JacobianFactorization.Rank"/>).</param>
 /// <param name="PathLength">Σ of ‖p_{s} − p_{s−1}‖ so far.</param>
 /// <param name="Displacement">‖p_s − p_0‖.</param>
-/// <param name="NormalCorrection">‖retraction move‖: how far the retraction pulled back onto M (second order in the step).</param>
-/// <param name="RetractionSteps">Corrector steps of the retraction (chord steps, plus Gauss–Newton steps where the chord stalled).</param>
-public sealed record WalkStep(int Step, double Loss, double MaxAbsResidual, int Rank, double PathLength, double Displacement, double NormalCorrection, int RetractionSteps);
+/// <param name="NormalCorrection">‖retraction move‖: how far the retraction pulled back onto M (second order in the step; in JSON, <c>retraction</c>).</param>
+/// <param name="RetractionSteps">Corrector steps of the retraction (chord steps, plus Gauss–Newton steps where the chord stalled; in JSON, <c>gaussNewtonSteps</c>).</param>
+public sealed record WalkStep(int Step, double Loss, double MaxAbsResidual, int Rank, double PathLength, double Displacement,
+    [property: JsonPropertyName("retraction")] double NormalCorrection, [property: JsonPropertyName("gaussNewtonSteps")] int RetractionSteps);
 
 /// <summary>The walk's record.</summary>
 /// <param name="Steps">The start and each step.</param>
 /// <param name="Status">Converged when every retraction reached the tolerance.</param>
 /// <param name="Factorizations">Factorizations of J made: one at the start and one per step, plus those of any fallback retraction.</param>
-public sealed record WalkResult(IReadOnlyList<WalkStep> Steps, SolverStatus Status, int Factorizations);
+public sealed record WalkResult(IReadOnlyList<WalkStep> Steps, SolverStatus Status, [property: JsonIgnore] int Factorizations);
 
 /// <summary>
 /// A random walk on M = H⁻¹(0): a tangent step t = Πu, Π = I − V_kV_kᵀ the projection onto ker J (the tangent space of

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Engine;
@@ -155,13 +156,15 @@ public static class PathConnection
 /// <param name="Results">One result per method, in the order run (fewer when cancelled).</param>
 /// <param name="Alignment">The weight matching, when it ran.</param>
 /// <param name="Identical">Whether weight matching mapped B onto A exactly (then no method ran: there is no path to find).</param>
-/// <param name="Cancelled">Whether the cancellation token stopped the run.</param>
-public sealed record ConnectionReport(IReadOnlyList<ConnectionResult> Results, WeightMatchingResult? Alignment, bool Identical, bool Cancelled)
+/// <param name="Cancelled">Whether the cancellation token stopped the run (in JSON, <c>interrupted</c>).</param>
+public sealed record ConnectionReport([property: JsonIgnore] IReadOnlyList<ConnectionResult> Results, WeightMatchingResult? Alignment, bool Identical,
+    [property: JsonPropertyName("interrupted")] bool Cancelled)
 {
     /// <summary>
     /// Whether every method converged and the manifold path, where one was built, is certified on M: the verdict of the run
     /// (the CLI's exit code 0 against 1). A path that some method did not finish, or a manifold path whose certificate fails,
     /// is no connection in M.
     /// </summary>
+    [JsonIgnore]
     public bool Connected => Results.All(r => r.Status == SolverStatus.Converged && (r.Method != ConnectMethod.Manifold || r.Certified));
 }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Problem;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
@@ -43,7 +44,8 @@ public sealed record PathPoint(double T, double Loss, double MaxAbsResidual, boo
 /// <param name="Distance">‖A − B‖.</param>
 /// <param name="LengthRatio">Length / ‖A − B‖ (≥ 1 for a path that reached B).</param>
 /// <param name="Points">The number of measured points.</param>
-public sealed record PathMeasures(double LossA, double LossB, double MaxLoss, double Barrier, double MaxAbsResidual, double Length, double Distance, double LengthRatio, int Points);
+public sealed record PathMeasures(double LossA, double LossB, double MaxLoss, double Barrier, double MaxAbsResidual, [property: JsonIgnore] double Length, [property: JsonIgnore] double Distance,
+    double LengthRatio, int Points);
 
 /// <summary>
 /// The one measurement of a path, the same for every method: L and max|H| at the evenly spaced tᵢ = i/(P − 1),

@@ -51,7 +51,7 @@ public sealed record ConnectionSummary(string Method, bool Aligned, double MaxLo
         ArgumentNullException.ThrowIfNull(result);
         var m = result.Measures;
         return new ConnectionSummary(result.Method.ToJsonName(), result.Aligned, m.MaxLoss, m.Barrier, m.MaxAbsResidual, m.LengthRatio,
-            result.Path.Vertices.Count, result.Evaluations, result.Seconds, result.Status.ToJsonName(), result.Certified, result.Detail);
+            result.Vertices, result.Evaluations, result.Seconds, result.Status.ToJsonName(), result.Certified, result.Detail);
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Google.OrTools.Graph;
 using LossLandscape.Engine;
 using LossLandscape.Models;
@@ -21,7 +22,7 @@ namespace LossLandscape.Paths;
 /// <param name="CostScale">K of the integer costs −round(K·S/max|S|) the last assignment problem was solved with (<see cref="WeightMatching.CostScale"/> unless OR-Tools reported a possible overflow).</param>
 public sealed record WeightMatchingResult(
     UnitPermutation Permutation,
-    double[] AlignedB,
+    [property: JsonIgnore] double[] AlignedB,
     double ObjectiveBefore,
     double ObjectiveAfter,
     double DistanceBefore,
@@ -29,7 +30,7 @@ public sealed record WeightMatchingResult(
     int Sweeps,
     int Steps,
     SolverStatus Status,
-    long CostScale);
+    [property: JsonIgnore] long CostScale);
 
 /// <summary>
 /// Weight matching (Ainsworth, Hayase and Srinivasa 2022, "Git Re-Basin", §3.1): the permutation π of B's hidden units that

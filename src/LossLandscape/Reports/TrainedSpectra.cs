@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Operators;
 using LossLandscape.Problem;
 using System.Diagnostics;
@@ -131,27 +132,32 @@ public sealed record TrainedSpectraOptions
 /// #λ &lt; −τ; for Lanczos counted among the converged bottom k whose value is below −max(τ, its residual), so it is a count of
 /// eigenvalues proven negative (a count of k means "at least k"); the pairs that did not converge are listed in <see cref="BottomConverged"/>.
 /// </param>
-/// <param name="NegativeAtLeast">True when <paramref name="Negative"/> is a lower bound (every one of the bottom k was negative).</param>
+/// <param name="NegativeAtLeast">True when <paramref name="Negative"/> is a lower bound (every one of the bottom k was negative; in JSON, <c>negativeIsLowerBound</c>).</param>
 /// <param name="ResidualTermNorm">‖∇²L − 2JᵀJ‖₂ (Lanczos, largest magnitude, on <see cref="ResidualTermOperator"/>): by Weyl every eigenvalue is within it of one of 2JᵀJ, which has n − rank J zeros and no negatives.</param>
 /// <param name="ZeroWithinResidualTerm">#|λ| ≤ max(τ, ‖∇²L − 2JᵀJ‖₂) (dense only): the eigenvalues that may come from the zeros of 2JᵀJ.</param>
 /// <param name="NegativeBeyondResidualTerm">#λ &lt; −max(τ, ‖∇²L − 2JᵀJ‖₂) (dense; Lanczos among the bottom k): always 0 by Weyl, a check.</param>
 /// <param name="Outliers">The outliers above the bulk, by the gap rule of <see cref="TrainedSpectra.CountOutliers"/>.</param>
 /// <param name="OutlierGap">λ_k/λ_{k+1} at the gap chosen (∞ when λ_{k+1} ≤ τ).</param>
 /// <param name="NegativeRatio">|λmin|/λmax when λmin &lt; −τ, else 0: the size of the negative eigenvalues relative to the top one.</param>
-/// <param name="Applications">Hessian-vector products used.</param>
+/// <param name="Applications">Hessian-vector products used (in JSON, <c>hessianVectorProducts</c>).</param>
 /// <param name="Status">Converged unless a Lanczos run stopped without convergence.</param>
+/// <remarks>In JSON, what was not counted or computed is written as null.</remarks>
 public sealed record HessianSummary(
-    string Method, double[] Top, double[] Bottom, double Tolerance, int? Positive, int? Zero, int Negative, bool NegativeAtLeast,
-    double ResidualTermNorm, int? ZeroWithinResidualTerm, int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, double NegativeRatio,
-    long Applications, SolverStatus Status)
+    string Method, double[] Top, double[] Bottom, double Tolerance, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? Positive, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? Zero, int Negative,
+    [property: JsonPropertyName("negativeIsLowerBound")] bool NegativeAtLeast, double ResidualTermNorm, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? ZeroWithinResidualTerm,
+    int NegativeBeyondResidualTerm, int Outliers, double OutlierGap, double NegativeRatio, [property: JsonPropertyName("hessianVectorProducts")] long Applications,
+    SolverStatus Status)
 {
     /// <summary>Lanczos: per bottom value, whether its explicit residual ‖Hv − λv‖ met the tolerance; null for the dense route (all exact).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public IReadOnlyList<bool>? BottomConverged { get; init; }
 
     /// <summary>Lanczos: ‖Hv − λv‖ of each bottom value, computed explicitly; null for the dense route.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public IReadOnlyList<double>? BottomResiduals { get; init; }
 
     /// <summary>Lanczos: per top value, whether its explicit residual met the tolerance; null for the dense route.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public IReadOnlyList<bool>? TopConverged { get; init; }
 }
 
@@ -186,12 +192,13 @@ public sealed record TrainedSpectrumPoint(int Width, int N, int Constraints, Tra
 
 /// <summary>The whole sweep.</summary>
 /// <param name="Data">The dataset used.</param>
-/// <param name="Rows">d.</param>
+/// <param name="Rows">d (in JSON, <c>d</c>).</param>
 /// <param name="Outputs">ℓ.</param>
-/// <param name="Points">Every (width, optimizer) pair, width-major.</param>
+/// <param name="Points">Every (width, optimizer) pair, width-major (written by the CLI, with the number of classes).</param>
 /// <param name="Seconds">Total wall time.</param>
 /// <param name="Activation">The hidden activation's name.</param>
-public sealed record TrainedSpectraResult(string Data, int Rows, int Outputs, IReadOnlyList<TrainedSpectrumPoint> Points, double Seconds, string Activation)
+public sealed record TrainedSpectraResult(string Data, [property: JsonPropertyName("d")] int Rows, int Outputs, [property: JsonIgnore] IReadOnlyList<TrainedSpectrumPoint> Points,
+    double Seconds, string Activation)
 {
     /// <summary>ℓd.</summary>
     public int Constraints => Rows * Outputs;

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LossLandscape.Problem;
 using System.Diagnostics;
 using LossLandscape.Engine;
@@ -42,7 +43,7 @@ public sealed record TrainingProgress(int Step, int Steps, double Loss, double B
 /// </param>
 /// <param name="BestLoss">The least L in the history.</param>
 /// <param name="BestStep">The step at which it was reached (0: the start).</param>
-/// <param name="BestParameters">The point with the least L; the model is left there.</param>
+/// <param name="BestParameters">The point with the least L; the model is left there (not in JSON: the model file holds it).</param>
 /// <param name="TargetLoss">The target loss used.</param>
 /// <param name="Evaluations">The optimizer's loss or gradient evaluations (see <see cref="Optimizer.Evaluations"/>).</param>
 /// <param name="Seconds">Wall time of the run.</param>
@@ -51,7 +52,7 @@ public sealed record TrainingProgress(int Step, int Steps, double Loss, double B
 /// <param name="LossEvery">K: L was evaluated every K steps, and after the last.</param>
 public sealed record TrainingResult(
     string Optimizer, string Settings, SolverStatus Status, int Steps, IReadOnlyList<double> LossHistory, double BestLoss, int BestStep,
-    double[] BestParameters, double TargetLoss, long Evaluations, double Seconds, string? Note, IReadOnlyList<int> LossSteps, int LossEvery)
+    [property: JsonIgnore] double[] BestParameters, double TargetLoss, long Evaluations, double Seconds, string? Note, IReadOnlyList<int> LossSteps, int LossEvery)
 {
     /// <summary>L at p₀.</summary>
     public double InitialLoss => LossHistory[0];
