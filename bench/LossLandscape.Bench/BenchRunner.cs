@@ -132,6 +132,38 @@ public static class BenchRunner
         return ok ? null : value;
     }
 
+    /// <summary>
+    /// Runs this benchmark program again as a child process with <paramref name="arguments"/> (a measurement that needs a
+    /// fresh process: its own peak memory) and returns the fields of its <c>RESULT …</c> line.
+    /// </summary>
+    public static string[] Child(string what, params string[] arguments)
+    {
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        var start = new System.Diagnostics.ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(BenchRunner).Assembly.Location);
+        }
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException($"could not start {self}");
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        var result = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"{what} failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
+        return result.Split(' ')[1..];
+    }
+
+    /// <summary>A line of /proc/self/status in bytes (VmRSS:, VmHWM:).</summary>
+    public static long Status(string key)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key, StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
     private static string CpuModel()
     {
         try

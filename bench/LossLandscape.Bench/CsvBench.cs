@@ -93,11 +93,11 @@ public static class CsvBench
         long budget = (long)(double.Parse(BenchArgs.Text(args, "--budget-gb", "4"), CultureInfo.InvariantCulture) * 1e9);
         TorchRuntime.EnsureInitialized(); // libtorch loaded before the measurement: its memory is the process's, not the load's
         ScaleBench.ResetPeak();
-        long before = Status("VmRSS:");
+        long before = BenchRunner.Status("VmRSS:");
         var watch = Stopwatch.StartNew();
         var data = reader == "streaming" ? DatasetLoader.Load(path, TargetSpec.Classes("label"), budget) : WholeFileReader.Load(path, "label");
         double seconds = watch.Elapsed.TotalSeconds;
-        long peak = Status("VmHWM:") - before;
+        long peak = BenchRunner.Status("VmHWM:") - before;
         if (data.Count < 1 || data.InputDim != Pixels || data.OutputDim != Classes)
         {
             throw new InvalidOperationException($"loaded {data.Count} × {data.InputDim} → {data.OutputDim}");
@@ -108,35 +108,12 @@ public static class CsvBench
 
     private static (double Seconds, double PeakBytes) Child(string path, string reader, string budget)
     {
-        string self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(CsvBench).Assembly.Location);
-        }
-        foreach (var a in new[] { "csv-load", path, "--reader", reader, "--budget-gb", budget })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {self}");
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        var result = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"the {reader} load failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
-        var fields = result.Split(' ');
-        return (double.Parse(fields[1], CultureInfo.InvariantCulture), double.Parse(fields[2], CultureInfo.InvariantCulture));
+        var fields = BenchRunner.Child($"the {reader} load", "csv-load", path, "--reader", reader, "--budget-gb", budget);
+        return (double.Parse(fields[0], CultureInfo.InvariantCulture), double.Parse(fields[1], CultureInfo.InvariantCulture));
     }
 
     /// <summary>The median of sorted values (the mean of the middle two for an even count).</summary>
     private static double Median(double[] sorted) => (sorted[(sorted.Length - 1) / 2] + sorted[sorted.Length / 2]) / 2;
-
-    /// <summary>A line of /proc/self/status in bytes.</summary>
-    private static long Status(string key)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key, StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-    }
 
     /// <summary>Writes <paramref name="rows"/> rows of Fashion-MNIST's shape (seed 19); returns the file's size in bytes.</summary>
     internal static long Generate(string path, int rows)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using LossLandscape.Curvature;
 using LossLandscape.Data;
@@ -60,7 +59,7 @@ public static class MemoryBench
         using var map = new ResidualMap(model, data, batchSize: b);
         GC.Collect();
         ScaleBench.ResetPeak();
-        long loaded = Status("VmRSS:");
+        long loaded = BenchRunner.Status("VmRSS:");
         using (var scope = TorchSharp.torch.NewDisposeScope())
         {
             switch (quantity)
@@ -78,37 +77,15 @@ public static class MemoryBench
                     break;
             }
         }
-        long peak = Status("VmHWM:");
+        long peak = BenchRunner.Status("VmHWM:");
         Console.WriteLine(FormattableString.Invariant($"RESULT {peak - loaded} {peak}"));
         return 0;
     }
 
     private static (double Computation, double Process) Child(string quantity, int rows, int batch, int inputs, int hidden)
     {
-        string self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(MemoryBench).Assembly.Location);
-        }
-        foreach (var a in new[] { "memory-run", quantity, rows.ToString(CultureInfo.InvariantCulture), batch.ToString(CultureInfo.InvariantCulture), inputs.ToString(CultureInfo.InvariantCulture), hidden.ToString(CultureInfo.InvariantCulture) })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {self}");
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        var result = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"{quantity} on {rows} rows failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
-        var fields = result.Split(' ');
-        return (double.Parse(fields[1], CultureInfo.InvariantCulture), double.Parse(fields[2], CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>A line of /proc/self/status in bytes.</summary>
-    private static long Status(string key)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key, StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        var fields = BenchRunner.Child($"{quantity} on {rows} rows", "memory-run", quantity, rows.ToString(CultureInfo.InvariantCulture),
+            batch.ToString(CultureInfo.InvariantCulture), inputs.ToString(CultureInfo.InvariantCulture), hidden.ToString(CultureInfo.InvariantCulture));
+        return (double.Parse(fields[0], CultureInfo.InvariantCulture), double.Parse(fields[1], CultureInfo.InvariantCulture));
     }
 }
