@@ -349,7 +349,7 @@ public sealed class CliExitCodeTests : IDisposable
             (() => SyntheticData.Gaussian(0, 3), "got D = 0"),
             (() => _ = new ResidualMap(model, c.Data, exponent: 0.5), "got 0.5"),
             (() => _ = new ResidualMap(model, Cases.Data(4, 2, 1, 1)), "the data has 2 input columns, the model takes 3"),
-            (() => LossSlice.Compute(map, new SliceOptions([SliceDirection.Random], Grid: 1)), "--grid ≥ 2"),
+            (() => LossSlice.Compute(map, new SliceOptions([SliceDirection.Random], Grid: 1)), "at least 2 grid points per axis"),
             (() => Trainer.Run(map, new GaussNewton(), new TrainingOptions(-1)), "got -1"),
             (() => _ = new Adam(new AdamOptions(LearningRate: -1)), "got -1"),
             (() => Lanczos.Eigenpairs(op, new LanczosOptions(K: 0)), "got 0"),
