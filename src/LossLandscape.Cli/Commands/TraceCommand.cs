@@ -53,7 +53,14 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         public CurvatureKind Kind => CurvatureOptions.ParseOperator(Operator);
 
         /// <summary>The estimator's options: the budget (the method's default unless <c>--probes</c>), tolerance and seed.</summary>
-        public TraceOptions Options => TraceEstimate.DefaultOptions(Estimator) with { MaxProbes = Probes ?? TraceEstimate.DefaultOptions(Estimator).MaxProbes, Tolerance = Tolerance, Seed = Seed };
+        public TraceOptions Options
+        {
+            get
+            {
+                var defaults = TraceEstimate.DefaultOptions(Estimator);
+                return defaults with { MaxProbes = Probes ?? defaults.MaxProbes, Tolerance = Tolerance, Seed = Seed };
+            }
+        }
 
         /// <summary>The estimator <see cref="Method"/> names.</summary>
         public TraceMethod Estimator => Method switch

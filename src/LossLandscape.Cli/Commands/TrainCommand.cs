@@ -142,9 +142,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
                 OptimizerSetting.BatchSize => "--batch-size",
                 _ => "--momentum",
             };
-            throw new UsageException(e.Setting == OptimizerSetting.Name || !e.Message.StartsWith("does not apply", StringComparison.Ordinal)
-                ? $"{option}: {e.Message}"
-                : $"{option} does not apply to --optimizer {name}");
+            throw new UsageException(e.NotApplicable ? $"{option} does not apply to --optimizer {name}" : $"{option}: {e.Message}");
         }
     }
 

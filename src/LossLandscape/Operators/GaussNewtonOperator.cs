@@ -1,6 +1,5 @@
 using LossLandscape.Problem;
 using static TorchSharp.torch;
-using LossLandscape.Engine;
 
 namespace LossLandscape.Operators;
 
@@ -16,18 +15,13 @@ namespace LossLandscape.Operators;
 /// (two reverse passes, exact), then one vjp; the result does not depend on the batch size. For 1 &lt; a &lt; 2,
 /// ℓ″ is infinite where H_k = 0 and so is G.
 /// </remarks>
-public sealed class GaussNewtonOperator : LinearOperator
+public sealed class GaussNewtonOperator : ProblemOperator
 {
     /// <summary>The Gauss-Newton matrix of <paramref name="problem"/>'s loss at the model's current point.</summary>
     public GaussNewtonOperator(IResidualProblem problem)
-        : base((problem ?? throw new ArgumentNullException(nameof(problem))).ParameterCount, problem.ParameterCount, ScalarType.Float64, problem.Model.Leaves[0].device, isSymmetric: true)
-        => Problem = problem;
-
-    /// <summary>The problem whose loss is linearised.</summary>
-    public IResidualProblem Problem { get; }
-
-    /// <inheritdoc/>
-    protected override Tensor ApplyCore(Tensor v) => ApplyMatrixCore(v.unsqueeze(1)).squeeze(1);
+        : base(problem, p => p.ParameterCount, p => p.ParameterCount, isSymmetric: true)
+    {
+    }
 
     /// <inheritdoc/>
     protected override Tensor ApplyMatrixCore(Tensor block) => Problem.GaussNewtonTimes(block);

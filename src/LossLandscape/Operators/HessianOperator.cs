@@ -1,6 +1,5 @@
 using LossLandscape.Problem;
 using static TorchSharp.torch;
-using LossLandscape.Engine;
 
 namespace LossLandscape.Operators;
 
@@ -15,18 +14,13 @@ namespace LossLandscape.Operators;
 /// plus <see cref="ResidualTermOperator"/>). A block of k vectors costs one forward and one backward pass per
 /// batch plus k double-backward passes. Works for any <see cref="Models.IDifferentiableModel"/>.
 /// </remarks>
-public sealed class HessianOperator : LinearOperator
+public sealed class HessianOperator : ProblemOperator
 {
     /// <summary>The Hessian of <paramref name="problem"/>'s loss at its current point (read at each application).</summary>
     public HessianOperator(IResidualProblem problem)
-        : base((problem ?? throw new ArgumentNullException(nameof(problem))).ParameterCount, problem.ParameterCount, ScalarType.Float64, problem.Model.Leaves[0].device, isSymmetric: true)
-        => Problem = problem;
-
-    /// <summary>The problem whose loss is differentiated.</summary>
-    public IResidualProblem Problem { get; }
-
-    /// <inheritdoc/>
-    protected override Tensor ApplyCore(Tensor v) => ApplyMatrixCore(v.unsqueeze(1)).squeeze(1);
+        : base(problem, p => p.ParameterCount, p => p.ParameterCount, isSymmetric: true)
+    {
+    }
 
     /// <inheritdoc/>
     protected override Tensor ApplyMatrixCore(Tensor block) => Problem.HessianTimes(block);

@@ -9,21 +9,16 @@ namespace LossLandscape.Operators;
 /// Row i·ℓ + j of the output is the entry of sample i, output j, as in <see cref="IResidualProblem.Jacobian"/>.
 /// </summary>
 /// <remarks>Its adjoint is <see cref="JacobianTransposeOperator"/>. Summed over the problem's rows; independent of the batch size.</remarks>
-public sealed class JacobianOperator : LinearOperator
+public sealed class JacobianOperator : ProblemOperator
 {
     /// <summary>J of <paramref name="problem"/> at its current point.</summary>
     public JacobianOperator(IResidualProblem problem)
-        : base((problem ?? throw new ArgumentNullException(nameof(problem))).Constraints, problem.ParameterCount, ScalarType.Float64, problem.Model.Leaves[0].device, isSymmetric: false)
-        => Problem = problem;
-
-    /// <summary>The problem.</summary>
-    public IResidualProblem Problem { get; }
+        : base(problem, p => p.Constraints, p => p.ParameterCount, isSymmetric: false)
+    {
+    }
 
     /// <summary>Jᵀ.</summary>
     public override LinearOperator Adjoint() => new JacobianTransposeOperator(Problem);
-
-    /// <inheritdoc/>
-    protected override Tensor ApplyCore(Tensor v) => ApplyMatrixCore(v.unsqueeze(1)).squeeze(1);
 
     /// <inheritdoc/>
     protected override Tensor ApplyMatrixCore(Tensor block) => Problem.JacobianTimes(block);
@@ -32,21 +27,16 @@ public sealed class JacobianOperator : LinearOperator
 /// <summary>
 /// Jᵀ: ℝ^{ℓd} → ℝⁿ, matrix-free by one reverse pass per batch (<see cref="IResidualProblem.JacobianTransposeTimes"/>); the adjoint of <see cref="JacobianOperator"/>.
 /// </summary>
-public sealed class JacobianTransposeOperator : LinearOperator
+public sealed class JacobianTransposeOperator : ProblemOperator
 {
     /// <summary>Jᵀ of <paramref name="problem"/> at its current point.</summary>
     public JacobianTransposeOperator(IResidualProblem problem)
-        : base((problem ?? throw new ArgumentNullException(nameof(problem))).ParameterCount, problem.Constraints, ScalarType.Float64, problem.Model.Leaves[0].device, isSymmetric: false)
-        => Problem = problem;
-
-    /// <summary>The problem.</summary>
-    public IResidualProblem Problem { get; }
+        : base(problem, p => p.ParameterCount, p => p.Constraints, isSymmetric: false)
+    {
+    }
 
     /// <summary>J.</summary>
     public override LinearOperator Adjoint() => new JacobianOperator(Problem);
-
-    /// <inheritdoc/>
-    protected override Tensor ApplyCore(Tensor v) => ApplyMatrixCore(v.unsqueeze(1)).squeeze(1);
 
     /// <inheritdoc/>
     protected override Tensor ApplyMatrixCore(Tensor block) => Problem.JacobianTransposeTimes(block);

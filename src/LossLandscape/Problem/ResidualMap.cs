@@ -159,18 +159,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
 
     /// <summary>∇L(p) ∈ ℝⁿ, by reverse mode, accumulated over batches.</summary>
     /// <remarks>For a = 1 the gradient at H_k = 0 is taken as 0 (the subgradient autograd gives |·| at 0).</remarks>
-    public Tensor Gradient()
-    {
-        using var scope = NewDisposeScope();
-        var total = zeros(ParameterCount, dtype: float64);
-        foreach (var b in Batches())
-        {
-            using var batchScope = NewDisposeScope();
-            var grads = autograd.grad([BatchLoss(b)], Model.Leaves.ToArray(), allow_unused: true);
-            total.PlusInPlace(ParameterVector.Flatten(grads.ToArray(), Model.Leaves));
-        }
-        return total.MoveToOuterDisposeScope();
-    }
+    public Tensor Gradient() => LossAndGradient().Gradient;
 
     /// <inheritdoc/>
     /// <remarks>One forward and one backward pass per batch; L and ∇L accumulated over the batches.</remarks>
@@ -203,8 +192,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
             return (0.0, zeros(ParameterCount, dtype: float64).MoveToOuterDisposeScope());
         }
         var index = tensor(rows, dtype: int64);
-        var h = Model.Forward(_inputs.index_select(0, index)) - _targets.index_select(0, index);
-        var value = Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
+        var value = LossOf(Model.Forward(_inputs.index_select(0, index)) - _targets.index_select(0, index));
         var grads = autograd.grad([value], Model.Leaves.ToArray(), allow_unused: true);
         return (value.item<double>(), ParameterVector.Flatten(grads.ToArray(), Model.Leaves).MoveToOuterDisposeScope());
     }
@@ -358,10 +346,13 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// <summary>Σ_k |H_k|^a over the rows of batch <paramref name="b"/>, in the autograd graph of the leaves.</summary>
     internal Tensor BatchLoss((long Start, long Count) b)
     {
-        var h = BatchResiduals(b);
-        // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
-        return Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
+        return LossOf(BatchResiduals(b));
     }
+
+    /// <summary>Σ_k |h_k|^a of residuals <paramref name="h"/>, in the autograd graph of the leaves.</summary>
+    private Tensor LossOf(Tensor h) =>
+        // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
+        Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
 
     /// <summary>Releases the map's input and target tensors (not the model, not the dataset).</summary>
     public void Dispose()

@@ -19,10 +19,13 @@ public enum OptimizerSetting
 }
 
 /// <summary>A refused <see cref="OptimizerChoice"/>: the message, and the setting it is about as data.</summary>
-public sealed class OptimizerChoiceException(OptimizerSetting setting, string message) : Exception(message)
+public sealed class OptimizerChoiceException(OptimizerSetting setting, string message, bool notApplicable = false) : Exception(message)
 {
     /// <summary>The setting the refusal is about.</summary>
     public OptimizerSetting Setting { get; } = setting;
+
+    /// <summary>Whether the setting was given to a method that does not take it (rather than given a value out of range).</summary>
+    public bool NotApplicable { get; } = notApplicable;
 }
 
 /// <summary>
@@ -78,7 +81,7 @@ public sealed record OptimizerChoice(string Name, double? LearningRate = null, i
         {
             if (given && !taken.Contains(setting))
             {
-                throw new OptimizerChoiceException(setting, $"does not apply to the optimizer {Name}");
+                throw new OptimizerChoiceException(setting, $"does not apply to the optimizer {Name}", notApplicable: true);
             }
         }
     }
