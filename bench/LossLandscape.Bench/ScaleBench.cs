@@ -124,7 +124,7 @@ public static class ScaleBench
     private static void Pieces(ResidualMap map, Mlp mlp, long budget)
     {
         var model = (NetworkModel)map.Model;
-        var inputs = map.Data.InputsTensor();
+        var inputs = ((Dataset)map.Data).InputsTensor();
         Phase("per-layer factors (aₖ₋₁, δₖ of every layer: one forward, ℓ backward sweeps)", () =>
         {
             using var scope = NewDisposeScope();

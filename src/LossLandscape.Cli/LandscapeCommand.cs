@@ -251,7 +251,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// The residual map H of the model on the data: the loss exponent of <see cref="LossExponent"/>, in batches of
     /// <c>--batch-size</c> rows (default: what the memory budget holds, <see cref="ResidualMap.DefaultBatchSize"/>).
     /// </summary>
-    private ResidualMap CreateMap(NetworkModel model, Dataset data, TSettings settings) =>
+    private ResidualMap CreateMap(NetworkModel model, IDataSource data, TSettings settings) =>
         new(model, data, LossExponent(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, settings.MemoryBudgetBytes()));
 
     /// <summary>The exponent a of L = Σ|H_k|^a (default 2, the squared loss; evaluate's <c>--exponent</c> overrides it).</summary>
@@ -327,12 +327,13 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             // Without a model (init, construct, train) the default data is allowed, and said; with one, --data is required.
             context.Err.WriteLine(CommonOptions.DataOptions.DefaultDataNote);
         }
-        var data = settings.Data?.Load(settings.MemoryBudgetBytes());
+        var data = settings.Data?.Open(settings.MemoryBudgetBytes());
+        using var dataOwner = data as IDisposable; // a source that reads its file per batch holds the file open
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
         // --cluster is decided here, once: the command's problem is the map in this process or the same problem on the workers.
         using var cluster = map is not null && settings.Cluster is { } clusterFile
-            ? ClusterOptions.Open(context, settings, clusterFile, data!, point!, map.Exponent, map.BatchSize)
+            ? ClusterOptions.Open(context, settings, clusterFile, data!.Load(settings.MemoryBudgetBytes()), point!, map.Exponent, map.BatchSize)
             : null;
         IResidualProblem? problem = cluster?.Session ?? (IResidualProblem?)map;
         if (problem is not null)
@@ -340,7 +341,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             FiniteLoss.RequirePoint(problem); // a point whose H or L overflows has no geometry to measure: exit 2, naming what overflowed
         }
 
-        var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, cluster);
+        var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, cluster, settings.MemoryBudgetBytes);
         TResult output;
         try
         {
@@ -389,14 +390,17 @@ internal sealed class CommandRun
     private readonly string? _modelPath;
     private readonly NetworkPoint? _point;
     private readonly NetworkModel? _model;
-    private readonly Dataset? _data;
+    private readonly IDataSource? _data;
+    private readonly Func<long>? _budgetBytes;
+    private Dataset? _rows;
     private readonly IResidualProblem? _map;
     private readonly SignalCancellation? _signals;
 
     /// <summary>Creates the run; the clock starts now, after the loading.</summary>
-    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, Dataset? data, IResidualProblem? map, SignalCancellation? signals = null,
-        ClusterConnection? cluster = null)
+    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, IDataSource? data, IResidualProblem? map, SignalCancellation? signals = null,
+        ClusterConnection? cluster = null, Func<long>? budgetBytes = null)
     {
+        _budgetBytes = budgetBytes;
         _signals = signals;
         Cluster = cluster;
         Context = context;
@@ -419,8 +423,14 @@ internal sealed class CommandRun
     /// <summary>The model at <see cref="Point"/> (one autograd leaf; the execution path disposes it).</summary>
     public NetworkModel Model => _model ?? throw Undeclared("--model");
 
-    /// <summary>The data the data options name.</summary>
-    public Dataset Data => _data ?? throw Undeclared("--data");
+    /// <summary>The data the data options name: rows read batch by batch (in memory, or from an .npz file per batch).</summary>
+    public IDataSource Data => _data ?? throw Undeclared("--data");
+
+    /// <summary>
+    /// The data's rows all in memory, for what needs every row at once (a construction, standardisation, a perturbation):
+    /// <see cref="Data"/> itself when it is in memory, else its rows read once, priced against the memory budget.
+    /// </summary>
+    public Dataset Rows => _rows ??= Data.Load(_budgetBytes?.Invoke() ?? MemoryBudget.DefaultBytes);
 
     /// <summary>
     /// The problem: <see cref="Model"/> on <see cref="Data"/>, in this process (a <see cref="ResidualMap"/>) or, with

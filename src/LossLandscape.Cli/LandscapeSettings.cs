@@ -86,11 +86,21 @@ internal sealed record DataSettings(string? Source, IReadOnlyList<string> Target
         }
     }
 
-    /// <summary>Loads the data (a bad file or column is a <see cref="DataFormatException"/>), deduplicated if asked; synthetic data is checked against <paramref name="budgetBytes"/>.</summary>
-    public Dataset Load(long budgetBytes = MemoryBudget.DefaultBytes)
+    /// <summary>
+    /// Opens the data (a bad file or column is a <see cref="DataFormatException"/>): an .npz file as rows read per batch,
+    /// anything else loaded; deduplicated if asked (in memory); data held in memory is checked against <paramref name="budgetBytes"/>.
+    /// </summary>
+    public IDataSource Open(long budgetBytes = MemoryBudget.DefaultBytes)
     {
         Validate();
-        var data = DatasetLoader.Load(Source, new TargetSpec(Targets, OneHot), budgetBytes);
-        return Dedupe ? data.Dedupe() : data;
+        var data = DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), budgetBytes);
+        if (!Dedupe)
+        {
+            return data;
+        }
+        using (data as IDisposable)
+        {
+            return data.Load(budgetBytes).Dedupe();
+        }
     }
 }

@@ -155,7 +155,7 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
     public FeedforwardNetwork Network => _network;
 
     /// <summary>The driver's copy of the data (row count, targets; the workers read their own rows).</summary>
-    public Dataset Data => _data;
+    public IDataSource Data => _data;
 
     /// <summary>The loss exponent a.</summary>
     public double Exponent => _loads[0].Exponent;

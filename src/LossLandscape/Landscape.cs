@@ -94,8 +94,8 @@ public sealed class Landscape : IDisposable
     /// <summary>The model; its current leaves are the point p.</summary>
     public IDifferentiableModel Model => Map.Model;
 
-    /// <summary>The data.</summary>
-    public Dataset Data => Map.Data;
+    /// <summary>The data: its rows, read batch by batch.</summary>
+    public IDataSource Data => Map.Data;
 
     /// <summary>The number of parameters n.</summary>
     public int ParameterCount => Map.ParameterCount;
@@ -108,7 +108,7 @@ public sealed class Landscape : IDisposable
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    public static Landscape For(IDifferentiableModel model, Dataset data, double exponent = 2.0, int? batchSize = null) =>
+    public static Landscape For(IDifferentiableModel model, IDataSource data, double exponent = 2.0, int? batchSize = null) =>
         new(new ResidualMap(model, data, exponent, batchSize), ownedModel: null);
 
     /// <summary>Binds a network at a point (a model file's content, see <see cref="ModelFile.Load"/>) to <paramref name="data"/>; the point is copied.</summary>
@@ -116,7 +116,7 @@ public sealed class Landscape : IDisposable
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    public static Landscape For(NetworkPoint point, Dataset data, double exponent = 2.0, int? batchSize = null)
+    public static Landscape For(NetworkPoint point, IDataSource data, double exponent = 2.0, int? batchSize = null)
     {
         ArgumentNullException.ThrowIfNull(point);
         var model = point.ToModel();
@@ -132,8 +132,9 @@ public sealed class Landscape : IDisposable
     }
 
     /// <summary>
-    /// Binds a TorchSharp module x ↦ f(x), d × p to d × ℓ with p and ℓ those of <paramref name="data"/>, through
-    /// <see cref="ModuleModel"/>: p is the concatenation of its parameters. The module stays the caller's.
+    /// Binds a TorchSharp module x ↦ f(x), d × p to d × ℓ with p and ℓ those of <paramref name="data"/> (the rows in the
+    /// data's shape: d × c × h × w for images), through <see cref="ModuleModel"/>: p is the concatenation of its
+    /// parameters. The module stays the caller's.
     /// </summary>
     /// <remarks>
     /// Geometry is decided in float64. A module built before the library's first call has float32 parameters (TorchSharp's
@@ -147,16 +148,16 @@ public sealed class Landscape : IDisposable
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    public static Landscape For(nn.Module<Tensor, Tensor> module, Dataset data, double exponent = 2.0, int? batchSize = null)
+    public static Landscape For(nn.Module<Tensor, Tensor> module, IDataSource data, double exponent = 2.0, int? batchSize = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(data);
-        return For(new ModuleModel(module, data.InputDim, data.OutputDim), data, exponent, batchSize);
+        return For(new ModuleModel(module, data.InputDim, data.OutputDim, data.InputShape), data, exponent, batchSize);
     }
 
     /// <summary>Reads a model file (<see cref="ModelFile.Load"/>: <c>losslandscape.mlp/1</c> or <c>losslandscape.dag/1</c>) and binds it to <paramref name="data"/>.</summary>
     /// <exception cref="ModelFormatException">The file is missing or malformed; the message names the file and the fault.</exception>
-    public static Landscape Load(string modelPath, Dataset data) => For(ModelFile.Load(modelPath), data);
+    public static Landscape Load(string modelPath, IDataSource data) => For(ModelFile.Load(modelPath), data);
 
     /// <summary>
     /// Loads a dataset as the command line's <c>--data</c> does (<see cref="DatasetLoader.Load"/>): a CSV path with a header row,

@@ -31,7 +31,7 @@ internal sealed class DelegatingProblem(ResidualMap map) : IResidualProblem
 
     public Models.IDifferentiableModel Model => _map.Model;
 
-    public Data.Dataset Data => _map.Data;
+    public Data.IDataSource Data => _map.Data;
 
     public CancellationToken Cancellation
     {

@@ -90,7 +90,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
             return new CertificateOutput(first, run.Data);
         }
         // The model moves onto the perturbed M; run.Problem is not used after this.
-        var (perturbation, second) = run.Progress("perturb and certify again", progress => RegularValuePerturbation.Certify(run.Model, run.Data, eps, settings.Seed, options, progress));
+        var (perturbation, second) = run.Progress("perturb and certify again", progress => RegularValuePerturbation.Certify(run.Model, run.Rows, eps, settings.Seed, options, progress));
         return new CertificateOutput(first, run.Data)
         {
             Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,
@@ -123,7 +123,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     };
 
     /// <summary>Prints a certificate.</summary>
-    public static void Render(CliContext context, string title, Dataset set, CertificateResult c)
+    public static void Render(CliContext context, string title, IDataSource set, CertificateResult c)
     {
         var table = new Table().Title(Markup.Escape(title)).AddColumns("quantity", "value");
         // The library's rows (CertificateText.Rows), the same the report shows, and the time.
@@ -145,7 +145,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
 /// <param name="Dataset">The data the certificate is of (the perturbed data for the certificate after the perturbation; not written).</param>
 internal sealed record CertificateOutput(
     [property: JsonPropertyName(JsonOutput.Inline)] CertificateResult Result,
-    [property: JsonIgnore] Dataset Dataset) : ClusterReported<CertificateOutput>
+    [property: JsonIgnore] IDataSource Dataset) : ClusterReported<CertificateOutput>
 {
     /// <summary>With <c>--perturb</c>: the perturbation and the certificate of the perturbed point; else null (not written).</summary>
     public PerturbationOutput? Perturbation { get; init; }

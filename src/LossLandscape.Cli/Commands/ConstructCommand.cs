@@ -94,7 +94,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
     /// <inheritdoc/>
     protected override ConstructOutput Execute(CommandRun run, Settings settings)
     {
-        var set = run.Data;
+        var set = run.Rows;
         var sigma = InitCommand.ParseActivation(settings.Activation);
         var widths = Widths(settings.Hidden, settings.Depth, set.Count);
         var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed,

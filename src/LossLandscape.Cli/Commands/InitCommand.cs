@@ -101,7 +101,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     {
         var set = run.Data;
         var widths = ParseWidths(settings.Hidden);
-        var mlp = SizedFor(set, widths, ParseActivation(settings.Activation), settings.Standardize, settings.MemoryBudgetBytes());
+        var mlp = SizedFor(run.Rows, widths, ParseActivation(settings.Activation), settings.Standardize, settings.MemoryBudgetBytes());
         SaveModel(settings.Out, new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed)));
         return new InitOutput(settings.Out, mlp.InputDim, widths, mlp.OutputDim, mlp.ParameterCount, set.Source, set.Count);
     }

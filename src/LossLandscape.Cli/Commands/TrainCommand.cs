@@ -181,13 +181,13 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
         else
         {
-            var mlp = InitCommand.SizedFor(set, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize, budgetBytes);
+            var mlp = InitCommand.SizedFor(run.Rows, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize, budgetBytes);
             start = new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed));
         }
         using var model = start.ToModel();
         using var map = new ResidualMap(model, set);
         // --cluster: the same optimizer on the session, every sum over the data (and every mini-batch's rows) on the workers.
-        using var cluster = settings.Cluster is { } clusterFile ? ClusterOptions.Open(run.Context, settings, clusterFile, set, start, map.Exponent) : null;
+        using var cluster = settings.Cluster is { } clusterFile ? ClusterOptions.Open(run.Context, settings, clusterFile, run.Rows, start, map.Exponent) : null;
         IResidualProblem problem = cluster?.Session ?? (IResidualProblem)map;
         string where = cluster is null ? "" : $" on {cluster.Session.Config.Shards} shards";
         // Ctrl-C: the trainer stops at the next step and the best point is written.

@@ -8,12 +8,14 @@ namespace LossLandscape.Data;
 
 /// <summary>
 /// A training set S = {(xᵢ, yᵢ)}: d points xᵢ ∈ ℝᵖ with ℓ targets yᵢ ∈ ℝ^ℓ each (Remark 4.2 of the
-/// paper for ℓ &gt; 1). Immutable; all values finite.
+/// paper for ℓ &gt; 1), held in memory. Each xᵢ may have a shape of its own (<see cref="InputShape"/>: an image's
+/// c × h × w), its p values stored row-major. Immutable; all values finite.
 /// </summary>
-public sealed class Dataset
+public sealed class Dataset : IDataSource
 {
     private readonly double[] _inputs;
     private readonly double[] _targets;
+    private readonly long[] _shape;
 
     /// <summary>Creates a dataset from copies of the inputs (d × p) and targets (d × ℓ).</summary>
     /// <exception cref="ArgumentException">Shapes disagree, a value is not finite, or there are no rows.</exception>
@@ -30,8 +32,9 @@ public sealed class Dataset
     }
 
     /// <summary>
-    /// Creates a dataset from copies of tensors: <paramref name="inputs"/> d × p, <paramref name="targets"/> d × ℓ (or a
-    /// vector of d values, ℓ = 1), of any real dtype on any device; the values are converted to float64.
+    /// Creates a dataset from copies of tensors: <paramref name="inputs"/> d × p, or d × s₁ × … × s_k for rows of shape
+    /// [s₁, …, s_k] (an image's c × h × w), and <paramref name="targets"/> d × ℓ (or a vector of d values, ℓ = 1), of any
+    /// real dtype on any device; the values are converted to float64.
     /// </summary>
     /// <exception cref="ArgumentException">A tensor has another shape or is complex, the row counts disagree, a value is not finite, or there are no rows.</exception>
     public Dataset(Tensor inputs, Tensor targets, IReadOnlyList<string>? inputNames = null, IReadOnlyList<string>? targetNames = null, string? source = null)
@@ -40,11 +43,12 @@ public sealed class Dataset
     }
 
     private Dataset(Rows inputs, Rows targets, IReadOnlyList<string>? inputNames, IReadOnlyList<string>? targetNames, string? source)
-        : this(inputs.Values, inputs.Width, targets.Values, targets.Width, inputs.Count, targets.Count, inputNames, targetNames, source)
+        : this(inputs.Values, inputs.Width, targets.Values, targets.Width, inputs.Count, targets.Count, inputNames, targetNames, source, inputs.Shape)
     {
     }
 
-    private Dataset(double[] inputs, int inputDim, double[] targets, int outputDim, int rows, int targetRows, IReadOnlyList<string>? inputNames, IReadOnlyList<string>? targetNames, string? source)
+    private Dataset(double[] inputs, int inputDim, double[] targets, int outputDim, int rows, int targetRows, IReadOnlyList<string>? inputNames, IReadOnlyList<string>? targetNames, string? source,
+        long[]? shape = null)
     {
         // The library's first use sets up TorchSharp (float64 default, huge pages) before a module is built: see TorchRuntime.
         TorchRuntime.EnsureInitialized();
@@ -67,6 +71,11 @@ public sealed class Dataset
         Count = rows;
         InputDim = inputDim;
         OutputDim = outputDim;
+        _shape = shape ?? [inputDim];
+        if (_shape.Aggregate(1L, (a, b) => a * b) != inputDim || _shape.Any(s => s < 1))
+        {
+            throw new LandscapeInputException($"a row shape [{string.Join(", ", _shape)}] does not hold {inputDim} input values");
+        }
         InputNames = inputNames?.ToArray() ?? Enumerable.Range(0, inputDim).Select(j => $"x{j}").ToArray();
         TargetNames = targetNames?.ToArray() ?? Enumerable.Range(0, outputDim).Select(j => $"y{j}").ToArray();
         if (InputNames.Count != inputDim || TargetNames.Count != outputDim)
@@ -80,8 +89,9 @@ public sealed class Dataset
     /// A dataset holding <paramref name="inputs"/> (d × p, row-major) and <paramref name="targets"/> (d × ℓ, row-major)
     /// themselves, not copies: the caller gives them up (the CSV reader, which fills them once and keeps no reference).
     /// </summary>
-    internal static Dataset Own(double[] inputs, int inputDim, double[] targets, int outputDim, IReadOnlyList<string> inputNames, IReadOnlyList<string> targetNames, string source) =>
-        new(inputs, inputDim, targets, outputDim, inputs.Length / Math.Max(inputDim, 1), targets.Length / Math.Max(outputDim, 1), inputNames, targetNames, source);
+    internal static Dataset Own(double[] inputs, int inputDim, double[] targets, int outputDim, IReadOnlyList<string> inputNames, IReadOnlyList<string> targetNames, string source,
+        long[]? shape = null) =>
+        new(inputs, inputDim, targets, outputDim, inputs.Length / Math.Max(inputDim, 1), targets.Length / Math.Max(outputDim, 1), inputNames, targetNames, source, shape);
 
     /// <summary>
     /// The number of values of a rows × width block of a dataset (d·p or d·ℓ), computed in 64 bits; refused with one
@@ -108,8 +118,15 @@ public sealed class Dataset
     /// <summary>The number of points d.</summary>
     public int Count { get; }
 
-    /// <summary>The input dimension p.</summary>
+    /// <summary>The input dimension p: the values of one row.</summary>
     public int InputDim { get; }
+
+    /// <inheritdoc/>
+    /// <remarks>[p] unless the rows were given another shape (a tensor of rank above 2, or <see cref="WithInputShape"/>).</remarks>
+    public IReadOnlyList<long> InputShape => _shape;
+
+    /// <inheritdoc/>
+    public bool Resident => true;
 
     /// <summary>The number of targets per point ℓ.</summary>
     public int OutputDim { get; }
@@ -135,11 +152,58 @@ public sealed class Dataset
     /// <summary>Row <paramref name="row"/> of the targets, a copy.</summary>
     public double[] TargetRow(int row) => _targets.AsSpan(row * OutputDim, OutputDim).ToArray();
 
-    /// <summary>The inputs as a new d × p float64 tensor.</summary>
+    /// <summary>The inputs as a new d × p float64 tensor (the rows flat, whatever their <see cref="InputShape"/>).</summary>
     public Tensor InputsTensor()
     {
         TorchRuntime.EnsureInitialized();
         return tensor(_inputs, [Count, InputDim], dtype: float64);
+    }
+
+    /// <inheritdoc/>
+    public (Tensor Inputs, Tensor Targets) Read(long start, long count)
+    {
+        if (start < 0 || count < 0 || start + count > Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), $"rows {start} … {start + count - 1} are outside 0 … {Count - 1}");
+        }
+        TorchRuntime.EnsureInitialized();
+        var x = _inputs.AsSpan((int)(start * InputDim), (int)(count * InputDim)).ToArray();
+        var y = _targets.AsSpan((int)(start * OutputDim), (int)(count * OutputDim)).ToArray();
+        return (tensor(x, [count, .. _shape], dtype: float64), tensor(y, [count, OutputDim], dtype: float64));
+    }
+
+    /// <inheritdoc/>
+    public (Tensor Inputs, Tensor Targets) ReadRows(IReadOnlyList<long> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        TorchRuntime.EnsureInitialized();
+        var x = new double[rows.Count * InputDim];
+        var y = new double[rows.Count * OutputDim];
+        for (int k = 0; k < rows.Count; k++)
+        {
+            if ((ulong)rows[k] >= (ulong)Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), rows[k], $"row index outside 0..{Count - 1}");
+            }
+            Array.Copy(_inputs, rows[k] * InputDim, x, (long)k * InputDim, InputDim);
+            Array.Copy(_targets, rows[k] * OutputDim, y, (long)k * OutputDim, OutputDim);
+        }
+        return (tensor(x, [rows.Count, .. _shape], dtype: float64), tensor(y, [rows.Count, OutputDim], dtype: float64));
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The dataset itself: its rows are in memory already.</remarks>
+    public Dataset Load(long budgetBytes) => this;
+
+    /// <summary>
+    /// The same rows viewed in another shape (an image's c × h × w for the p values of a CSV row, stored row-major): the
+    /// values and their order are unchanged, only what a model is handed per row.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">The shape's product is not p, or a size is not positive.</exception>
+    public Dataset WithInputShape(IReadOnlyList<long> shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        return new Dataset(_inputs, InputDim, _targets, OutputDim, Count, Count, InputNames, TargetNames, Source, shape.ToArray());
     }
 
     /// <summary>The targets as a new d × ℓ float64 tensor.</summary>
@@ -154,7 +218,7 @@ public sealed class Dataset
 
     /// <summary>The same inputs with other targets (d × ℓ′).</summary>
     public Dataset WithTargets(double[,] targets, IReadOnlyList<string>? targetNames = null) =>
-        new(new Rows(_inputs, Count, InputDim), Rows.Of(targets, nameof(targets)), InputNames, targetNames, Source);
+        new(new Rows(_inputs, Count, InputDim, _shape), Rows.Of(targets, nameof(targets)), InputNames, targetNames, Source);
 
     /// <summary>The rows listed, in that order.</summary>
     public Dataset Subset(IEnumerable<int> rows)
@@ -175,7 +239,7 @@ public sealed class Dataset
             Array.Copy(_inputs, (long)list[k] * InputDim, x, (long)k * InputDim, InputDim);
             Array.Copy(_targets, (long)list[k] * OutputDim, y, (long)k * OutputDim, OutputDim);
         }
-        return new Dataset(x, InputDim, y, OutputDim, list.Length, list.Length, InputNames, TargetNames, Source);
+        return new Dataset(x, InputDim, y, OutputDim, list.Length, list.Length, InputNames, TargetNames, Source, _shape);
     }
 
     /// <summary>The first <paramref name="count"/> rows.</summary>
@@ -233,7 +297,7 @@ public sealed class Dataset
     }
 
     /// <summary>A row-major copy of a matrix with its shape, from any of the forms the constructors take.</summary>
-    private readonly record struct Rows(double[] Values, int Count, int Width)
+    private readonly record struct Rows(double[] Values, int Count, int Width, long[]? Shape = null)
     {
         public static Rows Of(double[,] a, string name)
         {
@@ -264,19 +328,21 @@ public sealed class Dataset
         public static Rows Of(Tensor t, string name, bool allowVector)
         {
             ArgumentNullException.ThrowIfNull(t, name);
-            if (!(t.dim() == 2 || (allowVector && t.dim() == 1)))
+            if (!(t.dim() == 2 || (allowVector && t.dim() == 1) || (!allowVector && t.dim() > 2)))
             {
-                string expected = allowVector ? "a d × ℓ tensor or a vector of d values" : "a d × p tensor";
+                string expected = allowVector ? "a d × ℓ tensor or a vector of d values" : "a d × p tensor, or d × s₁ × … × s_k for rows of shape [s₁, …, s_k]";
                 throw new LandscapeInputException($"{name} must be {expected}; got shape [{string.Join(", ", t.shape)}]");
             }
             if (t.is_complex())
             {
                 throw new LandscapeInputException($"{name} is {t.dtype}; a dataset holds real values");
             }
-            _ = FlatLength(t.shape[0], t.dim() == 2 ? t.shape[1] : 1, name);
+            long[] shape = t.dim() == 1 ? [1] : t.shape[1..];
+            long width = shape.Aggregate(1L, (a, b) => a * b);
+            _ = FlatLength(t.shape[0], width, name);
             using var scope = NewDisposeScope();
             var values = t.detach().to(float64).cpu().contiguous().reshape(-1).data<double>().ToArray();
-            return new(values, (int)t.shape[0], t.dim() == 2 ? (int)t.shape[1] : 1);
+            return new(values, (int)t.shape[0], (int)width, t.dim() > 2 ? shape : null);
         }
 
         private static double[] Flatten(double[,] a, string name)

@@ -36,8 +36,42 @@ public static class DatasetLoader
         {
             return Synthetic(source, budgetBytes);
         }
+        if (IsNpz(source))
+        {
+            var opened = Open(source, spec, budgetBytes);
+            using (opened as IDisposable)
+            {
+                return opened.Load(budgetBytes);
+            }
+        }
         return FromCsv(source, spec, budgetBytes);
     }
+
+    /// <summary>
+    /// Opens <paramref name="source"/> as rows read batch by batch: an <c>.npz</c> file as a <see cref="NpzSource"/> (its
+    /// rows read from the file per batch, see <see cref="NpzSource.Open"/>), anything else loaded as <see cref="Load"/> does.
+    /// </summary>
+    /// <param name="source">A CSV or .npz path, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
+    /// <param name="spec">The target columns of a CSV; an .npz names its targets itself (array <c>y</c>), and refuses columns.</param>
+    /// <param name="budgetBytes">The memory budget of data held in memory; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
+    /// <exception cref="MemoryBudgetExceededException">Data held in memory would exceed <paramref name="budgetBytes"/>.</exception>
+    public static IDataSource Open(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (source is not null && IsNpz(source))
+        {
+            if (spec.OneHot is not null || spec.Targets.Count > 0)
+            {
+                throw new DataFormatException($"{source}: an .npz file has no columns to choose: its targets are its array y (integer class labels of shape (d,) become one-hot targets)");
+            }
+            return NpzSource.Open(source, budgetBytes);
+        }
+        return Load(source, spec, budgetBytes);
+    }
+
+    /// <summary>Whether <paramref name="source"/> names an .npz file (by its extension).</summary>
+    public static bool IsNpz(string source) => source.EndsWith(".npz", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Reads a CSV file with a header row, streaming: one pass checks the rows and counts them, the float64 arrays

@@ -102,7 +102,7 @@ public static class TriangularActivationCertificate
         using var noGrad = no_grad();
         var p = model.Parameters.detach();
         var last = layers[^2];
-        var input = mlp.LayerInput(p, map.Data.InputsTensor(), layers.Count - 2);
+        var input = mlp.LayerInput(p, map.Data.Read(0, d).Inputs.reshape(d, -1), layers.Count - 2);
         var w = Mlp.Weight(p, last);
         var b = Mlp.Bias(p, last);
         var z = nn.functional.linear(input, w, b);

@@ -12,6 +12,13 @@ public interface IDifferentiableModel
     /// <summary>The input dimension p.</summary>
     int InputDim { get; }
 
+    /// <summary>
+    /// The shape of one input row as <see cref="Forward"/> takes it (its product is p): [p] for a flat row, the default;
+    /// [c, h, w] for a module that takes images. Rows of data are handed to the model in this shape, whatever shape the
+    /// data gives them, as long as both hold p values.
+    /// </summary>
+    IReadOnlyList<long> InputShape => [InputDim];
+
     /// <summary>The number of outputs ℓ.</summary>
     int OutputDim { get; }
 
@@ -21,7 +28,7 @@ public interface IDifferentiableModel
     /// <summary>The leaves (requires_grad tensors) whose flattened concatenation is p.</summary>
     IReadOnlyList<Tensor> Leaves { get; }
 
-    /// <summary>f_p(X) for raw inputs X (d × p): a d × ℓ tensor in the autograd graph of the leaves.</summary>
+    /// <summary>f_p(X) for raw inputs X (d × <see cref="InputShape"/>): a d × ℓ tensor in the autograd graph of the leaves.</summary>
     Tensor Forward(Tensor inputs);
 }
 

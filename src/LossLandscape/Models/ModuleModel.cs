@@ -26,9 +26,12 @@ public sealed class ModuleModel : IDifferentiableModel
     private readonly nn.Module<Tensor, Tensor> _module;
     private readonly Tensor[] _leaves;
 
-    /// <summary>Wraps <paramref name="module"/>, which takes d × <paramref name="inputDim"/> and returns d × <paramref name="outputDim"/>.</summary>
-    /// <exception cref="ArgumentException">A parameter is not floating-point, or not on the CPU; there are no trainable parameters; or a dimension is not positive.</exception>
-    public ModuleModel(nn.Module<Tensor, Tensor> module, int inputDim, int outputDim)
+    /// <summary>
+    /// Wraps <paramref name="module"/>, which takes d × <paramref name="inputDim"/> (or d × <paramref name="inputShape"/>,
+    /// e.g. d × c × h × w for images) and returns d × <paramref name="outputDim"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A parameter is not floating-point, or not on the CPU; there are no trainable parameters; a dimension is not positive; or the shape does not hold <paramref name="inputDim"/> values.</exception>
+    public ModuleModel(nn.Module<Tensor, Tensor> module, int inputDim, int outputDim, IReadOnlyList<long>? inputShape = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         TorchRuntime.EnsureInitialized();
@@ -67,10 +70,18 @@ public sealed class ModuleModel : IDifferentiableModel
         InputDim = inputDim;
         OutputDim = outputDim;
         ParameterCount = (int)n;
+        InputShape = inputShape?.ToArray() ?? [inputDim];
+        if (InputShape.Any(s => s < 1) || InputShape.Aggregate(1L, (a, b) => a * b) != inputDim)
+        {
+            throw new LandscapeInputException($"the input shape [{string.Join(", ", InputShape)}] does not hold {inputDim} values");
+        }
     }
 
     /// <inheritdoc />
     public int InputDim { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<long> InputShape { get; }
 
     /// <inheritdoc />
     public int OutputDim { get; }

@@ -77,7 +77,7 @@ public static class FiniteLoss
         {
             return $"a parameter is not finite ({largest})";
         }
-        var x = map.Data.InputsTensor();
+        var x = map.Data.Read(0, map.Data.Count).Inputs.reshape(map.Data.Count, -1);
         if (!isfinite(mlp.LayerInput(p, x, 0)).all().item<bool>())
         {
             return "the scaled inputs overflow float64 (the model's input scale divides by a number too close to 0)";

@@ -46,8 +46,8 @@ public interface IResidualProblem
     /// </summary>
     IDifferentiableModel Model { get; }
 
-    /// <summary>The rows (a cluster's copy on the driver, from which its shards' fingerprints are taken).</summary>
-    Dataset Data { get; }
+    /// <summary>The rows, read batch by batch (a cluster's copy on the driver, from which its shards' fingerprints are taken).</summary>
+    IDataSource Data { get; }
 
     /// <summary>
     /// A token checked before each batch of rows of every evaluation (H, L, ∇L, J and every product): once it is cancelled

@@ -31,16 +31,22 @@ public enum JacobianMethod
 /// </remarks>
 public sealed class ResidualMap : IResidualProblem, IDisposable
 {
-    private readonly Tensor _inputs;
-    private readonly Tensor _targets;
+    private readonly Tensor? _inputs;
+    private readonly Tensor? _targets;
+    private readonly double _maxAbsTarget;
+    private readonly long[] _rowShape;
     private bool _disposed;
 
-    /// <summary>Binds a model to a dataset.</summary>
+    /// <summary>
+    /// Binds a model to rows of data. Rows held in memory (<see cref="IDataSource.Resident"/>, a <see cref="Dataset"/>) are
+    /// copied into tensors once; any other source is read batch by batch at every evaluation, so that no evaluation
+    /// holds more than one batch of its rows.
+    /// </summary>
     /// <param name="model">The model; its current leaves are the point p.</param>
-    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs, p values per row as the model takes (in any shape: they are handed to the model in <see cref="IDifferentiableModel.InputShape"/>).</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2.</param>
     /// <param name="batchSize">Rows per batch; default: what the default memory budget holds (<see cref="DefaultBatchSize"/>).</param>
-    public ResidualMap(IDifferentiableModel model, Dataset data, double exponent = 2.0, int? batchSize = null)
+    public ResidualMap(IDifferentiableModel model, IDataSource data, double exponent = 2.0, int? batchSize = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -50,7 +56,9 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         }
         if (data.InputDim != model.InputDim)
         {
-            throw new LandscapeInputException($"the data has {data.InputDim} input columns, the model takes {model.InputDim}");
+            throw new LandscapeInputException(data.InputShape.Count > 1 || model.InputShape.Count > 1
+                ? $"the data's rows have shape [{string.Join(", ", data.InputShape)}] ({data.InputDim} values), the model takes [{string.Join(", ", model.InputShape)}] ({model.InputDim} values)"
+                : $"the data has {data.InputDim} input columns, the model takes {model.InputDim}");
         }
         if (data.OutputDim != model.OutputDim)
         {
@@ -65,8 +73,14 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         Data = data;
         Exponent = exponent;
         BatchSize = batchSize ?? DefaultBatchSize(model, data.Count);
-        _inputs = data.InputsTensor().DetachFromDisposeScope();
-        _targets = data.TargetsTensor().DetachFromDisposeScope();
+        _rowShape = model.InputShape.ToArray();
+        _maxAbsTarget = data.MaxAbsTarget();
+        if (data.Resident)
+        {
+            var (x, y) = data.Read(0, data.Count);
+            _inputs = x.reshape([data.Count, .. _rowShape]).DetachFromDisposeScope();
+            _targets = y.DetachFromDisposeScope();
+        }
     }
 
     /// <summary>
@@ -105,7 +119,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     public IDifferentiableModel Model { get; }
 
     /// <summary>The data.</summary>
-    public Dataset Data { get; }
+    public IDataSource Data { get; }
 
     /// <summary>The exponent a of L = Σ|H_k|^a.</summary>
     public double Exponent { get; }
@@ -126,7 +140,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     public int Outputs => Data.OutputDim;
 
     /// <inheritdoc/>
-    public double MaxAbsTarget => Data.MaxAbsTarget();
+    public double MaxAbsTarget => _maxAbsTarget;
 
     /// <inheritdoc/>
     public Tensor GetPoint() => ParameterVector.Get(Model);
@@ -191,8 +205,18 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         {
             return (0.0, zeros(ParameterCount, dtype: float64).MoveToOuterDisposeScope());
         }
-        var index = tensor(rows, dtype: int64);
-        var value = LossOf(Model.Forward(_inputs.index_select(0, index)) - _targets.index_select(0, index));
+        Tensor x, y;
+        if (_inputs is not null && _targets is not null)
+        {
+            var index = tensor(rows, dtype: int64);
+            (x, y) = (_inputs.index_select(0, index), _targets.index_select(0, index));
+        }
+        else
+        {
+            (x, y) = Data.ReadRows(rows);
+            x = x.reshape([rows.Length, .. _rowShape]);
+        }
+        var value = LossOf(Model.Forward(x) - y);
         var grads = autograd.grad([value], Model.Leaves.ToArray(), allow_unused: true);
         return (value.item<double>(), ParameterVector.Flatten(grads.ToArray(), Model.Leaves).MoveToOuterDisposeScope());
     }
@@ -299,7 +323,10 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         Cancellation.ThrowIfCancellationRequested();
         using var noGrad = no_grad();
-        return mlp.JacobianFactors(network.Parameters, _inputs).Select(f => (f.Input, f.Delta.reshape(-1, f.Delta.shape[^1]))).ToArray();
+        using var scope = NewDisposeScope();
+        var inputs = _inputs ?? Data.Read(0, Data.Count).Inputs;
+        return mlp.JacobianFactors(network.Parameters, inputs.reshape(Data.Count, -1))
+            .Select(f => (f.Input.MoveToOuterDisposeScope(), f.Delta.reshape(-1, f.Delta.shape[^1]).MoveToOuterDisposeScope())).ToArray();
     }
 
     /// <summary>The exact Jacobian J = ∂H/∂p ∈ ℝ^{ℓd×n} at the model's current point.</summary>
@@ -314,7 +341,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         var rows = new List<Tensor>();
         foreach (var b in Batches())
         {
-            var x = BatchInputs(b);
+            var x = BatchRows(b).Inputs;
             rows.Add(network is not null && method != JacobianMethod.Autograd
                 ? network.Network.Jacobian(network.Parameters, x)
                 : AutogradJacobian.Compute(Model, x));
@@ -323,8 +350,11 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     }
 
     /// <summary>H restricted to the rows of batch <paramref name="b"/>, a count × ℓ tensor in the autograd graph of the leaves.</summary>
-    internal Tensor BatchResiduals((long Start, long Count) b) =>
-        Model.Forward(BatchInputs(b)) - _targets.narrow(0, b.Start, b.Count);
+    internal Tensor BatchResiduals((long Start, long Count) b)
+    {
+        var (x, y) = BatchRows(b);
+        return Model.Forward(x) - y;
+    }
 
     /// <summary>
     /// A token checked before every batch of every evaluation of the map (H, L, ∇L, J, and the Hessian, Gauss–Newton and
@@ -335,12 +365,17 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// </summary>
     public CancellationToken Cancellation { get; set; }
 
-    /// <summary>The inputs of batch <paramref name="b"/> (a view of the map's tensor).</summary>
-    private Tensor BatchInputs((long Start, long Count) b)
+    /// <summary>The inputs (count × the model's row shape) and targets of batch <paramref name="b"/>: views of the map's tensors, or read from the source.</summary>
+    private (Tensor Inputs, Tensor Targets) BatchRows((long Start, long Count) b)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Cancellation.ThrowIfCancellationRequested();
-        return _inputs.narrow(0, b.Start, b.Count);
+        if (_inputs is not null && _targets is not null)
+        {
+            return (_inputs.narrow(0, b.Start, b.Count), _targets.narrow(0, b.Start, b.Count));
+        }
+        var (x, y) = Data.Read(b.Start, b.Count);
+        return (x.reshape([b.Count, .. _rowShape]), y);
     }
 
     /// <summary>Σ_k |H_k|^a over the rows of batch <paramref name="b"/>, in the autograd graph of the leaves.</summary>
@@ -360,8 +395,8 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         if (!_disposed)
         {
             _disposed = true;
-            _inputs.Dispose();
-            _targets.Dispose();
+            _inputs?.Dispose();
+            _targets?.Dispose();
         }
     }
 

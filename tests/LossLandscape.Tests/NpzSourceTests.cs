@@ -1,0 +1,292 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using LossLandscape.Data;
+using LossLandscape.Engine;
+using LossLandscape.Models;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Tests;
+
+/// <summary>
+/// Issue 20 §2: a data source read from its file batch by batch (<see cref="NpzSource"/>, NumPy's .npz), rows of any
+/// shape, and every full-data quantity on it equal to the same rows held in memory. The fixtures in Fixtures/npz were
+/// written by NumPy 1.24 itself (make_npz.py there); the case table's data is written here by <see cref="WriteNpz"/>.
+/// </summary>
+public sealed class NpzSourceTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "npz", name);
+
+    /// <summary>Writes float64 arrays into an .npz of stored (uncompressed) entries, as numpy.savez does.</summary>
+    internal static void WriteNpz(string path, params (string Name, long[] Shape, double[] Values)[] arrays)
+    {
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        foreach (var (name, shape, values) in arrays)
+        {
+            var entry = zip.CreateEntry(name + ".npy", CompressionLevel.NoCompression);
+            using var stream = entry.Open();
+            string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);
+            string header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': ({dims}), }}";
+            header = header.PadRight(((10 + header.Length + 1 + 63) / 64 * 64) - 10 - 1) + "\n";
+            stream.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)(header.Length & 0xFF), (byte)(header.Length >> 8)]);
+            stream.Write(Encoding.Latin1.GetBytes(header));
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        }
+    }
+
+    /// <summary>The rows of a dataset written to an .npz (x d × shape, y d × ℓ, float64).</summary>
+    internal static void WriteNpz(string path, Dataset data)
+    {
+        var (x, y) = data.Read(0, data.Count);
+        WriteNpz(path, ("x", [data.Count, .. data.InputShape], x.data<double>().ToArray()), ("y", [data.Count, data.OutputDim], y.data<double>().ToArray()));
+    }
+
+    private static void Equal(Tensor expected, Tensor actual)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        var a = expected.data<double>().ToArray();
+        var b = actual.data<double>().ToArray();
+        int k = Enumerable.Range(0, a.Length).FirstOrDefault(i => BitConverter.DoubleToInt64Bits(a[i]) != BitConverter.DoubleToInt64Bits(b[i]), -1);
+        Assert.True(k < 0, $"value {k}: {(k < 0 ? 0 : a[k])} expected, {(k < 0 ? 0 : b[k])} read");
+    }
+
+    [Fact]
+    public void NumPy_Image_Rows_Read_Per_Batch_Equal_The_Csv_Rows_They_Were_Made_From()
+    {
+        TorchRuntime.EnsureInitialized();
+        var csv = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(40);
+        using var npz = (NpzSource)DatasetLoader.Open(Fixture("digits40.npz"), TargetSpec.LastColumn);
+        Assert.False(npz.Resident);
+        Assert.Equal(40, npz.Count);
+        Assert.Equal([1L, 8, 8], npz.InputShape);
+        Assert.Equal(64, npz.InputDim);
+        // Integer labels (d,) become one-hot targets over the sorted classes, as --one-hot makes them of the CSV column.
+        Assert.Equal(csv.OutputDim, npz.OutputDim);
+        Assert.Equal(csv.TargetNames.Select(n => n.Replace("digit=", "y=", StringComparison.Ordinal)), npz.TargetNames);
+        var (allX, allY) = csv.Read(0, 40);
+        foreach (var (start, count) in new (long, long)[] { (0, 40), (0, 1), (13, 7), (39, 1) })
+        {
+            using var scope = NewDisposeScope();
+            var (x, y) = npz.Read(start, count);
+            Equal(allX.narrow(0, start, count).reshape(count, 1, 8, 8), x);
+            Equal(allY.narrow(0, start, count), y);
+        }
+        var (rx, ry) = npz.ReadRows([5, 0, 39, 5]);
+        var index = tensor(new long[] { 5, 0, 39, 5 });
+        Equal(allX.index_select(0, index).reshape(4, 1, 8, 8), rx);
+        Equal(allY.index_select(0, index), ry);
+        // The compressed file (numpy.savez_compressed) is read once, into memory, with the same rows.
+        var compressed = DatasetLoader.Open(Fixture("digits40_compressed.npz"), TargetSpec.LastColumn);
+        Assert.IsType<Dataset>(compressed);
+        Equal(npz.Read(0, 40).Inputs, compressed.Read(0, 40).Inputs);
+        Equal(npz.Read(0, 40).Targets, compressed.Read(0, 40).Targets);
+    }
+
+    [Theory]
+    [InlineData("formula_f32.npz", 2)]
+    [InlineData("formula_f16_be.npz", 2)]
+    [InlineData("formula_vector_y.npz", 1)]
+    public void Every_Element_Type_Converts_To_The_Exact_Float64_Value(string file, int outputs)
+    {
+        TorchRuntime.EnsureInitialized();
+        using var npz = (NpzSource)NpzSource.Open(Fixture(file));
+        Assert.Equal(30, npz.Count);
+        Assert.Equal(outputs, npz.OutputDim);
+        var (x, y) = npz.Read(0, 30);
+        var xs = x.data<double>().ToArray();
+        var ys = y.data<double>().ToArray();
+        for (int i = 0; i < 30; i++)
+        {
+            for (int j = 0; j < 6; j++)
+            {
+                Assert.Equal((((5 * i) + j) / 8.0) - 3.0, xs[(i * 6) + j]);
+            }
+            for (int k = 0; k < outputs; k++)
+            {
+                Assert.Equal((i - (2 * k)) / 4.0, ys[(i * outputs) + k]);
+            }
+        }
+        Assert.Equal(29 / 4.0, npz.MaxAbsTarget());
+    }
+
+    [Theory]
+    [InlineData("fortran.npz", "Fortran order")]
+    [InlineData("no_y.npz", "no array 'y' (the file holds x, targets)")]
+    [InlineData("short_y.npz", "y has shape (29, 2); with 30 rows of x it must be (30,) or (30, ℓ)")]
+    [InlineData("nan.npz", "x[7] has the value NaN at position 4 of its row; data values must be finite")]
+    public void A_File_That_Cannot_Be_Used_Is_Refused_Naming_Why(string file, string why)
+    {
+        var e = Assert.Throws<DataFormatException>(() => NpzSource.Open(Fixture(file)));
+        Assert.Contains(why, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Every_Full_Data_Quantity_On_Rows_Read_From_The_File_Equals_The_Rows_In_Memory_For_Every_Batch_Size()
+    {
+        TorchRuntime.EnsureInitialized();
+        var dir = Directory.CreateTempSubdirectory("landscape-npz-").FullName;
+        try
+        {
+            int checkedCases = 0;
+            foreach (var c in Cases.All())
+            {
+                using var scope = NewDisposeScope();
+                string path = Path.Combine(dir, $"case{checkedCases}.npz");
+                WriteNpz(path, c.Data);
+                using var file = (NpzSource)NpzSource.Open(path);
+                Assert.False(file.Resident);
+                using var model = new NetworkModel(c.Network, c.Parameters);
+                int d = c.Data.Count;
+                using var memory = new ResidualMap(model, c.Data, batchSize: d);
+                var generator = new Generator(17);
+                var v = randn(memory.ParameterCount, 2, dtype: ScalarType.Float64, generator: generator);
+                var w = randn(memory.Constraints, 2, dtype: ScalarType.Float64, generator: generator);
+                var rows = new long[] { d - 1, 0, d / 2 };
+                var expected = new (string What, Tensor Value, Func<ResidualMap, Tensor> Of)[]
+                {
+                    ("(L, ∇L)", Joined(memory.LossAndGradient()), m => Joined(m.LossAndGradient())),
+                    ("rows' (L, ∇L)", Joined(memory.RowsLossAndGradient(rows)), m => Joined(m.RowsLossAndGradient(rows))),
+                    ("H", memory.Residuals(), m => m.Residuals()),
+                    ("∇²L V", memory.HessianTimes(v), m => m.HessianTimes(v)),
+                    ("G V", memory.GaussNewtonTimes(v), m => m.GaussNewtonTimes(v)),
+                    ("J V", memory.JacobianTimes(v), m => m.JacobianTimes(v)),
+                    ("Jᵀ W", memory.JacobianTransposeTimes(w), m => m.JacobianTransposeTimes(w)),
+                    ("J", memory.Jacobian(), m => m.Jacobian()),
+                    ("JJᵀ", Geometry.GramMatrix.Compute(memory), m => Geometry.GramMatrix.Compute(m)),
+                };
+                Assert.Equal(memory.MaxAbsTarget, new ResidualMap(model, file).MaxAbsTarget);
+                for (int batch = 1; batch <= d; batch++)
+                {
+                    using var batchScope = NewDisposeScope();
+                    using var streamed = new ResidualMap(model, file, batchSize: batch);
+                    foreach (var (what, value, of) in expected)
+                    {
+                        var actual = of(streamed);
+                        double scale = Math.Max(1.0, value.abs().max().item<double>());
+                        double error = (value - actual).abs().max().item<double>();
+                        Assert.True(error <= Tolerances.ExactAgreement * scale, $"{c.Name}, B = {batch}: {what}: max error {error:G3} against scale {scale:G3}");
+                    }
+                }
+                checkedCases++;
+            }
+            Assert.True(checkedCases >= 20, $"only {checkedCases} cases");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        static Tensor Joined((double Loss, Tensor Gradient) r) => cat([tensor(r.Loss).reshape(1), r.Gradient], 0);
+    }
+
+    [Theory]
+    [InlineData("evaluate")]
+    [InlineData("spectrum")]
+    [InlineData("trace")]
+    [InlineData("certify")]
+    [InlineData("slice")]
+    public void A_Command_On_An_Npz_File_Read_Per_Batch_Writes_The_Numbers_Of_The_Same_Rows_In_Memory(string command)
+    {
+        var dir = Directory.CreateTempSubdirectory("landscape-npz-cli-").FullName;
+        try
+        {
+            string source = "synthetic:12,3,1,4", npz = Path.Combine(dir, "rows.npz"), model = Path.Combine(dir, "m.json");
+            WriteNpz(npz, DatasetLoader.Load(source, TargetSpec.LastColumn));
+            var trained = CliTests.Run(["train", "--data", source, "--hidden", "6", "--optimizer", "gauss-newton", "--steps", "40", "--seed", "1", "--out", model]);
+            Assert.True(trained.Code == 0, trained.Err);
+            string[] args = command switch
+            {
+                "evaluate" => ["evaluate", "--model", model],
+                "spectrum" => ["spectrum", "--model", model, "--k", "3", "--seed", "2"],
+                "trace" => ["trace", "--model", model, "--method", "hutchinson", "--probes", "8", "--seed", "3"],
+                "certify" => ["certify", "--model", model],
+                _ => ["slice", "--model", model, "--directions", "random", "--dims", "1", "--grid", "5", "--out", Path.Combine(dir, "s.svg")],
+            };
+            var numbers = new List<double[]>();
+            foreach (var (data, batch) in new[] { (source, (string?)null), (npz, "1"), (npz, "5"), (npz, null) })
+            {
+                string json = Path.Combine(dir, $"{numbers.Count}.json");
+                var (code, _, err) = CliTests.Run([.. args, "--data", data, .. batch is null ? Array.Empty<string>() : ["--batch-size", batch], "--json", json]);
+                Assert.True(code == 0, err);
+                using var doc = JsonDocument.Parse(File.ReadAllText(json));
+                numbers.Add(Numbers(doc.RootElement).ToArray());
+            }
+            for (int k = 1; k < numbers.Count; k++)
+            {
+                Assert.Equal(numbers[0].Length, numbers[k].Length);
+                for (int i = 0; i < numbers[0].Length; i++)
+                {
+                    double a = numbers[0][i], b = numbers[k][i];
+                    Assert.True(Math.Abs(a - b) <= Tolerances.ExactAgreement * Math.Max(1.0, Math.Abs(a)), $"{command}, run {k}, number {i}: {a} vs {b}");
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The numbers of a JSON document in document order, leaving out wall times (keys ending in "seconds").</summary>
+    private static IEnumerable<double> Numbers(JsonElement element, string key = "")
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Number when !key.EndsWith("seconds", StringComparison.OrdinalIgnoreCase):
+                yield return element.GetDouble();
+                break;
+            case JsonValueKind.Object:
+                foreach (var p in element.EnumerateObject())
+                {
+                    foreach (double v in Numbers(p.Value, p.Name))
+                    {
+                        yield return v;
+                    }
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    foreach (double v in Numbers(item, key))
+                    {
+                        yield return v;
+                    }
+                }
+                break;
+        }
+    }
+
+    [Fact]
+    public void A_Module_Taking_Images_Gets_Rows_Of_Any_Shape_From_A_Tensor_Or_A_File()
+    {
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        var generator = new Generator(3);
+        var images = rand(10, 1, 4, 4, dtype: ScalarType.Float64, generator: generator);
+        var targets = randn(10, 2, dtype: ScalarType.Float64, generator: generator);
+        var data = new Dataset(images, targets);
+        Assert.Equal([1L, 4, 4], data.InputShape);
+        Assert.Equal(16, data.InputDim);
+        manual_seed(5);
+        var module = nn.Sequential(nn.Conv2d(1, 2, 3, dtype: ScalarType.Float64), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2, dtype: ScalarType.Float64));
+        using var landscape = Landscape.For(module, data);
+        using var noGrad = no_grad();
+        var direct = (module.call(images) - targets).square().sum().item<double>();
+        Assert.Equal(direct, landscape.Map.Loss(), 12);
+        // The same rows from a file, read per batch.
+        var path = Path.Combine(Path.GetTempPath(), $"landscape-images-{Environment.ProcessId}.npz");
+        try
+        {
+            WriteNpz(path, data);
+            using var file = (NpzSource)NpzSource.Open(path);
+            Assert.Equal([1L, 4, 4], file.InputShape);
+            using var map = new ResidualMap(landscape.Model, file, batchSize: 3);
+            Assert.True(Math.Abs(direct - map.Loss()) <= 1e-12 * Math.Max(1, direct));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
