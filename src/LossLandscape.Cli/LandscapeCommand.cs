@@ -254,6 +254,14 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     private ResidualMap CreateMap(NetworkModel model, IDataSource data, TSettings settings) =>
         new(model, data, LossExponent(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, settings.MemoryBudgetBytes()));
 
+    /// <summary>
+    /// <c>--cluster</c>, decided here, once, for every command: the problem of <paramref name="map"/> at <paramref name="point"/>
+    /// on the cluster's workers (the same loss exponent and batch size), or null for the map in this process. The loading
+    /// calls it for <c>--model</c>, <see cref="CommandRun.ProblemAt"/> for a point the command makes itself.
+    /// </summary>
+    private static ClusterConnection? OpenCluster(CliContext context, TSettings settings, IDataSource data, NetworkPoint point, ResidualMap map) =>
+        settings.Cluster is { } clusterFile ? ClusterOptions.Open(context, settings, clusterFile, data.Load(settings.MemoryBudgetBytes()), point, map.Exponent, map.BatchSize) : null;
+
     /// <summary>The exponent a of L = Σ|H_k|^a (default 2, the squared loss; evaluate's <c>--exponent</c> overrides it).</summary>
     protected virtual double LossExponent(TSettings settings) => 2.0;
 
@@ -331,17 +339,28 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         using var dataOwner = data as IDisposable; // a source that reads its file per batch holds the file open
         using var model = point?.ToModel();
         using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
-        // --cluster is decided here, once: the command's problem is the map in this process or the same problem on the workers.
-        using var cluster = map is not null && settings.Cluster is { } clusterFile
-            ? ClusterOptions.Open(context, settings, clusterFile, data!.Load(settings.MemoryBudgetBytes()), point!, map.Exponent, map.BatchSize)
-            : null;
+        using var cluster = map is not null ? OpenCluster(context, settings, data!, point!, map) : null;
         IResidualProblem? problem = cluster?.Session ?? (IResidualProblem?)map;
         if (problem is not null)
         {
             FiniteLoss.RequirePoint(problem); // a point whose H or L overflows has no geometry to measure: exit 2, naming what overflowed
         }
 
-        var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, cluster, settings.MemoryBudgetBytes);
+        // A point the command makes itself (construct's network) gets its problem by the same two rules, when it asks.
+        Func<NetworkModel, NetworkPoint, (ResidualMap, ClusterConnection?)>? open = data is null ? null : (made, at) =>
+        {
+            var madeMap = CreateMap(made, data, settings);
+            try
+            {
+                return (madeMap, OpenCluster(context, settings, data, at, madeMap));
+            }
+            catch
+            {
+                madeMap.Dispose();
+                throw;
+            }
+        };
+        using var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, cluster, open, settings.MemoryBudgetBytes);
         TResult output;
         try
         {
@@ -382,11 +401,14 @@ internal abstract class LandscapeCommand<TSettings, TResult>
 
 /// <summary>
 /// What the execution path of <see cref="LandscapeCommand{TSettings, TResult}"/> has prepared for
-/// <c>Execute</c>: the console, the loaded model and data, the residual map, and a clock.
+/// <c>Execute</c>: the console, the loaded model and data, the residual map, and a clock. Disposing it releases the
+/// problems <see cref="ProblemAt"/> opened.
 /// </summary>
-internal sealed class CommandRun
+internal sealed class CommandRun : IDisposable
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Func<NetworkModel, NetworkPoint, (ResidualMap Map, ClusterConnection? Cluster)>? _open;
+    private readonly List<IDisposable> _opened = [];
     private readonly string? _modelPath;
     private readonly NetworkPoint? _point;
     private readonly NetworkModel? _model;
@@ -397,9 +419,23 @@ internal sealed class CommandRun
     private readonly SignalCancellation? _signals;
 
     /// <summary>Creates the run; the clock starts now, after the loading.</summary>
+    /// <param name="context">Where the command writes.</param>
+    /// <param name="modelPath">The <c>--model</c> path, or null.</param>
+    /// <param name="point">The point read from it, or null.</param>
+    /// <param name="model">The model at that point, or null.</param>
+    /// <param name="data">The data, or null.</param>
+    /// <param name="map">The problem of the model on the data (here or on the cluster), or null.</param>
+    /// <param name="signals">The signal handling, or null.</param>
+    /// <param name="cluster">The cluster connection of <paramref name="map"/>, or null.</param>
+    /// <param name="open">
+    /// The execution path's rule for the problem of a model the command makes (<see cref="ProblemAt"/>): the map on the data
+    /// and, with <c>--cluster</c>, its session; null without data.
+    /// </param>
+    /// <param name="budgetBytes">The memory budget of <see cref="Rows"/>.</param>
     internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, IDataSource? data, IResidualProblem? map, SignalCancellation? signals = null,
-        ClusterConnection? cluster = null, Func<long>? budgetBytes = null)
+        ClusterConnection? cluster = null, Func<NetworkModel, NetworkPoint, (ResidualMap Map, ClusterConnection? Cluster)>? open = null, Func<long>? budgetBytes = null)
     {
+        _open = open;
         _budgetBytes = budgetBytes;
         _signals = signals;
         Cluster = cluster;
@@ -438,8 +474,46 @@ internal sealed class CommandRun
     /// </summary>
     public IResidualProblem Problem => _map ?? throw Undeclared("--model and --data");
 
-    /// <summary>The cluster connection with <c>--cluster</c>, else null.</summary>
-    public ClusterConnection? Cluster { get; }
+    /// <summary>
+    /// The cluster connection with <c>--cluster</c>, else null: the one of <see cref="Problem"/>, or of the first problem
+    /// <see cref="ProblemAt"/> opened. The execution path reports it in the result (<see cref="IClusterReported{T}"/>).
+    /// </summary>
+    public ClusterConnection? Cluster { get; private set; }
+
+    /// <summary>
+    /// The problem of a point the command made itself (construct's network after the triangular solve) on <see cref="Data"/>,
+    /// by the same rules as <see cref="Problem"/>: a <see cref="ResidualMap"/> in this process or, with <c>--cluster</c>, the
+    /// same problem on the cluster's workers. The run owns it (disposed with the run) and checks <see cref="Cancellation"/>
+    /// at its evaluations.
+    /// </summary>
+    public IResidualProblem ProblemAt(NetworkPoint point)
+    {
+        ArgumentNullException.ThrowIfNull(point);
+        var open = _open ?? throw Undeclared("--data");
+        var model = point.ToModel();
+        _opened.Add(model);
+        var (map, cluster) = open(model, point);
+        _opened.Add(map);
+        IResidualProblem problem = map;
+        if (cluster is not null)
+        {
+            _opened.Add(cluster);
+            Cluster ??= cluster;
+            problem = cluster.Session;
+        }
+        problem.Cancellation = Cancellation;
+        return problem;
+    }
+
+    /// <summary>Releases what <see cref="ProblemAt"/> opened, the last first (a session before its map, a map before its model).</summary>
+    public void Dispose()
+    {
+        for (int i = _opened.Count - 1; i >= 0; i--)
+        {
+            _opened[i].Dispose();
+        }
+        _opened.Clear();
+    }
 
     /// <summary>
     /// Cancelled by the first SIGINT or SIGTERM once the work has begun (<see cref="Progress{T}"/>): for a library call

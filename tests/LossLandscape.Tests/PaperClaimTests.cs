@@ -40,6 +40,49 @@ public class PaperClaimTests
         Assert.True(max <= Tolerances.ConstructionGoal * Math.Max(1, data.MaxAbsTarget()));
     }
 
+    [Fact]
+    public void Lemma33_Polishes_On_The_Problem_The_Caller_Opens()
+    {
+        // The polish on a caller's problem (here the map the default opens itself) writes the same network, bit for bit, and
+        // leaves that problem at the point it returns; a problem over other rows is refused before any step.
+        var data = Iris(oneHot: false);
+        var options = new ConstructionOptions(new SmooLU(), [data.Count], InputScaling.Standardize(data));
+        var plain = Lemma33Interpolation.Construct(data, options);
+        var opened = new List<IDisposable>();
+        try
+        {
+            ResidualMap? problem = null;
+            var mine = Lemma33Interpolation.Construct(data, options, point =>
+            {
+                Assert.Null(problem); // opened once, after the triangular solve
+                var model = point.ToModel();
+                opened.Add(model);
+                problem = new ResidualMap(model, data);
+                opened.Add(problem);
+                return problem;
+            });
+            Assert.Equal(plain.Point.Parameters, mine.Point.Parameters);
+            Assert.Equal(plain.Diagnostics with { Seconds = 0 }, mine.Diagnostics with { Seconds = 0 });
+            Assert.Equal(mine.Point.Parameters, problem!.GetPoint().data<double>().ToArray());
+
+            var fewer = data.Subset(Enumerable.Range(0, data.Count - 1));
+            var refusal = Assert.Throws<ArgumentException>(() => Lemma33Interpolation.Construct(data, options, point =>
+            {
+                var model = point.ToModel();
+                opened.Add(model);
+                var other = new ResidualMap(model, fewer);
+                opened.Add(other);
+                return other;
+            }));
+            Assert.Contains($"{data.Count - 1} rows", refusal.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            opened.Reverse();
+            opened.ForEach(d => d.Dispose());
+        }
+    }
+
     [Theory]
     [InlineData("smoolu", true)]
     [InlineData("relu", false)]

@@ -10,8 +10,10 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape construct --data D (--target|--one-hot) [--standardize] [--activation A] [--hidden H] [--depth T] [--dedupe] --out model.json [--json F]</c>:
-/// zero training error by the construction of Lemma 3.3 / Corollary 3.4 / Remark 4.2, polished onto M.
+/// <c>landscape construct --data D (--target|--one-hot) [--standardize] [--activation A] [--hidden H] [--depth T] [--dedupe] [--cluster FILE] --out model.json [--json F]</c>:
+/// zero training error by the construction of Lemma 3.3 / Corollary 3.4 / Remark 4.2, polished onto M. The construction is
+/// linear algebra on the data here; with <c>--cluster</c> the polish's H and J (and max|H| before and after it) are the
+/// workers' (<see cref="CommandRun.ProblemAt"/>).
 /// </summary>
 internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Settings, ConstructOutput>
 {
@@ -23,7 +25,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
 
     private ConstructCommand()
         : base("construct", "Build a network that fits the data exactly (Lemma 3.3, Corollary 3.4, Remark 4.2) and polish it onto M.",
-            SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
+            SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
         => Add(_standardize, _activation, _hidden, _depth, _output);
 
     /// <summary>Builds the command.</summary>
@@ -99,7 +101,8 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
         var widths = Widths(settings.Hidden, settings.Depth, set.Count);
         var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed,
             MemoryBudgetBytes: settings.MemoryBudgetBytes());
-        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.Cancellation));
+        // The polish's problem is opened at the triangular solve's point: a map here or, with --cluster, on the workers.
+        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.ProblemAt, run.Cancellation));
         InitCommand.SaveModel(settings.Out, built.Point);
         var net = (Mlp)built.Point.Network;
         return new ConstructOutput(settings.Out, set.Source, set.Count, set.OutputDim, net.ParameterCount, set.InputDim, net.Hidden.Select(h => h.Width).ToArray(),
@@ -121,6 +124,10 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
         table.AddRow("Gauss–Newton steps", Markup.Escape($"{g.OutputLayerSteps} on the output layer, {g.FullSteps} full" + (g.FullStepsSkipped is null ? "" : $" ({g.FullStepsSkipped})")));
         table.AddRow("max |f(xᵢ) − yᵢ|", $"{F(g.MaxResidual)} (goal ≤ {F(g.Goal)}: {(g.MeetsGoal ? "[green]met[/]" : "[red]not met[/]")})");
         table.AddRow("wrote", Markup.Escape(result.Model));
+        if (result.Cluster is { } cluster)
+        {
+            table.AddRow("cluster (the polish)", Markup.Escape(cluster.Describe()));
+        }
         context.Console.Write(table);
         int copies = result.Copies;
         if (!g.MeetsGoal && copies > 1 && result.Widths.Count == 1 && result.Widths[0] < copies * result.D)
@@ -145,4 +152,4 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
 /// <param name="Copies">Remark 4.2's copies for ℓ outputs (<see cref="Lemma33Interpolation.CopiesFor"/>).</param>
 /// <param name="Diagnostics">What the construction chose and how it came out (<see cref="ConstructionResult.Diagnostics"/>), written in place (<see cref="JsonOutput.Inline"/>).</param>
 internal sealed record ConstructOutput(string Model, string Data, int D, int Outputs, int N, int Inputs, IReadOnlyList<int> Widths, string Activation, int Copies,
-    [property: JsonPropertyName(JsonOutput.Inline)] ConstructionDiagnostics Diagnostics);
+    [property: JsonPropertyName(JsonOutput.Inline)] ConstructionDiagnostics Diagnostics) : ClusterReported<ConstructOutput>;

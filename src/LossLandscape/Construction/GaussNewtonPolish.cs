@@ -16,7 +16,10 @@ internal readonly record struct PolishOutcome(int OutputLayerSteps, int FullStep
 /// <summary>
 /// The polish after Lemma 3.3's triangular solve: Gauss–Newton steps, first on the output layer alone (iterative
 /// refinement of the triangular solve in the arithmetic of the network's own forward pass), then on all parameters
-/// (<see cref="GaussNewtonProjection"/>) when the factorization of J fits the memory budget.
+/// (<see cref="GaussNewtonProjection"/>) when the factorization of J fits the memory budget. Every H, every product with J
+/// and its factors is the problem's, and the point moves only through it (<see cref="IResidualProblem.SetPoint"/>), so a
+/// sharded problem polishes where its rows are; only Φ, the last hidden layer's activations of the output-layer steps, is
+/// formed here from the data.
 /// </summary>
 internal static class GaussNewtonPolish
 {
@@ -39,8 +42,8 @@ internal static class GaussNewtonPolish
     /// </summary>
     public const int FullSteps = 8;
 
-    /// <summary>Polishes <paramref name="model"/> towards max|H| ≤ GoalMargin·goal; <paramref name="current"/> is max|H| now.</summary>
-    public static PolishOutcome Run(Mlp mlp, NetworkModel model, IResidualProblem map, Dataset data, int[] order, double current, double goal, long budgetBytes)
+    /// <summary>Polishes <paramref name="map"/>'s point towards max|H| ≤ GoalMargin·goal; <paramref name="current"/> is max|H| now.</summary>
+    public static PolishOutcome Run(Mlp mlp, IResidualProblem map, Dataset data, int[] order, double current, double goal, long budgetBytes)
     {
         using var scope = NewDisposeScope();
         int outputSteps = 0, fullSteps = 0;
@@ -49,12 +52,12 @@ internal static class GaussNewtonPolish
         for (int step = 0; step < OutputLayerSteps && current > target; step++)
         {
             using var stepScope = NewDisposeScope();
-            var before = ParameterVector.Get(model);
-            OutputLayerStep(mlp, model, data, order);
+            var before = map.GetPoint();
+            OutputLayerStep(mlp, map, data, order);
             double next = MaxResidual(map);
             if (!(next < current))
             {
-                ParameterVector.Set(model, before);
+                map.SetPoint(before);
                 break;
             }
             current = next;
@@ -88,23 +91,23 @@ internal static class GaussNewtonPolish
 
     /// <summary>
     /// One Gauss–Newton step on the output layer: per output, the lower-triangular solve Φ δ = H with Φ the network's
-    /// own last-hidden-layer activations in the sorted order (the first d units), and W_out ← W_out − δᵀ.
+    /// own last-hidden-layer activations in the sorted order (the first d units) and H the problem's, and W_out ← W_out − δᵀ.
     /// </summary>
-    private static void OutputLayerStep(Mlp mlp, NetworkModel model, Dataset data, int[] order)
+    private static void OutputLayerStep(Mlp mlp, IResidualProblem map, Dataset data, int[] order)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         int d = data.Count;
         var output = mlp.Layers[^1];
+        var p = map.GetPoint();
         // The last hidden layer's activations only (not JacobianFactors, whose δ of the first layer is d × ℓ × h).
-        var hiddenOut = mlp.LayerInput(model.Parameters, data.InputsTensor(), mlp.Layers.Count - 1);
+        var hiddenOut = mlp.LayerInput(p, data.InputsTensor(), mlp.Layers.Count - 1);
         var index = tensor(order.Select(i => (long)i).ToArray(), dtype: int64);
         var phi = hiddenOut.index_select(0, index).narrow(1, 0, d).tril();
-        var residual = (model.Forward(data.InputsTensor()) - data.TargetsTensor()).index_select(0, index);
+        var residual = map.Residuals().reshape(d, map.Outputs).index_select(0, index);  // H is sample-major: row i is f(xᵢ) − yᵢ
         var delta = linalg.solve_triangular(phi, residual, upper: false);  // d × ℓ
-        var p = model.Parameters.detach().clone();
         var w = p.narrow(0, output.WeightOffset, (long)output.Out * output.In).view(output.Out, output.In);
         w.narrow(1, 0, d).sub_(delta.t());
-        ParameterVector.Set(model, p);
+        map.SetPoint(p);
     }
 }

@@ -89,18 +89,51 @@ public sealed record ConstructionResult(NetworkPoint Point, ConstructionDiagnost
 /// </remarks>
 public static class Lemma33Interpolation
 {
-    /// <summary>Builds the network and the point; <see cref="ArgumentException"/> for unusable input (the message says why).</summary>
+    /// <summary>
+    /// Builds the network and the point, polishing it on a <see cref="ResidualMap"/> over <paramref name="data"/> in this
+    /// process; <see cref="ArgumentException"/> for unusable input (the message says why).
+    /// </summary>
     /// <param name="data">The data to fit.</param>
     /// <param name="options">Widths, activation, goal, polish.</param>
     /// <param name="cancellation">
     /// Checked before each (α, θ) solve of the search and at every evaluation of the polish
-    /// (<see cref="ResidualMap.Cancellation"/>); cancelling throws <see cref="OperationCanceledException"/>: a half-built
+    /// (<see cref="IResidualProblem.Cancellation"/>); cancelling throws <see cref="OperationCanceledException"/>: a half-built
     /// network is no point to keep.
     /// </param>
     public static ConstructionResult Construct(Dataset data, ConstructionOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
+        return Build(data, options, problemAt: null, cancellation);
+    }
+
+    /// <summary>
+    /// Builds the network and the point, polishing it (and measuring max|H| before and after) on the problem that
+    /// <paramref name="problemAt"/> opens at the triangular solve's point. The construction itself (the search, the
+    /// triangular solves, the output layer's Φ) is linear algebra on <paramref name="data"/> here; every H, every product
+    /// with J and its factors is the problem's (a sharded one computes them where its rows are).
+    /// </summary>
+    /// <param name="data">The data to fit.</param>
+    /// <param name="options">Widths, activation, goal, polish.</param>
+    /// <param name="problemAt">
+    /// Opens the problem of the network at the point it is given on the rows of <paramref name="data"/>, in the same order
+    /// (a <see cref="ResidualMap"/> over them, or the same problem elsewhere); called once, after the triangular solve. The
+    /// caller owns what it returns (and disposes it); the construction moves its point (<see cref="IResidualProblem.SetPoint"/>)
+    /// and sets its <see cref="IResidualProblem.Cancellation"/> to <paramref name="cancellation"/>.
+    /// </param>
+    /// <param name="cancellation">As in <see cref="Construct(Dataset, ConstructionOptions, CancellationToken)"/>.</param>
+    /// <exception cref="ArgumentException">The problem has other rows, outputs or parameters than the network on <paramref name="data"/>.</exception>
+    public static ConstructionResult Construct(Dataset data, ConstructionOptions options, Func<NetworkPoint, IResidualProblem> problemAt, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(problemAt);
+        return Build(data, options, problemAt, cancellation);
+    }
+
+    /// <summary>The construction (see <see cref="Construct(Dataset, ConstructionOptions, Func{NetworkPoint, IResidualProblem}, CancellationToken)"/>); a null <paramref name="problemAt"/> is a <see cref="ResidualMap"/> here.</summary>
+    private static ConstructionResult Build(Dataset data, ConstructionOptions options, Func<NetworkPoint, IResidualProblem>? problemAt, CancellationToken cancellation)
+    {
         TorchRuntime.EnsureInitialized();
         var watch = Stopwatch.StartNew();
         Validate(data, options);
@@ -125,21 +158,35 @@ public static class Lemma33Interpolation
         var parameters = bests.Length == 1 ? Lemma33TriangularSystem.Assemble(mlp, best) : Remark42Copies.Assemble(mlp, bests);
         double condition = bests.Max(Lemma33TriangularSystem.Condition);
 
-        // 4. The polish, measured with the network's own forward pass.
-        using var model = new NetworkPoint(mlp, parameters).ToModel();
-        using var map = new ResidualMap(model, data) { Cancellation = cancellation };
-        double triangular = GaussNewtonPolish.MaxResidual(map);
+        // 4. The polish, measured with the network's own forward pass, on the caller's problem (default: a map here).
+        var start = new NetworkPoint(mlp, parameters);
+        using var model = problemAt is null ? start.ToModel() : null;
+        using var map = model is null ? null : new ResidualMap(model, data);
+        var problem = map ?? problemAt!(start) ?? throw new ArgumentException("the problem factory returned null", nameof(problemAt));
+        RequireSameProblem(problem, data, mlp);
+        problem.Cancellation = cancellation;
+        double triangular = GaussNewtonPolish.MaxResidual(problem);
         var polish = new PolishOutcome(0, 0, null);
         if (options.Polish)
         {
-            polish = GaussNewtonPolish.Run(mlp, model, map, data, bests[0].Order, triangular, goal, options.MemoryBudgetBytes);
-            parameters = model.ToArray();
+            polish = GaussNewtonPolish.Run(mlp, problem, data, bests[0].Order, triangular, goal, options.MemoryBudgetBytes);
+            parameters = problem.GetPoint().data<double>().ToArray();
         }
-        double final = GaussNewtonPolish.MaxResidual(map);
+        double final = GaussNewtonPolish.MaxResidual(problem);
         string direction = bests.Length == 1 ? best.Name : $"{bests.Length} copies (Remark 4.2), one direction each; worst: {best.Name}";
         var diagnostics = new ConstructionDiagnostics(direction, best.RelativeMinGap, best.Alpha * best.MinGap, best.Alpha * best.Range, best.Theta,
             condition, bests.Sum(b => b.Amplification) / scale, triangular, polish.OutputLayerSteps, polish.FullSteps, polish.FullStepsSkipped, final, goal, tried, watch.Elapsed.TotalSeconds);
         return new ConstructionResult(new NetworkPoint(mlp, parameters), diagnostics);
+    }
+
+    /// <summary>Refuses a problem that is not the network on the data's rows (a caller's factory that opened another).</summary>
+    private static void RequireSameProblem(IResidualProblem problem, Dataset data, Mlp mlp)
+    {
+        if (problem.Rows != data.Count || problem.Outputs != data.OutputDim || problem.ParameterCount != mlp.ParameterCount)
+        {
+            throw new ArgumentException(FormattableString.Invariant(
+                $"the polish's problem has {problem.Rows} rows, {problem.Outputs} outputs and {problem.ParameterCount} parameters; the network on the data has {data.Count}, {data.OutputDim} and {mlp.ParameterCount}"), "problemAt");
+        }
     }
 
     /// <summary>
