@@ -1,5 +1,3 @@
-using System.IO.Compression;
-using System.Text;
 using System.Text.Json;
 using LossLandscape.Data;
 using LossLandscape.Engine;
@@ -11,35 +9,11 @@ namespace LossLandscape.Tests;
 /// <summary>
 /// Issue 20 §2: a data source read from its file batch by batch (<see cref="NpzSource"/>, NumPy's .npz), rows of any
 /// shape, and every full-data quantity on it equal to the same rows held in memory. The fixtures in Fixtures/npz were
-/// written by NumPy 1.24 itself (make_npz.py there); the case table's data is written here by <see cref="WriteNpz"/>.
+/// written by NumPy 1.24 itself (make_npz.py there); the case table's data is written by <see cref="NpzSource.Save"/>.
 /// </summary>
 public sealed class NpzSourceTests
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "npz", name);
-
-    /// <summary>Writes float64 arrays into an .npz of stored (uncompressed) entries, as numpy.savez does.</summary>
-    internal static void WriteNpz(string path, params (string Name, long[] Shape, double[] Values)[] arrays)
-    {
-        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
-        foreach (var (name, shape, values) in arrays)
-        {
-            var entry = zip.CreateEntry(name + ".npy", CompressionLevel.NoCompression);
-            using var stream = entry.Open();
-            string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);
-            string header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': ({dims}), }}";
-            header = header.PadRight(((10 + header.Length + 1 + 63) / 64 * 64) - 10 - 1) + "\n";
-            stream.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)(header.Length & 0xFF), (byte)(header.Length >> 8)]);
-            stream.Write(Encoding.Latin1.GetBytes(header));
-            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
-        }
-    }
-
-    /// <summary>The rows of a dataset written to an .npz (x d × shape, y d × ℓ, float64).</summary>
-    internal static void WriteNpz(string path, Dataset data)
-    {
-        var (x, y) = data.Read(0, data.Count);
-        WriteNpz(path, ("x", [data.Count, .. data.InputShape], x.data<double>().ToArray()), ("y", [data.Count, data.OutputDim], y.data<double>().ToArray()));
-    }
 
     private static void Equal(Tensor expected, Tensor actual)
     {
@@ -133,7 +107,7 @@ public sealed class NpzSourceTests
             {
                 using var scope = NewDisposeScope();
                 string path = Path.Combine(dir, $"case{checkedCases}.npz");
-                WriteNpz(path, c.Data);
+                NpzSource.Save(c.Data, path, batchRows: 2);
                 using var file = (NpzSource)NpzSource.Open(path);
                 Assert.False(file.Resident);
                 using var model = new NetworkModel(c.Network, c.Parameters);
@@ -192,7 +166,7 @@ public sealed class NpzSourceTests
         try
         {
             string source = "synthetic:12,3,1,4", npz = Path.Combine(dir, "rows.npz"), model = Path.Combine(dir, "m.json");
-            WriteNpz(npz, DatasetLoader.Load(source, TargetSpec.LastColumn));
+            NpzSource.Save(DatasetLoader.Load(source, TargetSpec.LastColumn), npz);
             var trained = CliTests.Run(["train", "--data", source, "--hidden", "6", "--optimizer", "gauss-newton", "--steps", "40", "--seed", "1", "--out", model]);
             Assert.True(trained.Code == 0, trained.Err);
             string[] args = command switch
@@ -278,7 +252,7 @@ public sealed class NpzSourceTests
         var path = Path.Combine(Path.GetTempPath(), $"landscape-images-{Environment.ProcessId}.npz");
         try
         {
-            WriteNpz(path, data);
+            NpzSource.Save(data, path);
             using var file = (NpzSource)NpzSource.Open(path);
             Assert.Equal([1L, 4, 4], file.InputShape);
             using var map = new ResidualMap(landscape.Model, file, batchSize: 3);

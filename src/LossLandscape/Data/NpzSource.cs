@@ -213,6 +213,35 @@ public sealed class NpzSource : IDataSource, IDisposable
     /// <summary>Closes the file.</summary>
     public void Dispose() => _file.Dispose();
 
+    /// <summary>
+    /// Writes the rows of <paramref name="data"/> to <paramref name="path"/> as numpy.savez does (stored entries, which
+    /// <see cref="Open"/> reads per batch): <c>x</c> of shape (d, …the row shape) and <c>y</c> of shape (d, ℓ), float64,
+    /// read and written <paramref name="batchRows"/> rows at a time, so that data larger than memory can be written. The
+    /// file appears whole or not at all (<see cref="AtomicFile"/>).
+    /// </summary>
+    public static void Save(IDataSource data, string path, int batchRows = 65536)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchRows, 1);
+        AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            foreach (var (name, shape) in new (string, long[])[] { ("x", [data.Count, .. data.InputShape]), ("y", [data.Count, data.OutputDim]) })
+            {
+                using var entry = zip.CreateEntry(name + ".npy", CompressionLevel.NoCompression).Open();
+                entry.Write(NumpyArray.Header(shape));
+                for (long start = 0; start < data.Count; start += batchRows)
+                {
+                    using var scope = NewDisposeScope();
+                    var (x, y) = data.Read(start, Math.Min(batchRows, data.Count - start));
+                    var values = (name == "x" ? x : y).contiguous().data<double>().ToArray();
+                    entry.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+                }
+            }
+        });
+    }
+
     /// <summary>The targets of <paramref name="count"/> rows: the values, or the one-hot rows of the labels.</summary>
     private Tensor Targets(double[] y, long count)
     {

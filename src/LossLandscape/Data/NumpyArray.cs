@@ -98,6 +98,24 @@ internal sealed record NumpyArray(NumpyKind Kind, int ItemSize, bool BigEndian, 
         return new NumpyArray(kind, size, descr.Groups[1].Value == ">" && size > 1, shape, length);
     }
 
+    /// <summary>
+    /// The .npy version 1 header of a little-endian float64 C-ordered array of <paramref name="shape"/>, padded (with
+    /// spaces and a newline) so that the values begin at a multiple of 64 bytes, as NumPy writes it.
+    /// </summary>
+    public static byte[] Header(IReadOnlyList<long> shape)
+    {
+        string dims = shape.Count == 1 ? FormattableString.Invariant($"{shape[0]},") : string.Join(", ", shape.Select(s => s.ToString(CultureInfo.InvariantCulture)));
+        string dict = $"{{'descr': '<f8', 'fortran_order': False, 'shape': ({dims}), }}";
+        int total = (10 + dict.Length + 1 + 63) / 64 * 64;
+        string text = dict.PadRight(total - 10 - 1) + "\n";
+        var header = new byte[total];
+        Magic.CopyTo(header, 0);
+        header[6] = 1;
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(8), (ushort)text.Length);
+        Encoding.Latin1.GetBytes(text).CopyTo(header, 10);
+        return header;
+    }
+
     /// <summary>The bytes before the first value: the magic string, the version, the header's length field and the header.</summary>
     /// <exception cref="DataFormatException">Not a .npy entry, or a version other than 1, 2 or 3.</exception>
     public static int HeaderLength(ReadOnlySpan<byte> prefix, string what)
