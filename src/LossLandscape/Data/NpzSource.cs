@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Compression;
 using LossLandscape.Engine;
@@ -158,11 +159,29 @@ public sealed class NpzSource : IDataSource, IDisposable
             throw new ArgumentOutOfRangeException(nameof(count), $"rows {start} … {start + count - 1} are outside 0 … {Count - 1}");
         }
         RequireUnchanged();
-        var x = new double[count * InputDim];
-        var y = new double[count * _y.RowValues];
-        _x.ReadRows(_file, _path, start, count, x);
-        _y.ReadRows(_file, _path, start, count, y);
-        return (tensor(x, [count, .. InputShape], dtype: float64), Targets(y, count));
+        // Scratch from the shared pools, not new arrays: a batch's arrays are large objects, which a garbage collection
+        // of the youngest generation does not free, and a pass over d rows would leave d/B of them behind.
+        var x = ArrayPool<double>.Shared.Rent((int)(count * InputDim));
+        var y = ArrayPool<double>.Shared.Rent((int)(count * _y.RowValues));
+        try
+        {
+            _x.ReadRows(_file, _path, start, count, x.AsSpan(0, (int)(count * InputDim)));
+            _y.ReadRows(_file, _path, start, count, y.AsSpan(0, (int)(count * _y.RowValues)));
+            return (TensorOf(x.AsSpan(0, (int)(count * InputDim)), [count, .. InputShape]), Targets(y, count));
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(x);
+            ArrayPool<double>.Shared.Return(y);
+        }
+    }
+
+    /// <summary>A new float64 tensor of <paramref name="shape"/> holding a copy of <paramref name="values"/>.</summary>
+    private static Tensor TensorOf(ReadOnlySpan<double> values, long[] shape)
+    {
+        var t = empty(shape, dtype: float64);
+        t.data<double>().CopyFrom(values);
+        return t;
     }
 
     /// <inheritdoc/>
@@ -181,7 +200,7 @@ public sealed class NpzSource : IDataSource, IDisposable
             _x.ReadRows(_file, _path, rows[k], 1, x.AsSpan(k * InputDim, InputDim));
             _y.ReadRows(_file, _path, rows[k], 1, y.AsSpan((int)(k * _y.RowValues), (int)_y.RowValues));
         }
-        return (tensor(x, [rows.Count, .. InputShape], dtype: float64), Targets(y, rows.Count));
+        return (TensorOf(x, [rows.Count, .. InputShape]), Targets(y, rows.Count));
     }
 
     /// <inheritdoc/>
@@ -247,14 +266,16 @@ public sealed class NpzSource : IDataSource, IDisposable
     {
         if (_classes is null)
         {
-            return tensor(y, [count, OutputDim], dtype: float64);
+            return TensorOf(y.AsSpan(0, (int)(count * OutputDim)), [count, OutputDim]);
         }
-        var onehot = new double[count * OutputDim];
+        var labels = new long[count];
         for (long i = 0; i < count; i++)
         {
-            onehot[i * OutputDim + Array.BinarySearch(_classes, (long)y[i])] = 1.0;
+            labels[i] = Array.BinarySearch(_classes, (long)y[i]);
         }
-        return tensor(onehot, [count, OutputDim], dtype: float64);
+        using var index = tensor(labels, dtype: int64);
+        using var indicators = nn.functional.one_hot(index, OutputDim);
+        return indicators.to_type(float64);
     }
 
     private void RequireUnchanged()
@@ -278,6 +299,9 @@ public sealed class NpzSource : IDataSource, IDisposable
             }
         }
     }
+
+    /// <summary>What is done with one block of an array read in order: its first row and its values (valid during the call only).</summary>
+    private delegate void BlockAction(long row, ReadOnlySpan<double> values);
 
     /// <summary>One array of the file: its entry, its header, the values per row (the product of the shape after the first axis).</summary>
     private sealed record Part(string Name, ZipDirectory.Entry Entry, NumpyArray Array)
@@ -315,33 +339,51 @@ public sealed class NpzSource : IDataSource, IDisposable
         /// <summary>Rows <paramref name="start"/> … of a stored entry, read at their offset and converted.</summary>
         public void ReadRows(SafeFileHandle file, string path, long start, long count, Span<double> values)
         {
-            var bytes = new byte[count * RowBytes];
-            ZipDirectory.ReadExactly(file, bytes, Entry.DataOffset + Array.HeaderBytes + start * RowBytes, path);
-            Array.Convert(bytes, values);
+            int length = (int)(count * RowBytes);
+            var bytes = ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                ZipDirectory.ReadExactly(file, bytes.AsSpan(0, length), Entry.DataOffset + Array.HeaderBytes + start * RowBytes, path);
+                Array.Convert(bytes.AsSpan(0, length), values);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(bytes);
+            }
         }
 
-        /// <summary>The whole array in order, converted, in blocks of whole rows: (first row, values).</summary>
-        public void ForEachBlock(SafeFileHandle file, string path, Action<long, double[]> block)
+        /// <summary>The whole array in order, converted, in blocks of whole rows: (first row, values), the values valid during the call only.</summary>
+        public void ForEachBlock(SafeFileHandle file, string path, BlockAction block)
         {
             long rows = Array.Shape.Length == 0 ? 1 : Array.Shape[0];
             long perBlock = Math.Max(1, BlockBytes / Math.Max(1, RowBytes));
             using var stream = Open(file, Entry);
             stream.ReadExactly(new byte[Array.HeaderBytes]);
-            for (long row = 0; row < rows; row += perBlock)
+            var bytes = ArrayPool<byte>.Shared.Rent((int)(Math.Min(perBlock, rows) * RowBytes));
+            var values = ArrayPool<double>.Shared.Rent((int)(Math.Min(perBlock, rows) * RowValues));
+            try
             {
-                long count = Math.Min(perBlock, rows - row);
-                var bytes = new byte[count * RowBytes];
-                try
+                for (long row = 0; row < rows; row += perBlock)
                 {
-                    stream.ReadExactly(bytes);
+                    long count = Math.Min(perBlock, rows - row);
+                    var chunk = bytes.AsSpan(0, (int)(count * RowBytes));
+                    try
+                    {
+                        stream.ReadExactly(chunk);
+                    }
+                    catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
+                    {
+                        throw new DataFormatException($"{path}: array '{Name}' ends early or is damaged ({e.Message})");
+                    }
+                    var converted = values.AsSpan(0, (int)(count * RowValues));
+                    Array.Convert(chunk, converted);
+                    block(row, converted);
                 }
-                catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
-                {
-                    throw new DataFormatException($"{path}: array '{Name}' ends early or is damaged ({e.Message})");
-                }
-                var values = new double[count * RowValues];
-                Array.Convert(bytes, values);
-                block(row, values);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(bytes);
+                ArrayPool<double>.Shared.Return(values);
             }
         }
 
