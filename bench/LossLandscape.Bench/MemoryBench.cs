@@ -14,8 +14,8 @@ namespace LossLandscape.Bench;
 /// (Hutchinson, 10 probes) — a child process builds the data and the model, resets its peak (VmHWM) and computes in batches
 /// of B rows, then of all d rows at once. Printed: the computation's own peak (above the resident set after loading) and the
 /// process's peak, each measured once (memory is deterministic here, not a timing).
-/// With <c>--source file</c> the rows are first written to an .npz file (<see cref="NpzSource.Save"/>) and the child reads
-/// them from it batch by batch (<see cref="NpzSource"/>), holding no copy of all rows, and only in batches of B.
+/// With <c>--source file</c> the rows are first written to an .npz file (<see cref="ArrayFileSource.SaveNpz"/>) and the child reads
+/// them from it batch by batch (<see cref="ArrayFileSource"/>), holding no copy of all rows, and only in batches of B.
 /// Options: <c>--rows 100000,1000000</c>, <c>--batch 10000</c>, <c>--inputs 10</c>, <c>--hidden 64</c>,
 /// <c>--source memory|file</c>, <c>--quantities evaluate,lanczos,trace</c>, <c>--lanczos-steps 30</c>.
 /// </summary>
@@ -44,7 +44,7 @@ public static class MemoryBench
         {
             foreach (int d in rows.Where(_ => source == "file"))
             {
-                NpzSource.Save(Rows(d, inputs), Path.Combine(dir, $"{d}.npz"));
+                ArrayFileSource.SaveNpz(Rows(d, inputs), Path.Combine(dir, $"{d}.npz"));
             }
             Table(quantities, rows, batch, inputs, hidden, steps, source == "file" ? dir : null);
         }
@@ -83,7 +83,7 @@ public static class MemoryBench
         int inputs = int.Parse(args[3], CultureInfo.InvariantCulture), hidden = int.Parse(args[4], CultureInfo.InvariantCulture);
         int steps = int.Parse(args[5], CultureInfo.InvariantCulture);
         TorchRuntime.EnsureInitialized();
-        IDataSource data = args[6] == "memory" ? Rows(d, inputs) : NpzSource.Open(args[6]);
+        IDataSource data = args[6] == "memory" ? Rows(d, inputs) : ArrayFileSource.OpenNpz(args[6]);
         using var file = data as IDisposable;
         var mlp = new Mlp(inputs, [new HiddenLayer(hidden, ActivationRegistry.Default)], 1);
         using var model = new NetworkModel(mlp, mlp.InitialParameters(1));

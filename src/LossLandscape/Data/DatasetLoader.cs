@@ -5,8 +5,9 @@ using LossLandscape.Engine;
 namespace LossLandscape.Data;
 
 /// <summary>
-/// Turns a data argument into a <see cref="Dataset"/>: a CSV path, <c>builtin:NAME</c> for the
-/// embedded real datasets (digits, iris, diabetes), or <c>synthetic:D,P[,L[,SEED]]</c>.
+/// Turns a data argument into rows: a CSV path, an .npz path, <c>idx:DIR</c> (the MNIST family's IDX files),
+/// <c>builtin:NAME</c> for the embedded real datasets (digits, iris, diabetes) and Debian's Fashion-MNIST
+/// (<c>builtin:fashion-mnist</c>), or <c>synthetic:D,P[,L[,SEED]]</c>.
 /// </summary>
 public static class DatasetLoader
 {
@@ -16,16 +17,28 @@ public static class DatasetLoader
     /// <summary>The data every command uses when none is given: Fisher's iris (150 × 4), <c>builtin:iris</c>.</summary>
     public const string DefaultSource = "builtin:iris";
 
-    /// <summary>Loads <paramref name="source"/> (or <see cref="DefaultSource"/> when null) with its targets chosen by <paramref name="spec"/>.</summary>
-    /// <param name="source">A CSV path, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
+    /// <summary>Where Debian's package <c>dataset-fashion-mnist</c> puts its IDX files, read as <c>builtin:fashion-mnist</c>.</summary>
+    public const string FashionMnistDirectory = "/usr/share/datasets/fashion-mnist";
+
+    /// <summary>Loads <paramref name="source"/> (or <see cref="DefaultSource"/> when null) with its targets chosen by <paramref name="spec"/>, all rows in memory.</summary>
+    /// <param name="source">A CSV or .npz path, <c>idx:DIR</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
     /// <param name="spec">The target columns.</param>
     /// <param name="budgetBytes">The memory budget of the data (the float64 arrays of a CSV, see <see cref="FromCsv"/>; <see cref="SyntheticData.Gaussian"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="split">The split of an IDX source: <c>train</c> (default) or <c>test</c>.</param>
     /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
     /// <exception cref="LandscapeInputException">d·p or d·ℓ values do not fit one .NET array.</exception>
     /// <exception cref="MemoryBudgetExceededException">The data would exceed <paramref name="budgetBytes"/>.</exception>
-    public static Dataset Load(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static Dataset Load(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes, string split = "train")
     {
+        ArgumentNullException.ThrowIfNull(spec);
         source ??= DefaultSource;
+        if (ArrayFiles(source, spec, split) is { } files)
+        {
+            using (files)
+            {
+                return files.Load(budgetBytes);
+            }
+        }
         if (source.StartsWith("builtin:", StringComparison.Ordinal))
         {
             string name = source["builtin:".Length..];
@@ -36,42 +49,57 @@ public static class DatasetLoader
         {
             return Synthetic(source, budgetBytes);
         }
-        if (IsNpz(source))
-        {
-            var opened = Open(source, spec, budgetBytes);
-            using (opened as IDisposable)
-            {
-                return opened.Load(budgetBytes);
-            }
-        }
         return FromCsv(source, spec, budgetBytes);
     }
 
     /// <summary>
-    /// Opens <paramref name="source"/> as rows read batch by batch: an <c>.npz</c> file as a <see cref="NpzSource"/> (its
-    /// rows read from the file per batch, see <see cref="NpzSource.Open"/>), anything else loaded as <see cref="Load"/> does.
+    /// Opens <paramref name="source"/> as rows read batch by batch: array files (an <c>.npz</c>, <c>idx:DIR</c>,
+    /// <c>builtin:fashion-mnist</c>) as an <see cref="ArrayFileSource"/>, each batch read from the files; anything else
+    /// loaded into memory as <see cref="Load"/> does. Dispose what it returns when it is disposable (it holds files open).
     /// </summary>
-    /// <param name="source">A CSV or .npz path, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
-    /// <param name="spec">The target columns of a CSV; an .npz names its targets itself (array <c>y</c>), and refuses columns.</param>
+    /// <param name="source">A CSV or .npz path, <c>idx:DIR</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
+    /// <param name="spec">The target columns of a CSV; array files name their targets themselves, and refuse columns.</param>
     /// <param name="budgetBytes">The memory budget of data held in memory; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="split">The split of an IDX source: <c>train</c> (default) or <c>test</c>.</param>
     /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
     /// <exception cref="MemoryBudgetExceededException">Data held in memory would exceed <paramref name="budgetBytes"/>.</exception>
-    public static IDataSource Open(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static IDataSource Open(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes, string split = "train")
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (source is not null && IsNpz(source))
-        {
-            if (spec.OneHot is not null || spec.Targets.Count > 0)
-            {
-                throw new DataFormatException($"{source}: an .npz file has no columns to choose: its targets are its array y (integer class labels of shape (d,) become one-hot targets)");
-            }
-            return NpzSource.Open(source, budgetBytes);
-        }
-        return Load(source, spec, budgetBytes);
+        source ??= DefaultSource;
+        return ArrayFiles(source, spec, split) ?? (IDataSource)Load(source, spec, budgetBytes);
     }
 
     /// <summary>Whether <paramref name="source"/> names an .npz file (by its extension).</summary>
     public static bool IsNpz(string source) => source.EndsWith(".npz", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The array files <paramref name="source"/> names, opened, or null when it names none.</summary>
+    private static ArrayFileSource? ArrayFiles(string source, TargetSpec spec, string split)
+    {
+        bool npz = IsNpz(source), idx = source.StartsWith("idx:", StringComparison.Ordinal), fashion = source == "builtin:fashion-mnist";
+        if (!(npz || idx || fashion))
+        {
+            return null;
+        }
+        if (spec.OneHot is not null || spec.Targets.Count > 0)
+        {
+            throw new DataFormatException($"{source}: array files have no columns to choose: the targets are their labels or their array y (integer class labels of shape (d,) become one-hot targets)");
+        }
+        if (npz)
+        {
+            return ArrayFileSource.OpenNpz(source);
+        }
+        string directory = idx ? source["idx:".Length..] : FashionMnistDirectory;
+        if (fashion && !Directory.Exists(directory))
+        {
+            throw new DataFormatException($"builtin:fashion-mnist reads Debian's package dataset-fashion-mnist ({FashionMnistDirectory}), which is not installed here; install it with: apt-get install dataset-fashion-mnist");
+        }
+        if (idx && !Directory.Exists(directory))
+        {
+            throw new DataFormatException($"{source}: no directory {directory}");
+        }
+        return ArrayFileSource.OpenIdx(directory, split, source);
+    }
 
     /// <summary>
     /// Reads a CSV file with a header row, streaming: one pass checks the rows and counts them, the float64 arrays
@@ -112,7 +140,7 @@ public static class DatasetLoader
     {
         if (!BuiltinNames.Contains(name))
         {
-            throw new DataFormatException($"builtin:{name}: no such embedded dataset; expected one of: {string.Join(", ", BuiltinNames.Select(n => "builtin:" + n))}");
+            throw new DataFormatException($"builtin:{name}: no such embedded dataset; expected one of: {string.Join(", ", BuiltinNames.Select(n => "builtin:" + n))}, or builtin:fashion-mnist (Debian's package)");
         }
     }
 

@@ -7,7 +7,7 @@ namespace LossLandscape.Data;
 /// (<see cref="InputShape"/>: [p] for a table's row, [c, h, w] for an image), with ℓ targets yᵢ ∈ ℝ^ℓ each. Every
 /// full-data quantity of the library is a sum over batches read from a source, so a source need not hold all rows in
 /// memory at once: <see cref="Dataset"/> does (the CSV, <c>builtin:</c> and <c>synthetic:</c> data), a
-/// <see cref="NpzSource"/> reads each batch from its file.
+/// <see cref="ArrayFileSource"/> reads each batch from its files (NumPy .npz, IDX).
 /// </summary>
 /// <remarks>
 /// Values are finite (a source checks them when it is opened). Reads are exact: the same rows give the same float64

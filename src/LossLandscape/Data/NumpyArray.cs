@@ -98,6 +98,51 @@ internal sealed record NumpyArray(NumpyKind Kind, int ItemSize, bool BigEndian, 
         return new NumpyArray(kind, size, descr.Groups[1].Value == ">" && size > 1, shape, length);
     }
 
+    /// <summary>Reads an .npy header from the start of <paramref name="stream"/> (see <see cref="Parse"/>).</summary>
+    public static NumpyArray ReadNpy(Stream stream, string what)
+    {
+        var prefix = new byte[12];
+        stream.ReadExactly(prefix);
+        var header = new byte[HeaderLength(prefix, what)];
+        prefix.AsSpan(0, Math.Min(prefix.Length, header.Length)).CopyTo(header);
+        if (header.Length > prefix.Length)
+        {
+            stream.ReadExactly(header.AsSpan(prefix.Length));
+        }
+        return Parse(header, what);
+    }
+
+    /// <summary>
+    /// Reads the header of an IDX file (the MNIST family's format) from the start of <paramref name="stream"/>: two zero
+    /// bytes, the element type (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64), the number of
+    /// dimensions, and each dimension as a big-endian int32; the values follow, big-endian, C-ordered.
+    /// </summary>
+    /// <exception cref="DataFormatException">Not an IDX header: the magic number is named.</exception>
+    public static NumpyArray ReadIdx(Stream stream, string what)
+    {
+        var magic = new byte[4];
+        stream.ReadExactly(magic);
+        (NumpyKind Kind, int Size)? type = magic[2] switch
+        {
+            0x08 => (NumpyKind.Unsigned, 1),
+            0x09 => (NumpyKind.Signed, 1),
+            0x0B => (NumpyKind.Signed, 2),
+            0x0C => (NumpyKind.Signed, 4),
+            0x0D => (NumpyKind.Float, 4),
+            0x0E => (NumpyKind.Float, 8),
+            _ => null,
+        };
+        if (magic[0] != 0 || magic[1] != 0 || type is null || magic[3] == 0)
+        {
+            throw new DataFormatException(FormattableString.Invariant(
+                $"{what}: not an IDX file (magic number 0x{BinaryPrimitives.ReadUInt32BigEndian(magic):X8}; an IDX file starts 0x000008NN for bytes, 0x00000DNN for floats, NN its number of dimensions)"));
+        }
+        var dims = new byte[4 * magic[3]];
+        stream.ReadExactly(dims);
+        var shape = Enumerable.Range(0, magic[3]).Select(k => (long)BinaryPrimitives.ReadUInt32BigEndian(dims.AsSpan(4 * k))).ToArray();
+        return new NumpyArray(type.Value.Kind, type.Value.Size, type.Value.Size > 1, shape, 4 + dims.Length);
+    }
+
     /// <summary>
     /// The .npy version 1 header of a little-endian float64 C-ordered array of <paramref name="shape"/>, padded (with
     /// spaces and a newline) so that the values begin at a multiple of 64 bytes, as NumPy writes it.

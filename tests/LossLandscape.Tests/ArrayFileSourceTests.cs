@@ -7,11 +7,11 @@ using static TorchSharp.torch;
 namespace LossLandscape.Tests;
 
 /// <summary>
-/// Issue 20 §2: a data source read from its file batch by batch (<see cref="NpzSource"/>, NumPy's .npz), rows of any
+/// Issue 20 §2: a data source read from its file batch by batch (<see cref="ArrayFileSource"/>, NumPy's .npz), rows of any
 /// shape, and every full-data quantity on it equal to the same rows held in memory. The fixtures in Fixtures/npz were
-/// written by NumPy 1.24 itself (make_npz.py there); the case table's data is written by <see cref="NpzSource.Save"/>.
+/// written by NumPy 1.24 itself (make_npz.py there); the case table's data is written by <see cref="ArrayFileSource.SaveNpz"/>.
 /// </summary>
-public sealed class NpzSourceTests
+public sealed class ArrayFileSourceTests
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "npz", name);
 
@@ -29,7 +29,7 @@ public sealed class NpzSourceTests
     {
         TorchRuntime.EnsureInitialized();
         var csv = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(40);
-        using var npz = (NpzSource)DatasetLoader.Open(Fixture("digits40.npz"), TargetSpec.LastColumn);
+        using var npz = (ArrayFileSource)DatasetLoader.Open(Fixture("digits40.npz"), TargetSpec.LastColumn);
         Assert.False(npz.Resident);
         Assert.Equal(40, npz.Count);
         Assert.Equal([1L, 8, 8], npz.InputShape);
@@ -49,9 +49,9 @@ public sealed class NpzSourceTests
         var index = tensor(new long[] { 5, 0, 39, 5 });
         Equal(allX.index_select(0, index).reshape(4, 1, 8, 8), rx);
         Equal(allY.index_select(0, index), ry);
-        // The compressed file (numpy.savez_compressed) is read once, into memory, with the same rows.
-        var compressed = DatasetLoader.Open(Fixture("digits40_compressed.npz"), TargetSpec.LastColumn);
-        Assert.IsType<Dataset>(compressed);
+        // The compressed file (numpy.savez_compressed) is read per batch too, from a decompressed copy, with the same rows.
+        using var compressed = (ArrayFileSource)DatasetLoader.Open(Fixture("digits40_compressed.npz"), TargetSpec.LastColumn);
+        Assert.False(compressed.Resident);
         Equal(npz.Read(0, 40).Inputs, compressed.Read(0, 40).Inputs);
         Equal(npz.Read(0, 40).Targets, compressed.Read(0, 40).Targets);
     }
@@ -63,7 +63,7 @@ public sealed class NpzSourceTests
     public void Every_Element_Type_Converts_To_The_Exact_Float64_Value(string file, int outputs)
     {
         TorchRuntime.EnsureInitialized();
-        using var npz = (NpzSource)NpzSource.Open(Fixture(file));
+        using var npz = ArrayFileSource.OpenNpz(Fixture(file));
         Assert.Equal(30, npz.Count);
         Assert.Equal(outputs, npz.OutputDim);
         var (x, y) = npz.Read(0, 30);
@@ -88,11 +88,73 @@ public sealed class NpzSourceTests
     [InlineData("no_y.npz", "no array 'y' (the file holds x, targets)")]
     [InlineData("short_y.npz", "y has shape (29, 2); with 30 rows of x it must be (30,) or (30, ℓ)")]
     [InlineData("nan.npz", "x[7] has the value NaN at position 4 of its row; data values must be finite")]
+    [InlineData("negative_label.npz", "y[0] is the class label -1, out of range; class labels are 0 … C − 1")]
     public void A_File_That_Cannot_Be_Used_Is_Refused_Naming_Why(string file, string why)
     {
-        var e = Assert.Throws<DataFormatException>(() => NpzSource.Open(Fixture(file)));
+        var e = Assert.Throws<DataFormatException>(() => ArrayFileSource.OpenNpz(Fixture(file)).Dispose());
         Assert.Contains(why, e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Theory]
+    [InlineData("digits40")]
+    [InlineData("digits40gz")]
+    public void Idx_Files_Plain_Or_Gzipped_Give_One_Channel_Images_With_Pixels_Divided_By_255(string folder)
+    {
+        TorchRuntime.EnsureInitialized();
+        var csv = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(40);
+        string directory = Path.Combine(AppContext.BaseDirectory, "Fixtures", "idx", folder);
+        foreach (var (split, count) in new[] { ("train", 40), ("test", 10) })
+        {
+            using var idx = (ArrayFileSource)DatasetLoader.Open("idx:" + directory, TargetSpec.LastColumn, split: split);
+            Assert.False(idx.Resident);
+            Assert.Equal(count, idx.Count);
+            Assert.Equal([1L, 8, 8], idx.InputShape);
+            Assert.Equal(Enumerable.Range(0, 10).Select(c => $"labels={c}"), idx.TargetNames);
+            var (x, y) = idx.Read(0, count);
+            var (cx, cy) = csv.Read(0, count);
+            Equal((cx / 255.0).reshape(count, 1, 8, 8), x);
+            Equal(cy, y);
+            var (rx, _) = idx.ReadRows([count - 1, 2]);
+            Equal(x.index_select(0, tensor(new long[] { count - 1, 2 })), rx);
+        }
+    }
+
+    [Theory]
+    [InlineData("badmagic", "train-images-idx3-ubyte: not an IDX file (magic number 0x03080000")]
+    [InlineData("short", "train-images-idx3-ubyte: 'images' of shape (40, 8, 8) and type uint8 needs 2576 bytes, the file holds 2476 (is it cut short?)")]
+    [InlineData("missing", "no train-images-idx3-ubyte (or train-images-idx3-ubyte.gz) in")]
+    public void A_Malformed_Idx_Directory_Is_Refused_In_One_Line_Naming_The_File(string folder, string why)
+    {
+        string directory = Path.Combine(AppContext.BaseDirectory, "Fixtures", "idx", folder);
+        if (folder == "missing")
+        {
+            directory = Path.Combine(AppContext.BaseDirectory, "Fixtures", "npz");
+        }
+        var e = Assert.Throws<DataFormatException>(() => ((IDisposable)DatasetLoader.Open("idx:" + directory, TargetSpec.LastColumn)).Dispose());
+        Assert.Contains(why, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Builtin_Fashion_Mnist_Reads_Debians_Package_Or_Names_The_Command_That_Installs_It()
+    {
+        TorchRuntime.EnsureInitialized();
+        if (!Directory.Exists(DatasetLoader.FashionMnistDirectory))
+        {
+            var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Open("builtin:fashion-mnist", TargetSpec.LastColumn));
+            Assert.Contains("apt-get install dataset-fashion-mnist", e.Message, StringComparison.Ordinal);
+            return;
+        }
+        using var train = (ArrayFileSource)DatasetLoader.Open("builtin:fashion-mnist", TargetSpec.LastColumn);
+        Assert.Equal(60_000, train.Count);
+        Assert.Equal([1L, 28, 28], train.InputShape);
+        Assert.Equal(10, train.OutputDim);
+        using var test = (ArrayFileSource)DatasetLoader.Open("builtin:fashion-mnist", TargetSpec.LastColumn, split: "test");
+        Assert.Equal(10_000, test.Count);
+        var (x, _) = test.Read(9_999, 1);
+        Assert.InRange(x.min().item<double>(), 0.0, 1.0);
+        Assert.InRange(x.max().item<double>(), 0.0, 1.0);
     }
 
     [Fact]
@@ -107,8 +169,8 @@ public sealed class NpzSourceTests
             {
                 using var scope = NewDisposeScope();
                 string path = Path.Combine(dir, $"case{checkedCases}.npz");
-                NpzSource.Save(c.Data, path, batchRows: 2);
-                using var file = (NpzSource)NpzSource.Open(path);
+                ArrayFileSource.SaveNpz(c.Data, path, batchRows: 2);
+                using var file = ArrayFileSource.OpenNpz(path);
                 Assert.False(file.Resident);
                 using var model = new NetworkModel(c.Network, c.Parameters);
                 int d = c.Data.Count;
@@ -166,7 +228,7 @@ public sealed class NpzSourceTests
         try
         {
             string source = "synthetic:12,3,1,4", npz = Path.Combine(dir, "rows.npz"), model = Path.Combine(dir, "m.json");
-            NpzSource.Save(DatasetLoader.Load(source, TargetSpec.LastColumn), npz);
+            ArrayFileSource.SaveNpz(DatasetLoader.Load(source, TargetSpec.LastColumn), npz);
             var trained = CliTests.Run(["train", "--data", source, "--hidden", "6", "--optimizer", "gauss-newton", "--steps", "40", "--seed", "1", "--out", model]);
             Assert.True(trained.Code == 0, trained.Err);
             string[] args = command switch
@@ -252,8 +314,8 @@ public sealed class NpzSourceTests
         var path = Path.Combine(Path.GetTempPath(), $"landscape-images-{Environment.ProcessId}.npz");
         try
         {
-            NpzSource.Save(data, path);
-            using var file = (NpzSource)NpzSource.Open(path);
+            ArrayFileSource.SaveNpz(data, path);
+            using var file = ArrayFileSource.OpenNpz(path);
             Assert.Equal([1L, 4, 4], file.InputShape);
             using var map = new ResidualMap(landscape.Model, file, batchSize: 3);
             Assert.True(Math.Abs(direct - map.Loss()) <= 1e-12 * Math.Max(1, direct));
