@@ -53,7 +53,7 @@ public static class MemoryBench
         int d = int.Parse(args[1], CultureInfo.InvariantCulture), b = int.Parse(args[2], CultureInfo.InvariantCulture);
         int inputs = int.Parse(args[3], CultureInfo.InvariantCulture), hidden = int.Parse(args[4], CultureInfo.InvariantCulture);
         TorchRuntime.EnsureInitialized();
-        var data = SyntheticData.Gaussian(d, inputs, 1, seed: 20, budgetBytes: long.MaxValue);
+        var data = SyntheticData.Gaussian(d, inputs, 1, seed: 20, limits: new RunLimits(long.MaxValue));
         var mlp = new Mlp(inputs, [new HiddenLayer(hidden, ActivationRegistry.Default)], 1);
         using var model = new NetworkModel(mlp, mlp.InitialParameters(1));
         using var map = new ResidualMap(model, data, batchSize: b);

@@ -64,11 +64,14 @@ internal abstract record LandscapeSettings
     /// <summary><c>--cluster FILE</c>, or null: the problem in this process.</summary>
     public string? Cluster { get; init; }
 
-    /// <summary><c>--budget-gb G</c>: the memory budget in GB (default <see cref="MemoryBudget.DefaultBytes"/>).</summary>
-    public double BudgetGigabytes { get; init; } = MemoryBudget.DefaultBytes / 1e9;
+    /// <summary><c>--budget-gb G</c>: the memory budget in GB (default <see cref="CurvatureOptions.DefaultBudgetGigabytes"/>).</summary>
+    public double BudgetGigabytes { get; init; } = CurvatureOptions.DefaultBudgetGigabytes;
 
     /// <summary>The budget in bytes (<see cref="CurvatureOptions.BudgetBytes"/>; throws <see cref="UsageException"/> for a budget that is not positive).</summary>
     public long MemoryBudgetBytes() => CurvatureOptions.BudgetBytes(BudgetGigabytes);
+
+    /// <summary>The budget as the library's limits, without a token or a progress sink: for the size checks of the validation step.</summary>
+    public RunLimits Limits() => new(MemoryBudgetBytes());
 }
 
 /// <summary>
@@ -86,11 +89,11 @@ internal sealed record DataSettings(string? Source, IReadOnlyList<string> Target
         }
     }
 
-    /// <summary>Loads the data (a bad file or column is a <see cref="DataFormatException"/>), deduplicated if asked; synthetic data is checked against <paramref name="budgetBytes"/>.</summary>
-    public Dataset Load(long budgetBytes = MemoryBudget.DefaultBytes)
+    /// <summary>Loads the data (a bad file or column is a <see cref="DataFormatException"/>), deduplicated if asked; its arrays are checked against the budget of <paramref name="limits"/>.</summary>
+    public Dataset Load(RunLimits? limits = null)
     {
         Validate();
-        var data = DatasetLoader.Load(Source, new TargetSpec(Targets, OneHot), budgetBytes);
+        var data = DatasetLoader.Load(Source, new TargetSpec(Targets, OneHot), limits);
         return Dedupe ? data.Dedupe() : data;
     }
 }
