@@ -35,7 +35,7 @@ public static class ConnectBench
     {
         TorchRuntime.EnsureInitialized();
         var names = BenchArgs.Text(args, "--settings", string.Join(",", Settings.Select(s => s.Name))).Split(',');
-        int budget = int.Parse(BenchArgs.Text(args, "--budget", ConnectOptions.DefaultBudget.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+        int budget = int.Parse(BenchArgs.Text(args, "--budget", ConnectOptions.DefaultMaxEvaluations.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
         int trainSteps = int.Parse(BenchArgs.Text(args, "--train-steps", "3000"), CultureInfo.InvariantCulture);
         int repeats = BenchRunner.Repeats(args);
         var methods = BenchArgs.Text(args, "--methods", "linear,bezier,polychain,neb,manifold").Split(',')
@@ -74,7 +74,7 @@ public static class ConnectBench
                     Console.WriteLine($"| manifold | {(aligned ? "yes" : "no")} | endpoints not on M | | | | | | | | | | |");
                     continue;
                 }
-                var options = new ConnectOptions(Budget: budget, Tolerance: tolerance);
+                var options = new ConnectOptions(MaxEvaluations: budget, Tolerance: tolerance);
                 ConnectionResult r = null!; // set by the warm-up run
                 var outcomes = new HashSet<string>();
                 var time = BenchRunner.Measure(repeats, () =>

@@ -95,7 +95,7 @@ public static class CsvBench
         ScaleBench.ResetPeak();
         long before = BenchRunner.Status("VmRSS:");
         var watch = Stopwatch.StartNew();
-        var data = reader == "streaming" ? DatasetLoader.Load(path, TargetSpec.Classes("label"), budget) : WholeFileReader.Load(path, "label");
+        var data = reader == "streaming" ? DatasetLoader.Load(path, TargetSpec.Classes("label"), new RunLimits(budget)) : WholeFileReader.Load(path, "label");
         double seconds = watch.Elapsed.TotalSeconds;
         long peak = BenchRunner.Status("VmHWM:") - before;
         if (data.Count < 1 || data.InputDim != Pixels || data.OutputDim != Classes)

@@ -56,7 +56,7 @@ public static class MemoryBench
     }
 
     /// <summary>The bench's rows: d synthetic Gaussian rows of p inputs and one target (seed 20).</summary>
-    private static Dataset Rows(int d, int inputs) => SyntheticData.Gaussian(d, inputs, 1, seed: 20, budgetBytes: long.MaxValue);
+    private static Dataset Rows(int d, int inputs) => SyntheticData.Gaussian(d, inputs, 1, seed: 20, limits: new RunLimits(long.MaxValue));
 
     private static void Table(string[] quantities, int[] rows, int batch, int inputs, int hidden, int steps, string? files)
     {

@@ -93,17 +93,21 @@ public static class ScaleBench
         {
             string label = index < 0 ? "warm-up" : $"run {index + 1}/{_repeats}";
             index++;
-            using var gaussNewton = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budget));
+            using var gaussNewton = new GaussNewton();
             describe = gaussNewton.Describe();
             var watch = Stopwatch.StartNew();
             double last = 0;
-            var progress = new SynchronousProgress<TrainingProgress>(p =>
+            var progress = new SynchronousProgress<ProgressReport>(report =>
             {
+                if (report is not TrainingProgress p)
+                {
+                    return;
+                }
                 double now = watch.Elapsed.TotalSeconds;
                 Console.WriteLine(FormattableString.Invariant($"  GN {label} step {p.Step}: L = {p.Loss:e3} ({now - last:0.0} s, peak {Peak():0.00} GB)"));
                 last = now;
             });
-            return Trainer.Run(map, gaussNewton, new TrainingOptions(steps, target), progress);
+            return Trainer.Run(map, gaussNewton, new TrainingOptions(steps, target), new RunLimits(budget, Progress: progress));
         }, before: () => ParameterVector.Set(map.Model, start));
         var end = OnManifoldTest.At(map);
         Rows.Add(FormattableString.Invariant(
@@ -113,7 +117,7 @@ public static class ScaleBench
 
     private static void Certify(ResidualMap map, long budget)
     {
-        var (time, peak, cert) = Repeat(() => Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: budget)));
+        var (time, peak, cert) = Repeat(() => Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram), new RunLimits(budget)));
         var j = cert.Jacobian;
         Rows.Add(FormattableString.Invariant(
             $"| certify --method gram (whole: residuals, Gram, rank test, inertia) | {BenchRunner.S(time)} | {peak:0.00} GB | rank {j.Rank} of {cert.Constraints} ({(j.Decided ? "decided" : "NOT decided")}; {j.Basis}; σmin ≥ {j.SigmaMin:e3}, σmax ≈ {j.SigmaMax:e3}, tol {j.Tolerance:e3}); on M {(cert.OnManifold ? "yes" : "no")}; inertia {cert.Hessian.Positive}/{cert.Hessian.Zero}/{cert.Hessian.Negative} ({(cert.Hessian.Decided ? "decided" : "NOT decided")}) |"));

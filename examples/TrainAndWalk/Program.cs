@@ -17,7 +17,7 @@ using var landscape = Landscape.For(new NetworkPoint(mlp, mlp.InitialParameters(
 Console.WriteLine($"n = {landscape.ParameterCount}, ℓd = {landscape.Constraints}");
 
 // Gauss–Newton / Levenberg–Marquardt (the default optimizer of Landscape.Train) until L is zero in float64.
-var run = landscape.Train(new(Steps: 50));
+var run = landscape.Train(new(MaxIterations: 50));
 Console.WriteLine($"training: {run.Status} after {run.Steps} steps, L {run.InitialLoss:G4} → {run.BestLoss:G4} (target {run.TargetLoss:G3}), {run.Seconds:0.00} s");
 
 var certificate = landscape.Certify();

@@ -53,9 +53,8 @@ internal sealed class CliContext
 
     /// <summary>
     /// Runs <paramref name="work"/> with a progress bar when the console is interactive (a terminal);
-    /// otherwise runs it silently. <paramref name="work"/> reports fractions in [0, 1] and a status, either as
-    /// (fraction, status) or as the library's <see cref="ProgressReport"/> (stage, fraction): the bar moves with the
-    /// fraction and its description names the stage.
+    /// otherwise runs it silently. <paramref name="work"/> reports the library's <see cref="ProgressReport"/>s (stage,
+    /// fraction in [0, 1]): the bar moves with the fraction and its description names the stage.
     /// </summary>
     public T WithProgress<T>(string description, Func<ProgressSink, T> work)
     {
@@ -73,7 +72,7 @@ internal sealed class CliContext
                 result = work(new ProgressSink(r =>
                 {
                     task.Value = Math.Clamp(r.Fraction, 0, 1);
-                    task.Description = Markup.Escape($"{description}: {r.Status}");
+                    task.Description = Markup.Escape($"{description}: {r.Stage}");
                 }));
                 task.Value = 1.0;
             });
@@ -82,23 +81,15 @@ internal sealed class CliContext
 }
 
 /// <summary>
-/// A synchronous progress sink for <see cref="CliContext.WithProgress{T}"/>: takes the CLI's (fraction, status) pairs and the
-/// library's <see cref="ProgressReport"/>s alike, on the caller's thread.
+/// A synchronous progress sink for <see cref="CliContext.WithProgress{T}"/>: takes the library's <see cref="ProgressReport"/>s
+/// (<see cref="RunLimits.Progress"/>) on the caller's thread.
 /// </summary>
-public sealed class ProgressSink : IProgress<(double Fraction, string Status)>, IProgress<ProgressReport>
+public sealed class ProgressSink(Action<ProgressReport> report) : IProgress<ProgressReport>
 {
-    private readonly Action<(double Fraction, string Status)> _report;
-
-    /// <summary>Creates a sink that hands each report to <paramref name="report"/>.</summary>
-    public ProgressSink(Action<(double Fraction, string Status)> report) => _report = report;
-
-    /// <inheritdoc/>
-    public void Report((double Fraction, string Status) value) => _report(value);
-
     /// <inheritdoc/>
     public void Report(ProgressReport value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        _report((value.Fraction, value.Stage));
+        report(value);
     }
 }

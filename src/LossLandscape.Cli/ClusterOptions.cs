@@ -30,8 +30,10 @@ internal static class ClusterOptions
     /// <param name="point">The starting point.</param>
     /// <param name="exponent">The loss exponent a.</param>
     /// <param name="batchSize">Rows per autograd batch within a shard, or null for all.</param>
+    /// <param name="cancellation">The session's token, checked before every round of shard calls (<see cref="ClusterSession.Cancellation"/>).</param>
     /// <exception cref="LandscapeInputException">A bad file, no silo reachable, more shards than rows, or workers that read other data.</exception>
-    public static ClusterConnection Open(CliContext context, LandscapeSettings settings, string path, Dataset rows, NetworkPoint point, double exponent = 2.0, int? batchSize = null)
+    public static ClusterConnection Open(CliContext context, LandscapeSettings settings, string path, Dataset rows, NetworkPoint point, double exponent = 2.0, int? batchSize = null,
+        CancellationToken cancellation = default)
     {
         var config = ClusterConfig.Load(path);
         var data = settings.Data ?? throw new InvalidOperationException("--cluster needs the data options");
@@ -44,7 +46,7 @@ internal static class ClusterOptions
         try
         {
             var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),
-                config, source, rows, point, exponent, batchSize);
+                config, source, rows, point, exponent, batchSize, cancellation);
             var err = context.Err;
             session.OnRetry = r =>
             {

@@ -198,7 +198,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             Json = _json is null ? null : result.GetValue(_json),
             Seed = _seed is null ? 0 : result.GetValue(_seed),
             BatchSize = _batchSize is null ? null : result.GetValue(_batchSize),
-            BudgetGigabytes = _budget is null ? MemoryBudget.DefaultBytes / 1e9 : result.GetValue(_budget),
+            BudgetGigabytes = _budget is null ? Commands.CurvatureOptions.DefaultBudgetGigabytes : result.GetValue(_budget),
             Cluster = _cluster is null ? own.Cluster : result.GetValue(_cluster),
         });
     }
@@ -238,9 +238,11 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     protected internal virtual IEnumerable<(string Option, string? Path)> OutputFiles(TSettings settings) => [];
 
     /// <summary>
-    /// Whether SIGINT and SIGTERM stop the command's work rather than the process from the moment it starts (before the
-    /// loading), for a command whose work runs in <see cref="CommandRun.ProgressUntilCtrlC{T}"/> and writes what it has
-    /// (default false: the signals end the process until such work begins).
+    /// Whether the command's work keeps a best point and writes what it has when stopped (training, the walk, the paths), so
+    /// that SIGINT and SIGTERM stop that work rather than the process from the moment it starts (before the loading), and
+    /// the problem stays usable after a signal (default false: the signals end the process until the work begins
+    /// (<see cref="CommandRun.Progress{T}"/>), and then every evaluation of the problem is a check that stops it within one
+    /// batch of rows, writing nothing).
     /// </summary>
     protected virtual bool Interruptible => false;
 
@@ -249,18 +251,20 @@ internal abstract class LandscapeCommand<TSettings, TResult>
 
     /// <summary>
     /// The residual map H of the model on the data: the loss exponent of <see cref="LossExponent"/>, in batches of
-    /// <c>--batch-size</c> rows (default: what the memory budget holds, <see cref="ResidualMap.DefaultBatchSize"/>).
+    /// <c>--batch-size</c> rows (default: what the memory budget holds, <see cref="ResidualMap.DefaultBatchSize"/>), stopped
+    /// within one batch by <paramref name="cancellation"/>.
     /// </summary>
-    private ResidualMap CreateMap(NetworkModel model, IDataSource data, TSettings settings) =>
-        new(model, data, LossExponent(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, settings.MemoryBudgetBytes()));
+    private ResidualMap CreateMap(NetworkModel model, IDataSource data, TSettings settings, RunLimits limits, CancellationToken cancellation) =>
+        new(model, data, LossExponent(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, limits), cancellation);
 
     /// <summary>
     /// <c>--cluster</c>, decided here, once, for every command: the problem of <paramref name="map"/> at <paramref name="point"/>
     /// on the cluster's workers (the same loss exponent and batch size), or null for the map in this process. The loading
     /// calls it for <c>--model</c>, <see cref="CommandRun.ProblemAt"/> for a point the command makes itself.
     /// </summary>
-    private static ClusterConnection? OpenCluster(CliContext context, TSettings settings, IDataSource data, NetworkPoint point, ResidualMap map) =>
-        settings.Cluster is { } clusterFile ? ClusterOptions.Open(context, settings, clusterFile, data.Load(settings.MemoryBudgetBytes()), point, map.Exponent, map.BatchSize) : null;
+    private static ClusterConnection? OpenCluster(CliContext context, TSettings settings, IDataSource data, NetworkPoint point, ResidualMap map, RunLimits limits,
+        CancellationToken cancellation) =>
+        settings.Cluster is { } clusterFile ? ClusterOptions.Open(context, settings, clusterFile, data.Load(limits), point, map.Exponent, map.BatchSize, cancellation) : null;
 
     /// <summary>The exponent a of L = Σ|H_k|^a (default 2, the squared loss; evaluate's <c>--exponent</c> overrides it).</summary>
     protected virtual double LossExponent(TSettings settings) => 2.0;
@@ -335,11 +339,16 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             // Without a model (init, construct, train) the default data is allowed, and said; with one, --data is required.
             context.Err.WriteLine(CommonOptions.DataOptions.DefaultDataNote);
         }
-        var data = settings.Data?.Open(settings.MemoryBudgetBytes());
-        using var dataOwner = data as IDisposable; // a source that reads its file per batch holds the file open
+        // The command's limits: the budget of --budget-gb and the signals' token (RunLimits.Progress is added per stage of work).
+        var limits = new RunLimits(settings.MemoryBudgetBytes(), signals.Token);
+        var data = settings.Data?.Open(limits);
+        using var dataOwner = data as IDisposable; // array files read per batch stay open until the command ends
+        // A command without a best point to keep is stopped within one batch of rows of the problem: its evaluations check
+        // the signals' token. An interruptible one checks it between its own steps and keeps using the problem after it.
+        var problemCancellation = Interruptible ? CancellationToken.None : signals.Token;
         using var model = point?.ToModel();
-        using var map = model is not null && data is not null ? CreateMap(model, data, settings) : null;
-        using var cluster = map is not null ? OpenCluster(context, settings, data!, point!, map) : null;
+        using var map = model is not null && data is not null ? CreateMap(model, data, settings, limits, problemCancellation) : null;
+        using var cluster = map is not null ? OpenCluster(context, settings, data!, point!, map, limits, problemCancellation) : null;
         IResidualProblem? problem = cluster?.Session ?? (IResidualProblem?)map;
         if (problem is not null)
         {
@@ -349,10 +358,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         // A point the command makes itself (construct's network) gets its problem by the same two rules, when it asks.
         Func<NetworkModel, NetworkPoint, (ResidualMap, ClusterConnection?)>? open = data is null ? null : (made, at) =>
         {
-            var madeMap = CreateMap(made, data, settings);
+            var madeMap = CreateMap(made, data, settings, limits, problemCancellation);
             try
             {
-                return (madeMap, OpenCluster(context, settings, data, at, madeMap));
+                return (madeMap, OpenCluster(context, settings, data, at, madeMap, limits, problemCancellation));
             }
             catch
             {
@@ -360,7 +369,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
                 throw;
             }
         };
-        using var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, cluster, open, settings.MemoryBudgetBytes);
+        using var run = new CommandRun(context, settings.Model, point, model, data, problem, signals, limits, cluster, open);
         TResult output;
         try
         {
@@ -368,7 +377,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         }
         catch (OperationCanceledException) when (signals.ExitCode is { } interrupted)
         {
-            // A computation without a best point to keep stopped at a check (CommandRun.Progress): nothing is written.
+            // A computation without a best point to keep stopped at a check of the token: nothing is written.
             context.Err.WriteLine($"landscape: interrupted ({(interrupted == SignalCancellation.SigIntExitCode ? "SIGINT" : "SIGTERM")}); stopped before a result, nothing written");
             return interrupted;
         }
@@ -413,10 +422,9 @@ internal sealed class CommandRun : IDisposable
     private readonly NetworkPoint? _point;
     private readonly NetworkModel? _model;
     private readonly IDataSource? _data;
-    private readonly Func<long>? _budgetBytes;
     private Dataset? _rows;
     private readonly IResidualProblem? _map;
-    private readonly SignalCancellation? _signals;
+    private readonly SignalCancellation _signals;
 
     /// <summary>Creates the run; the clock starts now, after the loading.</summary>
     /// <param name="context">Where the command writes.</param>
@@ -425,19 +433,19 @@ internal sealed class CommandRun : IDisposable
     /// <param name="model">The model at that point, or null.</param>
     /// <param name="data">The data, or null.</param>
     /// <param name="map">The problem of the model on the data (here or on the cluster), or null.</param>
-    /// <param name="signals">The signal handling, or null.</param>
+    /// <param name="signals">The signal handling.</param>
+    /// <param name="limits">The command's limits: the budget of <c>--budget-gb</c> and the signals' token.</param>
     /// <param name="cluster">The cluster connection of <paramref name="map"/>, or null.</param>
     /// <param name="open">
     /// The execution path's rule for the problem of a model the command makes (<see cref="ProblemAt"/>): the map on the data
     /// and, with <c>--cluster</c>, its session; null without data.
     /// </param>
-    /// <param name="budgetBytes">The memory budget of <see cref="Rows"/>.</param>
-    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, IDataSource? data, IResidualProblem? map, SignalCancellation? signals = null,
-        ClusterConnection? cluster = null, Func<NetworkModel, NetworkPoint, (ResidualMap Map, ClusterConnection? Cluster)>? open = null, Func<long>? budgetBytes = null)
+    internal CommandRun(CliContext context, string? modelPath, NetworkPoint? point, NetworkModel? model, IDataSource? data, IResidualProblem? map, SignalCancellation signals,
+        RunLimits limits, ClusterConnection? cluster = null, Func<NetworkModel, NetworkPoint, (ResidualMap Map, ClusterConnection? Cluster)>? open = null)
     {
         _open = open;
-        _budgetBytes = budgetBytes;
         _signals = signals;
+        Limits = limits;
         Cluster = cluster;
         Context = context;
         _modelPath = modelPath;
@@ -466,7 +474,7 @@ internal sealed class CommandRun : IDisposable
     /// The data's rows all in memory, for what needs every row at once (a construction, standardisation, a perturbation):
     /// <see cref="Data"/> itself when it is in memory, else its rows read once, priced against the memory budget.
     /// </summary>
-    public Dataset Rows => _rows ??= Data.Load(_budgetBytes?.Invoke() ?? MemoryBudget.DefaultBytes);
+    public Dataset Rows => _rows ??= Data.Load(Limits);
 
     /// <summary>
     /// The problem: <see cref="Model"/> on <see cref="Data"/>, in this process (a <see cref="ResidualMap"/>) or, with
@@ -501,8 +509,7 @@ internal sealed class CommandRun : IDisposable
             Cluster ??= cluster;
             problem = cluster.Session;
         }
-        problem.Cancellation = Cancellation;
-        return problem;
+        return problem; // with the execution path's token for the problem (construct has no best point to keep)
     }
 
     /// <summary>Releases what <see cref="ProblemAt"/> opened, the last first (a session before its map, a map before its model).</summary>
@@ -516,57 +523,28 @@ internal sealed class CommandRun : IDisposable
     }
 
     /// <summary>
-    /// Cancelled by the first SIGINT or SIGTERM once the work has begun (<see cref="Progress{T}"/>): for a library call
-    /// that takes a token of its own and throws <see cref="OperationCanceledException"/> (the command then writes nothing).
+    /// The command's limits: the memory budget of <c>--budget-gb</c> and the token the first SIGINT or SIGTERM cancels once
+    /// the work has begun (<see cref="Progress{T}"/>); no progress sink (<see cref="Progress{T}"/> adds its bar's).
     /// </summary>
-    public CancellationToken Cancellation => _signals?.Token ?? CancellationToken.None;
+    public RunLimits Limits { get; }
 
     /// <summary>Seconds since the loading ended: the wall time of the command's work so far.</summary>
     public double Seconds => _clock.Elapsed.TotalSeconds;
 
     /// <summary>
-    /// Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>). SIGINT and
-    /// SIGTERM stop it: each progress report and each evaluation of <see cref="Problem"/> (<see cref="IResidualProblem.Cancellation"/>)
-    /// is a check that throws <see cref="OperationCanceledException"/> once a signal was caught (the command then writes
-    /// nothing and exits 130 or 143), and a computation that reaches no check within
-    /// <see cref="SignalCancellation.GraceSeconds"/> is ended with the process.
+    /// Runs <paramref name="work"/> with a progress bar on a terminal (<see cref="CliContext.WithProgress{T}"/>), handing it
+    /// <see cref="Limits"/> with the bar as their progress sink. From now on SIGINT (Ctrl-C) and SIGTERM cancel the limits'
+    /// token (<see cref="SignalCancellation"/>) and the process stays alive: a computation with a best point to keep stops
+    /// at its next check and returns it (the command writes its outputs), any other throws
+    /// <see cref="OperationCanceledException"/> at its next check, or at the next batch of rows of <see cref="Problem"/>
+    /// (the command then writes nothing); the exit code is 130 (SIGINT) or 143 (SIGTERM). A computation that reaches no
+    /// check within <see cref="SignalCancellation.GraceSeconds"/> is ended with the process, as is one after a second signal.
     /// </summary>
-    public T Progress<T>(string description, Func<ProgressSink, T> work)
+    public T Progress<T>(string description, Func<RunLimits, T> work)
     {
-        if (_signals is not { } signals)
-        {
-            return Context.WithProgress(description, work);
-        }
-        var token = signals.Arm();
-        using var section = signals.EnterWork();
-        if (_map is not null)
-        {
-            _map.Cancellation = token; // every evaluation of H is a check: Lanczos, SLQ, trace, slices, certificates
-        }
-        return Context.WithProgress(description, sink => work(new ProgressSink(report =>
-        {
-            token.ThrowIfCancellationRequested();
-            sink.Report(report);
-        })));
-    }
-
-    /// <summary>
-    /// <see cref="Progress{T}"/> with SIGINT (Ctrl-C) and SIGTERM cancelling the token handed to <paramref name="work"/>
-    /// (<see cref="SignalCancellation"/>): the process stays alive, the work stops at its next check and returns what it
-    /// has (or throws <see cref="OperationCanceledException"/>, which reaches the caller), the command writes its outputs,
-    /// and the exit code is 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once.
-    /// </summary>
-    public T ProgressUntilCtrlC<T>(string description, Func<ProgressSink, CancellationToken, T> work)
-    {
-        if (_signals is null)
-        {
-            using var own = new SignalCancellation();
-            var token = own.Arm();
-            return Progress(description, progress => work(progress, token));
-        }
-        var cancellation = _signals.Arm();
+        _signals.Arm();
         using var section = _signals.EnterWork();
-        return Context.WithProgress(description, progress => work(progress, cancellation));
+        return Context.WithProgress(description, sink => work(Limits with { Progress = sink }));
     }
 
     private static InvalidOperationException Undeclared(string what) =>

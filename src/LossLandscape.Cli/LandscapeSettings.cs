@@ -64,11 +64,14 @@ internal abstract record LandscapeSettings
     /// <summary><c>--cluster FILE</c>, or null: the problem in this process.</summary>
     public string? Cluster { get; init; }
 
-    /// <summary><c>--budget-gb G</c>: the memory budget in GB (default <see cref="MemoryBudget.DefaultBytes"/>).</summary>
-    public double BudgetGigabytes { get; init; } = MemoryBudget.DefaultBytes / 1e9;
+    /// <summary><c>--budget-gb G</c>: the memory budget in GB (default <see cref="CurvatureOptions.DefaultBudgetGigabytes"/>).</summary>
+    public double BudgetGigabytes { get; init; } = CurvatureOptions.DefaultBudgetGigabytes;
 
     /// <summary>The budget in bytes (<see cref="CurvatureOptions.BudgetBytes"/>; throws <see cref="UsageException"/> for a budget that is not positive).</summary>
     public long MemoryBudgetBytes() => CurvatureOptions.BudgetBytes(BudgetGigabytes);
+
+    /// <summary>The budget as the library's limits, without a token or a progress sink: for the size checks of the validation step.</summary>
+    public RunLimits Limits() => new(MemoryBudgetBytes());
 }
 
 /// <summary>
@@ -87,20 +90,21 @@ internal sealed record DataSettings(string? Source, IReadOnlyList<string> Target
     }
 
     /// <summary>
-    /// Opens the data (a bad file or column is a <see cref="DataFormatException"/>): an .npz file as rows read per batch,
-    /// anything else loaded; deduplicated if asked (in memory); data held in memory is checked against <paramref name="budgetBytes"/>.
+    /// Opens the data (a bad file or column is a <see cref="DataFormatException"/>): array files (.npz, IDX) as rows read
+    /// per batch, anything else loaded; deduplicated if asked (in memory); data held in memory is checked against the
+    /// budget of <paramref name="limits"/>.
     /// </summary>
-    public IDataSource Open(long budgetBytes = MemoryBudget.DefaultBytes)
+    public IDataSource Open(RunLimits? limits = null)
     {
         Validate();
-        var data = DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), budgetBytes);
+        var data = DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), limits);
         if (!Dedupe)
         {
             return data;
         }
         using (data as IDisposable)
         {
-            return data.Load(budgetBytes).Dedupe();
+            return data.Load(limits).Dedupe();
         }
     }
 }

@@ -77,8 +77,10 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
     /// <param name="point">The network and its parameters (version 0).</param>
     /// <param name="exponent">The loss exponent a.</param>
     /// <param name="batchSize">Rows per autograd batch within a shard, or null.</param>
+    /// <param name="cancellation">The session's <see cref="Cancellation"/>, checked before every round of shard calls; default none.</param>
     /// <exception cref="LandscapeInputException">More shards than rows.</exception>
-    public ClusterSession(IGrainFactory grains, ClusterConfig config, DataSource source, Dataset data, NetworkPoint point, double exponent = 2.0, int? batchSize = null)
+    public ClusterSession(IGrainFactory grains, ClusterConfig config, DataSource source, Dataset data, NetworkPoint point, double exponent = 2.0, int? batchSize = null,
+        CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(config);
@@ -120,6 +122,7 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
         _silos = new string[config.Shards];
         _activations = new string?[config.Shards];
         _gateways = (grains as IClusterClient)?.ServiceProvider.GetService(typeof(GatewayWatch)) as GatewayWatch;
+        Cancellation = cancellation;
     }
 
     /// <summary>This session's id: the prefix of its grains' keys.</summary>
@@ -149,7 +152,7 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
 
     /// <inheritdoc/>
     /// <remarks>Checked before every round of shard calls.</remarks>
-    public CancellationToken Cancellation { get; set; }
+    public CancellationToken Cancellation { get; }
 
     /// <summary>The network.</summary>
     public FeedforwardNetwork Network => _network;

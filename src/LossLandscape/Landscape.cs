@@ -56,7 +56,7 @@ public sealed class Landscape : IDisposable
     public sealed record TraceOptions(TraceMethod Method = TraceMethod.HutchPlusPlus, CurvatureKind Matrix = CurvatureKind.Hessian, Curvature.TraceOptions? Estimator = null);
 
     /// <summary>Options of <see cref="Train"/>.</summary>
-    /// <param name="Steps">The most optimizer steps; default 100, the default of <c>landscape train --steps</c>.</param>
+    /// <param name="MaxIterations">The most optimizer steps; default 100, the default of <c>landscape train --steps</c>.</param>
     /// <param name="TargetLoss">Stop once L ≤ this; default null: the float64 zero of L, <see cref="Trainer.RoundingFloor(LossLandscape.Problem.IResidualProblem)"/>.</param>
     /// <param name="Optimizer">
     /// A fresh optimizer for this run (it keeps state; the caller disposes it); default null: a new
@@ -64,7 +64,7 @@ public sealed class Landscape : IDisposable
     /// method that reaches M (L at the float64 zero) when n ≥ ℓd and J has full rank, quadratically near M
     /// (<see cref="GaussNewton"/>'s remarks); the command's default is Adam, for large data.
     /// </param>
-    public sealed record TrainOptions(int Steps = 100, double? TargetLoss = null, Optimizer? Optimizer = null);
+    public sealed record TrainOptions(int MaxIterations = 100, double? TargetLoss = null, Optimizer? Optimizer = null);
 
     /// <summary>Options of <see cref="Walk"/>: a random walk on M (<see cref="ManifoldWalk"/>).</summary>
     /// <param name="Steps">Number of steps; default 20, the default of <c>landscape walk --steps</c>.</param>
@@ -80,13 +80,13 @@ public sealed class Landscape : IDisposable
     /// <param name="Methods">The methods, in order; default null: all five, as <c>landscape connect</c>.</param>
     /// <param name="Align">Permute B's hidden units to match A's first (weight matching); default false, as <c>--align none</c>.</param>
     /// <param name="Points">Evenly spaced points of the common measurement; default 61, as Garipov et al. (<see cref="PathEvaluation.DefaultPoints"/>).</param>
-    /// <param name="Budget">Gradient evaluations of the curves and NEB, Jacobian evaluations of the manifold path; default <see cref="Paths.ConnectOptions.DefaultBudget"/>.</param>
+    /// <param name="MaxEvaluations">Gradient evaluations of the curves and NEB, Jacobian evaluations of the manifold path; default <see cref="Paths.ConnectOptions.DefaultMaxEvaluations"/>.</param>
     /// <param name="Seed">Seed of the curves' t draws and of weight matching's layer order; default 0.</param>
     /// <param name="Bends">Points of a curve, endpoints included; default 3 (one trainable bend, as Garipov et al.).</param>
     /// <param name="Tolerance">The on-M tolerance, max|H| ≤ Tolerance·max(1, max|y|); default 1e−10, that of <c>walk</c> and <c>connect</c>.</param>
     /// <param name="LearningRate">The curves' and NEB's step size; default null: (1 − β)/λ̂ (<see cref="CurveTraining"/>).</param>
     public sealed record ConnectOptions(IReadOnlyList<ConnectMethod>? Methods = null, bool Align = false, int Points = PathEvaluation.DefaultPoints,
-        int Budget = Paths.ConnectOptions.DefaultBudget, int Seed = 0, int Bends = 3, double Tolerance = 1e-10, double? LearningRate = null);
+        int MaxEvaluations = Paths.ConnectOptions.DefaultMaxEvaluations, int Seed = 0, int Bends = 3, double Tolerance = 1e-10, double? LearningRate = null);
 
     /// <summary>The residual map H of the model and data, for the library's other entry points (operators, estimators, projections).</summary>
     public ResidualMap Map { get; }
@@ -194,10 +194,11 @@ public sealed class Landscape : IDisposable
     /// (Theorems 2.1 and 4.1, Proposition 2.3; <see cref="Certificate.Compute"/>, <c>landscape certify</c>).
     /// </summary>
     /// <param name="options">Default null: <see cref="CertificateOptions"/>'s defaults (the method chosen by size, on M when max|H| ≤ 1e−8·max(1, max|y|)).</param>
-    public CertificateResult Certify(CertificateOptions? options = null)
+    /// <param name="limits">The memory budget, the token and the progress sink (<see cref="Certificate.Compute"/>).</param>
+    public CertificateResult Certify(CertificateOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
-        return Certificate.Compute(Map, options);
+        return Certificate.Compute(Map, options, limits);
     }
 
     /// <summary>
@@ -206,45 +207,51 @@ public sealed class Landscape : IDisposable
     /// Lanczos quadrature (slq). A value is an eigenvalue only where <see cref="SpectrumResult.Converged"/> says so.
     /// </summary>
     /// <param name="options">Default null: <see cref="Geometry.SpectrumOptions"/>'s defaults (the 10 largest by Lanczos, tolerance 1e−6).</param>
-    /// <param name="progress">Receives the stages of dense work as they happen.</param>
-    public SpectrumResult Spectrum(Geometry.SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
+    /// <param name="limits">The memory budget, the token, and the stages of dense work reported as they happen.</param>
+    public SpectrumResult Spectrum(Geometry.SpectrumOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
-        return HessianSpectrum.Compute(Map, options, progress);
+        return HessianSpectrum.Compute(Map, options, limits);
     }
 
     /// <summary>tr ∇²L (or tr 2JᵀJ) with its standard error (<c>landscape trace</c>).</summary>
-    public TraceResult Trace(TraceOptions? options = null)
+    /// <param name="options">Default null: Hutch++ on ∇²L with its defaults.</param>
+    /// <param name="limits">The memory budget of the probe blocks, the token and the progress sink (<see cref="TraceEstimate.Compute"/>).</param>
+    public TraceResult Trace(TraceOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
         options ??= new TraceOptions();
-        return TraceEstimate.Compute(Operator(options.Matrix), options.Method, options.Estimator);
+        return TraceEstimate.Compute(Operator(options.Matrix), options.Method, options.Estimator, limits);
     }
 
     /// <summary>
-    /// Trains the model from its current point (<see cref="Trainer.Run(LossLandscape.Problem.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>; <c>landscape train</c>) and leaves it at the
+    /// Trains the model from its current point (<see cref="Trainer.Run"/>; <c>landscape train</c>) and leaves it at the
     /// point of least L seen.
     /// </summary>
     /// <param name="options">Default null: 100 Gauss–Newton steps towards the float64 zero of L.</param>
-    /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
-    /// <param name="cancellation">Ends the run with <see cref="SolverStatus.Cancelled"/> at the next step, keeping the best point.</param>
-    public TrainingResult Train(TrainOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    /// <param name="limits">
+    /// The memory budget of the steps; a <see cref="TrainingProgress"/> (step, N, L, best L) reported after each step; the
+    /// token, which ends the run with <see cref="SolverStatus.Cancelled"/> at the next step, keeping the best point.
+    /// </param>
+    public TrainingResult Train(TrainOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
         options ??= new TrainOptions();
         using var created = options.Optimizer is null ? new GaussNewton() : null;
-        return Trainer.Run(Map, options.Optimizer ?? created!, new TrainingOptions(options.Steps, options.TargetLoss), progress, cancellation);
+        return Trainer.Run(Map, options.Optimizer ?? created!, new TrainingOptions(options.MaxIterations, options.TargetLoss), limits);
     }
 
     /// <summary>
     /// A random walk on M from the model's point: tangent steps in ker J, retracted onto M by Gauss–Newton; the model
     /// is left at the end point (<see cref="ManifoldWalk.Run"/>; <c>landscape walk</c>). The point should be on M (<see cref="Certify"/>).
     /// </summary>
-    public WalkResult Walk(WalkOptions? options = null)
+    /// <param name="options">Default null: 20 steps of 0.05.</param>
+    /// <param name="limits">The memory budget of the factorization of J; the token, which ends the walk at the next step.</param>
+    public WalkResult Walk(WalkOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
         options ??= new WalkOptions();
-        return ManifoldWalk.Run(Map, new Paths.WalkOptions(options.Steps, options.StepSize, options.Seed, OnManifoldTest.Threshold(Map, options.Tolerance)));
+        return ManifoldWalk.Run(Map, new Paths.WalkOptions(options.Steps, options.StepSize, options.Seed, OnManifoldTest.Threshold(Map, options.Tolerance)), limits);
     }
 
     /// <summary>
@@ -252,8 +259,11 @@ public sealed class Landscape : IDisposable
     /// measured the same way (<see cref="PathConnection.Connect"/>; <c>landscape connect</c>). The model is restored to
     /// its point afterwards.
     /// </summary>
+    /// <param name="to">B.</param>
+    /// <param name="options">Default null: every method, as <c>landscape connect</c>.</param>
+    /// <param name="limits">The memory budget, the progress sink and the token, which stops the running method (it returns what it has) and skips the rest.</param>
     /// <exception cref="LandscapeInputException">The model is not one of the project's networks, the networks differ, or an endpoint is off M for a manifold path.</exception>
-    public ConnectionReport Connect(NetworkPoint to, ConnectOptions? options = null, IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
+    public ConnectionReport Connect(NetworkPoint to, ConnectOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(to);
@@ -264,8 +274,8 @@ public sealed class Landscape : IDisposable
         }
         var a = new NetworkPoint(network.Network, network.ToArray());
         var methods = options.Methods ?? Enum.GetValues<ConnectMethod>();
-        var settings = new Paths.ConnectOptions(options.Points, options.Budget, options.Seed, options.Bends, OnManifoldTest.Threshold(Map, options.Tolerance), options.LearningRate);
-        return PathConnection.Connect(Map, a, to, methods, settings, options.Align, progress, cancellation);
+        var settings = new Paths.ConnectOptions(options.Points, options.MaxEvaluations, options.Seed, options.Bends, OnManifoldTest.Threshold(Map, options.Tolerance), options.LearningRate);
+        return PathConnection.Connect(Map, a, to, methods, settings, options.Align, limits);
     }
 
     /// <summary>
@@ -273,10 +283,11 @@ public sealed class Landscape : IDisposable
     /// it: <see cref="Reports.Plots.Slice"/>). The model is restored to its point afterwards.
     /// </summary>
     /// <param name="options">Default null: two random directions, 51 × 51 points over [−1, 1]², the defaults of <c>landscape slice</c>.</param>
-    public SliceResult Slice(SliceOptions? options = null)
+    /// <param name="limits">The memory budget of the grid and of the directions, and the token.</param>
+    public SliceResult Slice(SliceOptions? options = null, RunLimits? limits = null)
     {
         ThrowIfDisposed();
-        return LossSlice.Compute(Map, options ?? new SliceOptions([SliceDirection.Random, SliceDirection.Random]));
+        return LossSlice.Compute(Map, options ?? new SliceOptions([SliceDirection.Random, SliceDirection.Random]), limits);
     }
 
     /// <summary>Releases the model this object made (from a <see cref="NetworkPoint"/>) and the map's tensors; a module or model passed in stays the caller's.</summary>

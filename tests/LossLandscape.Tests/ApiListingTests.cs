@@ -42,8 +42,8 @@ public sealed class ApiListingTests
         string listing = ApiListing.Generate(assembly, XDocument.Load(Path.ChangeExtension(assembly.Location, ".xml")));
         Assert.Contains("### `public sealed class Landscape : IDisposable`", listing);
         Assert.Contains("- `public static Landscape For(IDifferentiableModel model, IDataSource data, double exponent = 2, int? batchSize = null)` — Binds any differentiable model to `data`.", listing);
-        Assert.Contains("- `public SpectrumResult Spectrum(SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)` — ", listing);
-        Assert.Contains("- `public TrainingResult Train(Landscape.TrainOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)`", listing);
+        Assert.Contains("- `public SpectrumResult Spectrum(SpectrumOptions? options = null, RunLimits? limits = null)` — ", listing);
+        Assert.Contains("- `public TrainingResult Train(Landscape.TrainOptions? options = null, RunLimits? limits = null)`", listing);
         Assert.Contains("### `public sealed record SpectrumOptions`", listing);
         Assert.Contains("- `public SpectrumEnd Which { get; init; }` — Which end of the spectrum, and the order of the answer; default the largest.", listing);
         Assert.Contains("### `public enum TraceMethod`", listing);

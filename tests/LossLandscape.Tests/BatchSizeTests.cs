@@ -71,8 +71,8 @@ public sealed class BatchSizeTests
         using var model = new NetworkModel(c.Network, c.Parameters);
         Assert.Equal(c.Data.Count, ResidualMap.DefaultBatchSize(model, c.Data.Count));
         // Units of this MLP: 3 inputs + 4 + 3 + 3 outputs = 13; a row's graph 8·8·13 = 832 bytes; a quarter of 1 MB holds 315 rows.
-        Assert.Equal(315, ResidualMap.DefaultBatchSize(model, 1_000_000, 1L << 20));
-        Assert.Equal(1, ResidualMap.DefaultBatchSize(model, 1_000_000, 1));
+        Assert.Equal(315, ResidualMap.DefaultBatchSize(model, 1_000_000, new RunLimits(1L << 20)));
+        Assert.Equal(1, ResidualMap.DefaultBatchSize(model, 1_000_000, new RunLimits(1)));
     }
 
     /// <summary>The numbers of a command's JSON, by key path, in document order.</summary>

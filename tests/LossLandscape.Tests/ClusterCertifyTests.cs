@@ -33,9 +33,9 @@ public sealed class ClusterCertifyTests(OrleansClusterFixture fixture)
     private static void AssertSameCertificate(ResidualMap map, ClusterSession session, string name, bool gramRoute = true)
     {
         long budget = gramRoute ? JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram) : MemoryBudget.DefaultBytes;
-        var options = new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: budget);
-        var single = Certificate.Compute(map, options);
-        var distributed = Certificate.Compute(session, options);
+        var options = new CertificateOptions(InertiaMethod.Gram);
+        var single = Certificate.Compute(map, options, new RunLimits(budget));
+        var distributed = Certificate.Compute(session, options, new RunLimits(budget));
         var gram = single.Jacobian;
         if (gramRoute)
         {

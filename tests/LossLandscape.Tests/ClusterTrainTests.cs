@@ -136,8 +136,8 @@ public sealed class ClusterTrainTests(OrleansClusterFixture fixture)
             }
             var session = fixture.OpenSession(c);
             // A budget below the SVD route's bytes: the optimizer chooses the Gram route on the session, J never gathered.
-            using var newton = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram)));
-            var distributed = Trainer.Run(session, newton, new TrainingOptions(gaussNewtonSteps, TargetLoss: 0));
+            using var newton = new GaussNewton();
+            var distributed = Trainer.Run(session, newton, new TrainingOptions(gaussNewtonSteps, TargetLoss: 0), new RunLimits(JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram)));
             Assert.Equal(JacobianRoute.Gram, newton.Route);
             Assert.True(single[^1] < single[0] / 2, $"{c.Name}: Gauss–Newton did not reduce L (from {single[0]:G3} to {single[^1]:G3})");
             SameHistory(single, distributed.LossHistory, $"{c.Name}, gauss-newton");

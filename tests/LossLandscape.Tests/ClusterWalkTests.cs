@@ -33,14 +33,14 @@ public sealed class ClusterWalkTests(OrleansClusterFixture fixture)
             double tolerance = 1e-10 * Math.Max(1, c.Data.MaxAbsTarget());
             using var model = new NetworkModel(c.Network, c.Parameters);
             using var map = new ResidualMap(model, c.Data);
-            Assert.Equal(SolverStatus.Converged, GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 300)).Status);
+            Assert.Equal(SolverStatus.Converged, GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxIterations: 300)).Status);
             var start = ParameterVector.Get(model).data<double>().ToArray();
             var options = new WalkOptions(Steps: 4, StepSize: 0.05, Seed: 11, Tolerance: tolerance, Route: route);
             // Auto: the map's own walk (J small: its SVD) against the session's (J gathered from the shards' rows, its SVD).
             // Gram: both on the Gram route (K = JJᵀ; on the cluster from the shards' per-layer factors).
             var single = ManifoldWalk.Run(map, options);
             var session = fixture.OpenSession(c, start);
-            Assert.Equal(JacobianRoute.Svd, JacobianFactorization.ChooseRoute(session, options.MemoryBudgetBytes));
+            Assert.Equal(JacobianRoute.Svd, JacobianFactorization.ChooseRoute(session));
             var distributed = ManifoldWalk.Run(session, options);
             Assert.Equal(SolverStatus.Converged, single.Status);
             Assert.Equal(SolverStatus.Converged, distributed.Status);

@@ -144,12 +144,12 @@ public sealed class CsvReaderTests : IDisposable
         var path = File("budget.csv", text.ToString());
         _ = DatasetLoader.Load("builtin:iris", TargetSpec.LastColumn); // TorchSharp set up outside the measurement
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<MemoryBudgetExceededException>(() => DatasetLoader.Load(path, TargetSpec.LastColumn, budgetBytes: 1_000_000));
+        var e = Assert.Throws<MemoryBudgetExceededException>(() => DatasetLoader.Load(path, TargetSpec.LastColumn, limits: new RunLimits(1_000_000)));
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal($"the data of {path} (400000 rows × 2 input columns + 1 target column, float64) needs 0.01 GB, over the memory budget of 0.001 GB; "
             + "use fewer rows or columns of the data, or raise the memory budget", e.Message);
         Assert.True(allocated < 2_000_000, $"allocated {allocated} bytes before the refusal");
-        Assert.Equal(400_000, DatasetLoader.Load(path, TargetSpec.LastColumn, budgetBytes: 10_000_000).Count);
+        Assert.Equal(400_000, DatasetLoader.Load(path, TargetSpec.LastColumn, limits: new RunLimits(10_000_000)).Count);
 
         // One-hot: the classes are priced too once known (here 2000 distinct labels: a 400 000 × 2000 matrix, 6.4 GB).
         var ids = new StringBuilder("a,id\n");

@@ -1,3 +1,4 @@
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Models.Activations;
@@ -23,8 +24,8 @@ public sealed class GaussNewtonRouteTests
         {
             using var model = new NetworkModel(mlp, start);
             using var map = new ResidualMap(model, data);
-            using var optimizer = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budget));
-            var run = Trainer.Run(map, optimizer, new TrainingOptions(3));
+            using var optimizer = new GaussNewton();
+            var run = Trainer.Run(map, optimizer, new TrainingOptions(3), new RunLimits(budget));
             return (run.BestParameters, optimizer.Describe(), optimizer.Route);
         }
 
@@ -37,7 +38,7 @@ public sealed class GaussNewtonRouteTests
         }
         Assert.True(gramBytes < svdBytes, $"the case must let a budget take the Gram route: Gram {gramBytes} B, SVD {svdBytes} B");
 
-        var svd = Train(Engine.MemoryBudget.DefaultBytes);
+        var svd = Train(MemoryBudget.DefaultBytes);
         var gram = Train(gramBytes); // the SVD of J does not fit: J is never formed
         Assert.Equal(JacobianRoute.Svd, svd.Route);
         Assert.Equal(JacobianRoute.Gram, gram.Route);
@@ -47,7 +48,7 @@ public sealed class GaussNewtonRouteTests
         using (var map = new ResidualMap(model, data))
         {
             // The projection onto M (construct's polish, walk, certify --perturb) takes the same route under the same budget, and says so.
-            Assert.Equal(JacobianRoute.Gram, GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12, 2, gramBytes)).Route);
+            Assert.Equal(JacobianRoute.Gram, GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12, 2), new RunLimits(gramBytes)).Route);
             Assert.Equal(JacobianRoute.Svd, GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-12, 2)).Route);
         }
         double scale = Math.Max(1, svd.Point.Max(Math.Abs));

@@ -66,15 +66,15 @@ public sealed class GuardTests
             normalBytes = JacobianFactorization.RequiredBytes(map, JacobianRoute.Normal);
             Assert.True(normalBytes < JacobianFactorization.RequiredBytes(map, JacobianRoute.Svd));
             Assert.True(normalBytes < JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram));
-            Assert.Equal(JacobianRoute.Normal, JacobianFactorization.ChooseRoute(map, normalBytes));
+            Assert.Equal(JacobianRoute.Normal, JacobianFactorization.ChooseRoute(map, new RunLimits(normalBytes)));
         }
 
         (double[] Point, JacobianRoute Route, string Description) Train(long budget)
         {
             using var model = new NetworkModel(mlp, parameters);
             using var map = new ResidualMap(model, data);
-            using var optimizer = new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: budget));
-            var run = Trainer.Run(map, optimizer, new TrainingOptions(3));
+            using var optimizer = new GaussNewton();
+            var run = Trainer.Run(map, optimizer, new TrainingOptions(3), new RunLimits(budget));
             return (run.BestParameters, optimizer.Route, optimizer.Describe());
         }
 

@@ -118,9 +118,9 @@ public sealed class JacobianFactorizationTests(ITestOutputHelper output)
         using var model = new NetworkModel(c.Network, c.Parameters);
         using var map = new ResidualMap(model, c.Data);
         long svdBytes = JacobianFactorization.RequiredBytes(map, JacobianRoute.Svd);
-        Assert.Equal(JacobianRoute.Svd, JacobianFactorization.ChooseRoute(map, svdBytes));
-        Assert.Equal(JacobianRoute.Gram, JacobianFactorization.ChooseRoute(map, svdBytes - 1));
-        using (var f = JacobianFactorization.At(map, budgetBytes: svdBytes - 1))
+        Assert.Equal(JacobianRoute.Svd, JacobianFactorization.ChooseRoute(map, new RunLimits(svdBytes)));
+        Assert.Equal(JacobianRoute.Gram, JacobianFactorization.ChooseRoute(map, new RunLimits(svdBytes - 1)));
+        using (var f = JacobianFactorization.At(map, limits: new RunLimits(svdBytes - 1)))
         {
             Assert.Equal(JacobianRoute.Gram, f.Route);
             Assert.Equal("eig of JJᵀ", f.Rank.Basis);
@@ -149,10 +149,10 @@ public sealed class JacobianFactorizationTests(ITestOutputHelper output)
         var c = Cases.Mlps().First();
         using var model = new NetworkModel(c.Network, c.Parameters);
         using var map = new ResidualMap(model, c.Data);
-        var svd = Assert.Throws<MemoryBudgetExceededException>(() => JacobianFactorization.At(map, JacobianRoute.Svd, budgetBytes: 1000));
+        var svd = Assert.Throws<MemoryBudgetExceededException>(() => JacobianFactorization.At(map, JacobianRoute.Svd, new RunLimits(1000)));
         Assert.Contains("Gram route", svd.Alternative);
         Assert.Equal(JacobianFactorization.RequiredBytes(map, JacobianRoute.Svd), svd.RequiredBytes);
-        var dense = Assert.Throws<MemoryBudgetExceededException>(() => Certificate.Compute(map, new CertificateOptions(InertiaMethod.Dense, MemoryBudgetBytes: 1000)));
+        var dense = Assert.Throws<MemoryBudgetExceededException>(() => Certificate.Compute(map, new CertificateOptions(InertiaMethod.Dense), new RunLimits(1000)));
         Assert.Contains("use the gram method", dense.Message);
         Assert.Equal(BudgetRemedy.Method, dense.Remedies);
         Assert.Equal(Certificate.DenseBytes(map.ParameterCount, map.Constraints), dense.RequiredBytes);
@@ -167,13 +167,13 @@ public sealed class JacobianFactorizationTests(ITestOutputHelper output)
         int n = map.ParameterCount, m = map.Constraints;
         long bytes = Certificate.DenseBytes(n, m);
         Assert.True(bytes >= Certificate.DenseMatrices * MemoryBudget.DenseMatrixBytes(n, n) + MemoryBudget.DenseMatrixBytes(m, n));
-        Assert.Equal("dense", Certificate.Compute(map, new CertificateOptions(MemoryBudgetBytes: bytes)).Hessian.Method);
-        Assert.Equal("gram", Certificate.Compute(map, new CertificateOptions(MemoryBudgetBytes: bytes - 1)).Hessian.Method);
+        Assert.Equal("dense", Certificate.Compute(map, limits: new RunLimits(bytes)).Hessian.Method);
+        Assert.Equal("gram", Certificate.Compute(map, limits: new RunLimits(bytes - 1)).Hessian.Method);
         // The limit is the largest n whose dense certificate fits: monotone in the budget, and n + 1 does not fit.
         int limit = Certificate.DenseLimit();
         Assert.True(Certificate.DenseBytes(limit, limit) <= MemoryBudget.DefaultBytes);
         Assert.True(Certificate.DenseBytes(limit + 1, limit + 1) > MemoryBudget.DefaultBytes);
-        Assert.True(Certificate.DenseLimit(MemoryBudget.DefaultBytes, constraints: 10) > limit);
+        Assert.True(Certificate.DenseLimit(constraints: 10) > limit);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public sealed class LandscapeTests : IDisposable
         using var model = new NetworkModel(c.Network, c.Parameters);
         var map = new ResidualMap(model, c.Data);
 
-        var run = landscape.Train(new(Steps: 30));
+        var run = landscape.Train(new(MaxIterations: 30));
         using var optimizer = new GaussNewton();
         var reference = Trainer.Run(map, optimizer, new TrainingOptions(30));
         Assert.Equal(SolverStatus.Converged, run.Status);

@@ -274,7 +274,7 @@ public class PaperClaimTests
         using var scope = NewDisposeScope();
         var rng = new Random(9);
         ParameterVector.Set(model, ParameterVector.Get(model) + tensor(SeededNormal.Vector(rng, map.ParameterCount)) * 1e-3);
-        var result = GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-13, MaxSteps: 10));
+        var result = GaussNewtonProjection.Project(map, new GaussNewtonOptions(1e-13, MaxIterations: 10));
         Assert.Equal(SolverStatus.Converged, result.Status);
         var h = result.MaxResidualHistory;
         // Quadratic: each error at most C·(previous)², with one C for the run, once in the asymptotic regime.

@@ -33,11 +33,7 @@ internal sealed class DelegatingProblem(ResidualMap map) : IResidualProblem
 
     public Data.IDataSource Data => _map.Data;
 
-    public CancellationToken Cancellation
-    {
-        get => _map.Cancellation;
-        set => _map.Cancellation = value;
-    }
+    public CancellationToken Cancellation => _map.Cancellation;
 
     /// <summary>Calls of <see cref="SetPoint"/>: the problem's point moved through the interface, not the map's model.</summary>
     public int Moves { get; private set; }
@@ -127,7 +123,7 @@ public sealed class ResidualProblemTests
         {
             using var model = new NetworkModel(c.Network, c.Parameters);
             using var map = new ResidualMap(model, c.Data);
-            var projected = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 300));
+            var projected = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxIterations: 300));
             Assert.Equal(SolverStatus.Converged, projected.Status);
             return ParameterVector.Get(model).data<double>().ToArray();
         }
@@ -136,7 +132,7 @@ public sealed class ResidualProblemTests
         using (var model = new NetworkModel(c.Network, c.Parameters))
         using (var map = new ResidualMap(model, c.Data))
         {
-            var general = GaussNewtonProjection.Project(new DelegatingProblem(map), new GaussNewtonOptions(tolerance, MaxSteps: 300));
+            var general = GaussNewtonProjection.Project(new DelegatingProblem(map), new GaussNewtonOptions(tolerance, MaxIterations: 300));
             Assert.Equal(start, ParameterVector.Get(model).data<double>().ToArray());
             Assert.Equal(SolverStatus.Converged, general.Status);
         }

@@ -51,7 +51,7 @@ public sealed class SignalGuaranteeTests : IDisposable
 
         public override string Describe() => "blocks in its step until released";
 
-        public override StepOutcome Step(IResidualProblem problem)
+        public override StepOutcome Step(IResidualProblem problem, RunLimits? limits = null)
         {
             Entered.Set();
             Release.Wait();
@@ -75,7 +75,7 @@ public sealed class SignalGuaranteeTests : IDisposable
         });
         canceller.Start();
         var clock = Stopwatch.StartNew();
-        var result = Trainer.Run(map, optimizer, new TrainingOptions(Steps: 5), cancellation: cancel.Token);
+        var result = Trainer.Run(map, optimizer, new TrainingOptions(MaxIterations: 5), new RunLimits(Cancellation: cancel.Token));
         double seconds = clock.Elapsed.TotalSeconds;
         Assert.False(optimizer.Release.IsSet); // the step never finished: Run returned without it
         optimizer.Release.Set();
@@ -95,7 +95,7 @@ public sealed class SignalGuaranteeTests : IDisposable
             using var model = new NetworkModel(mlp, mlp.InitialParameters(2));
             var map = new ResidualMap(model, data);
             using var optimizer = new GaussNewton();
-            return Trainer.Run(map, optimizer, new TrainingOptions(Steps: 4), cancellation: token);
+            return Trainer.Run(map, optimizer, new TrainingOptions(MaxIterations: 4), new RunLimits(Cancellation: token));
         }
         var plain = Train(CancellationToken.None);
         using var never = new CancellationTokenSource();

@@ -35,7 +35,7 @@ public class ThickRestartLanczosTests
         using var op = new DenseOperator(CurvatureReference.WithSpectrum(spectrum, 11));
         const long budget = 4000;
         // The smallest default basis (100 vectors), so that the run has to restart; the default for n = 600 would hold all of it.
-        var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(K, which, BasisSize: ThickRestartLanczos.MinimumDefaultBasis, MaxApplications: budget, Tolerance: Tolerances.ThickRestartKnownSpectrum));
+        var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(K, which, BasisSize: ThickRestartLanczos.MinimumDefaultBasis, MaxIterations: budget, Tolerance: Tolerances.ThickRestartKnownSpectrum));
 
         Assert.Equal(SolverStatus.Converged, result.Status);
         Assert.All(result.Converged, Assert.True);
@@ -111,7 +111,7 @@ public class ThickRestartLanczosTests
         using var scope = NewDisposeScope();
         using var op = new DenseOperator(CurvatureReference.WithSpectrum(ClusteredSpectrum(), 5));
         var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(K, SpectrumEnd.Smallest,
-            MaxApplications: Tolerances.ThickRestartImpossibleBudget, Tolerance: Tolerances.ThickRestartKnownSpectrum));
+            MaxIterations: Tolerances.ThickRestartImpossibleBudget, Tolerance: Tolerances.ThickRestartKnownSpectrum));
 
         Assert.Equal(SolverStatus.StoppedWithoutConvergence, result.Status);
         Assert.True(result.Applications <= Tolerances.ThickRestartImpossibleBudget);
@@ -141,7 +141,7 @@ public class ThickRestartLanczosTests
         const int k = 3, basis = 8; // a basis far smaller than n forces restarts on these small networks.
         foreach (var which in new[] { SpectrumEnd.Smallest, SpectrumEnd.Largest, SpectrumEnd.LargestMagnitude })
         {
-            var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(k, which, BasisSize: basis, MaxApplications: 2000, Tolerance: Tolerances.LanczosNetwork));
+            var result = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(k, which, BasisSize: basis, MaxIterations: 2000, Tolerance: Tolerances.LanczosNetwork));
             Assert.Equal(SolverStatus.Converged, result.Status);
             Assert.True(result.LargestBasis <= basis);
             Assert.True(result.Restarts > 0, $"{which}: no restart");

@@ -104,7 +104,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
             ? new StochasticGradientDescent(new SgdOptions(LearningRate: 1e-3, BatchSize: 8, Seed: 3))
             : new Adam(new AdamOptions(LearningRate: 1e-2, BatchSize: 8, Seed: 3));
         var reports = new List<TrainingProgress>();
-        var run = Trainer.Run(map, optimizer, new TrainingOptions(50, TargetLoss: 0), new Inline(reports.Add));
+        var run = Trainer.Run(map, optimizer, new TrainingOptions(50, TargetLoss: 0), new RunLimits(Progress: new Inline(reports.Add)));
 
         int[] expected = [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 50]; // K = ⌈30/8⌉ = 4, and the last step
         Assert.Equal(expected, run.LossSteps);
@@ -216,7 +216,7 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
                 cancel.Cancel();
             }
         });
-        var run = Trainer.Run(map, new Adam(new AdamOptions(LearningRate: 0.05)), new TrainingOptions(1000), progress, cancel.Token);
+        var run = Trainer.Run(map, new Adam(new AdamOptions(LearningRate: 0.05)), new TrainingOptions(1000), new RunLimits(Cancellation: cancel.Token, Progress: progress));
         Assert.Equal(SolverStatus.Cancelled, run.Status);
         Assert.Equal(5, run.Steps);
         Assert.Equal(run.LossHistory.Min(), run.BestLoss);
@@ -404,8 +404,15 @@ public sealed class TrainingTests(ITestOutputHelper output) : IDisposable
         throw new DirectoryNotFoundException($"no LossLandscape.sln above {AppContext.BaseDirectory}");
     }
 
-    private sealed class Inline(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    /// <summary>The trainer's <see cref="TrainingProgress"/> reports, synchronously.</summary>
+    private sealed class Inline(Action<TrainingProgress> report) : IProgress<ProgressReport>
     {
-        public void Report(TrainingProgress value) => report(value);
+        public void Report(ProgressReport value)
+        {
+            if (value is TrainingProgress step)
+            {
+                report(step);
+            }
+        }
     }
 }

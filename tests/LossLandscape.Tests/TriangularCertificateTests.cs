@@ -103,7 +103,7 @@ public class TriangularCertificateTests
         using var r = map;
         long gramOnly = JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram);
         Assert.True(gramOnly < JacobianFactorization.RequiredBytes(map, JacobianRoute.Svd));
-        var c = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: gramOnly));
+        var c = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram), new RunLimits(gramOnly));
         Assert.True(c.OnManifold);
         Assert.True(c.Jacobian.Exact, $"numerical: {c.Jacobian.Basis}, rank {c.Jacobian.Rank}, σmax {c.Jacobian.SigmaMax:e2}, σmin {c.Jacobian.SigmaMin:e2}, tol {c.Jacobian.Tolerance:e2}; {c.Triangular?.Failure}");
         Assert.NotNull(c.Triangular);
@@ -123,7 +123,7 @@ public class TriangularCertificateTests
         // A budget that holds the structural check but not σ(J) by either route.
         long budget = TriangularActivationCertificate.RequiredBytes(map);
         Assert.True(budget < JacobianFactorization.RequiredBytes(map, JacobianRoute.Gram));
-        var c = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: budget));
+        var c = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Gram), new RunLimits(budget));
         int ld = data.Count * data.OutputDim;
         Assert.True(c.Jacobian.Exact);
         Assert.Empty(c.Jacobian.SingularValues);
@@ -136,7 +136,7 @@ public class TriangularCertificateTests
         using var random = new NetworkModel(mlp, mlp.InitialParameters(seed: 4));
         using var randomMap = new ResidualMap(random, data);
         Assert.Throws<MemoryBudgetExceededException>(() =>
-            Certificate.Compute(randomMap, new CertificateOptions(InertiaMethod.Gram, MemoryBudgetBytes: TriangularActivationCertificate.RequiredBytes(randomMap))));
+            Certificate.Compute(randomMap, new CertificateOptions(InertiaMethod.Gram), new RunLimits(TriangularActivationCertificate.RequiredBytes(randomMap))));
     }
 
     [Fact]

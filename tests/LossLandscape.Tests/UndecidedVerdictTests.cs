@@ -57,7 +57,7 @@ public sealed class UndecidedVerdictTests : IDisposable
         // A budget just below the dense certificate's: Auto takes the σ(J) route, which off M decides nothing about ∇²L.
         long budget = Certificate.DenseBytes(map.ParameterCount, map.Constraints) - 1;
         var report = new HtmlReport("off M, gram");
-        var cert = LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: 5, WalkSteps: 0, MemoryBudgetBytes: budget));
+        var cert = LandscapeReport.Build(report, map, new ReportOptions(SliceGrid: 5, WalkSteps: 0), limits: new RunLimits(budget));
         Assert.False(cert.OnManifold);
         Assert.Equal("gram", cert.Hessian.Method);
         Assert.False(cert.Hessian.Decided);

@@ -46,7 +46,7 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
         public double Tolerance { get; init; } = OnManifoldTest.DefaultRelativeTolerance;
 
         /// <summary>The library's options (throws <see cref="UsageException"/> for an unknown <c>--method</c>).</summary>
-        public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance, MemoryBudgetBytes());
+        public CertificateOptions ToOptions() => new(ParseMethod(Method), Tolerance);
     }
 
     /// <inheritdoc/>
@@ -84,13 +84,13 @@ internal sealed class CertifyCommand : LandscapeCommand<CertifyCommand.Settings,
     protected override CertificateOutput Execute(CommandRun run, Settings settings)
     {
         var options = settings.ToOptions();
-        var first = run.Progress("certify", progress => Certificate.Compute(run.Problem, options, progress));
+        var first = run.Progress("certify", limits => Certificate.Compute(run.Problem, options, limits));
         if (settings.Perturb is not { } eps)
         {
             return new CertificateOutput(first, run.Data);
         }
         // The model moves onto the perturbed M; run.Problem is not used after this.
-        var (perturbation, second) = run.Progress("perturb and certify again", progress => RegularValuePerturbation.Certify(run.Model, run.Rows, eps, settings.Seed, options, progress));
+        var (perturbation, second) = run.Progress("perturb and certify again", limits => RegularValuePerturbation.Certify(run.Model, run.Rows, eps, settings.Seed, options, limits));
         return new CertificateOutput(first, run.Data)
         {
             Perturbation = new PerturbationOutput(eps, perturbation.PerturbationNorm, perturbation.Projection.Distance, perturbation.Projection.Steps,

@@ -32,7 +32,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     private readonly Option<string> _method = new("--method") { Description = $"one or several of {AllMethods}, comma-separated", DefaultValueFactory = _ => AllMethods };
     private readonly Option<string> _align = new("--align") { Description = "none | weight-matching (permute B's hidden units to match A's first; layered networks)", DefaultValueFactory = _ => "none" };
     private readonly Option<int> _points = new("--points") { Description = "evenly spaced points t at which every path is measured (plus 9 per segment)", DefaultValueFactory = _ => PathEvaluation.DefaultPoints };
-    private readonly Option<int> _budget = new("--budget") { Description = "gradient evaluations of bezier, polychain and neb; Jacobian evaluations of manifold", DefaultValueFactory = _ => ConnectOptions.DefaultBudget };
+    private readonly Option<int> _budget = new("--budget") { Description = "gradient evaluations of bezier, polychain and neb; Jacobian evaluations of manifold", DefaultValueFactory = _ => ConnectOptions.DefaultMaxEvaluations };
     private readonly Option<int> _bends = new("--bends") { Description = "points of the Bézier curve / polygonal chain, endpoints included", DefaultValueFactory = _ => 3 };
     private readonly Option<double?> _lr = new("--lr") { Description = "step size of the curves and NEB (default: chosen by each method, see the docs)" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "on-M tolerance: max|H| ≤ this·max(1, max|y|)", DefaultValueFactory = _ => DefaultTolerance };
@@ -66,7 +66,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         public int Points { get; init; } = PathEvaluation.DefaultPoints;
 
         /// <summary><c>--budget</c>.</summary>
-        public int Budget { get; init; } = ConnectOptions.DefaultBudget;
+        public int Budget { get; init; } = ConnectOptions.DefaultMaxEvaluations;
 
         /// <summary><c>--bends</c>.</summary>
         public int Bends { get; init; } = 3;
@@ -183,10 +183,10 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         }
         var map = run.Problem;
         double tolerance = OnManifoldTest.Threshold(run.Problem, settings.Tolerance);
-        var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate, settings.MemoryBudgetBytes());
+        var options = new ConnectOptions(settings.Points, settings.Budget, settings.Seed, settings.Bends, tolerance, settings.LearningRate);
         // Ctrl-C: the running method stops at its next step and returns what it has; the rest are skipped.
-        var report = run.ProgressUntilCtrlC("connect", (progress, cancellation) =>
-            PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", progress, cancellation));
+        var report = run.Progress("connect", limits =>
+            PathConnection.Connect(map, a, b, settings.Methods, options, settings.Align == "weight-matching", limits));
         var results = report.Results;
 
         string? pathFile = null;

@@ -99,10 +99,9 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
         var set = run.Rows;
         var sigma = InitCommand.ParseActivation(settings.Activation);
         var widths = Widths(settings.Hidden, settings.Depth, set.Count);
-        var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed,
-            MemoryBudgetBytes: settings.MemoryBudgetBytes());
+        var options = new ConstructionOptions(sigma, widths, settings.Standardize ? InputScaling.Standardize(set) : null, settings.Seed);
         // The polish's problem is opened at the triangular solve's point: a map here or, with --cluster, on the workers.
-        var built = run.Progress("construct", _ => Lemma33Interpolation.Construct(set, options, run.ProblemAt, run.Cancellation));
+        var built = run.Progress("construct", limits => Lemma33Interpolation.Construct(set, options, run.ProblemAt, limits));
         InitCommand.SaveModel(settings.Out, built.Point);
         var net = (Mlp)built.Point.Network;
         return new ConstructOutput(settings.Out, set.Source, set.Count, set.OutputDim, net.ParameterCount, set.InputDim, net.Hidden.Select(h => h.Width).ToArray(),

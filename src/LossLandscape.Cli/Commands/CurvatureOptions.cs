@@ -22,11 +22,14 @@ internal static class CurvatureOptions
     /// <summary>The name of the memory-budget option, which every memory refusal names as the way to raise the budget.</summary>
     public const string BudgetOptionName = "--budget-gb";
 
+    /// <summary>The default of <c>--budget-gb</c>: the library's default budget (<see cref="RunLimits.Default"/>), in GB.</summary>
+    public static double DefaultBudgetGigabytes => RunLimits.Default.MemoryBudgetBytes / 1e9;
+
     /// <summary><c>--budget-gb G</c> (every command with <see cref="SharedOptions.Budget"/>).</summary>
     public static Option<double> Budget() => new(BudgetOptionName)
     {
         Description = "memory budget of one operation (dense matrices, Krylov bases, networks, grids), in GB (default 2 GiB = 2.147 GB, the library's MemoryBudget.DefaultBytes)",
-        DefaultValueFactory = _ => MemoryBudget.DefaultBytes / 1e9,
+        DefaultValueFactory = _ => DefaultBudgetGigabytes,
     };
 
     /// <summary>Parses <c>--operator</c>.</summary>
@@ -40,9 +43,9 @@ internal static class CurvatureOptions
     /// <summary>The budget in bytes; refuses a budget that is not positive.</summary>
     public static long BudgetBytes(double gigabytes)
     {
-        if (gigabytes == MemoryBudget.DefaultBytes / 1e9)
+        if (gigabytes == DefaultBudgetGigabytes)
         {
-            return MemoryBudget.DefaultBytes; // the default exactly, not its round trip through GB
+            return RunLimits.Default.MemoryBudgetBytes; // the default exactly, not its round trip through GB
         }
         // Below one byte (e.g. 1e-10 GB) the budget rounds to 0, which no operation can meet: refused here, as bad input.
         if (!(gigabytes > 0) || double.IsInfinity(gigabytes) || gigabytes * 1e9 < 1)

@@ -59,7 +59,7 @@ internal sealed class TrainedSpectraCommand : LandscapeCommand<TrainedSpectraCom
         try
         {
             // Ctrl-C: the sweep stops at its next step; the command then exits with 130.
-            var result = run.ProgressUntilCtrlC("trained-spectra", (progress, cancellation) => TrainedSpectra.Run(options, progress, cancellation));
+            var result = run.Progress("trained-spectra", limits => TrainedSpectra.Run(options, limits));
             return new TrainedSpectraOutput("trained-spectra", result, options.Seed, OutlierRule);
         }
         catch (OperationCanceledException)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using LossLandscape.Engine;
 using LossLandscape.Data;
 using LossLandscape.Models;
 using LossLandscape.Models.Activations;
@@ -72,11 +73,11 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
 
     /// <summary>
     /// An MLP of the given widths sized for <paramref name="data"/>, with its input scaling if asked; refused (exit 2) before
-    /// anything is allocated when it does not fit <paramref name="budgetBytes"/> (<see cref="Mlp.RequireFits"/>).
+    /// anything is allocated when it does not fit the budget of <paramref name="limits"/> (<see cref="Mlp.RequireFits"/>).
     /// </summary>
-    public static Mlp SizedFor(Dataset data, IReadOnlyList<int> widths, Activation activation, bool standardize, long budgetBytes)
+    public static Mlp SizedFor(Dataset data, IReadOnlyList<int> widths, Activation activation, bool standardize, RunLimits limits)
     {
-        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, budgetBytes);
+        Mlp.RequireFits(data.InputDim, widths, data.OutputDim, data.Count, limits);
         var mlp = new Mlp(data.InputDim, widths.Select(w => new HiddenLayer(w, activation)).ToArray(), data.OutputDim);
         return standardize ? mlp.WithScaling(InputScaling.Standardize(data)) : mlp;
     }
@@ -101,7 +102,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     {
         var set = run.Data;
         var widths = ParseWidths(settings.Hidden);
-        var mlp = SizedFor(run.Rows, widths, ParseActivation(settings.Activation), settings.Standardize, settings.MemoryBudgetBytes());
+        var mlp = SizedFor(run.Rows, widths, ParseActivation(settings.Activation), settings.Standardize, run.Limits);
         SaveModel(settings.Out, new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed)));
         return new InitOutput(settings.Out, mlp.InputDim, widths, mlp.OutputDim, mlp.ParameterCount, set.Source, set.Count);
     }

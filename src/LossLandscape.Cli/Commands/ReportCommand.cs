@@ -59,7 +59,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         {
             throw new UsageException($"--walk-steps: {settings.WalkSteps} is not a number of steps ≥ 0 (0: no walk)");
         }
-        LossSlice.RequireFits(settings.Grid, 2, settings.MemoryBudgetBytes());
+        LossSlice.RequireFits(settings.Grid, 2, settings.Limits());
         OutputDirectory.RequireWritable("--out", settings.Out);
         if (settings.History is { } history && !File.Exists(history))
         {
@@ -156,7 +156,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
-        run.Progress("report", progress => LandscapeReport.Build(report, run.Problem, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed, MemoryBudgetBytes: settings.MemoryBudgetBytes()), losses, progress));
+        run.Progress("report", limits => LandscapeReport.Build(report, run.Problem, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, limits));
         if (path is not null)
         {
             LandscapeReport.AddPaths(report, path, run.Problem);

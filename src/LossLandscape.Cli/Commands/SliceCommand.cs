@@ -66,7 +66,7 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
         {
             throw new UsageException($"--grid: {settings.Grid} is fewer than 2 points per axis");
         }
-        LossSlice.RequireFits(settings.Grid, settings.Dims, settings.MemoryBudgetBytes());
+        LossSlice.RequireFits(settings.Grid, settings.Dims, settings.Limits());
         if (!(settings.Range > 0) || !double.IsFinite(settings.Range))
         {
             throw new UsageException($"--range: {settings.Range.ToString(CultureInfo.InvariantCulture)} is not a positive number");
@@ -115,8 +115,8 @@ internal sealed class SliceCommand : LandscapeCommand<SliceCommand.Settings, Sli
     protected override SliceOutput Execute(CommandRun run, Settings settings)
     {
         var kinds = ParseKinds(settings.Directions, settings.Dims);
-        var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias, settings.MemoryBudgetBytes());
-        var slice = run.Progress("slice", _ => LossSlice.Compute(run.Problem, options));
+        var options = new SliceOptions(kinds, settings.Grid, settings.Range, settings.Seed, settings.IgnoreBias);
+        var slice = run.Progress("slice", limits => LossSlice.Compute(run.Problem, options, limits));
         var plot = Plots.Slice(slice, $"{string.Join(" × ", kinds).ToLowerInvariant()} slice of L");
         Plots.Save(plot, settings.Out);
         return new SliceOutput(slice, settings.Out, run.Seconds);

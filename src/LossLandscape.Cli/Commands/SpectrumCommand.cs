@@ -79,8 +79,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
                 throw new UsageException($"--k: {K} is not a positive number of eigenvalues");
             }
             var kind = CurvatureOptions.ParseOperator(Operator);
-            long budgetBytes = MemoryBudgetBytes();
-            return new SpectrumOptions(method, kind, K, end, Tolerance, MaxIterations, Seed, budgetBytes, Slq: Slq);
+            return new SpectrumOptions(method, kind, K, end, Tolerance, MaxIterations, Seed, Slq: Slq);
         }
     }
 
@@ -110,7 +109,7 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         SpectrumResult spectrum;
         try
         {
-            spectrum = run.Progress($"{settings.Method} spectrum", progress => HessianSpectrum.Compute(map, options, progress));
+            spectrum = run.Progress($"{settings.Method} spectrum", limits => HessianSpectrum.Compute(map, options, limits));
         }
         catch (MemoryBudgetExceededException e) when (settings.Method is "dense" or "gram")
         {

@@ -107,7 +107,7 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         var op = CurvatureOperators.Create(map, kind);
         var options = settings.Options;
         var method = settings.Estimator;
-        var trace = run.Progress("trace", progress => TraceEstimate.Compute(op, method, options, progress, settings.MemoryBudgetBytes()));
+        var trace = run.Progress("trace", limits => TraceEstimate.Compute(op, method, options, limits));
         NonFinite.Require(trace.Trace, "the trace estimate", "the Hessian-vector products overflow float64 at this point");
         double seconds = run.Seconds;
         string note = settings.Method switch

@@ -103,7 +103,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         {
             throw new UsageException($"--steps: {settings.Steps} is negative");
         }
-        Options(settings.Optimizer, () => { Choice(settings, MemoryBudget.DefaultBytes).Validate(); return 0; });
+        Options(settings.Optimizer, () => { Choice(settings).Validate(); return 0; });
         if (settings.TargetLoss is { } t && !(t >= 0))
         {
             throw new UsageException($"--target-loss: {t.ToString(CultureInfo.InvariantCulture)} is not a number ≥ 0");
@@ -120,8 +120,8 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     }
 
     /// <summary>The library's optimizer choice for the command line's options (<see cref="OptimizerChoice"/>).</summary>
-    private static OptimizerChoice Choice(Settings settings, long budgetBytes) =>
-        new(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed, budgetBytes);
+    private static OptimizerChoice Choice(Settings settings) =>
+        new(settings.Optimizer, settings.LearningRate, settings.BatchSize, settings.Momentum, settings.Seed);
 
     /// <summary>
     /// Validates the choice in the library and names the option of a refused setting:
@@ -172,8 +172,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     protected override TrainOutput Execute(CommandRun run, Settings settings)
     {
         var set = run.Data;
-        long budgetBytes = settings.MemoryBudgetBytes();
-        using var opt = Options(settings.Optimizer, () => Choice(settings, budgetBytes).Create());
+        using var opt = Options(settings.Optimizer, () => Choice(settings).Create());
         NetworkPoint start;
         if (settings.Init is { } initPath)
         {
@@ -181,7 +180,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         }
         else
         {
-            var mlp = InitCommand.SizedFor(run.Rows, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize, budgetBytes);
+            var mlp = InitCommand.SizedFor(run.Rows, InitCommand.ParseWidths(settings.Hidden), InitCommand.ParseActivation(settings.Activation), settings.Standardize, run.Limits);
             start = new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed));
         }
         using var model = start.ToModel();
@@ -191,8 +190,8 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         IResidualProblem problem = cluster?.Session ?? (IResidualProblem)map;
         string where = cluster is null ? "" : $" on {cluster.Session.Config.Shards} shards";
         // Ctrl-C: the trainer stops at the next step and the best point is written.
-        var training = run.ProgressUntilCtrlC($"train ({settings.Optimizer}{where})", (progress, cancellation) =>
-            Trainer.Run(problem, opt, new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery), new StatusProgress(progress), cancellation));
+        var training = run.Progress($"train ({settings.Optimizer}{where})", limits =>
+            Trainer.Run(problem, opt, new TrainingOptions(settings.Steps, settings.TargetLoss, settings.LossEvery), limits));
         if (cluster is not null)
         {
             training = training with { Settings = $"{training.Settings} (on the cluster: sums over the data on {cluster.Session.Config.Shards} shards)" };
@@ -230,18 +229,6 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 
     /// <inheritdoc/>
     protected override int ExitCode(Settings settings, TrainOutput result) => result.Interrupted ? Interrupted : LandscapeApp.Success;
-
-    /// <summary>Turns trainer progress into the progress bar's fraction and status text (synchronously).</summary>
-    private sealed class StatusProgress(IProgress<(double Fraction, string Status)> inner) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value)
-        {
-            static string G(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
-            string at = value.LossStep == value.Step ? "" : $" at step {value.LossStep}";
-            string batch = value.BatchLoss is { } b ? $", mini-batch L ≈ {G(b)}" : "";
-            inner.Report(((double)value.Step / Math.Max(1, value.Steps), $"step {value.Step}/{value.Steps}, L = {G(value.Loss)}{at} (best {G(value.BestLoss)}){batch}"));
-        }
-    }
 }
 
 /// <summary>The result of <c>landscape train</c>, and its JSON: the run (<see cref="TrainingResult"/>) and the data it ran on.</summary>

@@ -48,7 +48,7 @@ internal sealed class VerifyCommand : LandscapeCommand<VerifyCommand.Settings, V
     /// <inheritdoc/>
     protected override VerifyOutput Execute(CommandRun run, Settings settings)
     {
-        var checks = run.Progress("verify", progress => PaperVerification.Run(progress));
+        var checks = run.Progress("verify", limits => PaperVerification.Run(limits));
         string? page = settings.Report is { } dir ? run.Progress("report", _ => WriteReport(dir, checks, run.Context.CommandLine)) : null;
         return new VerifyOutput(checks.All(c => c.Pass), checks, page, run.Seconds);
     }

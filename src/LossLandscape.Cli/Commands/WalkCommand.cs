@@ -86,10 +86,9 @@ internal sealed class WalkCommand : LandscapeCommand<WalkCommand.Settings, WalkO
     protected override WalkOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Problem;
-        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, OnManifoldTest.Threshold(run.Problem, settings.Tolerance),
-            settings.MemoryBudgetBytes());
+        var options = new WalkOptions(settings.Steps, settings.StepSize, settings.Seed, OnManifoldTest.Threshold(run.Problem, settings.Tolerance));
         // SIGINT/SIGTERM: the walk stops before its next step and the end point so far (on M) is written.
-        var walk = run.ProgressUntilCtrlC("walk", (_, cancellation) => ManifoldWalk.Run(map, options, cancellation));
+        var walk = run.Progress("walk", limits => ManifoldWalk.Run(map, options, limits));
         var end = map.GetPoint().data<double>().ToArray();
         if (settings.Out is { } path)
         {

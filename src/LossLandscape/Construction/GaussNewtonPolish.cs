@@ -42,9 +42,14 @@ internal static class GaussNewtonPolish
     /// </summary>
     public const int FullSteps = 8;
 
-    /// <summary>Polishes <paramref name="map"/>'s point towards max|H| ≤ GoalMargin·goal; <paramref name="current"/> is max|H| now.</summary>
-    public static PolishOutcome Run(Mlp mlp, IResidualProblem map, Dataset data, int[] order, double current, double goal, long budgetBytes)
+    /// <summary>
+    /// Polishes <paramref name="map"/>'s point towards max|H| ≤ GoalMargin·goal; <paramref name="current"/> is max|H| now. Full
+    /// steps are taken when the factorization of J fits the budget of <paramref name="limits"/>, whose token is checked
+    /// before each of them.
+    /// </summary>
+    public static PolishOutcome Run(Mlp mlp, IResidualProblem map, Dataset data, int[] order, double current, double goal, RunLimits? limits = null)
     {
+        limits ??= RunLimits.Default;
         using var scope = NewDisposeScope();
         int outputSteps = 0, fullSteps = 0;
         string? skipped = null;
@@ -65,10 +70,10 @@ internal static class GaussNewtonPolish
         }
 
         // Full minimum-norm steps p ← p − J⁺H(p), when the factorization of J fits the budget.
-        var route = JacobianFactorization.ChooseRoute(map, budgetBytes);
+        var route = JacobianFactorization.ChooseRoute(map, limits);
         try
         {
-            MemoryBudget.Require($"full Gauss–Newton steps (factoring J, {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route), budgetBytes,
+            limits.Require($"full Gauss–Newton steps (factoring J, {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
                 "polished the output layer only");
         }
         catch (MemoryBudgetExceededException e)
@@ -77,7 +82,7 @@ internal static class GaussNewtonPolish
         }
         if (skipped is null && current > target)
         {
-            fullSteps = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(target, FullSteps, budgetBytes), route).Steps;
+            fullSteps = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(target, FullSteps), route, limits).Steps;
         }
         return new PolishOutcome(outputSteps, fullSteps, skipped);
     }

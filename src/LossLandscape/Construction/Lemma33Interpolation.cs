@@ -17,15 +17,13 @@ namespace LossLandscape.Construction;
 /// <param name="Seed">Seed of the random candidate directions.</param>
 /// <param name="Polish">Polish onto M with Gauss–Newton steps after the triangular solve.</param>
 /// <param name="RelativeGoal">The goal max|f(xᵢ) − yᵢ| ≤ RelativeGoal·max(1, max|yᵢ|); default 1e−10 (the project's acceptance goal).</param>
-/// <param name="MemoryBudgetBytes">Full Gauss–Newton steps factor J (<see cref="JacobianFactorization.RequiredBytes"/>); above this budget only the output layer is polished. Default <see cref="MemoryBudget.DefaultBytes"/>.</param>
 public sealed record ConstructionOptions(
     Activation Activation,
     IReadOnlyList<int> HiddenWidths,
     InputScaling? Scaling = null,
     int Seed = 0,
     bool Polish = true,
-    double RelativeGoal = 1e-10,
-    long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+    double RelativeGoal = 1e-10);
 
 /// <summary>What the construction chose and how well conditioned it came out.</summary>
 /// <param name="Direction">Where the projection direction a came from ("random #k", "least squares", "principal component").</param>
@@ -95,16 +93,17 @@ public static class Lemma33Interpolation
     /// </summary>
     /// <param name="data">The data to fit.</param>
     /// <param name="options">Widths, activation, goal, polish.</param>
-    /// <param name="cancellation">
-    /// Checked before each (α, θ) solve of the search and at every evaluation of the polish
-    /// (<see cref="IResidualProblem.Cancellation"/>); cancelling throws <see cref="OperationCanceledException"/>: a half-built
-    /// network is no point to keep.
+    /// <param name="limits">
+    /// The budget of the network (<see cref="Mlp.RequireFits"/>) and of the polish's full Gauss–Newton steps (they factor
+    /// J, <see cref="JacobianFactorization.RequiredBytes"/>; above the budget only the output layer is polished). The
+    /// token, checked before each (α, θ) solve of the search and at every batch of rows of the polish; cancelling throws
+    /// <see cref="OperationCanceledException"/>: a half-built network is no point to keep.
     /// </param>
-    public static ConstructionResult Construct(Dataset data, ConstructionOptions options, CancellationToken cancellation = default)
+    public static ConstructionResult Construct(Dataset data, ConstructionOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
-        return Build(data, options, problemAt: null, cancellation);
+        return Build(data, options, problemAt: null, limits);
     }
 
     /// <summary>
@@ -118,25 +117,26 @@ public static class Lemma33Interpolation
     /// <param name="problemAt">
     /// Opens the problem of the network at the point it is given on the rows of <paramref name="data"/>, in the same order
     /// (a <see cref="ResidualMap"/> over them, or the same problem elsewhere); called once, after the triangular solve. The
-    /// caller owns what it returns (and disposes it); the construction moves its point (<see cref="IResidualProblem.SetPoint"/>)
-    /// and sets its <see cref="IResidualProblem.Cancellation"/> to <paramref name="cancellation"/>.
+    /// caller owns what it returns (and disposes it), and gives it the token of <paramref name="limits"/> (the problem's
+    /// <see cref="IResidualProblem.Cancellation"/>); the construction moves its point (<see cref="IResidualProblem.SetPoint"/>).
     /// </param>
-    /// <param name="cancellation">As in <see cref="Construct(Dataset, ConstructionOptions, CancellationToken)"/>.</param>
+    /// <param name="limits">As in <see cref="Construct(Dataset, ConstructionOptions, RunLimits)"/>.</param>
     /// <exception cref="ArgumentException">The problem has other rows, outputs or parameters than the network on <paramref name="data"/>.</exception>
-    public static ConstructionResult Construct(Dataset data, ConstructionOptions options, Func<NetworkPoint, IResidualProblem> problemAt, CancellationToken cancellation = default)
+    public static ConstructionResult Construct(Dataset data, ConstructionOptions options, Func<NetworkPoint, IResidualProblem> problemAt, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(problemAt);
-        return Build(data, options, problemAt, cancellation);
+        return Build(data, options, problemAt, limits);
     }
 
-    /// <summary>The construction (see <see cref="Construct(Dataset, ConstructionOptions, Func{NetworkPoint, IResidualProblem}, CancellationToken)"/>); a null <paramref name="problemAt"/> is a <see cref="ResidualMap"/> here.</summary>
-    private static ConstructionResult Build(Dataset data, ConstructionOptions options, Func<NetworkPoint, IResidualProblem>? problemAt, CancellationToken cancellation)
+    /// <summary>The construction (see <see cref="Construct(Dataset, ConstructionOptions, Func{NetworkPoint, IResidualProblem}, RunLimits)"/>); a null <paramref name="problemAt"/> is a <see cref="ResidualMap"/> here.</summary>
+    private static ConstructionResult Build(Dataset data, ConstructionOptions options, Func<NetworkPoint, IResidualProblem>? problemAt, RunLimits? limits)
     {
+        limits ??= RunLimits.Default;
         TorchRuntime.EnsureInitialized();
         var watch = Stopwatch.StartNew();
-        Validate(data, options);
+        Validate(data, options, limits);
         using var scope = NewDisposeScope();
         var sigma = options.Activation;
         int p = data.InputDim, l = data.OutputDim;
@@ -150,7 +150,7 @@ public static class Lemma33Interpolation
         double goal = options.RelativeGoal * scale;
         var blocks = Remark42Copies.Decompose(y, options.HiddenWidths[^1], options.HiddenWidths.Count);
         int tried = 0;
-        var bests = blocks.Select(t => Lemma33TriangularSystem.BestCandidate(x, t, options, goal / blocks.Count, ref tried, cancellation)).ToArray();
+        var bests = blocks.Select(t => Lemma33TriangularSystem.BestCandidate(x, t, options, goal / blocks.Count, ref tried, limits)).ToArray();
         var best = bests.OrderByDescending(b => b.Amplification).First();
 
         // 3. The parameters, laid out as the MLP file format stores them.
@@ -161,15 +161,14 @@ public static class Lemma33Interpolation
         // 4. The polish, measured with the network's own forward pass, on the caller's problem (default: a map here).
         var start = new NetworkPoint(mlp, parameters);
         using var model = problemAt is null ? start.ToModel() : null;
-        using var map = model is null ? null : new ResidualMap(model, data);
+        using var map = model is null ? null : new ResidualMap(model, data, cancellation: limits.Cancellation);
         var problem = map ?? problemAt!(start) ?? throw new ArgumentException("the problem factory returned null", nameof(problemAt));
         RequireSameProblem(problem, data, mlp);
-        problem.Cancellation = cancellation;
         double triangular = GaussNewtonPolish.MaxResidual(problem);
         var polish = new PolishOutcome(0, 0, null);
         if (options.Polish)
         {
-            polish = GaussNewtonPolish.Run(mlp, problem, data, bests[0].Order, triangular, goal, options.MemoryBudgetBytes);
+            polish = GaussNewtonPolish.Run(mlp, problem, data, bests[0].Order, triangular, goal, limits);
             parameters = problem.GetPoint().data<double>().ToArray();
         }
         double final = GaussNewtonPolish.MaxResidual(problem);
@@ -200,8 +199,8 @@ public static class Lemma33Interpolation
         return Remark42Copies.Decompose(y, int.MaxValue, 1).Count;
     }
 
-    /// <summary>Checks the hypotheses of Lemma 3.3 / Corollary 3.4; the messages name the fix.</summary>
-    public static void Validate(Dataset data, ConstructionOptions options)
+    /// <summary>Checks the hypotheses of Lemma 3.3 / Corollary 3.4, and that the network fits the budget of <paramref name="limits"/>; the messages name the fix.</summary>
+    public static void Validate(Dataset data, ConstructionOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
@@ -214,7 +213,7 @@ public static class Lemma33Interpolation
             throw new LandscapeInputException("the construction needs at least one hidden layer, every width ≥ 1");
         }
         // Before any matrix of the construction is allocated: the network and its activations on the d rows.
-        Mlp.RequireFits(data.InputDim, options.HiddenWidths, data.OutputDim, data.Count, options.MemoryBudgetBytes);
+        Mlp.RequireFits(data.InputDim, options.HiddenWidths, data.OutputDim, data.Count, limits);
         if (options.HiddenWidths[^1] < data.Count)
         {
             throw new LandscapeInputException($"last hidden width h = {options.HiddenWidths[^1]} is smaller than d = {data.Count}; Lemma 3.3 needs h ≥ d, so the smallest width that works is {data.Count}");

@@ -106,9 +106,10 @@ internal static class Lemma33TriangularSystem
     }
 
     /// <summary>The best (direction, α, θ) candidate for one target block y (d × ℓ) on inputs x (d × p).</summary>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked in the direction search and before each (α, θ) solve).</exception>
-    public static Candidate BestCandidate(double[][] x, double[][] y, ConstructionOptions options, double goalEstimate, ref int tried, CancellationToken cancellation = default)
+    /// <exception cref="OperationCanceledException">The token of <paramref name="limits"/> was cancelled (checked in the direction search and before each (α, θ) solve).</exception>
+    public static Candidate BestCandidate(double[][] x, double[][] y, ConstructionOptions options, double goalEstimate, ref int tried, RunLimits? limits = null)
     {
+        limits ??= RunLimits.Default;
         var sigma = options.Activation;
         int d = x.Length, p = x[0].Length, l = y[0].Length;
         // 1. Directions, chosen for the cancellation their sorted order forces (ProjectionDirection).
@@ -117,7 +118,7 @@ internal static class Lemma33TriangularSystem
         {
             var xt = tensor(x.SelectMany(r => r).ToArray(), [d, p]);
             var yt = tensor(y.SelectMany(r => r).ToArray(), [d, l]);
-            directions = ProjectionDirection.Search(xt, yt, CandidateDirections(x, y), options.Seed, DirectionsSolved, cancellation).ToArray();
+            directions = ProjectionDirection.Search(xt, yt, CandidateDirections(x, y), options.Seed, DirectionsSolved, limits).ToArray();
         }
         if (directions.Length == 0)
         {
@@ -141,7 +142,7 @@ internal static class Lemma33TriangularSystem
                 double alpha = range > 0 ? r / range : 1.0;
                 foreach (double theta in BreakpointFractions)
                 {
-                    cancellation.ThrowIfCancellationRequested();
+                    limits.ThrowIfCancellationRequested();
                     tried++;
                     if (Solve(u, ySorted, alpha, theta, sigma, minGap) is { } c)
                     {

@@ -57,9 +57,10 @@ internal static class ProjectionDirection
     /// Returns the best <paramref name="keep"/> distinct directions found, lowest cancellation first.
     /// <paramref name="inputs"/> are the (scaled) inputs d × p, <paramref name="targets"/> d × ℓ.
     /// </summary>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked before each round of refinement).</exception>
-    public static IReadOnlyList<Scored> Search(Tensor inputs, Tensor targets, IEnumerable<(string Name, double[] Direction)> extra, int seed, int keep = 3, CancellationToken cancellation = default)
+    /// <exception cref="OperationCanceledException">The token of <paramref name="limits"/> was cancelled (checked before each round of refinement).</exception>
+    public static IReadOnlyList<Scored> Search(Tensor inputs, Tensor targets, IEnumerable<(string Name, double[] Direction)> extra, int seed, int keep = 3, RunLimits? limits = null)
     {
+        limits ??= RunLimits.Default;
         using var scope = NewDisposeScope();
         long p = inputs.shape[1];
         var rng = new Random(seed);
@@ -73,7 +74,7 @@ internal static class ProjectionDirection
         }
         foreach (double radius in Radii)
         {
-            cancellation.ThrowIfCancellationRequested();
+            limits.ThrowIfCancellationRequested();
             var parents = pool.Take(Parents).ToList();
             var children = new List<(string, double[])>();
             for (int c = 0; c < PerRound; c++)

@@ -32,19 +32,22 @@ public static class DenseSpectrum
     /// <summary>Every eigenvalue (and optionally eigenvector) of the symmetric operator <paramref name="op"/>.</summary>
     /// <param name="op">A symmetric operator.</param>
     /// <param name="eigenvectors">Whether to return the eigenvectors too.</param>
-    /// <param name="budgetBytes">The memory budget of all the n × n matrices live at once; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-    /// <param name="progress">Receives the stages: the columns of A as they are built (to 90 %), then "eigenvalues".</param>
+    /// <param name="limits">
+    /// The memory budget of all the n × n matrices live at once; the token, checked while A is built; the stages reported:
+    /// the columns of A as they are built (to 90 %), then "eigenvalues".
+    /// </param>
     /// <exception cref="MemoryBudgetExceededException">The dense matrices would exceed the memory budget; the message names the alternatives.</exception>
-    public static DenseSpectrumResult Compute(LinearOperator op, bool eigenvectors = false, long? budgetBytes = null, IProgress<ProgressReport>? progress = null)
+    public static DenseSpectrumResult Compute(LinearOperator op, bool eigenvectors = false, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         Lanczos.RequireSymmetric(op);
+        limits ??= RunLimits.Default;
         long n = op.Columns;
-        MemoryBudget.Require($"the dense spectrum of a {n} × {n} operator ({LiveMatrices(eigenvectors)} n × n matrices: A, its symmetrised copy, eigh's workspace{(eigenvectors ? ", the eigenvectors" : "")})",
-            SaturatingProduct(LiveMatrices(eigenvectors), MemoryBudget.DenseMatrixBytes(n, n)), budgetBytes ?? MemoryBudget.DefaultBytes, LinearOperator.MatrixFreeAlternatives);
+        limits.Require($"the dense spectrum of a {n} × {n} operator ({LiveMatrices(eigenvectors)} n × n matrices: A, its symmetrised copy, eigh's workspace{(eigenvectors ? ", the eigenvectors" : "")})",
+            SaturatingProduct(LiveMatrices(eigenvectors), MemoryBudget.DenseMatrixBytes(n, n)), LinearOperator.MatrixFreeAlternatives);
         long startApplications = op.Applications;
         using var scope = NewDisposeScope();
-        var a = op.ToDense(budgetBytes, progress: ProgressReport.Within(progress, 0, 0.9, "dense matrix")).to_type(ScalarType.Float64);
+        var a = op.ToDense(limits: limits.Within(0, 0.9, "dense matrix")).to_type(ScalarType.Float64);
         double scale = Math.Max(a.abs().max().item<double>(), double.Epsilon);
         double asymmetry;
         using (var temporary = NewDisposeScope())
@@ -52,7 +55,7 @@ public static class DenseSpectrum
             asymmetry = (a - a.t()).abs().max().item<double>() / scale;
         }
         var symmetric = a.Plus(a.t()).OverInPlace(2); // in place: A and (A + Aᵀ)/2 are the only n × n matrices live here
-        ProgressReport.Report(progress, "eigenvalues", 0.9);
+        limits.Checkpoint("eigenvalues", 0.9);
         double[] values;
         Tensor? vectors = null;
         if (eigenvectors)
@@ -65,7 +68,7 @@ public static class DenseSpectrum
         {
             values = linalg.eigvalsh(symmetric).data<double>().ToArray();
         }
-        ProgressReport.Report(progress, "eigenvalues", 1);
+        limits.Report("eigenvalues", 1);
         return new DenseSpectrumResult(values, vectors, asymmetry, op.Applications - startApplications);
     }
 

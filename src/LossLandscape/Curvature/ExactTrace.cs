@@ -12,13 +12,13 @@ public static class ExactTrace
     /// <summary>tr A of the square operator <paramref name="op"/>, exactly (n applications, in blocks of <paramref name="blockSize"/>).</summary>
     /// <param name="op">A square operator.</param>
     /// <param name="blockSize">Unit vectors per application block.</param>
-    /// <param name="progress">Receives the columns done as they are done.</param>
+    /// <param name="limits">The token, checked after each block; the columns done reported as they are done.</param>
     /// <returns>The trace; Status Converged (exact), or Breakdown when the operator produced NaN.</returns>
-    public static TraceResult Compute(LinearOperator op, int blockSize = 64, IProgress<ProgressReport>? progress = null)
+    public static TraceResult Compute(LinearOperator op, int blockSize = 64, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         long start = op.Applications;
-        double trace = op.ExactTrace(blockSize, progress);
+        double trace = op.ExactTrace(blockSize, limits);
         return new TraceResult(trace, 0, [], 0, op.Applications - start,
             ConvergenceTest.IsBreakdown(trace) ? SolverStatus.Breakdown : SolverStatus.Converged);
     }

@@ -16,11 +16,12 @@ namespace LossLandscape.Curvature;
 /// </remarks>
 public static class HutchPlusPlus
 {
-    /// <summary>Estimates tr(A) of the square operator <paramref name="op"/> with <see cref="TraceOptions.MaxProbes"/> applications in all.</summary>
-    public static TraceResult Trace(LinearOperator op, TraceOptions? options = null)
+    /// <summary>Estimates tr(A) of the square operator <paramref name="op"/> with <see cref="TraceOptions.MaxProbes"/> applications in all; the token of <paramref name="limits"/> is checked before each block of them.</summary>
+    public static TraceResult Trace(LinearOperator op, TraceOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= TraceEstimate.DefaultOptions(TraceMethod.HutchPlusPlus);
+        limits ??= RunLimits.Default;
         Hutchinson.Check(op, options);
         if (options.MaxProbes < TraceEstimate.HutchPlusPlusMinimumProbes)
         {
@@ -33,11 +34,14 @@ public static class HutchPlusPlus
         int third = options.MaxProbes / 3;
         int sketch = (int)Math.Min(third, n);
         var s = Hutchinson.RademacherBlock(rng, n, sketch, op);
+        limits.ThrowIfCancellationRequested();
         var (q, _) = linalg.qr(op.ApplyMatrix(s)); // reduced QR: Q is n × sketch, orthonormal.
+        limits.ThrowIfCancellationRequested();
         double lowRank = q.mul(op.ApplyMatrix(q)).sum().item<double>(); // tr(QᵀAQ)
         var g = Hutchinson.RademacherBlock(rng, n, third, op);
         // (I − QQᵀ)G, then Gᵀ(I − QQᵀ)A(I − QQᵀ)G column by column.
         var deflated = g - q.mm(q.t().mm(g));
+        limits.ThrowIfCancellationRequested();
         var projected = op.ApplyMatrix(deflated);
         projected = projected - q.mm(q.t().mm(projected));
         var samples = deflated.mul(projected).sum(0L).to_type(ScalarType.Float64).data<double>().ToArray();

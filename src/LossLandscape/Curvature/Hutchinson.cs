@@ -55,11 +55,12 @@ public sealed record TraceResult(
 /// </remarks>
 public static class Hutchinson
 {
-    /// <summary>Estimates tr(A) of the square operator <paramref name="op"/>.</summary>
-    public static TraceResult Trace(LinearOperator op, TraceOptions? options = null)
+    /// <summary>Estimates tr(A) of the square operator <paramref name="op"/>; the token of <paramref name="limits"/> is checked before each block of probes.</summary>
+    public static TraceResult Trace(LinearOperator op, TraceOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new TraceOptions();
+        limits ??= RunLimits.Default;
         Check(op, options);
         long n = op.Columns;
         long startApplications = op.Applications;
@@ -68,6 +69,7 @@ public static class Hutchinson
         var status = SolverStatus.StoppedWithoutConvergence;
         while (samples.Count < options.MaxProbes)
         {
+            limits.ThrowIfCancellationRequested();
             using var blockScope = NewDisposeScope();
             int k = Math.Min(options.BlockSize, options.MaxProbes - samples.Count);
             var z = RademacherBlock(rng, n, k, op);

@@ -30,7 +30,6 @@ namespace LossLandscape.Curvature;
 /// Compute ‖Av − θv‖ explicitly for the returned pairs (k more applications) instead of the Lanczos bound β_m|s_{m,i}|,
 /// which equals it in exact arithmetic with an orthonormal basis; default false.
 /// </param>
-/// <param name="BudgetBytes">Memory budget of the n × (m + 1) basis; default <see cref="LinearOperator.DefaultDenseBudgetBytes"/>.</param>
 public sealed record LanczosOptions(
     int K = 1,
     SpectrumEnd Which = SpectrumEnd.Largest,
@@ -39,8 +38,7 @@ public sealed record LanczosOptions(
     int Seed = 0,
     bool RestartOnBreakdown = true,
     double BreakdownTolerance = 1e-12,
-    bool VerifyResiduals = false,
-    long? BudgetBytes = null);
+    bool VerifyResiduals = false);
 
 /// <summary>The eigenpairs found by <see cref="Lanczos.Eigenpairs"/> and how they were found.</summary>
 /// <param name="Eigenvalues">The Ritz values, in the order <see cref="LanczosOptions.Which"/> asks for (k of them, fewer only if n &lt; k).</param>
@@ -90,13 +88,17 @@ public sealed record LanczosResult(
 /// </remarks>
 public static class Lanczos
 {
-    /// <summary>The k eigenpairs of the symmetric operator <paramref name="op"/> at the end <see cref="LanczosOptions.Which"/>.</summary>
+    /// <summary>
+    /// The k eigenpairs of the symmetric operator <paramref name="op"/> at the end <see cref="LanczosOptions.Which"/>; the
+    /// n × (m + 1) basis within the budget of <paramref name="limits"/>, whose token is checked before each step.
+    /// </summary>
     /// <exception cref="ArgumentException">The operator is not symmetric, or an option is out of range.</exception>
     /// <exception cref="Engine.MemoryBudgetExceededException">The basis would exceed the memory budget.</exception>
-    public static LanczosResult Eigenpairs(LinearOperator op, LanczosOptions? options = null)
+    public static LanczosResult Eigenpairs(LinearOperator op, LanczosOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new LanczosOptions();
+        limits ??= RunLimits.Default;
         RequireSymmetric(op);
         if (options.K < 1)
         {
@@ -115,7 +117,7 @@ public static class Lanczos
         long startApplications = op.Applications;
         using var scope = NewDisposeScope();
         var rng = new Random(options.Seed);
-        using var basis = new KrylovBasis(op, m, options.BudgetBytes);
+        using var basis = new KrylovBasis(op, m, limits);
         var start = tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device);
         basis.Start(start);
         var status = SolverStatus.StoppedWithoutConvergence;
@@ -127,6 +129,7 @@ public static class Lanczos
         double ritzBeta = 0;
         while (true)
         {
+            limits.ThrowIfCancellationRequested();
             double beta = basis.Step();
             steps++;
             if (ConvergenceTest.IsBreakdown(beta, basis.Alpha[^1]))
@@ -247,9 +250,9 @@ internal sealed class KrylovBasis : IDisposable
     private readonly List<double> _beta = [];
     private Tensor? _w;
 
-    public KrylovBasis(LinearOperator op, int capacity, long? budgetBytes)
+    public KrylovBasis(LinearOperator op, int capacity, RunLimits limits)
     {
-        LinearOperator.CheckDenseBudget(op.Columns, capacity, op.DType, budgetBytes, $"a Lanczos basis of {capacity} vectors of length {op.Columns}");
+        LinearOperator.CheckDenseBudget(op.Columns, capacity, op.DType, limits, $"a Lanczos basis of {capacity} vectors of length {op.Columns}");
         _op = op;
         Capacity = capacity;
         _q = zeros(op.Columns, capacity, dtype: op.DType, device: op.Device);

@@ -54,11 +54,12 @@ public sealed record PowerIterationResult(
 /// </remarks>
 public static class PowerIteration
 {
-    /// <summary>The k eigenpairs of largest magnitude of the symmetric operator <paramref name="op"/>, one after the other.</summary>
-    public static PowerIterationResult Eigenpairs(LinearOperator op, PowerIterationOptions? options = null)
+    /// <summary>The k eigenpairs of largest magnitude of the symmetric operator <paramref name="op"/>, one after the other; the token of <paramref name="limits"/> is checked before each iteration.</summary>
+    public static PowerIterationResult Eigenpairs(LinearOperator op, PowerIterationOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new PowerIterationOptions();
+        limits ??= RunLimits.Default;
         Lanczos.RequireSymmetric(op);
         if (options.K < 1 || options.MaxIterations < 1 || !(options.Tolerance >= 0))
         {
@@ -86,6 +87,7 @@ public static class PowerIteration
             var previous = found.narrow(1, 0, pair);
             while (iteration < options.MaxIterations)
             {
+                limits.ThrowIfCancellationRequested();
                 using var stepScope = NewDisposeScope();
                 iteration++;
                 // Deflation: x = (I − VVᵀ)v/‖·‖ against the pairs found so far.

@@ -20,7 +20,6 @@ namespace LossLandscape.Curvature;
 /// <param name="MomentCount">Moments tr(A^k)/n estimated, k = 0 … MomentCount − 1; default 5.</param>
 /// <param name="Seed">Seed of the probes; default 0.</param>
 /// <param name="BreakdownTolerance">β_j ≤ tol·‖T‖ ends a probe early: its Krylov space is invariant and its quadrature exact; default 1e−12 (as <see cref="LanczosOptions"/>).</param>
-/// <param name="BudgetBytes">Memory budget of the n × m basis; default <see cref="LinearOperator.DefaultDenseBudgetBytes"/>.</param>
 /// <remarks>In JSON: the steps, probes, σ², grid, seed and where the defaults come from (<see cref="Source"/>).</remarks>
 public sealed record SlqOptions(
     int Steps = 90,
@@ -30,8 +29,7 @@ public sealed record SlqOptions(
     double GridMargin = 0.01,
     [property: JsonIgnore] int MomentCount = 5,
     int Seed = 0,
-    [property: JsonIgnore] double BreakdownTolerance = 1e-12,
-    [property: JsonIgnore] long? BudgetBytes = null)
+    [property: JsonIgnore] double BreakdownTolerance = 1e-12)
 {
     /// <summary>Where the defaults come from, in words.</summary>
     public string Source => "Ghorbani, Krishnan & Xiao 2019 (m = 90 steps, n_v = 10 probes, σ² = 1e−5 on [−1, 1]); grid of PyHessian's density_generate";
@@ -114,11 +112,15 @@ public sealed record SlqResult(
 /// </remarks>
 public static class StochasticLanczosQuadrature
 {
-    /// <summary>The smoothed spectral density, the quadrature rules and the moments of the symmetric operator <paramref name="op"/>.</summary>
-    public static SlqResult Estimate(LinearOperator op, SlqOptions? options = null)
+    /// <summary>
+    /// The smoothed spectral density, the quadrature rules and the moments of the symmetric operator <paramref name="op"/>;
+    /// the n × m basis within the budget of <paramref name="limits"/>, whose token is checked before each step.
+    /// </summary>
+    public static SlqResult Estimate(LinearOperator op, SlqOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new SlqOptions();
+        limits ??= RunLimits.Default;
         Lanczos.RequireSymmetric(op);
         if (options.Steps < 1 || options.ProbeCount < 1 || options.GridPoints < 2 || options.MomentCount < 0 || !(options.Sigma2 > 0))
         {
@@ -134,10 +136,11 @@ public static class StochasticLanczosQuadrature
         for (int probe = 0; probe < options.ProbeCount; probe++)
         {
             using var probeScope = NewDisposeScope();
-            using var basis = new KrylovBasis(op, m, options.BudgetBytes);
+            using var basis = new KrylovBasis(op, m, limits);
             basis.Start(tensor(Probes.Gaussian(rng, n), dtype: op.DType, device: op.Device));
             while (true)
             {
+                limits.ThrowIfCancellationRequested();
                 double beta = basis.Step();
                 if (ConvergenceTest.IsBreakdown(beta, basis.Alpha[^1]))
                 {

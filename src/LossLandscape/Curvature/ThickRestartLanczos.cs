@@ -9,14 +9,14 @@ namespace LossLandscape.Curvature;
 /// <param name="Which">Which end of the spectrum; default the smallest (the case single-vector Lanczos does not converge on large Hessians).</param>
 /// <param name="BasisSize">
 /// m, the most Lanczos vectors held (the projected matrix is at most m × m; one more column holds the residual vector);
-/// default <see cref="ThickRestartLanczos.DefaultBasisSize(int, long, long?)"/>: as many vectors as half the memory budget holds, at
+/// default <see cref="ThickRestartLanczos.DefaultBasisSize(int, long, RunLimits?)"/>: as many vectors as half the memory budget holds, at
 /// most <see cref="ThickRestartLanczos.DefaultBasisCap"/> and at least max(<see cref="ThickRestartLanczos.MinimumDefaultBasis"/>, 4k).
 /// With m ≥ 2k each restart keeps about m/2 Ritz vectors (the k wanted and as many nearest to them as a buffer) and takes
 /// about m/2 new steps.
 /// </param>
-/// <param name="MaxApplications">
-/// The budget of operator applications, the verification of the returned pairs included (k of them are reserved for it);
-/// default max(<see cref="ThickRestartLanczos.DefaultApplications"/>, 2m): 2000, the budget issue 11 sets for the 20 smallest
+/// <param name="MaxIterations">
+/// The most operator applications (one an iteration), the verification of the returned pairs included (k of them are
+/// reserved for it); default max(<see cref="ThickRestartLanczos.DefaultMaxIterations"/>, 2m): 2000, the budget issue 11 sets for the 20 smallest
 /// eigenvalues, or two fills of a larger basis.
 /// </param>
 /// <param name="Tolerance">
@@ -25,16 +25,14 @@ namespace LossLandscape.Curvature;
 /// </param>
 /// <param name="Seed">Seed of the Gaussian start vector (and of the vectors that replace an invariant space); default 0.</param>
 /// <param name="BreakdownTolerance">β_j ≤ tol·‖A‖ counts as an invariant subspace; default 1e−12 (<see cref="LanczosOptions.BreakdownTolerance"/>).</param>
-/// <param name="BudgetBytes">Memory budget of the n × (m + 1) basis; default <see cref="LinearOperator.DefaultDenseBudgetBytes"/>.</param>
 public sealed record ThickRestartOptions(
     int K = 20,
     SpectrumEnd Which = SpectrumEnd.Smallest,
     int? BasisSize = null,
-    long? MaxApplications = null,
+    long? MaxIterations = null,
     double Tolerance = 1e-6,
     int Seed = 0,
-    double BreakdownTolerance = 1e-12,
-    long? BudgetBytes = null);
+    double BreakdownTolerance = 1e-12);
 
 /// <summary>The eigenpairs found by <see cref="ThickRestartLanczos.Eigenpairs"/> and how they were found.</summary>
 /// <param name="Eigenvalues">The Ritz values, in the order <see cref="ThickRestartOptions.Which"/> asks for (k of them; fewer only if n &lt; k).</param>
@@ -110,7 +108,7 @@ public static class ThickRestartLanczos
     public const int DefaultBasisCap = 1500;
 
     /// <summary>The default budget of products: 2000, the budget issue 11 sets for the 20 smallest eigenvalues (or 2m if larger).</summary>
-    public const int DefaultApplications = 2000;
+    public const int DefaultMaxIterations = 2000;
 
     /// <summary>
     /// The share of the memory budget the default basis may take: one half, leaving the other half to the operator (a Hessian-vector
@@ -132,28 +130,32 @@ public static class ThickRestartLanczos
 
     /// <summary>
     /// The basis size m used for k wanted pairs on an operator of size n when none is given: the most vectors (plus the residual
-    /// vector) that half of <paramref name="budgetBytes"/> holds in float64, capped at <see cref="DefaultBasisCap"/> and at n, but at
+    /// vector) that half of the memory budget of <paramref name="limits"/> holds in float64, capped at <see cref="DefaultBasisCap"/> and at n, but at
     /// least min(n, max(<see cref="MinimumDefaultBasis"/>, 4k)) (if that much does not fit, the run refuses with the bytes it needs).
     /// </summary>
     /// <param name="k">Wanted pairs.</param>
     /// <param name="n">Operator size.</param>
-    /// <param name="budgetBytes">Memory budget; default <see cref="LinearOperator.DefaultDenseBudgetBytes"/>.</param>
-    public static int DefaultBasisSize(int k, long n, long? budgetBytes = null)
+    /// <param name="limits">The memory budget; default <see cref="RunLimits.Default"/>'s.</param>
+    public static int DefaultBasisSize(int k, long n, RunLimits? limits = null)
     {
-        long budget = budgetBytes ?? LinearOperator.DefaultDenseBudgetBytes;
+        long budget = (limits ?? RunLimits.Default).MemoryBudgetBytes;
         long fits = (budget / BudgetShareDivisor / (sizeof(double) * Math.Max(n, 1))) - 1;
         long floor = Math.Min(n, Math.Max(MinimumDefaultBasis, 4L * k));
         return (int)Math.Max(floor, Math.Min(Math.Min(n, DefaultBasisCap), fits));
     }
 
-    /// <summary>The k eigenpairs of the symmetric operator <paramref name="op"/> at the end <see cref="ThickRestartOptions.Which"/>.</summary>
+    /// <summary>
+    /// The k eigenpairs of the symmetric operator <paramref name="op"/> at the end <see cref="ThickRestartOptions.Which"/>; the
+    /// n × (m + 1) basis within the budget of <paramref name="limits"/>, whose token is checked before each step.
+    /// </summary>
     /// <exception cref="ArgumentException">The operator is not symmetric.</exception>
     /// <exception cref="LandscapeInputException">An option is out of range.</exception>
     /// <exception cref="MemoryBudgetExceededException">The basis would exceed the memory budget.</exception>
-    public static ThickRestartResult Eigenpairs(LinearOperator op, ThickRestartOptions? options = null)
+    public static ThickRestartResult Eigenpairs(LinearOperator op, ThickRestartOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new ThickRestartOptions();
+        limits ??= RunLimits.Default;
         Lanczos.RequireSymmetric(op);
         long n = op.Columns;
         if (options.K < 1 || options.K > n)
@@ -165,12 +167,12 @@ public static class ThickRestartLanczos
             throw new LandscapeInputException(FormattableString.Invariant($"the tolerance must be ≥ 0, got {options.Tolerance}"), nameof(options));
         }
         int k = options.K;
-        int m = (int)Math.Min(n, options.BasisSize ?? DefaultBasisSize(k, n, options.BudgetBytes));
+        int m = (int)Math.Min(n, options.BasisSize ?? DefaultBasisSize(k, n, limits));
         if (m < Math.Min(n, k + 1))
         {
             throw new LandscapeInputException(FormattableString.Invariant($"the basis must hold more than K = {k} vectors, got {options.BasisSize}"), nameof(options));
         }
-        long budget = options.MaxApplications ?? Math.Max(DefaultApplications, 2L * m);
+        long budget = options.MaxIterations ?? Math.Max(DefaultMaxIterations, 2L * m);
         int checkInterval = Math.Max(MinimumCheckInterval, m / 10);
         if (budget < k + 1)
         {
@@ -180,7 +182,7 @@ public static class ThickRestartLanczos
         int keep = Math.Max(k, k + ((m - (2 * k)) / 2));
         keep = Math.Min(keep, m - 1);
 
-        LinearOperator.CheckDenseBudget(n, m + 1L, op.DType, options.BudgetBytes, $"a thick-restart Lanczos basis of {m + 1} vectors of length {n}");
+        LinearOperator.CheckDenseBudget(n, m + 1L, op.DType, limits, $"a thick-restart Lanczos basis of {m + 1} vectors of length {n}");
         long startApplications = op.Applications;
         long stepBudget = budget - k;
         using var scope = NewDisposeScope();
@@ -206,6 +208,7 @@ public static class ThickRestartLanczos
             int nextCheck = size + checkInterval;
             while (size < m && size < nextCheck && op.Applications - startApplications < stepBudget)
             {
+                limits.ThrowIfCancellationRequested();
                 using var stepScope = NewDisposeScope();
                 int j = size;
                 var q = v.select(1, j);

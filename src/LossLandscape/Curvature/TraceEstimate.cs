@@ -26,20 +26,19 @@ public static class TraceEstimate
     /// Probe budget, tolerance and seed of the stochastic methods; default null: each estimator's own default (Hutchinson
     /// 100 probes, PyHessian; Hutch++ 99 products). Ignored by <see cref="TraceMethod.Exact"/>.
     /// </param>
-    /// <param name="progress">Receives the columns done by the exact trace.</param>
-    /// <param name="budgetBytes">The budget of the probe blocks (<see cref="RequiredBytes"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-    /// <exception cref="MemoryBudgetExceededException">The probe blocks exceed <paramref name="budgetBytes"/>.</exception>
-    public static TraceResult Compute(LinearOperator op, TraceMethod method, TraceOptions? options = null, IProgress<ProgressReport>? progress = null,
-        long budgetBytes = MemoryBudget.DefaultBytes)
+    /// <param name="limits">The budget of the probe blocks (<see cref="RequiredBytes"/>); the token; the columns done by the exact trace reported.</param>
+    /// <exception cref="MemoryBudgetExceededException">The probe blocks exceed the budget.</exception>
+    public static TraceResult Compute(LinearOperator op, TraceMethod method, TraceOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
-        MemoryBudget.Require($"the {MethodName(method)} trace's probe blocks ({ProbeBlockCopies} × {op.Columns} × {BlockColumns(method, options)} numbers)",
-            RequiredBytes(op.Columns, method, options), budgetBytes, "use fewer probes, or a smaller network or data set", BudgetRemedy.Probes | BudgetRemedy.Rows);
+        limits ??= RunLimits.Default;
+        limits.Require($"the {MethodName(method)} trace's probe blocks ({ProbeBlockCopies} × {op.Columns} × {BlockColumns(method, options)} numbers)",
+            RequiredBytes(op.Columns, method, options), "use fewer probes, or a smaller network or data set", BudgetRemedy.Probes | BudgetRemedy.Rows);
         return method switch
         {
-            TraceMethod.Hutchinson => Hutchinson.Trace(op, options),
-            TraceMethod.HutchPlusPlus => HutchPlusPlus.Trace(op, options),
-            TraceMethod.Exact => ExactTrace.Compute(op, ExactBlockSize, progress),
+            TraceMethod.Hutchinson => Hutchinson.Trace(op, options, limits),
+            TraceMethod.HutchPlusPlus => HutchPlusPlus.Trace(op, options, limits),
+            TraceMethod.Exact => ExactTrace.Compute(op, ExactBlockSize, limits),
             _ => throw new ArgumentOutOfRangeException(nameof(method), method, "unknown trace method"),
         };
     }

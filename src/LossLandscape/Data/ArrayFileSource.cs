@@ -243,10 +243,10 @@ public sealed class ArrayFileSource : IDataSource, IDisposable
 
     /// <inheritdoc/>
     /// <remarks>The rows read once, in order (a compressed source's only read), after the arrays are priced.</remarks>
-    public Dataset Load(long budgetBytes)
+    public Dataset Load(RunLimits? limits = null)
     {
-        MemoryBudget.Require(FormattableString.Invariant($"the data of {Source} ({Count} rows × {InputDim} inputs + {OutputDim} targets, float64)"),
-            MemoryBudget.DenseMatrixBytes(Count, InputDim + OutputDim), budgetBytes, "use fewer rows of the data, or raise the memory budget", BudgetRemedy.Rows);
+        (limits ?? RunLimits.Default).Require(FormattableString.Invariant($"the data of {Source} ({Count} rows × {InputDim} inputs + {OutputDim} targets, float64)"),
+            MemoryBudget.DenseMatrixBytes(Count, InputDim + OutputDim), "use fewer rows of the data, or raise the memory budget", BudgetRemedy.Rows);
         var x = new double[Dataset.FlatLength(Count, InputDim, $"{Source}: the inputs")];
         var y = new double[Dataset.FlatLength(Count, OutputDim, $"{Source}: the targets")];
         _x.ForEachBlock((row, values) => values.CopyTo(x.AsSpan((int)(row * InputDim))));

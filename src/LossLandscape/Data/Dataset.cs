@@ -193,7 +193,7 @@ public sealed class Dataset : IDataSource
 
     /// <inheritdoc/>
     /// <remarks>The dataset itself: its rows are in memory already.</remarks>
-    public Dataset Load(long budgetBytes) => this;
+    public Dataset Load(RunLimits? limits = null) => this;
 
     /// <summary>
     /// The same rows viewed in another shape (an image's c × h × w for the p values of a CSV row, stored row-major): the

@@ -23,12 +23,12 @@ public static class DatasetLoader
     /// <summary>Loads <paramref name="source"/> (or <see cref="DefaultSource"/> when null) with its targets chosen by <paramref name="spec"/>, all rows in memory.</summary>
     /// <param name="source">A CSV or .npz path, <c>idx:DIR</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
     /// <param name="spec">The target columns.</param>
-    /// <param name="budgetBytes">The memory budget of the data (the float64 arrays of a CSV, see <see cref="FromCsv"/>; <see cref="SyntheticData.Gaussian"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="limits">The memory budget of the data (the float64 arrays of a CSV, see <see cref="FromCsv"/>; <see cref="SyntheticData.Gaussian"/>).</param>
     /// <param name="split">The split of an IDX source: <c>train</c> (default) or <c>test</c>.</param>
     /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
     /// <exception cref="LandscapeInputException">d·p or d·ℓ values do not fit one .NET array.</exception>
-    /// <exception cref="MemoryBudgetExceededException">The data would exceed <paramref name="budgetBytes"/>.</exception>
-    public static Dataset Load(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes, string split = "train")
+    /// <exception cref="MemoryBudgetExceededException">The data would exceed the budget.</exception>
+    public static Dataset Load(string? source, TargetSpec spec, RunLimits? limits = null, string split = "train")
     {
         ArgumentNullException.ThrowIfNull(spec);
         source ??= DefaultSource;
@@ -36,20 +36,20 @@ public static class DatasetLoader
         {
             using (files)
             {
-                return files.Load(budgetBytes);
+                return files.Load(limits);
             }
         }
         if (source.StartsWith("builtin:", StringComparison.Ordinal))
         {
             string name = source["builtin:".Length..];
             RequireBuiltin(name);
-            return CsvDatasetReader.Read(() => OpenBuiltin(name), source, spec, budgetBytes);
+            return CsvDatasetReader.Read(() => OpenBuiltin(name), source, spec, Budget(limits));
         }
         if (source.StartsWith("synthetic:", StringComparison.Ordinal))
         {
-            return Synthetic(source, budgetBytes);
+            return Synthetic(source, limits);
         }
-        return FromCsv(source, spec, budgetBytes);
+        return FromCsv(source, spec, limits);
     }
 
     /// <summary>
@@ -59,15 +59,15 @@ public static class DatasetLoader
     /// </summary>
     /// <param name="source">A CSV or .npz path, <c>idx:DIR</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>; null: <see cref="DefaultSource"/>.</param>
     /// <param name="spec">The target columns of a CSV; array files name their targets themselves, and refuse columns.</param>
-    /// <param name="budgetBytes">The memory budget of data held in memory; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="limits">The memory budget of data held in memory.</param>
     /// <param name="split">The split of an IDX source: <c>train</c> (default) or <c>test</c>.</param>
     /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
-    /// <exception cref="MemoryBudgetExceededException">Data held in memory would exceed <paramref name="budgetBytes"/>.</exception>
-    public static IDataSource Open(string? source, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes, string split = "train")
+    /// <exception cref="MemoryBudgetExceededException">Data held in memory would exceed the budget.</exception>
+    public static IDataSource Open(string? source, TargetSpec spec, RunLimits? limits = null, string split = "train")
     {
         ArgumentNullException.ThrowIfNull(spec);
         source ??= DefaultSource;
-        return ArrayFiles(source, spec, split) ?? (IDataSource)Load(source, spec, budgetBytes);
+        return ArrayFiles(source, spec, split) ?? (IDataSource)Load(source, spec, limits);
     }
 
     /// <summary>Whether <paramref name="source"/> names an .npz file (by its extension).</summary>
@@ -103,19 +103,19 @@ public static class DatasetLoader
 
     /// <summary>
     /// Reads a CSV file with a header row, streaming: one pass checks the rows and counts them, the float64 arrays
-    /// (d × p inputs, d × ℓ targets) are priced against <paramref name="budgetBytes"/> before they exist, and a second
+    /// (d × p inputs, d × ℓ targets) are priced against the budget of <paramref name="limits"/> before they exist, and a second
     /// pass parses every cell into them. Memory: the data itself, not the file's text.
     /// </summary>
     /// <param name="path">The file.</param>
     /// <param name="spec">The target columns.</param>
-    /// <param name="budgetBytes">The memory budget of the arrays; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
+    /// <param name="limits">The memory budget of the arrays.</param>
     /// <exception cref="DataFormatException">The file cannot be read or used; the message says why and where.</exception>
     /// <exception cref="LandscapeInputException">d·p or d·ℓ values do not fit one .NET array.</exception>
-    /// <exception cref="MemoryBudgetExceededException">The arrays would exceed <paramref name="budgetBytes"/>.</exception>
-    public static Dataset FromCsv(string path, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    /// <exception cref="MemoryBudgetExceededException">The arrays would exceed the budget.</exception>
+    public static Dataset FromCsv(string path, TargetSpec spec, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return CsvDatasetReader.Read(() => CsvReader.OpenFile(path), path, spec, budgetBytes);
+        return CsvDatasetReader.Read(() => CsvReader.OpenFile(path), path, spec, Budget(limits));
     }
 
     /// <summary>One of the embedded tables (<see cref="BuiltinNames"/>).</summary>
@@ -129,12 +129,14 @@ public static class DatasetLoader
     /// <summary>Builds a dataset from a parsed table (by the same rules as <see cref="FromCsv"/>).</summary>
     /// <param name="table">The table.</param>
     /// <param name="spec">The target columns.</param>
-    /// <param name="budgetBytes">The memory budget of the arrays; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-    public static Dataset FromTable(CsvTable table, TargetSpec spec, long budgetBytes = MemoryBudget.DefaultBytes)
+    /// <param name="limits">The memory budget of the arrays.</param>
+    public static Dataset FromTable(CsvTable table, TargetSpec spec, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(table);
-        return CsvDatasetReader.Read(table.Records, table.Source, spec, budgetBytes);
+        return CsvDatasetReader.Read(table.Records, table.Source, spec, Budget(limits));
     }
+
+    private static long Budget(RunLimits? limits) => (limits ?? RunLimits.Default).MemoryBudgetBytes;
 
     private static void RequireBuiltin(string name)
     {
@@ -155,8 +157,8 @@ public static class DatasetLoader
     /// <c>synthetic:D,P[,L[,SEED]]</c>: see <see cref="SyntheticData.Gaussian"/>; defaults L = 1, SEED = 0.
     /// </summary>
     /// <param name="source">The source text.</param>
-    /// <param name="budgetBytes">The memory budget of the data; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-    public static Dataset Synthetic(string source, long budgetBytes = MemoryBudget.DefaultBytes)
+    /// <param name="limits">The memory budget of the data.</param>
+    public static Dataset Synthetic(string source, RunLimits? limits = null)
     {
         var parts = source["synthetic:".Length..].Split(',');
         var values = new int[4] { 0, 0, 1, 0 };
@@ -176,6 +178,6 @@ public static class DatasetLoader
                 throw new DataFormatException($"{source}: '{parts[k]}' is not a valid {names[k]}");
             }
         }
-        return SyntheticData.Gaussian(values[0], values[1], values[2], values[3], budgetBytes);
+        return SyntheticData.Gaussian(values[0], values[1], values[2], values[3], limits);
     }
 }

@@ -47,9 +47,9 @@ public interface IDataSource
 
     /// <summary>
     /// All rows as a <see cref="Dataset"/> in memory, for what needs every row at once (the construction of Lemma 3.3,
-    /// duplicates, the cluster's shards): the source itself when it is one, else its rows read once, priced against
-    /// <paramref name="budgetBytes"/> before they are allocated.
+    /// duplicates, the cluster's shards): the source itself when it is one, else its rows read once, priced against the
+    /// memory budget of <paramref name="limits"/> before they are allocated.
     /// </summary>
-    /// <exception cref="Engine.MemoryBudgetExceededException">The rows would exceed <paramref name="budgetBytes"/>.</exception>
-    Dataset Load(long budgetBytes);
+    /// <exception cref="Engine.MemoryBudgetExceededException">The rows would exceed the budget.</exception>
+    Dataset Load(Engine.RunLimits? limits = null);
 }

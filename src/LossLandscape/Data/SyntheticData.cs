@@ -10,9 +10,9 @@ public static class SyntheticData
 
     /// <summary>
     /// d points xᵢ ~ N(0, I_p), distinct with probability 1, and ℓ targets yᵢ ~ N(0, I_ℓ) independent
-    /// of the inputs: the hardest case for interpolation, since no structure helps.
+    /// of the inputs: the hardest case for interpolation, since no structure helps; refused above the budget of <paramref name="limits"/>.
     /// </summary>
-    public static Dataset Gaussian(int count, int inputDim, int outputDim = 1, int seed = 0, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static Dataset Gaussian(int count, int inputDim, int outputDim = 1, int seed = 0, RunLimits? limits = null)
     {
         if (count < 1 || inputDim < 1 || outputDim < 1)
         {
@@ -21,8 +21,8 @@ public static class SyntheticData
         // Before the arrays exist: each fits one .NET array (sized in 64 bits), and D × (P + L) doubles, held DataCopies times (the generated arrays, the dataset's rows and the tensor of the residual map).
         _ = Dataset.FlatLength(count, inputDim, "synthetic data: the inputs");
         _ = Dataset.FlatLength(count, outputDim, "synthetic data: the targets");
-        MemoryBudget.Require(FormattableString.Invariant($"synthetic data of D = {count} rows × (P + L) = {(long)inputDim + outputDim} columns (×{DataCopies} copies)"),
-            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), budgetBytes, "use fewer rows D or columns P of the synthetic data", BudgetRemedy.Rows);
+        (limits ?? RunLimits.Default).Require(FormattableString.Invariant($"synthetic data of D = {count} rows × (P + L) = {(long)inputDim + outputDim} columns (×{DataCopies} copies)"),
+            SaturatingTimes(DataCopies, MemoryBudget.DenseMatrixBytes(count, (long)inputDim + outputDim)), "use fewer rows D or columns P of the synthetic data", BudgetRemedy.Rows);
         var rng = new Random(seed);
         var x = new double[count, inputDim];
         var y = new double[count, outputDim];

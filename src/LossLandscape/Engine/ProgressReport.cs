@@ -1,9 +1,12 @@
 namespace LossLandscape.Engine;
 
-/// <summary>Progress of a long computation: the stage it is in, in words, and the fraction of the whole done.</summary>
+/// <summary>
+/// Progress of a long computation (<see cref="RunLimits.Progress"/>): the stage it is in, in words, and the fraction of the
+/// whole done. A computation with more to say derives its own report (training's step and losses).
+/// </summary>
 /// <param name="Stage">What is being done now, e.g. "dense Hessian 1234/3001" or "eigenvalues".</param>
 /// <param name="Fraction">The fraction of the whole computation done, in [0, 1]; non-decreasing over one computation.</param>
-public sealed record ProgressReport(string Stage, double Fraction)
+public record ProgressReport(string Stage, double Fraction)
 {
     /// <summary>
     /// A sink for a sub-computation that covers [<paramref name="from"/>, <paramref name="to"/>] of <paramref name="outer"/>'s

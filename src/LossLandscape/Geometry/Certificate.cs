@@ -27,8 +27,7 @@ public enum InertiaMethod
 /// <summary>Settings of <see cref="Certificate"/>.</summary>
 /// <param name="Method">Dense, Gram, or Auto.</param>
 /// <param name="OnManifoldTolerance">The point is on M when max|H_k| ≤ this·max(1, max|y|) (<see cref="OnManifoldTest"/>); default 1e−8.</param>
-/// <param name="MemoryBudgetBytes">The most memory the certificate's matrices may hold at once (<see cref="Certificate.DenseBytes"/>, <see cref="JacobianFactorization.RequiredBytes"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Auto, double OnManifoldTolerance = OnManifoldTest.DefaultRelativeTolerance, long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+public sealed record CertificateOptions(InertiaMethod Method = InertiaMethod.Auto, double OnManifoldTolerance = OnManifoldTest.DefaultRelativeTolerance);
 
 /// <summary>The counts of positive, zero and negative eigenvalues of ∇²L, and how they were decided.</summary>
 /// <param name="Method">"dense" or "gram".</param>
@@ -125,13 +124,13 @@ public static class Certificate
     }
 
     /// <summary>
-    /// The largest n for which the dense certificate fits <paramref name="budgetBytes"/> (<see cref="DenseBytes"/>), with
-    /// ℓd = <paramref name="constraints"/> or, when null, ℓd = n (the most the overparameterized case ℓd ≤ n can need).
+    /// The largest n for which the dense certificate fits the memory budget of <paramref name="limits"/> (<see cref="DenseBytes"/>),
+    /// with ℓd = <paramref name="constraints"/> or, when null, ℓd = n (the most the overparameterized case ℓd ≤ n can need).
     /// About 3 970 at the default budget with ℓd = n, and about 7 300 with ℓd ≪ n.
     /// </summary>
-    public static int DenseLimit(long budgetBytes = MemoryBudget.DefaultBytes, int? constraints = null)
+    public static int DenseLimit(RunLimits? limits = null, int? constraints = null)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budgetBytes);
+        long budgetBytes = (limits ?? RunLimits.Default).MemoryBudgetBytes;
         // DenseBytes grows with n: bisect on [0, 2²⁴] (n = 2²⁴ already needs petabytes, and 8·5·n² stays far from overflow).
         long lo = 0, hi = 1L << 24;
         while (lo < hi)
@@ -161,70 +160,71 @@ public static class Certificate
     /// <param name="constraints">ℓd.</param>
     /// <param name="squaredLoss">Whether a = 2.</param>
     /// <param name="onManifold">Whether the point is on M (<see cref="OnManifoldTest"/>).</param>
-    /// <param name="memoryBudgetBytes">The budget of dense objects.</param>
-    public static InertiaMethod ChooseMethod(int n, int constraints, bool squaredLoss, bool onManifold, long memoryBudgetBytes)
+    /// <param name="limits">The budget of dense objects.</param>
+    public static InertiaMethod ChooseMethod(int n, int constraints, bool squaredLoss, bool onManifold, RunLimits? limits = null)
     {
         if (onManifold && squaredLoss && constraints < n)
         {
             return InertiaMethod.Gram;
         }
-        return DenseBytes(n, constraints) <= memoryBudgetBytes ? InertiaMethod.Dense : InertiaMethod.Gram;
+        return (limits ?? RunLimits.Default).Fits(DenseBytes(n, constraints)) ? InertiaMethod.Dense : InertiaMethod.Gram;
     }
 
     /// <summary>Computes the certificate for <paramref name="map"/>'s model and data.</summary>
     /// <exception cref="MemoryBudgetExceededException">
-    /// The chosen method's matrices exceed <see cref="CertificateOptions.MemoryBudgetBytes"/> (and, for the gram method, the
+    /// The chosen method's matrices exceed the memory budget of <paramref name="limits"/> (and, for the gram method, the
     /// triangular activation pattern does not decide the point).
     /// </exception>
     /// <param name="map">The model and data.</param>
-    /// <param name="options">Method, on-M tolerance and memory budget.</param>
-    /// <param name="progress">
-    /// Receives the stages as they happen, synchronously: "Jacobian", "dense Hessian j/n" (per block of columns),
-    /// "eigenvalues", "residual term", or "Gram matrix" and "singular values".
+    /// <param name="options">Method and on-M tolerance.</param>
+    /// <param name="limits">
+    /// The memory budget of the certificate's matrices (<see cref="DenseBytes"/>, <see cref="JacobianFactorization.RequiredBytes"/>);
+    /// the token, checked at each stage and block; the stages reported as they happen: "Jacobian", "dense Hessian j/n" (per
+    /// block of columns), "eigenvalues", "residual term", or "Gram matrix" and "singular values".
     /// </param>
-    public static CertificateResult Compute(IResidualProblem map, CertificateOptions? options = null, IProgress<ProgressReport>? progress = null)
+    public static CertificateResult Compute(IResidualProblem map, CertificateOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         options ??= new CertificateOptions();
+        limits ??= RunLimits.Default;
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         int n = map.ParameterCount, d = map.Data.Count, l = map.Data.OutputDim, m = map.Constraints;
-        ProgressReport.Report(progress, "residuals", 0);
+        limits.Checkpoint("residuals", 0);
         var manifold = OnManifoldTest.At(map, options.OnManifoldTolerance);
         double maxAbs = manifold.MaxAbsResidual, tol = manifold.Tolerance;
         bool onManifold = manifold.Holds;
         double loss = map.Loss();
         var method = options.Method;
-        long budget = options.MemoryBudgetBytes;
         if (method == InertiaMethod.Auto)
         {
-            method = ChooseMethod(n, m, map.Exponent == 2.0, onManifold, budget);
+            method = ChooseMethod(n, m, map.Exponent == 2.0, onManifold, limits);
         }
-        var route = JacobianFactorization.ChooseRoute(map, budget);
+        var route = JacobianFactorization.ChooseRoute(map, limits);
         // Large ℓd on the Gram route: full row rank proved by Cholesky (GramCholesky) before any eigendecomposition.
         bool cholesky = method == InertiaMethod.Gram && GramCholesky.Applies(map, route);
         // The budget is checked once, for every matrix the chosen method holds at once.
         if (method == InertiaMethod.Dense)
         {
-            MemoryBudget.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m), budget,
+            limits.Require($"the dense certificate (all n eigenvalues of the n × n Hessian, n = {n})", DenseBytes(n, m),
                 $"use the gram method (2·eig(JJᵀ), valid on M, ℓd × ℓd = {m} × {m})", BudgetRemedy.Method);
         }
-        else if ((cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route)) > budget)
+        else if (!limits.Fits(cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route)))
         {
             // σ(J) does not fit; on M with a = 2 the exact pattern alone may still decide rank and inertia.
-            if (onManifold && map.Exponent == 2.0 && TriangularActivationCertificate.RequiredBytes(map) <= budget)
+            if (onManifold && map.Exponent == 2.0 && limits.Fits(TriangularActivationCertificate.RequiredBytes(map)))
             {
-                ProgressReport.Report(progress, "triangular activation block", 0.5);
+                limits.Checkpoint("triangular activation block", 0.5);
                 var structural = TriangularActivationCertificate.Check(map);
                 if (structural.Holds && structural.ProvenRank == m)
                 {
                     var exact = new RankDecision(m, 0, 0, [], m, TriangularActivationCertificate.Basis, Exact: true);
-                    ProgressReport.Report(progress, "done", 1);
+                    limits.Report("done", 1);
                     return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, exact,
                         InertiaRule.FromJacobian(exact, n, squaredLoss: true, onManifold: true), watch.Elapsed.TotalSeconds, structural);
                 }
             }
-            MemoryBudget.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route), budget,
+            limits.Require($"the gram certificate (σ(J) of the {m} × {n} Jacobian)", cholesky ? GramCholesky.RequiredBytes(map) : JacobianFactorization.RequiredBytes(map, route),
                 GramAlternative(m), BudgetRemedy.Method | BudgetRemedy.Rows);
         }
 
@@ -232,22 +232,22 @@ public static class Certificate
         Inertia inertia;
         if (method == InertiaMethod.Dense)
         {
-            ProgressReport.Report(progress, "Jacobian", 0.02);
+            limits.Checkpoint("Jacobian", 0.02);
             var j = map.Jacobian();
-            using (var factors = JacobianFactorization.Factor(map, route, j))
+            using (var factors = JacobianFactorization.Factor(map, route, limits.WithoutProgress(), j))
             {
                 rank = factors.Rank;
             }
-            inertia = DenseInertia(map, j, rank, budget, ProgressReport.Within(progress, 0.05, 1, ""));
+            inertia = DenseInertia(map, j, rank, limits.Within(0.05, 1, ""));
         }
         else
         {
             RankDecision? proven = null;
             if (cholesky)
             {
-                ProgressReport.Report(progress, "Gram matrix JJᵀ per layer", 0.05);
-                using var gram = GramMatrix.Compute(map, ProgressReport.Within(progress, 0.05, 0.6, ""));
-                ProgressReport.Report(progress, "Cholesky test of JJᵀ − tI", 0.6);
+                limits.Checkpoint("Gram matrix JJᵀ per layer", 0.05);
+                using var gram = GramMatrix.Compute(map, limits.Within(0.05, 0.6, ""));
+                limits.Checkpoint("Cholesky test of JJᵀ − tI", 0.6);
                 proven = GramCholesky.Decide(gram, GramCholesky.FormingLength(map));
             }
             if (proven is not null)
@@ -259,11 +259,11 @@ public static class Certificate
                 if (cholesky)
                 {
                     // The test proved nothing (K may be singular): the eigenvalues decide, if they fit.
-                    MemoryBudget.Require($"the eigenvalues of JJᵀ ({m} × {m}) after the Cholesky test proved nothing", JacobianFactorization.RequiredBytes(map, route), budget,
+                    limits.Require($"the eigenvalues of JJᵀ ({m} × {m}) after the Cholesky test proved nothing", JacobianFactorization.RequiredBytes(map, route),
                         GramAlternative(m), BudgetRemedy.Method | BudgetRemedy.Rows);
                 }
-                ProgressReport.Report(progress, route switch { JacobianRoute.Svd => "Jacobian and its SVD", JacobianRoute.Normal => "normal matrix JᵀJ and its eigenvalues", _ => "Gram matrix JJᵀ and its eigenvalues" }, 0.05);
-                using var factors = JacobianFactorization.Factor(map, route);
+                limits.Checkpoint(route switch { JacobianRoute.Svd => "Jacobian and its SVD", JacobianRoute.Normal => "normal matrix JᵀJ and its eigenvalues", _ => "Gram matrix JJᵀ and its eigenvalues" }, 0.05);
+                using var factors = JacobianFactorization.Factor(map, route, limits.WithoutProgress());
                 rank = factors.Rank;
             }
             inertia = InertiaRule.FromJacobian(rank, n, map.Exponent == 2.0, onManifold);
@@ -271,7 +271,7 @@ public static class Certificate
         TriangularActivationResult? triangular = null;
         if (!rank.Decided || rank.Rank < m)
         {
-            ProgressReport.Report(progress, "triangular activation block", 0.98);
+            limits.Checkpoint("triangular activation block", 0.98);
             triangular = TriangularActivationCertificate.Check(map);
             if (triangular.Holds && triangular.ProvenRank == m)
             {
@@ -284,7 +284,7 @@ public static class Certificate
                 }
             }
         }
-        ProgressReport.Report(progress, "done", 1);
+        limits.Report("done", 1);
         return new CertificateResult(n, d, l, m, loss, maxAbs, tol, onManifold, rank, inertia, watch.Elapsed.TotalSeconds, triangular);
     }
 
@@ -295,20 +295,20 @@ public static class Certificate
     private static string GramAlternative(int m) =>
         $"raise the memory budget, use Lanczos on the Gram operator v ↦ J(Jᵀv) (the spectrum's Lanczos method on the Gauss–Newton operator gives its nonzero eigenvalues 2σᵢ², the extreme ones), or a subset of the data (ℓd = {m})";
 
-    private static Inertia DenseInertia(IResidualProblem map, Tensor jacobian, RankDecision rank, long budgetBytes, IProgress<ProgressReport>? progress)
+    private static Inertia DenseInertia(IResidualProblem map, Tensor jacobian, RankDecision rank, RunLimits limits)
     {
         using var scope = NewDisposeScope();
         int n = map.ParameterCount;
         // The dense Hessian by n Hessian-vector products in blocks of columns, symmetrised (the one route to the dense ∇²L).
-        var raw = new HessianOperator(map).ToDense(budgetBytes, progress: new DenseColumns(progress, n));
+        var raw = new HessianOperator(map).ToDense(limits: limits.Progress is { } outer ? limits with { Progress = new DenseColumns(outer, n) } : limits);
         var hessian = raw.Plus(raw.t()).OverInPlace(2);
         raw.Dispose(); // only the symmetrised copy is needed from here on (DenseMatrices counts the two at their peak)
-        ProgressReport.Report(progress, "eigenvalues", 0.85);
+        limits.Checkpoint("eigenvalues", 0.85);
         var lambda = linalg.eigvalsh(hessian).data<double>();
         double? residualTerm = null;
         if (map.Exponent == 2.0)
         {
-            ProgressReport.Report(progress, "residual term ‖∇²L − 2JᵀJ‖₂", 0.92);
+            limits.Checkpoint("residual term ‖∇²L − 2JᵀJ‖₂", 0.92);
             // 2JᵀJ, then ∇²L − 2JᵀJ in place of it: one more n × n matrix, not two.
             var difference = jacobian.t().matmul(jacobian).TimesInPlace(-2.0).PlusInPlace(hessian);
             residualTerm = linalg.eigvalsh(difference).abs().max().item<double>();
@@ -317,7 +317,7 @@ public static class Certificate
     }
 
     /// <summary>Maps <see cref="LinearOperator.ToDense"/>'s column progress to "dense Hessian j/n" over [0, 0.8] of the dense stage.</summary>
-    private sealed class DenseColumns(IProgress<ProgressReport>? outer, int n) : IProgress<ProgressReport>
+    private sealed class DenseColumns(IProgress<ProgressReport> outer, int n) : IProgress<ProgressReport>
     {
         public void Report(ProgressReport value) =>
             ProgressReport.Report(outer, $"dense Hessian {(int)Math.Round(value.Fraction * n)}/{n}", 0.8 * value.Fraction);

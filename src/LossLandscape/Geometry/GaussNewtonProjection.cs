@@ -6,9 +6,8 @@ namespace LossLandscape.Geometry;
 
 /// <summary>Settings of <see cref="GaussNewtonProjection"/>.</summary>
 /// <param name="Tolerance">Stop when max_k |H_k| ≤ Tolerance (absolute).</param>
-/// <param name="MaxSteps">Iteration budget.</param>
-/// <param name="MemoryBudgetBytes">The budget of the factorization of J (<see cref="JacobianFactorization.RequiredBytes"/>); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-public sealed record GaussNewtonOptions(double Tolerance, int MaxSteps = 30, long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+/// <param name="MaxIterations">The most Gauss–Newton steps.</param>
+public sealed record GaussNewtonOptions(double Tolerance, int MaxIterations = 30);
 
 /// <summary>The outcome of a projection onto M.</summary>
 /// <param name="Status">Converged when max|H| ≤ tolerance; Breakdown when no damping decreases |H|².</param>
@@ -40,22 +39,28 @@ public static class GaussNewtonProjection
 {
     /// <summary>Moves <paramref name="map"/>'s point onto M (or as close as the budget allows).</summary>
     /// <param name="map">A <see cref="ResidualMap"/> (its model is moved) or any other <see cref="IResidualProblem"/>, such as a cluster session.</param>
-    /// <param name="options">Tolerance, budget of steps and of memory.</param>
-    /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit <see cref="GaussNewtonOptions.MemoryBudgetBytes"/>.</exception>
-    public static GaussNewtonResult Project(IResidualProblem map, GaussNewtonOptions options)
+    /// <param name="options">Tolerance and the most steps.</param>
+    /// <param name="limits">The budget of the factorization of J (<see cref="GramCholesky.StepBytes"/>); the token, checked before each step.</param>
+    /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit the budget.</exception>
+    public static GaussNewtonResult Project(IResidualProblem map, GaussNewtonOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
+        limits ??= RunLimits.Default;
+        var route = JacobianFactorization.ChooseRoute(map, limits);
         // The operation holds one factorization at a time, plus vectors of length n and ℓd.
-        MemoryBudget.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", GramCholesky.StepBytes(map, route),
-            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
-        return ProjectBy(map, options, route);
+        limits.Require($"the projection onto M (J is {map.Constraints} × {map.ParameterCount})", GramCholesky.StepBytes(map, route),
+            $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
+        return ProjectBy(map, options, route, limits);
     }
 
-    /// <summary>The projection by <paramref name="route"/>, for callers that have checked the budget of their whole operation.</summary>
-    internal static GaussNewtonResult ProjectBy(IResidualProblem map, GaussNewtonOptions options, JacobianRoute route)
+    /// <summary>
+    /// The projection by <paramref name="route"/>, for callers that have checked the budget of their whole operation; the
+    /// token of <paramref name="limits"/> (default none) is checked before each step.
+    /// </summary>
+    internal static GaussNewtonResult ProjectBy(IResidualProblem map, GaussNewtonOptions options, JacobianRoute route, RunLimits? limits = null)
     {
+        limits ??= RunLimits.Default;
         using var scope = NewDisposeScope();
         var start = map.GetPoint();
         var history = new List<double> { MaxAbs(map) };
@@ -69,14 +74,15 @@ public static class GaussNewtonProjection
                 status = SolverStatus.Converged;
                 break;
             }
-            if (steps >= options.MaxSteps)
+            if (steps >= options.MaxIterations)
             {
                 break;
             }
+            limits.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
             var h = map.Residuals();
             factorizations++;
-            var outcome = damping.Step(map, route, h);
+            var outcome = damping.Step(map, route, h, limits);
             steps++;
             if (!outcome.Accepted)
             {

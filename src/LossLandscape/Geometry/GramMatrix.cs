@@ -47,18 +47,20 @@ public static class GramMatrix
 
     /// <summary>
     /// K = JJᵀ at the problem's current point: from its per-layer factors (<see cref="IResidualProblem.GramFactors"/>, on a
-    /// cluster gathered from the shards) by <see cref="FromFactors"/> where the model has them, else J Jᵀ;
-    /// <see cref="IResidualProblem.Cancellation"/> is checked between blocks.
+    /// cluster gathered from the shards) by <see cref="FromFactors"/> where the model has them, else J Jᵀ.
     /// </summary>
     /// <param name="map">The model and data.</param>
-    /// <param name="progress">Factored route: "Gram matrix, layer k/L" after each block product (about 40 s in all at ℓd = 10,000, width 3000).</param>
-    public static Tensor Compute(IResidualProblem map, IProgress<ProgressReport>? progress = null)
+    /// <param name="limits">
+    /// The token, checked between blocks; factored route: "Gram matrix, layer k/L" reported after each block product (about
+    /// 40 s in all at ℓd = 10,000, width 3000).
+    /// </param>
+    public static Tensor Compute(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
         if (map.GramFactors() is { } factors)
         {
-            return FromFactors(factors, map.Outputs, map.Cancellation, progress).MoveToOuterDisposeScope();
+            return FromFactors(factors, map.Outputs, limits).MoveToOuterDisposeScope();
         }
         var j = map.Jacobian();
         return j.matmul(j.t()).MoveToOuterDisposeScope();
@@ -72,29 +74,30 @@ public static class GramMatrix
     public const int BlockRows = 2048;
 
     /// <summary>
-    /// K by the per-layer factorization (see remarks), for raw inputs X (d × p). <paramref name="cancellation"/> is checked
-    /// before each block product (a few 2048 × 2048 products): cancelling throws <see cref="OperationCanceledException"/>.
+    /// K by the per-layer factorization (see remarks), for raw inputs X (d × p). The token of <paramref name="limits"/> is
+    /// checked before each block product (a few 2048 × 2048 products): cancelling throws <see cref="OperationCanceledException"/>.
     /// </summary>
     /// <remarks>
     /// Blocked by rows (<see cref="BlockRows"/>): for blocks I ≤ J, K[I, J] += (δ_I δ_Jᵀ) ⊙ (a a′ + 1)[I/ℓ, J/ℓ], the row (i, j)
     /// of K belonging to sample i = row/ℓ (sample-major, as H is flattened); the lower triangle is mirrored at the end.
     /// </remarks>
-    public static Tensor Factored(Mlp mlp, Tensor parameters, Tensor inputs, CancellationToken cancellation = default, IProgress<ProgressReport>? progress = null)
+    public static Tensor Factored(Mlp mlp, Tensor parameters, Tensor inputs, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(mlp);
         using var scope = NewDisposeScope();
         var factors = mlp.JacobianFactors(parameters, inputs).Select(f => (f.Input, f.Delta.reshape(-1, f.Delta.shape[^1]))).ToArray();
-        return FromFactors(factors, mlp.OutputDim, cancellation, progress).MoveToOuterDisposeScope();
+        return FromFactors(factors, mlp.OutputDim, limits).MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// K from per-layer factors: for each layer the inputs a (d × in) and δ (ℓd × out, row i·ℓ + j for sample i, output j),
     /// K = Σ_layers (δδᵀ) ⊙ (aaᵀ + 1) expanded to the ℓd rows, blocked by <see cref="BlockRows"/> and exactly symmetric
-    /// (the remarks of <see cref="Factored"/>). <paramref name="cancellation"/> is checked before each block product.
+    /// (the remarks of <see cref="Factored"/>). The token of <paramref name="limits"/> is checked before each block product.
     /// </summary>
-    public static Tensor FromFactors(IReadOnlyList<(Tensor Inputs, Tensor Deltas)> factors, int outputs, CancellationToken cancellation = default, IProgress<ProgressReport>? progress = null)
+    public static Tensor FromFactors(IReadOnlyList<(Tensor Inputs, Tensor Deltas)> factors, int outputs, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(factors);
+        limits ??= RunLimits.Default;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         long d = factors[0].Inputs.shape[0];
@@ -122,13 +125,13 @@ public static class GramMatrix
                 var innerRows = l == 1 ? inner.narrow(0, si, ci) : inner.index_select(0, sampleOfRow.narrow(0, si, ci));
                 for (int bj = bi; bj < blocks.Count; bj++)
                 {
-                    cancellation.ThrowIfCancellationRequested();
+                    limits.ThrowIfCancellationRequested();
                     using var blockScope = NewDisposeScope();
                     var (sj, cj) = blocks[bj];
                     var expanded = l == 1 ? innerRows.narrow(1, sj, cj) : innerRows.index_select(1, sampleOfRow.narrow(0, sj, cj));
                     var product = rowsI.matmul(flat.narrow(0, sj, cj).t()).mul_(expanded); // (δ·δ′)(a·a′ + 1)
                     k.narrow(0, si, ci).narrow(1, sj, cj).PlusInPlace(product);
-                    ProgressReport.Report(progress, $"Gram matrix, layer {layer + 1}/{factors.Count}", (double)++done / total);
+                    limits.Report($"Gram matrix, layer {layer + 1}/{factors.Count}", (double)++done / total);
                 }
             }
         }

@@ -38,12 +38,11 @@ public enum SpectrumMethod
 /// <param name="MaxIterations">
 /// Lanczos: the most steps; default min(n, max(100, 10k)) (<see cref="LanczosOptions.MaxIterations"/>). For the smallest end, which
 /// runs <see cref="ThickRestartLanczos"/>, the budget of products, verification included (must exceed k); default max(2000, 2m)
-/// (<see cref="ThickRestartOptions.MaxApplications"/>).
+/// (<see cref="ThickRestartOptions.MaxIterations"/>).
 /// </param>
 /// <param name="Seed">Seed of the Lanczos start vector and of the SLQ probes; default 0.</param>
-/// <param name="BudgetBytes">Memory budget of every dense object and Krylov basis; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
 /// <param name="OnManifoldTolerance">The on-M rule's relative tolerance (<see cref="OnManifoldTest"/>); default 1e−8.</param>
-/// <param name="Slq">SLQ's steps, probes, broadening and grid; default <see cref="SlqOptions"/>'s (its Seed and BudgetBytes are this record's).</param>
+/// <param name="Slq">SLQ's steps, probes, broadening and grid; default <see cref="SlqOptions"/>'s (its Seed is this record's).</param>
 public sealed record SpectrumOptions(
     SpectrumMethod Method = SpectrumMethod.Lanczos,
     CurvatureKind Operator = CurvatureKind.Hessian,
@@ -52,7 +51,6 @@ public sealed record SpectrumOptions(
     double Tolerance = 1e-6,
     int? MaxIterations = null,
     int Seed = 0,
-    long BudgetBytes = MemoryBudget.DefaultBytes,
     double OnManifoldTolerance = OnManifoldTest.DefaultRelativeTolerance,
     SlqOptions? Slq = null);
 
@@ -177,25 +175,29 @@ public static class HessianSpectrum
 
     /// <summary>The eigenvalues of the operator <see cref="SpectrumOptions.Operator"/> of <paramref name="map"/>'s loss at its current point.</summary>
     /// <param name="map">The model and data.</param>
-    /// <param name="options">Method, operator, k, end and budgets; default <see cref="SpectrumOptions"/>'s.</param>
-    /// <param name="progress">Receives the stages of the dense route (the columns as they are built, then the eigen-solve).</param>
+    /// <param name="options">Method, operator, k, end and iteration budget; default <see cref="SpectrumOptions"/>'s.</param>
+    /// <param name="limits">
+    /// The memory budget of every dense object and Krylov basis; the token; the stages of the dense route reported (the
+    /// columns as they are built, then the eigen-solve).
+    /// </param>
     /// <exception cref="MemoryBudgetExceededException">A dense matrix, Gram matrix or Krylov basis would exceed the budget.</exception>
     /// <exception cref="ArgumentException">An option is out of range, or Gram is asked for with a loss other than the squared one.</exception>
     /// <exception cref="LandscapeInputException">k exceeds n, the number of eigenvalues the operator has.</exception>
-    public static SpectrumResult Compute(IResidualProblem map, SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
+    public static SpectrumResult Compute(IResidualProblem map, SpectrumOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         options ??= new SpectrumOptions();
+        limits ??= RunLimits.Default;
         RequireK(options, map.ParameterCount);
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var op = CurvatureOperators.Create(map, options.Operator);
         var result = options.Method switch
         {
-            SpectrumMethod.Dense => Dense(op, options, progress),
-            SpectrumMethod.Gram => Gram(map, options),
-            SpectrumMethod.Lanczos => options.Which == SpectrumEnd.Smallest ? Smallest(map, op, options) : LanczosRun(op, options, null),
-            SpectrumMethod.Slq => Slq(op, options),
+            SpectrumMethod.Dense => Dense(op, options, limits),
+            SpectrumMethod.Gram => Gram(map, options, limits),
+            SpectrumMethod.Lanczos => options.Which == SpectrumEnd.Smallest ? Smallest(map, op, options, limits) : LanczosRun(op, options, limits, null),
+            SpectrumMethod.Slq => Slq(op, options, limits),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown spectrum method"),
         };
         return result with { Seconds = watch.Elapsed.TotalSeconds };
@@ -207,25 +209,26 @@ public static class HessianSpectrum
     /// </summary>
     /// <param name="op">The symmetric operator; its kind is <paramref name="options"/>' <see cref="SpectrumOptions.Operator"/>.</param>
     /// <param name="options">As for <see cref="Compute"/>.</param>
-    /// <param name="progress">Receives the stages of the dense route.</param>
+    /// <param name="limits">As for <see cref="Compute"/>.</param>
     /// <exception cref="LandscapeInputException">The gram method, which needs the Jacobian's factors rather than products.</exception>
     /// <remarks>
     /// The smallest end gets no zero rule (the multiplicity n − rank J needs J): plain thick-restart Lanczos, as for a
     /// point off M.
     /// </remarks>
-    public static SpectrumResult OfOperator(LinearOperator op, SpectrumOptions? options = null, IProgress<ProgressReport>? progress = null)
+    public static SpectrumResult OfOperator(LinearOperator op, SpectrumOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(op);
         options ??= new SpectrumOptions();
+        limits ??= RunLimits.Default;
         RequireK(options, op.Columns);
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var result = options.Method switch
         {
-            SpectrumMethod.Dense => Dense(op, options, progress),
+            SpectrumMethod.Dense => Dense(op, options, limits),
             SpectrumMethod.Gram => throw new LandscapeInputException("the gram method needs the Jacobian's factors, not an operator's products; use dense, lanczos or slq"),
-            SpectrumMethod.Lanczos => LanczosRun(op, options, null),
-            SpectrumMethod.Slq => Slq(op, options),
+            SpectrumMethod.Lanczos => LanczosRun(op, options, limits, null),
+            SpectrumMethod.Slq => Slq(op, options, limits),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown spectrum method"),
         };
         return result with { Seconds = watch.Elapsed.TotalSeconds };
@@ -248,9 +251,9 @@ public static class HessianSpectrum
         }
     }
 
-    private static SpectrumResult Dense(LinearOperator op, SpectrumOptions options, IProgress<ProgressReport>? progress)
+    private static SpectrumResult Dense(LinearOperator op, SpectrumOptions options, RunLimits limits)
     {
-        var dense = DenseSpectrum.Compute(op, budgetBytes: options.BudgetBytes, progress: progress);
+        var dense = DenseSpectrum.Compute(op, limits: limits);
         var values = dense.Select(options.Which, options.K);
         long n = op.Columns;
         return new SpectrumResult(SpectrumMethod.Dense, options.Operator, CurvatureOperators.Name(options.Operator), options.Which, values, null,
@@ -262,7 +265,7 @@ public static class HessianSpectrum
         };
     }
 
-    private static SpectrumResult Gram(IResidualProblem map, SpectrumOptions options)
+    private static SpectrumResult Gram(IResidualProblem map, SpectrumOptions options, RunLimits limits)
     {
         if (map.Exponent != 2.0)
         {
@@ -270,15 +273,15 @@ public static class HessianSpectrum
         }
         int m = map.Constraints, n = map.ParameterCount;
         // σ(J) by the library's one route rule (JacobianFactorization: the SVD of J when it fits, else eig(JJᵀ)).
-        var route = JacobianFactorization.ChooseRoute(map, options.BudgetBytes);
-        MemoryBudget.Require($"σ(J) for the gram spectrum (J is {m} × {n})", JacobianFactorization.RequiredBytes(map, route, options.BudgetBytes),
-            options.BudgetBytes, "use Lanczos (k extreme eigenvalues) or SLQ (the spectral density), or a subset of the data", BudgetRemedy.Method | BudgetRemedy.Rows);
+        var route = JacobianFactorization.ChooseRoute(map, limits);
+        limits.Require($"σ(J) for the gram spectrum (J is {m} × {n})", JacobianFactorization.RequiredBytes(map, route, limits),
+            "use Lanczos (k extreme eigenvalues) or SLQ (the spectral density), or a subset of the data", BudgetRemedy.Method | BudgetRemedy.Rows);
         var manifold = OnManifoldTest.At(map, options.OnManifoldTolerance);
         using var scope = NewDisposeScope();
         // The nonzero eigenvalues of 2JᵀJ are 2σᵢ(J)², the other n − ℓd are 0 (eig(2JᵀJ) = eig(2JJᵀ) ∪ zeros). With ℓd > n the
         // Gram route's ℓd − n smallest values are the rounding of zeros that 2JᵀJ does not have: only the n largest are kept.
         RankDecision rank;
-        using (var factors = JacobianFactorization.Factor(map, route))
+        using (var factors = JacobianFactorization.Factor(map, route, limits.WithoutProgress()))
         {
             rank = factors.Rank;
         }
@@ -299,14 +302,14 @@ public static class HessianSpectrum
         };
     }
 
-    private static SpectrumResult LanczosRun(LinearOperator op, SpectrumOptions options, string? prefix, long extraProducts = 0, OnManifoldTest? manifold = null)
+    private static SpectrumResult LanczosRun(LinearOperator op, SpectrumOptions options, RunLimits limits, string? prefix, long extraProducts = 0, OnManifoldTest? manifold = null)
     {
         if (options.Which == SpectrumEnd.Smallest)
         {
-            return ThickRestartRun(op, options, prefix, extraProducts, manifold);
+            return ThickRestartRun(op, options, limits, prefix, extraProducts, manifold);
         }
-        var lanczosOptions = new LanczosOptions(options.K, options.Which, options.MaxIterations, options.Tolerance, options.Seed, VerifyResiduals: true, BudgetBytes: options.BudgetBytes);
-        var lanczos = Lanczos.Eigenpairs(op, lanczosOptions);
+        var lanczosOptions = new LanczosOptions(options.K, options.Which, options.MaxIterations, options.Tolerance, options.Seed, VerifyResiduals: true);
+        var lanczos = Lanczos.Eigenpairs(op, lanczosOptions, limits);
         lanczos.Eigenvectors.Dispose();
         int unconverged = lanczos.Converged.Count(c => !c);
         string note = string.Create(CultureInfo.InvariantCulture,
@@ -325,11 +328,11 @@ public static class HessianSpectrum
     /// which plain Lanczos with a basis of min(n, max(100, 10k)) vectors does not converge (issue 11); the bounded basis with
     /// restarts spends the same products on them. <see cref="SpectrumOptions.MaxIterations"/> is its budget of products.
     /// </summary>
-    private static SpectrumResult ThickRestartRun(LinearOperator op, SpectrumOptions options, string? prefix, long extraProducts, OnManifoldTest? manifold)
+    private static SpectrumResult ThickRestartRun(LinearOperator op, SpectrumOptions options, RunLimits limits, string? prefix, long extraProducts, OnManifoldTest? manifold)
     {
         int k = (int)Math.Min(options.K, op.Columns);
-        var run = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(k, options.Which, MaxApplications: options.MaxIterations,
-            Tolerance: options.Tolerance, Seed: options.Seed, BudgetBytes: options.BudgetBytes));
+        var run = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(k, options.Which, MaxIterations: options.MaxIterations,
+            Tolerance: options.Tolerance, Seed: options.Seed), limits);
         run.Eigenvectors.Dispose();
         int unconverged = run.Converged.Count(c => !c);
         string note = string.Create(CultureInfo.InvariantCulture,
@@ -347,13 +350,13 @@ public static class HessianSpectrum
     /// The k smallest eigenvalues: zeros with multiplicity from rank J where the maths says so (see the remarks of the class),
     /// else plain Lanczos with a note saying why.
     /// </summary>
-    private static SpectrumResult Smallest(IResidualProblem map, LinearOperator op, SpectrumOptions options)
+    private static SpectrumResult Smallest(IResidualProblem map, LinearOperator op, SpectrumOptions options, RunLimits limits)
     {
         int n = map.ParameterCount, m = map.Constraints;
         bool gaussNewton = options.Operator == CurvatureKind.GaussNewton;
         if (map.Exponent != 2.0)
         {
-            return LanczosRun(op, options, null);
+            return LanczosRun(op, options, limits, null);
         }
         OnManifoldTest? manifold = null;
         if (!gaussNewton)
@@ -361,11 +364,11 @@ public static class HessianSpectrum
             manifold = OnManifoldTest.At(map, options.OnManifoldTolerance);
             if (!manifold.Holds)
             {
-                return LanczosRun(op, options, null, manifold: manifold);
+                return LanczosRun(op, options, limits, null, manifold: manifold);
             }
         }
         RankDecision rank;
-        using (var factorization = JacobianFactorization.At(map, budgetBytes: options.BudgetBytes))
+        using (var factorization = JacobianFactorization.At(map, limits: limits.WithoutProgress()))
         {
             rank = RankDecision.FromSingularValues(factorization.Sigma, m, factorization.Tolerance, "σ(J) from the factorisation of J");
         }
@@ -376,7 +379,7 @@ public static class HessianSpectrum
             string why = !rank.Decided
                 ? $"the rank of J is not decided (tolerance {F(rank.Tolerance)}), so the multiplicity of the zero eigenvalue is unknown; "
                 : $"k = {options.K} exceeds the n − rank J = {multiplicity} zero eigenvalues, which Lanczos finds once; ";
-            return LanczosRun(op, options, why, manifold: manifold);
+            return LanczosRun(op, options, limits, why, manifold: manifold);
         }
         double residualTerm = 0;
         int steps = 0;
@@ -385,7 +388,7 @@ public static class HessianSpectrum
         {
             var residualOp = new ResidualTermOperator(map);
             var estimate = Lanczos.Eigenpairs(residualOp, new LanczosOptions(K: 1, Which: SpectrumEnd.LargestMagnitude, MaxIterations: (int)Math.Min(n, ResidualTermSteps),
-                Tolerance: ResidualTermTolerance, Seed: options.Seed, VerifyResiduals: true, BudgetBytes: options.BudgetBytes));
+                Tolerance: ResidualTermTolerance, Seed: options.Seed, VerifyResiduals: true), limits);
             estimate.Eigenvectors.Dispose();
             // |θ| + ρ: θ a Ritz value of R (inside its spectrum), ρ its residual.
             // No value (a breakdown before the first step) or a NaN is no estimate: NaN fails the gap test below, and plain Lanczos answers.
@@ -399,7 +402,7 @@ public static class HessianSpectrum
         double lowest = rank.Rank > 0 ? (2 * rank.SigmaAbove * rank.SigmaAbove) - residualTerm : double.PositiveInfinity;
         if (!(lowest >= RankDecision.DecisionMargin * bound))
         {
-            return LanczosRun(op, options, $"the gap between the zero eigenvalues (within ±{F(bound)}) and the rest (≥ {F(lowest)}) is not resolved; ", products, manifold);
+            return LanczosRun(op, options, limits, $"the gap between the zero eigenvalues (within ±{F(bound)}) and the rest (≥ {F(lowest)}) is not resolved; ", products, manifold);
         }
         var zeros = new ZeroEigenvalues(multiplicity, bound, residualTerm, steps, rank, lowest);
         string source = gaussNewton
@@ -419,10 +422,10 @@ public static class HessianSpectrum
         };
     }
 
-    private static SpectrumResult Slq(LinearOperator op, SpectrumOptions options)
+    private static SpectrumResult Slq(LinearOperator op, SpectrumOptions options, RunLimits limits)
     {
-        var slqOptions = (options.Slq ?? new SlqOptions()) with { Seed = options.Seed, BudgetBytes = options.BudgetBytes };
-        var slq = StochasticLanczosQuadrature.Estimate(op, slqOptions);
+        var slqOptions = (options.Slq ?? new SlqOptions()) with { Seed = options.Seed };
+        var slq = StochasticLanczosQuadrature.Estimate(op, slqOptions, limits);
         string note = string.Create(CultureInfo.InvariantCulture,
             $"stochastic Lanczos quadrature: {slqOptions.ProbeCount} probes × {Math.Min(op.Columns, slqOptions.Steps)} steps, Gaussian broadening σ² = {slqOptions.Sigma2:G3} on [−1, 1] (σ = {slq.Sigma:G3}); defaults of Ghorbani, Krishnan & Xiao 2019 and PyHessian");
         return new SpectrumResult(SpectrumMethod.Slq, options.Operator, CurvatureOperators.Name(options.Operator), options.Which, [], null, [], slq.Applications, slq.Status, note)

@@ -114,12 +114,12 @@ public sealed class JacobianFactorization : IDisposable
 
     /// <summary>
     /// The route rule: <see cref="JacobianRoute.Svd"/> when <see cref="RequiredBytes"/> of the SVD route is at most
-    /// min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>), else <see cref="JacobianRoute.Gram"/>.
+    /// min(the memory budget of <paramref name="limits"/>, <see cref="SvdRouteCapBytes"/>), else <see cref="JacobianRoute.Gram"/>.
     /// </summary>
-    public static JacobianRoute ChooseRoute(IResidualProblem map, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static JacobianRoute ChooseRoute(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
-        if (SvdRouteFits(map.Constraints, map.ParameterCount, budgetBytes))
+        if (SvdRouteFits(map.Constraints, map.ParameterCount, limits))
         {
             return JacobianRoute.Svd;
         }
@@ -131,7 +131,7 @@ public sealed class JacobianFactorization : IDisposable
 
     /// <summary>
     /// The bytes a factorization by <paramref name="route"/> holds at once (<see cref="JacobianRoute.Auto"/>: the route
-    /// <see cref="ChooseRoute"/> takes under <paramref name="budgetBytes"/>).
+    /// <see cref="ChooseRoute"/> takes under the memory budget of <paramref name="limits"/>).
     /// </summary>
     /// <remarks>
     /// SVD route, with m = ℓd and r = min(m, n): four m × n arrays (J, LAPACK geqrf's column-major copy, the thin Q,
@@ -139,12 +139,12 @@ public sealed class JacobianFactorization : IDisposable
     /// Gram route: what <see cref="GramMatrix.RequiredBytes"/> holds to build K, plus four m × m for the eigendecomposition
     /// (syevd's copy of K, the eigenvectors and its workspace of about 2m²) and one for the eigenvectors in descending order.
     /// </remarks>
-    public static long RequiredBytes(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static long RequiredBytes(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (route == JacobianRoute.Auto)
         {
-            route = ChooseRoute(map, budgetBytes);
+            route = ChooseRoute(map, limits);
         }
         return route switch
         {
@@ -166,64 +166,70 @@ public sealed class JacobianFactorization : IDisposable
 
     /// <summary>
     /// Factors J at <paramref name="map"/>'s current point by <paramref name="route"/> (default: the rule of
-    /// <see cref="ChooseRoute"/>), after checking <see cref="RequiredBytes"/> against <paramref name="budgetBytes"/>.
+    /// <see cref="ChooseRoute"/>), after checking <see cref="RequiredBytes"/> against the memory budget of <paramref name="limits"/>.
     /// </summary>
+    /// <param name="map">The problem.</param>
+    /// <param name="route">The route; default the rule of <see cref="ChooseRoute"/>.</param>
+    /// <param name="limits">The memory budget; the token, checked between the blocks of JJᵀ or JᵀJ and before the one LAPACK call.</param>
     /// <exception cref="MemoryBudgetExceededException">The route's matrices exceed the budget.</exception>
-    public static JacobianFactorization At(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static JacobianFactorization At(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        limits ??= RunLimits.Default;
         if (route == JacobianRoute.Auto)
         {
-            route = ChooseRoute(map, budgetBytes);
+            route = ChooseRoute(map, limits);
         }
-        MemoryBudget.Require($"factoring J ({map.Constraints} × {map.ParameterCount}) by the {(route switch { JacobianRoute.Svd => "SVD of J", JacobianRoute.Normal => "normal matrix JᵀJ", _ => "Gram matrix JJᵀ" })}",
-            RequiredBytes(map, route), budgetBytes,
+        limits.Require($"factoring J ({map.Constraints} × {map.ParameterCount}) by the {(route switch { JacobianRoute.Svd => "SVD of J", JacobianRoute.Normal => "normal matrix JᵀJ", _ => "Gram matrix JJᵀ" })}",
+            RequiredBytes(map, route),
             route == JacobianRoute.Svd ? "use the Gram route (JacobianRoute.Gram), whose memory is O(ℓd²)" : $"use a subset of the data (ℓd = {map.Constraints})",
             route == JacobianRoute.Svd ? BudgetRemedy.Method : BudgetRemedy.Rows);
-        return Factor(map, route);
+        return Factor(map, route, limits);
     }
 
     /// <summary>
     /// Factors J at <paramref name="map"/>'s point by <paramref name="route"/> (not Auto) without a budget check: for callers
-    /// that have checked the budget of their whole operation, this factorization included.
+    /// that have checked the budget of their whole operation, this factorization included. The token of
+    /// <paramref name="limits"/> is checked between the Gram matrix's blocks and once more before the one LAPACK call (svd
+    /// or eigh), which cannot be stopped once it runs; the problem checks its own before each batch of rows of J.
     /// </summary>
-    internal static JacobianFactorization Factor(IResidualProblem map, JacobianRoute route, Tensor? jacobian = null)
+    internal static JacobianFactorization Factor(IResidualProblem map, JacobianRoute route, RunLimits? limits = null, Tensor? jacobian = null)
     {
         ArgumentNullException.ThrowIfNull(map);
-        // ResidualMap.Cancellation is checked by the evaluations of J and between the Gram matrix's blocks, and once more
-        // before the one LAPACK call (svd or eigh), which cannot be stopped once it runs.
+        limits ??= RunLimits.Default;
         if (route == JacobianRoute.Svd)
         {
             using var scope = NewDisposeScope();
             var j = jacobian ?? map.Jacobian();
-            map.Cancellation.ThrowIfCancellationRequested();
+            limits.ThrowIfCancellationRequested();
             return FromSvd(j);
         }
         if (route == JacobianRoute.Normal)
         {
             using var scope = NewDisposeScope();
             var j = jacobian ?? map.Jacobian();
-            map.Cancellation.ThrowIfCancellationRequested();
-            return FromNormal(j, map.Cancellation);
+            limits.ThrowIfCancellationRequested();
+            return FromNormal(j, limits.Cancellation);
         }
         var times = new JacobianOperator(map);
         var transposeTimes = new JacobianTransposeOperator(map);
         return FromGram(() =>
         {
-            var gram = GramMatrix.Compute(map);
-            map.Cancellation.ThrowIfCancellationRequested();
+            var gram = GramMatrix.Compute(map, limits.WithoutProgress());
+            limits.ThrowIfCancellationRequested();
             return gram;
         }, map.Constraints, map.ParameterCount, x => Apply(times, x), y => Apply(transposeTimes, y), null);
     }
 
     /// <summary>
     /// Factors an explicit matrix <paramref name="jacobian"/> (m × n) by <paramref name="route"/>: Auto is the SVD when
-    /// its memory is at most min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>), as for a map.
+    /// its memory is at most min(the memory budget of <paramref name="limits"/>, <see cref="SvdRouteCapBytes"/>), as for a map.
     /// The input is not kept (the Gram route keeps a copy for its products, the normal route a view of it for Jᵀr).
     /// </summary>
-    public static JacobianFactorization Of(Tensor jacobian, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static JacobianFactorization Of(Tensor jacobian, JacobianRoute route = JacobianRoute.Auto, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(jacobian);
+        limits ??= RunLimits.Default;
         if (jacobian.dim() != 2)
         {
             throw new ArgumentException($"J must be a matrix, got shape [{string.Join(",", jacobian.shape)}]", nameof(jacobian));
@@ -232,29 +238,29 @@ public sealed class JacobianFactorization : IDisposable
         long n = jacobian.shape[1];
         if (route == JacobianRoute.Auto)
         {
-            route = SvdRouteFits(m, n, budgetBytes) ? JacobianRoute.Svd : n < m ? JacobianRoute.Normal : JacobianRoute.Gram;
+            route = SvdRouteFits(m, n, limits) ? JacobianRoute.Svd : n < m ? JacobianRoute.Normal : JacobianRoute.Gram;
         }
         using var scope = NewDisposeScope();
         var j = jacobian.dtype == ScalarType.Float64 ? jacobian : jacobian.to_type(ScalarType.Float64);
         if (route == JacobianRoute.Svd)
         {
-            MemoryBudget.Require($"the SVD of J ({m} × {n})", SvdBytes(m, n), budgetBytes, "use the Gram route (JacobianRoute.Gram)");
+            limits.Require($"the SVD of J ({m} × {n})", SvdBytes(m, n), "use the Gram route (JacobianRoute.Gram)");
             return FromSvd(j);
         }
         if (route == JacobianRoute.Normal)
         {
-            MemoryBudget.Require($"the normal matrix JᵀJ ({n} × {n})", NormalBytes(m, n), budgetBytes, "use the Gram route (JacobianRoute.Gram)");
-            return FromNormal(j);
+            limits.Require($"the normal matrix JᵀJ ({n} × {n})", NormalBytes(m, n), "use the Gram route (JacobianRoute.Gram)");
+            return FromNormal(j, limits.Cancellation);
         }
-        MemoryBudget.Require($"the Gram matrix of J ({m} × {m})", checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(m, m)), budgetBytes, "use fewer rows", BudgetRemedy.Rows);
+        limits.Require($"the Gram matrix of J ({m} × {m})", checked(MemoryBudget.DenseMatrixBytes(m, n) + 6 * MemoryBudget.DenseMatrixBytes(m, m)), "use fewer rows", BudgetRemedy.Rows);
         var copy = j.detach().clone().DetachFromDisposeScope();
         return FromGram(() => copy.matmul(copy.t()), m, n, x => copy.matmul(x), y => copy.t().matmul(y), copy);
     }
 
     /// <summary>The rank decision at <paramref name="map"/>'s point (one factorization by <see cref="At"/>).</summary>
-    public static RankDecision RankAt(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static RankDecision RankAt(IResidualProblem map, JacobianRoute route = JacobianRoute.Auto, RunLimits? limits = null)
     {
-        using var factorization = At(map, route, budgetBytes);
+        using var factorization = At(map, route, limits);
         return factorization.Rank;
     }
 
@@ -367,10 +373,10 @@ public sealed class JacobianFactorization : IDisposable
 
     /// <summary>
     /// The SVD side of the route rule: whether the SVD route's matrices for an m × n J (<see cref="SvdRouteBytes"/>) fit
-    /// min(<paramref name="budgetBytes"/>, <see cref="SvdRouteCapBytes"/>).
+    /// min(the memory budget of <paramref name="limits"/>, <see cref="SvdRouteCapBytes"/>).
     /// </summary>
-    public static bool SvdRouteFits(long constraints, long parameters, long budgetBytes) =>
-        SvdBytes(constraints, parameters) <= Math.Min(budgetBytes, SvdRouteCapBytes);
+    public static bool SvdRouteFits(long constraints, long parameters, RunLimits? limits = null) =>
+        SvdBytes(constraints, parameters) <= Math.Min((limits ?? RunLimits.Default).MemoryBudgetBytes, SvdRouteCapBytes);
 
     /// <summary>Bytes of the SVD route for an m × n J (see <see cref="RequiredBytes"/>).</summary>
     private static long SvdBytes(long m, long n)

@@ -53,17 +53,19 @@ internal sealed class LevenbergMarquardt(double initialDamping, int maxDampingIn
 
     /// <summary>
     /// One step from the model's current point by <paramref name="route"/>: by Cholesky on the Gram matrix where
-    /// <see cref="GramCholesky.Applies"/> (large ℓd), else with J factored there (<see cref="JacobianFactorization"/>).
+    /// <see cref="GramCholesky.Applies"/> (large ℓd), else with J factored there (<see cref="JacobianFactorization"/>); the
+    /// token of <paramref name="limits"/> (default none) is checked between the blocks of the factorization.
     /// </summary>
-    public LevenbergMarquardtOutcome Step(IResidualProblem problem, JacobianRoute route, Tensor h)
+    public LevenbergMarquardtOutcome Step(IResidualProblem problem, JacobianRoute route, Tensor h, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(problem);
+        limits = (limits ?? RunLimits.Default).WithoutProgress();
         if (GramCholesky.Applies(problem, route))
         {
-            using var gram = GramMatrix.Compute(problem);
+            using var gram = GramMatrix.Compute(problem, limits);
             return Step(problem, gram, h);
         }
-        using var factors = JacobianFactorization.Factor(problem, route);
+        using var factors = JacobianFactorization.Factor(problem, route, limits);
         return Step(problem, factors, h);
     }
 

@@ -39,24 +39,32 @@ public static class RegularValuePerturbation
     /// <param name="data">The data (not changed: the perturbed copy is in the result).</param>
     /// <param name="epsilon">The bound ε on |r|.</param>
     /// <param name="seed">The seed of r's direction.</param>
-    /// <param name="options">The certificate's method, on-M tolerance and budget.</param>
-    /// <param name="progress">Receives the second certificate's stages.</param>
-    public static PerturbedCertificate Certify(IDifferentiableModel model, Dataset data, double epsilon, int seed, CertificateOptions options, IProgress<ProgressReport>? progress = null)
+    /// <param name="options">The certificate's method and on-M tolerance.</param>
+    /// <param name="limits">
+    /// The budget of the projection and of the certificate; the token, checked by both and before each batch of rows of
+    /// the perturbed problem; the second certificate's stages reported.
+    /// </param>
+    public static PerturbedCertificate Certify(IDifferentiableModel model, Dataset data, double epsilon, int seed, CertificateOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         double threshold = OnManifoldTest.Threshold(data.MaxAbsTarget(), options.OnManifoldTolerance);
-        var perturbation = Apply(model, data, epsilon, seed, threshold * ProjectionToleranceFraction, options.MemoryBudgetBytes);
-        using var map = new ResidualMap(model, perturbation.Perturbed);
-        return new PerturbedCertificate(perturbation, Certificate.Compute(map, options, progress));
+        var perturbation = Apply(model, data, epsilon, seed, threshold * ProjectionToleranceFraction, limits.WithoutProgress());
+        using var map = new ResidualMap(model, perturbation.Perturbed, cancellation: limits.Cancellation);
+        return new PerturbedCertificate(perturbation, Certificate.Compute(map, options, limits));
     }
 
-    /// <summary>Perturbs the targets by r with |r| = ε/2 in a seeded uniformly random direction and projects the model onto the new M.</summary>
-    public static PerturbationResult Apply(IDifferentiableModel model, Dataset data, double epsilon, int seed, double tolerance, long memoryBudgetBytes = MemoryBudget.DefaultBytes)
+    /// <summary>
+    /// Perturbs the targets by r with |r| = ε/2 in a seeded uniformly random direction and projects the model onto the new M
+    /// to <paramref name="tolerance"/>, within <paramref name="limits"/> (the token checked at every step and batch of rows).
+    /// </summary>
+    public static PerturbationResult Apply(IDifferentiableModel model, Dataset data, double epsilon, int seed, double tolerance, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
+        limits ??= RunLimits.Default;
         if (!(epsilon > 0) || !double.IsFinite(epsilon))
         {
             throw new LandscapeInputException($"the perturbation bound ε must be a positive number, got {epsilon}");
@@ -73,8 +81,8 @@ public static class RegularValuePerturbation
             }
         }
         var perturbed = data.WithTargets(y, data.TargetNames);
-        using var map = new ResidualMap(model, perturbed);
-        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxSteps: 2000, MemoryBudgetBytes: memoryBudgetBytes));
+        using var map = new ResidualMap(model, perturbed, cancellation: limits.Cancellation);
+        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(tolerance, MaxIterations: 2000), limits);
         double actual = 0;
         for (int i = 0; i < data.Count; i++)
         {

@@ -126,15 +126,15 @@ public sealed class Mlp : FeedforwardNetwork
     }
 
     /// <summary>
-    /// Refuses, before anything is allocated, an MLP whose <see cref="RequiredBytes"/> exceed <paramref name="budgetBytes"/>
-    /// (<see cref="MemoryBudget.Require"/>), naming smaller widths and fewer rows as the remedies (<see cref="BudgetRemedy"/>).
+    /// Refuses, before anything is allocated, an MLP whose <see cref="RequiredBytes"/> exceed the budget of <paramref name="limits"/>
+    /// (<see cref="RunLimits.Require"/>), naming smaller widths and fewer rows as the remedies (<see cref="BudgetRemedy"/>).
     /// </summary>
     /// <exception cref="MemoryBudgetExceededException">The network and its activations exceed the budget.</exception>
-    public static void RequireFits(int inputDim, IReadOnlyList<int> widths, int outputDim, long rows, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static void RequireFits(int inputDim, IReadOnlyList<int> widths, int outputDim, long rows, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(widths);
-        MemoryBudget.Require($"an MLP {inputDim} → {string.Join(" → ", widths)} → {outputDim} on {rows} rows (the parameters ×{ParameterCopies}, the activations ×{ActivationCopies})",
-            RequiredBytes(inputDim, widths, outputDim, rows), budgetBytes, "use smaller widths or fewer rows", BudgetRemedy.Widths | BudgetRemedy.Rows);
+        (limits ?? RunLimits.Default).Require($"an MLP {inputDim} → {string.Join(" → ", widths)} → {outputDim} on {rows} rows (the parameters ×{ParameterCopies}, the activations ×{ActivationCopies})",
+            RequiredBytes(inputDim, widths, outputDim, rows), "use smaller widths or fewer rows", BudgetRemedy.Widths | BudgetRemedy.Rows);
     }
 
     /// <summary>

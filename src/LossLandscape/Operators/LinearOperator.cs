@@ -18,12 +18,6 @@ namespace LossLandscape.Operators;
 /// </remarks>
 public abstract class LinearOperator
 {
-    /// <summary>
-    /// The default memory budget of <see cref="ToDense"/>, <see cref="DenseSpectrum"/> and of Lanczos bases: the library's one
-    /// default, <see cref="MemoryBudget.DefaultBytes"/> (2 GiB).
-    /// </summary>
-    public const long DefaultDenseBudgetBytes = MemoryBudget.DefaultBytes;
-
     private long _applications;
 
     /// <summary>Sets the shape, dtype, device and symmetry of the operator.</summary>
@@ -110,22 +104,22 @@ public abstract class LinearOperator
     /// The dense matrix of A, built from <see cref="Columns"/> applications (in blocks of
     /// <paramref name="blockSize"/> unit vectors).
     /// </summary>
-    /// <param name="budgetBytes">The most memory the dense matrix may take; default <see cref="DefaultDenseBudgetBytes"/>.</param>
     /// <param name="blockSize">Unit vectors per <see cref="ApplyMatrix"/> call.</param>
-    /// <param name="progress">Receives ("columns j/n", j/n) after each block, synchronously; optional.</param>
+    /// <param name="limits">The budget of the dense matrix; the token, checked after each block; ("columns j/n", j/n) reported after each block.</param>
     /// <exception cref="MemoryBudgetExceededException">The dense matrix would exceed the budget; the message names the matrix-free alternatives.</exception>
-    public Tensor ToDense(long? budgetBytes = null, int blockSize = 64, IProgress<ProgressReport>? progress = null)
+    public Tensor ToDense(int blockSize = 64, RunLimits? limits = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
-        CheckDenseBudget(Rows, Columns, DType, budgetBytes, $"a dense {Rows}×{Columns} {GetType().Name}");
+        limits ??= RunLimits.Default;
+        CheckDenseBudget(Rows, Columns, DType, limits, $"a dense {Rows}×{Columns} {GetType().Name}");
         using var scope = NewDisposeScope();
         var dense = empty(Rows, Columns, dtype: DType, device: Device);
-        ProgressReport.Report(progress, $"columns 0/{Columns}", 0);
+        limits.Report($"columns 0/{Columns}", 0);
         foreach (var (start, count) in Blocks(Columns, blockSize))
         {
             using var blockScope = NewDisposeScope();
             dense.narrow(1, start, count).copy_(ApplyMatrix(UnitBlock(start, count)));
-            ProgressReport.Report(progress, $"columns {start + count}/{Columns}", (double)(start + count) / Columns);
+            limits.Checkpoint($"columns {start + count}/{Columns}", (double)(start + count) / Columns);
         }
         return dense.MoveToOuterDisposeScope();
     }
@@ -135,22 +129,23 @@ public abstract class LinearOperator
     /// forming the dense matrix (memory O(n·blockSize)). Square operators only.
     /// </summary>
     /// <param name="blockSize">Unit vectors per <see cref="ApplyMatrix"/> call.</param>
-    /// <param name="progress">Receives ("columns j/n", j/n) after each block, synchronously; optional.</param>
-    public double ExactTrace(int blockSize = 64, IProgress<ProgressReport>? progress = null)
+    /// <param name="limits">The token, checked after each block; ("columns j/n", j/n) reported after each block.</param>
+    public double ExactTrace(int blockSize = 64, RunLimits? limits = null)
     {
+        limits ??= RunLimits.Default;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
         if (Rows != Columns)
         {
             throw new InvalidOperationException($"the trace needs a square operator, this one is {Rows}×{Columns}");
         }
         double trace = 0;
-        ProgressReport.Report(progress, $"columns 0/{Columns}", 0);
+        limits.Report($"columns 0/{Columns}", 0);
         foreach (var (start, count) in Blocks(Columns, blockSize))
         {
             using var blockScope = NewDisposeScope();
             // eᵢᵀ(AE)ᵢ: the diagonal of the block's rows start … start + count − 1.
             trace += ApplyMatrix(UnitBlock(start, count)).narrow(0, start, count).diagonal().sum().to_type(ScalarType.Float64).item<double>();
-            ProgressReport.Report(progress, $"columns {start + count}/{Columns}", (double)(start + count) / Columns);
+            limits.Checkpoint($"columns {start + count}/{Columns}", (double)(start + count) / Columns);
         }
         return trace;
     }
@@ -210,12 +205,12 @@ public abstract class LinearOperator
 
     /// <summary>
     /// Throws <see cref="MemoryBudgetExceededException"/> when a dense rows × columns matrix of <paramref name="dtype"/>
-    /// would exceed the budget (<see cref="MemoryBudget.Require"/>), naming the matrix-free alternatives.
+    /// would exceed the budget of <paramref name="limits"/> (<see cref="RunLimits.Require"/>), naming the matrix-free alternatives.
     /// </summary>
-    internal static void CheckDenseBudget(long rows, long columns, ScalarType dtype, long? budgetBytes, string what)
+    internal static void CheckDenseBudget(long rows, long columns, ScalarType dtype, RunLimits limits, string what)
     {
         double bytes = (double)rows * columns * ElementSize(dtype);
-        MemoryBudget.Require(what, bytes >= long.MaxValue ? long.MaxValue : (long)bytes, budgetBytes ?? DefaultDenseBudgetBytes, MatrixFreeAlternatives);
+        limits.Require(what, bytes >= long.MaxValue ? long.MaxValue : (long)bytes, MatrixFreeAlternatives);
     }
 
     private static int ElementSize(ScalarType dtype) => dtype switch

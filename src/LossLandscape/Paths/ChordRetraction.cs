@@ -34,8 +34,7 @@ internal static class ChordRetraction
     /// <param name="frozen">The factorization of J at p₀.</param>
     /// <param name="route">The route of the fallback's factorizations (the caller has checked their budget).</param>
     /// <param name="tolerance">Stop when max|H| ≤ tolerance (absolute).</param>
-    /// <param name="memoryBudgetBytes">The fallback's memory budget.</param>
-    public static RetractionOutcome Retract(IResidualProblem map, JacobianFactorization frozen, JacobianRoute route, double tolerance, long memoryBudgetBytes)
+    public static RetractionOutcome Retract(IResidualProblem map, JacobianFactorization frozen, JacobianRoute route, double tolerance)
     {
         using var scope = NewDisposeScope();
         var stepped = map.GetPoint();
@@ -60,7 +59,7 @@ internal static class ChordRetraction
         }
         // The chord stalled (J moved too far from J(p₀) for the frozen linearization): Gauss–Newton from the starting point.
         map.SetPoint(stepped);
-        var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(tolerance, ManifoldWalk.RetractionSteps, memoryBudgetBytes), route);
+        var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(tolerance, ManifoldWalk.RetractionSteps), route);
         return new RetractionOutcome(projection.Status, chordSteps + projection.Steps, projection.Factorizations, projection.FinalMaxResidual,
             chordSteps + 1 + 1 + (2 * projection.Steps));
     }

@@ -24,29 +24,27 @@ public enum ConnectMethod
 
 /// <summary>Settings shared by every method of <see cref="PathConnection"/>.</summary>
 /// <param name="Points">P, the evenly spaced points of the common measurement (<see cref="PathEvaluation.DefaultPoints"/>).</param>
-/// <param name="Budget">
+/// <param name="MaxEvaluations">
 /// The most gradient evaluations of the trained curves (bezier, polychain) and of NEB, and the most Jacobian
-/// factorizations of the manifold path; <see cref="DefaultBudget"/>.
+/// factorizations of the manifold path; <see cref="DefaultMaxEvaluations"/>.
 /// </param>
 /// <param name="Seed">Seed of the t ~ U(0, 1) draws of the curves.</param>
 /// <param name="Bends">Points of a Bézier curve or polygonal chain, the two endpoints included (3: one trainable bend, as Garipov et al.).</param>
 /// <param name="Tolerance">The on-M tolerance on max|H| (absolute): the manifold path's retraction and certificate.</param>
 /// <param name="LearningRate">The curves' and NEB's step size; null: chosen by each method as its documentation says.</param>
-/// <param name="MemoryBudgetBytes">The budget of the factorization of J (manifold path).</param>
 public sealed record ConnectOptions(
     int Points = PathEvaluation.DefaultPoints,
-    int Budget = ConnectOptions.DefaultBudget,
+    int MaxEvaluations = ConnectOptions.DefaultMaxEvaluations,
     int Seed = 0,
     int Bends = 3,
     double Tolerance = 1e-10,
-    double? LearningRate = null,
-    long MemoryBudgetBytes = MemoryBudget.DefaultBytes)
+    double? LearningRate = null)
 {
     /// <summary>
     /// 2000 evaluations: chosen so that the trained curves and NEB each see a few hundred full passes per trainable point on
     /// the small networks of the tests and benchmarks, while a run on digits stays within minutes.
     /// </summary>
-    public const int DefaultBudget = 2000;
+    public const int DefaultMaxEvaluations = 2000;
 }
 
 /// <summary>One segment of a certified manifold path (between vertices k and k + 1).</summary>

@@ -39,15 +39,19 @@ public sealed record CurveTrainingResult(ConnectMethod Method, IReadOnlyList<dou
 /// </remarks>
 public static class CurveTraining
 {
-    /// <summary>Trains the curve and measures it (<see cref="PathEvaluation"/>). The model is restored to its point afterwards.</summary>
-    public static ConnectionResult Connect(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    /// <summary>
+    /// Trains the curve and measures it (<see cref="PathEvaluation"/>); a run cancelled by the token of <paramref name="limits"/>
+    /// keeps its curve, which is still measured. The model is restored to its point afterwards.
+    /// </summary>
+    public static ConnectionResult Connect(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         var clock = Stopwatch.StartNew();
-        var trained = Train(map, method, a, b, options, cancellation);
+        var trained = Train(map, method, a, b, options, limits);
         // A cancelled run is still measured: the curve it reached is its result.
-        var (profile, measures) = PathEvaluation.Evaluate(map, trained.Path, b, options.Points, trained.Status == SolverStatus.Cancelled ? default : cancellation);
+        var (profile, measures) = PathEvaluation.Evaluate(map, trained.Path, b, options.Points, trained.Status == SolverStatus.Cancelled ? limits.WithoutCancellation() : limits);
         return new ConnectionResult(method, false, trained.Path, profile, measures, trained.Evaluations, clock.Elapsed.TotalSeconds, trained.Status, trained.Detail, null);
     }
 
@@ -68,14 +72,18 @@ public static class CurveTraining
     /// </summary>
     public static double ScheduleFactor(double alpha) => alpha <= 0.5 ? 1.0 : alpha <= 0.9 ? 1.0 - ((alpha - 0.5) / 0.4 * 0.99) : 0.01;
 
-    /// <summary>Trains the bends with <see cref="ConnectOptions.Budget"/> gradient evaluations. The model is restored to its point afterwards.</summary>
+    /// <summary>
+    /// Trains the bends with <see cref="ConnectOptions.MaxEvaluations"/> gradient evaluations, the token of <paramref name="limits"/>
+    /// checked before each step (cancelling ends with <see cref="SolverStatus.Cancelled"/>). The model is restored to its point afterwards.
+    /// </summary>
     /// <exception cref="LandscapeInputException">Fewer than 3 bends, or a budget too small for the step-size estimate.</exception>
-    public static CurveTrainingResult Train(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static CurveTrainingResult Train(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         if (method is not (ConnectMethod.Bezier or ConnectMethod.Polychain))
         {
             throw new ArgumentOutOfRangeException(nameof(method), method, "a trained curve is a Bézier curve or a polygonal chain");
@@ -102,8 +110,8 @@ public static class CurveTraining
                     bends[i][j] = a[j] + (s * (b[j] - a[j]));
                 }
             }
-            var step = TrainedPathSteps.Choose(map, a, b, options.LearningRate, options.Budget, options.Seed, counter);
-            int steps = options.Budget - (int)step.HessianVectorProducts;
+            var step = TrainedPathSteps.Choose(map, a, b, options.LearningRate, options.MaxEvaluations, options.Seed, counter);
+            int steps = options.MaxEvaluations - (int)step.HessianVectorProducts;
             var velocity = Enumerable.Range(0, k).Select(_ => new double[n]).ToArray();
             var coefficients = new double[k];
             var rng = new Random(options.Seed);
@@ -111,7 +119,7 @@ public static class CurveTraining
             int taken = 0;
             for (int s = 0; s < steps; s++)
             {
-                if (cancellation.IsCancellationRequested)
+                if (limits.IsCancellationRequested)
                 {
                     status = SolverStatus.Cancelled;
                     break;

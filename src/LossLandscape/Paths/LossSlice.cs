@@ -33,9 +33,7 @@ public enum SliceDirection
 /// <param name="Range">Each coordinate runs over [−Range, Range] times the direction's norm.</param>
 /// <param name="Seed">Seed of the random draws.</param>
 /// <param name="IgnoreBias">Filter directions: zero on biases (Li et al.'s <c>ignore='biasbn'</c>) instead of normalizing them with their unit.</param>
-/// <param name="MemoryBudgetBytes">The budget of the grid (<see cref="LossSlice.RequiredBytes"/>), the factorization of J (tangent, normal) and the Lanczos basis (eigen); default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-public sealed record SliceOptions(IReadOnlyList<SliceDirection> Directions, int Grid = 51, double Range = 1.0, int Seed = 0, bool IgnoreBias = false,
-    long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+public sealed record SliceOptions(IReadOnlyList<SliceDirection> Directions, int Grid = 51, double Range = 1.0, int Seed = 0, bool IgnoreBias = false);
 
 /// <summary>The loss on a 1D or 2D grid around the point: L(p + αd₁ [+ βd₂]).</summary>
 /// <param name="Directions">The kinds used.</param>
@@ -64,17 +62,24 @@ public static class LossSlice
         return bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
     }
 
-    /// <summary>Refuses, before anything is allocated, a slice whose <see cref="RequiredBytes"/> exceed the budget.</summary>
+    /// <summary>Refuses, before anything is allocated, a slice whose <see cref="RequiredBytes"/> exceed the budget of <paramref name="limits"/>.</summary>
     /// <exception cref="MemoryBudgetExceededException">grid^dims losses do not fit the budget.</exception>
-    public static void RequireFits(int grid, int dims, long budgetBytes = MemoryBudget.DefaultBytes) =>
-        MemoryBudget.Require(FormattableString.Invariant($"a {dims}D slice of {grid} points per axis ({(dims >= 2 ? $"{grid}²" : $"{grid}")} losses ×{GridCopies})"),
-            RequiredBytes(grid, dims), budgetBytes, "use a smaller grid", BudgetRemedy.Grid);
+    public static void RequireFits(int grid, int dims, RunLimits? limits = null) =>
+        (limits ?? RunLimits.Default).Require(FormattableString.Invariant($"a {dims}D slice of {grid} points per axis ({(dims >= 2 ? $"{grid}²" : $"{grid}")} losses ×{GridCopies})"),
+            RequiredBytes(grid, dims), "use a smaller grid", BudgetRemedy.Grid);
 
     /// <summary>Evaluates the slice. The model is restored to its point afterwards.</summary>
-    public static SliceResult Compute(IResidualProblem map, SliceOptions options)
+    /// <param name="map">The model and data at the slice's centre.</param>
+    /// <param name="options">Directions, grid, range, seed.</param>
+    /// <param name="limits">
+    /// The budget of the grid (<see cref="RequiredBytes"/>), the factorization of J (tangent, normal) and the Lanczos basis
+    /// (eigen); the token, checked before each grid point.
+    /// </param>
+    public static SliceResult Compute(IResidualProblem map, SliceOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         if (options.Directions.Count is < 1 or > 2)
         {
             throw new LandscapeInputException("a slice takes one direction (1D) or two (2D)");
@@ -83,14 +88,14 @@ public static class LossSlice
         {
             throw new LandscapeInputException("a slice needs at least 2 grid points per axis and a positive range");
         }
-        RequireFits(options.Grid, options.Directions.Count, options.MemoryBudgetBytes);
+        RequireFits(options.Grid, options.Directions.Count, limits);
         using var scope = NewDisposeScope();
         var p0 = map.GetPoint();
         var rng = new Random(options.Seed);
         var directions = new List<Tensor>();
-        var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed, options.MemoryBudgetBytes) : null;
+        var eigen = options.Directions.Contains(SliceDirection.Eigen) ? TopEigenvectors(map, options.Directions.Count(d => d == SliceDirection.Eigen), options.Seed, limits) : null;
         // Tangent and normal directions: one factorization of J at the point (the library's one route to ker J).
-        using var factors = options.Directions.Any(d => d is SliceDirection.Tangent or SliceDirection.Normal) ? JacobianFactorization.At(map, budgetBytes: options.MemoryBudgetBytes) : null;
+        using var factors = options.Directions.Any(d => d is SliceDirection.Tangent or SliceDirection.Normal) ? JacobianFactorization.At(map, limits: limits.WithoutProgress()) : null;
         int eigenUsed = 0;
         foreach (var kind in options.Directions)
         {
@@ -142,6 +147,7 @@ public static class LossSlice
             {
                 for (int j = 0; j < columns; j++)
                 {
+                    limits.ThrowIfCancellationRequested();
                     MoveTo(i, j);
                     loss[i, j] = map.Loss();
                 }
@@ -264,10 +270,10 @@ public static class LossSlice
         return d.MoveToOuterDisposeScope();
     }
 
-    private static Tensor[] TopEigenvectors(IResidualProblem map, int k, int seed, long budgetBytes)
+    private static Tensor[] TopEigenvectors(IResidualProblem map, int k, int seed, RunLimits limits)
     {
         var op = new HessianOperator(map);
-        var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: Math.Max(1, k), Which: SpectrumEnd.Largest, Seed: seed, BudgetBytes: budgetBytes));
+        var result = Lanczos.Eigenpairs(op, new LanczosOptions(K: Math.Max(1, k), Which: SpectrumEnd.Largest, Seed: seed), limits);
         return Enumerable.Range(0, Math.Max(1, k)).Select(i => result.Eigenvectors.select(1, i).clone()).ToArray();
     }
 

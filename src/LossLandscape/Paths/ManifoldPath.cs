@@ -93,33 +93,34 @@ public static class ManifoldPath
     /// <param name="map">The residual map; its model's point is moved and restored.</param>
     /// <param name="a">A, on M.</param>
     /// <param name="b">B, on M.</param>
-    /// <param name="options">Tolerance (on max|H|, absolute), Budget (Jacobian factorizations), Points, MemoryBudgetBytes.</param>
-    /// <param name="cancellation">Checked at every step; a cancelled path ends with <see cref="SolverStatus.Cancelled"/>.</param>
+    /// <param name="options">Tolerance (on max|H|, absolute), MaxEvaluations (Jacobian factorizations), Points.</param>
+    /// <param name="limits">The budget of the factorizations of J; the token, checked at every step: a cancelled path ends with <see cref="SolverStatus.Cancelled"/>.</param>
     /// <exception cref="LandscapeInputException">An endpoint is not on M (<see cref="PathConnection.RequireOnManifold"/>).</exception>
     /// <exception cref="MemoryBudgetExceededException">Two factorizations of J (the frozen one and a fallback's) do not fit the memory budget.</exception>
-    public static ConnectionResult Connect(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static ConnectionResult Connect(IResidualProblem map, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         PathConnection.RequireOnManifold(map, a, b, options.Tolerance);
-        var route = JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes);
+        var route = JacobianFactorization.ChooseRoute(map, limits);
         // Live at once: the factorization at the segment's start and, during a fallback retraction or the check of a new
         // vertex, a second one.
-        MemoryBudget.Require($"the manifold path (J is {map.Constraints} × {map.ParameterCount})", checked(2 * JacobianFactorization.RequiredBytes(map, route)),
-            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
+        limits.Require($"the manifold path (J is {map.Constraints} × {map.ParameterCount})", checked(2 * JacobianFactorization.RequiredBytes(map, route)),
+            $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var saved = map.GetPoint();
         try
         {
-            var build = Rounds(map, a, b, options, route, cancellation);
-            var path = new ProjectedPath(ArcLengthVertices(build.Points), map, RetractionMargin * options.Tolerance, options.MemoryBudgetBytes, build.Samples);
+            var build = Rounds(map, a, b, options, route, limits);
+            var path = new ProjectedPath(ArcLengthVertices(build.Points), map, RetractionMargin * options.Tolerance, limits, build.Samples);
             var certificate = Certify(build, options.Tolerance, a, b);
             try
             {
-                var (profile, measures) = PathEvaluation.Evaluate(map, path, b, options.Points, cancellation);
+                var (profile, measures) = PathEvaluation.Evaluate(map, path, b, options.Points, limits);
                 return new ConnectionResult(ConnectMethod.Manifold, false, path, profile, measures, build.Counter.Snapshot(), clock.Elapsed.TotalSeconds,
                     build.Status, build.Detail, certificate);
             }
@@ -157,22 +158,22 @@ public static class ManifoldPath
     /// A stop where B − p is normal to M (a critical point of the distance to B) is rarely one where B's side is also
     /// stuck, so the other end often gets past it.
     /// </summary>
-    private static Construction Rounds(IResidualProblem map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, CancellationToken cancellation)
+    private static Construction Rounds(IResidualProblem map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, RunLimits limits)
     {
         var counter = new EvaluationCounter();
-        var fromA = Build(map, a, b, options, route, counter, guided: true, cancellation);
+        var fromA = Build(map, a, b, options, route, counter, guided: true, limits);
         if (fromA.ReachedEnd || fromA.Status is SolverStatus.Cancelled or SolverStatus.Breakdown)
         {
             return fromA;
         }
         var fromB = (Construction?)null;
-        for (int round = 1; round < MaxRounds && counter.Jacobian < options.Budget && !cancellation.IsCancellationRequested; round++)
+        for (int round = 1; round < MaxRounds && counter.Jacobian < options.MaxEvaluations && !limits.IsCancellationRequested; round++)
         {
             bool fromBSide = round % 2 == 1;
             var start = fromBSide ? (fromB?.Points[^1] ?? b) : fromA.Points[^1];
             var goal = fromBSide ? fromA.Points[^1] : (fromB?.Points[^1] ?? b);
             var via = Midpoint(map, start, goal, options, route, counter);
-            var piece = Build(map, start, goal, options, route, counter, guided: false, cancellation, via);
+            var piece = Build(map, start, goal, options, route, counter, guided: false, limits, via);
             if (fromBSide)
             {
                 fromB = fromB is null ? piece : Append(fromB, piece);
@@ -251,7 +252,7 @@ public static class ManifoldPath
             middle[i] = 0.5 * (p[i] + q[i]);
         }
         map.SetPoint(tensor(middle, dtype: float64));
-        var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(RetractionMargin * options.Tolerance, MidpointProjectionSteps, options.MemoryBudgetBytes), route);
+        var projection = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(RetractionMargin * options.Tolerance, MidpointProjectionSteps), route);
         counter.Jacobian += projection.Factorizations;
         counter.Forward += projection.Steps + 1;
         return projection.Status == SolverStatus.Converged ? map.GetPoint().data<double>().ToArray() : null;
@@ -261,9 +262,9 @@ public static class ManifoldPath
     private const int MidpointProjectionSteps = 100;
 
     private static Construction Build(IResidualProblem map, double[] a, double[] b, ConnectOptions options, JacobianRoute route, EvaluationCounter counter, bool guided,
-        CancellationToken cancellation, double[]? via = null)
+        RunLimits limits, double[]? via = null)
     {
-        var targets = guided ? Waypoints(map, a, b, options, counter, cancellation) : via is null ? [b] : [via, b];
+        var targets = guided ? Waypoints(map, a, b, options, counter, limits) : via is null ? [b] : [via, b];
         int targetIndex = 0;
         var target = targets[0];
         int skipped = 0;
@@ -297,13 +298,13 @@ public static class ManifoldPath
                     target = targets[++targetIndex];
                     distance = ConnectingPath.Distance(target, p);
                 }
-                if (cancellation.IsCancellationRequested)
+                if (limits.IsCancellationRequested)
                 {
                     return Stop(SolverStatus.Cancelled, $"cancelled {Where()}");
                 }
-                if (counter.Jacobian >= options.Budget)
+                if (counter.Jacobian >= options.MaxEvaluations)
                 {
-                    return Stop(SolverStatus.StoppedWithoutConvergence, $"budget of {options.Budget} Jacobian factorizations spent {Where()}");
+                    return Stop(SolverStatus.StoppedWithoutConvergence, $"budget of {options.MaxEvaluations} Jacobian factorizations spent {Where()}");
                 }
                 bool final = targetIndex == targets.Count - 1 && distance <= h;
                 double[] candidate;
@@ -358,9 +359,9 @@ public static class ManifoldPath
                     }
                     continue;
                 }
-                if (counter.Jacobian >= options.Budget)
+                if (counter.Jacobian >= options.MaxEvaluations)
                 {
-                    return Stop(SolverStatus.StoppedWithoutConvergence, $"budget of {options.Budget} Jacobian factorizations spent {Where()}");
+                    return Stop(SolverStatus.StoppedWithoutConvergence, $"budget of {options.MaxEvaluations} Jacobian factorizations spent {Where()}");
                 }
                 double measured = PathEvaluation.Measure(map, candidate).MaxAbsResidual;
                 counter.Forward++;
@@ -453,9 +454,9 @@ public static class ManifoldPath
     /// target that moves from A to B; a waypoint is passed when the path comes within a step of it or gets no closer to it
     /// (the nearest point of M to it is reached), and only B must be reached exactly.
     /// </summary>
-    private static List<double[]> Waypoints(IResidualProblem map, double[] a, double[] b, ConnectOptions options, EvaluationCounter counter, CancellationToken cancellation)
+    private static List<double[]> Waypoints(IResidualProblem map, double[] a, double[] b, ConnectOptions options, EvaluationCounter counter, RunLimits limits)
     {
-        var neb = NudgedElasticBand.Run(map, a, b, options, cancellation);
+        var neb = NudgedElasticBand.Run(map, a, b, options, limits);
         counter.Forward += neb.Evaluations.Forward;
         counter.Gradient += neb.Evaluations.Gradient;
         var targets = new List<double[]>();
@@ -490,7 +491,7 @@ public static class ManifoldPath
     {
         using var scope = NewDisposeScope();
         map.SetPoint(tensor(point, dtype: float64));
-        var outcome = ChordRetraction.Retract(map, frozen, route, RetractionMargin * options.Tolerance, options.MemoryBudgetBytes);
+        var outcome = ChordRetraction.Retract(map, frozen, route, RetractionMargin * options.Tolerance);
         counter.Forward += outcome.Forward;
         counter.Jacobian += outcome.Factorizations;
         return (point, map.GetPoint().data<double>().ToArray(), outcome);

@@ -11,9 +11,8 @@ namespace LossLandscape.Paths;
 /// <param name="StepSize">Length of each tangent step ‖t‖.</param>
 /// <param name="Seed">Seed of the random directions.</param>
 /// <param name="Tolerance">Retraction tolerance on max|H| (absolute).</param>
-/// <param name="MemoryBudgetBytes">The budget of the factorization of J; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-/// <param name="Route">The route J is factored by; default <see cref="JacobianRoute.Auto"/>: <see cref="JacobianFactorization.ChooseRoute"/> under the budget.</param>
-public sealed record WalkOptions(int Steps, double StepSize, int Seed, double Tolerance, long MemoryBudgetBytes = MemoryBudget.DefaultBytes, JacobianRoute Route = JacobianRoute.Auto);
+/// <param name="Route">The route J is factored by; default <see cref="JacobianRoute.Auto"/>: <see cref="JacobianFactorization.ChooseRoute"/> under the memory budget.</param>
+public sealed record WalkOptions(int Steps, double StepSize, int Seed, double Tolerance, JacobianRoute Route = JacobianRoute.Auto);
 
 /// <summary>One recorded step.</summary>
 /// <param name="Step">0 is the start.</param>
@@ -70,36 +69,28 @@ public static class ManifoldWalk
     /// (J then factored by its own route, the Gram matrix of the shards); its point is the start, on M.
     /// </param>
     /// <param name="options">Steps, step size, seed, tolerance.</param>
-    /// <param name="cancellation">
-    /// Checked before each step: cancelling ends the walk with <see cref="SolverStatus.Cancelled"/> and the model at the
-    /// end of the last finished step (a point of M, retracted), not an exception. During the first factorization of J,
-    /// before any step, it is checked between the blocks of J (<see cref="ResidualMap.Cancellation"/>) and cancelling then
-    /// throws <see cref="OperationCanceledException"/> with the model at its start: there is no step to keep.
+    /// <param name="limits">
+    /// The budget of the factorization of J. The token is checked before each step: cancelling ends the walk with
+    /// <see cref="SolverStatus.Cancelled"/> and the model at the end of the last finished step (a point of M, retracted),
+    /// not an exception. During the first factorization of J, before any step, it is checked between the blocks of the
+    /// factorization and cancelling then throws <see cref="OperationCanceledException"/> with the model at its start: there
+    /// is no step to keep.
     /// </param>
-    /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit <see cref="WalkOptions.MemoryBudgetBytes"/>.</exception>
-    public static WalkResult Run(IResidualProblem map, WalkOptions options, CancellationToken cancellation = default)
+    /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit the budget.</exception>
+    public static WalkResult Run(IResidualProblem map, WalkOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        var route = options.Route == JacobianRoute.Auto ? JacobianFactorization.ChooseRoute(map, options.MemoryBudgetBytes) : options.Route;
+        limits ??= RunLimits.Default;
+        var route = options.Route == JacobianRoute.Auto ? JacobianFactorization.ChooseRoute(map, limits) : options.Route;
         // One factorization is live at a time (the fallback projection disposes each of its own).
-        MemoryBudget.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
-            options.MemoryBudgetBytes, $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
+        limits.Require($"the walk on M (J is {map.Constraints} × {map.ParameterCount})", JacobianFactorization.RequiredBytes(map, route),
+            $"use a subset of the data (ℓd = {map.Constraints})", BudgetRemedy.Rows);
         using var scope = NewDisposeScope();
         var rng = new Random(options.Seed);
         var start = map.GetPoint();
-        JacobianFactorization factors;
-        var outer = map.Cancellation;
         // A token cancelled already (a signal while loading) lets the factorization finish: the loop then stops with the start recorded.
-        map.Cancellation = cancellation.CanBeCanceled && !cancellation.IsCancellationRequested ? cancellation : outer;
-        try
-        {
-            factors = JacobianFactorization.Factor(map, route);
-        }
-        finally
-        {
-            map.Cancellation = outer;
-        }
+        var factors = JacobianFactorization.Factor(map, route, limits.IsCancellationRequested ? limits.WithoutCancellation() : limits);
         int factorizations = 1;
         try
         {
@@ -108,7 +99,7 @@ public static class ManifoldWalk
             var status = SolverStatus.Converged;
             for (int s = 1; s <= options.Steps; s++)
             {
-                if (cancellation.IsCancellationRequested)
+                if (limits.IsCancellationRequested)
                 {
                     status = SolverStatus.Cancelled;
                     break;
@@ -124,7 +115,7 @@ public static class ManifoldWalk
                 }
                 var afterStep = before.Plus(t.Times(options.StepSize / norm));
                 map.SetPoint(afterStep);
-                var retraction = ChordRetraction.Retract(map, factors, route, options.Tolerance, options.MemoryBudgetBytes);
+                var retraction = ChordRetraction.Retract(map, factors, route, options.Tolerance);
                 factorizations += retraction.Factorizations;
                 if (retraction.Status != SolverStatus.Converged)
                 {

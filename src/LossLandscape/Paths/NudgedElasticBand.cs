@@ -54,25 +54,33 @@ public static class NudgedElasticBand
     /// <summary>At most 2 new pivots per cycle: the chain doubles its resolution near the worst chords without spending the budget on pivots that low chords do not need.</summary>
     public const int InsertionsPerCycle = 2;
 
-    /// <summary>Builds the chain and measures it (<see cref="PathEvaluation"/>). The model is restored to its point afterwards.</summary>
-    public static ConnectionResult Connect(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    /// <summary>
+    /// Builds the chain and measures it (<see cref="PathEvaluation"/>); a run cancelled by the token of <paramref name="limits"/>
+    /// keeps its chain, which is still measured. The model is restored to its point afterwards.
+    /// </summary>
+    public static ConnectionResult Connect(IResidualProblem map, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         var clock = Stopwatch.StartNew();
-        var neb = Run(map, a, b, options, cancellation);
-        var (profile, measures) = PathEvaluation.Evaluate(map, neb.Path, b, options.Points, neb.Status == SolverStatus.Cancelled ? default : cancellation);
+        var neb = Run(map, a, b, options, limits);
+        var (profile, measures) = PathEvaluation.Evaluate(map, neb.Path, b, options.Points, neb.Status == SolverStatus.Cancelled ? limits.WithoutCancellation() : limits);
         return new ConnectionResult(ConnectMethod.Neb, false, neb.Path, profile, measures, neb.Evaluations, clock.Elapsed.TotalSeconds, neb.Status, neb.Detail, null);
     }
 
-    /// <summary>Runs AutoNEB with <see cref="ConnectOptions.Budget"/> gradient evaluations. The model is restored to its point afterwards.</summary>
+    /// <summary>
+    /// Runs AutoNEB with <see cref="ConnectOptions.MaxEvaluations"/> gradient evaluations, the token of <paramref name="limits"/>
+    /// checked before each iteration (cancelling ends with <see cref="SolverStatus.Cancelled"/>). The model is restored to its point afterwards.
+    /// </summary>
     /// <exception cref="LandscapeInputException">The budget is too small for the step-size estimate.</exception>
-    public static NebResult Run(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static NebResult Run(IResidualProblem map, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         var saved = map.GetPoint();
         try
         {
@@ -81,18 +89,18 @@ public static class NudgedElasticBand
             double lossA = PathEvaluation.Measure(map, a).Loss;
             double lossB = PathEvaluation.Measure(map, b).Loss;
             counter.Forward += 2;
-            var step = TrainedPathSteps.Choose(map, a, b, options.LearningRate, options.Budget, options.Seed, counter);
+            var step = TrainedPathSteps.Choose(map, a, b, options.LearningRate, options.MaxEvaluations, options.Seed, counter);
             var status = SolverStatus.Converged;
             int iterations = 0, cycles = 0, inserted = 0;
             bool stop = false;
-            while (!stop && options.Budget - counter.Gradient >= pivots.Count - 2)
+            while (!stop && options.MaxEvaluations - counter.Gradient >= pivots.Count - 2)
             {
                 cycles++;
                 int interior = pivots.Count - 2;
                 var velocity = Enumerable.Range(0, interior).Select(_ => new double[a.Length]).ToArray();
-                for (int it = 0; it < IterationsPerCycle && options.Budget - counter.Gradient >= interior; it++)
+                for (int it = 0; it < IterationsPerCycle && options.MaxEvaluations - counter.Gradient >= interior; it++)
                 {
-                    if (cancellation.IsCancellationRequested)
+                    if (limits.IsCancellationRequested)
                     {
                         status = SolverStatus.Cancelled;
                         stop = true;
@@ -148,7 +156,7 @@ public static class NudgedElasticBand
                     break;
                 }
                 // AutoNEB: insert where the chord rises most above its pivots' interpolation, if the budget allows an iteration after.
-                int room = (int)Math.Min(InsertionsPerCycle, options.Budget - counter.Gradient - interior);
+                int room = (int)Math.Min(InsertionsPerCycle, options.MaxEvaluations - counter.Gradient - interior);
                 if (room > 0)
                 {
                     int added = Insert(map, pivots, lossA, lossB, room, counter);

@@ -18,21 +18,25 @@ namespace LossLandscape.Paths;
 /// </remarks>
 public static class PathConnection
 {
-    /// <summary>Runs one method from <paramref name="a"/> to <paramref name="b"/>. The model is restored to its point afterwards.</summary>
+    /// <summary>
+    /// Runs one method from <paramref name="a"/> to <paramref name="b"/> within <paramref name="limits"/> (the token stops it at
+    /// its next step, and it returns what it has). The model is restored to its point afterwards.
+    /// </summary>
     /// <exception cref="LandscapeInputException">An endpoint has the wrong length, the endpoints coincide, or (manifold) an endpoint is not on M.</exception>
-    public static ConnectionResult Run(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation = default)
+    public static ConnectionResult Run(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         CheckEndpoints(map, a, b, options);
         return method switch
         {
-            ConnectMethod.Linear => Linear(map, a, b, options, cancellation),
-            ConnectMethod.Bezier or ConnectMethod.Polychain => CurveTraining.Connect(map, method, a, b, options, cancellation),
-            ConnectMethod.Neb => NudgedElasticBand.Connect(map, a, b, options, cancellation),
-            ConnectMethod.Manifold => ManifoldPath.Connect(map, a, b, options, cancellation),
+            ConnectMethod.Linear => Linear(map, a, b, options, limits),
+            ConnectMethod.Bezier or ConnectMethod.Polychain => CurveTraining.Connect(map, method, a, b, options, limits),
+            ConnectMethod.Neb => NudgedElasticBand.Connect(map, a, b, options, limits),
+            ConnectMethod.Manifold => ManifoldPath.Connect(map, a, b, options, limits),
             _ => throw new ArgumentOutOfRangeException(nameof(method), method, "no such method"),
         };
     }
@@ -48,17 +52,20 @@ public static class PathConnection
     /// <param name="methods">The methods, run in this order.</param>
     /// <param name="options">The shared settings.</param>
     /// <param name="align">Whether to permute B's hidden units to match A's first (<see cref="WeightMatching"/>; layered networks).</param>
-    /// <param name="progress">Receives the method running.</param>
-    /// <param name="cancellation">Stops the running method at its next step (it returns what it has) and skips the rest.</param>
+    /// <param name="limits">
+    /// The budget of the manifold path's factorizations; the token, which stops the running method at its next step (it
+    /// returns what it has) and skips the rest; the method running reported.
+    /// </param>
     /// <exception cref="LandscapeInputException">Different networks, alignment of a DAG, an endpoint off M for a manifold path.</exception>
     public static ConnectionReport Connect(IResidualProblem map, NetworkPoint a, NetworkPoint b, IReadOnlyList<ConnectMethod> methods, ConnectOptions options, bool align = false,
-        IProgress<ProgressReport>? progress = null, CancellationToken cancellation = default)
+        RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(methods);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         EndpointCheck.RequireSameArchitecture(a, b);
         var target = b.Parameters;
         WeightMatchingResult? alignment = null;
@@ -79,15 +86,15 @@ public static class PathConnection
         var results = new List<ConnectionResult>();
         foreach (var method in methods.Distinct())
         {
-            if (cancellation.IsCancellationRequested)
+            if (limits.IsCancellationRequested)
             {
                 break;
             }
-            ProgressReport.Report(progress, method.ToJsonName(), (double)results.Count / methods.Count);
-            results.Add(Run(map, method, a.Parameters, target, options, cancellation) with { Aligned = align });
+            limits.Report(method.ToJsonName(), (double)results.Count / methods.Count);
+            results.Add(Run(map, method, a.Parameters, target, options, limits.WithoutProgress()) with { Aligned = align });
         }
-        ProgressReport.Report(progress, "done", 1);
-        return new ConnectionReport(results, alignment, Identical: false, Cancelled: cancellation.IsCancellationRequested);
+        limits.Report("done", 1);
+        return new ConnectionReport(results, alignment, Identical: false, Cancelled: limits.IsCancellationRequested);
     }
 
     /// <summary>
@@ -131,9 +138,9 @@ public static class PathConnection
         {
             throw new LandscapeInputException($"a path is measured at at least 2 points, got {options.Points}");
         }
-        if (options.Budget < 1)
+        if (options.MaxEvaluations < 1)
         {
-            throw new LandscapeInputException($"the evaluation budget must be at least 1, got {options.Budget}");
+            throw new LandscapeInputException($"the evaluation budget must be at least 1, got {options.MaxEvaluations}");
         }
         if (options.Bends < 3)
         {
@@ -142,11 +149,11 @@ public static class PathConnection
     }
 
     /// <summary>The straight line L((1 − t)A + tB): no evaluation beyond the measurement.</summary>
-    private static ConnectionResult Linear(IResidualProblem map, double[] a, double[] b, ConnectOptions options, CancellationToken cancellation)
+    private static ConnectionResult Linear(IResidualProblem map, double[] a, double[] b, ConnectOptions options, RunLimits limits)
     {
         var clock = Stopwatch.StartNew();
         var path = PolygonalPath.Line(a, b);
-        var (profile, measures) = PathEvaluation.Evaluate(map, path, b, options.Points, cancellation);
+        var (profile, measures) = PathEvaluation.Evaluate(map, path, b, options.Points, limits);
         return new ConnectionResult(ConnectMethod.Linear, false, path, profile, measures, EvaluationCounts.None, clock.Elapsed.TotalSeconds,
             SolverStatus.Converged, null, null);
     }

@@ -111,12 +111,13 @@ public static class PathEvaluation
     /// <param name="path">The path.</param>
     /// <param name="target">B, the endpoint the path was built towards (its loss enters the barrier).</param>
     /// <param name="points">P, the number of evenly spaced points.</param>
-    /// <param name="cancellation">Checked between points.</param>
-    public static (IReadOnlyList<PathPoint> Profile, PathMeasures Measures) Evaluate(IResidualProblem map, ConnectingPath path, double[] target, int points = DefaultPoints, CancellationToken cancellation = default)
+    /// <param name="limits">The token, checked between points.</param>
+    public static (IReadOnlyList<PathPoint> Profile, PathMeasures Measures) Evaluate(IResidualProblem map, ConnectingPath path, double[] target, int points = DefaultPoints, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(target);
+        limits ??= RunLimits.Default;
         if (path.ParameterCount != map.ParameterCount || target.Length != map.ParameterCount)
         {
             throw new ArgumentException($"the path has {path.ParameterCount} parameters, B {target.Length}, the model {map.ParameterCount}");
@@ -130,7 +131,7 @@ public static class PathEvaluation
             double[]? previous = null;
             foreach (var (t, isVertex) in Parameters(path, points))
             {
-                cancellation.ThrowIfCancellationRequested();
+                limits.ThrowIfCancellationRequested();
                 var theta = path.At(t);
                 var (loss, max) = Measure(map, theta);
                 profile.Add(new PathPoint(t, loss, max, isVertex));

@@ -31,18 +31,19 @@ public sealed class ProjectedPath : ConnectingPath, IDisposable
 
     private readonly IResidualProblem _map;
     private readonly JacobianRoute _route;
-    private readonly long _memoryBudgetBytes;
+    private readonly RunLimits _budget;
     private readonly IReadOnlyDictionary<(int Segment, int Sample), double[]> _samples;
     private JacobianFactorization? _cached;
     private int _cachedSegment = -1;
 
-    internal ProjectedPath(IReadOnlyList<PathVertex> vertices, IResidualProblem map, double tolerance, long memoryBudgetBytes,
+    internal ProjectedPath(IReadOnlyList<PathVertex> vertices, IResidualProblem map, double tolerance, RunLimits limits,
         IReadOnlyDictionary<(int Segment, int Sample), double[]> samples) : base(vertices)
     {
         _map = map;
         Tolerance = tolerance;
-        _memoryBudgetBytes = memoryBudgetBytes;
-        _route = JacobianFactorization.ChooseRoute(map, memoryBudgetBytes);
+        // The budget alone: a point of the path is projected whenever it is asked for, a cancelled run's path included.
+        _budget = new RunLimits(limits.MemoryBudgetBytes);
+        _route = JacobianFactorization.ChooseRoute(map, _budget);
         _samples = samples;
     }
 
@@ -91,11 +92,11 @@ public sealed class ProjectedPath : ConnectingPath, IDisposable
             {
                 Dispose();
                 _map.SetPoint(tensor(Vertices[k].Parameters, dtype: float64));
-                _cached = JacobianFactorization.At(_map, _route, _memoryBudgetBytes);
+                _cached = JacobianFactorization.At(_map, _route, _budget);
                 _cachedSegment = k;
             }
             _map.SetPoint(tensor(Lerp(Vertices[k].Parameters, Vertices[k + 1].Parameters, s), dtype: float64));
-            ChordRetraction.Retract(_map, _cached, _route, Tolerance, _memoryBudgetBytes);
+            ChordRetraction.Retract(_map, _cached, _route, Tolerance);
             return _map.GetPoint().data<double>().ToArray();
         }
         finally

@@ -51,9 +51,11 @@ public interface IResidualProblem
 
     /// <summary>
     /// A token checked before each batch of rows of every evaluation (H, L, ∇L, J and every product): once it is cancelled
-    /// the next evaluation throws <see cref="OperationCanceledException"/>. Default: none.
+    /// the next evaluation throws <see cref="OperationCanceledException"/>. Fixed when the problem is made (default: none);
+    /// the computations on the problem check the token of the <see cref="Engine.RunLimits"/> they are given between their
+    /// iterations.
     /// </summary>
-    CancellationToken Cancellation { get; set; }
+    CancellationToken Cancellation { get; }
 
     /// <summary>A copy of the current point p (n values, float64).</summary>
     Tensor GetPoint();

@@ -46,7 +46,8 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs, p values per row as the model takes (in any shape: they are handed to the model in <see cref="IDifferentiableModel.InputShape"/>).</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2.</param>
     /// <param name="batchSize">Rows per batch; default: what the default memory budget holds (<see cref="DefaultBatchSize"/>).</param>
-    public ResidualMap(IDifferentiableModel model, IDataSource data, double exponent = 2.0, int? batchSize = null)
+    /// <param name="cancellation">The map's <see cref="Cancellation"/>, checked before every batch; default none.</param>
+    public ResidualMap(IDifferentiableModel model, IDataSource data, double exponent = 2.0, int? batchSize = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -73,6 +74,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         Data = data;
         Exponent = exponent;
         BatchSize = batchSize ?? DefaultBatchSize(model, data.Count);
+        Cancellation = cancellation;
         _rowShape = model.InputShape.ToArray();
         _maxAbsTarget = data.MaxAbsTarget();
         if (data.Resident)
@@ -97,13 +99,14 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     public const int BudgetShare = 4;
 
     /// <summary>
-    /// The default rows per batch: as many as a batch's graph fits in a quarter of <paramref name="budgetBytes"/>
+    /// The default rows per batch: as many as a batch's graph fits in a quarter of the memory budget of <paramref name="limits"/>
     /// (<see cref="BudgetShare"/>) at <see cref="ValuesPerUnit"/> float64 values per unit and row, the units being the
     /// inputs, every layer's outputs (an MLP) or every vertex (a DAG); for any other module the inputs, the outputs and √n.
     /// All rows when they fit, as with the data sets shipped; at least 1.
     /// </summary>
-    public static int DefaultBatchSize(IDifferentiableModel model, int rows, long budgetBytes = MemoryBudget.DefaultBytes)
+    public static int DefaultBatchSize(IDifferentiableModel model, int rows, RunLimits? limits = null)
     {
+        long budgetBytes = (limits ?? RunLimits.Default).MemoryBudgetBytes;
         ArgumentNullException.ThrowIfNull(model);
         long units = model switch
         {
@@ -359,11 +362,12 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// <summary>
     /// A token checked before every batch of every evaluation of the map (H, L, ∇L, J, and the Hessian, Gauss–Newton and
     /// Jacobian products built on them): once it is cancelled, the next evaluation throws
-    /// <see cref="OperationCanceledException"/>. Default: none. It makes every estimator on the map (Lanczos, SLQ,
-    /// Hutchinson, slices, certificates) stoppable within one batch's forward and backward pass, without a token of its
-    /// own; a caller that must keep a best point (training, the walk) passes a token to that loop instead.
+    /// <see cref="OperationCanceledException"/>. Given at construction (default none), for a map whose computation is
+    /// abandoned once cancelled: it makes every estimator on the map (Lanczos, SLQ, Hutchinson, slices, certificates)
+    /// stoppable within one batch's forward and backward pass; a computation that must keep a best point (training, the
+    /// walk) is given the token in its <see cref="RunLimits"/> instead, and the map stays usable after it.
     /// </summary>
-    public CancellationToken Cancellation { get; set; }
+    public CancellationToken Cancellation { get; }
 
     /// <summary>The inputs (count × the model's row shape) and targets of batch <paramref name="b"/>: views of the map's tensors, or read from the source.</summary>
     private (Tensor Inputs, Tensor Targets) BatchRows((long Start, long Count) b)

@@ -15,13 +15,11 @@ namespace LossLandscape.Reports;
 /// <param name="WalkSteps">Steps of the walk on M (0: no walk).</param>
 /// <param name="WalkStepSize">Length of each walk step.</param>
 /// <param name="Seed">Seed of the random draws.</param>
-/// <param name="MemoryBudgetBytes">The budget of every dense matrix, Krylov basis, factorization and grid of the report; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
 /// <remarks>
 /// The spectrum's route (all n eigenvalues of the dense ∇²L, or 2·eig(JJᵀ) on M) is the certificate's
 /// <see cref="InertiaMethod.Auto"/> choice (<see cref="Certificate.ChooseMethod"/>), not a limit of the report's own.
 /// </remarks>
-public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int Seed = 0,
-    long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+public sealed record ReportOptions(int SliceGrid = 31, double SliceRange = 1.0, int WalkSteps = 10, double WalkStepSize = 0.1, int Seed = 0);
 
 /// <summary>
 /// The figures and the certificate of one point, assembled into an <see cref="HtmlReport"/>: the
@@ -36,14 +34,19 @@ public static class LandscapeReport
     /// <param name="map">The model and data.</param>
     /// <param name="options">Slice, walk and seed.</param>
     /// <param name="lossHistory">A training loss history to plot, if any: the losses, and the step of each (null: every step).</param>
-    /// <param name="progress">Receives the stages: the certificate's (with the dense Hessian's columns), then the density, the slice and the walk.</param>
-    public static CertificateResult Build(HtmlReport report, IResidualProblem map, ReportOptions options, TrainingLosses? lossHistory = null, IProgress<ProgressReport>? progress = null)
+    /// <param name="limits">
+    /// The budget of every dense matrix, Krylov basis, factorization and grid of the report; the token, checked at every
+    /// stage (cancelling throws <see cref="OperationCanceledException"/>: half a report is none); the stages reported: the
+    /// certificate's (with the dense Hessian's columns), then the density, the slice and the walk.
+    /// </param>
+    public static CertificateResult Build(HtmlReport report, IResidualProblem map, ReportOptions options, TrainingLosses? lossHistory = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
+        limits ??= RunLimits.Default;
         string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
-        var cert = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Auto, MemoryBudgetBytes: options.MemoryBudgetBytes), ProgressReport.Within(progress, 0, 0.7, "certificate:"));
+        var cert = Certificate.Compute(map, new CertificateOptions(InertiaMethod.Auto), limits.Within(0, 0.7, "certificate:"));
         var j = cert.Jacobian;
         var h = cert.Hessian;
         report.Heading("Certificate");
@@ -69,10 +72,10 @@ public static class LandscapeReport
                 report.Figure(Plots.Svg(Plots.Spectrum(values, h.Tolerance, cert.Constraints, cert.OnManifold ? "Hessian eigenvalues (2·eig(JJᵀ) on M)" : "2σᵢ(J)², the Gauss–Newton part only (not on M)")),
                     cert.OnManifold
                         ? $"Proposition 2.3 at a point of M, where ∇²L = 2JᵀJ: the {h.Eigenvalues.Length} nonzero eigenvalues 2σᵢ(J)² (ℓd = {cert.Constraints}), then (200 of) the n − rank = {cert.N - h.Eigenvalues.Length} zeros.{(h.Decided ? "" : $" The inertia of ∇²L is {h.Note}.")}"
-                        : $"This point is not on M, so ∇²L = 2JᵀJ + 2Σ H_k∇²f_k differs from 2JᵀJ: shown are the {h.Eigenvalues.Length} eigenvalues 2σᵢ(J)² of the Gauss–Newton part and (200 of) its n − rank zeros, not the spectrum of ∇²L (n = {cert.N} is above the dense limit {Certificate.DenseLimit(options.MemoryBudgetBytes, cert.Constraints)}).");
+                        : $"This point is not on M, so ∇²L = 2JᵀJ + 2Σ H_k∇²f_k differs from 2JᵀJ: shown are the {h.Eigenvalues.Length} eigenvalues 2σᵢ(J)² of the Gauss–Newton part and (200 of) its n − rank zeros, not the spectrum of ∇²L (n = {cert.N} is above the dense limit {Certificate.DenseLimit(limits, cert.Constraints)}).");
             }
-            ProgressReport.Report(progress, "spectral density (SLQ)", 0.7);
-            var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed, BudgetBytes: options.MemoryBudgetBytes));
+            limits.Checkpoint("spectral density (SLQ)", 0.7);
+            var slq = StochasticLanczosQuadrature.Estimate(new HessianOperator(map), new SlqOptions(Steps: Math.Min(90, map.ParameterCount), Seed: options.Seed), limits.WithoutProgress());
             report.Figure(Plots.Svg(Plots.Density(slq.Grid, slq.Density, "Spectral density (SLQ)")),
                 $"Stochastic Lanczos quadrature, {slq.Rules.Count} probes × {slq.Rules[0].Steps} steps, Gaussian broadening σ² = 1e−5 of the normalized spectrum (Ghorbani et al. 2019); {slq.Applications} Hessian-vector products.");
             report.Figure(Plots.Svg(Plots.SingularValues(j.SingularValues, j.Tolerance, j.Rank, "Singular values of J")),
@@ -82,17 +85,18 @@ public static class LandscapeReport
         if (cert.OnManifold)
         {
             report.Heading("Flat and curved directions of M");
-            ProgressReport.Report(progress, "slice tangent against normal", 0.8);
-            var slice = LossSlice.Compute(map, new SliceOptions([SliceDirection.Tangent, SliceDirection.Normal], options.SliceGrid, options.SliceRange, options.Seed, MemoryBudgetBytes: options.MemoryBudgetBytes));
+            limits.Checkpoint("slice tangent against normal", 0.8);
+            var slice = LossSlice.Compute(map, new SliceOptions([SliceDirection.Tangent, SliceDirection.Normal], options.SliceGrid, options.SliceRange, options.Seed), limits.WithoutProgress());
             report.Figure(Plots.Svg(Plots.Slice(slice, "Loss: tangent (x) against normal (y) to M")),
                 "L(p + α t + β ν) with t a unit tangent to M (ker J) and ν a unit normal (row space of J): flat along the tangent (L = O(α⁴)), a parabola along the normal.");
             if (options.WalkSteps > 0)
             {
-                ProgressReport.Report(progress, "walk on M", 0.9);
+                limits.Checkpoint("walk on M", 0.9);
                 var start = map.GetPoint();
-                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, OnManifoldTest.Threshold(map, 1e-10), options.MemoryBudgetBytes));
+                var walk = ManifoldWalk.Run(map, new WalkOptions(options.WalkSteps, options.WalkStepSize, options.Seed, OnManifoldTest.Threshold(map, 1e-10)), limits.WithoutProgress());
                 map.SetPoint(start);
                 start.Dispose();
+                limits.ThrowIfCancellationRequested(); // a walk cut short is no figure of the report
                 report.Figure(Plots.Svg(Plots.Walk(walk.Steps, "Random walk on M")),
                     $"{options.WalkSteps} tangent steps of length {F(options.WalkStepSize)}, each retracted onto M by Gauss–Newton: the distance grows while max|H| stays at the retraction tolerance ({walk.Status}).");
             }
@@ -102,7 +106,7 @@ public static class LandscapeReport
             report.Heading("Training");
             report.Figure(Plots.Svg(Plots.LossHistory(history.Losses, "Training loss", history.Steps)), $"{history.Losses.Count} recorded losses.");
         }
-        ProgressReport.Report(progress, "done", 1);
+        limits.Checkpoint("done", 1);
         return cert;
     }
 

@@ -19,9 +19,11 @@ namespace LossLandscape.Reports;
 /// </summary>
 public static class PaperVerification
 {
-    /// <summary>Runs every check, reporting progress as (fraction, claim).</summary>
-    public static IReadOnlyList<ClaimCheck> Run(IProgress<(double Fraction, string Status)>? progress = null)
+    /// <summary>Runs every check.</summary>
+    /// <param name="limits">The token, checked before each claim (cancelling throws <see cref="OperationCanceledException"/>); the claim running reported.</param>
+    public static IReadOnlyList<ClaimCheck> Run(RunLimits? limits = null)
     {
+        limits ??= RunLimits.Default;
         TorchRuntime.EnsureInitialized();
         var checks = new List<ClaimCheck>();
         var steps = new (string Name, Func<IEnumerable<ClaimCheck>> Run)[]
@@ -37,10 +39,10 @@ public static class PaperVerification
         };
         for (int k = 0; k < steps.Length; k++)
         {
-            progress?.Report(((double)k / steps.Length, steps[k].Name));
+            limits.Checkpoint(steps[k].Name, (double)k / steps.Length);
             checks.AddRange(steps[k].Run());
         }
-        progress?.Report((1.0, "done"));
+        limits.Report("done", 1.0);
         return checks;
     }
 
@@ -105,7 +107,7 @@ public static class PaperVerification
         var mlp = new Mlp(data.InputDim, [new HiddenLayer(width, new SmooLU())], data.OutputDim).WithScaling(InputScaling.Standardize(data));
         using var model = new NetworkModel(mlp, mlp.InitialParameters(seed));
         using var map = new ResidualMap(model, data);
-        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(OnManifoldTest.Threshold(map, 1e-12), MaxSteps: 40));
+        var projection = GaussNewtonProjection.Project(map, new GaussNewtonOptions(OnManifoldTest.Threshold(map, 1e-12), MaxIterations: 40));
         return (new NetworkPoint(mlp, model.ToArray()), projection);
     }
 

@@ -58,15 +58,15 @@ public sealed record TrainedSpectraOptions
 
     /// <summary>
     /// Hessian-vector products (verification included) of the thick-restart Lanczos run for the top eigenvalues when
-    /// n &gt; <see cref="DenseLimit"/>; default 2000 (<see cref="ThickRestartLanczos.DefaultApplications"/>).
+    /// n &gt; <see cref="DenseLimit"/>; default 2000 (<see cref="ThickRestartLanczos.DefaultMaxIterations"/>).
     /// </summary>
-    public int TopProducts { get; init; } = ThickRestartLanczos.DefaultApplications;
+    public int TopProducts { get; init; } = ThickRestartLanczos.DefaultMaxIterations;
 
     /// <summary>
     /// Hessian-vector products (verification included) of the thick-restart Lanczos run for the bottom eigenvalues when
     /// n &gt; <see cref="DenseLimit"/>; default 2000, issue 11's budget for the 20 smallest.
     /// </summary>
-    public int BottomProducts { get; init; } = ThickRestartLanczos.DefaultApplications;
+    public int BottomProducts { get; init; } = ThickRestartLanczos.DefaultMaxIterations;
 
     /// <summary>
     /// libtorch's intra-op threads while the sweep runs, restored afterwards (process-wide: libtorch has one intra-op pool); null keeps libtorch's default (one per core).
@@ -220,10 +220,16 @@ public sealed record TrainedSpectraResult(string Data, [property: JsonPropertyNa
 /// </remarks>
 public static class TrainedSpectra
 {
-    /// <summary>Runs the sweep, reporting (fraction, what) as it goes.</summary>
-    public static TrainedSpectraResult Run(TrainedSpectraOptions? options = null, IProgress<(double Fraction, string Status)>? progress = null, CancellationToken cancellation = default)
+    /// <summary>Runs the sweep, reporting (what, fraction) as it goes.</summary>
+    /// <param name="options">The widths, optimizers and budgets of the sweep.</param>
+    /// <param name="limits">
+    /// The token, checked before each (width, optimizer) run and by each training run (which keeps its best point and is
+    /// measured there); cancelling then throws <see cref="OperationCanceledException"/>; the run in progress reported.
+    /// </param>
+    public static TrainedSpectraResult Run(TrainedSpectraOptions? options = null, RunLimits? limits = null)
     {
         options ??= TrainedSpectraOptions.Standard;
+        limits ??= RunLimits.Default;
         TorchRuntime.EnsureInitialized();
         int threads = get_num_threads();
         if (options.Threads is { } wanted)
@@ -232,7 +238,7 @@ public static class TrainedSpectra
         }
         try
         {
-            return Sweep(options, progress, cancellation);
+            return Sweep(options, limits);
         }
         finally
         {
@@ -240,7 +246,7 @@ public static class TrainedSpectra
         }
     }
 
-    private static TrainedSpectraResult Sweep(TrainedSpectraOptions options, IProgress<(double Fraction, string Status)>? progress, CancellationToken cancellation)
+    private static TrainedSpectraResult Sweep(TrainedSpectraOptions options, RunLimits limits)
     {
         var watch = Stopwatch.StartNew();
         var data = DropConstantInputs(DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit")).Take(options.Rows));
@@ -254,13 +260,12 @@ public static class TrainedSpectra
             var start = mlp.InitialParameters(options.Seed);
             foreach (var name in options.Optimizers)
             {
-                cancellation.ThrowIfCancellationRequested();
-                progress?.Report(((double)done / total, $"h = {width} (n = {mlp.ParameterCount}), {name}"));
-                points.Add(Measure(data, mlp, start, name, options, cancellation));
+                limits.Checkpoint($"h = {width} (n = {mlp.ParameterCount}), {name}", (double)done / total);
+                points.Add(Measure(data, mlp, start, name, options, limits.WithoutProgress()));
                 done++;
             }
         }
-        progress?.Report((1.0, "done"));
+        limits.Report("done", 1.0);
         return new TrainedSpectraResult(data.Source, data.Count, data.OutputDim, points, watch.Elapsed.TotalSeconds, activation.Name);
     }
 
@@ -312,7 +317,7 @@ public static class TrainedSpectra
         _ => throw new ArgumentException($"unknown optimizer '{name}'"),
     };
 
-    private static TrainedSpectrumPoint Measure(Dataset data, Mlp mlp, double[] start, string name, TrainedSpectraOptions options, CancellationToken cancellation)
+    private static TrainedSpectrumPoint Measure(Dataset data, Mlp mlp, double[] start, string name, TrainedSpectraOptions options, RunLimits limits)
     {
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
@@ -322,7 +327,7 @@ public static class TrainedSpectra
         TrainingResult run;
         using (optimizer)
         {
-            run = Trainer.Run(map, optimizer, new TrainingOptions(steps), cancellation: cancellation);
+            run = Trainer.Run(map, optimizer, new TrainingOptions(steps), limits);
         }
         double maxAbs = map.Residuals().abs().max().item<double>();
         var rank = JacobianFactorization.RankAt(map);
@@ -365,8 +370,8 @@ public static class TrainedSpectra
                 NegativeRatio(ascending[0], descending[0], tau), hessian.Applications + residualOp.Applications, SolverStatus.Converged);
         }
         // Thick-restart Lanczos at both ends (issue 11): the plain recurrence with 100–200 steps converged neither end at n > 2500.
-        var topRun = ThickRestartLanczos.Eigenpairs(hessian, new ThickRestartOptions(K: Math.Min(options.TopK, n), Which: SpectrumEnd.Largest, MaxApplications: options.TopProducts, Seed: 1));
-        var bottomRun = ThickRestartLanczos.Eigenpairs(hessian, new ThickRestartOptions(K: Math.Min(options.BottomK, n), Which: SpectrumEnd.Smallest, MaxApplications: options.BottomProducts, Seed: 2));
+        var topRun = ThickRestartLanczos.Eigenpairs(hessian, new ThickRestartOptions(K: Math.Min(options.TopK, n), Which: SpectrumEnd.Largest, MaxIterations: options.TopProducts, Seed: 1));
+        var bottomRun = ThickRestartLanczos.Eigenpairs(hessian, new ThickRestartOptions(K: Math.Min(options.BottomK, n), Which: SpectrumEnd.Smallest, MaxIterations: options.BottomProducts, Seed: 2));
         topRun.Eigenvectors.Dispose();
         bottomRun.Eigenvectors.Dispose();
         var topValues = topRun.Eigenvalues.ToArray();

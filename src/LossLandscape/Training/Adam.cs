@@ -35,7 +35,7 @@ public sealed class Adam(AdamOptions? options = null) : Optimizer
         $"Adam, α = {_options.LearningRate:G4}, β₁ = {_options.Beta1}, β₂ = {_options.Beta2}, ε = {_options.Epsilon:G3}, {(_options.BatchSize is { } b ? $"B = {b}, seed {_options.Seed}" : "full batch")}";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(IResidualProblem map)
+    public override StepOutcome Step(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();

@@ -8,8 +8,7 @@ namespace LossLandscape.Training;
 /// <summary>Settings of <see cref="GaussNewton"/>.</summary>
 /// <param name="InitialDamping">τ in μ₀ = τ·σmax(J)²; default 1e−3 (Madsen, Nielsen &amp; Tingleff 2004, §3.2: "τ = 10⁻³ … if x₀ is not a good approximation").</param>
 /// <param name="MaxDampingIncreases">Rejected trials allowed in one step before the optimizer reports a stall; default 40 (the budget of <see cref="GaussNewtonProjection"/>).</param>
-/// <param name="MemoryBudgetBytes">The budget of the factorization of J (<see cref="JacobianFactorization.RequiredBytes"/>), checked at the first step; default <see cref="MemoryBudget.DefaultBytes"/>.</param>
-public sealed record GaussNewtonTrainingOptions(double InitialDamping = 1e-3, int MaxDampingIncreases = 40, long MemoryBudgetBytes = MemoryBudget.DefaultBytes);
+public sealed record GaussNewtonTrainingOptions(double InitialDamping = 1e-3, int MaxDampingIncreases = 40);
 
 /// <summary>
 /// Gauss–Newton / Levenberg–Marquardt training with the minimum-norm steps of <see cref="JacobianFactorization"/>:
@@ -59,22 +58,25 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     };
 
     /// <inheritdoc/>
-    /// <exception cref="MemoryBudgetExceededException">At the first step: the factorization of J does not fit the budget.</exception>
-    public override StepOutcome Step(IResidualProblem map)
+    /// <exception cref="MemoryBudgetExceededException">
+    /// At the first step: the factorization of J (<see cref="GramCholesky.StepBytes"/>) does not fit the budget of <paramref name="limits"/>.
+    /// </exception>
+    public override StepOutcome Step(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        limits ??= RunLimits.Default;
         if (_route == JacobianRoute.Auto)
         {
-            _route = JacobianFactorization.ChooseRoute(map, _options.MemoryBudgetBytes);
+            _route = JacobianFactorization.ChooseRoute(map, limits);
             _choleskyRoute = GramCholesky.Applies(map, _route);
-            MemoryBudget.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
+            limits.Require($"Gauss–Newton training (J is {map.Constraints} × {map.ParameterCount})",
                 GramCholesky.StepBytes(map, _route),
-                _options.MemoryBudgetBytes, "use a first-order optimizer (adam, lbfgs) or a subset of the data", BudgetRemedy.Method | BudgetRemedy.Rows);
+                "use a first-order optimizer (adam, lbfgs) or a subset of the data", BudgetRemedy.Method | BudgetRemedy.Rows);
             _damping = new LevenbergMarquardt(_options.InitialDamping, _options.MaxDampingIncreases);
         }
         using var scope = NewDisposeScope();
         var h = map.Residuals();
-        var outcome = _damping!.Step(map, _route, h);
+        var outcome = _damping!.Step(map, _route, h, limits.WithoutCancellation());
         Evaluations += 1 + outcome.Trials;
         return outcome.Accepted ? StepOutcome.Moved : new StepOutcome(true, outcome.Stall);
     }

@@ -25,11 +25,11 @@ public sealed class GradientDescent(GradientDescentOptions? options = null) : Op
     public override string Describe() => $"gradient descent, η = {LearningRate:G4}{(_options.LearningRate is null ? " (1/λmax at p₀)" : "")}";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(IResidualProblem problem)
+    public override StepOutcome Step(IResidualProblem problem, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(problem);
         using var scope = NewDisposeScope();
-        _rate ??= _options.LearningRate ?? InverseSharpness(problem);
+        _rate ??= _options.LearningRate ?? InverseSharpness(problem, limits);
         var (_, g) = problem.LossAndGradient();
         Evaluations++;
         if (g.abs().max().item<double>() == 0)

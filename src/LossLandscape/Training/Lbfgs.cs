@@ -16,7 +16,7 @@ public sealed record LbfgsOptions(int History = 10, LineSearchKind LineSearch = 
 /// <summary>
 /// Limited-memory BFGS (Nocedal &amp; Wright, Numerical Optimization, 2nd ed., Algorithm 7.5): direction d = −H∇L by the
 /// two-loop recursion (Algorithm 7.4) over the last m pairs sₖ = pₖ₊₁ − pₖ, yₖ = ∇Lₖ₊₁ − ∇Lₖ with H₀ = γI,
-/// γ = sᵀy/yᵀy (eq. 7.20); step length by a line search. One <see cref="Step(LossLandscape.Problem.IResidualProblem)"/> is one iteration.
+/// γ = sᵀy/yᵀy (eq. 7.20); step length by a line search. One <see cref="Step(LossLandscape.Problem.IResidualProblem, RunLimits?)"/> is one iteration.
 /// </summary>
 /// <remarks>
 /// The first iteration (no pairs) tries α = min(1, 1/‖∇L‖₁) along −∇L (as PyTorch's LBFGS does). A pair with
@@ -38,7 +38,7 @@ public sealed class Lbfgs(LbfgsOptions? options = null) : Optimizer
         $"L-BFGS, m = {_options.History}, {(_options.LineSearch == LineSearchKind.StrongWolfe ? "strong Wolfe" : "Armijo backtracking")} line search (c₁ = {_options.C1:G3}, c₂ = {_options.C2:G3})";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(IResidualProblem problem)
+    public override StepOutcome Step(IResidualProblem problem, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(problem);
         using var scope = NewDisposeScope();

@@ -1,6 +1,7 @@
 using LossLandscape.Operators;
 using LossLandscape.Problem;
 using LossLandscape.Curvature;
+using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using static TorchSharp.torch;
 
@@ -21,7 +22,7 @@ public sealed record StepOutcome(bool Stalled, string? Note = null, double? Batc
 
 /// <summary>
 /// An optimizer over the flat parameter vector p ∈ ℝⁿ of a <see cref="ResidualMap"/>'s model: each
-/// <see cref="Step(LossLandscape.Problem.IResidualProblem)"/> moves the model's leaves (through <see cref="Models.ParameterVector.Set"/>) to the next iterate.
+/// <see cref="Step(LossLandscape.Problem.IResidualProblem, RunLimits?)"/> moves the model's leaves (through <see cref="Models.ParameterVector.Set"/>) to the next iterate.
 /// </summary>
 /// <remarks>
 /// Optimizers keep state between steps (momentum, moment estimates, curvature pairs) and assume that only they move
@@ -43,7 +44,12 @@ public abstract class Optimizer : IDisposable
     /// all rows, a mini-batch method (sgd, adam) from the rows of its seeded draw (<see cref="IResidualProblem.RowsLossAndGradient"/>),
     /// on any problem: the same draws, and the same steps up to summation order, in one process or on a cluster.
     /// </summary>
-    public abstract StepOutcome Step(IResidualProblem problem);
+    /// <param name="problem">The problem, at the current iterate (moved to the next).</param>
+    /// <param name="limits">
+    /// The memory budget of what the step holds (Gauss–Newton's factorization of J, the Lanczos basis of a default learning
+    /// rate); <see cref="Trainer"/> passes its own budget, without the token: a step is never stopped half-way, it is abandoned.
+    /// </param>
+    public abstract StepOutcome Step(IResidualProblem problem, RunLimits? limits = null);
 
     /// <summary>
     /// The rows B of one step's mini-batch on data of <paramref name="rows"/> rows, or null for a method whose steps use all
@@ -66,13 +72,14 @@ public abstract class Optimizer : IDisposable
     /// <summary>
     /// The default learning rate of the first-order methods, 1/λmax(∇²L(p₀)): the step 1/L for an L-smooth function
     /// (Nesterov, Introductory Lectures on Convex Optimization, 2004, §2.1.5), half the stability limit 2/λmax of
-    /// gradient descent on the local quadratic. λmax by Lanczos (k = 1, relative tolerance 1e−3) on <see cref="HessianOperator"/>.
+    /// gradient descent on the local quadratic. λmax by Lanczos (k = 1, relative tolerance 1e−3) on <see cref="HessianOperator"/>,
+    /// its basis within the budget of <paramref name="limits"/>.
     /// </summary>
-    public static double InverseSharpness(IResidualProblem map)
+    public static double InverseSharpness(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         using var scope = NewDisposeScope();
-        var result = Lanczos.Eigenpairs(new HessianOperator(map), new LanczosOptions(K: 1, Which: SpectrumEnd.Largest, MaxIterations: 60, Tolerance: 1e-3));
+        var result = Lanczos.Eigenpairs(new HessianOperator(map), new LanczosOptions(K: 1, Which: SpectrumEnd.Largest, MaxIterations: 60, Tolerance: 1e-3), limits);
         result.Eigenvectors.Dispose();
         double top = result.Eigenvalues.Count > 0 ? result.Eigenvalues[0] : 0;
         return top > 0 && double.IsFinite(top) ? 1.0 / top : 1e-3;

@@ -1,5 +1,3 @@
-using LossLandscape.Engine;
-
 namespace LossLandscape.Training;
 
 /// <summary>Which setting of an <see cref="OptimizerChoice"/> a refusal is about (the CLI names its option for it).</summary>
@@ -40,9 +38,7 @@ public sealed class OptimizerChoiceException(OptimizerSetting setting, string me
 /// <param name="BatchSize">Rows per mini-batch; null for sgd's <see cref="SgdOptions"/> default 32 and adam's full batch. Only sgd and adam.</param>
 /// <param name="Momentum">μ; null for <see cref="SgdOptions"/>' 0.9. Only sgd.</param>
 /// <param name="Seed">The seed of the mini-batches' draws.</param>
-/// <param name="MemoryBudgetBytes">Gauss–Newton's budget for its factorization of J.</param>
-public sealed record OptimizerChoice(string Name, double? LearningRate = null, int? BatchSize = null, double? Momentum = null, int Seed = 0,
-    long MemoryBudgetBytes = MemoryBudget.DefaultBytes)
+public sealed record OptimizerChoice(string Name, double? LearningRate = null, int? BatchSize = null, double? Momentum = null, int Seed = 0)
 {
     /// <summary>The names, as the command line spells them.</summary>
     public static IReadOnlyList<string> Names { get; } = ["gd", "sgd", "adam", "lbfgs", "gauss-newton"];
@@ -99,7 +95,7 @@ public sealed record OptimizerChoice(string Name, double? LearningRate = null, i
             "sgd" => new StochasticGradientDescent(sgd with { LearningRate = LearningRate, BatchSize = BatchSize ?? sgd.BatchSize, Momentum = Momentum ?? sgd.Momentum, Seed = Seed }),
             "adam" => new Adam(adam with { LearningRate = LearningRate ?? adam.LearningRate, BatchSize = BatchSize, Seed = Seed }),
             "lbfgs" => new Lbfgs(),
-            _ => new GaussNewton(new GaussNewtonTrainingOptions(MemoryBudgetBytes: MemoryBudgetBytes)),
+            _ => new GaussNewton(),
         };
     }
 }

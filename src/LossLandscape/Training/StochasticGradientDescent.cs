@@ -40,10 +40,10 @@ public sealed class StochasticGradientDescent(SgdOptions? options = null) : Opti
         $"SGD, η = {LearningRate:G4}{(_options.LearningRate is null ? " ((1 − μ)/λmax at p₀)" : "")}, B = {_options.BatchSize}, momentum {_options.Momentum}{(_options.Nesterov ? " (Nesterov)" : "")}, seed {_options.Seed}";
 
     /// <inheritdoc/>
-    public override StepOutcome Step(IResidualProblem map)
+    public override StepOutcome Step(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
-        _rate ??= _options.LearningRate ?? (1 - _options.Momentum) * InverseSharpness(map);
+        _rate ??= _options.LearningRate ?? (1 - _options.Momentum) * InverseSharpness(map, limits);
         _batches ??= new MiniBatches(map.Rows, _options.BatchSize, _options.Seed);
         using var scope = NewDisposeScope();
         var (batchLoss, g) = _batches.NextEstimate(map);

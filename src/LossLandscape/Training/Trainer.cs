@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 
 namespace LossLandscape.Training;
 
-/// <summary>Settings of <see cref="Trainer.Run(LossLandscape.Problem.IResidualProblem, LossLandscape.Training.Optimizer, LossLandscape.Training.TrainingOptions, System.IProgress{LossLandscape.Training.TrainingProgress}, System.Threading.CancellationToken)"/>.</summary>
-/// <param name="Steps">The most optimizer steps N.</param>
+/// <summary>Settings of <see cref="Trainer.Run"/>.</summary>
+/// <param name="MaxIterations">The most optimizer steps N.</param>
 /// <param name="TargetLoss">
 /// Stop (<see cref="SolverStatus.Converged"/>) once L ≤ this; default null: the float64 zero of L,
 /// <see cref="Trainer.RoundingFloor(LossLandscape.Problem.IResidualProblem)"/>. The target is tested wherever L is evaluated.
@@ -18,11 +18,14 @@ namespace LossLandscape.Training;
 /// every step for the full-batch methods and once an epoch (⌈d/B⌉ steps) for the mini-batch ones. Between evaluations a
 /// mini-batch method's progress carries the running mean of its mini-batch losses.
 /// </param>
-public sealed record TrainingOptions(int Steps, double? TargetLoss = null, int? LossEvery = null);
+public sealed record TrainingOptions(int MaxIterations, double? TargetLoss = null, int? LossEvery = null);
 
-/// <summary>Progress of a run, reported after each step.</summary>
+/// <summary>
+/// Progress of a run, reported after each step to the <see cref="RunLimits.Progress"/> of <see cref="Trainer.Run"/>: a
+/// <see cref="ProgressReport"/> whose stage says the step and the losses in words and whose fraction is Step/N.
+/// </summary>
 /// <param name="Step">Steps taken.</param>
-/// <param name="Steps">The budget N.</param>
+/// <param name="MaxIterations">The budget N.</param>
 /// <param name="Loss">L over all rows at the last evaluated point (after step <paramref name="LossStep"/>).</param>
 /// <param name="BestLoss">The least L evaluated so far.</param>
 /// <param name="LossStep">The step after which <paramref name="Loss"/> was evaluated (equal to <paramref name="Step"/> where L is evaluated every step).</param>
@@ -30,7 +33,17 @@ public sealed record TrainingOptions(int Steps, double? TargetLoss = null, int? 
 /// A mini-batch method's running loss: the mean of its mini-batch estimates of L over the steps since the last
 /// evaluation of L (<see cref="StepOutcome.BatchLoss"/>); null for the full-batch methods and right after an evaluation.
 /// </param>
-public sealed record TrainingProgress(int Step, int Steps, double Loss, double BestLoss, int LossStep = 0, double? BatchLoss = null);
+public sealed record TrainingProgress(int Step, int MaxIterations, double Loss, double BestLoss, int LossStep = 0, double? BatchLoss = null)
+    : ProgressReport(Describe(Step, MaxIterations, Loss, BestLoss, LossStep, BatchLoss), (double)Step / Math.Max(1, MaxIterations))
+{
+    private static string Describe(int step, int maxIterations, double loss, double bestLoss, int lossStep, double? batchLoss)
+    {
+        static string G(double v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+        string at = lossStep == step ? "" : $" at step {lossStep}";
+        string batch = batchLoss is { } b ? $", mini-batch L ≈ {G(b)}" : "";
+        return $"step {step}/{maxIterations}, L = {G(loss)}{at} (best {G(bestLoss)}){batch}";
+    }
+}
 
 /// <summary>The outcome of a training run.</summary>
 /// <param name="Optimizer">The optimizer's name.</param>
@@ -102,10 +115,10 @@ public static class Trainer
     /// <param name="problem">The problem; its current point is p₀, and it is left at the best point.</param>
     /// <param name="optimizer">A fresh optimizer (its state belongs to this run).</param>
     /// <param name="options">The budget and target.</param>
-    /// <param name="progress">Receives (step, N, L, best L) after each step.</param>
-    /// <param name="cancellation">
-    /// Cancelling ends the run with <see cref="SolverStatus.Cancelled"/>, not an exception, at once, even in the middle
-    /// of a step (see the remarks).
+    /// <param name="limits">
+    /// The memory budget of the optimizer's steps (<see cref="Optimizer.Step"/>); a <see cref="TrainingProgress"/> (step, N, L,
+    /// best L) reported after each step; the token: cancelling ends the run with <see cref="SolverStatus.Cancelled"/>, not
+    /// an exception, at once, even in the middle of a step (see the remarks).
     /// </param>
     /// <remarks>
     /// With a token that can be cancelled, each step runs on a worker thread while this thread waits for the step or
@@ -118,14 +131,15 @@ public static class Trainer
     /// calling thread and the problem is left at the best point.
     /// </remarks>
     /// <exception cref="LandscapeInputException">H is not finite at p₀, or K &lt; 1.</exception>
-    public static TrainingResult Run(IResidualProblem problem, Optimizer optimizer, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    public static TrainingResult Run(IResidualProblem problem, Optimizer optimizer, TrainingOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Steps < 0)
+        limits ??= RunLimits.Default;
+        if (options.MaxIterations < 0)
         {
-            throw new LandscapeInputException(FormattableString.Invariant($"the number of steps must be ≥ 0, got {options.Steps}"), nameof(options));
+            throw new LandscapeInputException(FormattableString.Invariant($"the number of steps must be ≥ 0, got {options.MaxIterations}"), nameof(options));
         }
         if (options.LossEvery is < 1)
         {
@@ -159,16 +173,16 @@ public static class Trainer
                     status = SolverStatus.Converged;
                     break;
                 }
-                if (cancellation.IsCancellationRequested)
+                if (limits.IsCancellationRequested)
                 {
                     status = SolverStatus.Cancelled;
                     break;
                 }
-                if (step >= options.Steps)
+                if (step >= options.MaxIterations)
                 {
                     break;
                 }
-                if (TakeStep(map, optimizer, cancellation, ref worker) is not { } outcome)
+                if (TakeStep(map, optimizer, limits, ref worker) is not { } outcome)
                 {
                     // Cancelled in the middle of a step: the step goes on in the background and its point is not used.
                     status = SolverStatus.Cancelled;
@@ -182,11 +196,11 @@ public static class Trainer
                     batchCount++;
                 }
                 // L over all rows every K steps, after the last step, and wherever the run may end or a mini-batch overflowed.
-                bool evaluate = step % every == 0 || step >= options.Steps || outcome.Stalled || cancellation.IsCancellationRequested
+                bool evaluate = step % every == 0 || step >= options.MaxIterations || outcome.Stalled || limits.IsCancellationRequested
                     || outcome.BatchLoss is { } b && !double.IsFinite(b);
                 if (!evaluate)
                 {
-                    progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss, lossSteps[^1], batchCount > 0 ? batchSum / batchCount : null));
+                    limits.Progress?.Report(new TrainingProgress(step, options.MaxIterations, loss, bestLoss, lossSteps[^1], batchCount > 0 ? batchSum / batchCount : null));
                     continue;
                 }
                 loss = map.Loss();
@@ -200,7 +214,7 @@ public static class Trainer
                     best.Dispose();
                     best = map.GetPoint().DetachFromDisposeScope();
                 }
-                progress?.Report(new TrainingProgress(step, options.Steps, loss, bestLoss, step));
+                limits.Progress?.Report(new TrainingProgress(step, options.MaxIterations, loss, bestLoss, step));
                 if (!double.IsFinite(loss))
                 {
                     status = SolverStatus.Diverged;
@@ -229,18 +243,19 @@ public static class Trainer
     }
 
     /// <summary>
-    /// One step of <paramref name="optimizer"/>; null when <paramref name="cancellation"/> was cancelled before the step
-    /// finished (the step is then abandoned to finish in the background on <paramref name="worker"/>).
+    /// One step of <paramref name="optimizer"/> within the budget of <paramref name="limits"/>; null when its token was
+    /// cancelled before the step finished (the step is then abandoned to finish in the background on <paramref name="worker"/>).
     /// </summary>
-    private static StepOutcome? TakeStep(IResidualProblem map, Optimizer optimizer, CancellationToken cancellation, ref StepWorker? worker)
+    private static StepOutcome? TakeStep(IResidualProblem map, Optimizer optimizer, RunLimits limits, ref StepWorker? worker)
     {
-        if (!cancellation.CanBeCanceled)
+        var budget = new RunLimits(limits.MemoryBudgetBytes); // a step is abandoned, never stopped half-way: no token
+        if (!limits.Cancellation.CanBeCanceled)
         {
             using var scope = NewDisposeScope();
-            return optimizer.Step(map);
+            return optimizer.Step(map, budget);
         }
         worker ??= new StepWorker();
-        return worker.Run(() => optimizer.Step(map), cancellation);
+        return worker.Run(() => optimizer.Step(map, budget), limits.Cancellation);
     }
 
     /// <summary>

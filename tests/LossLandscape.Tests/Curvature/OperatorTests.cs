@@ -188,12 +188,12 @@ public class CurvatureOperatorTests
         using var scope = NewDisposeScope();
         using var model = new NetworkModel(c.Network, c.Parameters);
         var op = new HessianOperator(new ResidualMap(model, c.Data));
-        var error = Assert.Throws<MemoryBudgetExceededException>(() => op.ToDense(budgetBytes: 1000));
+        var error = Assert.Throws<MemoryBudgetExceededException>(() => op.ToDense(limits: new RunLimits(1000)));
         Assert.Contains("Lanczos", error.Message);
         Assert.Contains("Hutchinson", error.Message);
         Assert.Contains("StochasticLanczosQuadrature", error.Message);
         Assert.Equal(0, op.Applications);
-        Assert.Throws<MemoryBudgetExceededException>(() => DenseSpectrum.Compute(op, budgetBytes: 1000));
-        Assert.Throws<MemoryBudgetExceededException>(() => Lanczos.Eigenpairs(op, new LanczosOptions(BudgetBytes: 100)));
+        Assert.Throws<MemoryBudgetExceededException>(() => DenseSpectrum.Compute(op, limits: new RunLimits(1000)));
+        Assert.Throws<MemoryBudgetExceededException>(() => Lanczos.Eigenpairs(op, new LanczosOptions(), new RunLimits(100)));
     }
 }

@@ -159,10 +159,10 @@ public sealed class HessianSpectrumTests(PointOfM m) : IClassFixture<PointOfM>
         Assert.Equal("dense", off.Hessian.Method);
 
         // The rule at the size of the measurement (n = 3001 on M): gram; off M, or with ℓd ≥ n: dense.
-        Assert.Equal(InertiaMethod.Gram, Certificate.ChooseMethod(3001, 1924, squaredLoss: true, onManifold: true, MemoryBudget.DefaultBytes));
-        Assert.Equal(InertiaMethod.Dense, Certificate.ChooseMethod(3001, 1924, squaredLoss: true, onManifold: false, MemoryBudget.DefaultBytes));
-        Assert.Equal(InertiaMethod.Dense, Certificate.ChooseMethod(3001, 1924, squaredLoss: false, onManifold: true, MemoryBudget.DefaultBytes));
-        Assert.Equal(InertiaMethod.Dense, Certificate.ChooseMethod(300, 450, squaredLoss: true, onManifold: true, MemoryBudget.DefaultBytes));
+        Assert.Equal(InertiaMethod.Gram, Certificate.ChooseMethod(3001, 1924, squaredLoss: true, onManifold: true));
+        Assert.Equal(InertiaMethod.Dense, Certificate.ChooseMethod(3001, 1924, squaredLoss: true, onManifold: false));
+        Assert.Equal(InertiaMethod.Dense, Certificate.ChooseMethod(3001, 1924, squaredLoss: false, onManifold: true));
+        Assert.Equal(InertiaMethod.Dense, Certificate.ChooseMethod(300, 450, squaredLoss: true, onManifold: true));
     }
 
     [Fact]
@@ -187,7 +187,7 @@ public sealed class HessianSpectrumTests(PointOfM m) : IClassFixture<PointOfM>
         var map = new ResidualMap(model, c.Data);
         var op = new HessianOperator(map);
         var columns = new Recorder();
-        op.ToDense(blockSize: 4, progress: columns);
+        op.ToDense(blockSize: 4, limits: new RunLimits(Progress: columns));
         int blocks = (int)Math.Ceiling(op.Columns / 4.0);
         Assert.Equal(blocks + 1, columns.Reports.Count); // the start, then one report per block
         Assert.Equal(0, columns.Reports[0].Fraction);
@@ -196,11 +196,11 @@ public sealed class HessianSpectrumTests(PointOfM m) : IClassFixture<PointOfM>
         Assert.Equal($"columns {op.Columns}/{op.Columns}", columns.Reports[^1].Stage);
 
         var trace = new Recorder();
-        op.ExactTrace(blockSize: 4, progress: trace);
+        op.ExactTrace(blockSize: 4, limits: new RunLimits(Progress: trace));
         Assert.Equal(blocks + 1, trace.Reports.Count);
 
         var stages = new Recorder();
-        Certificate.Compute(map, new CertificateOptions(InertiaMethod.Dense), stages);
+        Certificate.Compute(map, new CertificateOptions(InertiaMethod.Dense), new RunLimits(Progress: stages));
         Assert.Contains(stages.Reports, r => r.Stage.StartsWith("dense Hessian", StringComparison.Ordinal) && r.Fraction > 0 && r.Fraction < 1);
         Assert.Contains(stages.Reports, r => r.Stage == "eigenvalues");
         Assert.True(stages.Reports.Zip(stages.Reports.Skip(1)).All(p => p.Second.Fraction >= p.First.Fraction), "certificate progress goes back");

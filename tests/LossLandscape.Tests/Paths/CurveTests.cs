@@ -173,7 +173,7 @@ public sealed class CurveTests(TwoMinimaFixture minima, ITestOutputHelper output
         using var model = new NetworkModel(minima.Mlp, minima.A);
         using var map = new ResidualMap(model, minima.Data);
         var before = model.ToArray();
-        var options = new ConnectOptions(Budget: SmallBudget, Seed: 1);
+        var options = new ConnectOptions(MaxEvaluations: SmallBudget, Seed: 1);
         var linear = PathConnection.Run(map, ConnectMethod.Linear, minima.A, minima.B, options);
         output.WriteLine($"linear: barrier {linear.Measures.Barrier:G4}");
         Assert.True(linear.Measures.Barrier > Tolerances.StraightLineBarrier, $"the straight line has no barrier here: {linear.Measures.Barrier:G3}");
@@ -209,7 +209,7 @@ public sealed class CurveTests(TwoMinimaFixture minima, ITestOutputHelper output
     {
         using var model = new NetworkModel(minima.Mlp, minima.A);
         using var map = new ResidualMap(model, minima.Data);
-        var options = new ConnectOptions(Points: 21, Budget: 60, Seed: 4, Bends: 4);
+        var options = new ConnectOptions(Points: 21, MaxEvaluations: 60, Seed: 4, Bends: 4);
         var chain = CurveTraining.Train(map, ConnectMethod.Polychain, minima.A, minima.B, options);
         Assert.Equal(PathInterpolation.Straight, chain.Path.Interpolation);
         Assert.Equal(4, chain.Path.Vertices.Count);
@@ -234,14 +234,14 @@ public sealed class CurveTests(TwoMinimaFixture minima, ITestOutputHelper output
     {
         using var model = new NetworkModel(minima.Mlp, minima.A);
         using var map = new ResidualMap(model, minima.Data);
-        var given = CurveTraining.Train(map, ConnectMethod.Bezier, minima.A, minima.B, new ConnectOptions(Budget: 20, LearningRate: 1e-4));
+        var given = CurveTraining.Train(map, ConnectMethod.Bezier, minima.A, minima.B, new ConnectOptions(MaxEvaluations: 20, LearningRate: 1e-4));
         Assert.Null(given.LambdaMax);
         Assert.Equal(20, given.Steps);
-        var huge = CurveTraining.Train(map, ConnectMethod.Bezier, minima.A, minima.B, new ConnectOptions(Budget: 400, LearningRate: 1e12));
+        var huge = CurveTraining.Train(map, ConnectMethod.Bezier, minima.A, minima.B, new ConnectOptions(MaxEvaluations: 400, LearningRate: 1e12));
         output.WriteLine($"lr 1e12: {huge.Status} after {huge.Steps} steps");
         Assert.Equal(SolverStatus.Diverged, huge.Status);
         Assert.True(huge.Bends.All(b => b.All(double.IsFinite)));
-        var neb = NudgedElasticBand.Run(map, minima.A, minima.B, new ConnectOptions(Budget: 400, LearningRate: 1e12));
+        var neb = NudgedElasticBand.Run(map, minima.A, minima.B, new ConnectOptions(MaxEvaluations: 400, LearningRate: 1e12));
         Assert.Equal(SolverStatus.Diverged, neb.Status);
         Assert.True(neb.Pivots.All(b => b.All(double.IsFinite)));
     }
@@ -255,7 +255,7 @@ public sealed class CurveTests(TwoMinimaFixture minima, ITestOutputHelper output
         cancel.Cancel();
         foreach (var method in new[] { ConnectMethod.Bezier, ConnectMethod.Polychain, ConnectMethod.Neb })
         {
-            var result = PathConnection.Run(map, method, minima.A, minima.B, new ConnectOptions(Budget: 100, LearningRate: 1e-3), cancel.Token);
+            var result = PathConnection.Run(map, method, minima.A, minima.B, new ConnectOptions(MaxEvaluations: 100, LearningRate: 1e-3), new RunLimits(Cancellation: cancel.Token));
             Assert.Equal(SolverStatus.Cancelled, result.Status);
             Assert.Equal(0, result.Evaluations.Gradient);
             Assert.True(result.Profile.Count >= PathEvaluation.DefaultPoints);

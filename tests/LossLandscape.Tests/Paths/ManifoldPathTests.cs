@@ -78,7 +78,7 @@ public sealed class ManifoldPathTests(ITestOutputHelper output)
         const int budget = 20;
         using var model = new NetworkModel(mlp, a);
         using var map = new ResidualMap(model, data);
-        var result = PathConnection.Run(map, ConnectMethod.Manifold, a, b, Options(data) with { Budget = budget });
+        var result = PathConnection.Run(map, ConnectMethod.Manifold, a, b, Options(data) with { MaxEvaluations = budget });
         output.WriteLine($"{result.Status}: {result.Detail}");
         Assert.NotEqual(SolverStatus.Converged, result.Status);
         Assert.Contains("budget", result.Detail);
