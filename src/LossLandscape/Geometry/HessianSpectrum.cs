@@ -204,37 +204,6 @@ public static class HessianSpectrum
     }
 
     /// <summary>
-    /// The eigenvalues of a given operator (one of <see cref="SpectrumOptions.Operator"/>'s kind, e.g. a distributed one) by
-    /// the methods that need only its products: dense, Lanczos (thick-restart Lanczos for the smallest end) and SLQ.
-    /// </summary>
-    /// <param name="op">The symmetric operator; its kind is <paramref name="options"/>' <see cref="SpectrumOptions.Operator"/>.</param>
-    /// <param name="options">As for <see cref="Compute"/>.</param>
-    /// <param name="limits">As for <see cref="Compute"/>.</param>
-    /// <exception cref="LandscapeInputException">The gram method, which needs the Jacobian's factors rather than products.</exception>
-    /// <remarks>
-    /// The smallest end gets no zero rule (the multiplicity n − rank J needs J): plain thick-restart Lanczos, as for a
-    /// point off M.
-    /// </remarks>
-    public static SpectrumResult OfOperator(LinearOperator op, SpectrumOptions? options = null, RunLimits? limits = null)
-    {
-        ArgumentNullException.ThrowIfNull(op);
-        options ??= new SpectrumOptions();
-        limits ??= RunLimits.Default;
-        RequireK(options, op.Columns);
-        var watch = Stopwatch.StartNew();
-        using var scope = NewDisposeScope();
-        var result = options.Method switch
-        {
-            SpectrumMethod.Dense => Dense(op, options, limits),
-            SpectrumMethod.Gram => throw new LandscapeInputException("the gram method needs the Jacobian's factors, not an operator's products; use dense, lanczos or slq"),
-            SpectrumMethod.Lanczos => LanczosRun(op, options, limits, null),
-            SpectrumMethod.Slq => Slq(op, options, limits),
-            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown spectrum method"),
-        };
-        return result with { Seconds = watch.Elapsed.TotalSeconds };
-    }
-
-    /// <summary>
     /// 1 ≤ k ≤ n: an n × n operator has n eigenvalues, so a larger k is refused (one line naming n) rather than silently
     /// answered with n values.
     /// </summary>
