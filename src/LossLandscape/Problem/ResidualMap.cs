@@ -156,8 +156,14 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var parts = Batches().Select(b => BatchResiduals(b).reshape(-1)).ToArray();
-        return cat(parts, 0).MoveToOuterDisposeScope();
+        long l = Outputs;
+        var result = empty(Constraints, dtype: float64);
+        foreach (var b in Batches())
+        {
+            using var batchScope = NewDisposeScope(); // a batch's rows and activations go with it: memory set by B, not d
+            result.narrow(0, b.Start * l, b.Count * l).copy_(BatchResiduals(b).reshape(-1));
+        }
+        return result.MoveToOuterDisposeScope();
     }
 
     /// <summary>L(p) = Σ_k |H_k(p)|^a at the model's current point.</summary>
@@ -341,15 +347,24 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
             throw new NotSupportedException("the batched Jacobian needs one of the project's networks; use JacobianMethod.Autograd for other models");
         }
         using var scope = NewDisposeScope();
-        var rows = new List<Tensor>();
+        long l = Outputs;
+        Tensor? jacobian = null;
         foreach (var b in Batches())
         {
+            using var batchScope = NewDisposeScope();
             var x = BatchRows(b).Inputs;
-            rows.Add(network is not null && method != JacobianMethod.Autograd
+            var rows = network is not null && method != JacobianMethod.Autograd
                 ? network.Network.Jacobian(network.Parameters, x)
-                : AutogradJacobian.Compute(Model, x));
+                : AutogradJacobian.Compute(Model, x);
+            if (b.Count == Rows)
+            {
+                return rows.MoveToOuterDisposeScope().MoveToOuterDisposeScope(); // one batch: J is its rows
+            }
+            // Each batch's rows written into J in place, not concatenated at the end (which would hold J twice).
+            jacobian ??= empty(Constraints, ParameterCount, dtype: float64).MoveToOuterDisposeScope();
+            jacobian.narrow(0, b.Start * l, b.Count * l).copy_(rows);
         }
-        return (rows.Count == 1 ? rows[0] : cat(rows, 0)).MoveToOuterDisposeScope();
+        return jacobian!.MoveToOuterDisposeScope();
     }
 
     /// <summary>H restricted to the rows of batch <paramref name="b"/>, a count × ℓ tensor in the autograd graph of the leaves.</summary>
