@@ -104,15 +104,6 @@ internal sealed class SignalCancellation : IDisposable
         }
     }
 
-    /// <summary>Cancels <see cref="Token"/> as a signal would (for tests; <paramref name="signal"/> is SIGINT or SIGTERM).</summary>
-    internal void Raise(PosixSignal signal)
-    {
-        if (Interlocked.CompareExchange(ref _caught, Number(signal), 0) == 0)
-        {
-            _source.Cancel();
-        }
-    }
-
     /// <summary>Unregisters the handlers: the default actions return.</summary>
     public void Dispose()
     {

@@ -254,21 +254,14 @@ internal sealed class KrylovBasis : IDisposable
     {
         LinearOperator.CheckDenseBudget(op.Columns, capacity, op.DType, limits, $"a Lanczos basis of {capacity} vectors of length {op.Columns}");
         _op = op;
-        Capacity = capacity;
         _q = zeros(op.Columns, capacity, dtype: op.DType, device: op.Device);
     }
-
-    /// <summary>The most vectors the basis holds.</summary>
-    public int Capacity { get; }
 
     /// <summary>The vectors in the basis (= the size of T).</summary>
     public int Size { get; private set; }
 
     /// <summary>A Gershgorin bound on ‖T‖ ≤ ‖A‖: max_i |α_i| + β_{i−1} + β_i.</summary>
     public double NormBound { get; private set; }
-
-    /// <summary>β of the last step (the coupling to the next vector; 0 after a breakdown).</summary>
-    public double LastBeta => _beta.Count == 0 ? 0 : _beta[^1];
 
     /// <summary>The diagonal of T.</summary>
     public IReadOnlyList<double> Alpha => _alpha;

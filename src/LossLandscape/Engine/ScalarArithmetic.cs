@@ -70,9 +70,6 @@ internal static class ScalarArithmetic
     /// <summary>t &gt; a, elementwise.</summary>
     public static Tensor Above(this Tensor t, double a) => WithScalar(a, s => t.gt(s));
 
-    /// <summary>t ≤ a, elementwise.</summary>
-    public static Tensor AtMost(this Tensor t, double a) => WithScalar(a, s => t.le(s));
-
     /// <summary>t ≠ a, elementwise.</summary>
     public static Tensor Unequal(this Tensor t, double a) => WithScalar(a, s => t.ne(s));
 

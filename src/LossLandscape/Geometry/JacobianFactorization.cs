@@ -366,13 +366,7 @@ public sealed class JacobianFactorization : IDisposable
     }
 
     /// <summary>
-    /// Bytes of the SVD route for an m × n J (see <see cref="RequiredBytes"/>): the route rule takes it when this is at most
-    /// min(budget, <see cref="SvdRouteCapBytes"/>), for a map or for a problem that gathers J from elsewhere.
-    /// </summary>
-    public static long SvdRouteBytes(long constraints, long parameters) => SvdBytes(constraints, parameters);
-
-    /// <summary>
-    /// The SVD side of the route rule: whether the SVD route's matrices for an m × n J (<see cref="SvdRouteBytes"/>) fit
+    /// The SVD side of the route rule: whether the SVD route's matrices for an m × n J (see <see cref="RequiredBytes"/>) fit
     /// min(the memory budget of <paramref name="limits"/>, <see cref="SvdRouteCapBytes"/>).
     /// </summary>
     public static bool SvdRouteFits(long constraints, long parameters, RunLimits? limits = null) =>

@@ -60,9 +60,6 @@ public abstract class LinearOperator
     /// <summary>How many vectors A has been applied to so far (a block of k columns counts k).</summary>
     public long Applications => Interlocked.Read(ref _applications);
 
-    /// <summary>Sets <see cref="Applications"/> back to zero.</summary>
-    public void ResetApplications() => Interlocked.Exchange(ref _applications, 0);
-
     /// <summary>Av for a vector v of length <see cref="Columns"/>; a new vector of length <see cref="Rows"/>.</summary>
     /// <exception cref="ArgumentException">v is not a vector of length <see cref="Columns"/>.</exception>
     public Tensor Apply(Tensor v)
