@@ -84,23 +84,6 @@ public sealed class BezierPath : ConnectingPath
     }
 
     /// <summary>Σᵢ bᵢ,ₖ₋₁(t) θᵢ, accumulated from 0 in the order of i (terms with bᵢ = 0 add exactly 0).</summary>
-    private static double[] Evaluate(double[][] controlPoints, double t)
-    {
-        int degree = controlPoints.Length - 1;
-        var result = new double[controlPoints[0].Length];
-        for (int i = 0; i <= degree; i++)
-        {
-            double weight = Bernstein(degree, i, t);
-            if (weight == 0)
-            {
-                continue;
-            }
-            var p = controlPoints[i];
-            for (int k = 0; k < result.Length; k++)
-            {
-                result[k] += weight * p[k];
-            }
-        }
-        return result;
-    }
+    private static double[] Evaluate(double[][] controlPoints, double t) =>
+        Combine(controlPoints, [.. Enumerable.Range(0, controlPoints.Length).Select(i => Bernstein(controlPoints.Length - 1, i, t))]);
 }

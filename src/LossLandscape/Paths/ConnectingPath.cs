@@ -125,6 +125,48 @@ public abstract class ConnectingPath
         }
         return Math.Sqrt(sum);
     }
+
+    /// <summary>The inner product ⟨a, b⟩, summed in the order of the entries.</summary>
+    internal static double Dot(double[] a, double[] b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            sum += a[i] * b[i];
+        }
+        return sum;
+    }
+
+    /// <summary>The arc length of the polygonal chain through <paramref name="points"/> up to each point (0 at the first).</summary>
+    internal static double[] CumulativeLengths(IReadOnlyList<double[]> points)
+    {
+        var cumulative = new double[points.Count];
+        for (int k = 1; k < points.Count; k++)
+        {
+            cumulative[k] = cumulative[k - 1] + Distance(points[k - 1], points[k]);
+        }
+        return cumulative;
+    }
+
+    /// <summary>Σᵢ cᵢ pᵢ, accumulated from 0 in the order of i (terms with cᵢ = 0 add exactly 0).</summary>
+    internal static double[] Combine(double[][] points, IReadOnlyList<double> coefficients)
+    {
+        var result = new double[points[0].Length];
+        for (int i = 0; i < points.Length; i++)
+        {
+            double c = coefficients[i];
+            if (c == 0)
+            {
+                continue;
+            }
+            var p = points[i];
+            for (int j = 0; j < result.Length; j++)
+            {
+                result[j] += c * p[j];
+            }
+        }
+        return result;
+    }
 }
 
 /// <summary>A piecewise-linear path: straight chords between its vertices (the linear path, a polygonal chain, NEB's pivots).</summary>
@@ -149,11 +191,7 @@ public sealed class PolygonalPath : ConnectingPath
     internal static List<PathVertex> ArcLengthVertices(IReadOnlyList<double[]> points)
     {
         ArgumentNullException.ThrowIfNull(points);
-        var cumulative = new double[points.Count];
-        for (int k = 1; k < points.Count; k++)
-        {
-            cumulative[k] = cumulative[k - 1] + Distance(points[k - 1], points[k]);
-        }
+        var cumulative = CumulativeLengths(points);
         double total = cumulative[^1];
         if (!(total > 0))
         {

@@ -129,7 +129,7 @@ public static class CurveTraining
                 {
                     coefficients[i] = Coefficient(method, k, i, t);
                 }
-                var theta = Combine(bends, coefficients);
+                var theta = ConnectingPath.Combine(bends, coefficients);
                 var (loss, gradient) = TrainedPathSteps.LossAndGradient(map, theta);
                 counter.Gradient++;
                 if (!double.IsFinite(loss) || !TrainedPathSteps.AllFinite(gradient))
@@ -179,25 +179,5 @@ public static class CurveTraining
             map.SetPoint(saved);
             saved.Dispose();
         }
-    }
-
-    /// <summary>Σᵢ cᵢθᵢ over the terms with cᵢ ≠ 0.</summary>
-    private static double[] Combine(double[][] points, double[] coefficients)
-    {
-        var result = new double[points[0].Length];
-        for (int i = 0; i < points.Length; i++)
-        {
-            double c = coefficients[i];
-            if (c == 0)
-            {
-                continue;
-            }
-            var p = points[i];
-            for (int j = 0; j < result.Length; j++)
-            {
-                result[j] += c * p[j];
-            }
-        }
-        return result;
     }
 }

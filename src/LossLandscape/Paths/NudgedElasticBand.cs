@@ -128,7 +128,7 @@ public static class NudgedElasticBand
                     {
                         var tau = Tangent(pivots[i - 1], pivots[i], pivots[i + 1], losses[i - 1], losses[i], losses[i + 1]);
                         var g = gradients[i - 1];
-                        double along = Dot(g, tau);
+                        double along = ConnectingPath.Dot(g, tau);
                         var v = velocity[i - 1];
                         var p = (double[])pivots[i].Clone();
                         for (int j = 0; j < p.Length; j++)
@@ -207,14 +207,14 @@ public static class NudgedElasticBand
         {
             tau[j] = (wPlus * (next[j] - current[j])) + (wMinus * (current[j] - previous[j]));
         }
-        double norm = Math.Sqrt(Dot(tau, tau));
+        double norm = Math.Sqrt(ConnectingPath.Dot(tau, tau));
         if (!(norm > 0))
         {
             for (int j = 0; j < tau.Length; j++)
             {
                 tau[j] = next[j] - previous[j];
             }
-            norm = Math.Sqrt(Dot(tau, tau));
+            norm = Math.Sqrt(ConnectingPath.Dot(tau, tau));
             if (!(norm > 0))
             {
                 return tau; // three coincident pivots: no direction along the path, nothing to remove
@@ -238,11 +238,7 @@ public static class NudgedElasticBand
         {
             throw new ArgumentException("a chain has at least two points");
         }
-        var cumulative = new double[points.Count];
-        for (int k = 1; k < points.Count; k++)
-        {
-            cumulative[k] = cumulative[k - 1] + ConnectingPath.Distance(points[k - 1], points[k]);
-        }
+        var cumulative = ConnectingPath.CumulativeLengths(points);
         double total = cumulative[^1];
         var result = new double[count][];
         result[0] = (double[])points[0].Clone();
@@ -307,15 +303,5 @@ public static class NudgedElasticBand
             pivots.Insert(chord + 1, point);
         }
         return chosen.Count;
-    }
-
-    private static double Dot(double[] x, double[] y)
-    {
-        double sum = 0;
-        for (int i = 0; i < x.Length; i++)
-        {
-            sum += x[i] * y[i];
-        }
-        return sum;
     }
 }

@@ -144,7 +144,7 @@ public static class WeightMatching
         }
         var permutation = new UnitPermutation(perms);
         var aligned = permutation.Apply(network, b);
-        return new WeightMatchingResult(permutation, aligned, Dot(a, b), Dot(a, aligned), Distance(a, b), Distance(a, aligned), sweeps, steps, status, scale);
+        return new WeightMatchingResult(permutation, aligned, ConnectingPath.Dot(a, b), ConnectingPath.Dot(a, aligned), ConnectingPath.Distance(a, b), ConnectingPath.Distance(a, aligned), sweeps, steps, status, scale);
     }
 
     /// <summary>⟨θ_A, θ_B⟩ = Σ_k ⟨W_k^A, W_k^B⟩ + ⟨b_k^A, b_k^B⟩, the weight-matching objective at π = id, in float64.</summary>
@@ -152,7 +152,7 @@ public static class WeightMatching
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        return a.Length == b.Length ? Dot(a, b) : throw new ArgumentException($"points of {a.Length} and {b.Length} parameters");
+        return a.Length == b.Length ? ConnectingPath.Dot(a, b) : throw new ArgumentException($"points of {a.Length} and {b.Length} parameters");
     }
 
     /// <summary>
@@ -233,26 +233,5 @@ public static class WeightMatching
             sum += similarity[(i * h) + perm[i]];
         }
         return sum;
-    }
-
-    private static double Dot(double[] a, double[] b)
-    {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            sum += a[i] * b[i];
-        }
-        return sum;
-    }
-
-    private static double Distance(double[] a, double[] b)
-    {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            double d = a[i] - b[i];
-            sum += d * d;
-        }
-        return Math.Sqrt(sum);
     }
 }
