@@ -280,16 +280,10 @@ public static class HessianSpectrum
         var lanczosOptions = new LanczosOptions(options.K, options.Which, options.MaxIterations, options.Tolerance, options.Seed, VerifyResiduals: true);
         var lanczos = Lanczos.Eigenpairs(op, lanczosOptions, limits);
         lanczos.Eigenvectors.Dispose();
-        int unconverged = lanczos.Converged.Count(c => !c);
         string note = string.Create(CultureInfo.InvariantCulture,
-            $"{prefix}Lanczos with full re-orthogonalisation, {lanczos.Iterations} steps, {lanczos.Breakdowns} breakdowns; residuals ‖Hv − λv‖ computed explicitly (k more products); converged when ≤ {options.Tolerance:G3}·max|λ|; single-vector Lanczos finds each distinct eigenvalue once (no multiplicities)")
-            + (unconverged > 0 ? string.Create(CultureInfo.InvariantCulture, $"; {unconverged} of {lanczos.Eigenvalues.Count} values NOT converged: Ritz values with an eigenvalue within their residual, not eigenvalues") : "");
-        return new SpectrumResult(SpectrumMethod.Lanczos, options.Operator, CurvatureOperators.Name(options.Operator), options.Which, lanczos.Eigenvalues,
-            lanczos.ResidualNorms, lanczos.Converged, lanczos.Applications + extraProducts, lanczos.Status, note)
-        {
-            Iterations = lanczos.Iterations,
-            Manifold = manifold,
-        };
+            $"{prefix}Lanczos with full re-orthogonalisation, {lanczos.Iterations} steps, {lanczos.Breakdowns} breakdowns; residuals ‖Hv − λv‖ computed explicitly (k more products); converged when ≤ {options.Tolerance:G3}·max|λ|; single-vector Lanczos finds each distinct eigenvalue once (no multiplicities)");
+        return LanczosSpectrum(options, note, lanczos.Eigenvalues, lanczos.ResidualNorms, lanczos.Converged, lanczos.Applications + extraProducts, lanczos.Status,
+            lanczos.Iterations, manifold);
     }
 
     /// <summary>
@@ -303,14 +297,21 @@ public static class HessianSpectrum
         var run = ThickRestartLanczos.Eigenpairs(op, new ThickRestartOptions(k, options.Which, MaxIterations: options.MaxIterations,
             Tolerance: options.Tolerance, Seed: options.Seed), limits);
         run.Eigenvectors.Dispose();
-        int unconverged = run.Converged.Count(c => !c);
         string note = string.Create(CultureInfo.InvariantCulture,
-            $"{prefix}thick-restart Lanczos (Wu & Simon 2000), basis of {run.BasisSize} vectors, {run.Restarts} restarts, {run.Steps} steps, {run.Breakdowns} breakdowns; residuals ‖Hv − λv‖ computed explicitly (k more products); converged when ≤ {options.Tolerance:G3}·max|θ| = {options.Tolerance * run.NormEstimate:G3}")
-            + (unconverged > 0 ? string.Create(CultureInfo.InvariantCulture, $"; {unconverged} of {run.Eigenvalues.Count} values NOT converged: Ritz values with an eigenvalue within their residual, not eigenvalues") : "");
-        return new SpectrumResult(SpectrumMethod.Lanczos, options.Operator, CurvatureOperators.Name(options.Operator), options.Which, run.Eigenvalues,
-            run.ResidualNorms, run.Converged, run.Applications + extraProducts, run.Status, note)
+            $"{prefix}thick-restart Lanczos (Wu & Simon 2000), basis of {run.BasisSize} vectors, {run.Restarts} restarts, {run.Steps} steps, {run.Breakdowns} breakdowns; residuals ‖Hv − λv‖ computed explicitly (k more products); converged when ≤ {options.Tolerance:G3}·max|θ| = {options.Tolerance * run.NormEstimate:G3}");
+        return LanczosSpectrum(options, note, run.Eigenvalues, run.ResidualNorms, run.Converged, run.Applications + extraProducts, run.Status, run.Steps, manifold);
+    }
+
+    /// <summary>The result of a Lanczos run (plain or thick-restart), its note saying how many values did not converge.</summary>
+    private static SpectrumResult LanczosSpectrum(SpectrumOptions options, string note, IReadOnlyList<double> eigenvalues, IReadOnlyList<double> residuals,
+        IReadOnlyList<bool> converged, long products, SolverStatus status, int iterations, OnManifoldTest? manifold)
+    {
+        int unconverged = converged.Count(c => !c);
+        note += unconverged > 0 ? string.Create(CultureInfo.InvariantCulture, $"; {unconverged} of {eigenvalues.Count} values NOT converged: Ritz values with an eigenvalue within their residual, not eigenvalues") : "";
+        return new SpectrumResult(SpectrumMethod.Lanczos, options.Operator, CurvatureOperators.Name(options.Operator), options.Which, eigenvalues,
+            residuals, converged, products, status, note)
         {
-            Iterations = run.Steps,
+            Iterations = iterations,
             Manifold = manifold,
         };
     }
