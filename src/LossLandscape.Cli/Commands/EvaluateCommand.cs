@@ -58,7 +58,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
         var problem = run.Problem;
         var set = run.Data;
         double loss = problem.Loss();
-        double maxRes = problem.Residuals().abs().max().item<double>();
+        double maxRes = problem.MaxAbsResidual();
         double gradNorm = NonFinite.Require(problem.Gradient().norm().item<double>(), "the gradient norm ‖∇L‖", "the reverse pass overflows float64 at this point");
         return new EvaluateOutput(problem.ParameterCount, set.Count, set.OutputDim, problem.Constraints, problem.Exponent, loss, maxRes, gradNorm, set.Source, set.InputDim, run.Seconds);
     }

@@ -59,7 +59,7 @@ internal static class GaussNewtonPolish
             using var stepScope = NewDisposeScope();
             var before = map.GetPoint();
             OutputLayerStep(mlp, map, data, order);
-            double next = MaxResidual(map);
+            double next = map.MaxAbsResidual();
             if (!(next < current))
             {
                 map.SetPoint(before);
@@ -85,13 +85,6 @@ internal static class GaussNewtonPolish
             fullSteps = GaussNewtonProjection.ProjectBy(map, new GaussNewtonOptions(target, FullSteps), route, limits).Steps;
         }
         return new PolishOutcome(outputSteps, fullSteps, skipped);
-    }
-
-    /// <summary>Max|H| at the model's point.</summary>
-    public static double MaxResidual(IResidualProblem map)
-    {
-        using var scope = NewDisposeScope();
-        return map.Residuals().abs().max().item<double>();
     }
 
     /// <summary>

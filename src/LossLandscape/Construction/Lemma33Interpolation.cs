@@ -164,14 +164,14 @@ public static class Lemma33Interpolation
         using var map = model is null ? null : new ResidualMap(model, data, cancellation: limits.Cancellation);
         var problem = map ?? problemAt!(start) ?? throw new ArgumentException("the problem factory returned null", nameof(problemAt));
         RequireSameProblem(problem, data, mlp);
-        double triangular = GaussNewtonPolish.MaxResidual(problem);
+        double triangular = problem.MaxAbsResidual();
         var polish = new PolishOutcome(0, 0, null);
         if (options.Polish)
         {
             polish = GaussNewtonPolish.Run(mlp, problem, data, bests[0].Order, triangular, goal, limits);
             parameters = problem.GetPoint().data<double>().ToArray();
         }
-        double final = GaussNewtonPolish.MaxResidual(problem);
+        double final = problem.MaxAbsResidual();
         string direction = bests.Length == 1 ? best.Name : $"{bests.Length} copies (Remark 4.2), one direction each; worst: {best.Name}";
         var diagnostics = new ConstructionDiagnostics(direction, best.RelativeMinGap, best.Alpha * best.MinGap, best.Alpha * best.Range, best.Theta,
             condition, bests.Sum(b => b.Amplification) / scale, triangular, polish.OutputLayerSteps, polish.FullSteps, polish.FullStepsSkipped, final, goal, tried, watch.Elapsed.TotalSeconds);

@@ -63,7 +63,7 @@ public static class GaussNewtonProjection
         limits ??= RunLimits.Default;
         using var scope = NewDisposeScope();
         var start = map.GetPoint();
-        var history = new List<double> { MaxAbs(map) };
+        var history = new List<double> { map.MaxAbsResidual() };
         var status = SolverStatus.StoppedWithoutConvergence;
         var damping = new LevenbergMarquardt(LevenbergMarquardt.DefaultInitialDamping, LevenbergMarquardt.DefaultMaxDampingIncreases);
         int steps = 0, factorizations = 0;
@@ -93,11 +93,5 @@ public static class GaussNewtonProjection
         }
         double distance = (map.GetPoint() - start).norm().item<double>();
         return new GaussNewtonResult(status, steps, history, distance, factorizations) { Route = route };
-    }
-
-    private static double MaxAbs(IResidualProblem map)
-    {
-        using var scope = NewDisposeScope();
-        return map.Residuals().abs().max().item<double>();
     }
 }

@@ -24,8 +24,7 @@ public sealed record OnManifoldTest(double MaxAbsResidual, [property: JsonProper
     public static OnManifoldTest At(IResidualProblem map, double relativeTolerance = DefaultRelativeTolerance)
     {
         ArgumentNullException.ThrowIfNull(map);
-        using var scope = NewDisposeScope();
-        double maxAbs = map.Residuals().abs().max().item<double>();
+        double maxAbs = map.MaxAbsResidual();
         double tolerance = Threshold(map, relativeTolerance);
         return new OnManifoldTest(maxAbs, tolerance, maxAbs <= tolerance);
     }

@@ -140,7 +140,7 @@ public static class ManifoldWalk
     private static WalkStep Record(IResidualProblem map, JacobianFactorization factors, int step, double length, Tensor start, double correction, int retractionSteps)
     {
         using var scope = NewDisposeScope();
-        return new WalkStep(step, map.Loss(), map.Residuals().abs().max().item<double>(), factors.Rank.Rank, length,
+        return new WalkStep(step, map.Loss(), map.MaxAbsResidual(), factors.Rank.Rank, length,
             (map.GetPoint() - start).norm().item<double>(), correction, retractionSteps);
     }
 }

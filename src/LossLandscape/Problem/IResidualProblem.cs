@@ -103,3 +103,15 @@ public interface IResidualProblem
     /// </summary>
     IReadOnlyList<(Tensor Inputs, Tensor Deltas)>? GramFactors();
 }
+
+/// <summary>What is computed the same way from any <see cref="IResidualProblem"/>'s members.</summary>
+public static class ResidualProblemExtensions
+{
+    /// <summary>max_k |H_k| at the problem's current point (one pass for the residuals).</summary>
+    public static double MaxAbsResidual(this IResidualProblem problem)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        using var scope = NewDisposeScope();
+        return problem.Residuals().abs().max().item<double>();
+    }
+}

@@ -329,7 +329,7 @@ public static class TrainedSpectra
         {
             run = Trainer.Run(map, optimizer, new TrainingOptions(steps), limits);
         }
-        double maxAbs = map.Residuals().abs().max().item<double>();
+        double maxAbs = map.MaxAbsResidual();
         var rank = JacobianFactorization.RankAt(map);
         bool onM = run.BestLoss <= 1e4 * Trainer.RoundingFloor(map);
         var hessian = Spectrum(map, options, rank, onM);
