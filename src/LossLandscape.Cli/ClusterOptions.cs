@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LossLandscape.Problem;
 using System.Globalization;
 using LossLandscape.Cluster;
 using LossLandscape.Data;
@@ -28,11 +29,11 @@ internal static class ClusterOptions
     /// <param name="path">The cluster file.</param>
     /// <param name="rows">The driver's copy of the data.</param>
     /// <param name="point">The starting point.</param>
-    /// <param name="exponent">The loss exponent a.</param>
+    /// <param name="loss">The loss (default the squared loss, a = 2).</param>
     /// <param name="batchSize">Rows per autograd batch within a shard, or null for all.</param>
     /// <param name="cancellation">The session's token, checked before every round of shard calls (<see cref="ClusterSession.Cancellation"/>).</param>
     /// <exception cref="LandscapeInputException">A bad file, no silo reachable, more shards than rows, or workers that read other data.</exception>
-    public static ClusterConnection Open(CliContext context, LandscapeSettings settings, string path, Dataset rows, NetworkPoint point, double exponent = 2.0, int? batchSize = null,
+    public static ClusterConnection Open(CliContext context, LandscapeSettings settings, string path, Dataset rows, NetworkPoint point, LossFunction? loss = null, int? batchSize = null,
         CancellationToken cancellation = default)
     {
         var config = ClusterConfig.Load(path);
@@ -46,7 +47,7 @@ internal static class ClusterOptions
         try
         {
             var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),
-                config, source, rows, point, exponent, batchSize, cancellation);
+                config, source, rows, point, (loss ?? LossFunction.Squared()).Exponent, batchSize, cancellation, (loss ?? LossFunction.Squared()).Kind);
             var err = context.Err;
             session.OnRetry = r =>
             {

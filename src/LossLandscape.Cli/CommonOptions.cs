@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using LossLandscape.Data;
 using LossLandscape.Models;
+using LossLandscape.Problem;
 
 namespace LossLandscape.Cli;
 
@@ -138,5 +139,17 @@ internal static class CommonOptions
     internal static Option<int> Seed(string description) => new("--seed") { Description = description, DefaultValueFactory = _ => 0 };
 
     /// <summary><c>--batch-size B</c> (default: the command's); <paramref name="description"/> says what a batch is.</summary>
+    /// <summary><c>--loss</c>: the loss of the problem, one of <see cref="LossFunction.Names"/>.</summary>
+    internal static Option<string> Loss()
+    {
+        var option = new Option<string>("--loss")
+        {
+            Description = "the loss: squared (the paper's L = Σ|H_k|^a, the default), mse (mean squared error, PyTorch's MSELoss) or cross-entropy (mean over rows of −log softmax(f(x))_y, PyTorch's CrossEntropyLoss; one-hot or class-probability targets); what is about M (certificates, the walk, the construction, gram spectra, tangent/normal slices, connect's manifold method) needs squared",
+            DefaultValueFactory = _ => LossFunction.Names[0],
+        };
+        option.AcceptOnlyFromAmong([.. LossFunction.Names]);
+        return option;
+    }
+
     internal static Option<int?> BatchSize(string description) => new("--batch-size") { Description = description };
 }

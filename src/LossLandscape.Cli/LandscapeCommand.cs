@@ -98,6 +98,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     private readonly Option<string?>? _json;
     private readonly Option<double>? _budget;
     private readonly Option<string?>? _cluster;
+    private readonly Option<string>? _loss;
     private bool _built;
 
     /// <summary>Creates the command <paramref name="name"/> with the shared options <paramref name="shared"/>.</summary>
@@ -131,6 +132,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         if (shared.HasFlag(SharedOptions.Budget))
         {
             _budget = Commands.CurvatureOptions.Budget();
+        }
+        if (shared.HasFlag(SharedOptions.Loss) || (shared.HasFlag(SharedOptions.Model) && shared.HasFlag(SharedOptions.Data)))
+        {
+            _loss = CommonOptions.Loss();
         }
         if (shared.HasFlag(SharedOptions.Cluster))
         {
@@ -168,7 +173,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             throw new InvalidOperationException($"{Command.Name} was built twice");
         }
         _built = true;
-        foreach (var option in new Option?[] { _seed, _batchSize, _budget, _cluster, _json })
+        foreach (var option in new Option?[] { _loss, _seed, _batchSize, _budget, _cluster, _json })
         {
             if (option is not null)
             {
@@ -200,6 +205,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             BatchSize = _batchSize is null ? null : result.GetValue(_batchSize),
             BudgetGigabytes = _budget is null ? Commands.CurvatureOptions.DefaultBudgetGigabytes : result.GetValue(_budget),
             Cluster = _cluster is null ? own.Cluster : result.GetValue(_cluster),
+            Loss = _loss is null ? own.Loss : result.GetValue(_loss)!,
         });
     }
 
@@ -255,7 +261,13 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// within one batch by <paramref name="cancellation"/>.
     /// </summary>
     private ResidualMap CreateMap(NetworkModel model, IDataSource data, TSettings settings, RunLimits limits, CancellationToken cancellation) =>
-        new(model, data, LossExponent(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, limits), cancellation);
+        new(model, data, LossOf(settings), settings.BatchSize ?? ResidualMap.DefaultBatchSize(model, data.Count, limits), cancellation);
+
+    /// <summary>
+    /// The loss of <c>--loss</c> with the exponent of <see cref="LossExponent"/> (the library's <see cref="LossFunction.Parse"/>:
+    /// an exponent with a loss other than squared is refused in one line).
+    /// </summary>
+    protected LossFunction LossOf(TSettings settings) => LossFunction.Parse(settings.Loss, LossExponent(settings));
 
     /// <summary>
     /// <c>--cluster</c>, decided here, once, for every command: the problem of <paramref name="map"/> at <paramref name="point"/>
@@ -264,7 +276,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     /// </summary>
     private static ClusterConnection? OpenCluster(CliContext context, TSettings settings, IDataSource data, NetworkPoint point, ResidualMap map, RunLimits limits,
         CancellationToken cancellation) =>
-        settings.Cluster is { } clusterFile ? ClusterOptions.Open(context, settings, clusterFile, data.Load(limits), point, map.Exponent, map.BatchSize, cancellation) : null;
+        settings.Cluster is { } clusterFile ? ClusterOptions.Open(context, settings, clusterFile, data.Load(limits), point, map.LossFunction, map.BatchSize, cancellation) : null;
 
     /// <summary>The exponent a of L = Σ|H_k|^a (default 2, the squared loss; evaluate's <c>--exponent</c> overrides it).</summary>
     protected virtual double LossExponent(TSettings settings) => 2.0;
@@ -404,6 +416,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         if (settings.BatchSize is < 1)
         {
             throw new UsageException($"--batch-size: {settings.BatchSize} is not a positive number of rows");
+        }
+        if (_loss is not null)
+        {
+            _ = LossOf(settings); // an unknown loss, or an exponent without the squared loss: one line before any work
         }
     }
 }

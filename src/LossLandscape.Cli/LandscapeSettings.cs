@@ -37,6 +37,12 @@ internal enum SharedOptions
     /// this process (<see cref="ClusterOptions"/>); the command's work is the same either way.
     /// </summary>
     Cluster = 64,
+
+    /// <summary>
+    /// <c>--loss squared|mse|cross-entropy</c> (default squared): the loss of the command's problem. Every command with
+    /// both <see cref="Model"/> and <see cref="Data"/> takes it; a command that builds its model itself asks for it.
+    /// </summary>
+    Loss = 128,
 }
 
 /// <summary>
@@ -60,6 +66,9 @@ internal abstract record LandscapeSettings
 
     /// <summary><c>--batch-size B</c>, or null for the command's default.</summary>
     public int? BatchSize { get; init; }
+
+    /// <summary><c>--loss NAME</c>: the loss (<see cref="Problem.LossFunction.Names"/>), default squared.</summary>
+    public string Loss { get; init; } = "squared";
 
     /// <summary><c>--cluster FILE</c>, or null: the problem in this process.</summary>
     public string? Cluster { get; init; }

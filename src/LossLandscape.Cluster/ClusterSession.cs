@@ -78,9 +78,10 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
     /// <param name="exponent">The loss exponent a.</param>
     /// <param name="batchSize">Rows per autograd batch within a shard, or null.</param>
     /// <param name="cancellation">The session's <see cref="Cancellation"/>, checked before every round of shard calls; default none.</param>
+    /// <param name="loss">The loss (with <paramref name="exponent"/> for squared); a mean loss divides by all the rows d on every shard.</param>
     /// <exception cref="LandscapeInputException">More shards than rows.</exception>
     public ClusterSession(IGrainFactory grains, ClusterConfig config, DataSource source, Dataset data, NetworkPoint point, double exponent = 2.0, int? batchSize = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, LossKind loss = LossKind.Squared)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(config);
@@ -113,6 +114,7 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
             ShardCount = config.Shards,
             TotalRows = data.Count,
             Exponent = exponent,
+            Loss = loss,
             BatchSize = batchSize,
             ModelPayload = "",
             RowsFingerprint = VectorBytes.Fingerprint(data.Subset(Enumerable.Range(Ranges[s].First, Ranges[s].Count))),
@@ -161,7 +163,10 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
     public IDataSource Data => _data;
 
     /// <summary>The loss exponent a.</summary>
-    public double Exponent => _loads[0].Exponent;
+    public double Exponent => LossFunction.ResidualExponent;
+
+    /// <inheritdoc/>
+    public LossFunction LossFunction => new(_loads[0].Loss, _loads[0].Exponent);
 
     /// <summary>The current point version (0 at the start; <see cref="SetPoint"/> adds one).</summary>
     public long Version { get; private set; }

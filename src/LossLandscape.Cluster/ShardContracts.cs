@@ -104,6 +104,9 @@ public sealed record ShardLoadRequest
 
     /// <summary>The FNV-1a fingerprint of the driver's rows of this shard (inputs and targets as IEEE bytes), compared by the worker.</summary>
     [Id(11)] public ulong RowsFingerprint { get; init; }
+
+    /// <summary>The loss (<see cref="Problem.LossKind"/>); a mean loss divides by <see cref="TotalRows"/> on every shard.</summary>
+    [Id(12)] public Problem.LossKind Loss { get; init; }
 }
 
 /// <summary>A computation on the shard's rows at one point version.</summary>

@@ -91,7 +91,7 @@ internal sealed class ShardGrain : Grain, IShardGrain
             var model = point.ToModel();
             try
             {
-                _map = new ResidualMap(model, rows, request.Exponent, request.BatchSize);
+                _map = new ResidualMap(model, rows, new LossFunction(request.Loss, request.Exponent), request.BatchSize, meanRows: request.TotalRows);
             }
             catch
             {

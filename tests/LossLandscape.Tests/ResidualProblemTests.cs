@@ -26,6 +26,7 @@ internal sealed class DelegatingProblem(ResidualMap map) : IResidualProblem
     public int Constraints => _map.Constraints;
 
     public double Exponent => _map.Exponent;
+    public LossFunction LossFunction => _map.LossFunction;
 
     public double MaxAbsTarget => _map.MaxAbsTarget;
 

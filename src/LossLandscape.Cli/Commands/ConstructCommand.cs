@@ -25,7 +25,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
 
     private ConstructCommand()
         : base("construct", "Build a network that fits the data exactly (Lemma 3.3, Corollary 3.4, Remark 4.2) and polish it onto M.",
-            SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
+            SharedOptions.Data | SharedOptions.Loss | SharedOptions.Seed | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json, seedDescription: "seed of the random candidate directions")
         => Add(_standardize, _activation, _hidden, _depth, _output);
 
     /// <summary>Builds the command.</summary>
@@ -57,6 +57,7 @@ internal sealed class ConstructCommand : LandscapeCommand<ConstructCommand.Setti
     public override void Validate(Settings settings)
     {
         InitCommand.ParseActivation(settings.Activation);
+        LossOf(settings).RequireResidualSum("the construction of Lemma 3.3 (a point of M)");
         // The widths' rules need no data: d only fills in a width that was not given.
         Widths(settings.Hidden, settings.Depth, d: 1);
     }

@@ -48,7 +48,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 
     private TrainCommand()
         : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
-            SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
+            SharedOptions.Data | SharedOptions.Loss | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
             batchSizeDescription: $"rows per mini-batch (sgd: default {new SgdOptions().BatchSize}; adam: default all rows)")
         => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output);
@@ -184,9 +184,9 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
             start = new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed));
         }
         using var model = start.ToModel();
-        using var map = new ResidualMap(model, set);
+        using var map = new ResidualMap(model, set, LossOf(settings));
         // --cluster: the same optimizer on the session, every sum over the data (and every mini-batch's rows) on the workers.
-        using var cluster = settings.Cluster is { } clusterFile ? ClusterOptions.Open(run.Context, settings, clusterFile, run.Rows, start, map.Exponent) : null;
+        using var cluster = settings.Cluster is { } clusterFile ? ClusterOptions.Open(run.Context, settings, clusterFile, run.Rows, start, map.LossFunction) : null;
         IResidualProblem problem = cluster?.Session ?? (IResidualProblem)map;
         string where = cluster is null ? "" : $" on {cluster.Session.Config.Shards} shards";
         // Ctrl-C: the trainer stops at the next step and the best point is written.

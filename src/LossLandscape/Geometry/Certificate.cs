@@ -185,6 +185,7 @@ public static class Certificate
     public static CertificateResult Compute(IResidualProblem map, CertificateOptions? options = null, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        map.LossFunction.RequireResidualSum("the certificate (on M?, rank of J, dim M, inertia)");
         options ??= new CertificateOptions();
         limits ??= RunLimits.Default;
         var watch = Stopwatch.StartNew();

@@ -44,6 +44,7 @@ public static class GaussNewtonProjection
     /// <exception cref="MemoryBudgetExceededException">The factorization of J does not fit the budget.</exception>
     public static GaussNewtonResult Project(IResidualProblem map, GaussNewtonOptions options, RunLimits? limits = null)
     {
+
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
         limits ??= RunLimits.Default;
@@ -60,6 +61,8 @@ public static class GaussNewtonProjection
     /// </summary>
     internal static GaussNewtonResult ProjectBy(IResidualProblem map, GaussNewtonOptions options, JacobianRoute route, RunLimits? limits = null)
     {
+        ArgumentNullException.ThrowIfNull(map);
+        map.LossFunction.RequireResidualSum("the projection onto M (Gauss–Newton on H)");
         limits ??= RunLimits.Default;
         using var scope = NewDisposeScope();
         var start = map.GetPoint();

@@ -79,6 +79,10 @@ public static class LossSlice
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
+        if (options.Directions.Any(d => d is SliceDirection.Tangent or SliceDirection.Normal))
+        {
+            map.LossFunction.RequireResidualSum("a slice along directions tangent or normal to M");
+        }
         limits ??= RunLimits.Default;
         if (options.Directions.Count is < 1 or > 2)
         {

@@ -80,6 +80,7 @@ public static class ManifoldWalk
     public static WalkResult Run(IResidualProblem map, WalkOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        map.LossFunction.RequireResidualSum("the walk on M");
         ArgumentNullException.ThrowIfNull(options);
         limits ??= RunLimits.Default;
         var route = options.Route == JacobianRoute.Auto ? JacobianFactorization.ChooseRoute(map, limits) : options.Route;

@@ -26,6 +26,10 @@ public static class PathConnection
     public static ConnectionResult Run(IResidualProblem map, ConnectMethod method, double[] a, double[] b, ConnectOptions options, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        if (method == ConnectMethod.Manifold)
+        {
+            map.LossFunction.RequireResidualSum("the path on M (the manifold method of connect)");
+        }
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(options);
@@ -104,6 +108,7 @@ public static class PathConnection
     public static void RequireOnManifold(IResidualProblem map, double[] a, double[] b, double tolerance)
     {
         ArgumentNullException.ThrowIfNull(map);
+        map.LossFunction.RequireResidualSum("the path on M (the manifold method of connect)");
         var saved = map.GetPoint();
         try
         {

@@ -161,7 +161,8 @@ public static class PathEvaluation
         using var scope = NewDisposeScope();
         map.SetPoint(tensor(theta, dtype: float64));
         var h = map.Residuals();
-        double loss = map.Exponent == 2.0 ? h.dot(h).item<double>() : h.abs().Power(map.Exponent).sum().item<double>();
+        double loss = !map.LossFunction.IsResidualSum ? map.Loss()
+            : map.Exponent == 2.0 ? h.dot(h).item<double>() : h.abs().Power(map.Exponent).sum().item<double>();
         return (loss, h.abs().max().item<double>());
     }
 }

@@ -33,8 +33,14 @@ public interface IResidualProblem
     /// <summary>The number of constraints ℓd (the codimension of M at a regular point).</summary>
     int Constraints { get; }
 
-    /// <summary>The exponent a of L = Σ|H_k|^a.</summary>
+    /// <summary>The exponent a of L = Σ|H_k|^a; NaN for a loss not of that form (<see cref="LossFunction.ResidualExponent"/>).</summary>
     double Exponent { get; }
+
+    /// <summary>
+    /// The loss: the paper's Σ|H_k|^a (the default), the mean squared error or cross-entropy. Every quantity below is of this
+    /// loss; what is about M = H⁻¹(0) needs <see cref="LossFunction.IsResidualSum"/> (<see cref="LossFunction.RequireResidualSum"/>).
+    /// </summary>
+    LossFunction LossFunction { get; }
 
     /// <summary>max|y| over the targets: the scale of the on-M threshold and of the trainer's rounding floor.</summary>
     double MaxAbsTarget { get; }

@@ -34,6 +34,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     private readonly Tensor? _inputs;
     private readonly Tensor? _targets;
     private readonly double _maxAbsTarget;
+    private readonly long _meanRows;
     private readonly long[] _rowShape;
     private bool _disposed;
 
@@ -48,13 +49,25 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// <param name="batchSize">Rows per batch; default: what the default memory budget holds (<see cref="DefaultBatchSize"/>).</param>
     /// <param name="cancellation">The map's <see cref="Cancellation"/>, checked before every batch; default none.</param>
     public ResidualMap(IDifferentiableModel model, IDataSource data, double exponent = 2.0, int? batchSize = null, CancellationToken cancellation = default)
+        : this(model, data, LossFunction.Squared(exponent), batchSize, cancellation)
     {
+    }
+
+    /// <summary>Binds a model to rows of data under <paramref name="loss"/> (see the other constructor for the rest).</summary>
+    /// <param name="model">The model; its current leaves are the point p.</param>
+    /// <param name="data">The rows, as for the other constructor.</param>
+    /// <param name="loss">The loss: squared (the paper's, with its exponent), mean squared error or cross-entropy.</param>
+    /// <param name="batchSize">Rows per batch; default: what the default memory budget holds (<see cref="DefaultBatchSize"/>).</param>
+    /// <param name="cancellation">The map's <see cref="Cancellation"/>, checked before every batch; default none.</param>
+    /// <param name="meanRows">
+    /// The d a mean loss (mse, cross-entropy) divides by: default the rows of <paramref name="data"/>; a shard of a sharded
+    /// problem gives the whole problem's, so that the shards' sums add up to its L.
+    /// </param>
+    public ResidualMap(IDifferentiableModel model, IDataSource data, LossFunction loss, int? batchSize = null, CancellationToken cancellation = default, int? meanRows = null)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
-        if (!(exponent >= 1.0) || double.IsInfinity(exponent))
-        {
-            throw new LandscapeInputException(FormattableString.Invariant($"the loss exponent a must be a finite number ≥ 1, got {exponent}"), nameof(exponent));
-        }
         if (data.InputDim != model.InputDim)
         {
             throw new LandscapeInputException(data.InputShape.Count > 1 || model.InputShape.Count > 1
@@ -72,7 +85,8 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         TorchRuntime.EnsureInitialized();
         Model = model;
         Data = data;
-        Exponent = exponent;
+        LossFunction = loss;
+        _meanRows = meanRows ?? data.Count;
         BatchSize = batchSize ?? DefaultBatchSize(model, data.Count);
         Cancellation = cancellation;
         _rowShape = model.InputShape.ToArray();
@@ -125,7 +139,10 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     public IDataSource Data { get; }
 
     /// <summary>The exponent a of L = Σ|H_k|^a.</summary>
-    public double Exponent { get; }
+    public double Exponent => LossFunction.ResidualExponent;
+
+    /// <inheritdoc/>
+    public LossFunction LossFunction { get; }
 
     /// <summary>Rows per batch.</summary>
     public int BatchSize { get; }
@@ -225,7 +242,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
             (x, y) = Data.ReadRows(rows);
             x = x.reshape([rows.Length, .. _rowShape]);
         }
-        var value = LossOf(Model.Forward(x) - y);
+        var value = LossFunction.Value(Model.Forward(x), y, _meanRows);
         var grads = autograd.grad([value], Model.Leaves.ToArray(), allow_unused: true);
         return (value.item<double>(), ParameterVector.Flatten(grads.ToArray(), Model.Leaves).MoveToOuterDisposeScope());
     }
@@ -259,14 +276,17 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     }
 
     /// <inheritdoc/>
-    /// <remarks>G V = Σ_batches J_bᵀ (ℓ″(h_b) ⊙ J_b V), ℓ″(h) = a(a − 1)|h|^{a−2} (exactly 2 for a = 2, 0 for a = 1).</remarks>
+    /// <remarks>
+    /// G V = Σ_batches J_bᵀ (∂²ℓ/∂f² · J_b V), J the Jacobian of the outputs (that of H), ∂²ℓ/∂f² the loss's curvature in
+    /// the outputs row by row (<see cref="Problem.LossFunction"/>: a(a − 1)|h|^{a−2} for squared, exactly 2 for a = 2 and 0 for a = 1;
+    /// 2/(dℓ) for the mean squared error; (diag π − ππᵀ)/d for cross-entropy).
+    /// </remarks>
     public Tensor GaussNewtonTimes(Tensor block)
     {
         ArgumentNullException.ThrowIfNull(block);
         using var scope = NewDisposeScope();
         var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
-        double a = Exponent;
-        if (a == 1.0)
+        if (LossFunction is { Kind: LossKind.Squared, Exponent: 1.0 })
         {
             return result.MoveToOuterDisposeScope(); // ℓ″ = a(a − 1)|h|^{a−2} = 0 wherever it is defined.
         }
@@ -274,10 +294,12 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         foreach (var batch in Batches())
         {
             using var batchScope = NewDisposeScope();
-            var (h, u, g) = ModelDerivatives.Linearize(BatchResiduals(batch).reshape(-1), leaves);
+            var (x, y) = BatchRows(batch);
+            var outputs = Model.Forward(x);
+            var (f, u, g) = ModelDerivatives.Linearize(outputs.reshape(-1), leaves);
             var jv = ModelDerivatives.JacobianTimes(u, g, leaves, block);
-            var curvature = a == 2.0 ? jv.TimesInPlace(2.0) : jv.mul_(h.detach().abs().Power(a - 2.0).Times(a * (a - 1.0)).to_type(ScalarType.Float64).unsqueeze(1));
-            result.PlusInPlace(ModelDerivatives.JacobianTransposeTimes(h, leaves, curvature));
+            var curvature = LossFunction.CurvatureTimes(outputs, y, jv, _meanRows);
+            result.PlusInPlace(ModelDerivatives.JacobianTransposeTimes(f, leaves, curvature));
         }
         return result.MoveToOuterDisposeScope();
     }
@@ -397,16 +419,12 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         return (x.reshape([b.Count, .. _rowShape]), y);
     }
 
-    /// <summary>Σ_k |H_k|^a over the rows of batch <paramref name="b"/>, in the autograd graph of the leaves.</summary>
+    /// <summary>The batch's share of L (<see cref="Problem.LossFunction.Value"/>), in the autograd graph of the leaves.</summary>
     internal Tensor BatchLoss((long Start, long Count) b)
     {
-        return LossOf(BatchResiduals(b));
+        var (x, y) = BatchRows(b);
+        return LossFunction.Value(Model.Forward(x), y, _meanRows);
     }
-
-    /// <summary>Σ_k |h_k|^a of residuals <paramref name="h"/>, in the autograd graph of the leaves.</summary>
-    private Tensor LossOf(Tensor h) =>
-        // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
-        Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
 
     /// <summary>Releases the map's input and target tensors (not the model, not the dataset).</summary>
     public void Dispose()

@@ -64,6 +64,8 @@ public sealed class GaussNewton(GaussNewtonTrainingOptions? options = null) : Op
     public override StepOutcome Step(IResidualProblem map, RunLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        map.LossFunction.RequireResidualSum("Gauss–Newton training (steps on the residuals H)");
+        ArgumentNullException.ThrowIfNull(map);
         limits ??= RunLimits.Default;
         if (_route == JacobianRoute.Auto)
         {

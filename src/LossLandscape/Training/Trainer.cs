@@ -84,12 +84,19 @@ public static class Trainer
 {
     /// <summary>
     /// The float64 zero of L: ℓd·(10·ε·max(1, max|y|))^a, i.e. every residual within ten units of rounding of the
-    /// targets' scale; below it, the printed L is rounding noise (ε = 2⁻⁵², <see cref="Float64.Epsilon"/>).
+    /// targets' scale; below it, the printed L is rounding noise (ε = 2⁻⁵², <see cref="Float64.Epsilon"/>). The mean squared
+    /// error's is that of a = 2 divided by ℓd; cross-entropy has none (0: its infimum is not attained).
     /// </summary>
     public static double RoundingFloor(IResidualProblem problem)
     {
         ArgumentNullException.ThrowIfNull(problem);
-        return problem.Constraints * Math.Pow(10 * Float64.Epsilon * Math.Max(1.0, problem.MaxAbsTarget), problem.Exponent);
+        double scale = 10 * Float64.Epsilon * Math.Max(1.0, problem.MaxAbsTarget);
+        return problem.LossFunction.Kind switch
+        {
+            LossKind.Squared => problem.Constraints * Math.Pow(scale, problem.Exponent),
+            LossKind.Mse => scale * scale,
+            _ => 0.0,
+        };
     }
 
     /// <summary>

@@ -1,0 +1,156 @@
+using System.Globalization;
+using LossLandscape.Engine;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Problem;
+
+/// <summary>The losses a problem can have (<see cref="LossFunction"/>).</summary>
+public enum LossKind
+{
+    /// <summary>The paper's L = Σ_k |H_k|^a over all rows and outputs (a = 2: the sum of squared residuals): the default.</summary>
+    Squared,
+
+    /// <summary>The mean squared error (1/(dℓ)) Σ_k H_k², PyTorch's <c>MSELoss()</c> (reduction "mean").</summary>
+    Mse,
+
+    /// <summary>
+    /// The mean cross-entropy (1/d) Σᵢ −Σⱼ yᵢⱼ log softmax(f(xᵢ))ⱼ, PyTorch's <c>CrossEntropyLoss()</c> (reduction "mean"): with
+    /// one-hot targets yᵢ (class labels) −log softmax(f(xᵢ))_{cᵢ}, with class probabilities their cross-entropy.
+    /// </summary>
+    CrossEntropy,
+}
+
+/// <summary>
+/// The loss of a problem: how the outputs f(xᵢ) and the targets yᵢ of the rows make L. One value, used by every
+/// evaluation of the single-process problem (<see cref="ResidualMap"/>) and sent to a cluster's shards, so that every
+/// estimator, path, slice and optimizer takes any loss; the paper's geometry of M (certificates, the walk on M, the
+/// construction, the gram spectrum and its zero rule) needs <see cref="IsResidualSum"/> and refuses the others
+/// (<see cref="RequireResidualSum"/>).
+/// </summary>
+/// <param name="Kind">Which loss.</param>
+/// <param name="Exponent">The exponent a of <see cref="LossKind.Squared"/> (a ≥ 1); 2 for the others, which have none.</param>
+public sealed record LossFunction(LossKind Kind, double Exponent = 2.0)
+{
+    /// <summary>The names of the losses on the command line, in <see cref="LossKind"/>'s order.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["squared", "mse", "cross-entropy"];
+
+    /// <summary>The paper's loss L = Σ|H_k|^a (default a = 2).</summary>
+    public static LossFunction Squared(double exponent = 2.0) => new(LossKind.Squared, exponent);
+
+    /// <summary>The mean squared error.</summary>
+    public static LossFunction Mse { get; } = new(LossKind.Mse);
+
+    /// <summary>The mean cross-entropy of the softmax of the outputs.</summary>
+    public static LossFunction CrossEntropy { get; } = new(LossKind.CrossEntropy);
+
+    /// <summary>The loss named <paramref name="name"/> (<see cref="Names"/>), with <paramref name="exponent"/> for squared.</summary>
+    /// <exception cref="LandscapeInputException">An unknown name, or an exponent with another loss than squared.</exception>
+    public static LossFunction Parse(string name, double exponent = 2.0)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        int k = Names.ToList().IndexOf(name);
+        if (k < 0)
+        {
+            throw new LandscapeInputException($"the loss '{name}' is not one of {string.Join(", ", Names)}");
+        }
+        if (k != 0 && exponent != 2.0)
+        {
+            throw new LandscapeInputException($"the loss {name} has no exponent (only squared takes one, L = Σ|H_k|^a)");
+        }
+        return new LossFunction((LossKind)k, exponent);
+    }
+
+    /// <summary>The exponent, checked: a finite a ≥ 1.</summary>
+    public double Exponent { get; init; } = Exponent >= 1.0 && !double.IsInfinity(Exponent)
+        ? Exponent
+        : throw new LandscapeInputException(FormattableString.Invariant($"the loss exponent a must be a finite number ≥ 1, got {Exponent}"), nameof(Exponent));
+
+    /// <summary>The name on the command line and in the JSON (<see cref="Names"/>).</summary>
+    public string Name => Names[(int)Kind];
+
+    /// <summary>Whether L is the paper's Σ|H_k|^a, whose zero set is M = H⁻¹(0): what the geometry of M needs.</summary>
+    public bool IsResidualSum => Kind == LossKind.Squared;
+
+    /// <summary>
+    /// The a of L = Σ|H_k|^a for the squared loss; NaN for the others, which are not of that form (so that no rule of the
+    /// paper's loss, such as ∇²L = 2JᵀJ on M for a = 2, is ever applied to them).
+    /// </summary>
+    public double ResidualExponent => IsResidualSum ? Exponent : double.NaN;
+
+    /// <summary>L as a formula, for tables and notes.</summary>
+    public string Formula => Kind switch
+    {
+        LossKind.Squared => string.Create(CultureInfo.InvariantCulture, $"L = Σ|H_k|^a, a = {Exponent:G6}"),
+        LossKind.Mse => "L = (1/dℓ) Σ H_k² (mean squared error)",
+        _ => "L = (1/d) Σᵢ −Σⱼ yᵢⱼ log softmax(f(xᵢ))ⱼ (mean cross-entropy)",
+    };
+
+    /// <summary>
+    /// Refuses, in one line naming <paramref name="what"/> and the reason, a loss that is not the paper's Σ|H_k|^a: the
+    /// computation is about M = H⁻¹(0) and the Hessian there.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">The loss is not <see cref="LossKind.Squared"/>.</exception>
+    public void RequireResidualSum(string what)
+    {
+        if (IsResidualSum)
+        {
+            return;
+        }
+        throw new LandscapeInputException(Kind == LossKind.CrossEntropy
+            ? $"{what} is about the set of global minima M = H⁻¹(0) of L = Σ|H_k|^a; under cross-entropy that set is empty (its infimum 0 is approached only as ‖p‖ → ∞), so {what} does not apply; use the squared loss"
+            : $"{what} is stated for the paper's L = Σ|H_k|^a; the mean squared error is that sum divided by dℓ (the same M, a rescaled Hessian): use the squared loss");
+    }
+
+    /// <summary>
+    /// L's share from a batch of rows: Σ over the batch of each row's term, each normalised by the whole problem's
+    /// <paramref name="rows"/> (d) as the loss's mean demands, so that the batches' shares sum to L. In the autograd graph
+    /// of <paramref name="outputs"/>.
+    /// </summary>
+    /// <param name="outputs">f(x) for the batch, b × ℓ.</param>
+    /// <param name="targets">y for the batch, b × ℓ.</param>
+    /// <param name="rows">d, the problem's rows (not the batch's).</param>
+    internal Tensor Value(Tensor outputs, Tensor targets, long rows)
+    {
+        switch (Kind)
+        {
+            case LossKind.Squared:
+                var h = outputs - targets;
+                // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
+                return Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
+            case LossKind.Mse:
+                var r = outputs - targets;
+                return r.mul(r).sum().div(rows * outputs.shape[1]);
+            default:
+                return nn.functional.log_softmax(outputs, 1).mul(targets).sum().neg().div(rows);
+        }
+    }
+
+    /// <summary>
+    /// The loss's second derivative in the outputs times <paramref name="u"/>, row by row: for each row i the ℓ × ℓ matrix
+    /// ∂²ℓᵢ/∂f² applied to uᵢ, for a block of k columns (<paramref name="u"/> is bℓ × k, sample-major like H). The middle of
+    /// the generalised Gauss–Newton matrix G = Jᵀ (∂²ℓ/∂f²) J: a(a − 1)|h|^{a−2} (2 for a = 2) for squared, 2/(dℓ) for the
+    /// mean squared error, (diag π − ππᵀ)/d for cross-entropy (π = softmax(f(xᵢ)), times Σⱼ yᵢⱼ, 1 for one-hot targets).
+    /// </summary>
+    internal Tensor CurvatureTimes(Tensor outputs, Tensor targets, Tensor u, long rows)
+    {
+        long b = outputs.shape[0], l = outputs.shape[1], k = u.shape[1];
+        switch (Kind)
+        {
+            case LossKind.Squared:
+                if (Exponent == 2.0)
+                {
+                    return u.mul(2.0);
+                }
+                var h = (outputs - targets).detach().reshape(-1);
+                return u.mul(h.abs().Power(Exponent - 2.0).Times(Exponent * (Exponent - 1.0)).to_type(ScalarType.Float64).unsqueeze(1));
+            case LossKind.Mse:
+                return u.mul(2.0 / (rows * l));
+            default:
+                var pi = nn.functional.softmax(outputs.detach(), 1).unsqueeze(2); // b × ℓ × 1
+                var weight = targets.sum(1).reshape(b, 1, 1).div(rows);
+                var v = u.reshape(b, l, k);
+                var product = pi.mul(v) - pi.mul(pi.mul(v).sum(1, keepdim: true));
+                return product.mul(weight).reshape(b * l, k);
+        }
+    }
+}
