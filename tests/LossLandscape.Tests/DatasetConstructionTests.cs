@@ -66,7 +66,7 @@ public class DatasetConstructionTests
         Assert.Equal("inputs row 1 has 1 values, row 0 has 2", messages[0]);
         Assert.Equal("inputs row 1 is null", messages[1]);
         Assert.Equal("3 input rows but 2 target rows", messages[2]);
-        Assert.Equal("inputs must be a d × p tensor; got shape [3]", messages[3]);
+        Assert.Equal("inputs must be a d × p tensor, or d × s₁ × … × s_k for rows of shape [s₁, …, s_k]; got shape [3]", messages[3]);
         Assert.Equal("targets must be a d × ℓ tensor or a vector of d values; got shape [3, 3, 1]", messages[4]);
         Assert.Equal("inputs is ComplexFloat64; a dataset holds real values", messages[5]);
         Assert.Equal("inputs[0, 1] is NaN; dataset values must be finite (row, column from 0)", messages[6]);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Compression;
+using LossLandscape.Engine;
 using Microsoft.Win32.SafeHandles;
 
 namespace LossLandscape.Data;
@@ -72,8 +73,7 @@ internal sealed class FileArray : IDisposable
                 if (compression != ArrayCompression.None)
                 {
                     // The header again, then the values, into a file of their own that goes when it is closed.
-                    decompressed = new FileStream(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"landscape-{Environment.ProcessId}-{Guid.NewGuid():N}.array"),
-                        FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+                    decompressed = AtomicFile.Scratch("array");
                     decompressed.Write(new byte[array.HeaderBytes]);
                     stream.CopyTo(decompressed);
                     decompressed.Flush();

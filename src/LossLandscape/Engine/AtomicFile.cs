@@ -97,6 +97,16 @@ public static class AtomicFile
     }
 
     /// <summary>
+    /// A scratch file of the process's own, in the system's temporary directory under a name nobody else has, opened for
+    /// reading and writing and deleted by the system when it is closed (a decompressed copy of a compressed array, read
+    /// per batch). It replaces nothing and outlives nothing: the library's only write besides <see cref="Write"/>.
+    /// </summary>
+    /// <param name="purpose">A word for the file's name (e.g. <c>array</c>), for whoever lists the temporary directory.</param>
+    public static FileStream Scratch(string purpose) =>
+        new(Path.Combine(Path.GetTempPath(), $"landscape-{Environment.ProcessId}-{Guid.NewGuid():N}.{purpose}"),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+
+    /// <summary>
     /// Whether <see cref="Write"/> writes <paramref name="path"/> in place (a descriptor, a device, a named pipe or a
     /// socket) rather than renaming a new file over it; such a target loses nothing when written, so two outputs may
     /// share it (<c>--json /dev/null --out /dev/null</c>).
