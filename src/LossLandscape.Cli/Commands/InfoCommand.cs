@@ -132,7 +132,7 @@ internal sealed record InfoOutput(
             Conv2dLayer c => $"conv2d {I(layer.InputShape[0])} → {I(c.Out)}, {I(c.Kernel)} × {I(c.Kernel)}, stride {I(c.Stride)}, padding {I(c.Padding)}",
             MaxPool2dLayer m => $"max pool {I(m.Kernel)} × {I(m.Kernel)}, stride {I(m.Stride)}",
             AvgPool2dLayer a => $"average pool {I(a.Kernel)} × {I(a.Kernel)}, stride {I(a.Stride)}",
-            BatchNormLayer b => $"batch norm {(layer.InputShape.Count == 3 ? "2d" : "1d")} ({I(layer.InputShape[0])} {(layer.InputShape.Count == 3 ? "channels" : "features")}, eval mode, eps {b.Eps.ToString("G", CultureInfo.InvariantCulture)})",
+            BatchNormLayer b => $"batch norm {(layer.InputShape.Count == 3 ? "2d" : "1d")} ({I(layer.InputShape[0])} {(layer.InputShape.Count == 3 ? "channels" : "features")}, eval mode, ε = {b.Eps.ToString("0.##########E+0", CultureInfo.InvariantCulture)})",
             FlattenLayer => "flatten",
             LinearLayer l => $"linear {I(layer.InputShape[0])} → {I(l.Out)}",
             ActivationLayer f => f.Activation.Name,

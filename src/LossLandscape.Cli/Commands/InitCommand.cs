@@ -36,7 +36,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     {
         Description = "a layered network instead of an MLP (instead of --hidden and --activation): comma-separated layers conv:OUT:K[:STRIDE[:PAD]], "
             + "pool:K[:STRIDE] (max), avgpool:K[:STRIDE], bn, flatten, linear:OUT, an activation; a last 'linear' gets ℓ from the data; "
-            + "e.g. conv:16:3,relu,pool:2,flatten,linear:64,relu,linear. The input shape is the data's rows'",
+            + "e.g. conv:16:3,relu,pool:2,flatten,linear:64,relu,linear. The input shape is that of the rows of the data",
     };
 
     /// <summary>Builds the command.</summary>
@@ -107,8 +107,8 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
         }
         catch (LandscapeInputException e)
         {
-            string rows = data.InputShape.Count == 1 ? $"flat rows of {data.InputDim} values" : $"rows of shape [{string.Join(", ", data.InputShape)}]";
-            throw new UsageException($"--arch on {data.Source}'s {rows}: {e.Message}");
+            string rows = data.InputShape.Count == 1 ? $"flat rows ({data.InputDim} values)" : $"rows (shape [{string.Join(", ", data.InputShape)}])";
+            throw new UsageException($"--arch on the {rows} of {data.Source}: {e.Message}");
         }
         network.RequireFits(data.Count, limits);
         return standardize ? network.WithScaling(InputScaling.Standardize(data)) : network;

@@ -90,10 +90,10 @@ public static class ArchitectureSpec
                 return new FlattenLayer();
             case "linear":
             {
-                var v = Numbers(0, 1, "linear:OUT (or linear, last, for the data's outputs)");
+                var v = Numbers(0, 1, "linear:OUT (or linear, last, for the outputs of the data)");
                 if (v.Length == 0 && k != count - 1)
                 {
-                    throw new LandscapeInputException($"{where}: only the last layer may leave OUT out (it gets the data's {outputs} outputs); expected linear:OUT");
+                    throw new LandscapeInputException($"{where}: only the last layer may leave OUT out (it gets the {outputs} outputs of the data); expected linear:OUT");
                 }
                 return new LinearLayer(v.Length == 0 ? outputs : v[0]);
             }

@@ -406,6 +406,13 @@ public static class ModelFile
             }
             string type = String(obj, "type", where);
             where = $"{where} ({type})";
+            Activation? activation = null;
+            bool known = type is "conv2d" or "maxpool2d" or "avgpool2d" or "batchnorm" or "flatten" or "linear"
+                || (ActivationRegistry.TryGet(type, out activation) && activation!.Name == type);
+            if (!known)
+            {
+                throw Fail($"{where}: unknown layer type; expected conv2d, maxpool2d, avgpool2d, batchnorm, flatten, linear or an activation ({string.Join(", ", ActivationRegistry.Names)})");
+            }
             string[] fields = type switch
             {
                 "conv2d" => ["out", "kernel", "stride", "padding"],
@@ -453,9 +460,7 @@ public static class ModelFile
                 case "linear":
                     return new LinearLayer(PositiveInt(obj, "out", where));
                 default:
-                    return ActivationRegistry.TryGet(type, out var sigma) && sigma is not null && sigma.Name == type
-                        ? new ActivationLayer(sigma)
-                        : throw Fail($"{where}: unknown layer type; expected conv2d, maxpool2d, avgpool2d, batchnorm, flatten, linear or an activation ({string.Join(", ", ActivationRegistry.Names)})");
+                    return new ActivationLayer(activation!);
             }
         }
 

@@ -83,7 +83,7 @@ public sealed class SequentialNetwork : FeedforwardNetwork
         }
         if (shape.Length != 1)
         {
-            throw new LandscapeInputException($"the last layer's output has shape [{Shape(shape)}]; the outputs must be flat: end with flatten or linear");
+            throw new LandscapeInputException($"the output of the last layer has shape [{Shape(shape)}]; the outputs must be flat: end with flatten or linear");
         }
         if (offset == 0)
         {
@@ -394,7 +394,7 @@ public sealed class SequentialNetwork : FeedforwardNetwork
         long Window(long size, int kernel, int stride, int padding, string axis) =>
             kernel <= size + (2L * padding)
                 ? ((size + (2L * padding) - kernel) / stride) + 1
-                : throw Fail($"the kernel {kernel} is larger than the {(padding > 0 ? "padded " : "")}input's {axis} {size + (2L * padding)}");
+                : throw Fail($"the kernel {kernel} is larger than the {axis} of the {(padding > 0 ? "padded " : "")}input, {size + (2L * padding)}");
         switch (layer)
         {
             case Conv2dLayer c:

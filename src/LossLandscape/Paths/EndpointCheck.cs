@@ -98,7 +98,7 @@ public static class EndpointCheck
                 if (sa.Layers[k].Layer is BatchNormLayer x && sb.Layers[k].Layer is BatchNormLayer y
                     && !(x.Eps == y.Eps && x.RunningMean!.SequenceEqual(y.RunningMean!) && x.RunningVar!.SequenceEqual(y.RunningVar!)))
                 {
-                    return ("the batch-norm statistics", $"layer {k + 1}'s running mean, variance and eps", "other values");
+                    return ("the batch-norm statistics", $"the running mean, variance and eps of layer {k + 1}", "other values");
                 }
             }
         }
