@@ -11,7 +11,10 @@ public sealed record NetworkCase(string Name, FeedforwardNetwork Network, double
     public override string ToString() => Name;
 }
 
-/// <summary>The shared table of small networks (MLPs and DAGs with shared parameters), every activation, ℓ = 1 and 3.</summary>
+/// <summary>
+/// The shared table of small networks (MLPs and DAGs with shared parameters, every activation, ℓ = 1 and 3; and small
+/// convolutional sequential networks, ℓ = 2).
+/// </summary>
 public static class Cases
 {
     /// <summary>Small synthetic data: d points in ℝᵖ with ℓ targets, shifted so rectified units are partly active.</summary>
@@ -56,8 +59,41 @@ public static class Cases
         }
     }
 
+    /// <summary>
+    /// Small convolutional networks (<see cref="SequentialNetwork"/>), ℓ = 2, d = 6 images: conv2d with and without padding and
+    /// stride (stride 2 with a row left over, so that the adjoint needs an output padding), max and average pooling (overlapping
+    /// windows too), batch norm in eval mode over channels and over flat features with non-trivial running statistics, flatten,
+    /// linear; relu, tanh, smooLU and softplus. n = 62, 77 and 80: small, so that the dense references stay fast.
+    /// </summary>
+    public static IEnumerable<NetworkCase> Sequentials()
+    {
+        var relu = ActivationRegistry.Get("relu");
+        var tanh = ActivationRegistry.Get("tanh");
+        var smoolu = ActivationRegistry.Get("smoolu");
+        var softplus = ActivationRegistry.Get("softplus");
+        var a = new SequentialNetwork([1, 5, 5],
+        [
+            new Conv2dLayer(3, 3, 1, 1), new ActivationLayer(relu), new MaxPool2dLayer(2, 2),
+            new BatchNormLayer([0.3, -0.2, 0.1], [0.5, 2.0, 1.3], 1e-3), new FlattenLayer(), new LinearLayer(2),
+        ]);
+        yield return new NetworkCase("seq 1x5x5 conv-relu-maxpool-bn-linear ℓ=2", a, Shifted(a.InitialParameters(71)), Data(6, 25, 2, 71).WithInputShape([1, 5, 5]));
+        var b = new SequentialNetwork([2, 4, 4],
+        [
+            new Conv2dLayer(3, 2), new ActivationLayer(tanh), new AvgPool2dLayer(2, 1), new FlattenLayer(),
+            new BatchNormLayer(Enumerable.Range(0, 12).Select(i => 0.05 * i - 0.3).ToArray(), Enumerable.Range(0, 12).Select(i => 0.4 + 0.1 * i).ToArray()),
+            new LinearLayer(2),
+        ]);
+        yield return new NetworkCase("seq 2x4x4 conv-tanh-avgpool-bn1d-linear ℓ=2", b, Shifted(b.InitialParameters(72)), Data(6, 32, 2, 72).WithInputShape([2, 4, 4]));
+        var c = new SequentialNetwork([1, 6, 6],
+        [
+            new Conv2dLayer(2, 3, 2, 1), new ActivationLayer(smoolu), new BatchNormLayer([0.2, -0.1], [0.8, 1.5], 1e-2),
+            new Conv2dLayer(2, 2, 1, 1), new ActivationLayer(softplus), new MaxPool2dLayer(2, 1), new FlattenLayer(), new LinearLayer(2),
+        ]);
+        yield return new NetworkCase("seq 1x6x6 conv/s2-smoolu-bn-conv-softplus-maxpool-linear ℓ=2", c, Shifted(c.InitialParameters(73)), Data(6, 36, 2, 73).WithInputShape([1, 6, 6]));
+    }
+
     /// <summary>All cases.</summary>
-    public static IEnumerable<NetworkCase> All() => Mlps().Concat(Dags());
+    public static IEnumerable<NetworkCase> All() => Mlps().Concat(Dags()).Concat(Sequentials());
 
     /// <summary>xunit member data of <see cref="All"/>.</summary>
     public static TheoryData<string> Names()

@@ -28,6 +28,13 @@ internal static class Tolerances
     public const double SameResidual = 1e-15;
 
     /// <summary>
+    /// A <see cref="Models.SequentialNetwork"/> against <c>torch.nn.Sequential</c> with the same weights: the same torch kernels
+    /// (conv2d, pooling, linear) and batch norm by torch's own CPU formula x·α + (β − μα), but a few more roundings on the way
+    /// (views of p, the activations' own formulas): outputs of order 1 through a handful of layers, a few hundred ε relative.
+    /// </summary>
+    public const double SameNetworkInTorch = 1e-13;
+
+    /// <summary>
     /// The input scaling folded into the model against applied to the data first: the subtraction and division happen in
     /// either order, outputs of order 10, so a few hundred ε absolute.
     /// </summary>

@@ -32,9 +32,20 @@ internal sealed class InfoCommand : LandscapeCommand<InfoCommand.Settings, InfoO
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, InfoOutput result)
     {
-        var table = new Table().Title(Markup.Escape(result.Model)).AddColumns("layer", "shape", "activation", "parameters");
-        if (result.Layers is { } layers)
+        var table = new Table().Title(Markup.Escape(result.Model));
+        if (result.Sequence is { } sequence)
         {
+            table.AddColumns("#", "layer", "output shape", "parameters");
+            table.AddRow("", "input", Markup.Escape(Shape(result.InputShape!)), "");
+            for (int k = 0; k < sequence.Count; k++)
+            {
+                var layer = sequence[k];
+                table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(layer.Layer), Markup.Escape(Shape(layer.OutputShape)), layer.Parameters.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+        else if (result.Layers is { } layers)
+        {
+            table.AddColumns("layer", "shape", "activation", "parameters");
             for (int k = 0; k < layers.Count; k++)
             {
                 var layer = layers[k];
@@ -44,29 +55,35 @@ internal sealed class InfoCommand : LandscapeCommand<InfoCommand.Settings, InfoO
         }
         else
         {
+            table.AddColumns("layer", "shape", "activation", "parameters");
             table.AddRow("DAG", $"{result.HiddenVertices} hidden, {result.OutputDim} output vertices, {result.Edges} edges, {result.Levels} levels",
                 string.Join(", ", result.Activations.Select(a => a.Name)), result.N.ToString(CultureInfo.InvariantCulture));
         }
         context.Console.Write(table);
-        context.Console.WriteLine($"format {result.Format}; inputs p = {result.InputDim}; outputs ℓ = {result.OutputDim}; parameters n = {result.N}; input scaling: {(result.InputScaling ? "stored (x − shift)/scale" : "none")}");
+        context.Console.WriteLine($"format {result.Format}; inputs p = {result.InputDim}{(result.InputShape is { } shape ? $" as [{string.Join(", ", shape)}]" : "")}; outputs ℓ = {result.OutputDim}; parameters n = {result.N}; input scaling: {(result.InputScaling ? "stored (x − shift)/scale" : "none")}");
         var flags = result.Activations.Select(a => $"{a.Name}: {(a.Rectified ? "rectified" : "not rectified")}, {(a.Smooth ? "smooth" : "not smooth")}");
-        context.Console.WriteLine("activations: " + string.Join("; ", flags));
+        context.Console.WriteLine("activations: " + (flags.Any() ? string.Join("; ", flags) : "none"));
     }
+
+    /// <summary>A row's shape as people write it, e.g. 16 × 8 × 8.</summary>
+    private static string Shape(IReadOnlyList<long> shape) => string.Join(" × ", shape.Select(s => s.ToString(CultureInfo.InvariantCulture)));
 }
 
 /// <summary>The result of <c>landscape info</c>, and its JSON.</summary>
 /// <param name="Model">The model file.</param>
-/// <param name="Format">Its format, <see cref="ModelFile.MlpFormat"/> or <see cref="ModelFile.DagFormat"/>.</param>
+/// <param name="Format">Its format, <see cref="ModelFile.MlpFormat"/>, <see cref="ModelFile.DagFormat"/> or <see cref="ModelFile.SeqFormat"/>.</param>
 /// <param name="InputDim">Inputs p.</param>
 /// <param name="OutputDim">Outputs ℓ.</param>
 /// <param name="N">Parameters n.</param>
 /// <param name="InputScaling">Whether the file stores an input scaling (x − shift)/scale.</param>
-/// <param name="Layers">An MLP's layers, first hidden layer first, the output layer last (absent for a DAG).</param>
+/// <param name="Layers">An MLP's layers, first hidden layer first, the output layer last (absent for a DAG and a sequential network).</param>
 /// <param name="HiddenVertices">A DAG's hidden vertices (absent for an MLP).</param>
 /// <param name="Vertices">A DAG's hidden and output vertices (absent for an MLP).</param>
 /// <param name="Edges">A DAG's edges (absent for an MLP).</param>
 /// <param name="Levels">A DAG's depth in levels (absent for an MLP).</param>
 /// <param name="Activations">The distinct activations and their flags.</param>
+/// <param name="InputShape">A sequential network's input row shape (absent for an MLP and a DAG).</param>
+/// <param name="Sequence">A sequential network's layers, first first, with their output shapes and parameters (absent for an MLP and a DAG).</param>
 internal sealed record InfoOutput(
     string Model,
     string Format,
@@ -79,16 +96,19 @@ internal sealed record InfoOutput(
     int? Vertices,
     int? Edges,
     int? Levels,
-    IReadOnlyList<InfoActivation> Activations)
+    IReadOnlyList<InfoActivation> Activations,
+    IReadOnlyList<long>? InputShape = null,
+    IReadOnlyList<InfoSequenceLayer>? Sequence = null)
 {
     /// <summary>The architecture of <paramref name="network"/>, read from <paramref name="path"/>.</summary>
     public static InfoOutput Of(string path, FeedforwardNetwork network)
     {
         var mlp = network as Mlp;
         var dag = network as DagNetwork;
+        var seq = network as SequentialNetwork;
         return new InfoOutput(
             path,
-            mlp is not null ? ModelFile.MlpFormat : ModelFile.DagFormat,
+            ModelFile.FormatOf(network),
             network.InputDim,
             network.OutputDim,
             network.ParameterCount,
@@ -98,7 +118,26 @@ internal sealed record InfoOutput(
             dag?.Vertices.Count,
             dag?.Edges.Count,
             dag?.Depth,
-            network.DistinctActivations.Select(a => new InfoActivation(a.Name, a.IsRectified, a.IsSmooth)).ToArray());
+            network.DistinctActivations.Select(a => new InfoActivation(a.Name, a.IsRectified, a.IsSmooth)).ToArray(),
+            seq?.InputShape,
+            seq?.Layers.Select(l => new InfoSequenceLayer(Describe(l), l.Layer.Type, l.OutputShape, l.Count)).ToArray());
+    }
+
+    /// <summary>A sequential network's layer in words: its type and sizes, e.g. <c>conv2d 1 → 16, 3 × 3, stride 1, padding 1</c>.</summary>
+    private static string Describe(SequentialSlice layer)
+    {
+        string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+        return layer.Layer switch
+        {
+            Conv2dLayer c => $"conv2d {I(layer.InputShape[0])} → {I(c.Out)}, {I(c.Kernel)} × {I(c.Kernel)}, stride {I(c.Stride)}, padding {I(c.Padding)}",
+            MaxPool2dLayer m => $"max pool {I(m.Kernel)} × {I(m.Kernel)}, stride {I(m.Stride)}",
+            AvgPool2dLayer a => $"average pool {I(a.Kernel)} × {I(a.Kernel)}, stride {I(a.Stride)}",
+            BatchNormLayer b => $"batch norm {(layer.InputShape.Count == 3 ? "2d" : "1d")} ({I(layer.InputShape[0])} {(layer.InputShape.Count == 3 ? "channels" : "features")}, eval mode, ε = {b.Eps.ToString("0.##########E+0", CultureInfo.InvariantCulture)})",
+            FlattenLayer => "flatten",
+            LinearLayer l => $"linear {I(layer.InputShape[0])} → {I(l.Out)}",
+            ActivationLayer f => f.Activation.Name,
+            _ => layer.Layer.Type,
+        };
     }
 }
 
@@ -108,6 +147,13 @@ internal sealed record InfoOutput(
 /// <param name="Activation">Its activation's name; <c>linear</c> for the output layer.</param>
 /// <param name="Parameters">Out·In + Out.</param>
 internal sealed record InfoLayer(int In, int Out, string Activation, int Parameters);
+
+/// <summary>One layer of a sequential network (<see cref="SequentialNetwork"/>).</summary>
+/// <param name="Layer">The layer in words, with its sizes.</param>
+/// <param name="Type">Its type in the model file.</param>
+/// <param name="OutputShape">The shape of one row after it.</param>
+/// <param name="Parameters">Its parameters.</param>
+internal sealed record InfoSequenceLayer(string Layer, string Type, IReadOnlyList<long> OutputShape, int Parameters);
 
 /// <summary>An activation and the flags the paper's theorems need.</summary>
 /// <param name="Name">Its name in model files.</param>

@@ -9,8 +9,9 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape init --data D (--target|--one-hot) --hidden 64,64 [--activation A] [--seed S] [--standardize] --out model.json</c>:
-/// a randomly initialized MLP sized for the data (He initialization, see <see cref="Mlp.InitialParameters"/>).
+/// <c>landscape init --data D (--target|--one-hot) (--hidden 64,64 [--activation A] | --arch SPEC) [--seed S] [--standardize] --out model.json</c>:
+/// a randomly initialized MLP, or with <c>--arch</c> a sequential network (<see cref="ArchitectureSpec"/>), sized for the data
+/// (He initialization, see <see cref="Mlp.InitialParameters"/> and <see cref="SequentialNetwork.InitialParameters"/>).
 /// </summary>
 internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitOutput>
 {
@@ -20,11 +21,23 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     private readonly Option<bool> _standardize = CommonOptions.Standardize();
     private readonly Option<string> _hidden = new("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => "16" };
     private readonly Option<string> _activation = new("--activation") { Description = $"one of {string.Join(", ", ActivationRegistry.Names)}", DefaultValueFactory = _ => DefaultActivation };
+    private readonly Option<string?> _arch = ArchOption();
     private readonly Option<string> _output = new("--out") { Description = "the model file to write", Required = true };
 
     private InitCommand()
-        : base("init", "Write a randomly initialized MLP sized for the data (inputs p, outputs ℓ).", SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget, seedDescription: "seed of the initialization")
-        => Add(_standardize, _hidden, _activation, _output);
+        : base("init", "Write a randomly initialized MLP (or, with --arch, a layered network such as a CNN) sized for the data (inputs p, outputs ℓ).", SharedOptions.Data | SharedOptions.Seed | SharedOptions.Budget, seedDescription: "seed of the initialization")
+        => Add(_standardize, _hidden, _activation, _arch, _output);
+
+    /// <summary>
+    /// <c>--arch SPEC</c> of init and train: a <see cref="SequentialNetwork"/>'s layers (<see cref="ArchitectureSpec"/>) instead of
+    /// an MLP's <c>--hidden</c> widths.
+    /// </summary>
+    internal static Option<string?> ArchOption() => new("--arch")
+    {
+        Description = "a layered network instead of an MLP (instead of --hidden and --activation): comma-separated layers conv:OUT:K[:STRIDE[:PAD]], "
+            + "pool:K[:STRIDE] (max), avgpool:K[:STRIDE], bn, flatten, linear:OUT, an activation; a last 'linear' gets ℓ from the data; "
+            + "e.g. conv:16:3,relu,pool:2,flatten,linear:64,relu,linear. The input shape is that of the rows of the data",
+    };
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new InitCommand().Build(context);
@@ -38,6 +51,12 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
         /// <summary><c>--activation</c>: the hidden activation's name.</summary>
         public string Activation { get; init; } = DefaultActivation;
 
+        /// <summary><c>--arch</c>: a sequential network's layers (<see cref="ArchitectureSpec"/>), or null for an MLP.</summary>
+        public string? Arch { get; init; }
+
+        /// <summary>Whether <c>--hidden</c> or <c>--activation</c> was given (not their defaults): refused with <c>--arch</c>.</summary>
+        public bool MlpOptionsGiven { get; init; }
+
         /// <summary><c>--standardize</c>: store the inputs' scaling in the model.</summary>
         public bool Standardize { get; init; }
 
@@ -48,8 +67,51 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     /// <inheritdoc/>
     public override void Validate(Settings settings)
     {
+        if (settings.Arch is { } arch)
+        {
+            ValidateArch(arch, settings.MlpOptionsGiven);
+            return;
+        }
         ParseWidths(settings.Hidden);
         ParseActivation(settings.Activation);
+    }
+
+    /// <summary>Checks <c>--arch</c>'s syntax (its shapes are checked against the data's rows later), and that no MLP option comes with it.</summary>
+    internal static void ValidateArch(string arch, bool mlpOptionsGiven)
+    {
+        if (mlpOptionsGiven)
+        {
+            throw new UsageException("--arch gives the whole network: --hidden and --activation do not apply with it (activations are layers of the spec)");
+        }
+        try
+        {
+            ArchitectureSpec.Parse(arch, 1);
+        }
+        catch (LandscapeInputException e)
+        {
+            throw new UsageException($"--arch: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The sequential network of <paramref name="arch"/> on the rows of <paramref name="data"/> (their shape, their ℓ), with its
+    /// input scaling if asked; a spec whose layers do not fit the rows is a usage error naming the layer, and a network that does
+    /// not fit the budget of <paramref name="limits"/> is refused before anything is allocated (<see cref="SequentialNetwork.RequireFits"/>).
+    /// </summary>
+    public static SequentialNetwork SequentialFor(Dataset data, string arch, bool standardize, RunLimits limits)
+    {
+        SequentialNetwork network;
+        try
+        {
+            network = ArchitectureSpec.Build(arch, data.InputShape, data.OutputDim);
+        }
+        catch (LandscapeInputException e)
+        {
+            string rows = data.InputShape.Count == 1 ? $"flat rows ({data.InputDim} values)" : $"rows (shape [{string.Join(", ", data.InputShape)}])";
+            throw new UsageException($"--arch on the {rows} of {data.Source}: {e.Message}");
+        }
+        network.RequireFits(data.Count, limits);
+        return standardize ? network.WithScaling(InputScaling.Standardize(data)) : network;
     }
 
     /// <summary>Parses <c>64,64</c> into widths; a bad list is a usage error.</summary>
@@ -93,6 +155,8 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     {
         Hidden = result.GetValue(_hidden)!,
         Activation = result.GetValue(_activation)!,
+        Arch = result.GetValue(_arch),
+        MlpOptionsGiven = result.GetResult(_hidden) is { Implicit: false } || result.GetResult(_activation) is { Implicit: false },
         Standardize = result.GetValue(_standardize),
         Out = result.GetValue(_output)!,
     };
@@ -101,6 +165,15 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     protected override InitOutput Execute(CommandRun run, Settings settings)
     {
         var set = run.Data;
+        if (settings.Arch is { } arch)
+        {
+            var network = SequentialFor(run.Rows, arch, settings.Standardize, run.Limits);
+            SaveModel(settings.Out, new NetworkPoint(network, network.InitialParameters(settings.Seed)));
+            return new InitOutput(settings.Out, network.InputDim, [], network.OutputDim, network.ParameterCount, set.Source, set.Count)
+            {
+                Architecture = $"[{string.Join(", ", network.InputShape)}] → {network.Spec}",
+            };
+        }
         var widths = ParseWidths(settings.Hidden);
         var mlp = SizedFor(run.Rows, widths, ParseActivation(settings.Activation), settings.Standardize, run.Limits);
         SaveModel(settings.Out, new NetworkPoint(mlp, mlp.InitialParameters(settings.Seed)));
@@ -109,15 +182,21 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
 
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, InitOutput result) =>
-        context.Console.WriteLine($"wrote {result.Model}: p = {result.Inputs}, widths {string.Join(",", result.Widths)}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D})");
+        context.Console.WriteLine(result.Architecture is { } arch
+            ? $"wrote {result.Model}: {arch}, p = {result.Inputs}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D}); landscape info --model {result.Model} lists the layers"
+            : $"wrote {result.Model}: p = {result.Inputs}, widths {string.Join(",", result.Widths)}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D})");
 }
 
 /// <summary>The result of <c>landscape init</c> (printed; init writes no JSON).</summary>
 /// <param name="Model">The model file written.</param>
 /// <param name="Inputs">Inputs p.</param>
-/// <param name="Widths">Hidden widths.</param>
+/// <param name="Widths">Hidden widths (none for a sequential network).</param>
 /// <param name="Outputs">Outputs ℓ.</param>
 /// <param name="N">Parameters n.</param>
 /// <param name="Data">The data source it was sized for.</param>
 /// <param name="D">Its rows d.</param>
-internal sealed record InitOutput(string Model, int Inputs, IReadOnlyList<int> Widths, int Outputs, int N, string Data, int D);
+internal sealed record InitOutput(string Model, int Inputs, IReadOnlyList<int> Widths, int Outputs, int N, string Data, int D)
+{
+    /// <summary>A sequential network's input shape and layers (<c>--arch</c>), or null for an MLP.</summary>
+    public string? Architecture { get; init; }
+}

@@ -11,9 +11,9 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape train --data D (--target|--one-hot) [--dedupe] [--standardize] --hidden 64,64 --activation A
+/// <c>landscape train --data D (--target|--one-hot) [--dedupe] [--standardize] (--hidden 64,64 --activation A | --arch SPEC)
 /// --optimizer gd|sgd|adam|lbfgs|gauss-newton --steps N --seed S [--lr η] [--batch-size B] [--loss-every K] --out model.json [--json F]</c>:
-/// trains an MLP from a random initialization (or <c>--init M</c>) and writes the best point; Ctrl-C stops the run and
+/// trains an MLP (or with <c>--arch</c> a sequential network, <see cref="ArchitectureSpec"/>) from a random initialization (or <c>--init M</c>) and writes the best point; Ctrl-C stops the run and
 /// still writes the best model so far.
 /// </summary>
 internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, TrainOutput>
@@ -37,6 +37,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     private readonly Option<bool> _standardize = CommonOptions.Standardize();
     private readonly Option<string> _hidden = new("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => DefaultHidden };
     private readonly Option<string> _activation = new("--activation") { Description = "the hidden activation (see landscape init --help)", DefaultValueFactory = _ => InitCommand.DefaultActivation };
+    private readonly Option<string?> _arch = InitCommand.ArchOption();
     private readonly Option<string> _optimizer = new("--optimizer") { Description = string.Join(" | ", OptimizerChoice.Names), DefaultValueFactory = _ => OptimizerChoice.DefaultName };
     private readonly Option<int> _steps = new("--steps") { Description = "the most optimizer steps (sgd: mini-batches; lbfgs: iterations)", DefaultValueFactory = _ => DefaultSteps };
     private readonly Option<double?> _lr = new("--lr") { Description = FormattableString.Invariant($"learning rate (gd: default 1/λmax(∇²L) at the start; sgd: (1 − μ)/λmax; adam: default {new AdamOptions().LearningRate:G})") };
@@ -47,11 +48,11 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
     private readonly Option<string> _output = new("--out") { Description = "the model file to write (the best point)", Required = true };
 
     private TrainCommand()
-        : base("train", "Train an MLP (gd, sgd, adam, lbfgs, gauss-newton) and write the best point; Ctrl-C writes the best model so far.",
+        : base("train", "Train an MLP, or with --arch a layered network such as a CNN (gd, sgd, adam, lbfgs, gauss-newton), and write the best point; Ctrl-C writes the best model so far.",
             SharedOptions.Data | SharedOptions.Loss | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the initialization and of the shuffling",
             batchSizeDescription: $"rows per mini-batch (sgd: default {new SgdOptions().BatchSize}; adam: default all rows)")
-        => Add(_standardize, _hidden, _activation, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output);
+        => Add(_standardize, _hidden, _activation, _arch, _optimizer, _steps, _lr, _momentum, _targetLoss, _lossEvery, _init, _output);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new TrainCommand().Build(context);
@@ -67,6 +68,12 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 
         /// <summary><c>--activation</c> (ignored with <see cref="Init"/>).</summary>
         public string Activation { get; init; } = InitCommand.DefaultActivation;
+
+        /// <summary><c>--arch</c>: a sequential network's layers instead of an MLP (refused with <see cref="Init"/>).</summary>
+        public string? Arch { get; init; }
+
+        /// <summary>Whether <c>--hidden</c> or <c>--activation</c> was given (not their defaults): refused with <c>--arch</c>.</summary>
+        public bool MlpOptionsGiven { get; init; }
 
         /// <summary><c>--optimizer</c>: one of <see cref="OptimizerNames"/>.</summary>
         public string Optimizer { get; init; } = OptimizerChoice.DefaultName;
@@ -112,7 +119,15 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         {
             throw new UsageException($"--loss-every: {settings.LossEvery} is not a positive number of steps");
         }
-        if (settings.Init is null)
+        if (settings.Arch is { } arch)
+        {
+            if (settings.Init is not null)
+            {
+                throw new UsageException("--arch and --init both give the network: use one");
+            }
+            InitCommand.ValidateArch(arch, settings.MlpOptionsGiven);
+        }
+        else if (settings.Init is null)
         {
             InitCommand.ParseWidths(settings.Hidden);
             InitCommand.ParseActivation(settings.Activation);
@@ -158,6 +173,8 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         Standardize = result.GetValue(_standardize),
         Hidden = result.GetValue(_hidden)!,
         Activation = result.GetValue(_activation)!,
+        Arch = result.GetValue(_arch),
+        MlpOptionsGiven = result.GetResult(_hidden) is { Implicit: false } || result.GetResult(_activation) is { Implicit: false },
         Optimizer = result.GetValue(_optimizer)!,
         Steps = result.GetValue(_steps),
         LearningRate = result.GetValue(_lr),
@@ -177,6 +194,11 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         if (settings.Init is { } initPath)
         {
             start = CommonOptions.LoadModel(initPath);
+        }
+        else if (settings.Arch is { } arch)
+        {
+            var network = InitCommand.SequentialFor(run.Rows, arch, settings.Standardize, run.Limits);
+            start = new NetworkPoint(network, network.InitialParameters(settings.Seed));
         }
         else
         {

@@ -30,6 +30,12 @@ namespace LossLandscape.Engine;
 /// that reservation, not the memory used, exhausted 4 GB in <c>landscape verify</c> (issue 13). There the arenas are
 /// capped at <see cref="ArenasUnderAddressSpaceLimit"/> with <c>mallopt(M_ARENA_MAX)</c> before libtorch starts its
 /// threads; without a limit nothing changes.</para>
+/// <para>
+/// NNPACK, libtorch's fast float32 convolution, is switched off (<c>at::globalContext().setUserEnabledNNPACK(false)</c>,
+/// <c>torch.backends.nnpack.set_flags(False)</c> in PyTorch): on a CPU it does not support, libtorch 2.10 asks for it at every
+/// conv2d, before looking at the dtype, and logs "Could not initialize NNPACK! Reason: Unsupported hardware." to standard error
+/// each time (thousands of lines for one Hessian spectrum of a convolutional network). NNPACK computes only float32, so no float64
+/// result changes. <see cref="NnpackDisabled"/> says whether it was done (the symbols are libtorch's C++ ones, looked up by name).</para>
 /// </remarks>
 public static class TorchRuntime
 {
@@ -47,6 +53,9 @@ public static class TorchRuntime
 
     /// <summary>Whether the malloc arenas were capped because the process runs under an address-space limit.</summary>
     public static bool ArenasCapped { get; private set; }
+
+    /// <summary>Whether NNPACK was switched off in libtorch (see the remarks); false where its symbols were not found.</summary>
+    public static bool NnpackDisabled { get; private set; }
 
     /// <summary>Whether huge pages were requested for large tensors.</summary>
     public static bool HugePages { get; private set; }
@@ -78,6 +87,7 @@ public static class TorchRuntime
             CapArenasUnderAddressSpaceLimit();
             LibTorchSharpLoader.EnsureLoaded();
             torch.set_default_dtype(torch.float64);
+            DisableNnpack();
             _initialized = true;
         }
     }
@@ -100,6 +110,25 @@ public static class TorchRuntime
             LibTorchSharpLoader.Register();
         }
     }
+
+    /// <summary>at::globalContext().setUserEnabledNNPACK(false), by libtorch's exported C++ symbols (Itanium ABI: <c>this</c> first).</summary>
+    private static void DisableNnpack()
+    {
+        if (NativeLibrary.TryLoad("torch_cpu", typeof(torch).Assembly, null, out var library)
+            && NativeLibrary.TryGetExport(library, "_ZN2at13globalContextEv", out var globalContext)
+            && NativeLibrary.TryGetExport(library, "_ZN2at7Context20setUserEnabledNNPACKEb", out var setEnabled))
+        {
+            var context = Marshal.GetDelegateForFunctionPointer<GlobalContext>(globalContext)();
+            Marshal.GetDelegateForFunctionPointer<SetUserEnabledNnpack>(setEnabled)(context, 0);
+            NnpackDisabled = true;
+        }
+    }
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate IntPtr GlobalContext();
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate void SetUserEnabledNnpack(IntPtr context, byte enabled);
 
     private static void RequestHugePages()
     {

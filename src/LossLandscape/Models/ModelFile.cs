@@ -50,6 +50,21 @@ public sealed class ModelFormatException : Exception
 /// </code>
 /// <para>Vertex ids 0..p−1 are the inputs, vertex p + k is <c>vertices[k]</c>; the outputs, in list order,
 /// are f's coordinates; a label may repeat (shared parameters); <c>bias</c> may be null (no bias).</para>
+/// <para><c>losslandscape.seq/1</c> stores a <see cref="SequentialNetwork"/>:</para>
+/// <code>
+/// {"format":"losslandscape.seq/1","inputShape":[1,8,8],
+///  "layers":[{"type":"conv2d","out":16,"kernel":3,"stride":1,"padding":1},{"type":"relu"},
+///            {"type":"maxpool2d","kernel":2,"stride":2},{"type":"avgpool2d","kernel":2,"stride":2},
+///            {"type":"batchnorm","eps":1e-05,"runningMean":[...],"runningVar":[...]},
+///            {"type":"flatten"},{"type":"linear","out":10}],
+///  "outputs":l,
+///  "input":{"shift":[...],"scale":[...]},      (optional; over the p values of a row, in row-major order)
+///  "parameters":[ ... n numbers ... ]}
+/// </code>
+/// <para>The input shape is [C, H, W] or [p]; an activation layer's type is its name; a conv2d's stride and padding default to 1
+/// and 0, a pool's stride to its kernel, a batch norm's eps to 1e−5; <c>outputs</c> must equal the last layer's size. The
+/// parameters are each layer's in order as PyTorch lists them (conv2d weight [out, in, k, k] then bias; linear weight
+/// [out, in] then bias; batch norm γ then β); the batch norm's running statistics are fixed values, not parameters.</para>
 /// </remarks>
 public static class ModelFile
 {
@@ -58,6 +73,19 @@ public static class ModelFile
 
     /// <summary>The format tag of DAG networks.</summary>
     public const string DagFormat = "losslandscape.dag/1";
+
+    /// <summary>The format tag of sequential (layered, convolutional) networks, <see cref="SequentialNetwork"/>.</summary>
+    public const string SeqFormat = "losslandscape.seq/1";
+
+    /// <summary>The format tag a network is written with: <see cref="MlpFormat"/>, <see cref="DagFormat"/> or <see cref="SeqFormat"/>.</summary>
+    public static string FormatOf(FeedforwardNetwork network) => network switch
+    {
+        Mlp => MlpFormat,
+        DagNetwork => DagFormat,
+        SequentialNetwork => SeqFormat,
+        null => throw new ArgumentNullException(nameof(network)),
+        _ => throw new NotSupportedException($"no model file format for {network.GetType().Name}"),
+    };
 
     /// <summary>Writes <paramref name="point"/> to <paramref name="path"/>.</summary>
     public static void Save(string path, NetworkPoint point)
@@ -129,6 +157,22 @@ public static class ModelFile
                     }
                     w.WriteEndArray();
                     break;
+                case SequentialNetwork seq:
+                    w.WriteString("format", SeqFormat);
+                    w.WriteStartArray("inputShape");
+                    foreach (long size in seq.InputShape)
+                    {
+                        w.WriteNumberValue(size);
+                    }
+                    w.WriteEndArray();
+                    w.WriteStartArray("layers");
+                    foreach (var layer in seq.Layers)
+                    {
+                        WriteLayer(w, layer.Layer);
+                    }
+                    w.WriteEndArray();
+                    w.WriteNumber("outputs", seq.OutputDim);
+                    break;
                 default:
                     throw new NotSupportedException($"no model file format for {point.Network.GetType().Name}");
             }
@@ -182,7 +226,8 @@ public static class ModelFile
             {
                 MlpFormat => reader.Mlp(root),
                 DagFormat => reader.Dag(root),
-                _ => throw new ModelFormatException($"{source}: unknown format '{format}'; expected {MlpFormat} or {DagFormat}"),
+                SeqFormat => reader.Sequential(root),
+                _ => throw new ModelFormatException($"{source}: unknown format '{format}'; expected {MlpFormat}, {DagFormat} or {SeqFormat}"),
             };
             if (root.TryGetProperty("input", out var input) && input.ValueKind != JsonValueKind.Null)
             {
@@ -201,6 +246,7 @@ public static class ModelFile
                 {
                     Mlp m => m.WithScaling(new InputScaling(shift, scale)),
                     DagNetwork g => new DagNetwork(g.InputDim, g.Vertices, g.Edges, g.ParameterCount) { Scaling = new InputScaling(shift, scale) },
+                    SequentialNetwork q => q.WithScaling(new InputScaling(shift, scale)),
                     _ => network,
                 };
             }
@@ -211,6 +257,39 @@ public static class ModelFile
             }
             return new NetworkPoint(network, parameters);
         }
+    }
+
+    private static void WriteLayer(Utf8JsonWriter w, SequentialLayer layer)
+    {
+        w.WriteStartObject();
+        w.WriteString("type", layer.Type);
+        switch (layer)
+        {
+            case Conv2dLayer c:
+                w.WriteNumber("out", c.Out);
+                w.WriteNumber("kernel", c.Kernel);
+                w.WriteNumber("stride", c.Stride);
+                w.WriteNumber("padding", c.Padding);
+                break;
+            case MaxPool2dLayer m:
+                w.WriteNumber("kernel", m.Kernel);
+                w.WriteNumber("stride", m.Stride);
+                break;
+            case AvgPool2dLayer a:
+                w.WriteNumber("kernel", a.Kernel);
+                w.WriteNumber("stride", a.Stride);
+                break;
+            case BatchNormLayer bn:
+                w.WritePropertyName("eps");
+                w.WriteRawValue(bn.Eps.ToString("R", CultureInfo.InvariantCulture));
+                WriteArray(w, "runningMean", bn.RunningMean!);
+                WriteArray(w, "runningVar", bn.RunningVar!);
+                break;
+            case LinearLayer l:
+                w.WriteNumber("out", l.Out);
+                break;
+        }
+        w.WriteEndObject();
     }
 
     private static void WriteArray(Utf8JsonWriter w, string name, IReadOnlyList<double> values)
@@ -285,6 +364,103 @@ public static class ModelFile
             catch (ArgumentException ex)
             {
                 throw Fail(ex.Message);
+            }
+        }
+
+        public SequentialNetwork Sequential(JsonElement root)
+        {
+            var shapeArray = Property(root, "inputShape", JsonValueKind.Array);
+            var shape = new List<long>();
+            foreach (var size in shapeArray.EnumerateArray())
+            {
+                shape.Add(Int(size, $"inputShape[{shape.Count}]"));
+            }
+            var array = Property(root, "layers", JsonValueKind.Array);
+            int count = array.GetArrayLength();
+            var layers = new List<SequentialLayer>();
+            foreach (var layer in array.EnumerateArray())
+            {
+                layers.Add(Layer(layer, $"layer {layers.Count + 1} of {count}"));
+            }
+            int outputs = PositiveInt(root, "outputs");
+            SequentialNetwork network;
+            try
+            {
+                network = new SequentialNetwork(shape, layers);
+            }
+            catch (ArgumentException ex)
+            {
+                throw Fail(ex.Message);
+            }
+            return network.OutputDim == outputs
+                ? network
+                : throw Fail($"'outputs' is {outputs}, but the last layer gives {network.OutputDim}");
+        }
+
+        /// <summary>One layer object; a field its type does not take is refused (a misspelt 'stride' would otherwise be a silent default).</summary>
+        private SequentialLayer Layer(JsonElement obj, string where)
+        {
+            if (obj.ValueKind != JsonValueKind.Object)
+            {
+                throw Fail($"{where} is not an object");
+            }
+            string type = String(obj, "type", where);
+            where = $"{where} ({type})";
+            Activation? activation = null;
+            bool known = type is "conv2d" or "maxpool2d" or "avgpool2d" or "batchnorm" or "flatten" or "linear"
+                || (ActivationRegistry.TryGet(type, out activation) && activation!.Name == type);
+            if (!known)
+            {
+                throw Fail($"{where}: unknown layer type; expected conv2d, maxpool2d, avgpool2d, batchnorm, flatten, linear or an activation ({string.Join(", ", ActivationRegistry.Names)})");
+            }
+            string[] fields = type switch
+            {
+                "conv2d" => ["out", "kernel", "stride", "padding"],
+                "maxpool2d" or "avgpool2d" => ["kernel", "stride"],
+                "batchnorm" => ["eps", "runningMean", "runningVar"],
+                "linear" => ["out"],
+                _ => [],
+            };
+            foreach (var field in obj.EnumerateObject())
+            {
+                if (field.Name != "type" && !fields.Contains(field.Name))
+                {
+                    throw Fail($"{where}: unknown field '{field.Name}'; a {type} layer has {(fields.Length == 0 ? "no field but 'type'" : string.Join(", ", fields.Select(f => $"'{f}'")))}");
+                }
+            }
+            int Optional(string name, int fallback) =>
+                obj.TryGetProperty(name, out _) ? Int(Property(obj, name, JsonValueKind.Number, where), $"{where}: '{name}'") : fallback;
+            switch (type)
+            {
+                case "conv2d":
+                    return new Conv2dLayer(PositiveInt(obj, "out", where), PositiveInt(obj, "kernel", where), Optional("stride", 1), Optional("padding", 0));
+                case "maxpool2d":
+                {
+                    int kernel = PositiveInt(obj, "kernel", where);
+                    return new MaxPool2dLayer(kernel, Optional("stride", kernel));
+                }
+                case "avgpool2d":
+                {
+                    int kernel = PositiveInt(obj, "kernel", where);
+                    return new AvgPool2dLayer(kernel, Optional("stride", kernel));
+                }
+                case "batchnorm":
+                {
+                    double eps = BatchNormLayer.DefaultEps;
+                    if (obj.TryGetProperty("eps", out _) && !Property(obj, "eps", JsonValueKind.Number, where).TryGetDouble(out eps))
+                    {
+                        throw Fail($"{where}: 'eps' is not a finite number");
+                    }
+                    Property(obj, "runningMean", JsonValueKind.Array, where);
+                    Property(obj, "runningVar", JsonValueKind.Array, where);
+                    return new BatchNormLayer(Numbers(obj, "runningMean", $"{where}: runningMean"), Numbers(obj, "runningVar", $"{where}: runningVar"), eps);
+                }
+                case "flatten":
+                    return new FlattenLayer();
+                case "linear":
+                    return new LinearLayer(PositiveInt(obj, "out", where));
+                default:
+                    return new ActivationLayer(activation!);
             }
         }
 

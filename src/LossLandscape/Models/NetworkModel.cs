@@ -35,6 +35,9 @@ public sealed class NetworkModel : IDifferentiableModel, IDisposable
     public int InputDim => Network.InputDim;
 
     /// <inheritdoc />
+    public IReadOnlyList<long> InputShape => Network.InputShape;
+
+    /// <inheritdoc />
     public int OutputDim => Network.OutputDim;
 
     /// <inheritdoc />

@@ -9,7 +9,7 @@ public static class EndpointCheck
     /// <summary>
     /// Throws a <see cref="LandscapeInputException"/> whose one line names the first difference between the networks of
     /// <paramref name="a"/> and <paramref name="b"/>: MLP against DAG, input dimension, hidden widths, activations, outputs,
-    /// the DAG's vertices, edges or labels, or the input scaling (compared number for number: a different scaling is a
+    /// the DAG's vertices, edges or labels, a sequential network's input shape, layers or batch-norm statistics, or the input scaling (compared number for number: a different scaling is a
     /// different function of the raw inputs).
     /// </summary>
     /// <param name="a">The first endpoint.</param>
@@ -35,7 +35,13 @@ public static class EndpointCheck
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        static string Kind(FeedforwardNetwork n) => n is Mlp ? $"an MLP ({ModelFile.MlpFormat})" : $"a DAG ({ModelFile.DagFormat})";
+        static string Kind(FeedforwardNetwork n) => n switch
+        {
+            Mlp => $"an MLP ({ModelFile.MlpFormat})",
+            DagNetwork => $"a DAG ({ModelFile.DagFormat})",
+            SequentialNetwork => $"a sequential network ({ModelFile.SeqFormat})",
+            _ => $"a {n.GetType().Name}",
+        };
         if (a.GetType() != b.GetType())
         {
             return ("the network kinds", Kind(a), Kind(b));
@@ -74,6 +80,26 @@ public static class EndpointCheck
             if (!da.Edges.SequenceEqual(db.Edges))
             {
                 return ("the edges or their labels", $"{da.Edges.Count} edges", $"{db.Edges.Count} edges");
+            }
+        }
+        else if (a is SequentialNetwork sa && b is SequentialNetwork sb)
+        {
+            if (!sa.InputShape.SequenceEqual(sb.InputShape))
+            {
+                return ("the input shapes", $"[{string.Join(", ", sa.InputShape)}]", $"[{string.Join(", ", sb.InputShape)}]");
+            }
+            if (sa.Spec != sb.Spec)
+            {
+                return ("the layers", sa.Spec, sb.Spec);
+            }
+            // The batch norms' running statistics are part of the function: compared number for number.
+            for (int k = 0; k < sa.Layers.Count; k++)
+            {
+                if (sa.Layers[k].Layer is BatchNormLayer x && sb.Layers[k].Layer is BatchNormLayer y
+                    && !(x.Eps == y.Eps && x.RunningMean!.SequenceEqual(y.RunningMean!) && x.RunningVar!.SequenceEqual(y.RunningVar!)))
+                {
+                    return ("the batch-norm statistics", $"the running mean, variance and eps of layer {k + 1}", "other values");
+                }
             }
         }
         if (!SameScaling(a.Scaling, b.Scaling))

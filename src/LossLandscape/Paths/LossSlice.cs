@@ -225,8 +225,10 @@ public static class LossSlice
     /// Filter normalization (Li et al. 2018, Section 4): for every filter — for an MLP, one unit: its row of
     /// incoming weights together with its bias — d_filter ← d_filter·‖θ_filter‖/‖d_filter‖. Each bias is
     /// normalized exactly once, as part of its unit (a known peer normalizes biases a second time as
-    /// separate "filters"); with <paramref name="ignoreBias"/> bias entries are zero. Models other than
-    /// the project's MLPs are normalized per leaf row.
+    /// separate "filters"); with <paramref name="ignoreBias"/> bias entries are zero. For a
+    /// <see cref="SequentialNetwork"/> a filter is a convolution's output channel (W[o, :, :, :] with b[o]) or a linear
+    /// layer's unit, and a batch norm's channel (γ_c, β_c) is one filter; with <paramref name="ignoreBias"/> biases and
+    /// batch-norm entries are zero (Li et al.'s <c>ignore='biasbn'</c>). Other models are normalized per leaf row.
     /// </summary>
     public static Tensor FilterNormalize(IDifferentiableModel model, Tensor direction, Tensor point, bool ignoreBias)
     {
@@ -250,6 +252,34 @@ public static class LossSlice
                 var dNorm = dw.Power(2).sum([1L]).Plus(db.Power(2)).sqrt().AtLeast(1e-300);
                 var factor = thetaNorm / dNorm;
                 dw.mul_(factor.unsqueeze(1));
+                db.mul_(factor);
+            }
+            return d.MoveToOuterDisposeScope();
+        }
+        if (model is NetworkModel { Network: SequentialNetwork seq })
+        {
+            foreach (var layer in seq.Layers.Where(l => l.Count > 0))
+            {
+                // Per filter f (a row of the weight block, with its bias or β entry): d_f ← d_f·‖θ_f‖/‖d_f‖.
+                long filters = layer.BiasCount;
+                var dw = d.narrow(0, layer.Offset, layer.WeightCount).view(filters, -1);
+                var db = d.narrow(0, layer.Offset + layer.WeightCount, layer.BiasCount).view(filters, 1);
+                var tw = point.narrow(0, layer.Offset, layer.WeightCount).view(filters, -1);
+                var tb = point.narrow(0, layer.Offset + layer.WeightCount, layer.BiasCount).view(filters, 1);
+                bool batchNorm = layer.Layer is BatchNormLayer;
+                if (ignoreBias)
+                {
+                    db.zero_();
+                    if (batchNorm)
+                    {
+                        dw.zero_();
+                        continue;
+                    }
+                }
+                var thetaNorm = tw.Power(2).sum([1L]).Plus(ignoreBias ? zeros(filters, dtype: tb.dtype) : tb.Power(2).sum([1L])).sqrt();
+                var dNorm = dw.Power(2).sum([1L]).Plus(db.Power(2).sum([1L])).sqrt().AtLeast(1e-300);
+                var factor = (thetaNorm / dNorm).unsqueeze(1);
+                dw.mul_(factor);
                 db.mul_(factor);
             }
             return d.MoveToOuterDisposeScope();

@@ -64,6 +64,8 @@ public sealed record UnitPermutation(IReadOnlyList<int[]> Layers)
             Mlp mlp => mlp,
             DagNetwork dag => throw new LandscapeInputException(
                 $"{what} is for layered networks ({ModelFile.MlpFormat}); this is a DAG ({ModelFile.DagFormat}, {dag.Vertices.Count} vertices, {dag.ParameterCount} labels, possibly shared), whose units form no layers to permute"),
+            SequentialNetwork seq => throw new LandscapeInputException(
+                $"{what} is for MLPs ({ModelFile.MlpFormat}) so far; this is a sequential network ({ModelFile.SeqFormat}, {seq.Spec}), whose channels it does not permute yet"),
             _ => throw new LandscapeInputException($"{what} is for layered networks ({ModelFile.MlpFormat}); this is a {network.GetType().Name}"),
         };
     }

@@ -115,7 +115,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     /// <summary>
     /// The default rows per batch: as many as a batch's graph fits in a quarter of the memory budget of <paramref name="limits"/>
     /// (<see cref="BudgetShare"/>) at <see cref="ValuesPerUnit"/> float64 values per unit and row, the units being the
-    /// inputs, every layer's outputs (an MLP) or every vertex (a DAG); for any other module the inputs, the outputs and √n.
+    /// inputs, every layer's outputs (an MLP, a sequential network) or every vertex (a DAG); for any other module the inputs, the outputs and √n.
     /// All rows when they fit, as with the data sets shipped; at least 1.
     /// </summary>
     public static int DefaultBatchSize(IDifferentiableModel model, int rows, RunLimits? limits = null)
@@ -126,6 +126,7 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         {
             NetworkModel { Network: Mlp mlp } => model.InputDim + mlp.Layers.Sum(layer => (long)layer.Out),
             NetworkModel { Network: DagNetwork dag } => model.InputDim + dag.Vertices.Count,
+            NetworkModel { Network: SequentialNetwork seq } => model.InputDim + seq.Units,
             _ => model.InputDim + model.OutputDim + (long)Math.Ceiling(Math.Sqrt(model.ParameterCount)),
         };
         long perRow = checked(sizeof(double) * ValuesPerUnit * Math.Max(1, units));
