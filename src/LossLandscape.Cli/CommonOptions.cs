@@ -56,6 +56,16 @@ internal static class CommonOptions
         private readonly Option<string[]> _target = Target();
         private readonly Option<string?> _oneHot = OneHot();
         private readonly Option<bool> _dedupe = new("--dedupe") { Description = "keep one row of each set of duplicate inputs when their targets agree (refuses when they conflict)" };
+        private readonly Option<string?> _rows = new("--rows") { Description = "a deterministic subset of the rows: N (the first N) or A:B (rows A … B − 1, counted from 0)" };
+        private readonly Option<string?> _inputShape = new("--input-shape") { Description = "each row's p values viewed as this shape, e.g. 1,8,8 (row-major): CSV rows as images for a network that takes them" };
+        private readonly Option<string> _split = SplitOption();
+
+        private static Option<string> SplitOption()
+        {
+            var option = new Option<string>("--split") { Description = "the split of an IDX source (idx:DIR, builtin:fashion-mnist): train or test", DefaultValueFactory = _ => "train" };
+            option.AcceptOnlyFromAmong([.. ArrayFileSource.IdxSplits]);
+            return option;
+        }
 
         /// <summary>Adds the options to <paramref name="command"/>.</summary>
         public DataOptions(Command command)
@@ -64,6 +74,9 @@ internal static class CommonOptions
             command.Options.Add(_target);
             command.Options.Add(_oneHot);
             command.Options.Add(_dedupe);
+            command.Options.Add(_rows);
+            command.Options.Add(_inputShape);
+            command.Options.Add(_split);
             // A validator runs after every option of the command is known, so the order in which --model is added does not matter.
             command.Validators.Add(RequireDataWithModel);
         }
@@ -102,7 +115,8 @@ internal static class CommonOptions
 
         /// <summary>The options as typed settings, read but not yet loaded (see <see cref="DataSettings.Load"/>).</summary>
         internal DataSettings Bind(ParseResult result) =>
-            new(result.GetValue(_data), result.GetValue(_target) ?? [], result.GetValue(_oneHot), result.GetValue(_dedupe));
+            new(result.GetValue(_data), result.GetValue(_target) ?? [], result.GetValue(_oneHot), result.GetValue(_dedupe), result.GetValue(_rows), result.GetValue(_inputShape),
+                result.GetValue(_split)!);
     }
 
     /// <summary>Loads a model file; a missing file is bad input.</summary>

@@ -87,7 +87,8 @@ internal abstract record LandscapeSettings
 /// The data options, typed: <c>--data SOURCE</c> (null: <see cref="DatasetLoader.DefaultSource"/>), the
 /// <c>--target</c> columns, <c>--one-hot COL</c> and <c>--dedupe</c>.
 /// </summary>
-internal sealed record DataSettings(string? Source, IReadOnlyList<string> Targets, string? OneHot, bool Dedupe)
+internal sealed record DataSettings(string? Source, IReadOnlyList<string> Targets, string? OneHot, bool Dedupe, string? Rows = null, string? InputShape = null,
+    string Split = "train")
 {
     /// <summary>Refuses <c>--target</c> together with <c>--one-hot</c>.</summary>
     public void Validate()
@@ -100,13 +101,13 @@ internal sealed record DataSettings(string? Source, IReadOnlyList<string> Target
 
     /// <summary>
     /// Opens the data (a bad file or column is a <see cref="DataFormatException"/>): array files (.npz, IDX) as rows read
-    /// per batch, anything else loaded; deduplicated if asked (in memory); data held in memory is checked against the
-    /// budget of <paramref name="limits"/>.
+    /// per batch, anything else loaded; the rows of <c>--rows</c> in the shape of <c>--input-shape</c> (<see cref="DataView"/>);
+    /// deduplicated if asked (in memory); data held in memory is checked against the budget of <paramref name="limits"/>.
     /// </summary>
     public IDataSource Open(RunLimits? limits = null)
     {
         Validate();
-        var data = DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), limits);
+        var data = DataView.Of(DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), limits, Split), Rows, InputShape);
         if (!Dedupe)
         {
             return data;

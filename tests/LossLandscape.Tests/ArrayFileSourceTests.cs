@@ -137,6 +137,69 @@ public sealed class ArrayFileSourceTests
     }
 
     [Fact]
+    public void A_View_Takes_Rows_A_To_B_In_Another_Shape_Without_Copying_And_Refuses_Bad_Ranges_In_One_Line()
+    {
+        TorchRuntime.EnsureInitialized();
+        var csv = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
+        var view = DataView.Of(csv, "5:15", "1,8,8");
+        Assert.Equal(10, view.Count);
+        Assert.Equal([1L, 8, 8], view.InputShape);
+        var (x, y) = view.Read(2, 3);
+        var (cx, cy) = csv.Read(7, 3);
+        Equal(cx.reshape(3, 1, 8, 8), x);
+        Equal(cy, y);
+        var (rx, _) = view.ReadRows([9, 0]);
+        Equal(csv.ReadRows([14, 5]).Inputs.reshape(2, 1, 8, 8), rx);
+        Assert.Equal(40, DataView.Of(csv, "40", null).Count);
+        Assert.Same(csv, DataView.Of(csv, null, null));
+        Assert.Equal(10, view.Load().Count);
+        foreach (var (rows, shape, why) in new[]
+        {
+            ("0:0", null, "are not N (the first N rows) or A:B"),
+            ("9:3", null, "are not N (the first N rows) or A:B"),
+            ("x", null, "are not N (the first N rows) or A:B"),
+            ("5000", null, "has only 1797 rows"),
+            ((string?)null, "1,8,9", "holds 72 values, but the rows of builtin:digits have 64"),
+            (null, "1,-8,8", "is not a list of positive sizes"),
+        })
+        {
+            var e = Assert.Throws<LandscapeInputException>(() => DataView.Of(csv, rows, shape));
+            Assert.Contains(why, e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Csv_Rows_Viewed_As_Images_Give_The_Numbers_Of_The_Same_Images_From_An_Npz()
+    {
+        var dir = Directory.CreateTempSubdirectory("landscape-view-").FullName;
+        try
+        {
+            string model = Path.Combine(dir, "cnn.json");
+            string[] npz = ["--data", Fixture("digits40.npz")];
+            var init = CliTests.Run(["init", .. npz, "--arch", "conv:2:3,relu,pool:2,flatten,linear", "--seed", "4", "--out", model]);
+            Assert.True(init.Code == 0, init.Err);
+            var values = new List<double>();
+            foreach (var data in new[] { npz, ["--data", "builtin:digits", "--one-hot", "digit", "--rows", "40", "--input-shape", "1,8,8"] })
+            {
+                string json = Path.Combine(dir, $"{values.Count}.json");
+                var (code, _, err) = CliTests.Run(["evaluate", "--model", model, .. data, "--loss", "cross-entropy", "--batch-size", "7", "--json", json]);
+                Assert.True(code == 0, err);
+                using var doc = JsonDocument.Parse(File.ReadAllText(json));
+                values.Add(doc.RootElement.GetProperty("loss").GetDouble());
+                Assert.Equal(40, doc.RootElement.GetProperty("d").GetInt32());
+            }
+            Assert.Equal(values[0], values[1], 14);
+            var bad = CliTests.Run(["evaluate", "--model", model, "--data", "builtin:digits", "--one-hot", "digit", "--rows", "40:30"]);
+            Assert.Equal(2, bad.Code);
+            Assert.Single(bad.Err.Trim().Split('\n'));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Builtin_Fashion_Mnist_Reads_Debians_Package_Or_Names_The_Command_That_Installs_It()
     {
         TorchRuntime.EnsureInitialized();
