@@ -329,6 +329,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         var settings = ReadSettings(result);
         ValidateShared(settings);
         Validate(settings);
+        if (_loss is not null)
+        {
+            _ = LossOf(settings); // an exponent with a loss other than squared: one line before any work (after the command's own checks)
+        }
         // Before any work: no output may name an input or another output (after links), whatever the command.
         bool jsonToStdout = settings.Json == JsonOutput.StandardOutput;
         CommonOptions.RequireDistinctOutputs(
@@ -417,10 +421,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         {
             throw new UsageException($"--batch-size: {settings.BatchSize} is not a positive number of rows");
         }
-        if (_loss is not null)
-        {
-            _ = LossOf(settings); // an unknown loss, or an exponent without the squared loss: one line before any work
-        }
+
     }
 }
 

@@ -261,10 +261,7 @@ public sealed class ArrayFileSourceTests
                     using var streamed = new ResidualMap(model, file, batchSize: batch);
                     foreach (var (what, value, of) in expected)
                     {
-                        var actual = of(streamed);
-                        double scale = Math.Max(1.0, value.abs().max().item<double>());
-                        double error = (value - actual).abs().max().item<double>();
-                        Assert.True(error <= Tolerances.ExactAgreement * scale, $"{c.Name}, B = {batch}: {what}: max error {error:G3} against scale {scale:G3}");
+                        BatchSizeTests.Close(value, of(streamed), $"{c.Name}, B = {batch}: {what}");
                     }
                 }
                 checkedCases++;

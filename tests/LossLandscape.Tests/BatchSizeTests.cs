@@ -12,8 +12,8 @@ namespace LossLandscape.Tests;
 /// </summary>
 public sealed class BatchSizeTests
 {
-    /// <summary>max|a − b| ≤ ExactAgreement·max(1, max|a|): the bound of issue 20 §2, 1e-12 relative.</summary>
-    private static void Close(Tensor all, Tensor batched, string what)
+    /// <summary>max|a − b| ≤ ExactAgreement·max(1, max|a|): the bound of issue 20 §2, 1e-12 relative (shared by the data-source and loss tests).</summary>
+    internal static void Close(Tensor all, Tensor batched, string what)
     {
         Assert.Equal(all.shape, batched.shape);
         double scale = Math.Max(1.0, all.abs().max().item<double>());

@@ -312,7 +312,7 @@ public sealed class SequentialNetwork : FeedforwardNetwork
                 }
                 case AvgPool2dLayer avg:
                 {
-                    var spread = full(1, 1, avg.Kernel, avg.Kernel, 1.0 / (avg.Kernel * avg.Kernel), dtype: parameters.dtype);
+                    var spread = ones(1, 1, avg.Kernel, avg.Kernel, dtype: parameters.dtype).TimesInPlace(1.0 / (avg.Kernel * avg.Kernel));
                     delta = Transpose(delta.reshape(d * l * inShape[0], 1, outShape[1], outShape[2]), spread, avg.Stride, 0, [1, inShape[1], inShape[2]])
                         .view([d, l, .. inShape]);
                     break;
@@ -361,7 +361,7 @@ public sealed class SequentialNetwork : FeedforwardNetwork
         var shape = ChannelShape([.. s.InputShape]);
         var alpha = Weight(parameters, s).view(shape).mul(inverse);
         var shift = Bias(parameters, s).view(shape).sub(mean.mul(alpha));
-        return a.mul(alpha).add(shift);
+        return a.mul(alpha).Plus(shift);
     }
 
     /// <summary>μ and 1/√(σ² + ε) of batch norm layer <paramref name="k"/>, shaped to broadcast over a batch's channels.</summary>

@@ -119,9 +119,9 @@ public sealed record LossFunction(LossKind Kind, double Exponent = 2.0)
                 return Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
             case LossKind.Mse:
                 var r = outputs - targets;
-                return r.mul(r).sum().div(rows * outputs.shape[1]);
+                return r.mul(r).sum().Over((double)rows * outputs.shape[1]);
             default:
-                return nn.functional.log_softmax(outputs, 1).mul(targets).sum().neg().div(rows);
+                return nn.functional.log_softmax(outputs, 1).mul(targets).sum().neg().Over(rows);
         }
     }
 
@@ -139,15 +139,15 @@ public sealed record LossFunction(LossKind Kind, double Exponent = 2.0)
             case LossKind.Squared:
                 if (Exponent == 2.0)
                 {
-                    return u.mul(2.0);
+                    return u.Times(2.0);
                 }
                 var h = (outputs - targets).detach().reshape(-1);
                 return u.mul(h.abs().Power(Exponent - 2.0).Times(Exponent * (Exponent - 1.0)).to_type(ScalarType.Float64).unsqueeze(1));
             case LossKind.Mse:
-                return u.mul(2.0 / (rows * l));
+                return u.Times(2.0 / ((double)rows * l));
             default:
                 var pi = nn.functional.softmax(outputs.detach(), 1).unsqueeze(2); // b × ℓ × 1
-                var weight = targets.sum(1).reshape(b, 1, 1).div(rows);
+                var weight = targets.sum(1).reshape(b, 1, 1).Over(rows);
                 var v = u.reshape(b, l, k);
                 var product = pi.mul(v) - pi.mul(pi.mul(v).sum(1, keepdim: true));
                 return product.mul(weight).reshape(b * l, k);
