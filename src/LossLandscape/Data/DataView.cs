@@ -62,7 +62,8 @@ public sealed class DataView : IDataSource, IDisposable
     public string Source => _source.Source;
 
     /// <inheritdoc/>
-    public bool Resident => false;
+    /// <remarks>The source's: a view of rows in memory is in memory (a problem then copies its rows once, as for the source).</remarks>
+    public bool Resident => _source.Resident;
 
     /// <inheritdoc/>
     /// <remarks>Over the view's rows: read once, on the first call.</remarks>
