@@ -107,7 +107,17 @@ internal sealed record DataSettings(string? Source, IReadOnlyList<string> Target
     public IDataSource Open(RunLimits? limits = null)
     {
         Validate();
-        var data = DataView.Of(DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), limits, Split), Rows, InputShape);
+        var opened = DatasetLoader.Open(Source, new TargetSpec(Targets, OneHot), limits, Split);
+        IDataSource data;
+        try
+        {
+            data = DataView.Of(opened, Rows, InputShape);
+        }
+        catch
+        {
+            (opened as IDisposable)?.Dispose(); // a refused view closes the files it would have read
+            throw;
+        }
         if (!Dedupe)
         {
             return data;
