@@ -49,6 +49,17 @@ public sealed class ArrayFileSourceTests
         var index = tensor(new long[] { 5, 0, 39, 5 });
         Equal(allX.index_select(0, index).reshape(4, 1, 8, 8), rx);
         Equal(allY.index_select(0, index), ry);
+        // Loaded into memory, whole or as a view of some rows: the same values (a view reads only its own rows).
+        var loaded = npz.Load();
+        Equal(npz.Read(0, 40).Inputs, loaded.Read(0, 40).Inputs);
+        Equal(npz.Read(0, 40).Targets, loaded.Read(0, 40).Targets);
+        using (var view = (DataView)DataView.Of(ArrayFileSource.OpenNpz(Fixture("digits40.npz")), "13:20", null))
+        {
+            var part = view.Load();
+            Assert.Equal(7, part.Count);
+            Equal(npz.Read(13, 7).Inputs, part.Read(0, 7).Inputs);
+            Equal(npz.Read(13, 7).Targets, part.Read(0, 7).Targets);
+        }
         // The compressed file (numpy.savez_compressed) is read per batch too, from a decompressed copy, with the same rows.
         using var compressed = (ArrayFileSource)DatasetLoader.Open(Fixture("digits40_compressed.npz"), TargetSpec.LastColumn);
         Assert.False(compressed.Resident);

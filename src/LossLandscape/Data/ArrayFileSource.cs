@@ -242,29 +242,8 @@ public sealed class ArrayFileSource : IDataSource, IDisposable
     }
 
     /// <inheritdoc/>
-    /// <remarks>The rows read once, in order (a compressed source's only read), after the arrays are priced.</remarks>
-    public Dataset Load(RunLimits? limits = null)
-    {
-        (limits ?? RunLimits.Default).Require(FormattableString.Invariant($"the data of {Source} ({Count} rows × {InputDim} inputs + {OutputDim} targets, float64)"),
-            MemoryBudget.DenseMatrixBytes(Count, InputDim + OutputDim), "use fewer rows of the data, or raise the memory budget", BudgetRemedy.Rows);
-        var x = new double[Dataset.FlatLength(Count, InputDim, $"{Source}: the inputs")];
-        var y = new double[Dataset.FlatLength(Count, OutputDim, $"{Source}: the targets")];
-        _x.ForEachBlock((row, values) => values.CopyTo(x.AsSpan((int)(row * InputDim))));
-        _y.ForEachBlock((row, values) =>
-        {
-            if (_classes == 0)
-            {
-                values.CopyTo(y.AsSpan((int)(row * OutputDim)));
-                return;
-            }
-            for (int k = 0; k < values.Length; k++)
-            {
-                y[((row + k) * OutputDim) + (long)values[k]] = 1.0;
-            }
-        });
-        var names = Enumerable.Range(0, InputDim).Select(j => $"x{j}").ToArray();
-        return Dataset.Own(x, InputDim, y, OutputDim, names, TargetNames.ToArray(), Source, InputShape.ToArray());
-    }
+    /// <remarks>The rows read once, in blocks, after the arrays are priced (<see cref="Dataset.ReadAll"/>).</remarks>
+    public Dataset Load(RunLimits? limits = null) => Dataset.ReadAll(this, limits);
 
     /// <summary>Closes the files and deletes the decompressed copies.</summary>
     public void Dispose()

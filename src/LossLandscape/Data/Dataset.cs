@@ -94,6 +94,32 @@ public sealed class Dataset : IDataSource
         new(inputs, inputDim, targets, outputDim, inputs.Length / Math.Max(inputDim, 1), targets.Length / Math.Max(outputDim, 1), inputNames, targetNames, source, shape);
 
     /// <summary>
+    /// All rows of <paramref name="source"/> read into a new dataset, in blocks of about 4 MB through
+    /// <see cref="IDataSource.Read"/>, after the arrays are priced against the budget of <paramref name="limits"/>: the
+    /// one way a source that is not in memory is loaded (<see cref="IDataSource.Load"/>).
+    /// </summary>
+    /// <exception cref="MemoryBudgetExceededException">The arrays would exceed the budget.</exception>
+    internal static Dataset ReadAll(IDataSource source, RunLimits? limits)
+    {
+        int p = source.InputDim, l = source.OutputDim, d = source.Count;
+        (limits ?? RunLimits.Default).Require(FormattableString.Invariant($"the data of {source.Source} ({d} rows × {p} inputs + {l} targets, float64)"),
+            MemoryBudget.DenseMatrixBytes(d, p + l), "use fewer rows of the data, or raise the memory budget", BudgetRemedy.Rows);
+        var x = new double[FlatLength(d, p, $"{source.Source}: the inputs")];
+        var y = new double[FlatLength(d, l, $"{source.Source}: the targets")];
+        long block = Math.Max(1, (1 << 19) / (p + l));
+        for (long start = 0; start < d; start += block)
+        {
+            using var scope = NewDisposeScope();
+            long count = Math.Min(block, d - start);
+            var (inputs, targets) = source.Read(start, count);
+            inputs.contiguous().data<double>().CopyTo(x, (int)(start * p));
+            targets.contiguous().data<double>().CopyTo(y, (int)(start * l));
+        }
+        var names = Enumerable.Range(0, p).Select(j => $"x{j}").ToArray();
+        return Own(x, p, y, l, names, source.TargetNames.ToArray(), source.Source, source.InputShape.ToArray());
+    }
+
+    /// <summary>
     /// The number of values of a rows × width block of a dataset (d·p or d·ℓ), computed in 64 bits; refused with one
     /// line naming the limit when one .NET array cannot hold them (<see cref="Array.MaxLength"/> = 2 147 483 591).
     /// </summary>
