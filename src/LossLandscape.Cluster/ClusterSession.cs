@@ -119,6 +119,7 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
             ModelPayload = "",
             RowsFingerprint = VectorBytes.Fingerprint(data.Subset(Enumerable.Range(Ranges[s].First, Ranges[s].Count))),
         }).ToArray();
+        LossFunction = new LossFunction(loss, exponent); // what every shard was sent (_loads)
         _loaded = new bool[config.Shards];
         _shardVersions = Enumerable.Repeat(-1L, config.Shards).ToArray();
         _silos = new string[config.Shards];
@@ -166,7 +167,7 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
     public double Exponent => LossFunction.ResidualExponent;
 
     /// <inheritdoc/>
-    public LossFunction LossFunction => new(_loads[0].Loss, _loads[0].Exponent);
+    public LossFunction LossFunction { get; }
 
     /// <summary>The current point version (0 at the start; <see cref="SetPoint"/> adds one).</summary>
     public long Version { get; private set; }

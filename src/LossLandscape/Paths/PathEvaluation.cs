@@ -161,8 +161,8 @@ public static class PathEvaluation
         using var scope = NewDisposeScope();
         map.SetPoint(tensor(theta, dtype: float64));
         var h = map.Residuals();
-        double loss = !map.LossFunction.IsResidualSum ? map.Loss()
-            : map.Exponent == 2.0 ? h.dot(h).item<double>() : h.abs().Power(map.Exponent).sum().item<double>();
+        // The squared loss from the same pass as max|H| (LossFunction's one rule for Σ|H_k|^a); any other loss by its own pass.
+        double loss = map.LossFunction.IsResidualSum ? map.LossFunction.OfResiduals(h).item<double>() : map.Loss();
         return (loss, h.abs().max().item<double>());
     }
 }

@@ -114,9 +114,7 @@ public sealed record LossFunction(LossKind Kind, double Exponent = 2.0)
         switch (Kind)
         {
             case LossKind.Squared:
-                var h = outputs - targets;
-                // a = 2 by the product, which is exact and keeps second derivatives simple; else |H|^a.
-                return Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
+                return OfResiduals(outputs - targets);
             case LossKind.Mse:
                 var r = outputs - targets;
                 return r.mul(r).sum().Over((double)rows * outputs.shape[1]);
@@ -124,6 +122,15 @@ public sealed record LossFunction(LossKind Kind, double Exponent = 2.0)
                 return nn.functional.log_softmax(outputs, 1).mul(targets).sum().neg().Over(rows);
         }
     }
+
+    /// <summary>
+    /// Σ_k |h_k|^a of residuals <paramref name="h"/> (any shape), for the squared loss: a = 2 by the product, which is exact
+    /// and keeps second derivatives simple; else |h|^a. In the autograd graph of <paramref name="h"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loss is not <see cref="LossKind.Squared"/> (its L is not a function of H alone).</exception>
+    internal Tensor OfResiduals(Tensor h) => Kind != LossKind.Squared
+        ? throw new InvalidOperationException($"the {Name} loss is not a sum over the residuals H")
+        : Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
 
     /// <summary>
     /// The loss's second derivative in the outputs times <paramref name="u"/>, row by row: for each row i the ℓ × ℓ matrix
