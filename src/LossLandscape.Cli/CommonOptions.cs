@@ -95,25 +95,7 @@ internal static class CommonOptions
             }
         }
 
-        /// <summary>Loads the data the options name.</summary>
-        public Dataset Load(ParseResult result)
-        {
-            var targets = result.GetValue(_target) ?? [];
-            var oneHot = result.GetValue(_oneHot);
-            if (targets.Length > 0 && oneHot is not null)
-            {
-                throw new UsageException("give --target or --one-hot, not both");
-            }
-            var source = result.GetValue(_data);
-            if (source is null)
-            {
-                (result.InvocationConfiguration?.Error ?? System.Console.Error).WriteLine(DefaultDataNote);
-            }
-            var data = DatasetLoader.Load(source, new TargetSpec(targets, oneHot));
-            return result.GetValue(_dedupe) ? data.Dedupe() : data;
-        }
-
-        /// <summary>The options as typed settings, read but not yet loaded (see <see cref="DataSettings.Load"/>).</summary>
+        /// <summary>The options as typed settings, read but not yet loaded (see <see cref="DataSettings.Open"/>).</summary>
         internal DataSettings Bind(ParseResult result) =>
             new(result.GetValue(_data), result.GetValue(_target) ?? [], result.GetValue(_oneHot), result.GetValue(_dedupe), result.GetValue(_rows), result.GetValue(_inputShape),
                 result.GetValue(_split)!);

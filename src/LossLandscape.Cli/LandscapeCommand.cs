@@ -35,7 +35,7 @@ namespace LossLandscape.Cli;
 /// one-line message naming the option. Whatever can be checked without the model or the data is checked here.</item>
 /// <item>The engine is initialised (<see cref="LandscapeApp.Initialize"/>) and a TorchSharp dispose scope opened
 /// around the rest, so every tensor made on the way is freed when the command ends.</item>
-/// <item><c>--model</c> is loaded (<see cref="ModelFile"/>), then the data (<see cref="DataSettings.Load"/>); with
+/// <item><c>--model</c> is loaded (<see cref="ModelFile"/>), then the data (<see cref="DataSettings.Open"/>); with
 /// both, the residual map H is built (<see cref="CreateMap"/>). <see cref="CommandRun"/> hands them over.</item>
 /// <item><see cref="Execute"/> calls the library (and writes the command's own output files, atomically, through
 /// <see cref="AtomicFile"/>) and returns the result record; <see cref="CommandRun.Seconds"/> times the work
