@@ -41,8 +41,23 @@ internal static class CommonOptions
     /// <summary><c>--model FILE</c>.</summary>
     public static Option<string> Model(bool required = true) => new(ModelOptionName)
     {
-        Description = "a model file (losslandscape.mlp/1 or losslandscape.dag/1)",
+        Description = "a model file: losslandscape.mlp/1, dag/1 or seq/1 (JSON), or a TorchScript module saved by PyTorch's torch.jit.save (.pt; it takes rows of the data's shape, --input-shape)",
         Required = required,
+    };
+
+    /// <summary><c>--dtype float64|float32</c>: what a TorchScript <c>--model</c> computes in.</summary>
+    public static Option<string> Dtype() => new("--dtype")
+    {
+        Description = "what a TorchScript --model computes in: float64 (default; float32 parameters are widened exactly) or float32 (faster; rank and inertia decisions refuse it)",
+        DefaultValueFactory = _ => "float64",
+    };
+
+    /// <summary>The compute type of <c>--dtype</c>; anything else is a usage error naming the option.</summary>
+    public static TorchSharp.torch.ScalarType ComputeType(string dtype) => dtype switch
+    {
+        "float64" => TorchSharp.torch.ScalarType.Float64,
+        "float32" => TorchSharp.torch.ScalarType.Float32,
+        _ => throw new UsageException($"--dtype: '{dtype}' is not float64 or float32"),
     };
 
     /// <summary>
@@ -101,8 +116,25 @@ internal static class CommonOptions
                 result.GetValue(_split)!);
     }
 
-    /// <summary>Loads a model file; a missing file is bad input.</summary>
-    public static NetworkPoint LoadModel(string path) => ModelFile.Load(path);
+    /// <summary>
+    /// Loads a model file (<see cref="ModelFile.Load"/>); a missing file is bad input. A TorchScript module takes rows of
+    /// <paramref name="inputShape"/> (the data's), and without one is refused in one line naming <c>--input-shape</c>.
+    /// </summary>
+    public static NetworkPoint LoadModel(string path, IReadOnlyList<long>? inputShape = null, TorchSharp.torch.ScalarType computeType = TorchSharp.torch.ScalarType.Float64)
+    {
+        if (inputShape is null && TorchScriptNetwork.IsTorchScriptFile(path))
+        {
+            throw new UsageException($"--model: {path} is a TorchScript module, which does not record the shape of its input; give --input-shape C,H,W");
+        }
+        try
+        {
+            return ModelFile.Load(path, inputShape, computeType);
+        }
+        catch (ModelFormatException e) when (inputShape is not null && e.Message.Contains("the module's forward failed", StringComparison.Ordinal))
+        {
+            throw new ModelFormatException($"{e.Message} (view the rows with --input-shape C,H,W)", e);
+        }
+    }
 
     /// <summary>
     /// Refuses (<see cref="UsageException"/>, one line naming both options) an output path that names the same file as an

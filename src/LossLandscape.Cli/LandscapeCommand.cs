@@ -92,6 +92,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     where TResult : class
 {
     private readonly Option<string>? _model;
+    private readonly Option<string>? _dtype;
     private readonly CommonOptions.DataOptions? _data;
     private readonly Option<int>? _seed;
     private readonly Option<int?>? _batchSize;
@@ -114,6 +115,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         {
             _model = CommonOptions.Model();
             Command.Options.Add(_model);
+            _dtype = CommonOptions.Dtype();
         }
         if (shared.HasFlag(SharedOptions.Data))
         {
@@ -173,7 +175,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             throw new InvalidOperationException($"{Command.Name} was built twice");
         }
         _built = true;
-        foreach (var option in new Option?[] { _loss, _seed, _batchSize, _budget, _cluster, _json })
+        foreach (var option in new Option?[] { _dtype, _loss, _seed, _batchSize, _budget, _cluster, _json })
         {
             if (option is not null)
             {
@@ -199,6 +201,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         return (TSettings)(own with
         {
             Model = _model is null ? null : result.GetValue(_model),
+            Dtype = _dtype is null ? own.Dtype : result.GetValue(_dtype)!,
             Data = _data?.Bind(result),
             Json = _json is null ? null : result.GetValue(_json),
             Seed = _seed is null ? 0 : result.GetValue(_seed),
@@ -278,6 +281,12 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         CancellationToken cancellation) =>
         settings.Cluster is { } clusterFile ? ClusterOptions.Open(context, settings, clusterFile, data.Load(limits), point, map.LossFunction, map.BatchSize, cancellation) : null;
 
+    /// <summary>
+    /// The row shape a TorchScript <c>--model</c> is opened for when the command reads no data (info's <c>--input-shape</c>);
+    /// default null: with data, the data's shape.
+    /// </summary>
+    protected virtual IReadOnlyList<long>? ModelInputShape(TSettings settings) => null;
+
     /// <summary>The exponent a of L = Σ|H_k|^a (default 2, the squared loss; evaluate's <c>--exponent</c> overrides it).</summary>
     protected virtual double LossExponent(TSettings settings) => 2.0;
 
@@ -349,7 +358,10 @@ internal abstract class LandscapeCommand<TSettings, TResult>
             signals.Arm(); // a signal while loading stops the work at its first check, with the start as the best point
         }
         using var scope = NewDisposeScope();
-        var point = settings.Model is { } path ? CommonOptions.LoadModel(path) : null;
+        var computeType = CommonOptions.ComputeType(settings.Dtype);
+        // A TorchScript module does not record its input's shape: it is opened after the data, for rows of the data's shape.
+        bool script = settings.Model is { } modelPath && TorchScriptNetwork.IsTorchScriptFile(modelPath);
+        var point = settings.Model is { } path && !script ? CommonOptions.LoadModel(path, null, computeType) : null;
         if (settings.Data is { Source: null })
         {
             // Without a model (init, construct, train) the default data is allowed, and said; with one, --data is required.
@@ -359,6 +371,11 @@ internal abstract class LandscapeCommand<TSettings, TResult>
         var limits = new RunLimits(settings.MemoryBudgetBytes(), signals.Token);
         var data = settings.Data?.Open(limits);
         using var dataOwner = data as IDisposable; // array files read per batch stay open until the command ends
+        if (script)
+        {
+            point = CommonOptions.LoadModel(settings.Model!, data?.InputShape ?? ModelInputShape(settings), computeType);
+            context.Err.WriteLine($"landscape: {settings.Model}: {((TorchScriptNetwork)point.Network).Describe()}");
+        }
         // A command without a best point to keep is stopped within one batch of rows of the problem: its evaluations check
         // the signals' token. An interruptible one checks it between its own steps and keeps using the problem after it.
         var problemCancellation = Interruptible ? CancellationToken.None : signals.Token;
@@ -413,6 +430,7 @@ internal abstract class LandscapeCommand<TSettings, TResult>
     private void ValidateShared(TSettings settings)
     {
         settings.Data?.Validate();
+        _ = CommonOptions.ComputeType(settings.Dtype);
         if (_budget is not null)
         {
             _ = settings.MemoryBudgetBytes(); // refuses 0, negative, NaN and ∞ before any work

@@ -58,6 +58,9 @@ internal abstract record LandscapeSettings
     /// <summary>The data options, or null when the command takes no data.</summary>
     public DataSettings? Data { get; init; }
 
+    /// <summary><c>--dtype</c>: what a TorchScript model computes in, float64 (default) or float32.</summary>
+    public string Dtype { get; init; } = "float64";
+
     /// <summary><c>--json FILE</c>, or null for no machine-readable output.</summary>
     public string? Json { get; init; }
 

@@ -88,6 +88,10 @@ public sealed class ClusterSession : IResidualProblem, IDisposable
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(point);
+        if (point.Network is TorchScriptNetwork)
+        {
+            throw new LandscapeInputException("--cluster: the workers are sent the model in the project's own formats (losslandscape.mlp/1, dag/1, seq/1); a TorchScript module runs in one process");
+        }
         if (config.Shards > data.Count)
         {
             throw new LandscapeInputException($"--cluster: {config.Shards} shards for {data.Count} rows: every shard needs at least one row (lower shards in the cluster file)");

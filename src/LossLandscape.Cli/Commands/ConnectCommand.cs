@@ -166,7 +166,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
     protected override ConnectOutput Execute(CommandRun run, Settings settings)
     {
         var a = run.Point;
-        var b = CommonOptions.LoadModel(settings.To);
+        var b = CommonOptions.LoadModel(settings.To, run.Data.InputShape, CommonOptions.ComputeType(settings.Dtype));
         if (b.Network.ParameterCount == a.Network.ParameterCount && b.Network.InputDim == a.Network.InputDim && b.Network.OutputDim == a.Network.OutputDim)
         {
             // --model was checked by the execution path; --to likewise (a mismatch of architectures is the library's to name).

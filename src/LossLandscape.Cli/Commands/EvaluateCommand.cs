@@ -71,7 +71,7 @@ internal sealed class EvaluateCommand : LandscapeCommand<EvaluateCommand.Setting
         table.AddRow("data", Markup.Escape($"{result.Data}: d = {result.D}, p = {result.Inputs}, ℓ = {result.Outputs}"));
         table.AddRow("parameters n", result.N.ToString(CultureInfo.InvariantCulture));
         table.AddRow("constraints ℓd", result.Constraints.ToString(CultureInfo.InvariantCulture));
-        table.AddRow($"loss L (a = {F(result.Exponent)})", F(result.Loss));
+        table.AddRow(double.IsNaN(result.Exponent) ? $"loss L ({settings.Loss})" : $"loss L (a = {F(result.Exponent)})", F(result.Loss));
         table.AddRow("max |H_k|", F(result.MaxAbsResidual));
         table.AddRow("‖∇L‖", F(result.GradientNorm));
         if (result.Cluster is { } cluster)

@@ -9,22 +9,54 @@ namespace LossLandscape.Cli.Commands;
 /// <summary><c>landscape info --model FILE [--json F]</c>: n, the layers and the activations.</summary>
 internal sealed class InfoCommand : LandscapeCommand<InfoCommand.Settings, InfoOutput>
 {
+    private readonly Option<string?> _inputShape = new("--input-shape")
+    {
+        Description = "for a TorchScript model: the shape of one input row, e.g. 1,28,28 (TorchScript does not record it; the outputs ℓ are read from one forward pass)",
+    };
+
     private InfoCommand()
         : base("info", "Print a model file's architecture: n, the layers and the activations.", SharedOptions.Model | SharedOptions.Json)
-    {
-    }
+        => Add(_inputShape);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new InfoCommand().Build(context);
 
-    /// <summary>info takes only the shared <c>--model</c> and <c>--json</c>.</summary>
-    internal sealed record Settings : LandscapeSettings;
+    /// <summary>info takes the shared <c>--model</c> and <c>--json</c>, and <c>--input-shape</c> for a TorchScript model.</summary>
+    internal sealed record Settings : LandscapeSettings
+    {
+        /// <summary><c>--input-shape</c>, or null.</summary>
+        public string? InputShape { get; init; }
+    }
 
     /// <inheritdoc/>
     protected internal override JsonTypeInfo<InfoOutput> JsonType => LandscapeJsonContext.Default.InfoOutput;
 
     /// <inheritdoc/>
-    protected override Settings Bind(ParseResult result) => new();
+    protected override Settings Bind(ParseResult result) => new() { InputShape = result.GetValue(_inputShape) };
+
+    /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.InputShape is { } shape)
+        {
+            _ = ParseShape(shape);
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<long>? ModelInputShape(Settings settings) => settings.InputShape is { } shape ? ParseShape(shape) : null;
+
+    private static long[] ParseShape(string shape)
+    {
+        try
+        {
+            return Data.DataView.ParseShape(shape);
+        }
+        catch (LandscapeInputException e)
+        {
+            throw new UsageException($"--input-shape: {e.Message}");
+        }
+    }
 
     /// <inheritdoc/>
     protected override InfoOutput Execute(CommandRun run, Settings settings) => InfoOutput.Of(run.ModelPath, run.Point.Network);
@@ -33,7 +65,15 @@ internal sealed class InfoCommand : LandscapeCommand<InfoCommand.Settings, InfoO
     protected override void Render(CliContext context, Settings settings, InfoOutput result)
     {
         var table = new Table().Title(Markup.Escape(result.Model));
-        if (result.Sequence is { } sequence)
+        if (result.Parameters is { } named)
+        {
+            table.AddColumns("parameter", "shape", "saved as", "values");
+            foreach (var p in named)
+            {
+                table.AddRow(Markup.Escape(p.Name), Markup.Escape(Shape(p.Shape)), p.SavedType, p.Count.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+        else if (result.Sequence is { } sequence)
         {
             table.AddColumns("#", "layer", "output shape", "parameters");
             table.AddRow("", "input", Markup.Escape(Shape(result.InputShape!)), "");
@@ -84,6 +124,8 @@ internal sealed class InfoCommand : LandscapeCommand<InfoCommand.Settings, InfoO
 /// <param name="Activations">The distinct activations and their flags.</param>
 /// <param name="InputShape">A sequential network's input row shape (absent for an MLP and a DAG).</param>
 /// <param name="Sequence">A sequential network's layers, first first, with their output shapes and parameters (absent for an MLP and a DAG).</param>
+/// <param name="Parameters">A TorchScript module's parameter tensors, in <c>named_parameters()</c> order (absent otherwise).</param>
+/// <param name="Evaluation">For a TorchScript module, how it is evaluated (eval mode, its buffers fixed, the compute type).</param>
 internal sealed record InfoOutput(
     string Model,
     string Format,
@@ -98,7 +140,9 @@ internal sealed record InfoOutput(
     int? Levels,
     IReadOnlyList<InfoActivation> Activations,
     IReadOnlyList<long>? InputShape = null,
-    IReadOnlyList<InfoSequenceLayer>? Sequence = null)
+    IReadOnlyList<InfoSequenceLayer>? Sequence = null,
+    IReadOnlyList<InfoParameter>? Parameters = null,
+    string? Evaluation = null)
 {
     /// <summary>The architecture of <paramref name="network"/>, read from <paramref name="path"/>.</summary>
     public static InfoOutput Of(string path, FeedforwardNetwork network)
@@ -106,6 +150,7 @@ internal sealed record InfoOutput(
         var mlp = network as Mlp;
         var dag = network as DagNetwork;
         var seq = network as SequentialNetwork;
+        var script = network as TorchScriptNetwork;
         return new InfoOutput(
             path,
             ModelFile.FormatOf(network),
@@ -119,8 +164,10 @@ internal sealed record InfoOutput(
             dag?.Edges.Count,
             dag?.Depth,
             network.DistinctActivations.Select(a => new InfoActivation(a.Name, a.IsRectified, a.IsSmooth)).ToArray(),
-            seq?.InputShape,
-            seq?.Layers.Select(l => new InfoSequenceLayer(Describe(l), l.Layer.Type, l.OutputShape, l.Count)).ToArray());
+            seq?.InputShape ?? script?.InputShape,
+            seq?.Layers.Select(l => new InfoSequenceLayer(Describe(l), l.Layer.Type, l.OutputShape, l.Count)).ToArray(),
+            script?.Parameters.Select(p => new InfoParameter(p.Name, p.Shape, p.SavedType.ToString().ToLowerInvariant(), p.Count)).ToArray(),
+            script?.Describe());
     }
 
     /// <summary>A sequential network's layer in words: its type and sizes, e.g. <c>conv2d 1 → 16, 3 × 3, stride 1, padding 1</c>.</summary>
@@ -154,6 +201,13 @@ internal sealed record InfoLayer(int In, int Out, string Activation, int Paramet
 /// <param name="OutputShape">The shape of one row after it.</param>
 /// <param name="Parameters">Its parameters.</param>
 internal sealed record InfoSequenceLayer(string Layer, string Type, IReadOnlyList<long> OutputShape, int Parameters);
+
+/// <summary>One parameter tensor of a TorchScript module, in <c>named_parameters()</c> order.</summary>
+/// <param name="Name">Its dotted name, e.g. <c>conv1.weight</c>.</param>
+/// <param name="Shape">Its shape.</param>
+/// <param name="SavedType">Its element type in the file (float32, float64).</param>
+/// <param name="Count">Its number of values.</param>
+internal sealed record InfoParameter(string Name, IReadOnlyList<long> Shape, string SavedType, long Count);
 
 /// <summary>An activation and the flags the paper's theorems need.</summary>
 /// <param name="Name">Its name in model files.</param>

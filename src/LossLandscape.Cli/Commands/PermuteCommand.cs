@@ -41,6 +41,15 @@ internal sealed class PermuteCommand : LandscapeCommand<PermuteCommand.Settings,
     protected override Settings Bind(ParseResult result) => new() { Out = result.GetValue(_output)! };
 
     /// <inheritdoc/>
+    public override void Validate(Settings settings)
+    {
+        if (settings.Model is { } path && TorchScriptNetwork.IsTorchScriptFile(path))
+        {
+            throw new UsageException($"--model: {path} is a TorchScript module: its layers are compiled code, not a list of layers, so which parameters belong to one unit cannot be read from it; permute takes losslandscape.mlp/1 and seq/1 networks");
+        }
+    }
+
+    /// <inheritdoc/>
     protected override PermuteOutput Execute(CommandRun run, Settings settings)
     {
         var mlp = UnitPermutation.RequireLayered(run.Point.Network, "unit permutation (landscape permute)");

@@ -193,7 +193,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
         NetworkPoint start;
         if (settings.Init is { } initPath)
         {
-            start = CommonOptions.LoadModel(initPath);
+            start = CommonOptions.LoadModel(initPath, set.InputShape); // a TorchScript module takes rows of the data's shape
         }
         else if (settings.Arch is { } arch)
         {

@@ -146,14 +146,21 @@ public sealed class DataView : IDataSource, IDisposable
         throw new LandscapeInputException($"the rows '{AppText(text)}' are not N (the first N rows) or A:B (rows A … B − 1, A < B, counted from 0)");
     }
 
+    /// <summary>The sizes of a row shape written <c>C,H,W</c> (positive integers, comma-separated).</summary>
+    /// <exception cref="LandscapeInputException">Not a list of positive sizes; the message quotes it.</exception>
+    public static long[] ParseShape(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var sizes = text.Split(',').Select(s => long.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v >= 1 ? v : -1).ToArray();
+        return sizes.Any(s => s < 1)
+            ? throw new LandscapeInputException($"the input shape '{AppText(text)}' is not a list of positive sizes such as 1,8,8")
+            : sizes;
+    }
+
     /// <summary>The sizes of <c>C,H,W</c>, whose product must be <paramref name="values"/>.</summary>
     private static long[] Shape(string text, int values, string source)
     {
-        var sizes = text.Split(',').Select(s => long.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v >= 1 ? v : -1).ToArray();
-        if (sizes.Any(s => s < 1))
-        {
-            throw new LandscapeInputException($"the input shape '{AppText(text)}' is not a list of positive sizes such as 1,8,8");
-        }
+        var sizes = ParseShape(text);
         long product = sizes.Aggregate(1L, (x, y) => x * y > int.MaxValue ? int.MaxValue + 1L : x * y);
         return product == values ? sizes
             : throw new LandscapeInputException($"the input shape {string.Join(",", sizes)} holds {product} values, but the rows of {source} have {values}");

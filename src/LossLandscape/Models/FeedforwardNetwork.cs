@@ -37,6 +37,12 @@ public abstract class FeedforwardNetwork
     /// </summary>
     public InputScaling? Scaling { get; init; }
 
+    /// <summary>
+    /// Whether f is computed in float64 (every network of the project's own formats, and a TorchScript module unless opened
+    /// in float32): decisions of rank and inertia need it (<see cref="TorchScriptNetwork"/>).
+    /// </summary>
+    public virtual bool ComputesInFloat64 => true;
+
     /// <summary>The activations the network uses, for reporting.</summary>
     public abstract IReadOnlyList<Activations.Activation> DistinctActivations { get; }
 

@@ -77,12 +77,16 @@ public static class ModelFile
     /// <summary>The format tag of sequential (layered, convolutional) networks, <see cref="SequentialNetwork"/>.</summary>
     public const string SeqFormat = "losslandscape.seq/1";
 
+    /// <summary>The format name of a TorchScript module (a zip archive written by <c>torch.jit.save</c>, <see cref="TorchScriptNetwork"/>).</summary>
+    public const string TorchScriptFormat = "torchscript";
+
     /// <summary>The format tag a network is written with: <see cref="MlpFormat"/>, <see cref="DagFormat"/> or <see cref="SeqFormat"/>.</summary>
     public static string FormatOf(FeedforwardNetwork network) => network switch
     {
         Mlp => MlpFormat,
         DagNetwork => DagFormat,
         SequentialNetwork => SeqFormat,
+        TorchScriptNetwork => TorchScriptFormat,
         null => throw new ArgumentNullException(nameof(network)),
         _ => throw new NotSupportedException($"no model file format for {network.GetType().Name}"),
     };
@@ -91,6 +95,11 @@ public static class ModelFile
     public static void Save(string path, NetworkPoint point)
     {
         ArgumentNullException.ThrowIfNull(point);
+        if (point.Network is TorchScriptNetwork script)
+        {
+            script.Save(path, point.Parameters); // a TorchScript module is written as one, PyTorch reads it back
+            return;
+        }
         Engine.AtomicFile.WriteAllText(path, Serialize(point));
     }
 
@@ -189,12 +198,27 @@ public static class ModelFile
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
     }
 
-    /// <summary>Reads a model file; every fault is a <see cref="ModelFormatException"/> naming the file.</summary>
-    public static NetworkPoint Load(string path)
+    /// <summary>
+    /// Reads a model file: one of the project's JSON formats, or a TorchScript module (<see cref="TorchScriptNetwork.Open"/>),
+    /// which takes rows of <paramref name="inputShape"/> (the data's: TorchScript does not record its input's shape). Every fault
+    /// is a <see cref="ModelFormatException"/> naming the file.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="inputShape">The shape of one row, for a TorchScript module; ignored by the JSON formats, which store theirs.</param>
+    /// <param name="computeType">What a TorchScript module computes in: float64 (default) or float32; the JSON formats are float64.</param>
+    public static NetworkPoint Load(string path, IReadOnlyList<long>? inputShape = null, TorchSharp.torch.ScalarType computeType = TorchSharp.torch.ScalarType.Float64)
     {
         if (!File.Exists(path))
         {
             throw new ModelFormatException($"model file not found: {path}");
+        }
+        if (TorchScriptNetwork.IsTorchScriptFile(path))
+        {
+            return TorchScriptNetwork.Open(path, inputShape ?? throw new ModelFormatException($"{path}: a TorchScript module does not record the shape of its input; it is read with the data's"), computeType);
+        }
+        if (computeType != TorchSharp.torch.ScalarType.Float64)
+        {
+            throw new LandscapeInputException($"{path}: the project's model formats compute in float64; float32 is for TorchScript modules");
         }
         return Parse(File.ReadAllText(path), path);
     }
