@@ -126,7 +126,7 @@ internal sealed class MatrixConverter : JsonConverter<double[,]>
     }
 }
 
-/// <summary>A <see cref="UnitPermutation"/> as its <see cref="UnitPermutation.Layers"/>: one array per hidden layer; written only.</summary>
+/// <summary>A <see cref="UnitPermutation"/> as its <see cref="UnitPermutation.Layers"/>: one array per permutable layer; written only.</summary>
 internal sealed class UnitPermutationConverter : JsonConverter<UnitPermutation>
 {
     /// <inheritdoc/>

@@ -296,6 +296,13 @@ internal static class Tolerances
     public const double PermutedOutputs = 1e-14;
 
     /// <summary>
+    /// A sequential network (convolutions, batch norm, pools, flatten) against the same network with its channels permuted
+    /// (<c>UnitPermutation</c>): again the same products summed in another order, over in·k² terms per output of a
+    /// convolution and C·H·W after a flatten; 1e−12 relative to max(1, max|f|), the bound.
+    /// </summary>
+    public const double PermutedSequentialOutputs = 1e-12;
+
+    /// <summary>
     /// Weight matching of π(A) against A: the recovered π⁻¹ makes π⁻¹(π(A)) a copy of A, so equality is exact; 1e−12 (the
     /// issue's bound) only allows for an alignment that is right up to rounding, and still catches a single swapped unit.
     /// </summary>

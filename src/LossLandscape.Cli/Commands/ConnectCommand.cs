@@ -30,7 +30,7 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
 
     private readonly Option<string> _to = new("--to") { Description = "the second endpoint B (a model file of the same architecture)", Required = true };
     private readonly Option<string> _method = new("--method") { Description = $"one or several of {AllMethods}, comma-separated", DefaultValueFactory = _ => AllMethods };
-    private readonly Option<string> _align = new("--align") { Description = "none | weight-matching (permute B's hidden units to match A's first; layered networks)", DefaultValueFactory = _ => "none" };
+    private readonly Option<string> _align = new("--align") { Description = "none | weight-matching (permute B's hidden units or channels to match A's first; MLPs and sequential networks)", DefaultValueFactory = _ => "none" };
     private readonly Option<int> _points = new("--points") { Description = "evenly spaced points t at which every path is measured (plus 9 per segment)", DefaultValueFactory = _ => PathEvaluation.DefaultPoints };
     private readonly Option<int> _budget = new("--budget") { Description = "gradient evaluations of bezier, polychain and neb; Jacobian evaluations of manifold", DefaultValueFactory = _ => ConnectOptions.DefaultMaxEvaluations };
     private readonly Option<int> _bends = new("--bends") { Description = "points of the Bézier curve / polygonal chain, endpoints included", DefaultValueFactory = _ => 3 };
@@ -223,12 +223,12 @@ internal sealed class ConnectCommand : LandscapeCommand<ConnectCommand.Settings,
         context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant($"n = {result.N}, ℓd = {result.Constraints}; on-M tolerance max|H| ≤ {result.Tolerance:G3}; every path measured at its points plus 9 per segment")));
         if (result.Report.Identical)
         {
-            context.Console.MarkupLine("weight matching mapped B onto A exactly: B is A with its hidden units permuted, the same point after alignment; no path to find (barrier 0)");
+            context.Console.MarkupLine("weight matching mapped B onto A exactly: B is A with its hidden units (or channels) permuted, the same point after alignment; no path to find (barrier 0)");
         }
         if (result.Report.Alignment is { } al)
         {
             context.Console.MarkupLine(Markup.Escape(FormattableString.Invariant(
-                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units ({al.Sweeps} sweeps, {al.Steps} layer steps, {al.Status.ToJsonName()})")));
+                $"weight matching: ‖A − B‖ {al.DistanceBefore:G4} → {al.DistanceAfter:G4} after permuting B's hidden units or channels ({al.Sweeps} sweeps, {al.Steps} layer steps, {al.Status.ToJsonName()})")));
         }
         foreach (var m in results.Where(m => m.Detail is not null))
         {

@@ -16,11 +16,12 @@ public static class EndpointCheck
     /// <param name="b">The second endpoint.</param>
     /// <param name="nameA">How the message names <paramref name="a"/>.</param>
     /// <param name="nameB">How the message names <paramref name="b"/>.</param>
-    public static void RequireSameArchitecture(NetworkPoint a, NetworkPoint b, string nameA = "A", string nameB = "B")
+    /// <param name="compareStatistics">Whether the batch norms' running statistics are compared (<see cref="Difference"/>).</param>
+    public static void RequireSameArchitecture(NetworkPoint a, NetworkPoint b, string nameA = "A", string nameB = "B", bool compareStatistics = true)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        if (Difference(a.Network, b.Network) is { } what)
+        if (Difference(a.Network, b.Network, compareStatistics) is { } what)
         {
             throw new LandscapeInputException($"the endpoints are different networks: {what.Item} differ, {nameA} has {what.A}, {nameB} has {what.B}");
         }
@@ -31,7 +32,13 @@ public static class EndpointCheck
     }
 
     /// <summary>The first difference between two networks (what differs, and its two values), or null when they are the same architecture.</summary>
-    public static (string Item, string A, string B)? Difference(FeedforwardNetwork a, FeedforwardNetwork b)
+    /// <param name="a">The first network.</param>
+    /// <param name="b">The second network.</param>
+    /// <param name="compareStatistics">
+    /// Whether the batch norms' running statistics are compared (the default); false for two networks that may differ by a
+    /// permutation of their channels, which moves the statistics with γ and β (<see cref="WeightMatching"/>).
+    /// </param>
+    public static (string Item, string A, string B)? Difference(FeedforwardNetwork a, FeedforwardNetwork b, bool compareStatistics = true)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
@@ -96,7 +103,7 @@ public static class EndpointCheck
             for (int k = 0; k < sa.Layers.Count; k++)
             {
                 if (sa.Layers[k].Layer is BatchNormLayer x && sb.Layers[k].Layer is BatchNormLayer y
-                    && !(x.Eps == y.Eps && x.RunningMean!.SequenceEqual(y.RunningMean!) && x.RunningVar!.SequenceEqual(y.RunningVar!)))
+                    && !(x.Eps == y.Eps && (!compareStatistics || (x.RunningMean!.SequenceEqual(y.RunningMean!) && x.RunningVar!.SequenceEqual(y.RunningVar!)))))
                 {
                     return ("the batch-norm statistics", $"the running mean, variance and eps of layer {k + 1}", "other values");
                 }

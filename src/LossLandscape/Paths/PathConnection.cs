@@ -55,12 +55,17 @@ public static class PathConnection
     /// <param name="b">B: the same network, another point.</param>
     /// <param name="methods">The methods, run in this order.</param>
     /// <param name="options">The shared settings.</param>
-    /// <param name="align">Whether to permute B's hidden units to match A's first (<see cref="WeightMatching"/>; layered networks).</param>
+    /// <param name="align">
+    /// Whether to permute B's hidden units (or channels) to match A's first (<see cref="WeightMatching"/>; MLPs and sequential
+    /// networks); B's batch-norm statistics need then match A's only after the permutation.
+    /// </param>
     /// <param name="limits">
     /// The budget of the manifold path's factorizations; the token, which stops the running method at its next step (it
     /// returns what it has) and skips the rest; the method running reported.
     /// </param>
-    /// <exception cref="LandscapeInputException">Different networks, alignment of a DAG, an endpoint off M for a manifold path.</exception>
+    /// <exception cref="LandscapeInputException">
+    /// Different networks (after the alignment, when one is asked for), alignment of a DAG, an endpoint off M for a manifold path.
+    /// </exception>
     public static ConnectionReport Connect(IResidualProblem map, NetworkPoint a, NetworkPoint b, IReadOnlyList<ConnectMethod> methods, ConnectOptions options, bool align = false,
         RunLimits? limits = null)
     {
@@ -70,18 +75,24 @@ public static class PathConnection
         ArgumentNullException.ThrowIfNull(methods);
         ArgumentNullException.ThrowIfNull(options);
         limits ??= RunLimits.Default;
-        EndpointCheck.RequireSameArchitecture(a, b);
         var target = b.Parameters;
         WeightMatchingResult? alignment = null;
         if (align)
         {
+            // A permutation moves the batch norms' running statistics with their channels: B may differ from A there before
+            // the alignment, and π(B) must not after it (the paths are measured on A's network).
             alignment = WeightMatching.Align(a, b, options.Seed);
+            EndpointCheck.RequireSameArchitecture(a, new NetworkPoint(alignment.AlignedNetwork, alignment.AlignedB), "A", "π(B)");
             target = alignment.AlignedB;
             if (a.Parameters.AsSpan().SequenceEqual(target))
             {
                 // π(B) = A exactly: B is A with its hidden units permuted, and there is no path to find.
                 return new ConnectionReport([], alignment, Identical: true, Cancelled: false);
             }
+        }
+        else
+        {
+            EndpointCheck.RequireSameArchitecture(a, b);
         }
         if (methods.Contains(ConnectMethod.Manifold))
         {

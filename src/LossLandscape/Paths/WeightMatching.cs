@@ -7,22 +7,27 @@ using static TorchSharp.torch;
 namespace LossLandscape.Paths;
 
 /// <summary>
-/// What <see cref="WeightMatching.Align(Mlp, double[], double[], int, int)"/> found: the permutation π of B's hidden units,
-/// π(B), and how far the coordinate descent went.
+/// What <see cref="WeightMatching.Align(NetworkPoint, NetworkPoint, int, int)"/> found: the permutation π of B's hidden units
+/// (or channels), π(B), and how far the coordinate descent went.
 /// </summary>
-/// <param name="Permutation">π, with π(B) as close to A as the descent got (<see cref="UnitPermutation.Apply"/>).</param>
+/// <param name="Permutation">π, with π(B) as close to A as the descent got (<see cref="UnitPermutation.Apply(NetworkPoint)"/>).</param>
 /// <param name="AlignedB">π(B): the same function as B (only copied numbers), to be joined to A.</param>
+/// <param name="AlignedNetwork">
+/// The network of π(B): B's, with its batch norms' running statistics permuted as their γ and β are (<see cref="UnitPermutation.Apply(NetworkPoint)"/>);
+/// B's own network when it has none to move.
+/// </param>
 /// <param name="ObjectiveBefore">⟨θ_A, θ_B⟩, the objective at π = id.</param>
 /// <param name="ObjectiveAfter">⟨θ_A, π(θ_B)⟩ (≥ <paramref name="ObjectiveBefore"/>: a step is taken only where it rises).</param>
 /// <param name="DistanceBefore">‖θ_A − θ_B‖.</param>
 /// <param name="DistanceAfter">‖θ_A − π(θ_B)‖; ‖θ_A − π(θ_B)‖² = ‖θ_A‖² + ‖θ_B‖² − 2⟨θ_A, π(θ_B)⟩, so it falls as the objective rises.</param>
-/// <param name="Sweeps">Sweeps over the hidden layers, the last one (without a gain) included.</param>
+/// <param name="Sweeps">Sweeps over the permutable layers, the last one (without a gain) included.</param>
 /// <param name="Steps">Layer steps accepted (a new assignment with a larger float64 objective).</param>
 /// <param name="Status"><see cref="SolverStatus.Converged"/> when a whole sweep found no gain; <see cref="SolverStatus.StoppedWithoutConvergence"/> at the sweep limit.</param>
 /// <param name="CostScale">K of the integer costs −round(K·S/max|S|) the last assignment problem was solved with (<see cref="WeightMatching.CostScale"/> unless OR-Tools reported a possible overflow).</param>
 public sealed record WeightMatchingResult(
     UnitPermutation Permutation,
     [property: JsonIgnore] double[] AlignedB,
+    [property: JsonIgnore] FeedforwardNetwork AlignedNetwork,
     double ObjectiveBefore,
     double ObjectiveAfter,
     double DistanceBefore,
@@ -43,6 +48,11 @@ public sealed record WeightMatchingResult(
 /// S = W_l^A (W_l^B P_{l−1}ᵀ)ᵀ + b_l^A b_l^Bᵀ + (W_{l+1}^A)ᵀ P_{l+1} W_{l+1}^B (h_l × h_l; rows A's units, columns B's), a
 /// linear assignment problem. The descent visits the hidden layers in a random order each sweep (seeded), as Git Re-Basin's
 /// Algorithm 1 does, and stops after a sweep in which no layer gained.</para>
+/// <para>A sequential network (<c>losslandscape.seq/1</c>) is matched the same way over its permutable layers (conv2d
+/// channels and linear units, all but the last such layer; <see cref="UnitPermutation"/>): the similarity of a channel
+/// sums every weight that moves with it, its filter W[o, :, :, :] and bias, a following batch norm's γ and β, and the next
+/// layer's input slice (its H·W columns after a flatten), as Git Re-Basin's permutation specs do (their Appendix A), so
+/// that the objective is again ⟨θ_A, π(θ_B)⟩ over all of p.</para>
 /// <para>The assignment problems are solved by Google OR-Tools' <c>LinearSumAssignment</c> (cost-scaling push–relabel,
 /// Goldberg and Kennedy 1995), which takes integer costs: cost[i, u] = −round(K·S[i, u]/max|S|). Rounding moves each entry by
 /// at most max|S|/(2K), so an assignment's integer score is within h·max|S|/(2K) of its exact one and the integer optimum is
@@ -70,18 +80,22 @@ public static class WeightMatching
     private const long MinCostScale = 1L << 20;
 
     /// <summary>
-    /// Aligns B to A: checks that both are points of the same layered network (<see cref="EndpointCheck.RequireSameArchitecture"/>,
-    /// <see cref="UnitPermutation.RequireLayered"/>) and runs <see cref="Align(Mlp, double[], double[], int, int)"/>.
+    /// Aligns B to A: checks that both are points of the same layered network, up to the batch norms' running statistics,
+    /// which a permutation moves (<see cref="EndpointCheck.RequireSameArchitecture"/>; <see cref="UnitPermutation.PermutableLayers"/>
+    /// refuses a DAG), and runs the coordinate descent of the class remarks on their parameters.
     /// </summary>
+    /// <remarks>
+    /// The objective is ⟨θ_A, π(θ_B)⟩ over p only: a batch norm's running statistics are fixed values of the network, not
+    /// weights, and are carried along with π (<see cref="WeightMatchingResult.AlignedNetwork"/>), not matched.
+    /// </remarks>
     /// <exception cref="LandscapeInputException">A DAG network, or two different architectures.</exception>
     public static WeightMatchingResult Align(NetworkPoint a, NetworkPoint b, int seed, int maxSweeps = DefaultMaxSweeps)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        var mlp = UnitPermutation.RequireLayered(a.Network, "weight matching");
-        UnitPermutation.RequireLayered(b.Network, "weight matching");
-        EndpointCheck.RequireSameArchitecture(a, b);
-        return Align(mlp, a.Parameters, b.Parameters, seed, maxSweeps);
+        EndpointCheck.RequireSameArchitecture(a, b, compareStatistics: false);
+        var spec = PermutationSpec.Of(a.Network, "weight matching");
+        return Align(spec, b.Network, a.Parameters, b.Parameters, seed, maxSweeps);
     }
 
     /// <summary>
@@ -96,16 +110,21 @@ public static class WeightMatching
     public static WeightMatchingResult Align(Mlp network, double[] a, double[] b, int seed, int maxSweeps = DefaultMaxSweeps)
     {
         ArgumentNullException.ThrowIfNull(network);
+        return Align(PermutationSpec.Of(network, "weight matching"), network, a, b, seed, maxSweeps);
+    }
+
+    private static WeightMatchingResult Align(PermutationSpec spec, FeedforwardNetwork networkB, double[] a, double[] b, int seed, int maxSweeps)
+    {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        if (a.Length != network.ParameterCount || b.Length != network.ParameterCount)
+        if (a.Length != networkB.ParameterCount || b.Length != networkB.ParameterCount)
         {
-            throw new LandscapeInputException($"the points have {a.Length} and {b.Length} parameters, the network n = {network.ParameterCount}");
+            throw new LandscapeInputException($"the points have {a.Length} and {b.Length} parameters, the network n = {networkB.ParameterCount}");
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSweeps, 1);
         TorchRuntime.EnsureInitialized();
 
-        var perms = UnitPermutation.Identity(network).Layers.ToArray();
+        var perms = spec.Layers.Select(layer => Enumerable.Range(0, layer.Width).ToArray()).ToArray();
         int hidden = perms.Length;
         var rng = new Random(seed);
         long scale = CostScale;
@@ -124,7 +143,7 @@ public static class WeightMatching
                 rng.Shuffle(order);
                 foreach (int l in order)
                 {
-                    var similarity = Similarity(network, ta, tb, perms, l);
+                    var similarity = Similarity(spec, ta, tb, perms, l);
                     int h = perms[l].Length;
                     var (candidate, used) = Assign(similarity, h, scale);
                     scale = used;
@@ -143,8 +162,10 @@ public static class WeightMatching
             }
         }
         var permutation = new UnitPermutation(perms);
-        var aligned = permutation.Apply(network, b);
-        return new WeightMatchingResult(permutation, aligned, ConnectingPath.Dot(a, b), ConnectingPath.Dot(a, aligned), ConnectingPath.Distance(a, b), ConnectingPath.Distance(a, aligned), sweeps, steps, status, scale);
+        var aligned = spec.Apply(perms, b);
+        var alignedNetwork = networkB is SequentialNetwork seq ? spec.Apply(perms, seq) : networkB;
+        return new WeightMatchingResult(permutation, aligned, alignedNetwork, ConnectingPath.Dot(a, b), ConnectingPath.Dot(a, aligned), ConnectingPath.Distance(a, b),
+            ConnectingPath.Distance(a, aligned), sweeps, steps, status, scale);
     }
 
     /// <summary>⟨θ_A, θ_B⟩ = Σ_k ⟨W_k^A, W_k^B⟩ + ⟨b_k^A, b_k^B⟩, the weight-matching objective at π = id, in float64.</summary>
@@ -156,31 +177,52 @@ public static class WeightMatching
     }
 
     /// <summary>
-    /// S = W_l^A (W_l^B P_{l−1}ᵀ)ᵀ + b_l^A b_l^Bᵀ + (W_{l+1}^A)ᵀ P_{l+1} W_{l+1}^B for hidden layer <paramref name="l"/>, the other
-    /// layers held at <paramref name="perms"/>; row-major h_l × h_l (rows: A's units, columns: B's).
+    /// S for permutable layer <paramref name="l"/>, the other layers held at <paramref name="perms"/>: row-major h_l × h_l
+    /// (rows: A's units, columns: B's), the sum over every block of p that layer l's units touch (<see cref="PermutationSpec"/>)
+    /// of A's block with l's axis first, flattened to h_l rows, times B's likewise with its other axis permuted, transposed.
     /// </summary>
-    private static double[] Similarity(Mlp network, Tensor a, Tensor b, int[][] perms, int l)
+    /// <remarks>
+    /// For an MLP this is S = W_l^A (W_l^B P_{l−1}ᵀ)ᵀ + b_l^A b_l^Bᵀ + (W_{l+1}^A)ᵀ P_{l+1} W_{l+1}^B; for a channel of a
+    /// conv2d layer it sums its filter W[o, :, :, :], its bias, the γ and β of a batch norm on it, and the next layer's
+    /// input slice W[:, o, :, :] (or its H·W columns after a flatten), as Git Re-Basin's <c>get_permuted_param</c> and
+    /// <c>weight_matching</c> do over a permutation spec.
+    /// </remarks>
+    private static double[] Similarity(PermutationSpec spec, Tensor a, Tensor b, int[][] perms, int l)
     {
         using var scope = NewDisposeScope();
-        var layer = network.Layers[l];
-        var next = network.Layers[l + 1];
-        var wb = Mlp.Weight(b, layer);
-        if (l > 0)
+        int h = perms[l].Length;
+        var s = zeros(h, h, dtype: float64);
+        foreach (var block in spec.Blocks)
         {
-            // Columns of W_l^B follow the units of layer l − 1 as already permuted: (W_l^B P_{l−1}ᵀ)[:, j] = W_l^B[:, π_{l−1}(j)].
-            wb = wb.index_select(1, tensor(perms[l - 1].Select(i => (long)i).ToArray()));
+            if (block.RowLayer != l && block.ColLayer != l)
+            {
+                continue;
+            }
+            var wa = a.narrow(0, block.Offset, block.Count).view(block.Rows, block.Cols, block.Inner);
+            var wb = b.narrow(0, block.Offset, block.Count).view(block.Rows, block.Cols, block.Inner);
+            if (block.RowLayer == l)
+            {
+                // The columns of B's block follow the units below as already permuted: wb[:, c, :] = B[:, π_col(c), :].
+                if (block.ColLayer >= 0)
+                {
+                    wb = wb.index_select(1, Indices(perms[block.ColLayer]));
+                }
+                s.PlusInPlace(wa.reshape(block.Rows, -1).matmul(wb.reshape(block.Rows, -1).t()));
+            }
+            else
+            {
+                // The rows of B's block follow the units above as already permuted: wb[r, :, :] = B[π_row(r), :, :].
+                if (block.RowLayer >= 0)
+                {
+                    wb = wb.index_select(0, Indices(perms[block.RowLayer]));
+                }
+                s.PlusInPlace(wa.transpose(0, 1).reshape(block.Cols, -1).matmul(wb.transpose(0, 1).reshape(block.Cols, -1).t()));
+            }
         }
-        var s = Mlp.Weight(a, layer).matmul(wb.t());
-        s.PlusInPlace(Mlp.Bias(a, layer).outer(Mlp.Bias(b, layer)));
-        var wbNext = Mlp.Weight(b, next);
-        if (l + 1 < perms.Length)
-        {
-            // Rows of W_{l+1}^B follow the units of layer l + 1: (P_{l+1} W_{l+1}^B)[r, :] = W_{l+1}^B[π_{l+1}(r), :].
-            wbNext = wbNext.index_select(0, tensor(perms[l + 1].Select(i => (long)i).ToArray()));
-        }
-        s.PlusInPlace(Mlp.Weight(a, next).t().matmul(wbNext));
         return s.contiguous().data<double>().ToArray();
     }
+
+    private static Tensor Indices(int[] perm) => tensor(perm.Select(i => (long)i).ToArray());
 
     /// <summary>
     /// The assignment maximising Σ_i S[i, π(i)] on the integer costs −round(K·S/max|S|), by OR-Tools; halves K while OR-Tools

@@ -213,8 +213,8 @@ public sealed class AlignmentTests : IDisposable
         var dag = Cases.SharedDag(new SmooLU(), 1);
         var point = new NetworkPoint(dag, new double[dag.ParameterCount]);
         var ex = Assert.Throws<LandscapeInputException>(() => WeightMatching.Align(point, point, seed: 0));
-        Assert.StartsWith("weight matching is for layered networks (losslandscape.mlp/1); this is a DAG", ex.Message);
-        ex = Assert.Throws<LandscapeInputException>(() => UnitPermutation.RequireLayered(dag, "unit permutation"));
+        Assert.StartsWith("weight matching is for layered networks (losslandscape.mlp/1 or losslandscape.seq/1); this is a DAG", ex.Message);
+        ex = Assert.Throws<LandscapeInputException>(() => UnitPermutation.PermutableLayers(dag, "unit permutation"));
         Assert.StartsWith("unit permutation is for layered networks", ex.Message);
     }
 
@@ -268,6 +268,6 @@ public sealed class AlignmentTests : IDisposable
         (code, _, err) = CliTests.Run("permute", "--model", modelDag, "--out", Path.Combine(_dir, "dag2.json"));
         Assert.Equal(2, code);
         Assert.Single(err.TrimEnd().Split('\n'));
-        Assert.Contains("is for layered networks (losslandscape.mlp/1); this is a DAG", err);
+        Assert.Contains("is for layered networks (losslandscape.mlp/1 or losslandscape.seq/1); this is a DAG", err);
     }
 }
