@@ -1,9 +1,12 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using LossLandscape.Data;
 using LossLandscape.Engine;
 using LossLandscape.Geometry;
 using LossLandscape.Models;
 using LossLandscape.Paths;
+using LossLandscape.Problem;
 using LossLandscape.Reports;
 using SkiaSharp;
 using Xunit.Abstractions;
@@ -98,6 +101,121 @@ public class SliceAndReportTests
         Assert.Contains("<h2>Spectrum</h2>", html);
         Assert.Contains("<h2>Flat and curved directions of M</h2>", html);
         Assert.True(html.Split("<svg").Length - 1 >= 5);
+    }
+
+    [Theory]
+    [InlineData("cross-entropy", "under cross-entropy that set is empty")]
+    [InlineData("mse", "the mean squared error is that sum divided by dℓ")]
+    public void Report_Plan_Leaves_Out_The_Sections_About_M_For_A_Loss_That_Is_Not_A_Residual_Sum(string loss, string reason)
+    {
+        var plan = LandscapeReport.Plan(LossFunction.Parse(loss));
+        Assert.DoesNotContain(plan.Sections, ReportPlan.IsAboutManifold);
+        foreach (var section in new[] { ReportSection.Certificate, ReportSection.ManifoldSpectrum, ReportSection.JacobianSingularValues, ReportSection.ManifoldSlice, ReportSection.ManifoldWalk })
+        {
+            Assert.False(plan.Includes(section), $"{section} is about M");
+        }
+        Assert.Equal(
+            [ReportSection.LossAndGradient, ReportSection.TopEigenvalues, ReportSection.Trace, ReportSection.Density, ReportSection.FilterSurface, ReportSection.TrainingHistory],
+            plan.Sections);
+        // One sentence, naming what is left out and why.
+        var why = Assert.IsType<string>(plan.LeftOut);
+        Assert.StartsWith("The certificate", why, StringComparison.Ordinal);
+        Assert.Contains(reason, why, StringComparison.Ordinal);
+        Assert.EndsWith(".", why, StringComparison.Ordinal);
+        Assert.DoesNotContain(". ", why, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(2.0)]
+    [InlineData(3.0)]
+    public void Report_Plan_Of_The_Squared_Loss_Is_The_Report_About_M(double exponent)
+    {
+        var plan = LandscapeReport.Plan(LossFunction.Squared(exponent));
+        Assert.Null(plan.LeftOut);
+        Assert.Equal(
+        [
+            ReportSection.Certificate, ReportSection.ManifoldSpectrum, ReportSection.Density, ReportSection.JacobianSingularValues,
+            ReportSection.ManifoldSlice, ReportSection.ManifoldWalk, ReportSection.TrainingHistory,
+        ], plan.Sections);
+    }
+
+    [Fact]
+    public void Cross_Entropy_Report_Of_A_Cnn_On_Digit_Images_Has_The_Curvature_Sections_And_Says_Why_M_Is_Left_Out()
+    {
+        var dir = Directory.CreateTempSubdirectory("landscape-report-ce-").FullName;
+        try
+        {
+            var html = CrossEntropyCnnReport(dir);
+            var text = System.Net.WebUtility.HtmlDecode(html);
+            // The sections a PyHessian / loss-landscape user expects, on one page.
+            foreach (var heading in new[] { "Loss and gradient", "Top eigenvalues of the Hessian", "Trace of the Hessian", "Spectral density", "Loss surface" })
+            {
+                Assert.Contains($"<h2>{heading}</h2>", text, StringComparison.Ordinal);
+            }
+            Assert.Contains("<tr><td>L</td><td>", text, StringComparison.Ordinal);
+            Assert.Contains("<tr><td>‖∇L‖₂</td><td>", text, StringComparison.Ordinal);
+            Assert.Contains("<th>i</th><th>λ</th><th>‖Hv − λv‖</th><th>converged</th>", text, StringComparison.Ordinal);
+            Assert.Contains("Stochastic Lanczos quadrature, 2 probes × 20 steps", text, StringComparison.Ordinal);
+            Assert.Contains("Loss along two filter-normalized directions", text, StringComparison.Ordinal);
+            Assert.Contains("on a 5 × 5 grid", text, StringComparison.Ordinal);
+            Assert.Equal(2, html.Split("<svg").Length - 1);
+            // Nothing about M, and the one sentence saying why.
+            Assert.DoesNotContain("<h2>Certificate</h2>", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("<h2>Spectrum</h2>", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("<h2>Flat and curved directions of M</h2>", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Singular values of J", text, StringComparison.Ordinal);
+            Assert.Contains($"<p>{LandscapeReport.Plan(LossFunction.CrossEntropy).LeftOut}</p>", text, StringComparison.Ordinal);
+
+            // The eigenvalues and the trace are spectrum's and trace's: the same library calls, the same seed.
+            var top = Regex.Matches(text, @"<tr><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(yes|NO)</td></tr>");
+            Assert.Equal(3, top.Count);
+            var (code, _, err) = CliTests.Run(["spectrum", .. CrossEntropyCnnData(dir), "--method", "lanczos", "--k", "3", "--json", Path.Combine(dir, "s.json")]);
+            Assert.True(code == 0, err);
+            using (var spectrum = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "s.json"))))
+            {
+                var values = spectrum.RootElement.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+                var residuals = spectrum.RootElement.GetProperty("residuals").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+                for (int i = 0; i < 3; i++)
+                {
+                    Assert.StartsWith(values[i].ToString("G6", CultureInfo.InvariantCulture), top[i].Groups[2].Value, StringComparison.Ordinal);
+                    Assert.Equal(residuals[i].ToString("G3", CultureInfo.InvariantCulture), top[i].Groups[3].Value);
+                }
+            }
+            (code, _, err) = CliTests.Run(["trace", .. CrossEntropyCnnData(dir), "--probes", "9", "--json", Path.Combine(dir, "t.json")]);
+            Assert.True(code == 0, err);
+            using (var trace = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "t.json"))))
+            {
+                string expected = $"<tr><td>tr ∇²L</td><td>{trace.RootElement.GetProperty("trace").GetDouble().ToString("G6", CultureInfo.InvariantCulture)} ± " +
+                    $"{trace.RootElement.GetProperty("standardError").GetDouble().ToString("G3", CultureInfo.InvariantCulture)} (standard error)</td></tr>";
+                Assert.Contains(expected, text, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    /// <summary>
+    /// The model and data options of a small CNN (conv:4:3, relu, pool:2, flatten, linear; n = 410) made by <c>init --arch</c> in
+    /// <paramref name="dir"/>, on the first 40 rows of builtin:digits viewed as 1 × 8 × 8 images with one-hot labels, under cross-entropy.
+    /// </summary>
+    internal static string[] CrossEntropyCnnData(string dir) =>
+        ["--model", Path.Combine(dir, "cnn.json"), "--data", "builtin:digits", "--input-shape", "1,8,8", "--rows", "0:40", "--one-hot", "digit", "--loss", "cross-entropy"];
+
+    /// <summary>
+    /// Makes the CNN of <see cref="CrossEntropyCnnData"/> and its cross-entropy report in <paramref name="dir"/>/report, with small
+    /// budgets (k = 3, 9 products for the trace, SLQ 2 probes × 20 steps, a 5 × 5 surface); returns the page.
+    /// </summary>
+    internal static string CrossEntropyCnnReport(string dir)
+    {
+        var (code, output, err) = CliTests.Run("init", "--data", "builtin:digits", "--input-shape", "1,8,8", "--rows", "0:40", "--one-hot", "digit",
+            "--arch", "conv:4:3,relu,pool:2,flatten,linear", "--seed", "1", "--out", Path.Combine(dir, "cnn.json"));
+        Assert.True(code == 0, output + err);
+        (code, output, err) = CliTests.Run(["report", .. CrossEntropyCnnData(dir), "--grid", "5", "--k", "3", "--trace-probes", "9", "--slq-steps", "20", "--slq-probes", "2",
+            "--out", Path.Combine(dir, "report")]);
+        Assert.True(code == 0, output + err);
+        return File.ReadAllText(Path.Combine(dir, "report", HtmlReport.PageName));
     }
 
     /// <summary>A model at its initialization: L &gt; 0, so not a point of M.</summary>
@@ -307,6 +425,34 @@ public sealed class RenderedReportTests(ITestOutputHelper output)
                 Assert.Contains($"<h2>{heading}</h2>", dom);
             }
             Assert.Contains("<svg", dom);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public void Cross_Entropy_Report_Of_A_Cnn_Renders_In_Headless_Chromium()
+    {
+        string chromium = Chromium.Locate(output.WriteLine);
+        var dir = Directory.CreateTempSubdirectory("landscape-report-ce-").FullName;
+        try
+        {
+            SliceAndReportTests.CrossEntropyCnnReport(dir);
+            var page = Path.Combine(dir, "report", HtmlReport.PageName);
+            var shot = Path.Combine(dir, "shot.png");
+            Chromium.Run(chromium, $"--screenshot={shot} --window-size=1366,900 file://{page}");
+            using var bitmap = SKBitmap.Decode(shot);
+            Assert.Equal(1366, bitmap.Width);
+            Assert.True(SliceAndReportTests.DistinctColours(bitmap) > 50, "the screenshot is (nearly) blank");
+            var dom = Chromium.Run(chromium, $"--dump-dom file://{page}");
+            foreach (var heading in new[] { "Loss and gradient", "Top eigenvalues of the Hessian", "Trace of the Hessian", "Spectral density", "Loss surface" })
+            {
+                Assert.Contains($"<h2>{heading}</h2>", dom);
+            }
+            Assert.DoesNotContain("<h2>Certificate</h2>", dom);
+            Assert.Equal(2, dom.Split("<svg").Length - 1);
         }
         finally
         {

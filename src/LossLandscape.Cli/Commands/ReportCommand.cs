@@ -1,3 +1,4 @@
+using LossLandscape.Curvature;
 using LossLandscape.Problem;
 using LossLandscape.Engine;
 using System.CommandLine;
@@ -10,8 +11,10 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape report --model M --data D (--target|--one-hot) --out DIR [--history train.json]</c>: one
-/// self-contained page DIR/index.html with the certificate, the plots, the settings and the command.
+/// <c>landscape report --model M --data D (--target|--one-hot) [--loss L] --out DIR [--history train.json] [--path path.json]</c>:
+/// one self-contained page DIR/index.html with the settings, the command and the sections that apply to the loss
+/// (<see cref="LandscapeReport.Plan"/>): the certificate and the plots about M for the squared loss; L, ‖∇L‖, the top
+/// eigenvalues, the trace, the density and the filter-normalized surface for a loss that is not a residual sum.
 /// </summary>
 internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, ReportOutput>
 {
@@ -20,11 +23,16 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     private readonly Option<int> _grid = new("--grid") { Description = "points per axis of the slice", DefaultValueFactory = _ => 31 };
     private readonly Option<string?> _path = new("--path") { Description = "a path file (from landscape connect --out) to add as the section \"Paths between minima\"" };
     private readonly Option<int> _walkSteps = new("--walk-steps") { Description = "steps of the walk on M (0: none)", DefaultValueFactory = _ => 10 };
+    private readonly Option<int> _k = new("--k") { Description = "mse, cross-entropy: how many of the largest Hessian eigenvalues Lanczos finds (at most n)", DefaultValueFactory = _ => new ReportOptions().TopEigenvalues };
+    private readonly Option<int?> _maxIterations = new("--max-iterations") { Description = "mse, cross-entropy: the most Lanczos steps for them (default min(n, max(100, 10k)))" };
+    private readonly Option<int> _traceProbes = new("--trace-probes") { Description = "mse, cross-entropy: Hutch++'s budget of Hessian-vector products for the trace (at least 3)", DefaultValueFactory = _ => new ReportOptions().TraceProbes };
+    private readonly Option<int> _slqSteps = new("--slq-steps") { Description = "Lanczos steps per probe of the spectral density (default 90, Ghorbani et al. 2019)", DefaultValueFactory = _ => new ReportOptions().SlqSteps };
+    private readonly Option<int> _slqProbes = new("--slq-probes") { Description = "probe vectors of the spectral density (default 10, Ghorbani et al. 2019)", DefaultValueFactory = _ => new ReportOptions().SlqProbes };
 
     private ReportCommand()
-        : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk.",
+        : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk; for mse and cross-entropy, whose report is not about M: L and ‖∇L‖, top Hessian eigenvalues, trace, density, filter-normalized surface.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster, seedDescription: "seed of the random draws", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_output, _history, _path, _grid, _walkSteps);
+        => Add(_output, _history, _path, _grid, _walkSteps, _k, _maxIterations, _traceProbes, _slqSteps, _slqProbes);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new ReportCommand().Build(context);
@@ -46,6 +54,25 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
 
         /// <summary><c>--walk-steps</c> (a negative number is none).</summary>
         public int WalkSteps { get; init; } = 10;
+
+        /// <summary><c>--k</c>: the top eigenvalues of a loss that is not a residual sum.</summary>
+        public int K { get; init; } = new ReportOptions().TopEigenvalues;
+
+        /// <summary><c>--max-iterations</c>: their most Lanczos steps, or null for the library's default.</summary>
+        public int? MaxIterations { get; init; }
+
+        /// <summary><c>--trace-probes</c>: Hutch++'s budget for the trace of a loss that is not a residual sum.</summary>
+        public int TraceProbes { get; init; } = new ReportOptions().TraceProbes;
+
+        /// <summary><c>--slq-steps</c>: Lanczos steps per probe of the density.</summary>
+        public int SlqSteps { get; init; } = new ReportOptions().SlqSteps;
+
+        /// <summary><c>--slq-probes</c>: probes of the density.</summary>
+        public int SlqProbes { get; init; } = new ReportOptions().SlqProbes;
+
+        /// <summary>The library's options from the settings.</summary>
+        public ReportOptions Options => new(SliceGrid: Grid, WalkSteps: Math.Max(0, WalkSteps), Seed: Seed, TopEigenvalues: K, LanczosSteps: MaxIterations,
+            TraceProbes: TraceProbes, SlqSteps: SlqSteps, SlqProbes: SlqProbes);
     }
 
     /// <inheritdoc/>
@@ -58,6 +85,26 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         if (settings.WalkSteps < 0)
         {
             throw new UsageException($"--walk-steps: {settings.WalkSteps} is not a number of steps ≥ 0 (0: no walk)");
+        }
+        if (settings.K < 1)
+        {
+            throw new UsageException($"--k: {settings.K} is not a positive number of eigenvalues");
+        }
+        if (settings.MaxIterations is { } steps && steps < 1)
+        {
+            throw new UsageException($"--max-iterations: {steps} is not a positive number of Lanczos steps");
+        }
+        if (settings.TraceProbes < TraceEstimate.HutchPlusPlusMinimumProbes)
+        {
+            throw new UsageException($"--trace-probes: {settings.TraceProbes} is too few (Hutch++ needs at least {TraceEstimate.HutchPlusPlusMinimumProbes})");
+        }
+        if (settings.SlqSteps < 1)
+        {
+            throw new UsageException($"--slq-steps: {settings.SlqSteps} is not a positive number of Lanczos steps");
+        }
+        if (settings.SlqProbes < 1)
+        {
+            throw new UsageException($"--slq-probes: {settings.SlqProbes} is not a positive number of probes");
         }
         LossSlice.RequireFits(settings.Grid, 2, settings.Limits());
         OutputDirectory.RequireWritable("--out", settings.Out);
@@ -140,6 +187,11 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         Path = result.GetValue(_path),
         Grid = result.GetValue(_grid),
         WalkSteps = result.GetValue(_walkSteps),
+        K = result.GetValue(_k),
+        MaxIterations = result.GetValue(_maxIterations),
+        TraceProbes = result.GetValue(_traceProbes),
+        SlqSteps = result.GetValue(_slqSteps),
+        SlqProbes = result.GetValue(_slqProbes),
     };
 
     /// <inheritdoc/>
@@ -156,7 +208,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
             ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
-        run.Progress("report", limits => LandscapeReport.Build(report, run.Problem, new ReportOptions(SliceGrid: settings.Grid, WalkSteps: Math.Max(0, settings.WalkSteps), Seed: settings.Seed), losses, limits));
+        run.Progress("report", limits => LandscapeReport.Compose(report, run.Problem, settings.Options, losses, limits));
         if (path is not null)
         {
             LandscapeReport.AddPaths(report, path, run.Problem);
