@@ -77,6 +77,8 @@ internal sealed class PermutationSpec
             SequentialNetwork seq => Of(seq),
             DagNetwork dag => throw new LandscapeInputException(
                 $"{what} is for layered networks ({ModelFile.MlpFormat} or {ModelFile.SeqFormat}); this is a DAG ({ModelFile.DagFormat}, {dag.Vertices.Count} vertices, {dag.ParameterCount} labels, possibly shared), whose units form no layers to permute"),
+            TorchScriptNetwork script => throw new LandscapeInputException(
+                $"{what} is for layered networks ({ModelFile.MlpFormat} or {ModelFile.SeqFormat}); {script.Path} is a TorchScript module, whose layers are compiled code, not a list of layers, so which parameters belong to one unit cannot be read from it"),
             _ => throw new LandscapeInputException($"{what} is for layered networks ({ModelFile.MlpFormat} or {ModelFile.SeqFormat}); this is a {network.GetType().Name}"),
         };
     }

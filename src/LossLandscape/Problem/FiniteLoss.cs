@@ -49,6 +49,15 @@ public static class FiniteLoss
             throw new LandscapeInputException($"the residuals H (network outputs minus targets) are not finite {where}: {Diagnose(map)}" + (remedy is null ? "" : $"; {remedy}"));
         }
         double maxH = h.numel() == 0 ? 0 : h.abs().max().item<double>();
+        if (!map.LossFunction.IsResidualSum)
+        {
+            // A mean loss of the outputs (cross-entropy) may be 0 exactly (one class); only a value that is not finite is refused.
+            if (!double.IsFinite(loss))
+            {
+                throw new LandscapeInputException($"{NonFinite.Message($"the loss L ({map.LossFunction.Name})", loss, null)} {where}; {remedy ?? "the outputs overflow float64"}");
+            }
+            return;
+        }
         string quantity = $"the loss L = Σ|H_k|^a (a = {NonFinite.G(map.Exponent)}, max|H_k| = {NonFinite.G(maxH)})";
         remedy ??= "use a smaller exponent or rescale the targets";
         if (!double.IsFinite(loss))
