@@ -13,10 +13,10 @@ internal static class CommonOptions
     /// <summary>The name of the model option; a command that has it requires <c>--data</c> (<see cref="DataOptions"/>).</summary>
     public const string ModelOptionName = "--model";
 
-    /// <summary><c>--data FILE.csv</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>.</summary>
+    /// <summary><c>--data FILE.csv</c>, <c>FILE.npz</c>, <c>idx:DIR</c>, <c>builtin:NAME</c> or <c>synthetic:D,P[,L[,SEED]]</c>.</summary>
     public static Option<string?> Data() => new("--data")
     {
-        Description = $"CSV file with a header row, builtin:digits|iris|diabetes, or synthetic:D,P[,L[,SEED]]; required with {ModelOptionName} (the data the model was fit to), otherwise default {DatasetLoader.DefaultSource} (announced on stderr)",
+        Description = $"CSV file with a header row, NumPy .npz (arrays x and y), idx:DIR (MNIST-family IDX files), builtin:digits|iris|diabetes|fashion-mnist, or synthetic:D,P[,L[,SEED]]; required with {ModelOptionName} (the data the model was fit to), otherwise default {DatasetLoader.DefaultSource} (announced on stderr)",
     };
 
     /// <summary><c>--target COL</c>, repeatable.</summary>

@@ -109,27 +109,15 @@ public sealed class Landscape : IDisposable
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
     public static Landscape For(IDifferentiableModel model, IDataSource data, double exponent = 2.0, int? batchSize = null) =>
-        new(new ResidualMap(model, data, exponent, batchSize), ownedModel: null);
+        For(model, data, LossFunction.Squared(exponent), batchSize);
 
     /// <summary>Binds a network at a point (a model file's content, see <see cref="ModelFile.Load"/>) to <paramref name="data"/>; the point is copied.</summary>
     /// <param name="point">The network and its parameters p.</param>
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    public static Landscape For(NetworkPoint point, IDataSource data, double exponent = 2.0, int? batchSize = null)
-    {
-        ArgumentNullException.ThrowIfNull(point);
-        var model = point.ToModel();
-        try
-        {
-            return new Landscape(new ResidualMap(model, data, exponent, batchSize), model);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
+    public static Landscape For(NetworkPoint point, IDataSource data, double exponent = 2.0, int? batchSize = null) =>
+        For(point, data, LossFunction.Squared(exponent), batchSize);
 
     /// <summary>
     /// Binds a TorchSharp module x ↦ f(x), d × p to d × ℓ with p and ℓ those of <paramref name="data"/> (the rows in the
@@ -155,9 +143,70 @@ public sealed class Landscape : IDisposable
         return For(new ModuleModel(module, data.InputDim, data.OutputDim, data.InputShape), data, exponent, batchSize);
     }
 
-    /// <summary>Reads a model file (<see cref="ModelFile.Load"/>: <c>losslandscape.mlp/1</c> or <c>losslandscape.dag/1</c>) and binds it to <paramref name="data"/>.</summary>
+    /// <summary>
+    /// Binds a TorchScript module loaded with <c>torch.jit.load&lt;Tensor, Tensor&gt;(path)</c> (a network saved by PyTorch) to
+    /// <paramref name="data"/>, as <see cref="For(nn.Module{Tensor, Tensor}, IDataSource, double, int?)"/> binds an
+    /// <c>nn.Module</c> (<see cref="ModuleModel"/>: its parameters in <c>named_parameters()</c> order are p, converted to
+    /// float64 exactly; buffers fixed; eval mode). The module stays the caller's.
+    /// </summary>
+    /// <param name="module">The loaded module; it takes the rows in the data's shape (d × c × h × w for images) and returns d × ℓ.</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the module's outputs.</param>
+    /// <param name="loss">The loss; default null: the paper's squared loss (<see cref="LossFunction.Squared"/>). <c>LossFunction.Parse("cross-entropy")</c> for PyTorch's <c>CrossEntropyLoss()</c>.</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(jit.ScriptModule<Tensor, Tensor> module, IDataSource data, LossFunction? loss = null, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(data);
+        return For(new ModuleModel(module, data.InputDim, data.OutputDim, data.InputShape), data, loss ?? LossFunction.Squared(), batchSize);
+    }
+
+    /// <summary>Binds a TorchSharp module to <paramref name="data"/> with the loss <paramref name="loss"/> (see <see cref="For(nn.Module{Tensor, Tensor}, IDataSource, double, int?)"/>).</summary>
+    /// <param name="module">The module; it takes the rows in the data's shape and returns d × ℓ (or d for ℓ = 1).</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="loss">The loss: squared (the paper's), mse or cross-entropy (<see cref="LossFunction.Parse"/>).</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(nn.Module<Tensor, Tensor> module, IDataSource data, LossFunction loss, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(data);
+        return For(new ModuleModel(module, data.InputDim, data.OutputDim, data.InputShape), data, loss, batchSize);
+    }
+
+    /// <summary>Binds any differentiable model to <paramref name="data"/> with the loss <paramref name="loss"/>. The model stays the caller's.</summary>
+    /// <param name="model">The model; its current leaves are the point p.</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="loss">The loss: squared (the paper's), mse or cross-entropy (<see cref="LossFunction.Parse"/>).</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(IDifferentiableModel model, IDataSource data, LossFunction loss, int? batchSize = null) =>
+        new(new ResidualMap(model, data, loss, batchSize), ownedModel: null);
+
+    /// <summary>Binds a network at a point to <paramref name="data"/> with the loss <paramref name="loss"/>; the point is copied.</summary>
+    /// <param name="point">The network and its parameters p (<see cref="ModelFile.Load"/>: the project's formats or a TorchScript file).</param>
+    /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
+    /// <param name="loss">The loss: squared (the paper's), mse or cross-entropy (<see cref="LossFunction.Parse"/>).</param>
+    /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
+    public static Landscape For(NetworkPoint point, IDataSource data, LossFunction loss, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(point);
+        var model = point.ToModel();
+        try
+        {
+            return new Landscape(new ResidualMap(model, data, loss, batchSize), model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads a model file (<see cref="ModelFile.Load"/>: <c>losslandscape.mlp/1</c>, <c>dag/1</c>, <c>seq/1</c> or a TorchScript module, opened for the data's row shape) and binds it to <paramref name="data"/>.</summary>
     /// <exception cref="ModelFormatException">The file is missing or malformed; the message names the file and the fault.</exception>
-    public static Landscape Load(string modelPath, IDataSource data) => For(ModelFile.Load(modelPath), data);
+    public static Landscape Load(string modelPath, IDataSource data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return For(ModelFile.Load(modelPath, data.InputShape), data); // a TorchScript module takes rows of the data's shape
+    }
 
     /// <summary>
     /// Loads a dataset as the command line's <c>--data</c> does (<see cref="DatasetLoader.Load"/>): a CSV path with a header row,
@@ -172,6 +221,35 @@ public sealed class Landscape : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         TorchRuntime.EnsureInitialized();
         return DatasetLoader.Load(source, targets ?? TargetSpec.LastColumn);
+    }
+
+    /// <summary>
+    /// Opens a data source as the command line's <c>--data</c>, <c>--split</c>, <c>--rows</c> and <c>--input-shape</c> do, without
+    /// reading it into memory where it is a file of arrays (<see cref="DatasetLoader.Open"/>: <c>.npz</c>, <c>idx:DIR</c>,
+    /// <c>builtin:fashion-mnist</c> are read batch by batch; CSV and the embedded tables are loaded); sets TorchSharp up for the
+    /// library as <see cref="LoadData"/> does. Dispose the result to close its files.
+    /// </summary>
+    /// <param name="source">Where the data is.</param>
+    /// <param name="rows"><c>N</c> (the first N rows) or <c>A:B</c>; default null: all.</param>
+    /// <param name="inputShape">The row shape, e.g. <c>1,8,8</c>; default null: the source's own (an IDX file's [1, 28, 28]).</param>
+    /// <param name="split"><c>train</c> (default) or <c>test</c>, for an IDX source.</param>
+    /// <param name="targets">Which columns are targets, for a CSV source; default the last column.</param>
+    /// <exception cref="DataFormatException">The data cannot be used; the message says why and where.</exception>
+    /// <exception cref="LandscapeInputException">A row range or shape that does not fit the source.</exception>
+    public static IDataSource OpenData(string source, string? rows = null, string? inputShape = null, string split = "train", TargetSpec? targets = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        TorchRuntime.EnsureInitialized();
+        var opened = DatasetLoader.Open(source, targets ?? TargetSpec.LastColumn, split: split);
+        try
+        {
+            return DataView.Of(opened, rows, inputShape);
+        }
+        catch
+        {
+            (opened as IDisposable)?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>L(p) = Σ_k |H_k(p)|^a (<see cref="ResidualMap.Loss"/>; <c>landscape evaluate</c>).</summary>

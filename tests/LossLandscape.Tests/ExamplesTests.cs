@@ -76,6 +76,20 @@ public sealed partial class ExamplesTests
     }
 
     [Fact]
+    public void OwnTorchScript_Gives_PyTorchs_Cross_Entropy_For_A_Module_Saved_By_PyTorch()
+    {
+        // The TorchScript fixture (conv, batch norm, pools, linear; saved by PyTorch 1.13) on its 16 rows, as a user runs the example.
+        string fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "torchscript");
+        var output = Run("OwnTorchScript", Path.Combine(fixtures, "cnn_traced.pt"), Path.Combine(fixtures, "rows.npz"), "0:16");
+        Assert.Contains("n = 340, d = 16, ℓ = 10", output);
+        using var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtures, "reference.json")));
+        double pytorch = reference.RootElement.GetProperty("crossEntropy").GetDouble();
+        Assert.Equal(pytorch, Number(output, @"loss L = (\S+)"), 1e-12 * pytorch);
+        Assert.Matches(@"top-3 eigenvalues of ∇²L: \S+, \S+, \S+ \(Converged\)", output);
+        Assert.Matches(@"trace \(Hutch\+\+\) = \S+ ± \S+ from 99 products", output);
+    }
+
+    [Fact]
     public void Readme_Use_From_CSharp_Program_Is_The_Start_Of_The_OwnModule_Example()
     {
         var readme = File.ReadAllText(SourceTree.Path("README.md"));
@@ -99,11 +113,11 @@ public sealed partial class ExamplesTests
     }
 
     /// <summary>Runs the built example; asserts exit code 0 and an empty stderr; returns stdout.</summary>
-    private static string Run(string name)
+    private static string Run(string name, params string[] arguments)
     {
         string dll = SourceTree.Path("examples", name, "bin", SourceTree.Configuration, SourceTree.TargetFramework, name + ".dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first (dotnet build LossLandscape.sln -c {SourceTree.Configuration})");
-        var start = new ProcessStartInfo(DotnetHost(), [dll])
+        var start = new ProcessStartInfo(DotnetHost(), [dll, .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -115,6 +115,25 @@ public sealed class TorchScriptTests
     }
 
     [Fact]
+    public void In_Float32_It_Agrees_To_Float32_Round_Off_And_Decisions_Of_Rank_Refuse_It()
+    {
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        var reference = ReadReference();
+        var point = ModelFile.Load(Fixture("cnn_scripted.pt"), Shape, ScalarType.Float32);
+        Assert.False(point.Network.ComputesInFloat64);
+        using var data = ArrayFileSource.OpenNpz(Fixture("rows.npz"));
+        using var model = point.ToModel();
+        using var map = new ResidualMap(model, data, LossFunction.Parse("cross-entropy"));
+        double loss = map.Loss();
+        Assert.True(Math.Abs(loss - reference.CrossEntropy) <= 1e-6 * reference.CrossEntropy, $"float32 L = {loss:R}, PyTorch float64 {reference.CrossEntropy:R}");
+        Assert.NotEqual(reference.CrossEntropy, loss); // it did compute in float32
+        using var squared = new ResidualMap(model, data);
+        var e = Assert.Throws<LandscapeInputException>(() => Geometry.Certificate.Compute(squared));
+        Assert.Contains("float32", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_Saved_Module_Reads_Back_With_The_Same_Point_In_Float64()
     {
         TorchRuntime.EnsureInitialized();

@@ -186,6 +186,7 @@ public static class Certificate
     {
         ArgumentNullException.ThrowIfNull(map);
         map.LossFunction.RequireResidualSum("the certificate (on M?, rank of J, dim M, inertia)");
+        ComputePrecision.RequireFloat64(map, "the certificate (on M?, rank of J, dim M, inertia)");
         options ??= new CertificateOptions();
         limits ??= RunLimits.Default;
         var watch = Stopwatch.StartNew();

@@ -237,6 +237,7 @@ public static class HessianSpectrum
     private static SpectrumResult Gram(IResidualProblem map, SpectrumOptions options, RunLimits limits)
     {
         map.LossFunction.RequireResidualSum("the gram method (2·eig(JJᵀ), the spectrum of ∇²L on M)");
+        ComputePrecision.RequireFloat64(map, "the gram method (2·eig(JJᵀ), the spectrum of ∇²L on M)");
         if (map.Exponent != 2.0)
         {
             throw new LandscapeInputException("the gram method needs the squared loss (a = 2), where the Gauss–Newton matrix is 2JᵀJ and ∇²L = 2JᵀJ on M");

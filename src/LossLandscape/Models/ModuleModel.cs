@@ -23,7 +23,8 @@ namespace LossLandscape.Models;
 /// </remarks>
 public sealed class ModuleModel : IDifferentiableModel
 {
-    private readonly nn.Module<Tensor, Tensor> _module;
+    private readonly nn.Module _module;
+    private readonly Func<Tensor, Tensor> _call;
     private readonly Tensor[] _leaves;
 
     /// <summary>
@@ -32,6 +33,22 @@ public sealed class ModuleModel : IDifferentiableModel
     /// </summary>
     /// <exception cref="ArgumentException">A parameter is not floating-point, or not on the CPU; there are no trainable parameters; a dimension is not positive; or the shape does not hold <paramref name="inputDim"/> values.</exception>
     public ModuleModel(nn.Module<Tensor, Tensor> module, int inputDim, int outputDim, IReadOnlyList<long>? inputShape = null)
+        : this(module, module is null ? null! : module.call, inputDim, outputDim, inputShape, script: false)
+    {
+    }
+
+    /// <summary>
+    /// Wraps a TorchScript module loaded with <c>torch.jit.load&lt;Tensor, Tensor&gt;(path)</c> (a network saved by PyTorch's
+    /// <c>torch.jit.save</c>), as the other constructor wraps an <c>nn.Module</c>: p is its parameters in
+    /// <c>named_parameters()</c> order (each made to require gradients), its buffers are fixed, it is evaluated in eval mode.
+    /// </summary>
+    /// <exception cref="ArgumentException">As the other constructor's.</exception>
+    public ModuleModel(jit.ScriptModule<Tensor, Tensor> module, int inputDim, int outputDim, IReadOnlyList<long>? inputShape = null)
+        : this(module, module is null ? null! : module.call, inputDim, outputDim, inputShape, script: true)
+    {
+    }
+
+    private ModuleModel(nn.Module module, Func<Tensor, Tensor> call, int inputDim, int outputDim, IReadOnlyList<long>? inputShape, bool script)
     {
         ArgumentNullException.ThrowIfNull(module);
         TorchRuntime.EnsureInitialized();
@@ -53,10 +70,21 @@ public sealed class ModuleModel : IDifferentiableModel
             // Every float32, float16 and bfloat16 value is a float64 value: the conversion is exact.
             module.to(ScalarType.Float64);
         }
-        var modeDependent = module.named_modules().Where(m => IsModeDependent(m.module)).Select(m => m.name).ToArray();
+        // A TorchScript module's layers are all "ScriptModule" to .NET: its batch norms are found by their running statistics.
+        var modeDependent = script
+            ? module.named_buffers().Where(b => b.name.EndsWith(".running_mean", StringComparison.Ordinal)).Select(b => b.name[..b.name.LastIndexOf('.')]).ToArray()
+            : module.named_modules().Where(m => IsModeDependent(m.module)).Select(m => m.name).ToArray();
         Mode = new ModuleMode(InTraining(module), modeDependent);
         module.eval();
+        if (script)
+        {
+            foreach (var (_, parameter) in module.named_parameters())
+            {
+                parameter.requires_grad_(true); // torch.jit.load may hand them back without; p is every parameter
+            }
+        }
         _module = module;
+        _call = call;
         _leaves = module.parameters().Where(p => p.requires_grad).Cast<Tensor>().ToArray();
         if (_leaves.Length == 0)
         {
@@ -116,7 +144,7 @@ public sealed class ModuleModel : IDifferentiableModel
         {
             _module.eval(); // switched back to training by the caller since: f stays the eval-mode function (class remarks)
         }
-        var output = _module.call(inputs);
+        var output = _call(inputs);
         if (output.dim() == 1 && OutputDim == 1)
         {
             output = output.unsqueeze(1);

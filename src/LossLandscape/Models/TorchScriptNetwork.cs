@@ -60,6 +60,7 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
         }).ToArray();
         _values = module.named_parameters().Select(p => p.parameter.detach().DetachFromDisposeScope()).ToArray();
         OutputDim = ProbeOutputs();
+        CodeDigest = Digest(path);
     }
 
     /// <summary>The file the module was read from.</summary>
@@ -70,6 +71,20 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
 
     /// <summary>The names of the module's buffers (fixed: batch-norm running statistics and counters).</summary>
     public IReadOnlyList<string> Buffers => _module.named_buffers().Select(b => b.name).ToArray();
+
+    /// <summary>The module's buffers with their values in float64 (batch-norm running statistics, counters), in <c>named_buffers()</c> order.</summary>
+    public IReadOnlyList<(string Name, double[] Values)> BufferValues()
+    {
+        using var scope = NewDisposeScope();
+        return _module.named_buffers().Select(b => (b.name, b.buffer.detach().reshape(-1).to_type(float64).data<double>().ToArray())).ToArray();
+    }
+
+    /// <summary>
+    /// A digest of what the module computes besides its parameters and buffers: its compiled code and constants (the entries
+    /// <c>code/…</c> and <c>constants.pkl</c> of the archive, debug information left out). Two files with the same digest run the
+    /// same code; the same network scripted and traced do not.
+    /// </summary>
+    public string CodeDigest { get; private init; } = "";
 
     /// <summary>The type the module computes in: float64 (the default), or float32 when opened so (class remarks).</summary>
     public ScalarType ComputeType { get; }
@@ -289,6 +304,24 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
         {
             throw new ModelFormatException($"{path}: not a TorchScript module torch.jit.load can read: {FirstLine(e.Message)}", e);
         }
+    }
+
+    private static string Digest(string path)
+    {
+        using var archive = System.IO.Compression.ZipFile.OpenRead(path);
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        // Entries are "<archive name>/code/…" and "<archive name>/constants.pkl"; the archive's own name is the file's stem, left out.
+        static string Inner(string name) => name[(name.IndexOf('/', StringComparison.Ordinal) + 1)..];
+        foreach (var entry in archive.Entries.Where(e => Inner(e.FullName) is var inner && ((inner.StartsWith("code/", StringComparison.Ordinal) && !inner.EndsWith(".debug_pkl", StringComparison.Ordinal)) || inner == "constants.pkl"))
+            .OrderBy(e => Inner(e.FullName), StringComparer.Ordinal))
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Inner(entry.FullName) + "\n"));
+            using var stream = entry.Open();
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            hash.AppendData(copy.ToArray());
+        }
+        return Convert.ToHexString(hash.GetHashAndReset());
     }
 
     private static ScriptParameter[] ParametersOf(string path, jit.ScriptModule module)

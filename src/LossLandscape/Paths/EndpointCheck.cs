@@ -47,6 +47,7 @@ public static class EndpointCheck
             Mlp => $"an MLP ({ModelFile.MlpFormat})",
             DagNetwork => $"a DAG ({ModelFile.DagFormat})",
             SequentialNetwork => $"a sequential network ({ModelFile.SeqFormat})",
+            TorchScriptNetwork => "a TorchScript module",
             _ => $"a {n.GetType().Name}",
         };
         if (a.GetType() != b.GetType())
@@ -87,6 +88,27 @@ public static class EndpointCheck
             if (!da.Edges.SequenceEqual(db.Edges))
             {
                 return ("the edges or their labels", $"{da.Edges.Count} edges", $"{db.Edges.Count} edges");
+            }
+        }
+        else if (a is TorchScriptNetwork ta && b is TorchScriptNetwork tb)
+        {
+            string Parameters(TorchScriptNetwork t) => $"{t.Parameters.Count} parameter tensors ({t.ParameterCount} values)";
+            if (!ta.Parameters.Select(p => (p.Name, string.Join("×", p.Shape))).SequenceEqual(tb.Parameters.Select(p => (p.Name, string.Join("×", p.Shape)))))
+            {
+                return ("the parameters (names or shapes)", Parameters(ta), Parameters(tb));
+            }
+            if (ta.CodeDigest != tb.CodeDigest)
+            {
+                return ("the modules' code", $"the code of {ta.Path}", $"other code (a module scripted and one traced differ too)");
+            }
+            var buffersA = ta.BufferValues();
+            var buffersB = tb.BufferValues();
+            int k = Enumerable.Range(0, Math.Min(buffersA.Count, buffersB.Count)).FirstOrDefault(i => buffersA[i].Name != buffersB[i].Name || !buffersA[i].Values.SequenceEqual(buffersB[i].Values), -1);
+            if (buffersA.Count != buffersB.Count || k >= 0)
+            {
+                // A path moves p only: f at every point is the module with A's buffers, so B's own function would not be its end.
+                string name = k >= 0 ? buffersA[k].Name : "buffers";
+                return ("the buffers (batch-norm running statistics: fixed values, not parameters, which a path does not move)", $"its own {name}", $"a different {name}");
             }
         }
         else if (a is SequentialNetwork sa && b is SequentialNetwork sb)
