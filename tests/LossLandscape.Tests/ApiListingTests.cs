@@ -48,7 +48,7 @@ public sealed class ApiListingTests
         Assert.Contains("- `public SpectrumEnd Which { get; init; }` — Which end of the spectrum, and the order of the answer; default the largest.", listing);
         Assert.Contains("### `public enum TraceMethod`", listing);
         // The summary stops at the first sentence, and a record's compiler-written members are not listed.
-        Assert.Contains("- `public static Landscape Load(string modelPath, IDataSource data)` — Reads a model file (`ModelFile.Load`: `losslandscape.mlp/1` or `losslandscape.dag/1`) and binds it to `data`.\n", listing);
+        Assert.Contains("- `public static Landscape Load(string modelPath, IDataSource data)` — Reads a model file (`ModelFile.Load`: `losslandscape.mlp/1`, `dag/1`, `seq/1` or a TorchScript module, opened for the data's row shape) and binds it to `data`.\n", listing);
         Assert.Contains("through `ModuleModel`: p is the concatenation of its parameters.\n", listing);
         Assert.DoesNotContain("Deconstruct", listing);
         Assert.DoesNotContain("<Clone>$", listing);

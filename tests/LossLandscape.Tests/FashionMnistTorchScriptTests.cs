@@ -119,13 +119,14 @@ public sealed class FashionMnistTorchScriptTests : IDisposable
     {
         RequirePackage();
         var result = RunJson("connect", "--model", A, "--to", B, "--method", "linear,bezier,neb", "--points", "11", "--budget", "40");
-        var methods = result.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("method").GetString()).ToArray();
-        Assert.Equal(["linear", "bezier", "neb"], methods);
-        foreach (var r in result.GetProperty("results").EnumerateArray())
+        var methods = result.GetProperty("methods").EnumerateArray().ToArray();
+        Assert.Equal(["linear", "bezier", "neb"], methods.Select(m => m.GetProperty("method").GetString()!));
+        foreach (var m in methods)
         {
-            var losses = r.GetProperty("losses").EnumerateArray().Select(e => e.GetDouble()).ToArray();
-            Close(Reference("fashion_a").GetProperty("loss").GetDouble(), losses[0], 1e-12, $"{r.GetProperty("method").GetString()} at t = 0");
-            Close(Reference("fashion_b").GetProperty("loss").GetDouble(), losses[^1], 1e-12, $"{r.GetProperty("method").GetString()} at t = 1");
+            string method = m.GetProperty("method").GetString()!;
+            Close(Reference("fashion_a").GetProperty("loss").GetDouble(), m.GetProperty("lossA").GetDouble(), 1e-12, $"{method} at A");
+            Close(Reference("fashion_b").GetProperty("loss").GetDouble(), m.GetProperty("lossB").GetDouble(), 1e-12, $"{method} at B");
+            Assert.True(double.IsFinite(m.GetProperty("barrier").GetDouble()) && m.GetProperty("maxLoss").GetDouble() >= m.GetProperty("lossA").GetDouble(), method);
         }
     }
 
@@ -137,12 +138,12 @@ public sealed class FashionMnistTorchScriptTests : IDisposable
         var (code, _, err) = CliTests.Run(["connect", "--model", A, "--to", B, "--method", "linear", "--points", "11", "--out", path, .. Data]);
         Assert.True(code == 0, err);
         string dir = Path.Combine(_dir, "report");
-        (code, _, err) = CliTests.Run(["report", "--model", A, "--out", dir, "--path", path, "--grid", "5", "--k", "3", "--trace-probes", "30", "--slq-steps", "30", "--slq-probes", "2", .. Data]);
+        (code, _, err) = CliTests.Run(["report", "--model", A, "--out", dir, "--path", path, "--grid", "5", "--k", "2", "--trace-probes", "20", "--slq-steps", "20", "--slq-probes", "2", .. Data]);
         Assert.True(code == 0, $"report exited {code}: {err}");
         string page = File.ReadAllText(Path.Combine(dir, "index.html"));
-        foreach (var heading in new[] { "‖Hv − λv‖", "±", "density", "filter" })
+        foreach (var shown in new[] { "<h2>Top eigenvalues of the Hessian", "‖Hv − λv‖", "<h2>Trace of the Hessian", "(standard error)", "<h2>Spectral density", "<h2>Loss surface", "<h2>Paths between minima" })
         {
-            Assert.Contains(heading, page, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains(shown, page, StringComparison.Ordinal);
         }
         Assert.Contains("‖p‖ → ∞", page, StringComparison.Ordinal);
         Assert.DoesNotContain("<h2>Certificate", page, StringComparison.Ordinal);

@@ -413,17 +413,7 @@ public sealed class RenderedReportTests(ITestOutputHelper output)
             var report = new HtmlReport("LossLandscape report");
             report.Heading("Claims").Table(["claim", "result"], [["a check", "PASS"]]);
             LandscapeReport.Build(report, new ResidualMap(model, data), new ReportOptions(SliceGrid: 15, WalkSteps: 3));
-            var page = report.Save(dir);
-            var shot = Path.Combine(dir, "shot.png");
-            Chromium.Run(chromium, $"--screenshot={shot} --window-size=1366,900 file://{page}");
-            using var bitmap = SKBitmap.Decode(shot);
-            Assert.Equal(1366, bitmap.Width);
-            Assert.True(SliceAndReportTests.DistinctColours(bitmap) > 50, "the screenshot is (nearly) blank");
-            var dom = Chromium.Run(chromium, $"--dump-dom file://{page}");
-            foreach (var heading in new[] { "Claims", "Certificate", "Spectrum", "Flat and curved directions of M" })
-            {
-                Assert.Contains($"<h2>{heading}</h2>", dom);
-            }
+            var dom = Render(chromium, report.Save(dir), "Claims", "Certificate", "Spectrum", "Flat and curved directions of M");
             Assert.Contains("<svg", dom);
         }
         finally
@@ -440,17 +430,8 @@ public sealed class RenderedReportTests(ITestOutputHelper output)
         try
         {
             SliceAndReportTests.CrossEntropyCnnReport(dir);
-            var page = Path.Combine(dir, "report", HtmlReport.PageName);
-            var shot = Path.Combine(dir, "shot.png");
-            Chromium.Run(chromium, $"--screenshot={shot} --window-size=1366,900 file://{page}");
-            using var bitmap = SKBitmap.Decode(shot);
-            Assert.Equal(1366, bitmap.Width);
-            Assert.True(SliceAndReportTests.DistinctColours(bitmap) > 50, "the screenshot is (nearly) blank");
-            var dom = Chromium.Run(chromium, $"--dump-dom file://{page}");
-            foreach (var heading in new[] { "Loss and gradient", "Top eigenvalues of the Hessian", "Trace of the Hessian", "Spectral density", "Loss surface" })
-            {
-                Assert.Contains($"<h2>{heading}</h2>", dom);
-            }
+            var dom = Render(chromium, Path.Combine(dir, "report", HtmlReport.PageName),
+                "Loss and gradient", "Top eigenvalues of the Hessian", "Trace of the Hessian", "Spectral density", "Loss surface");
             Assert.DoesNotContain("<h2>Certificate</h2>", dom);
             Assert.Equal(2, dom.Split("<svg").Length - 1);
         }
@@ -458,6 +439,27 @@ public sealed class RenderedReportTests(ITestOutputHelper output)
         {
             Directory.Delete(dir, true);
         }
+    }
+
+    /// <summary>
+    /// Renders <paramref name="page"/> in headless chromium as a person sees it (1366 × 900): the screenshot is not blank and
+    /// the DOM has every heading of <paramref name="headings"/>; returns the DOM.
+    /// </summary>
+    private static string Render(string chromium, string page, params string[] headings)
+    {
+        var shot = Path.Combine(Path.GetDirectoryName(page)!, "shot.png");
+        Chromium.Run(chromium, $"--screenshot={shot} --window-size=1366,900 file://{page}");
+        using (var bitmap = SKBitmap.Decode(shot))
+        {
+            Assert.Equal(1366, bitmap.Width);
+            Assert.True(SliceAndReportTests.DistinctColours(bitmap) > 50, "the screenshot is (nearly) blank");
+        }
+        var dom = Chromium.Run(chromium, $"--dump-dom file://{page}");
+        foreach (var heading in headings)
+        {
+            Assert.Contains($"<h2>{heading}</h2>", dom);
+        }
+        return dom;
     }
 
     [Theory]

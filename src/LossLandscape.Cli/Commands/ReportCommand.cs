@@ -205,7 +205,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         report.Heading("Settings").Table(["setting", "value"],
         [
             ["model", run.ModelPath], ["data", set.Source], ["d, p, ℓ", $"{set.Count}, {set.InputDim}, {set.OutputDim}"], ["n", network.ParameterCount.ToString(CultureInfo.InvariantCulture)],
-            ["activations", string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
+            ["activations", network is LossLandscape.Models.TorchScriptNetwork script ? script.Describe() : string.Join(", ", network.DistinctActivations.Select(a => a.Name))],
         ]);
         report.Heading("Command").Code(run.Context.CommandLine);
         run.Progress("report", limits => LandscapeReport.Compose(report, run.Problem, settings.Options, losses, limits));

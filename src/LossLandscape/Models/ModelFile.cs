@@ -65,6 +65,12 @@ public sealed class ModelFormatException : Exception
 /// and 0, a pool's stride to its kernel, a batch norm's eps to 1e−5; <c>outputs</c> must equal the last layer's size. The
 /// parameters are each layer's in order as PyTorch lists them (conv2d weight [out, in, k, k] then bias; linear weight
 /// [out, in] then bias; batch norm γ then β); the batch norm's running statistics are fixed values, not parameters.</para>
+/// <para>A TorchScript module (<see cref="TorchScriptNetwork"/>) is its own file, read and written by PyTorch's format; where a
+/// document holds a model (a path file), it is a reference to that file:</para>
+/// <code>
+/// {"format":"torchscript","path":"/abs/net.pt","inputShape":[1,28,28],"dtype":"float64","codeDigest":"…","parameters":[ … ]}
+/// </code>
+/// <para>read back by reopening the file, refused when its code has changed since.</para>
 /// </remarks>
 public static class ModelFile
 {
@@ -182,6 +188,20 @@ public static class ModelFile
                     w.WriteEndArray();
                     w.WriteNumber("outputs", seq.OutputDim);
                     break;
+                case TorchScriptNetwork script:
+                    // A reference to the module's file (a path file's model): the file, the row shape, the compute type and a
+                    // digest of its code, checked when the reference is read back.
+                    w.WriteString("format", TorchScriptFormat);
+                    w.WriteString("path", Path.GetFullPath(script.Path));
+                    w.WriteStartArray("inputShape");
+                    foreach (var size in script.InputShape)
+                    {
+                        w.WriteNumberValue(size);
+                    }
+                    w.WriteEndArray();
+                    w.WriteString("dtype", script.ComputesInFloat64 ? "float64" : "float32");
+                    w.WriteString("codeDigest", script.CodeDigest);
+                    break;
                 default:
                     throw new NotSupportedException($"no model file format for {point.Network.GetType().Name}");
             }
@@ -251,6 +271,7 @@ public static class ModelFile
                 MlpFormat => reader.Mlp(root),
                 DagFormat => reader.Dag(root),
                 SeqFormat => reader.Sequential(root),
+                TorchScriptFormat => TorchScriptReference(reader, root, source),
                 _ => throw new ModelFormatException($"{source}: unknown format '{format}'; expected {MlpFormat}, {DagFormat} or {SeqFormat}"),
             };
             if (root.TryGetProperty("input", out var input) && input.ValueKind != JsonValueKind.Null)
@@ -281,6 +302,20 @@ public static class ModelFile
             }
             return new NetworkPoint(network, parameters);
         }
+    }
+
+    /// <summary>The network a TorchScript reference names (see <see cref="Serialize"/>): its file, reopened, with the same code.</summary>
+    private static TorchScriptNetwork TorchScriptReference(Reader reader, JsonElement root, string source)
+    {
+        string file = reader.String(root, "path");
+        var shape = reader.Numbers(root, "inputShape", "inputShape").Select(v => (long)v).ToArray();
+        var type = reader.String(root, "dtype") == "float32" ? TorchSharp.torch.ScalarType.Float32 : TorchSharp.torch.ScalarType.Float64;
+        var script = (TorchScriptNetwork)TorchScriptNetwork.Open(file, shape, type).Network;
+        if (script.CodeDigest != reader.String(root, "codeDigest"))
+        {
+            throw new ModelFormatException($"{source}: the TorchScript module {file} has changed since this was written (its code differs)");
+        }
+        return script;
     }
 
     private static void WriteLayer(Utf8JsonWriter w, SequentialLayer layer)
