@@ -203,7 +203,7 @@ public static class HessianBench
         new(e.GetProperty("median").GetDouble(), e.GetProperty("min").GetDouble(), e.GetProperty("max").GetDouble(), e.GetProperty("repeats").GetInt32());
 
     /// <summary>The first of <paramref name="explicitPath"/>, <c>python3</c>, <c>/usr/bin/python3</c> that can import torch.</summary>
-    private static string? Python(string explicitPath)
+    internal static string? Python(string explicitPath)
     {
         var candidates = explicitPath.Length > 0 ? [explicitPath] : new[] { "python3", "/usr/bin/python3" };
         foreach (var candidate in candidates)
