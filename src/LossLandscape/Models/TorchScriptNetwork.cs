@@ -248,7 +248,7 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
             var row = autograd.grad([outputs[r]], [leaf], retain_graph: true, allow_unused: true)[0];
             if (row is not null && !row.IsInvalid)
             {
-                jacobian[r].add_(row);
+                jacobian[r].copy_(row); // each row written once, into the zeroed buffer
             }
         }
     }
