@@ -161,15 +161,41 @@ public static class HessianBench
 
     private static PyTorchRun? RunScript(string python, string script, string model, string start, int k, double tolerance, int threads, int repeats, out string note)
     {
+        string? line = ScriptJson(python, [script, "--model", model, "--data", FindDigits(), "--start", start, "--k", k.ToString(CultureInfo.InvariantCulture),
+            "--tolerance", tolerance.ToString("R", CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
+            "--repeats", repeats.ToString(CultureInfo.InvariantCulture)], out note);
+        if (line is null)
+        {
+            return null;
+        }
+        using var doc = JsonDocument.Parse(line);
+        var r = doc.RootElement;
+        return new PyTorchRun(r.GetProperty("torch").GetString()!, r.GetProperty("threads").GetInt32(), Times(r.GetProperty("seconds")),
+            r.GetProperty("hvps").GetInt64(), r.GetProperty("steps").GetInt32(),
+            r.TryGetProperty("reuse_seconds", out var rs) ? Times(rs) : null, r.TryGetProperty("reuse_hvps", out var rh) ? rh.GetInt64() : 0,
+            Times(r.GetProperty("gradient_seconds")), Times(r.GetProperty("hvp_seconds")),
+            r.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+    }
+
+    /// <summary>The script's timing object <c>{"median", "min", "max", "repeats"}</c> (its warm-up run left out).</summary>
+    private static Timing Times(JsonElement e) =>
+        new(e.GetProperty("median").GetDouble(), e.GetProperty("min").GetDouble(), e.GetProperty("max").GetDouble(), e.GetProperty("repeats").GetInt32());
+
+    /// <summary>The first of <paramref name="explicitPath"/>, <c>python3</c>, <c>/usr/bin/python3</c> that can import torch.</summary>
+    /// <summary>
+    /// Runs a reference script (<paramref name="python"/> with <paramref name="arguments"/>) and returns the last line of its
+    /// standard output that is a JSON object, with an empty <paramref name="note"/>; or null, with the note saying why (its exit
+    /// code and last line of standard error, or no JSON line).
+    /// </summary>
+    internal static string? ScriptJson(string python, IEnumerable<string> arguments, out string note)
+    {
         var info = new ProcessStartInfo(python)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { script, "--model", model, "--data", FindDigits(), "--start", start, "--k", k.ToString(CultureInfo.InvariantCulture),
-                     "--tolerance", tolerance.ToString("R", CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
-                     "--repeats", repeats.ToString(CultureInfo.InvariantCulture) })
+        foreach (var a in arguments)
         {
             info.ArgumentList.Add(a);
         }
@@ -183,26 +209,10 @@ public static class HessianBench
             return null;
         }
         string? line = stdout.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
-        if (line is null)
-        {
-            note = "failed: no JSON line on stdout";
-            return null;
-        }
-        using var doc = JsonDocument.Parse(line);
-        var r = doc.RootElement;
-        note = "";
-        return new PyTorchRun(r.GetProperty("torch").GetString()!, r.GetProperty("threads").GetInt32(), Times(r.GetProperty("seconds")),
-            r.GetProperty("hvps").GetInt64(), r.GetProperty("steps").GetInt32(),
-            r.TryGetProperty("reuse_seconds", out var rs) ? Times(rs) : null, r.TryGetProperty("reuse_hvps", out var rh) ? rh.GetInt64() : 0,
-            Times(r.GetProperty("gradient_seconds")), Times(r.GetProperty("hvp_seconds")),
-            r.GetProperty("eigenvalues").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+        note = line is null ? "failed: no JSON line on stdout" : "";
+        return line;
     }
 
-    /// <summary>The script's timing object <c>{"median", "min", "max", "repeats"}</c> (its warm-up run left out).</summary>
-    private static Timing Times(JsonElement e) =>
-        new(e.GetProperty("median").GetDouble(), e.GetProperty("min").GetDouble(), e.GetProperty("max").GetDouble(), e.GetProperty("repeats").GetInt32());
-
-    /// <summary>The first of <paramref name="explicitPath"/>, <c>python3</c>, <c>/usr/bin/python3</c> that can import torch.</summary>
     internal static string? Python(string explicitPath)
     {
         var candidates = explicitPath.Length > 0 ? [explicitPath] : new[] { "python3", "/usr/bin/python3" };

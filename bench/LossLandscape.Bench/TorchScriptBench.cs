@@ -262,37 +262,16 @@ public static class TorchScriptBench
 
     private static PyTorchReference? RunScript(string python, string script, string model, string vector, int rows, int threads, int repeats, string jsonPath, out string note)
     {
-        var info = new ProcessStartInfo(python)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { script, "--model", model, "--vector", vector, "--data-dir", DatasetLoader.FashionMnistDirectory,
-                     "--rows", rows.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
-                     "--repeats", repeats.ToString(CultureInfo.InvariantCulture), "--tight" })
-        {
-            info.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(info)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            note = $"failed (exit {process.ExitCode}): {stderr.Result.Trim().Split('\n').LastOrDefault()}";
-            return null;
-        }
-        string? line = stdout.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+        string? line = HessianBench.ScriptJson(python, [script, "--model", model, "--vector", vector, "--data-dir", DatasetLoader.FashionMnistDirectory,
+            "--rows", rows.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
+            "--repeats", repeats.ToString(CultureInfo.InvariantCulture), "--tight"], out note);
         if (line is null)
         {
-            note = "failed: no JSON line on stdout";
             return null;
         }
         File.WriteAllText(jsonPath, line);
         using var doc = JsonDocument.Parse(line);
         var r = doc.RootElement;
-        note = "";
         Console.WriteLine($"threads: PyTorch {r.GetProperty("threads").GetInt32()} (interop {r.GetProperty("interop_threads").GetInt32()}); its JSON: {jsonPath}");
         return new PyTorchReference(r.GetProperty("torch").GetString()!, r.GetProperty("threads").GetInt32(), r.GetProperty("interop_threads").GetInt32(),
             r.GetProperty("loss").GetDouble(), Numbers(r.GetProperty("gradient")), Numbers(r.GetProperty("hvp")),
