@@ -104,22 +104,7 @@ public static class HessianBench
         }
 
         // (c) the PyTorch reference.
-        var python = Python(Text(args, "--python", ""));
-        string script = Text(args, "--script", FindScript());
-        PyTorchRun? torchRun = null;
-        string torchNote;
-        if (python is null)
-        {
-            torchNote = "skipped: no python3 that can import torch (apt-get install python3-torch python3-numpy libopenblas0-pthread)";
-        }
-        else if (!File.Exists(script))
-        {
-            torchNote = $"skipped: {script} not found (pass --script)";
-        }
-        else
-        {
-            torchRun = RunScript(python, script, modelPath, startPath, k, tolerance, threads, repeats, out torchNote);
-        }
+        var torchRun = RunScript(Python(Text(args, "--python", "")), Text(args, "--script", FindScript()), modelPath, startPath, k, tolerance, threads, repeats, out string torchNote);
 
         string R(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
         string E(double x) => x.ToString("0.0e+0", CultureInfo.InvariantCulture);
@@ -159,9 +144,9 @@ public static class HessianBench
     private sealed record PyTorchRun(string Version, int Threads, Timing Seconds, long Products, int Steps, Timing? ReuseSeconds, long ReuseProducts,
         Timing GradientSeconds, Timing HvpSeconds, double[] Eigenvalues);
 
-    private static PyTorchRun? RunScript(string python, string script, string model, string start, int k, double tolerance, int threads, int repeats, out string note)
+    private static PyTorchRun? RunScript(string? python, string script, string model, string start, int k, double tolerance, int threads, int repeats, out string note)
     {
-        string? line = ScriptJson(python, [script, "--model", model, "--data", FindDigits(), "--start", start, "--k", k.ToString(CultureInfo.InvariantCulture),
+        string? line = ReferenceJson(python, script, "python3-torch python3-numpy libopenblas0-pthread", [script, "--model", model, "--data", FindDigits(), "--start", start, "--k", k.ToString(CultureInfo.InvariantCulture),
             "--tolerance", tolerance.ToString("R", CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
             "--repeats", repeats.ToString(CultureInfo.InvariantCulture)], out note);
         if (line is null)
@@ -183,12 +168,24 @@ public static class HessianBench
 
     /// <summary>The first of <paramref name="explicitPath"/>, <c>python3</c>, <c>/usr/bin/python3</c> that can import torch.</summary>
     /// <summary>
-    /// Runs a reference script (<paramref name="python"/> with <paramref name="arguments"/>) and returns the last line of its
-    /// standard output that is a JSON object, with an empty <paramref name="note"/>; or null, with the note saying why (its exit
-    /// code and last line of standard error, or no JSON line).
+    /// Runs a reference script (<paramref name="python"/> with <paramref name="arguments"/>, the script first) and returns the
+    /// last line of its standard output that is a JSON object, with an empty <paramref name="note"/>; or null, with the note
+    /// saying why: no <paramref name="python"/> that imports torch (naming the Debian <paramref name="packages"/>), no
+    /// <paramref name="script"/>, its exit code and last line of standard error, or no JSON line.
     /// </summary>
-    internal static string? ScriptJson(string python, IEnumerable<string> arguments, out string note)
+    internal static string? ReferenceJson(string? python, string script, string packages, IEnumerable<string> arguments, out string note)
     {
+        if (python is null)
+        {
+            note = $"skipped: no python3 that can import torch (apt-get install {packages})";
+            return null;
+        }
+        if (!File.Exists(script))
+        {
+            note = $"skipped: {script} not found (pass --script)";
+            return null;
+        }
+
         var info = new ProcessStartInfo(python)
         {
             RedirectStandardOutput = true,

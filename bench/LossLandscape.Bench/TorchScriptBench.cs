@@ -142,22 +142,9 @@ public static class TorchScriptBench
         }
 
         // PyTorch.
-        var python = HessianBench.Python(Text(args, "--python", ""));
         string scriptPath = Text(args, "--script", HessianBench.FindUp(Path.Combine("bench", "pytorch", "torchscript_reference.py")) ?? "bench/pytorch/torchscript_reference.py");
-        PyTorchReference? torchRun = null;
-        string torchNote;
-        if (python is null)
-        {
-            torchNote = "skipped: no python3 that can import torch (apt-get install python3-torch python3-numpy)";
-        }
-        else if (!File.Exists(scriptPath))
-        {
-            torchNote = $"skipped: {scriptPath} not found (pass --script)";
-        }
-        else
-        {
-            torchRun = RunScript(python, scriptPath, modelPath, vectorPath, rows, threads, repeats, Path.Combine(outDir, "pytorch.json"), out torchNote);
-        }
+        var torchRun = RunScript(HessianBench.Python(Text(args, "--python", "")), scriptPath, modelPath, vectorPath, rows, threads, repeats, Path.Combine(outDir, "pytorch.json"),
+            out string torchNote);
         Console.WriteLine($"load (/proc/loadavg) at end: {LoadAverage()} on {Environment.ProcessorCount} cores");
 
         Console.WriteLine();
@@ -260,9 +247,9 @@ public static class TorchScriptBench
     private sealed record PyTorchReference(string Version, int Threads, int InteropThreads, double Loss, double[] Gradient, double[] Hvp,
         PowerRun Power, PowerRun Tight, HutchinsonRun Trace, Timing GradientTime, Timing HvpReuse, Timing HvpRebuild);
 
-    private static PyTorchReference? RunScript(string python, string script, string model, string vector, int rows, int threads, int repeats, string jsonPath, out string note)
+    private static PyTorchReference? RunScript(string? python, string script, string model, string vector, int rows, int threads, int repeats, string jsonPath, out string note)
     {
-        string? line = HessianBench.ScriptJson(python, [script, "--model", model, "--vector", vector, "--data-dir", DatasetLoader.FashionMnistDirectory,
+        string? line = HessianBench.ReferenceJson(python, script, "python3-torch python3-numpy", [script, "--model", model, "--vector", vector, "--data-dir", DatasetLoader.FashionMnistDirectory,
             "--rows", rows.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture),
             "--repeats", repeats.ToString(CultureInfo.InvariantCulture), "--tight"], out note);
         if (line is null)

@@ -136,12 +136,8 @@ public sealed class Landscape : IDisposable
     /// <param name="data">d points with ℓ targets each, ℓ equal to the model's outputs.</param>
     /// <param name="exponent">a ≥ 1 in L = Σ|H_k|^a; default 2, the squared loss of the paper's Section 2.1.</param>
     /// <param name="batchSize">Rows per batch of every evaluation; default all rows (the results do not depend on it).</param>
-    public static Landscape For(nn.Module<Tensor, Tensor> module, IDataSource data, double exponent = 2.0, int? batchSize = null)
-    {
-        ArgumentNullException.ThrowIfNull(module);
-        ArgumentNullException.ThrowIfNull(data);
-        return For(new ModuleModel(module, data.InputDim, data.OutputDim, data.InputShape), data, exponent, batchSize);
-    }
+    public static Landscape For(nn.Module<Tensor, Tensor> module, IDataSource data, double exponent = 2.0, int? batchSize = null) =>
+        For(module, data, LossFunction.Squared(exponent), batchSize);
 
     /// <summary>
     /// Binds a TorchScript module loaded with <c>torch.jit.load&lt;Tensor, Tensor&gt;(path)</c> (a network saved by PyTorch) to

@@ -1,5 +1,3 @@
-using LossLandscape.Data;
-
 namespace LossLandscape.Tests;
 
 /// <summary>
@@ -42,10 +40,7 @@ public sealed class OwnNetworkReadmeTests : IDisposable
         Assert.True(route.Count >= 5, $"the route of {firstModel} has {route.Count} commands");
         if (fashion)
         {
-            bool installed = Directory.Exists(DatasetLoader.FashionMnistDirectory);
-            Assert.False(!installed && Environment.GetEnvironmentVariable(FashionMnistTorchScriptTests.RequireVariable) == "1",
-                "dataset-fashion-mnist is not installed and .ci/run requires it");
-            Skip.If(!installed, "dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)");
+            FashionMnistTorchScriptTests.RequirePackage();
             string fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "torchscript");
             File.Copy(Path.Combine(fixtures, "fashion_a.pt"), Path.Combine(_dir, "net.pt"));
             File.Copy(Path.Combine(fixtures, "fashion_b.pt"), Path.Combine(_dir, "net2.pt"));

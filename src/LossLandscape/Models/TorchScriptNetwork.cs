@@ -42,8 +42,8 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
     private readonly Tensor[] _values;
     private readonly long[] _inputShape;
 
-    private TorchScriptNetwork(string path, jit.ScriptModule<Tensor, Tensor> module, IReadOnlyList<ScriptParameter> parameters, IReadOnlyList<long> inputShape,
-        ScalarType computeType)
+    private TorchScriptNetwork(string path, jit.ScriptModule<Tensor, Tensor> module, IReadOnlyList<ScriptParameter> parameters, double[] point,
+        IReadOnlyList<long> inputShape, ScalarType computeType)
     {
         Path = path;
         _module = module;
@@ -52,14 +52,9 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
         _inputShape = [.. inputShape];
         InputDim = checked((int)_inputShape.Aggregate(1L, (a, b) => a * b));
         ParameterCount = checked((int)parameters.Sum(p => p.Count));
-        var owners = module.named_modules().ToDictionary(m => m.name, m => (jit.ScriptModule)m.module, StringComparer.Ordinal);
-        _slots = parameters.Select(p =>
-        {
-            int dot = p.Name.LastIndexOf('.');
-            return dot < 0 ? ((jit.ScriptModule)module, p.Name) : (owners[p.Name[..dot]], p.Name[(dot + 1)..]);
-        }).ToArray();
+        _slots = Slots(module, parameters);
         _values = module.named_parameters().Select(p => p.parameter.detach().DetachFromDisposeScope()).ToArray();
-        OutputDim = ProbeOutputs();
+        OutputDim = ProbeOutputs(point);
         CodeDigest = Digest(path);
     }
 
@@ -84,7 +79,7 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
     /// <c>code/…</c> and <c>constants.pkl</c> of the archive, debug information left out). Two files with the same digest run the
     /// same code; the same network scripted and traced do not.
     /// </summary>
-    public string CodeDigest { get; private init; } = "";
+    public string CodeDigest { get; }
 
     /// <summary>The type the module computes in: float64 (the default), or float32 when opened so (class remarks).</summary>
     public ScalarType ComputeType { get; }
@@ -166,7 +161,7 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
                 parameter.requires_grad_(false); // p is the leaf; the module's own tensors are values
             }
             module.eval();
-            return new NetworkPoint(new TorchScriptNetwork(path, module, parameters, inputShape, computeType), point);
+            return new NetworkPoint(new TorchScriptNetwork(path, module, parameters, point, inputShape, computeType), point);
         }
         catch
         {
@@ -190,15 +185,13 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
         using var scope = NewDisposeScope();
         using var copy = LoadModule(Path);
         copy.to(ScalarType.Float64);
-        var owners = copy.named_modules().ToDictionary(m => m.name, m => (jit.ScriptModule)m.module, StringComparer.Ordinal);
+        var slots = Slots(copy, Parameters);
         var p = tensor(parameters.ToArray(), dtype: float64);
         long offset = 0;
-        foreach (var parameter in Parameters)
+        for (int k = 0; k < slots.Length; k++)
         {
-            int dot = parameter.Name.LastIndexOf('.');
-            var owner = dot < 0 ? copy : owners[parameter.Name[..dot]];
-            owner.set_attribute(dot < 0 ? parameter.Name : parameter.Name[(dot + 1)..], p.narrow(0, offset, parameter.Count).view([.. parameter.Shape]).clone());
-            offset += parameter.Count;
+            slots[k].Owner.set_attribute(slots[k].Attribute, p.narrow(0, offset, Parameters[k].Count).view([.. Parameters[k].Shape]).clone());
+            offset += Parameters[k].Count;
         }
         using var scratch = AtomicFile.Scratch("pt");
         jit.save(copy, scratch.Name);
@@ -275,11 +268,26 @@ public sealed class TorchScriptNetwork : FeedforwardNetwork
         return outputs;
     }
 
-    private int ProbeOutputs()
+    /// <summary>
+    /// Where each parameter of <paramref name="root"/> lives: the module that owns it (the root, or the submodule its dotted
+    /// name's prefix names) and its attribute name there, in <paramref name="parameters"/>' order.
+    /// </summary>
+    private static (jit.ScriptModule Owner, string Attribute)[] Slots(jit.ScriptModule root, IReadOnlyList<ScriptParameter> parameters)
+    {
+        var owners = root.named_modules().ToDictionary(m => m.name, m => (jit.ScriptModule)m.module, StringComparer.Ordinal);
+        return parameters.Select(p =>
+        {
+            int dot = p.Name.LastIndexOf('.');
+            return dot < 0 ? (root, p.Name) : (owners[p.Name[..dot]], p.Name[(dot + 1)..]);
+        }).ToArray();
+    }
+
+    /// <summary>ℓ: the width of the module's output on one zero row at <paramref name="point"/>.</summary>
+    private int ProbeOutputs(double[] point)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var p = tensor(PointOf(_module), dtype: float64);
+        var p = tensor(point, dtype: float64);
         var outputs = ForwardScaled(p, zeros(1, InputDim, dtype: float64));
         return checked((int)outputs.shape[1]);
     }
