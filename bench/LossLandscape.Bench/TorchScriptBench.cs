@@ -92,7 +92,7 @@ public static class TorchScriptBench
         }
         int threads = get_num_threads();
         string describe = point.Network is TorchScriptNetwork script ? script.Describe() : point.Network.GetType().Name;
-        Console.WriteLine($"load (/proc/loadavg) at start: {LoadAverage()} on {Environment.ProcessorCount} cores");
+        Console.WriteLine($"load (/proc/loadavg) at start: {BenchRunner.LoadAverage()} on {Environment.ProcessorCount} cores");
         Console.WriteLine($"model: {modelPath} ({describe}), n = {n}, float64, eval mode");
         Console.WriteLine($"data: builtin:fashion-mnist rows 0:{rows} (pixels/255, float64), cross-entropy (mean), batch {batch} rows, read from the files per batch as the CLI does");
         Console.WriteLine($"threads: TorchSharp {threads} (interop {get_num_interop_threads()})");
@@ -145,7 +145,7 @@ public static class TorchScriptBench
         string scriptPath = Text(args, "--script", HessianBench.FindUp(Path.Combine("bench", "pytorch", "torchscript_reference.py")) ?? "bench/pytorch/torchscript_reference.py");
         var torchRun = RunScript(HessianBench.Python(Text(args, "--python", "")), scriptPath, modelPath, vectorPath, rows, threads, repeats, Path.Combine(outDir, "pytorch.json"),
             out string torchNote);
-        Console.WriteLine($"load (/proc/loadavg) at end: {LoadAverage()} on {Environment.ProcessorCount} cores");
+        Console.WriteLine($"load (/proc/loadavg) at end: {BenchRunner.LoadAverage()} on {Environment.ProcessorCount} cores");
 
         Console.WriteLine();
         Print(torchRun, torchNote, rows, repeats, ourLoss, ourGradient, ourHvp, spectrum, lambda, lambdaResidual, trace, gradientTime, hvpTime, residentTime);
@@ -214,19 +214,6 @@ public static class TorchScriptBench
     private static double Norm(double[] x) => Math.Sqrt(x.Sum(a => a * a));
 
     private static double Distance(double[] x, double[] y) => Math.Sqrt(x.Zip(y).Sum(p => (p.First - p.Second) * (p.First - p.Second)));
-
-    /// <summary>The first three fields of /proc/loadavg (1, 5 and 15 minute load averages), or "unknown".</summary>
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
 
     /// <summary>One power-iteration run of the script: PyHessian's value, the Rayleigh quotient and residual of its last product, its products, and the Rayleigh quotient of every product.</summary>
     /// <param name="Eigenvalue">PyHessian's value when its rule stopped it (vᵀHv of the product before).</param>
