@@ -71,73 +71,69 @@ public static class ClusterBench
         using var server = redis ? RedisProcess.Start() : null;
         if (server is not null)
         {
-            Console.WriteLine($"membership: redis-server on {server.Endpoint}; worker i on 127.0.0.(i + 2); every worker count without and with mutual TLS");
+            Console.WriteLine($"membership: redis-server on {server.Endpoint}; worker i on 127.0.0.(i + 2); for each worker count two clusters, without and with mutual TLS, up at once, their products alternated (off, on, on, off, …) so that both see the same load");
         }
         Console.WriteLine("| workers | TLS | HVP | slowest shard's compute | serialisation (driver) | messaging + transfer | bytes moved | distributed / single (medians) |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         var rows = new List<(int W, bool Tls, Timing Total, Timing Compute, Timing Overhead)>();
         foreach (int w in workerCounts)
         {
-            foreach (bool tls in server is null ? [false] : new[] { false, true })
+            bool[] modes = server is null ? [false] : [false, true];
+            var clusters = new List<BenchCluster>();
+            try
             {
-                string file = Path.Combine(Path.GetTempPath(), $"landscape-bench-cluster-{w}{(tls ? "-tls" : "")}.json");
-                var config = server is null ? ClusterConfig.Localhost(w, basePort) : ClusterConfig.WithRedis(server.Endpoint, w, basePort, tls: tls) with { ClusterId = $"bench-{w}-{tls}" };
-                File.WriteAllText(file, config.ToJson());
-                if (tls)
+                foreach (bool tls in modes)
                 {
-                    ClusterCertificates.Write(file, w, config.ClusterId);
+                    clusters.Add(BenchCluster.Start(landscape, server?.Endpoint, w, basePort + (tls ? 2 * w : 0), tls, data, point));
                 }
-                var workers = Enumerable.Range(0, w).Select(i => StartWorker(landscape, file, i, server is null ? [] : ["--advertise", FormattableString.Invariant($"127.0.0.{i + 2}")])).ToArray();
-                try
+                var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
+                foreach (var c in clusters)
                 {
-                    using var host = ClusterHosting.ConnectAsync(config, default, tls ? ClusterCertificates.ForDriver(file) : null).GetAwaiter().GetResult();
-                    var session = new ClusterSession(host.Services.GetRequiredService<IClusterClient>(), config, new DataSource("builtin:digits", [], "digit"), data, point);
-                    session.Open();
-                    var op = new HessianOperator(session);
-                    var v = randn(n, dtype: ScalarType.Float64, generator: new Generator(3));
-                    // The split of each product, read from the session's counters (reset before it, untimed); [0] is the warm-up's.
-                    var split = new List<(double Compute, double Serialize, double Transfer, double Bytes)>();
-                    var t = BenchRunner.Time(repeats, () =>
-                    {
-                        using (var scope = NewDisposeScope())
-                        {
-                            op.Apply(v);
-                        }
-                        var x = session.Timings;
-                        int calls = x.Calls;
-                        split.Add((x.ComputeSeconds / calls, x.SerializeSeconds / calls, x.TransferSeconds / calls, (double)(x.BytesSent + x.BytesReceived) / calls));
-                    }, before: session.Timings.Reset);
-                    split.RemoveAt(0);
-                    var compute = Timing.Of(split.Select(x => x.Compute).ToArray());
-                    var serialize = Timing.Of(split.Select(x => x.Serialize).ToArray());
-                    var transfer = Timing.Of(split.Select(x => x.Transfer).ToArray());
-                    var fixedCost = Timing.Of(split.Select(x => x.Serialize + x.Transfer).ToArray());
-                    double bytes = split.Average(x => x.Bytes);
-                    rows.Add((w, tls, t, compute, fixedCost));
-                    string mode = server is null ? "—" : tls ? "on" : "off";
-                    Console.WriteLine(FormattableString.Invariant($"| {w} | {mode} | {BenchRunner.S(t)} | {BenchRunner.S(compute)} | {BenchRunner.S(serialize)} | {BenchRunner.S(transfer)} | {bytes / 1e6:0.0} MB | {t.Median / single.Median:0.00} |"));
-                    host.StopAsync().WaitAsync(ClusterHosting.CloseTimeout).GetAwaiter().GetResult();
+                    c.Product(v); // warm-up
                 }
-                finally
+                var samples = clusters.Select(_ => new List<Product>()).ToArray();
+                for (int r = 0; r < repeats; r++)
                 {
-                    foreach (var p in workers)
+                    // Alternate which cluster goes first: a load that drifts within a pair favours neither.
+                    foreach (int k in r % 2 == 0 ? Enumerable.Range(0, clusters.Count) : Enumerable.Range(0, clusters.Count).Reverse())
                     {
-                        p.Kill();
-                        p.WaitForExit();
-                        p.Dispose();
+                        samples[k].Add(clusters[k].Product(v));
                     }
                 }
+                for (int k = 0; k < clusters.Count; k++)
+                {
+                    var x = samples[k];
+                    var total = Timing.Of(x.Select(p => p.Total).ToArray());
+                    var compute = Timing.Of(x.Select(p => p.Compute).ToArray());
+                    var serialize = Timing.Of(x.Select(p => p.Serialize).ToArray());
+                    var transfer = Timing.Of(x.Select(p => p.Transfer).ToArray());
+                    var fixedCost = Timing.Of(x.Select(p => p.Serialize + p.Transfer).ToArray());
+                    rows.Add((w, clusters[k].Tls, total, compute, fixedCost));
+                    string mode = server is null ? "—" : clusters[k].Tls ? "on" : "off";
+                    Console.WriteLine(FormattableString.Invariant($"| {w} | {mode} | {BenchRunner.S(total)} | {BenchRunner.S(compute)} | {BenchRunner.S(serialize)} | {BenchRunner.S(transfer)} | {x.Average(p => p.Bytes) / 1e6:0.0} MB | {total.Median / single.Median:0.00} |"));
+                }
+                if (clusters.Count == 2)
+                {
+                    // The cost of TLS per product: the ratio within each pair of products (on / off), median over pairs.
+                    static double Median(IEnumerable<double> values)
+                    {
+                        var sorted = values.Order().ToArray();
+                        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+                    }
+                    var pairs = samples[0].Zip(samples[1]).ToArray();
+                    double hvp = Median(pairs.Select(p => p.Second.Total / p.First.Total));
+                    double overheadRatio = Median(pairs.Select(p => (p.Second.Serialize + p.Second.Transfer) / (p.First.Serialize + p.First.Transfer)));
+                    double extra = Median(pairs.Select(p => p.Second.Serialize + p.Second.Transfer - p.First.Serialize - p.First.Transfer));
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"TLS cost, {w} workers (median over {pairs.Length} alternated pairs): HVP on/off {hvp:0.00}×; serialisation + messaging + transfer on/off {overheadRatio:0.00}×, {extra:+0.000;-0.000} s per product"));
+                }
             }
-        }
-        if (server is not null)
-        {
-            Console.WriteLine();
-            foreach (int w in workerCounts)
+            finally
             {
-                var off = rows.Single(r => r.W == w && !r.Tls);
-                var on = rows.Single(r => r.W == w && r.Tls);
-                Console.WriteLine(FormattableString.Invariant(
-                    $"TLS cost, {w} workers: HVP {on.Total.Median / off.Total.Median:0.00}× (medians), messaging + transfer + serialisation {on.Overhead.Median / off.Overhead.Median:0.00}× ({off.Overhead.Median:0.000} → {on.Overhead.Median:0.000} s per product)"));
+                foreach (var c in clusters)
+                {
+                    c.Dispose();
+                }
             }
         }
 
@@ -176,6 +172,99 @@ public static class ClusterBench
             Console.WriteLine(FormattableString.Invariant($"  smallest shard worth sending: d_s ≥ (t_x + t_0)·d/C = {overhead * data.Count / c:0} rows (at n = {n})"));
         }
         return 0;
+    }
+
+    /// <summary>One product's time split: wall, the slowest shard's compute, the driver's serialisation, the rest, and bytes moved.</summary>
+    private sealed record Product(double Total, double Compute, double Serialize, double Transfer, double Bytes);
+
+    /// <summary>A cluster of the bench's own: its workers, the driver's client and a session holding digits and the network.</summary>
+    private sealed class BenchCluster : IDisposable
+    {
+        private readonly Process[] _workers;
+        private readonly IHost _host;
+        private readonly ClusterSession _session;
+        private readonly HessianOperator _operator;
+
+        private BenchCluster(bool tls, Process[] workers, IHost host, ClusterSession session)
+        {
+            Tls = tls;
+            _workers = workers;
+            _host = host;
+            _session = session;
+            _operator = new HessianOperator(session);
+        }
+
+        /// <summary>Whether its connections are mutual TLS.</summary>
+        public bool Tls { get; }
+
+        /// <summary>
+        /// Writes a cluster file of <paramref name="w"/> workers (localhost membership where <paramref name="redis"/> is null, else
+        /// that Redis, workers on 127.0.0.(i + 2)), with its certificates for <paramref name="tls"/>, starts the workers, connects
+        /// and loads the shards.
+        /// </summary>
+        public static BenchCluster Start(string landscape, string? redis, int w, int basePort, bool tls, Dataset data, NetworkPoint point)
+        {
+            string file = Path.Combine(Path.GetTempPath(), $"landscape-bench-cluster-{w}{(tls ? "-tls" : "")}.json");
+            var config = redis is null ? ClusterConfig.Localhost(w, basePort) : ClusterConfig.WithRedis(redis, w, basePort, tls: tls) with { ClusterId = $"bench-{w}-{(tls ? "tls" : "plain")}" };
+            File.WriteAllText(file, config.ToJson());
+            if (tls)
+            {
+                ClusterCertificates.Write(file, w, config.ClusterId);
+            }
+            var workers = Enumerable.Range(0, w).Select(i => StartWorker(landscape, file, i, redis is null ? [] : ["--advertise", FormattableString.Invariant($"127.0.0.{i + 2}")])).ToArray();
+            try
+            {
+                var host = ClusterHosting.ConnectAsync(config, default, tls ? ClusterCertificates.ForDriver(file) : null).GetAwaiter().GetResult();
+                var session = new ClusterSession(host.Services.GetRequiredService<IClusterClient>(), config, new DataSource("builtin:digits", [], "digit"), data, point);
+                session.Open();
+                return new BenchCluster(tls, workers, host, session);
+            }
+            catch
+            {
+                Stop(workers);
+                throw;
+            }
+        }
+
+        /// <summary>One HVP, timed, its split read from the session's counters (reset before it, untimed).</summary>
+        public Product Product(Tensor v)
+        {
+            _session.Timings.Reset();
+            var watch = Stopwatch.StartNew();
+            using (var scope = NewDisposeScope())
+            {
+                _operator.Apply(v);
+            }
+            double total = watch.Elapsed.TotalSeconds;
+            var x = _session.Timings;
+            int calls = x.Calls;
+            return new Product(total, x.ComputeSeconds / calls, x.SerializeSeconds / calls, x.TransferSeconds / calls, (double)(x.BytesSent + x.BytesReceived) / calls);
+        }
+
+        /// <summary>Disconnects and kills the workers.</summary>
+        public void Dispose()
+        {
+            _session.Dispose();
+            try
+            {
+                _host.StopAsync().WaitAsync(ClusterHosting.CloseTimeout).GetAwaiter().GetResult();
+            }
+            catch (TimeoutException)
+            {
+            }
+            _host.Dispose();
+            Stop(_workers);
+        }
+
+        private static void Stop(Process[] workers)
+        {
+            foreach (var p in workers)
+            {
+                p.Kill();
+                p.WaitForExit();
+                p.Dispose();
+            }
+        }
     }
 
     private static Process StartWorker(string landscape, string config, int index, string[] options)
