@@ -77,8 +77,30 @@ public sealed class RedisTlsClusterFixture : IDisposable
     /// <summary>The Redis server.</summary>
     internal RedisServer Redis => _redis!;
 
-    /// <summary>Worker i's loopback address: 127.0.0.(i + 2), the driver being on 127.0.0.1.</summary>
+    /// <summary>Worker i's first loopback address: 127.0.0.(i + 2), the driver being on 127.0.0.1.</summary>
     public static string Address(int i) => string.Create(CultureInfo.InvariantCulture, $"127.0.0.{i + 2}");
+
+    private readonly string[] _addresses = Enumerable.Range(0, Workers).Select(Address).ToArray();
+    private int _moves;
+
+    /// <summary>Where worker <paramref name="i"/> listens now.</summary>
+    public string AddressOf(int i)
+    {
+        lock (_addresses)
+        {
+            return _addresses[i];
+        }
+    }
+
+    /// <summary>A new loopback address for worker <paramref name="i"/>, none used before by this cluster (127.0.0.10, .11, …).</summary>
+    public string Move(int i)
+    {
+        lock (_addresses)
+        {
+            _addresses[i] = string.Create(CultureInfo.InvariantCulture, $"127.0.0.{10 + _moves++}");
+            return _addresses[i];
+        }
+    }
 
     /// <summary>Fails or skips the test when redis-server is missing (<see cref="RedisServer.WhenMissing"/>).</summary>
     public void Require()
@@ -187,93 +209,135 @@ public sealed class RedisClusterTests(RedisTlsClusterFixture fixture, ITestOutpu
         }
     }
 
+    /// <summary>One command of the acceptance: its arguments (with <c>{dir}</c> for the test's folder), output options (with <c>{}</c> for here/there), and how its answers are compared.</summary>
+    private sealed record Command(string Name, string[] Arguments, string[] Outputs, Action<JsonElement, JsonElement> Compare);
+
+    private static readonly string[] Digits = ["--data", "builtin:digits", "--one-hot", "digit"];
+
+    /// <summary>The digits network of the commands (64-8-10, seed 3), and the constructed point of the walk (synthetic rows: Lemma 3.3 needs h ≥ d).</summary>
+    private static readonly string[] Setup =
+    [
+        "init --data builtin:digits --one-hot digit --hidden 8 --seed 3 --out {dir}/m.json",
+        "construct --data synthetic:12,3,1,4 --out {dir}/c.json",
+    ];
+
+    /// <summary>Issue 22's acceptance commands: spectrum, trace, certify, train with every optimizer, walk.</summary>
+    private static readonly Command[] Commands =
+    [
+        new("spectrum", ["spectrum", "--model", "{dir}/m.json", .. Digits, "--k", "5", "--seed", "1", "--tolerance", "1e-14", "--max-iterations", "200"], [],
+            (a, b) => Close(Doubles(a.GetProperty("eigenvalues")), Doubles(b.GetProperty("eigenvalues")), "spectrum λ")),
+        new("trace", ["trace", "--model", "{dir}/m.json", .. Digits, "--method", "hutchinson", "--probes", "20", "--seed", "3"], [],
+            (a, b) => Close(a.GetProperty("trace").GetDouble(), b.GetProperty("trace").GetDouble(), "trace")),
+        new("certify", ["certify", "--model", "{dir}/m.json", .. Digits], [], (a, b) =>
+        {
+            Assert.Equal(a.GetProperty("jacobian").GetProperty("rank").GetInt32(), b.GetProperty("jacobian").GetProperty("rank").GetInt32());
+            Close(a.GetProperty("jacobian").GetProperty("sigmaMax").GetDouble(), b.GetProperty("jacobian").GetProperty("sigmaMax").GetDouble(), "certify σmax");
+            foreach (var count in new[] { "positive", "zero", "negative" })
+            {
+                Assert.Equal(a.GetProperty("hessian").GetProperty(count).GetInt32(), b.GetProperty("hessian").GetProperty(count).GetInt32());
+            }
+        }),
+        .. new[] { "gd", "sgd", "adam", "lbfgs", "gauss-newton" }.Select(optimizer => new Command($"train-{optimizer}",
+            ["train", .. Digits, "--hidden", "8", "--optimizer", optimizer, "--steps", optimizer == "gauss-newton" ? "2" : "5", "--seed", "3",
+                .. optimizer is "sgd" or "adam" ? new[] { "--batch-size", "64", "--loss-every", "1" } : []],
+            ["--out", $"{{dir}}/{optimizer}-{{}}.json"],
+            (a, b) =>
+            {
+                Assert.Equal(optimizer, b.GetProperty("optimizer").GetString());
+                Close(Doubles(a.GetProperty("lossHistory")), Doubles(b.GetProperty("lossHistory")), $"train --optimizer {optimizer}: L");
+            })),
+        new("walk", ["walk", "--model", "{dir}/c.json", "--data", "synthetic:12,3,1,4", "--steps", "3", "--seed", "2"], [], (a, b) =>
+        {
+            Assert.Equal("converged", b.GetProperty("status").GetString());
+            var (stepsA, stepsB) = (a.GetProperty("steps").EnumerateArray().ToArray(), b.GetProperty("steps").EnumerateArray().ToArray());
+            Assert.Equal(stepsA.Length, stepsB.Length);
+            for (int s = 0; s < stepsA.Length; s++)
+            {
+                Assert.Equal(stepsA[s].GetProperty("rank").GetInt32(), stepsB[s].GetProperty("rank").GetInt32());
+                Close(stepsA[s].GetProperty("displacement").GetDouble(), stepsB[s].GetProperty("displacement").GetDouble(), $"walk step {s}: ‖p − p₀‖");
+            }
+        }),
+    ];
+
+    private static string[] In(string dir, IEnumerable<string> words, string side) =>
+        [.. words.Select(w => w.Replace("{dir}", dir, StringComparison.Ordinal).Replace("{}", side, StringComparison.Ordinal))];
+
+    /// <summary>The setup's files in a folder of the test's own.</summary>
+    private string Prepare(string name)
+    {
+        string dir = Directory.CreateDirectory(fixture.Cluster.PathOf(name)).FullName;
+        foreach (var line in Setup)
+        {
+            var made = CliTests.Run(In(dir, line.Split(' '), ""));
+            Assert.True(made.Code == 0, $"{line}: {made.Err}");
+        }
+        return dir;
+    }
+
+    /// <summary>Runs <paramref name="command"/> here (in-process), with its JSON, and returns its path.</summary>
+    private static string RunHere(string dir, Command command)
+    {
+        string here = Path.Combine(dir, command.Name + "-here.json");
+        var local = CliTests.Run([.. In(dir, command.Arguments, "here"), .. In(dir, command.Outputs, "here"), "--json", here]);
+        Assert.True(local.Code == 0, $"{command.Name} here: {local.Err}");
+        return here;
+    }
+
+    private static void Compare(Command command, string here, string there)
+    {
+        using var a = JsonDocument.Parse(File.ReadAllText(here));
+        using var b = JsonDocument.Parse(File.ReadAllText(there));
+        Assert.Equal(RedisTlsClusterFixture.Workers, b.RootElement.GetProperty("cluster").GetProperty("shards").GetInt32());
+        command.Compare(a.RootElement, b.RootElement);
+    }
+
     [SkippableFact]
     public void Digits_Commands_Over_Redis_Membership_And_Tls_Write_The_Single_Process_Answers()
     {
         fixture.Require();
-        string dir = Directory.CreateDirectory(fixture.Cluster.PathOf("digits")).FullName;
-        string P(string name) => Path.Combine(dir, name);
-        string[] digits = ["--data", "builtin:digits", "--one-hot", "digit"];
-        string model = P("m.json");
-        Assert.Equal(0, CliTests.Run(["init", .. digits, "--hidden", "8", "--seed", "3", "--out", model]).Code);
-        (JsonDocument Here, JsonDocument There) Both(string name, string[] arguments, string[]? outputs = null)
+        string dir = Prepare("digits");
+        foreach (var command in Commands)
         {
-            string here = P(name + "-here.json"), there = P(name + "-there.json");
-            var local = CliTests.Run([.. arguments, .. (outputs ?? []).Select(o => o.Replace("{}", "here", StringComparison.Ordinal)), "--json", here]);
-            Assert.True(local.Code == 0, $"{name} here: {local.Err}");
-            var remote = CliTests.Run([.. arguments, .. (outputs ?? []).Select(o => o.Replace("{}", "there", StringComparison.Ordinal)), "--cluster", fixture.ClusterFile, "--json", there]);
-            Assert.True(remote.Code == 0, $"{name} on the cluster: {remote.Err}");
+            string here = RunHere(dir, command), there = Path.Combine(dir, command.Name + "-there.json");
+            var remote = CliTests.Run([.. In(dir, command.Arguments, "there"), .. In(dir, command.Outputs, "there"), "--cluster", fixture.ClusterFile, "--json", there]);
+            Assert.True(remote.Code == 0, $"{command.Name} on the cluster: {remote.Err}");
             Assert.Contains("loaded on 3 of 3 workers", remote.Err, StringComparison.Ordinal);
-            var b = JsonDocument.Parse(File.ReadAllText(there));
-            Assert.Equal(3, b.RootElement.GetProperty("cluster").GetProperty("shards").GetInt32());
-            return (JsonDocument.Parse(File.ReadAllText(here)), b);
-        }
-
-        var (a, b) = Both("spectrum", ["spectrum", "--model", model, .. digits, "--k", "5", "--seed", "1", "--tolerance", "1e-14", "--max-iterations", "200"]);
-        Close(Doubles(a.RootElement.GetProperty("eigenvalues")), Doubles(b.RootElement.GetProperty("eigenvalues")), "spectrum λ");
-
-        (a, b) = Both("trace", ["trace", "--model", model, .. digits, "--method", "hutchinson", "--probes", "20", "--seed", "3"]);
-        Close(a.RootElement.GetProperty("trace").GetDouble(), b.RootElement.GetProperty("trace").GetDouble(), "trace");
-
-        (a, b) = Both("certify", ["certify", "--model", model, .. digits]);
-        Assert.Equal(a.RootElement.GetProperty("jacobian").GetProperty("rank").GetInt32(), b.RootElement.GetProperty("jacobian").GetProperty("rank").GetInt32());
-        Close(a.RootElement.GetProperty("jacobian").GetProperty("sigmaMax").GetDouble(), b.RootElement.GetProperty("jacobian").GetProperty("sigmaMax").GetDouble(), "certify σmax");
-        foreach (var count in new[] { "positive", "zero", "negative" })
-        {
-            Assert.Equal(a.RootElement.GetProperty("hessian").GetProperty(count).GetInt32(), b.RootElement.GetProperty("hessian").GetProperty(count).GetInt32());
-        }
-
-        foreach (var optimizer in new[] { "gd", "sgd", "adam", "lbfgs", "gauss-newton" })
-        {
-            string[] batch = optimizer is "sgd" or "adam" ? ["--batch-size", "64", "--loss-every", "1"] : [];
-            (a, b) = Both(optimizer, ["train", .. digits, "--hidden", "8", "--optimizer", optimizer, "--steps", optimizer == "gauss-newton" ? "2" : "5", "--seed", "3", .. batch],
-                ["--out", P($"{optimizer}-{{}}-model.json")]);
-            Assert.Equal(optimizer, b.RootElement.GetProperty("optimizer").GetString());
-            Close(Doubles(a.RootElement.GetProperty("lossHistory")), Doubles(b.RootElement.GetProperty("lossHistory")), $"train --optimizer {optimizer}: L");
-        }
-
-        // The walk on M: a constructed global minimum (the case table's synthetic rows; digits has too many rows for Lemma 3.3 here).
-        string[] synthetic = ["--data", "synthetic:12,3,1,4"];
-        string point = P("c.json");
-        var built = CliTests.Run(["construct", .. synthetic, "--out", point]);
-        Assert.True(built.Code == 0, built.Err);
-        (a, b) = Both("walk", ["walk", "--model", point, .. synthetic, "--steps", "3", "--seed", "2"]);
-        Assert.Equal("converged", b.RootElement.GetProperty("status").GetString());
-        var (stepsA, stepsB) = (a.RootElement.GetProperty("steps").EnumerateArray().ToArray(), b.RootElement.GetProperty("steps").EnumerateArray().ToArray());
-        Assert.Equal(stepsA.Length, stepsB.Length);
-        for (int s = 0; s < stepsA.Length; s++)
-        {
-            Assert.Equal(stepsA[s].GetProperty("rank").GetInt32(), stepsB[s].GetProperty("rank").GetInt32());
-            Close(stepsA[s].GetProperty("displacement").GetDouble(), stepsB[s].GetProperty("displacement").GetDouble(), $"walk step {s}: ‖p − p₀‖");
+            Compare(command, here, there);
         }
     }
 
-    [SkippableFact]
-    public async Task A_Worker_Killed_Mid_Lanczos_And_Restarted_On_Another_Address_Is_Retried_And_The_Answer_Is_The_Single_Process_One()
+    /// <summary>The commands run through a kill and a restart: Lanczos, a stochastic trace, L-BFGS's line searches, and the walk's retractions.</summary>
+    private static readonly string[] KilledCommands = ["spectrum", "trace", "train-lbfgs", "walk"];
+
+    /// <summary>The theory's rows: <see cref="KilledCommands"/>.</summary>
+    public static TheoryData<string> Killed => [.. KilledCommands];
+
+    [SkippableTheory]
+    [MemberData(nameof(Killed))]
+    public async Task A_Worker_Killed_Mid_Run_And_Restarted_On_Another_Address_Is_Retried_And_The_Answer_Is_The_Single_Process_One(string name)
     {
         fixture.Require();
-        var data = DatasetLoader.Load("builtin:digits", TargetSpec.Classes("digit"));
-        var mlp = new Mlp(data.InputDim, [new HiddenLayer(16, ActivationRegistry.Default)], data.OutputDim);
-        var point = new NetworkPoint(mlp, mlp.InitialParameters(5));
-        string model = fixture.Cluster.PathOf("kill-model.json");
-        ModelFile.Save(model, point);
-        string release = fixture.Cluster.PathOf("release-kill"), json = fixture.Cluster.PathOf("kill.json");
-        const int pauseAfter = 3;
+        var command = Commands.Single(c => c.Name == name);
+        string dir = Prepare("kill-" + name);
+        string here = RunHere(dir, command), there = Path.Combine(dir, name + "-there.json");
+        string release = Path.Combine(dir, "release");
+        // The driver pauses after its 2nd distributed call (the test hook): the kill lands mid-run whatever the machine's load.
         var driver = fixture.Cluster.Start(new Dictionary<string, string>
         {
-            [ClusterOptionsHook.PauseAfter] = pauseAfter.ToString(CultureInfo.InvariantCulture),
+            [ClusterOptionsHook.PauseAfter] = "2",
             [ClusterOptionsHook.PauseFile] = release,
-        }, null, "spectrum", "--model", model, "--data", "builtin:digits", "--one-hot", "digit", "--k", "6", "--seed", "1",
-            "--tolerance", "1e-15", "--max-iterations", "250", "--cluster", fixture.ClusterFile, "--json", json);
+        }, null, [.. In(dir, command.Arguments, "there"), .. In(dir, command.Outputs, "there"), "--cluster", fixture.ClusterFile, "--json", there]);
         var stdout = driver.StandardOutput.ReadToEndAsync();
         var log = new DriverLines(driver);
         Assert.True(log.Paused.Wait(TimeSpan.FromSeconds(120)) && !driver.HasExited, "the driver did not pause: " + log.Text);
-        // Worker 1 vanishes (SIGKILL) with the driver about to send its next product; it comes back on another address and port.
-        string killedSilo = "S" + RedisTlsClusterFixture.Address(1) + ":";
-        fixture.Cluster.Kill(1);
+        // A worker vanishes (SIGKILL) with the driver about to send its next call; it comes back on another address and port.
+        int victim = Array.IndexOf(KilledCommands, name) % RedisTlsClusterFixture.Workers;
+        string killedSilo = "S" + fixture.AddressOf(victim) + ":";
+        fixture.Cluster.Kill(victim);
         var killedAt = log.Now;
         File.WriteAllText(release, "");
-        fixture.Cluster.StartWorker(fixture.ClusterFile, 1, "--advertise", "127.0.0.5", "--port", KillableCluster.FreeBasePort(1).ToString(CultureInfo.InvariantCulture));
+        string moved = fixture.Move(victim);
+        fixture.Cluster.StartWorker(fixture.ClusterFile, victim, "--advertise", moved, "--port", KillableCluster.FreeBasePort(1).ToString(CultureInfo.InvariantCulture));
         await driver.WaitForExitAsync(new CancellationTokenSource(DriverLimit).Token);
         await stdout;
         string errors = log.All.Result;
@@ -281,19 +345,17 @@ public sealed class RedisClusterTests(RedisTlsClusterFixture fixture, ITestOutpu
         var retry = log.FirstRetry;
         Assert.True(retry is not null, "no retry reported: " + errors);
         var notice = retry!.Value.At - killedAt;
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"kill → retry line after {notice.TotalSeconds:0.00} s: {retry.Value.Line}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: worker {victim} killed, restarted on {moved}; retry line {notice.TotalSeconds:0.00} s after the kill: {retry.Value.Line}"));
         Assert.Matches(@"landscape: shard \d+: \w+ failed after \d+\.\d s \(attempt \d+: ", retry.Value.Line);
         Assert.True(notice <= NoticeLimit, $"the retry came {notice.TotalSeconds} s after the kill");
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var cluster = doc.RootElement.GetProperty("cluster");
-        Assert.True(cluster.GetProperty("retries").GetInt32() >= 1);
-        // No shard is left on the dead worker: each was placed anew, on the restarted worker or on another.
-        Assert.DoesNotContain(cluster.GetProperty("shardSilos").EnumerateArray(), s => s.GetString()!.StartsWith(killedSilo, StringComparison.Ordinal));
-        using var scope = TorchSharp.torch.NewDisposeScope();
-        using var local = point.ToModel();
-        using var map = new ResidualMap(local, data);
-        var single = HessianSpectrum.Compute(map, new SpectrumOptions(SpectrumMethod.Lanczos, CurvatureKind.Hessian, 6, SpectrumEnd.Largest, 1e-15, 250, 1)).Eigenvalues.ToArray();
-        Close(single, Doubles(doc.RootElement.GetProperty("eigenvalues")), "λ through the restart");
+        using (var doc = JsonDocument.Parse(File.ReadAllText(there)))
+        {
+            var cluster = doc.RootElement.GetProperty("cluster");
+            Assert.True(cluster.GetProperty("retries").GetInt32() >= 1);
+            // No shard is left on the dead worker: each was placed anew, on the restarted worker or on another.
+            Assert.DoesNotContain(cluster.GetProperty("shardSilos").EnumerateArray(), s => s.GetString()!.StartsWith(killedSilo, StringComparison.Ordinal));
+        }
+        Compare(command, here, there);
     }
 
     /// <summary>The driver's test hooks (<c>ClusterOptions</c> in the CLI).</summary>
