@@ -39,9 +39,9 @@ public static class ClusterHosting
     /// (default: the file's ports of worker <paramref name="index"/>).
     /// </summary>
     /// <exception cref="LandscapeInputException">
-    /// The index is not one of the file's workers; the address is not one of this host's; <c>--advertise</c> or <c>--port</c>
+    /// The index is not one of the file's workers; <c>--advertise</c> not an IP address; <c>--advertise</c> or <c>--port</c>
     /// with <c>localhost</c> membership; or an address other than loopback without TLS (anyone who reached it could call the
-    /// workers): each in one line.
+    /// workers): each in one line. (An address that is not this host's is refused when the silo binds it.)
     /// </exception>
     public static WorkerSite SiteOf(ClusterConfig config, int index, string? advertise = null, int? port = null)
     {
