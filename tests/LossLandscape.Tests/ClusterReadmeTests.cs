@@ -10,6 +10,7 @@ namespace LossLandscape.Tests;
 /// 127.0.0.2, .3 and .4, and the ports 6379 and 11111 are free ports of this machine. <c>redis-server</c> runs in a folder of
 /// the test's own; the workers are processes; the other commands run in-process and exit 0.
 /// </summary>
+[Collection(WorkerProcessesCollection.Name)]
 public sealed class ClusterReadmeTests : IDisposable
 {
     private readonly KillableCluster _cluster = new(3, "landscape-readme-cluster-");

@@ -16,6 +16,7 @@ namespace LossLandscape.Tests;
 /// worker's grains are never called; a worker with another authority's certificate cannot join; each refusal of the CLI is
 /// one line with exit 2. Without <c>--tls</c> a worker refuses an address other than loopback.
 /// </summary>
+[Collection(WorkerProcessesCollection.Name)]
 public sealed class ClusterTlsTests : IDisposable
 {
     /// <summary>How long a refused client is given to connect before the refusal is taken as given: 20 s, above the client's own attempts.</summary>

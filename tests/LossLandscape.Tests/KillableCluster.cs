@@ -206,3 +206,15 @@ internal sealed class KillableCluster : IDisposable
         }
     }
 }
+
+/// <summary>
+/// The test classes that start <c>landscape worker</c> processes (three workers and a driver each, on a 2-core machine): they
+/// run one class at a time, so that one class's workers do not starve another's drivers past their time limits (a restart
+/// test's 90 s ran out while three such classes ran at once at load 20). Other tests still run beside them.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class WorkerProcessesCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "Worker processes";
+}

@@ -126,6 +126,7 @@ public sealed class RedisTlsClusterFixture : IDisposable
 /// answers (1e-10 relative) over Redis membership and mutual TLS, including through a worker killed mid-Lanczos and restarted
 /// on a new address.
 /// </summary>
+[Collection(WorkerProcessesCollection.Name)]
 public sealed class RedisClusterTests(RedisTlsClusterFixture fixture, ITestOutputHelper output) : IClassFixture<RedisTlsClusterFixture>
 {
     /// <summary>The agreement of a number computed here and on the cluster: 1e-10 relative (issue 22's bound).</summary>

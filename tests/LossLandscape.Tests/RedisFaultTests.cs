@@ -18,6 +18,7 @@ namespace LossLandscape.Tests;
 /// live worker, stop with exit 2 and one line naming the store; the Redis server restarted in the middle of a run (with its
 /// append-only file, as a production server is) leaves the run's answer the single-process one, and the cluster usable.
 /// </summary>
+[Collection(WorkerProcessesCollection.Name)]
 public sealed class RedisFaultTests(ITestOutputHelper output) : IDisposable
 {
     private readonly KillableCluster _cluster = new(3, "landscape-redis-fault-");
