@@ -20,7 +20,7 @@ public static class BenchRunner
         ["jacobian"] = ("batched Jacobian vs one forward+backward, and vs the per-row autograd path", JacobianBench.Run),
         ["connect"] = ("paths between two trained minima: every method, with and without weight matching, on the settings of issue 10", ConnectBench.Run),
         ["lanczos"] = ("20 smallest eigenvalues of ∇²L at a trained digits point: plain Lanczos vs thick restart, same 2000-HVP budget", LanczosBench.Run),
-        ["cluster"] = ("one HVP on digits, n ≈ 10⁶: single process vs 1, 2, 4 landscape worker processes (Orleans), time split and scaling model", ClusterBench.Run),
+        ["cluster"] = ("one HVP on digits, n ≈ 10⁶: single process vs 1, 2, 4 landscape worker processes (Orleans), time split and scaling model; --membership redis: 3 workers on 3 loopback addresses through a redis-server, TLS off and on", ClusterBench.Run),
         ["minibatch"] = ("issue 19 §8: sgd and adam steps per second, L over all rows every step vs once an epoch, on digits and a 60,000-row CSV", MiniBatchBench.Run),
         ["csv"] = ("issue 19: load a CSV of Fashion-MNIST's shape at 60,000 and 450,000 rows: rows/s and peak memory over the float64 data, vs the whole-file reader", CsvBench.Run),
         ["csv-file"] = ("writes the CSV that csv loads: csv-file PATH ROWS (pixels 0–255, about half 0, seed 19; label 0–9)", CsvBench.WriteFile),

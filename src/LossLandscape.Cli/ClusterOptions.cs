@@ -43,7 +43,8 @@ internal static class ClusterOptions
         {
             throw new LandscapeInputException($"--cluster: {path} asks for {config.Shards} shards of {rows.Count} rows: every shard needs at least one row");
         }
-        var host = ClusterHosting.ConnectAsync(config).GetAwaiter().GetResult();
+        var identity = config.Tls ? ClusterCertificates.ForDriver(path) : null;
+        var host = ClusterHosting.ConnectAsync(config, default, identity).GetAwaiter().GetResult();
         try
         {
             var session = new ClusterSession(host.Services.GetService(typeof(IClusterClient)) as IClusterClient ?? throw new InvalidOperationException("no Orleans client"),

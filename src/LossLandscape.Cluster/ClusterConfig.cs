@@ -10,16 +10,21 @@ namespace LossLandscape.Cluster;
 /// <c>--cluster</c> command read it): the membership, the workers' ports, the number of shards and the timeouts.
 /// </summary>
 /// <remarks>
-/// Membership <c>localhost</c> is Orleans' development clustering: every silo on this machine, worker 0 the primary silo
-/// that seeds the membership (Orleans docs, "Local development configuration"). A real cluster names one of the Orleans
-/// membership providers instead (e.g. <c>Microsoft.Orleans.Clustering.AdoNet</c> or <c>.Redis</c>); only <c>localhost</c>
-/// is built in here, and any other name is refused with the list of what is supported.
+/// <para>Membership <c>localhost</c> is Orleans' development clustering: every silo on this machine, worker 0 the primary silo
+/// that seeds the membership (Orleans docs, "Local development configuration"). Membership <c>redis</c> is Orleans' Redis
+/// clustering provider (<c>Microsoft.Orleans.Clustering.Redis</c>): the workers, on any hosts, register in the Redis server
+/// <see cref="Redis"/> names, and the driver finds the live ones there; the ports of <see cref="Workers"/> are then each
+/// worker's default, and its address is its own (<c>landscape worker --advertise</c>). Any other name is refused with the
+/// list of what is supported.</para>
+/// <para>With <see cref="Tls"/> every connection, silo to silo and driver to gateway, is mutual TLS with certificates signed
+/// by the cluster's own authority (<see cref="ClusterCertificates"/>), and no worker listens anywhere but on a loopback
+/// address without it.</para>
 /// </remarks>
 /// <param name="Format">Always <see cref="FormatName"/>.</param>
 /// <param name="ClusterId">Orleans' cluster id: silos and clients with the same id form one cluster.</param>
 /// <param name="ServiceId">Orleans' service id.</param>
-/// <param name="Membership">How silos find each other; only <c>localhost</c> is supported.</param>
-/// <param name="Host">The address every worker listens on (for <c>localhost</c>, 127.0.0.1).</param>
+/// <param name="Membership">How silos find each other: <c>localhost</c> or <c>redis</c>.</param>
+/// <param name="Host">The address every worker listens on (for <c>localhost</c>, 127.0.0.1); empty for <c>redis</c>, where each worker has its own.</param>
 /// <param name="Workers">The workers' silo and gateway ports, worker i at index i.</param>
 /// <param name="Shards">How many shards the data is split into (≥ 1, at most the number of rows).</param>
 /// <param name="CallTimeoutSeconds">How long one shard call may take before it is retried; longer than the slowest shard call.</param>
@@ -42,8 +47,20 @@ public sealed record ClusterConfig(
     /// <summary>The format tag of the file.</summary>
     public const string FormatName = "losslandscape.cluster/1";
 
-    /// <summary>The only membership built in: Orleans' development (localhost) clustering.</summary>
+    /// <summary>Orleans' development (localhost) clustering: every worker on this machine.</summary>
     public const string LocalhostMembership = "localhost";
+
+    /// <summary>Orleans' Redis clustering: workers on any hosts, registered in one Redis server.</summary>
+    public const string RedisMembership = "redis";
+
+    /// <summary>The memberships built in.</summary>
+    public static IReadOnlyList<string> Memberships { get; } = [LocalhostMembership, RedisMembership];
+
+    /// <summary>For <c>redis</c> membership, the Redis server as <c>HOST:PORT</c>; else null.</summary>
+    public string? Redis { get; init; }
+
+    /// <summary>Whether silos and driver use mutual TLS with the certificates written beside the cluster file (<see cref="ClusterCertificates"/>).</summary>
+    public bool Tls { get; init; }
 
     /// <summary>Default first silo port: Orleans' own default silo port (11111); worker i takes BasePort + 2i and + 2i + 1.</summary>
     public const int DefaultBasePort = 11111;
@@ -92,6 +109,35 @@ public sealed record ClusterConfig(
         return config;
     }
 
+    /// <summary>
+    /// A cluster of <paramref name="workers"/> workers on any hosts, whose membership is the Redis server
+    /// <paramref name="redis"/> (<c>HOST:PORT</c>); worker i listens by default on ports <paramref name="basePort"/> + 2i and + 2i + 1
+    /// of its own address, one shard per worker unless <paramref name="shards"/> says otherwise.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">Fewer than one worker, ports outside 1 … 65535, or <paramref name="redis"/> not <c>HOST:PORT</c>.</exception>
+    public static ClusterConfig WithRedis(string redis, int workers, int basePort = DefaultBasePort, int? shards = null, bool tls = false)
+    {
+        ArgumentNullException.ThrowIfNull(redis);
+        _ = RedisEndpoint(redis, "--redis");
+        var config = Localhost(workers, basePort, shards) with { Membership = RedisMembership, Host = "", Redis = redis, Tls = tls };
+        config.Validate("cluster init");
+        return config;
+    }
+
+    /// <summary>Splits <c>HOST:PORT</c> (an IPv6 host in brackets, <c>[::1]:6379</c>).</summary>
+    /// <exception cref="LandscapeInputException">No host, or a port outside 1 … 65535; the line names <paramref name="what"/>.</exception>
+    public static (string Host, int Port) RedisEndpoint(string value, string what)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        int colon = value.LastIndexOf(':');
+        string host = colon > 0 ? value[..colon].Trim('[', ']') : "";
+        if (host.Length == 0 || !int.TryParse(value.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+        {
+            throw new LandscapeInputException($"{what}: '{value}' is not HOST:PORT of a Redis server (e.g. 10.0.0.5:6379)");
+        }
+        return (host, port);
+    }
+
     /// <summary>The configuration as indented JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
@@ -134,17 +180,29 @@ public sealed record ClusterConfig(
         {
             throw new LandscapeInputException(Bad($"format is '{Format}', expected '{FormatName}'"));
         }
-        if (!string.Equals(Membership, LocalhostMembership, StringComparison.Ordinal))
+        if (!Memberships.Contains(Membership, StringComparer.Ordinal))
         {
-            throw new LandscapeInputException(Bad($"membership '{Membership}' is not supported; supported: {LocalhostMembership}"));
+            throw new LandscapeInputException(Bad($"membership '{Membership}' is not supported; supported: {string.Join(", ", Memberships)}"));
         }
         if (Workers is null || Workers.Count == 0)
         {
             throw new LandscapeInputException(Bad("no workers"));
         }
-        if (string.IsNullOrWhiteSpace(ClusterId) || string.IsNullOrWhiteSpace(ServiceId) || string.IsNullOrWhiteSpace(Host))
+        if (string.IsNullOrWhiteSpace(ClusterId) || string.IsNullOrWhiteSpace(ServiceId))
         {
-            throw new LandscapeInputException(Bad("clusterId, serviceId and host must be given"));
+            throw new LandscapeInputException(Bad("clusterId and serviceId must be given"));
+        }
+        if (IsRedis)
+        {
+            _ = RedisEndpoint(Redis ?? "", Bad("redis"));
+        }
+        else if (string.IsNullOrWhiteSpace(Host))
+        {
+            throw new LandscapeInputException(Bad("host must be given for localhost membership"));
+        }
+        else if (Tls)
+        {
+            throw new LandscapeInputException(Bad("tls needs redis membership (localhost membership keeps every worker on this machine's loopback address)"));
         }
         var ports = Workers.SelectMany(w => new[] { w.SiloPort, w.GatewayPort }).ToArray();
         if (ports.Any(p => p is < 1 or > 65535) || ports.Distinct().Count() != ports.Length)
@@ -165,6 +223,10 @@ public sealed record ClusterConfig(
                 $"chunkBytes = {ChunkBytes} must be at least 8 and at most maxMessageBytes − {MessageOverheadBytes} = {(long)MaxMessageBytes - MessageOverheadBytes}")));
         }
     }
+
+    /// <summary>Whether the membership is <c>redis</c>.</summary>
+    [JsonIgnore]
+    public bool IsRedis => string.Equals(Membership, RedisMembership, StringComparison.Ordinal);
 
     /// <summary>The timeout of one shard call.</summary>
     [JsonIgnore]

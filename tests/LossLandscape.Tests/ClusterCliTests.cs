@@ -54,9 +54,17 @@ public sealed class ClusterCliTests : IDisposable
         (code, _, err) = CliTests.Run("spectrum", "--model", model, "--data", "builtin:iris", "--one-hot", "species", "--cluster", PathOf("bad.json"));
         OneErrorLine(code, err, "format");
 
+        File.WriteAllText(PathOf("etcd.json"), (ClusterConfig.Localhost(2) with { Membership = "etcd" }).ToJson());
+        (code, _, err) = CliTests.Run("worker", "--cluster", PathOf("etcd.json"), "--index", "0");
+        OneErrorLine(code, err, "membership 'etcd' is not supported; supported: localhost, redis");
+
+        // Redis membership names its server; TLS needs it.
         File.WriteAllText(PathOf("redis.json"), (ClusterConfig.Localhost(2) with { Membership = "redis" }).ToJson());
         (code, _, err) = CliTests.Run("worker", "--cluster", PathOf("redis.json"), "--index", "0");
-        OneErrorLine(code, err, "membership 'redis' is not supported");
+        OneErrorLine(code, err, "is not HOST:PORT of a Redis server");
+        File.WriteAllText(PathOf("tls.json"), (ClusterConfig.Localhost(2) with { Tls = true }).ToJson());
+        (code, _, err) = CliTests.Run("worker", "--cluster", PathOf("tls.json"), "--index", "0");
+        OneErrorLine(code, err, "tls needs redis membership");
 
         // More shards than iris has rows: refused before any connection is tried.
         File.WriteAllText(PathOf("many.json"), (ClusterConfig.Localhost(2, 31100) with { Shards = 151 }).ToJson());

@@ -19,6 +19,7 @@ namespace LossLandscape.Tests;
 /// figures (kills, retries, time from kill to retry and to the run's going on) are written to the test's output for
 /// bench/README.md.
 /// </summary>
+[Collection(WorkerProcessesCollection.Name)]
 public sealed class ClusterKillTests(ITestOutputHelper output) : IDisposable
 {
     /// <summary>The seed of the kill moments.</summary>

@@ -16,6 +16,7 @@ namespace LossLandscape.Tests;
 /// killed with SIGKILL mid-run and restarted (the run completes, reports the retry, and gets the single-process eigenvalues);
 /// then every worker killed (the run fails with exit 1 and one line naming a shard).
 /// </summary>
+[Collection(WorkerProcessesCollection.Name)]
 public sealed class ClusterProcessTests : IDisposable
 {
     /// <summary>A shard call's timeout in the test's cluster file: 5 s, a hundred times a product here, so a dead worker is noticed quickly.</summary>

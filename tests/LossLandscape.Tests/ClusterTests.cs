@@ -115,7 +115,7 @@ public sealed class ClusterTests(OrleansClusterFixture fixture)
     }
 
     /// <summary>L, ∇L, H, Hv, Gv, Jv and Jᵀw for a block of 3 vectors, distributed over 3 shards, on a case of the table.</summary>
-    private static void AssertSumsAgree(ClusterSession session, ResidualMap map, string name)
+    internal static void AssertSumsAgree(ClusterSession session, ResidualMap map, string name)
     {
         using var scope = NewDisposeScope();
         int n = map.ParameterCount, m = map.Constraints;

@@ -201,6 +201,25 @@ public sealed class FileGuaranteeTests : IDisposable
         Assert.Equal(["link.json", "real.json"], Directory.GetFileSystemEntries(_dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
     }
 
+    [SkippableFact]
+    public void A_Private_File_Replaces_The_Old_One_Readable_By_Its_Owner_Only()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "file modes are Unix's");
+        // A cluster's private key (cluster init --tls) over a file that was readable by everyone: 0600 after, no temporary left.
+        string key = Path.Combine(_dir, "worker-0.key");
+        File.WriteAllText(key, "old\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            AtomicFile.WritePrivateText(key, "secret\n");
+            Assert.Equal("secret\n", File.ReadAllText(key));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
+            AtomicFile.WritePrivateText(Path.Combine(_dir, "new.key"), "fresh\n");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "new.key")));
+        }
+        Assert.Equal(["new.key", "worker-0.key"], Directory.GetFileSystemEntries(_dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
+    }
+
     /// <summary>What writes a file: any of these outside AtomicFile.cs bypasses the temporary file and the rename.</summary>
     private static readonly Regex Writes = new(
         @"(?<![A-Za-z])File\.(WriteAll|AppendAll|Create\b|CreateText|OpenWrite|Move|Copy|Replace)|new\s+(FileStream|StreamWriter)\s*\(|FileMode\.(Create|Append|OpenOrCreate|Truncate)|\.Save(Png|Svg|Jpeg|Bmp|Webp)\s*\(",

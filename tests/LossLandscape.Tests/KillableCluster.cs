@@ -75,12 +75,13 @@ internal sealed class KillableCluster : IDisposable
     }
 
     /// <summary>
-    /// Starts worker <paramref name="index"/> of <paramref name="config"/> and waits for its "ready" line; then follows its
-    /// "shard S of N loaded" lines (<see cref="ShardsOn"/>).
+    /// Starts worker <paramref name="index"/> of <paramref name="config"/> (with <paramref name="options"/> added, e.g.
+    /// <c>--advertise 127.0.0.3</c>) and waits for its "ready" line; then follows its "shard S of N loaded" lines
+    /// (<see cref="ShardsOn"/>).
     /// </summary>
-    public void StartWorker(string config, int index)
+    public void StartWorker(string config, int index, params string[] options)
     {
-        var worker = Start(WorkerEnvironment, null, "worker", "--cluster", config, "--index", index.ToString(CultureInfo.InvariantCulture));
+        var worker = Start(WorkerEnvironment, null, ["worker", "--cluster", config, "--index", index.ToString(CultureInfo.InvariantCulture), .. options]);
         lock (_hosts)
         {
             _workers[index] = worker;
@@ -111,7 +112,7 @@ internal sealed class KillableCluster : IDisposable
             }
             ready.TrySetResult(false);
         }) { IsBackground = true }.Start();
-        Assert.True(ready.Task.Wait(ReadyTimeout) && ready.Task.Result, $"worker {index} did not start");
+        Assert.True(ready.Task.Wait(ReadyTimeout) && ready.Task.Result, $"worker {index} did not start" + (worker.HasExited ? $" (exit {worker.ExitCode})" : ""));
         _ = worker.StandardOutput.ReadToEndAsync();
     }
 
@@ -204,4 +205,16 @@ internal sealed class KillableCluster : IDisposable
         {
         }
     }
+}
+
+/// <summary>
+/// The test classes that start <c>landscape worker</c> processes (three workers and a driver each, on a 2-core machine): they
+/// run one class at a time, so that one class's workers do not starve another's drivers past their time limits (a restart
+/// test's 90 s ran out while three such classes ran at once at load 20). Other tests still run beside them.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class WorkerProcessesCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "Worker processes";
 }

@@ -38,4 +38,36 @@ public sealed partial class TestEnvironmentTests
         Assert.True(install >= 0 && require > install && tests > require, ".ci/run must install chromium, then require it, then run the tests");
         Assert.Contains("echo \".ci/run: installing Debian's chromium package", script);
     }
+
+    [Fact]
+    public void Ci_Run_Installs_Redis_Server_Before_The_Tests_And_Requires_It()
+    {
+        // Issue 22: the Redis cluster tests start their own redis-server; CI installs the package and makes its absence a failure.
+        string script = File.ReadAllText(SourceTree.Path(".ci", "run"));
+        int install = script.IndexOf("apt-get install -y -qq redis-server", StringComparison.Ordinal);
+        int require = script.IndexOf($"export {RedisServer.RequireVariable}=1", StringComparison.Ordinal);
+        int tests = script.IndexOf("dotnet test LossLandscape.sln -c Release", StringComparison.Ordinal);
+        Assert.True(install >= 0 && require > install && tests > require, ".ci/run must install redis-server, then require it, then run the tests");
+        Assert.Contains("echo \".ci/run: installing Debian's redis-server package", script);
+    }
+
+    [Theory]
+    [InlineData(true, false, null, null)]
+    [InlineData(true, true, null, null)]
+    [InlineData(false, false, null, "redis-server is not installed")]
+    [InlineData(false, true, "LANDSCAPE_TESTS_REQUIRE_REDIS", null)]
+    public void A_Missing_Redis_Server_Fails_Where_Required_And_Is_Skipped_Elsewhere(bool installed, bool required, string? fails, string? skips)
+    {
+        var (fail, skip) = RedisServer.WhenMissing(installed, required);
+        Assert.Equal(fails is null, fail is null);
+        Assert.Equal(skips is null, skip is null);
+        if (fails is not null)
+        {
+            Assert.Contains(fails, fail!, StringComparison.Ordinal);
+        }
+        if (skips is not null)
+        {
+            Assert.Contains(skips, skip!, StringComparison.Ordinal);
+        }
+    }
 }

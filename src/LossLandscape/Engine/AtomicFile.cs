@@ -61,7 +61,20 @@ public static class AtomicFile
     /// memory, so a <paramref name="write"/> that throws sends nothing, and the node is never renamed over or
     /// replaced.
     /// </remarks>
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) => WriteReplacing(path, write, privateFile: false);
+
+    /// <summary>
+    /// Writes <paramref name="text"/> as <see cref="WriteAllText"/> does, to a file only its owner may read or write (mode
+    /// 0600, whatever the old file's mode): the temporary file is created with that mode, so the contents (a private key) are
+    /// never readable by others, not even before the rename.
+    /// </summary>
+    public static void WritePrivateText(string path, string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        WriteReplacing(path, stream => stream.Write(Utf8.GetBytes(text)), privateFile: true);
+    }
+
+    private static void WriteReplacing(string path, Action<Stream> write, bool privateFile)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(write);
@@ -76,12 +89,20 @@ public static class AtomicFile
         try
         {
             Directory.CreateDirectory(directory);
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (privateFile && !OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+            using (var stream = new FileStream(temporary, options))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true); // fsync before the rename: the name never points at unwritten blocks
             }
-            KeepPermissions(full, temporary);
+            if (!privateFile)
+            {
+                KeepPermissions(full, temporary);
+            }
             File.Move(temporary, full, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
