@@ -194,7 +194,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     protected override void Render(CliContext context, Settings settings, InitOutput result) =>
         context.Console.WriteLine(result.Architecture is { } arch
             ? $"wrote {result.Model}: {arch}, p = {result.Inputs}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D}); landscape info --model {result.Model} lists the layers"
-            : $"wrote {result.Model}: p = {result.Inputs}, widths {string.Join(",", result.Widths)}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D})");
+            : $"wrote {result.Model}: p = {result.Inputs}, widths {(result.Widths.Count == 0 ? "none (the linear model f(x) = Wx + b)" : string.Join(",", result.Widths))}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D})");
 }
 
 /// <summary>The result of <c>landscape init</c> (printed; init writes no JSON).</summary>
