@@ -16,6 +16,13 @@ internal static class CurvatureOptions
         DefaultValueFactory = _ => "hessian",
     };
 
+    /// <summary><c>--against ggn|hessian</c>: the exact matrix an approximation is measured against.</summary>
+    public static Option<string> Against() => new("--against")
+    {
+        Description = "ggn (the Gauss-Newton matrix, what KFAC, EKFAC and the GGN diagonal approximate) | hessian (∇²L)",
+        DefaultValueFactory = _ => "ggn",
+    };
+
     /// <summary>What <c>--batch-size B</c> (a shared option, <see cref="SharedOptions.BatchSize"/>) means for a command that sums over the data.</summary>
     public const string BatchSizeDescription = "rows per batch of every sum over the data (default: what --budget-gb holds; the results do not depend on it beyond summation order)";
 
@@ -33,11 +40,16 @@ internal static class CurvatureOptions
     };
 
     /// <summary>Parses <c>--operator</c>.</summary>
-    public static CurvatureKind ParseOperator(string text) => text switch
+    public static CurvatureKind ParseOperator(string text) => ParseMatrix(text, "--operator");
+
+    /// <summary>Parses <c>--against</c>.</summary>
+    public static CurvatureKind ParseAgainst(string text) => ParseMatrix(text, "--against");
+
+    private static CurvatureKind ParseMatrix(string text, string option) => text switch
     {
         "hessian" => CurvatureKind.Hessian,
         "ggn" => CurvatureKind.GaussNewton,
-        _ => throw new UsageException($"--operator: '{text}' is not one of hessian, ggn"),
+        _ => throw new UsageException($"{option}: '{text}' is not one of hessian, ggn"),
     };
 
     /// <summary>The budget in bytes; refuses a budget that is not positive.</summary>
