@@ -1,0 +1,80 @@
+using System.Text.Json;
+using LossLandscape.Approximations;
+using LossLandscape.Curvature;
+using LossLandscape.Engine;
+using LossLandscape.Models;
+using LossLandscape.Operators;
+using static TorchSharp.torch;
+
+namespace LossLandscape.Tests.Approximations;
+
+/// <summary>
+/// Issue 23 §2: each layer's block of the curvature — its top eigenvalues and its trace — against the dense Hessian's
+/// diagonal blocks (<see cref="PerLayerCurvature"/>), and <c>spectrum --per-layer</c> and <c>trace --per-layer</c>.
+/// </summary>
+public sealed class PerLayerTests
+{
+    [Theory]
+    [InlineData("mlp 3-4-3-3 tanh/smoolu scaled")]
+    [InlineData("seq 1x6x6 conv/s2-smoolu-bn-conv-softplus-maxpool-linear ℓ=2")]
+    public void Each_Layers_Eigenvalues_And_Trace_Are_Those_Of_The_Dense_Hessians_Block(string name)
+    {
+        TorchRuntime.EnsureInitialized();
+        var c = Cases.Get(name);
+        using var scope = NewDisposeScope();
+        using var model = new NetworkModel(c.Network, c.Parameters);
+        using var map = new ResidualMap(model, c.Data);
+        var hessian = Curvature.CurvatureReference.Hessian(c.Network, c.Parameters, c.Data);
+        var blocks = ParameterBlocks.Of(model);
+        var result = PerLayerCurvature.Compute(map, new PerLayerOptions(K: 2, Tolerance: 1e-10, TraceMethod: TraceMethod.Exact));
+        Assert.Equal(blocks.Select(b => b.Name), result.Layers.Select(l => l.Layer));
+        foreach (var (layer, b) in result.Layers.Zip(blocks))
+        {
+            var block = hessian.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count);
+            var top = linalg.eigvalsh(block).flip(0).data<double>().ToArray();
+            double scale = Math.Max(Math.Abs(top[0]), Math.Abs(top[^1]));
+            for (int i = 0; i < layer.Eigenvalues.Count; i++)
+            {
+                Assert.True(layer.Converged[i]);
+                Assert.True(Math.Abs(layer.Eigenvalues[i] - top[i]) <= Tolerances.LanczosAgreement * scale, $"{layer.Layer} λ{i}: {layer.Eigenvalues[i]} vs {top[i]}");
+            }
+            Assert.True(Math.Abs(layer.Trace - block.trace().item<double>()) <= Tolerances.SecondOrderAgreement * Math.Max(1, hessian.abs().max().item<double>() * b.Count));
+            Assert.Equal(0.0, layer.TraceStandardError);
+        }
+    }
+
+    [Fact]
+    public void Spectrum_And_Trace_Per_Layer_Write_One_Entry_Per_Layer()
+    {
+        var dir = Directory.CreateTempSubdirectory("landscape-per-layer-").FullName;
+        try
+        {
+            string[] data = ["--data", "builtin:iris", "--one-hot", "species"];
+            string model = Path.Combine(dir, "m.json");
+            Assert.Equal(0, CliTests.Run(["init", .. data, "--hidden", "5", "--out", model]).Code);
+            foreach (var command in new[] { "spectrum", "trace" })
+            {
+                string json = Path.Combine(dir, $"{command}.json");
+                var (code, output, err) = CliTests.Run([command, "--model", model, .. data, "--per-layer", "--k", "2", "--json", json]);
+                Assert.True(code == 0, output + err);
+                Assert.Contains("layer 2 (linear 5 → 3)", output);
+                using var doc = JsonDocument.Parse(File.ReadAllText(json));
+                var layers = doc.RootElement.GetProperty("perLayer").GetProperty("layers").EnumerateArray().ToArray();
+                Assert.Equal(2, layers.Length);
+                foreach (var layer in layers)
+                {
+                    Assert.Equal(2, layer.GetProperty("eigenvalues").GetArrayLength());
+                    Assert.Equal(2, layer.GetProperty("residuals").GetArrayLength());
+                    Assert.True(layer.GetProperty("traceStandardError").GetDouble() > 0); // Hutchinson (spectrum) and Hutch++ (trace's default)
+                }
+            }
+            var (bad, _, badErr) = CliTests.Run(["spectrum", "--model", model, .. data, "--per-layer", "--method", "dense"]);
+            Assert.Equal(2, bad);
+            Assert.Contains("--per-layer", badErr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
