@@ -98,7 +98,7 @@ public sealed record ApproximationReport(
 
 /// <summary>
 /// Measures curvature approximations A against the exact G on the user's own network: the relative Frobenius error
-/// ‖A − G‖_F/‖G‖_F (from the dense matrices when 3 n × n matrices fit the budget, else estimated from Rademacher probes,
+/// ‖A − G‖_F/‖G‖_F (from the dense matrices when <see cref="DenseMatrices"/> n × n matrices fit the budget, else estimated from Rademacher probes,
 /// ‖M‖²_F = E‖Mz‖², with a standard error), the relative error of the trace, the top-K eigenvalues of both with residuals
 /// (LAPACK on the dense matrices, else Lanczos), and the overlap of the top-K eigenspaces.
 /// </summary>
@@ -122,8 +122,11 @@ public static class ApproximationComparison
         return k >= 0 ? (ApproximationKind)k : throw new LandscapeInputException($"the approximation '{name}' is not one of {string.Join(", ", Names)}");
     }
 
-    /// <summary>Dense n × n matrices the exact route holds at once: G, A and A − G.</summary>
-    public const int DenseMatrices = 3;
+    /// <summary>Dense n × n matrices the exact route holds at once: G, A, A − G (then eigh's working copy of A) and A's eigenvectors.</summary>
+    public const int DenseMatrices = 4;
+
+    /// <summary>n × probes blocks the probe route holds at once: the probes, G's products, A's products and their difference.</summary>
+    public const int ProbeBlocks = 4;
 
     /// <summary>Measures each approximation of <paramref name="options"/> against the exact matrix of <paramref name="problem"/> at its current point.</summary>
     /// <exception cref="LandscapeInputException">
@@ -179,6 +182,8 @@ public static class ApproximationComparison
         }
         else
         {
+            limits.Require($"the Frobenius probes ({ProbeBlocks} blocks of {n} × {options.FrobeniusProbes})", (long)Math.Min(long.MaxValue, (double)ProbeBlocks * sizeof(double) * n * options.FrobeniusProbes),
+                "use fewer probes", BudgetRemedy.Probes);
             probes = Hutchinson.RademacherBlock(new Random(options.Seed), n, options.FrobeniusProbes, exact);
             exactProbed = exact.ApplyMatrix(probes);
             exactTrace = probes.mul(exactProbed).sum().item<double>() / options.FrobeniusProbes;

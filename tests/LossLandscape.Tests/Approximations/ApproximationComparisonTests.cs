@@ -67,8 +67,9 @@ public sealed class ApproximationComparisonTests
         using var map = new ResidualMap(model, c.Data);
         var kinds = new[] { ApproximationKind.Kfac, ApproximationKind.Diagonal };
         var dense = ApproximationComparison.Compute(map, new ApproximationOptions(kinds, K: 2));
-        // A budget below 3 n × n matrices (n = 38: 35 KB) but above the factors and the probes: the probe route.
-        var probed = ApproximationComparison.Compute(map, new ApproximationOptions(kinds, K: 2, FrobeniusProbes: 400, Seed: 3), new RunLimits(MemoryBudgetBytes: 30_000));
+        // A budget below the dense route's 4 n × n matrices (n = 38: 46 KB) but above the probe blocks (4 × n × 30: 36 KB), the
+        // factors and Lanczos's basis: the probe route.
+        var probed = ApproximationComparison.Compute(map, new ApproximationOptions(kinds, K: 2, FrobeniusProbes: 30, Seed: 3), new RunLimits(MemoryBudgetBytes: 40_000));
         for (int i = 0; i < kinds.Length; i++)
         {
             var (d, p) = (dense.Approximations[i], probed.Approximations[i]);
