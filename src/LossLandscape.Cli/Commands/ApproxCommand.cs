@@ -9,7 +9,7 @@ namespace LossLandscape.Cli.Commands;
 
 /// <summary>
 /// <c>landscape approx --model M --data D [--loss L] --kind kfac,ekfac,diag,block --against ggn|hessian [--k K] [--probes N]
-/// [--seed S] [--json F]</c>: how far each curvature approximation is from the exact matrix on this network — the relative
+/// [--mc-samples N] [--seed S] [--json F]</c>: how far each curvature approximation is from the exact matrix on this network — the relative
 /// Frobenius error, the trace error, the top-K eigenvalues side by side and the overlap of the top-K eigenspaces.
 /// </summary>
 /// <remarks>One library call, <see cref="ApproximationComparison.Compute"/>; its <see cref="ApproximationReport"/> is rendered and serialised.</remarks>
@@ -18,13 +18,14 @@ internal sealed class ApproxCommand : LandscapeCommand<ApproxCommand.Settings, A
     private readonly Option<string> _kind = new("--kind") { Description = $"the approximations, comma-separated: {string.Join(", ", ApproximationComparison.Names)} (default all)", DefaultValueFactory = _ => string.Join(",", ApproximationComparison.Names) };
     private readonly Option<string> _against = CurvatureOptions.Against();
     private readonly Option<int> _k = new("--k") { Description = "top eigenvalues compared (default 5)", DefaultValueFactory = _ => new ApproximationOptions().K };
+    private readonly Option<int?> _mcSamples = new("--mc-samples") { Description = "KFAC and EKFAC from the Monte Carlo Fisher with N labels drawn per row (seeded by --seed) instead of the exact output curvature" };
     private readonly Option<int> _probes = new("--probes") { Description = "Rademacher probes of the Frobenius errors when the dense matrices exceed the budget (default 30)", DefaultValueFactory = _ => new ApproximationOptions().FrobeniusProbes };
 
     private ApproxCommand()
         : base("approx", "How far curvature approximations (KFAC, EKFAC, the diagonal, the per-layer block diagonal) are from the exact Gauss–Newton matrix or Hessian of this network.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Json,
             seedDescription: "seed of the probes and of the Lanczos start vectors", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_kind, _against, _k, _probes);
+        => Add(_kind, _against, _k, _probes, _mcSamples);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new ApproxCommand().Build(context);
@@ -43,6 +44,9 @@ internal sealed class ApproxCommand : LandscapeCommand<ApproxCommand.Settings, A
 
         /// <summary><c>--probes</c>.</summary>
         public int Probes { get; init; } = new ApproximationOptions().FrobeniusProbes;
+
+        /// <summary><c>--mc-samples N</c>: the Monte Carlo Fisher's draws per row, or null for the exact output curvature.</summary>
+        public int? MonteCarloSamples { get; init; }
 
         /// <summary>The library's options; an unknown kind or matrix, or a K below 1, is a usage error naming the option.</summary>
         public ApproximationOptions ToOptions()
@@ -64,7 +68,12 @@ internal sealed class ApproxCommand : LandscapeCommand<ApproxCommand.Settings, A
             {
                 throw new UsageException($"--probes: {Probes} is too few (at least 2, for a standard error)");
             }
-            return new ApproximationOptions(kinds.Distinct().ToArray(), CurvatureOptions.ParseAgainst(Against), K, FrobeniusProbes: Probes, Seed: Seed);
+            if (MonteCarloSamples is < 1)
+            {
+                throw new UsageException($"--mc-samples: {MonteCarloSamples} is not a positive number of draws per row");
+            }
+            var kfac = MonteCarloSamples is { } m ? new Approximations.KfacOptions(Approximations.OutputCurvature.MonteCarlo, m, Seed) : null;
+            return new ApproximationOptions(kinds.Distinct().ToArray(), CurvatureOptions.ParseAgainst(Against), K, FrobeniusProbes: Probes, Seed: Seed, Kfac: kfac);
         }
     }
 
@@ -78,6 +87,7 @@ internal sealed class ApproxCommand : LandscapeCommand<ApproxCommand.Settings, A
         Against = result.GetValue(_against)!,
         K = result.GetValue(_k),
         Probes = result.GetValue(_probes),
+        MonteCarloSamples = result.GetValue(_mcSamples),
     };
 
     /// <inheritdoc/>

@@ -49,6 +49,19 @@ public sealed class ApproxCliTests : IDisposable
         var (hessianCode, hessianOut, hessianErr) = CliTests.Run(["approx", "--model", _model, .. Data, "--loss", "cross-entropy", "--kind", "diag,kfac", "--against", "hessian", "--k", "2"]);
         Assert.True(hessianCode == 0, hessianOut + hessianErr);
         Assert.Contains("hessian", hessianOut);
+
+        // The Monte Carlo Fisher: seeded, so two runs agree; and KFAC from it is further from G than the exact factor's.
+        string mc1 = Path.Combine(_dir, "mc1.json"), mc2 = Path.Combine(_dir, "mc2.json");
+        foreach (var path in new[] { mc1, mc2 })
+        {
+            var (mcCode, mcOut, mcErr) = CliTests.Run(["approx", "--model", _model, .. Data, "--kind", "kfac", "--k", "2", "--mc-samples", "1", "--seed", "4", "--json", path]);
+            Assert.True(mcCode == 0, mcOut + mcErr);
+        }
+        using var first = JsonDocument.Parse(File.ReadAllText(mc1));
+        using var second = JsonDocument.Parse(File.ReadAllText(mc2));
+        double mcError = first.RootElement.GetProperty("approximations")[0].GetProperty("frobeniusError").GetDouble();
+        Assert.Equal(mcError, second.RootElement.GetProperty("approximations")[0].GetProperty("frobeniusError").GetDouble());
+        Assert.True(mcError > F(0), $"Monte Carlo {mcError} vs exact {F(0)}");
     }
 
     [Fact]
@@ -73,6 +86,7 @@ public sealed class ApproxCliTests : IDisposable
             (["approx", "--model", _model, .. Data, "--k", "1000"], "out of range"),
             (["approx", "--model", _model, .. Data, "--kind", "kfac,lowrank"], "--kind"),
             (["approx", "--model", _model, .. Data, "--against", "fisher"], "--against"),
+            (["approx", "--model", _model, .. Data, "--mc-samples", "0"], "--mc-samples"),
             (["approx", "--model", dag, "--data", csv, "--target", "y", "--kind", "kfac"], "kfac need the model's layers"),
         })
         {
