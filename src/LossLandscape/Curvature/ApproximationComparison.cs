@@ -64,7 +64,10 @@ public sealed record ApproximationOptions(
 /// <param name="ExactTopEigenvalueResiduals">Their residuals ‖Gv − θv‖.</param>
 /// <param name="SubspaceOverlap">‖U_Aᵀ U_G‖²_F for the top-K eigenvectors: the sum of the squared cosines of the principal angles, K when the spaces agree, 0 when orthogonal.</param>
 /// <param name="Seconds">Wall time of this approximation: building it and measuring it.</param>
-/// <param name="Products">Products of A and of the exact operator this approximation used (its construction and measurement; G's shared reference not included).</param>
+/// <param name="Products">
+/// Products of A and of the exact operator this approximation used (its construction and measurement; G's shared reference not
+/// included; on the dense route the block diagonal is read from G's dense matrix and uses none).
+/// </param>
 public sealed record ApproximationError(
     string Kind,
     double FrobeniusError,
@@ -207,7 +210,9 @@ public static class ApproximationComparison
                 (IReadOnlyList<double> Values, Tensor Vectors, IReadOnlyList<double> Residuals)? densePairs = null;
                 if (exactDense is not null)
                 {
-                    var a = approximation.ToDense(limits: kindLimits);
+                    // The block diagonal's dense matrix is G's with the entries outside the blocks zeroed: read from G, not
+                    // rebuilt from L·n masked products of it.
+                    var a = approximation is BlockDiagonalOperator block ? Masked(exactDense, block.Blocks) : approximation.ToDense(limits: kindLimits);
                     densePairs = TopPairs(a, options.K);
                     frobenius = a.sub(exactDense).norm().item<double>() / Math.Max(exactDense.norm().item<double>(), double.Epsilon);
                     frobeniusError = 0;
@@ -261,6 +266,17 @@ public static class ApproximationComparison
                 var block = new BlockDiagonalOperator(exact, ParameterBlocks.Of(problem.Model));
                 return (block, block);
         }
+    }
+
+    /// <summary>diag(G₁₁, …, G_LL): <paramref name="dense"/> with every entry outside the blocks zeroed.</summary>
+    private static Tensor Masked(Tensor dense, IReadOnlyList<ParameterBlock> blocks)
+    {
+        var result = zeros_like(dense);
+        foreach (var b in blocks)
+        {
+            result.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count).copy_(dense.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count));
+        }
+        return result;
     }
 
     /// <summary>The top <paramref name="k"/> eigenpairs of a dense symmetric matrix by LAPACK (descending), with ‖Mv − θv‖ recomputed.</summary>

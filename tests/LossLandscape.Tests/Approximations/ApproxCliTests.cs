@@ -60,7 +60,8 @@ public sealed class ApproxCliTests : IDisposable
         using var first = JsonDocument.Parse(File.ReadAllText(mc1));
         using var second = JsonDocument.Parse(File.ReadAllText(mc2));
         double mcError = first.RootElement.GetProperty("approximations")[0].GetProperty("frobeniusError").GetDouble();
-        Assert.Equal(mcError, second.RootElement.GetProperty("approximations")[0].GetProperty("frobeniusError").GetDouble());
+        // The same draws; the products may sum in another order across libtorch's threads.
+        Assert.True(Math.Abs(mcError - second.RootElement.GetProperty("approximations")[0].GetProperty("frobeniusError").GetDouble()) <= Tolerances.ExactAgreement * mcError);
         Assert.True(mcError > F(0), $"Monte Carlo {mcError} vs exact {F(0)}");
     }
 
