@@ -72,6 +72,7 @@ public static class PerLayerCurvature
             throw new LandscapeInputException(FormattableString.Invariant($"K must be at least 1 eigenvalue per layer, got {options.K}"), nameof(options));
         }
         var blocks = ParameterBlocks.Of(problem.Model);
+        using var scope = TorchSharp.torch.NewDisposeScope();
         var exact = CurvatureOperators.Create(problem, options.Kind);
         var traceOptions = options.Trace ?? (TraceEstimate.DefaultOptions(options.TraceMethod) with { Seed = options.Seed });
         var watch = Stopwatch.StartNew();

@@ -72,11 +72,10 @@ public sealed class DiagonalAndBlockTests
         Assert.Equal(estimate.Diagonal, op.Diagonal.data<double>().ToArray());
     }
 
+    public static TheoryData<string> LayeredCases() => KroneckerFactoredTests.LayeredCases();
+
     [Theory]
-    [InlineData("mlp 3-4-3-3 smoolu/smoolu scaled")]
-    [InlineData("mlp 3-5-3 tanh")]
-    [InlineData("seq 1x5x5 conv-relu-maxpool-bn-linear ℓ=2")]
-    [InlineData("seq 1x6x6 conv/s2-smoolu-bn-conv-softplus-maxpool-linear ℓ=2")]
+    [MemberData(nameof(LayeredCases))]
     public void Block_Diagonals_Are_The_Dense_Hessian_And_Gauss_Newton_With_Off_Block_Entries_Zeroed(string name)
     {
         TorchRuntime.EnsureInitialized();
