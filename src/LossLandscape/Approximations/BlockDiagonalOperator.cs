@@ -62,7 +62,7 @@ public sealed class BlockDiagonalOperator : LinearOperator, IDampedInverse, IDis
         for (int k = 0; k < Blocks.Count; k++)
         {
             var b = Blocks[k];
-            result.narrow(0, b.Offset, b.Count).copy_(dense[k].Solve(block.narrow(0, b.Offset, b.Count), damping));
+            b.SetRows(result, dense[k].Solve(b.Rows(block), damping));
         }
         return (wasVector ? result.squeeze(1) : result).MoveToOuterDisposeScope();
     }
@@ -99,14 +99,14 @@ public sealed class BlockDiagonalOperator : LinearOperator, IDampedInverse, IDis
         for (int k = 0; k < count; k++)
         {
             var b = Blocks[k];
-            masked.narrow(1, k * m, m).narrow(0, b.Offset, b.Count).copy_(block.narrow(0, b.Offset, b.Count));
+            b.SetRows(masked.narrow(1, k * m, m), b.Rows(block));
         }
         var product = Exact.ApplyMatrix(masked);
         var result = zeros_like(block);
         for (int k = 0; k < count; k++)
         {
             var b = Blocks[k];
-            result.narrow(0, b.Offset, b.Count).copy_(product.narrow(1, k * m, m).narrow(0, b.Offset, b.Count));
+            b.SetRows(result, b.Rows(product.narrow(1, k * m, m)));
         }
         return result;
     }
@@ -127,8 +127,8 @@ public sealed class BlockDiagonalOperator : LinearOperator, IDampedInverse, IDis
             using var scope = NewDisposeScope();
             var b = Blocks[k];
             var unit = zeros(Columns, b.Count, dtype: DType, device: Device);
-            unit.narrow(0, b.Offset, b.Count).copy_(eye(b.Count, dtype: DType, device: Device));
-            dense[k] = new DenseBlock(Exact.ApplyMatrix(unit).narrow(0, b.Offset, b.Count).contiguous().DetachFromDisposeScope());
+            b.SetRows(unit, eye(b.Count, dtype: DType, device: Device));
+            dense[k] = new DenseBlock(b.Rows(Exact.ApplyMatrix(unit)).contiguous().DetachFromDisposeScope());
         }
         _dense = dense;
         return dense;
@@ -142,7 +142,7 @@ public sealed class BlockDiagonalOperator : LinearOperator, IDampedInverse, IDis
         {
             throw new ArgumentException("the block diagonal is taken of a symmetric operator", nameof(exact));
         }
-        if (blocks.Any(b => b.Offset < 0 || b.End > exact.Columns))
+        if (blocks.Any(b => b.Indices.Any(i => i < 0 || i >= exact.Columns)))
         {
             throw new ArgumentException($"a block lies outside the operator's {exact.Columns} columns", nameof(blocks));
         }

@@ -70,6 +70,20 @@ public sealed class KfacOperator : BlockApproximation
         return bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
     }
 
+    /// <summary>
+    /// Refuses blocks that are not layers KFAC is defined for (linear, conv2d, and batch norm whose block it keeps exact): a
+    /// DAG's levels, whose vertices share no weight matrix.
+    /// </summary>
+    /// <exception cref="LandscapeInputException">A block is a DAG's level.</exception>
+    public static void RequireLayers(IReadOnlyList<ParameterBlock> blocks)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        if (blocks.FirstOrDefault(b => b.Kind == LayerKind.Level) is { } level)
+        {
+            throw new LandscapeInputException($"KFAC and EKFAC are defined for linear and conv2d layers; a DAG's {level.Name} has no weight matrix acting on a layer's input (its edges are single weights), so no Kronecker factors: use the diagonal or the block diagonal");
+        }
+    }
+
     /// <summary>The input factor A ((f + 1) × (f + 1)) of block <paramref name="k"/> (owned by the operator; do not dispose).</summary>
     /// <exception cref="InvalidOperationException">The block has no Kronecker structure (batch norm).</exception>
     public Tensor InputFactor(int k) => Kronecker(k).InputFactor;
@@ -87,6 +101,7 @@ public sealed class KfacOperator : BlockApproximation
     /// </summary>
     internal static BlockCurvature[] Factors(IResidualProblem problem, IReadOnlyList<ParameterBlock> blocks, KfacOptions options, RunLimits limits, string stage)
     {
+        RequireLayers(blocks);
         limits.Require($"the KFAC factors of {blocks.Count} layers ({FactorCopies} copies each)", RequiredBytes(blocks), "use a smaller network, or the diagonal approximation", BudgetRemedy.Widths);
         using var scope = NewDisposeScope();
         var inputFactors = new Tensor?[blocks.Count];

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LossLandscape.Models;
+using static TorchSharp.torch;
 
 namespace LossLandscape.Approximations;
 
@@ -14,16 +15,23 @@ public enum LayerKind
 
     /// <summary>Batch norm in eval mode (<see cref="BatchNormLayer"/>): γ and β per channel.</summary>
     BatchNorm,
+
+    /// <summary>
+    /// A level of a <see cref="DagNetwork"/>: the parameters (edge weights and biases) of the vertices at one depth, the length
+    /// of the longest path from an input; no Kronecker structure.
+    /// </summary>
+    Level,
 }
 
 /// <summary>
-/// One layer's parameters in p: a contiguous block, its weights then its bias (for batch norm γ then β). The unit of the
-/// block-diagonal curvature approximations (KFAC, EKFAC, the per-layer Hessian and Gauss–Newton blocks).
+/// One layer's parameters in p: a contiguous block, its weights then its bias (for batch norm γ then β); for a DAG's level, the
+/// labels of its vertices' edges and biases, wherever they sit in p (<see cref="Indices"/>). The unit of the block-diagonal
+/// curvature approximations (KFAC, EKFAC, the per-layer Hessian and Gauss–Newton blocks).
 /// </summary>
 /// <param name="Index">The layer's position in its network's list of layers (<see cref="Mlp.Layers"/>, <see cref="SequentialNetwork.Layers"/>).</param>
 /// <param name="Name">The layer in words, e.g. <c>layer 2 (linear 5 → 3)</c>, for tables.</param>
 /// <param name="Kind">Linear, conv2d or batch norm.</param>
-/// <param name="Offset">The index in p of the block's first parameter.</param>
+/// <param name="Offset">The index in p of the block's first parameter (its smallest, for a DAG's level).</param>
 /// <param name="Count">The block's number of parameters: out·fan-in + out for linear and conv2d, 2C for batch norm.</param>
 /// <param name="Out">Output features or channels (for batch norm, its channels C).</param>
 /// <param name="FanIn">Inputs per output of the weight: in for linear, in·k·k for conv2d; 1 for batch norm (γ acts on one value).</param>
@@ -36,8 +44,41 @@ public sealed record ParameterBlock(int Index, string Name, LayerKind Kind, int 
     /// <summary>The weight's length: out·fan-in (C for batch norm's γ).</summary>
     public int WeightCount => Kind == LayerKind.BatchNorm ? Count / 2 : Out * FanIn;
 
-    /// <summary>The block's parameters are p[Offset … End − 1].</summary>
+    /// <summary>The end of a contiguous block: its parameters are p[Offset … End − 1].</summary>
     public int End => Offset + Count;
+
+    /// <summary>A DAG level's parameters in p, ascending; null for a contiguous block (then <see cref="Indices"/> is Offset … End − 1).</summary>
+    public IReadOnlyList<int>? Scattered { get; init; }
+
+    /// <summary>Whether the block is p[Offset … End − 1].</summary>
+    public bool IsContiguous => Scattered is null;
+
+    /// <summary>The block's parameters in p, in the block's own order.</summary>
+    public IReadOnlyList<int> Indices => Scattered ?? Enumerable.Range(Offset, Count).ToArray();
+
+    /// <summary>The block's rows of <paramref name="t"/> (a vector of length n, or n × k): a view for a contiguous block, a copy otherwise.</summary>
+    public Tensor Rows(Tensor t)
+    {
+        ArgumentNullException.ThrowIfNull(t);
+        return IsContiguous ? t.narrow(0, Offset, Count) : t.index_select(0, IndexTensor(t.device));
+    }
+
+    /// <summary>Writes <paramref name="value"/> (Count rows) into the block's rows of <paramref name="target"/>, in place.</summary>
+    public void SetRows(Tensor target, Tensor value)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(value);
+        if (IsContiguous)
+        {
+            target.narrow(0, Offset, Count).copy_(value);
+        }
+        else
+        {
+            target.index_copy_(0, IndexTensor(target.device), value);
+        }
+    }
+
+    private Tensor IndexTensor(Device device) => tensor(Scattered!.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: device);
 }
 
 /// <summary>
@@ -48,22 +89,23 @@ public static class ParameterBlocks
 {
     /// <summary>
     /// The blocks of <paramref name="model"/>, first layer first, covering p: one per affine layer of an <see cref="Mlp"/>
-    /// (weights then bias, the file's layout), one per conv2d, linear and batch norm layer of a <see cref="SequentialNetwork"/>.
+    /// (weights then bias, the file's layout), one per conv2d, linear and batch norm layer of a <see cref="SequentialNetwork"/>,
+    /// one per level of a <see cref="DagNetwork"/> whose levels share no parameter.
     /// </summary>
     /// <exception cref="LandscapeInputException">
-    /// The model has no layers of its own: a DAG (its parameter labels are shared across vertices and layers, so no layer
-    /// owns a block), a TorchScript module or another module.
+    /// The model has no layers of its own: a DAG with a parameter label shared by two levels (no level owns it), a TorchScript
+    /// module or another module.
     /// </exception>
     public static IReadOnlyList<ParameterBlock> Of(IDifferentiableModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return model is NetworkModel network
             ? Of(network.Network)
-            : throw new LandscapeInputException("per-layer blocks are defined for the project's MLPs and sequential networks (losslandscape.mlp/1, losslandscape.seq/1); this model is a module whose layers are not known");
+            : throw new LandscapeInputException("per-layer blocks are defined for the project's MLPs, sequential networks and DAGs (losslandscape.mlp/1, losslandscape.seq/1, losslandscape.dag/1); this model is a module whose layers are not known");
     }
 
     /// <summary>The blocks of <paramref name="network"/> (see <see cref="Of(IDifferentiableModel)"/>).</summary>
-    /// <exception cref="LandscapeInputException">The network is not an MLP or a sequential network.</exception>
+    /// <exception cref="LandscapeInputException">The network is not an MLP, a sequential network or a DAG whose levels share no parameter.</exception>
     public static IReadOnlyList<ParameterBlock> Of(FeedforwardNetwork network)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -88,11 +130,65 @@ public static class ParameterBlocks
                     });
                 }
                 return blocks;
-            case DagNetwork:
-                throw new LandscapeInputException("a DAG has no per-layer blocks: its parameter labels are shared across vertices and layers, so no layer owns its parameters; use an MLP or a sequential network");
+            case DagNetwork dag:
+                return Levels(dag);
             default:
-                throw new LandscapeInputException($"per-layer blocks are defined for MLPs and sequential networks, not for a {network.GetType().Name}");
+                throw new LandscapeInputException($"per-layer blocks are defined for MLPs, sequential networks and DAGs, not for a {network.GetType().Name}");
         }
+    }
+
+    /// <summary>
+    /// A DAG's blocks, one per level (the length of the longest path from an input): the labels of the edges into the level's
+    /// vertices and of their biases. Defined when no label is shared by two levels; unused labels belong to no block.
+    /// </summary>
+    private static IReadOnlyList<ParameterBlock> Levels(DagNetwork dag)
+    {
+        int p = dag.InputDim;
+        var level = new int[p + dag.Vertices.Count];
+        Array.Fill(level, -1, p, dag.Vertices.Count);
+        var incoming = dag.Edges.GroupBy(e => e.To).ToDictionary(g => g.Key, g => g.ToArray());
+        // The longest path from an input, memoised (the network is acyclic, checked when it was built); inputs are level 0.
+        int Level(int v)
+        {
+            if (level[v] < 0)
+            {
+                level[v] = incoming.TryGetValue(v, out var edges) && edges.Length > 0 ? edges.Max(e => Level(e.From)) + 1 : 1;
+            }
+            return level[v];
+        }
+        for (int v = p; v < level.Length; v++)
+        {
+            Level(v);
+        }
+        var owner = new Dictionary<int, int>();
+        void Claim(int label, int at)
+        {
+            if (owner.TryGetValue(label, out int other) && other != at)
+            {
+                throw new LandscapeInputException(Invariant($"a DAG whose parameter {label} is shared by levels {Math.Min(other, at)} and {Math.Max(other, at)} has no per-layer blocks: no level owns it"));
+            }
+            owner[label] = at;
+        }
+        foreach (var e in dag.Edges)
+        {
+            Claim(e.Parameter, level[e.To]);
+        }
+        for (int k = 0; k < dag.Vertices.Count; k++)
+        {
+            if (dag.Vertices[k].Bias is { } bias)
+            {
+                Claim(bias, level[p + k]);
+            }
+        }
+        return owner.GroupBy(pair => pair.Value).OrderBy(g => g.Key).Select((g, k) =>
+        {
+            var labels = g.Select(pair => pair.Key).Order().ToArray();
+            int vertices = Enumerable.Range(p, dag.Vertices.Count).Count(v => level[v] == g.Key);
+            return new ParameterBlock(k, Invariant($"level {g.Key} ({vertices} vertices, {labels.Length} parameters)"), LayerKind.Level, labels[0], labels.Length, vertices, 0, 1)
+            {
+                Scattered = labels,
+            };
+        }).ToArray();
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

@@ -158,13 +158,18 @@ public static class ApproximationComparison
         if (kinds.Any(k => k is ApproximationKind.Kfac or ApproximationKind.Ekfac or ApproximationKind.Block))
         {
             var blockKinds = string.Join(", ", kinds.Where(k => k != ApproximationKind.Diagonal).Select(k => Names[(int)k]));
+            IReadOnlyList<ParameterBlock> blocks;
             try
             {
-                _ = ParameterBlocks.Of(problem.Model);
+                blocks = ParameterBlocks.Of(problem.Model);
             }
             catch (LandscapeInputException e)
             {
                 throw new LandscapeInputException($"{blockKinds} need the model's layers: {e.Message}");
+            }
+            if (kinds.Any(k => k is ApproximationKind.Kfac or ApproximationKind.Ekfac))
+            {
+                KfacOperator.RequireLayers(blocks); // a DAG's levels: no Kronecker factors
             }
         }
 
@@ -271,12 +276,15 @@ public static class ApproximationComparison
     /// <summary>diag(G₁₁, …, G_LL): <paramref name="dense"/> with every entry outside the blocks zeroed.</summary>
     private static Tensor Masked(Tensor dense, IReadOnlyList<ParameterBlock> blocks)
     {
-        var result = zeros_like(dense);
+        // The mask Σ_k m_k m_kᵀ, m_k the indicator of block k's parameters.
+        var mask = zeros_like(dense);
         foreach (var b in blocks)
         {
-            result.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count).copy_(dense.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count));
+            var indicator = zeros(dense.shape[0], dtype: dense.dtype, device: dense.device);
+            b.SetRows(indicator, ones(b.Count, dtype: dense.dtype, device: dense.device));
+            mask.PlusInPlace(indicator.outer(indicator));
         }
-        return result;
+        return dense.mul(mask);
     }
 
     /// <summary>The top <paramref name="k"/> eigenpairs of a dense symmetric matrix by LAPACK (descending), with ‖Mv − θv‖ recomputed.</summary>

@@ -25,7 +25,7 @@ public sealed record PerLayerOptions(
 
 /// <summary>One layer's diagonal block of the curvature: its top eigenvalues and its trace.</summary>
 /// <param name="Layer">The layer in words (<see cref="ParameterBlock.Name"/>).</param>
-/// <param name="Offset">The index in p of its first parameter.</param>
+/// <param name="Offset">The index in p of its first parameter (its smallest, for a DAG's level).</param>
 /// <param name="Count">Its parameters (the block is Count × Count).</param>
 /// <param name="Eigenvalues">The block's eigenvalues at the end asked for (<see cref="EigenvalueMethod"/>).</param>
 /// <param name="Residuals">Their residuals ‖A_kk v − θv‖, recomputed.</param>
@@ -84,7 +84,7 @@ public static class PerLayerCurvature
             var layerLimits = limits.Within((double)k / blocks.Count, (double)(k + 1) / blocks.Count, b.Name);
             var layerWatch = Stopwatch.StartNew();
             long before = exact.Applications;
-            var block = new RestrictedOperator(exact, b.Offset, b.Count);
+            var block = b.IsContiguous ? new RestrictedOperator(exact, b.Offset, b.Count) : new RestrictedOperator(exact, b.Indices);
             int wanted = Math.Min(options.K, b.Count);
             var (values, residuals, converged, method) = DenseIsCheaper(b.Count, wanted, layerLimits)
                 ? Dense(block, wanted, options.Which, layerLimits.Within(0, 0.5, "eigenvalues"))

@@ -26,6 +26,20 @@ public sealed class RestrictedOperator : LinearOperator
         Offset = offset;
     }
 
+    /// <summary>A restricted to the coordinates <paramref name="indices"/> (distinct, in the block's order).</summary>
+    public RestrictedOperator(LinearOperator operand, IReadOnlyList<int> indices)
+        : this(operand, 0, (indices ?? throw new ArgumentNullException(nameof(indices))).Count)
+    {
+        if (indices.Any(i => i < 0 || i >= operand.Columns) || indices.Distinct().Count() != indices.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(indices), $"the coordinates must be distinct and within the operator's {operand.Columns}");
+        }
+        Indices = indices.ToArray();
+    }
+
+    /// <summary>The coordinates, when given as a list; null for Offset … Offset + Count − 1.</summary>
+    public IReadOnlyList<int>? Indices { get; }
+
     /// <summary>A.</summary>
     public LinearOperator Operand { get; }
 
@@ -39,6 +53,12 @@ public sealed class RestrictedOperator : LinearOperator
     protected override Tensor ApplyMatrixCore(Tensor block)
     {
         var embedded = zeros(Operand.Columns, block.shape[1], dtype: DType, device: Device);
+        if (Indices is { } indices)
+        {
+            var index = tensor(indices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: Device);
+            embedded.index_copy_(0, index, block);
+            return Operand.ApplyMatrix(embedded).index_select(0, index);
+        }
         embedded.narrow(0, Offset, Columns).copy_(block);
         return Operand.ApplyMatrix(embedded).narrow(0, Offset, Columns).contiguous();
     }

@@ -88,7 +88,7 @@ public sealed class ApproxCliTests : IDisposable
             (["approx", "--model", _model, .. Data, "--kind", "kfac,lowrank"], "--kind"),
             (["approx", "--model", _model, .. Data, "--against", "fisher"], "--against"),
             (["approx", "--model", _model, .. Data, "--mc-samples", "0"], "--mc-samples"),
-            (["approx", "--model", dag, "--data", csv, "--target", "y", "--kind", "kfac"], "kfac need the model's layers"),
+            (["approx", "--model", dag, "--data", csv, "--target", "y", "--kind", "kfac"], "KFAC and EKFAC are defined for linear and conv2d layers"),
         })
         {
             var (code, output, err) = CliTests.Run(args);

@@ -98,10 +98,10 @@ public sealed class ApproximationComparisonTests
         using var dagModel = new NetworkModel(dag.Network, dag.Parameters);
         using var dagMap = new ResidualMap(dagModel, dag.Data);
         var refusal = Assert.Throws<LandscapeInputException>(() => ApproximationComparison.Compute(dagMap, new ApproximationOptions([ApproximationKind.Diagonal, ApproximationKind.Kfac], K: 2)));
-        Assert.StartsWith("kfac need the model's layers", refusal.Message);
+        Assert.Contains("KFAC and EKFAC are defined for linear and conv2d layers", refusal.Message);
         Assert.DoesNotContain('\n', refusal.Message);
-        // The diagonal needs no layers: it is defined for a DAG.
-        var diagonal = ApproximationComparison.Compute(dagMap, new ApproximationOptions([ApproximationKind.Diagonal], K: 2));
-        Assert.True(diagonal.Approximations.Single().FrobeniusError >= 0);
+        // The diagonal needs no layers, and the block diagonal takes a DAG's levels.
+        var defined = ApproximationComparison.Compute(dagMap, new ApproximationOptions([ApproximationKind.Diagonal, ApproximationKind.Block], K: 2));
+        Assert.All(defined.Approximations, a => Assert.True(a.FrobeniusError >= 0));
     }
 }

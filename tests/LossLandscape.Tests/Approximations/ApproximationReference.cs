@@ -231,7 +231,13 @@ internal static class ApproximationReference
         var mask = zeros_like(matrix);
         foreach (var b in blocks)
         {
-            mask.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count).fill_(1.0);
+            foreach (int i in b.Indices)
+            {
+                foreach (int j in b.Indices)
+                {
+                    mask[i, j] = tensor(1.0);
+                }
+            }
         }
         return matrix * mask;
     }

@@ -276,7 +276,7 @@ public sealed class KroneckerFactoredTests
     }
 
     [Fact]
-    public void Blocks_Are_The_Layers_Weights_And_Bias_And_A_Dag_Has_None()
+    public void Blocks_Are_The_Layers_Weights_And_Bias_And_A_Dags_Levels()
     {
         TorchRuntime.EnsureInitialized();
         var mlp = new Mlp(3, [new HiddenLayer(5, ActivationRegistry.Default)], 2);
@@ -292,9 +292,25 @@ public sealed class KroneckerFactoredTests
             Assert.Contains(seqBlocks, b => b.Kind == LayerKind.Conv2d && b.Positions > 1);
             Assert.Contains(seqBlocks, b => b.Kind == LayerKind.BatchNorm);
         }
-        var dag = Cases.Dags().First();
-        using var model = new NetworkModel(dag.Network, dag.Parameters);
-        var refusal = Assert.Throws<LandscapeInputException>(() => ParameterBlocks.Of(model));
-        Assert.Contains("DAG", refusal.Message);
+        // The shared DAG (Cases.SharedDag): level 1 holds vertices 2, 3, 4 (edge labels 0, 1, 2, 5 and biases 3, 4), level 2
+        // vertex 5 (labels 6, 7, 8), level 3 the outputs; labels repeat within a level only.
+        foreach (var dag in Cases.Dags())
+        {
+            using var model = new NetworkModel(dag.Network, dag.Parameters);
+            var levels = ParameterBlocks.Of(model);
+            Assert.Equal(3, levels.Count);
+            Assert.All(levels, b => Assert.Equal(LayerKind.Level, b.Kind));
+            Assert.Equal([0, 1, 2, 3, 4, 5], levels[0].Indices);
+            Assert.Equal([6, 7, 8], levels[1].Indices);
+            var all = levels.SelectMany(b => b.Indices).ToArray();
+            Assert.Equal(all.Length, all.Distinct().Count());
+            using var map = new ResidualMap(model, dag.Data);
+            var kfacRefusal = Assert.Throws<LandscapeInputException>(() => KfacOperator.Create(map));
+            Assert.Contains("linear and conv2d layers", kfacRefusal.Message);
+        }
+        // A label shared by two levels: no level owns it, and the DAG has no blocks.
+        var shared = new DagNetwork(1, [new DagVertex(DagVertexKind.Hidden, 0, ActivationRegistry.Default), new DagVertex(DagVertexKind.Output, 2)], [new DagEdge(0, 1, 1), new DagEdge(1, 2, 1)], 3);
+        var refusal = Assert.Throws<LandscapeInputException>(() => ParameterBlocks.Of(shared));
+        Assert.Contains("shared by levels 1 and 2", refusal.Message);
     }
 }

@@ -17,6 +17,7 @@ public sealed class PerLayerTests
     [Theory]
     [InlineData("mlp 3-4-3-3 tanh/smoolu scaled")]
     [InlineData("seq 1x6x6 conv/s2-smoolu-bn-conv-softplus-maxpool-linear ℓ=2")]
+    [InlineData("dag shared tanh ℓ=3")]
     public void Each_Layers_Eigenvalues_And_Trace_Are_Those_Of_The_Dense_Hessians_Block(string name)
     {
         TorchRuntime.EnsureInitialized();
@@ -30,7 +31,8 @@ public sealed class PerLayerTests
         Assert.Equal(blocks.Select(b => b.Name), result.Layers.Select(l => l.Layer));
         foreach (var (layer, b) in result.Layers.Zip(blocks))
         {
-            var block = hessian.narrow(0, b.Offset, b.Count).narrow(1, b.Offset, b.Count);
+            var index = tensor(b.Indices.Select(i => (long)i).ToArray());
+            var block = hessian.index_select(0, index).index_select(1, index);
             var top = linalg.eigvalsh(block).flip(0).data<double>().ToArray();
             double scale = Math.Max(Math.Abs(top[0]), Math.Abs(top[^1]));
             for (int i = 0; i < layer.Eigenvalues.Count; i++)
