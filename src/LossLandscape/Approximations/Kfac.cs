@@ -72,15 +72,19 @@ public sealed class KfacOperator : BlockApproximation
 
     /// <summary>
     /// Refuses blocks that are not layers KFAC is defined for (linear, conv2d, and batch norm whose block it keeps exact): a
-    /// DAG's levels, whose vertices share no weight matrix.
+    /// DAG's levels, whose vertices share no weight matrix, and a TorchScript network's submodules, whose layer types are not read.
     /// </summary>
-    /// <exception cref="LandscapeInputException">A block is a DAG's level.</exception>
+    /// <exception cref="LandscapeInputException">A block is a DAG's level or a TorchScript submodule.</exception>
     public static void RequireLayers(IReadOnlyList<ParameterBlock> blocks)
     {
         ArgumentNullException.ThrowIfNull(blocks);
         if (blocks.FirstOrDefault(b => b.Kind == LayerKind.Level) is { } level)
         {
             throw new LandscapeInputException($"KFAC and EKFAC are defined for linear and conv2d layers; a DAG's {level.Name} has no weight matrix acting on a layer's input (its edges are single weights), so no Kronecker factors: use the diagonal or the block diagonal");
+        }
+        if (blocks.FirstOrDefault(b => b.Kind == LayerKind.Module) is { } module)
+        {
+            throw new LandscapeInputException($"KFAC and EKFAC are defined for linear and conv2d layers whose inputs are known; a TorchScript network's {module.Name} is read as parameters only (its layer type, stride and padding are not), so no Kronecker factors: use the diagonal or the block diagonal, or the same network as losslandscape.seq/1");
         }
     }
 

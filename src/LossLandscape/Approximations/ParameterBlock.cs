@@ -21,6 +21,12 @@ public enum LayerKind
     /// of the longest path from an input; no Kronecker structure.
     /// </summary>
     Level,
+
+    /// <summary>
+    /// A submodule of a TorchScript network: its parameters in <c>named_parameters()</c> that share a prefix (<c>conv1.weight</c>
+    /// and <c>conv1.bias</c>); the layer's type (its stride, padding, what it computes) is not read, so no Kronecker structure.
+    /// </summary>
+    Module,
 }
 
 /// <summary>
@@ -90,18 +96,19 @@ public static class ParameterBlocks
     /// <summary>
     /// The blocks of <paramref name="model"/>, first layer first, covering p: one per affine layer of an <see cref="Mlp"/>
     /// (weights then bias, the file's layout), one per conv2d, linear and batch norm layer of a <see cref="SequentialNetwork"/>,
-    /// one per level of a <see cref="DagNetwork"/> whose levels share no parameter.
+    /// one per level of a <see cref="DagNetwork"/> whose levels share no parameter, one per submodule of a
+    /// <see cref="TorchScriptNetwork"/> (its parameters sharing a name prefix).
     /// </summary>
     /// <exception cref="LandscapeInputException">
-    /// The model has no layers of its own: a DAG with a parameter label shared by two levels (no level owns it), a TorchScript
-    /// module or another module.
+    /// The model has no layers of its own: a DAG with a parameter label shared by two levels (no level owns it), or a module
+    /// given in C# (<see cref="ModuleModel"/>), whose parameters' names are not kept.
     /// </exception>
     public static IReadOnlyList<ParameterBlock> Of(IDifferentiableModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return model is NetworkModel network
             ? Of(network.Network)
-            : throw new LandscapeInputException("per-layer blocks are defined for the project's MLPs, sequential networks and DAGs (losslandscape.mlp/1, losslandscape.seq/1, losslandscape.dag/1); this model is a module whose layers are not known");
+            : throw new LandscapeInputException("per-layer blocks are defined for the project's MLPs, sequential networks, DAGs and TorchScript files; this model is a module given in C#, whose parameters' names are not kept");
     }
 
     /// <summary>The blocks of <paramref name="network"/> (see <see cref="Of(IDifferentiableModel)"/>).</summary>
@@ -132,6 +139,8 @@ public static class ParameterBlocks
                 return blocks;
             case DagNetwork dag:
                 return Levels(dag);
+            case TorchScriptNetwork script:
+                return Modules(script);
             default:
                 throw new LandscapeInputException($"per-layer blocks are defined for MLPs, sequential networks and DAGs, not for a {network.GetType().Name}");
         }
@@ -190,6 +199,36 @@ public static class ParameterBlocks
             };
         }).ToArray();
     }
+
+    /// <summary>
+    /// A TorchScript network's blocks: its parameters in <c>named_parameters()</c> order, consecutive ones with the same prefix
+    /// (the name up to its last dot, the submodule) in one block.
+    /// </summary>
+    private static IReadOnlyList<ParameterBlock> Modules(TorchScriptNetwork script)
+    {
+        var blocks = new List<ParameterBlock>();
+        int offset = 0, k = 0;
+        var parameters = script.Parameters;
+        for (int i = 0; i < parameters.Count;)
+        {
+            string prefix = Prefix(parameters[i].Name);
+            int j = i;
+            while (j < parameters.Count && Prefix(parameters[j].Name) == prefix)
+            {
+                j++;
+            }
+            var members = parameters.Skip(i).Take(j - i).ToArray();
+            int count = checked((int)members.Sum(m => m.Count));
+            string shapes = string.Join(", ", members.Select(m => $"{m.Name[(m.Name.LastIndexOf('.') + 1)..]} [{string.Join(", ", m.Shape)}]"));
+            blocks.Add(new ParameterBlock(k++, Invariant($"module {(prefix.Length == 0 ? "(root)" : prefix)} ({shapes})"), LayerKind.Module, offset, count,
+                members[0].Shape.Count > 0 ? (int)members[0].Shape[0] : 1, 0, 1));
+            offset += count;
+            i = j;
+        }
+        return blocks;
+    }
+
+    private static string Prefix(string name) => name.LastIndexOf('.') is int dot and >= 0 ? name[..dot] : "";
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -46,6 +46,34 @@ public sealed class PerLayerTests
     }
 
     [Fact]
+    public void A_TorchScript_Networks_Blocks_Are_Its_Submodules_And_Match_The_Same_Sequential_Network()
+    {
+        TorchRuntime.EnsureInitialized();
+        using var scope = NewDisposeScope();
+        string directory = Path.Combine(AppContext.BaseDirectory, "Fixtures", "torchscript");
+        long[] shape = [1, 8, 8];
+        var script = ModelFile.Load(Path.Combine(directory, "cnn_scripted.pt"), shape);
+        var sequential = ModelFile.Load(Path.Combine(directory, "cnn_seq.json"), shape);
+        var scriptBlocks = ParameterBlocks.Of(script.Network);
+        var sequentialBlocks = ParameterBlocks.Of(sequential.Network);
+        // The same network written twice: one block per layer with parameters, at the same places in p.
+        Assert.Equal(sequentialBlocks.Select(b => (b.Offset, b.Count)), scriptBlocks.Select(b => (b.Offset, b.Count)));
+        Assert.All(scriptBlocks, b => Assert.Equal(LayerKind.Module, b.Kind));
+        using var data = LossLandscape.Data.ArrayFileSource.OpenNpz(Path.Combine(directory, "rows.npz"));
+        using var scriptModel = script.ToModel();
+        using var sequentialModel = sequential.ToModel();
+        using var scriptMap = new ResidualMap(scriptModel, data, LossFunction.CrossEntropy);
+        using var sequentialMap = new ResidualMap(sequentialModel, data, LossFunction.CrossEntropy);
+        // The block diagonals of G agree on a few vectors (L products of G each: the TorchScript module's products are slow).
+        using var fromScript = new BlockDiagonalOperator(new GaussNewtonOperator(scriptMap), scriptBlocks);
+        using var fromSequential = new BlockDiagonalOperator(new GaussNewtonOperator(sequentialMap), sequentialBlocks);
+        var v = tensor(SeededNormal.Vector(new Random(6), script.Network.ParameterCount * 2), dtype: float64).reshape(-1, 2);
+        Assert.True(ApproximationReference.Relative(fromSequential.ApplyMatrix(v), fromScript.ApplyMatrix(v)) <= Tolerances.SecondOrderAgreement);
+        var refusal = Assert.Throws<LandscapeInputException>(() => KfacOperator.Create(scriptMap));
+        Assert.Contains("losslandscape.seq/1", refusal.Message);
+    }
+
+    [Fact]
     public void Spectrum_And_Trace_Per_Layer_Write_One_Entry_Per_Layer()
     {
         var dir = Directory.CreateTempSubdirectory("landscape-per-layer-").FullName;
