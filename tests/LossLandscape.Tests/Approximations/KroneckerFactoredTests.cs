@@ -244,6 +244,32 @@ public sealed class KroneckerFactoredTests
         }
     }
 
+    [Theory]
+    [InlineData("mlp 3-4-3-3 tanh/smoolu scaled")]
+    [InlineData("seq 1x6x6 conv/s2-smoolu-bn-conv-softplus-maxpool-linear ℓ=2")]
+    public void Factors_Do_Not_Depend_On_How_The_Rows_Are_Batched(string name)
+    {
+        TorchRuntime.EnsureInitialized();
+        var c = Cases.Get(name);
+        using var scope = NewDisposeScope();
+        using var model = new NetworkModel(c.Network, c.Parameters);
+        using var map = new ResidualMap(model, c.Data);
+        var blocks = ParameterBlocks.Of(model);
+        // A budget whose quarter holds two rows' factors (and the factors themselves): batches of 2 rows.
+        long perRow = sizeof(double) * LayerFactors.ValuesPerRow(map, blocks, c.Data.OutputDim);
+        var small = new RunLimits(MemoryBudgetBytes: Math.Max(2 * perRow * ResidualMap.BudgetShare, KfacOperator.RequiredBytes(blocks)) + ResidualMap.BudgetShare);
+        Assert.Equal(2, LayerFactors.RowsPerBatch(map, blocks, c.Data.OutputDim, small));
+        foreach (var options in new[] { new KfacOptions(), new KfacOptions(OutputCurvature.MonteCarlo, MonteCarloSamples: 2, Seed: 5) })
+        {
+            using var whole = KfacOperator.Create(map, options);
+            using var batched = KfacOperator.Create(map, options, small);
+            Assert.True(ApproximationReference.Relative(whole.ToDense(), batched.ToDense()) <= Tolerances.ExactAgreement, $"KFAC {options.Curvature}");
+            using var wholeE = EkfacOperator.Create(map, options);
+            using var batchedE = EkfacOperator.Create(map, options, small);
+            Assert.True(ApproximationReference.Relative(wholeE.ToDense(), batchedE.ToDense()) <= Tolerances.SecondOrderAgreement, $"EKFAC {options.Curvature}");
+        }
+    }
+
     [Fact]
     public void Monte_Carlo_Kfac_Is_Seeded_And_Averages_To_The_Exact_Factors()
     {
