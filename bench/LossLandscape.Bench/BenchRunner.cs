@@ -56,6 +56,19 @@ public static class BenchRunner
     /// <summary>The fewest timed repeats a timing row may have (issue 20 §3): every row is a median of at least this many.</summary>
     public const int MinRepeats = 5;
 
+    /// <summary>The first three fields of /proc/loadavg (1, 5 and 15 minute load averages), or "unknown".</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
     /// <summary>
     /// <c>--repeats K</c> (default <see cref="MinRepeats"/>): how many timed runs follow the warm-up of each row. Values below
     /// <see cref="MinRepeats"/> are refused by <see cref="Run"/> before any benchmark starts.

@@ -62,6 +62,7 @@ public static partial class LandscapeApp
         root.Subcommands.Add(WalkCommand.Create(context));
         root.Subcommands.Add(ConnectCommand.Create(context));
         root.Subcommands.Add(PermuteCommand.Create(context));
+        root.Subcommands.Add(ExportCommand.Create(context));
         root.Subcommands.Add(SliceCommand.Create(context));
         root.Subcommands.Add(ReportCommand.Create(context));
         root.Subcommands.Add(SpectrumCommand.Create(context));

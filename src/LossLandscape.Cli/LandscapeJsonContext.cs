@@ -34,6 +34,7 @@ namespace LossLandscape.Cli;
         typeof(CamelCaseEnumConverter<SolverStatus>), typeof(CamelCaseEnumConverter<SpectrumMethod>), typeof(CamelCaseEnumConverter<SpectrumEnd>),
         typeof(CamelCaseEnumConverter<SliceDirection>), typeof(CamelCaseEnumConverter<ConnectMethod>)])]
 [JsonSerializable(typeof(InfoOutput))]
+[JsonSerializable(typeof(ExportOutput))]
 [JsonSerializable(typeof(EvaluateOutput))]
 [JsonSerializable(typeof(ConstructOutput))]
 [JsonSerializable(typeof(WalkOutput))]

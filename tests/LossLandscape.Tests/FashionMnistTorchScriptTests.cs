@@ -148,5 +148,9 @@ public sealed class FashionMnistTorchScriptTests : IDisposable
         }
         Assert.Contains("‖p‖ → ∞", page, StringComparison.Ordinal);
         Assert.DoesNotContain("<h2>Certificate", page, StringComparison.Ordinal);
+        // The path table without the distance from M: no max|H| column, no manifold certification.
+        Assert.Contains("<th>method</th><th>max L</th><th>barrier</th><th>length / ‖A − B‖</th>", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("max|H|", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("certified", page, StringComparison.Ordinal);
     }
 }

@@ -39,6 +39,8 @@ public sealed class FileGuaranteeTests : IDisposable
         { "walk --model {m} --data builtin:iris --one-hot species --json {m}", "--json", "--model", "{m}" },
         { "permute --model {m} --out {m}", "--out", "--model", "{m}" },
         { "permute --model {m} --out {t} --json {m}", "--json", "--model", "{m}" },
+        { "export --model {m} --out {m}", "--out", "--model", "{m}" },
+        { "export --model {m} --out {t} --json {t}", "--json", "--out", "{m}" },
         { "slice --model {b} --data builtin:iris --one-hot species --out {b}", "--out", "--model", "{b}" },
         { "slice --model {m} --data builtin:iris --one-hot species --out {b} --json {m}", "--json", "--model", "{m}" },
         { "connect --model {m} --to {b} --data builtin:iris --one-hot species --plot {b}", "--plot", "--to", "{b}" },

@@ -37,6 +37,8 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     private readonly long _meanRows;
     private readonly long[] _rowShape;
     private bool _disposed;
+    private bool _gradientGraphReuse = true;
+    private GradientGraph? _gradientGraph;
 
     /// <summary>
     /// Binds a model to rows of data. Rows held in memory (<see cref="IDataSource.Resident"/>, a <see cref="Dataset"/>) are
@@ -167,7 +169,12 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     public Tensor GetPoint() => ParameterVector.Get(Model);
 
     /// <inheritdoc/>
-    public void SetPoint(Tensor point) => ParameterVector.Set(Model, point);
+    /// <remarks>A graph of ∇L kept for Hessian products (<see cref="ReusesGradientGraph"/>) is released.</remarks>
+    public void SetPoint(Tensor point)
+    {
+        DropGradientGraph();
+        ParameterVector.Set(Model, point);
+    }
 
     /// <summary>H(p) ∈ ℝ^{ℓd} at the model's current point (detached).</summary>
     public Tensor Residuals()
@@ -249,10 +256,20 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     }
 
     /// <inheritdoc/>
-    /// <remarks>Pearlmutter: ∇²L v = ∇⟨∇L, v⟩, by double backward, batch by batch.</remarks>
+    /// <remarks>
+    /// Pearlmutter: ∇²L v = ∇⟨∇L, v⟩, by double backward, batch by batch. When all rows are one batch and
+    /// <see cref="GradientGraphReuse"/> is on (<see cref="ReusesGradientGraph"/>), the graph of ∇L built with
+    /// <c>create_graph</c> is kept between calls and each product is one backward pass through it, as PyHessian does; it is
+    /// rebuilt whenever the point differs from the one it was built at (<see cref="GradientGraph"/>). Otherwise every call
+    /// rebuilds each batch's graph, so that no more than one batch's graph is ever held.
+    /// </remarks>
     public Tensor HessianTimes(Tensor block)
     {
         ArgumentNullException.ThrowIfNull(block);
+        if (ReusesGradientGraph)
+        {
+            return ReusedGraphTimes(block);
+        }
         using var scope = NewDisposeScope();
         var leaves = Model.Leaves.ToArray();
         var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
@@ -260,20 +277,138 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         {
             using var batchScope = NewDisposeScope();
             var gradient = autograd.grad([BatchLoss(batch)], leaves, retain_graph: true, create_graph: true, allow_unused: true);
-            for (long j = 0; j < block.shape[1]; j++)
-            {
-                Cancellation.ThrowIfCancellationRequested(); // one check per product, not per block: a block of 64 on digits takes seconds
-                using var columnScope = NewDisposeScope();
-                var dot = ModelDerivatives.Dot(gradient, ModelDerivatives.Split(block.select(1, j), leaves));
-                if (dot is null)
-                {
-                    continue; // ∇L_b does not depend on p: ∇²L_b = 0.
-                }
-                var hv = autograd.grad([dot], leaves, retain_graph: true, allow_unused: true);
-                result.select(1, j).PlusInPlace(ModelDerivatives.FlattenGrad(hv, leaves));
-            }
+            AddGradientProducts(gradient, leaves, block, result);
         }
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether Hessian products may keep the gradient's graph between calls (PyHessian's way): on by default. It is used
+    /// only when every row is in one batch (<see cref="ReusesGradientGraph"/>); off, every product rebuilds the graph.
+    /// </summary>
+    public bool GradientGraphReuse
+    {
+        get => _gradientGraphReuse;
+        set
+        {
+            _gradientGraphReuse = value;
+            if (!value)
+            {
+                DropGradientGraph();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether <see cref="HessianTimes"/> keeps the graph of ∇L between calls: <see cref="GradientGraphReuse"/> is on and the
+    /// data is one batch (<see cref="BatchSize"/> ≥ <see cref="Rows"/>). The one batch is the memory rule: the default batch
+    /// size is what one graph may take of the budget (<see cref="DefaultBatchSize"/>), so a graph of all rows that is held
+    /// between calls takes no more than the one batch a rebuilding product holds during each call; a smaller batch size
+    /// asks for memory bounded by the batch, and then nothing is held.
+    /// </summary>
+    /// <remarks>
+    /// The graph is built at a private copy of p through the network's own forward pass, so it is kept only for the
+    /// project's networks (<see cref="NetworkModel"/>: MLPs, DAGs, sequential networks, TorchScript modules); a module
+    /// bound through <see cref="ModuleModel"/> computes with its own parameters, and its products rebuild the graph.
+    /// </remarks>
+    public bool ReusesGradientGraph => _gradientGraphReuse && BatchSize >= Rows && Model is NetworkModel;
+
+    /// <summary>∇²L V through the kept graph of ∇L, built first where there is none or the point moved.</summary>
+    private Tensor ReusedGraphTimes(Tensor block)
+    {
+        using var scope = NewDisposeScope();
+        var point = ParameterVector.Get(Model);
+        if (_gradientGraph is null || !_gradientGraph.IsAt(point))
+        {
+            DropGradientGraph();
+            _gradientGraph = GradientGraph.Build(this, (NetworkModel)Model, point);
+        }
+        var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
+        AddGradientProducts(_gradientGraph.Gradient, [_gradientGraph.Leaf], block, result);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Adds ∇⟨g, vⱼ⟩ to column j of <paramref name="result"/> for each column vⱼ of <paramref name="block"/>, g a gradient built with <c>create_graph</c>.</summary>
+    private void AddGradientProducts(IList<Tensor> gradient, Tensor[] leaves, Tensor block, Tensor result)
+    {
+        for (long j = 0; j < block.shape[1]; j++)
+        {
+            Cancellation.ThrowIfCancellationRequested(); // one check per product, not per block: a block of 64 on digits takes seconds
+            using var columnScope = NewDisposeScope();
+            var dot = ModelDerivatives.Dot(gradient, ModelDerivatives.Split(block.select(1, j), leaves));
+            if (dot is null)
+            {
+                continue; // ∇L_b does not depend on p: ∇²L_b = 0.
+            }
+            var hv = autograd.grad([dot], leaves, retain_graph: true, allow_unused: true);
+            result.select(1, j).PlusInPlace(ModelDerivatives.FlattenGrad(hv, leaves));
+        }
+    }
+
+    /// <summary>Releases the kept graph of ∇L, if any.</summary>
+    private void DropGradientGraph()
+    {
+        _gradientGraph?.Dispose();
+        _gradientGraph = null;
+    }
+
+    /// <summary>
+    /// The graph of ∇L over all rows, built with <c>create_graph</c> at a private copy q of the point and kept between
+    /// Hessian products. q is a leaf of its own, which nothing outside the graph can write, so the graph's saved tensors
+    /// never go stale under it (autograd refuses a saved tensor written in place, and a refusal inside a backward pass
+    /// ends the process); it is used only while the model's point equals q exactly (one pass over n values per call), so a
+    /// point set through <see cref="SetPoint"/>, or written into the leaves by anything else (an optimizer stepping in
+    /// place), makes the map build a new one.
+    /// </summary>
+    private sealed class GradientGraph : IDisposable
+    {
+        private GradientGraph(Tensor leaf, Tensor[] gradient)
+        {
+            Leaf = leaf;
+            Gradient = gradient;
+        }
+
+        /// <summary>q, the private leaf the graph is built at.</summary>
+        public Tensor Leaf { get; }
+
+        /// <summary>∇L at q, in the graph of q (undefined where ∇L does not depend on q).</summary>
+        public Tensor[] Gradient { get; }
+
+        /// <summary>The graph at <paramref name="point"/>: one forward and one backward pass over all rows, through the network at q.</summary>
+        public static GradientGraph Build(ResidualMap map, NetworkModel model, Tensor point)
+        {
+            var leaf = point.clone().requires_grad_(true).DetachFromDisposeScope();
+            var (x, y) = map.BatchRows((0, map.Rows));
+            var value = map.LossFunction.Value(model.Network.Forward(leaf, x), y, map._meanRows);
+            var gradient = autograd.grad([value], [leaf], retain_graph: true, create_graph: true, allow_unused: true).ToArray();
+            foreach (var g in gradient)
+            {
+                if (g is not null && !g.IsInvalid)
+                {
+                    g.DetachFromDisposeScope();
+                }
+            }
+            return new GradientGraph(leaf, gradient);
+        }
+
+        /// <summary>Whether the graph was built at exactly this point.</summary>
+        public bool IsAt(Tensor point)
+        {
+            using var scope = NewDisposeScope();
+            return point.shape.SequenceEqual(Leaf.shape) && point.eq(Leaf.detach()).all().item<bool>();
+        }
+
+        public void Dispose()
+        {
+            foreach (var g in Gradient)
+            {
+                if (g is not null && !g.IsInvalid)
+                {
+                    g.Dispose();
+                }
+            }
+            Leaf.Dispose();
+        }
     }
 
     /// <inheritdoc/>
@@ -427,12 +562,13 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
         return LossFunction.Value(Model.Forward(x), y, _meanRows);
     }
 
-    /// <summary>Releases the map's input and target tensors (not the model, not the dataset).</summary>
+    /// <summary>Releases the map's input and target tensors and any kept graph of ∇L (not the model, not the dataset).</summary>
     public void Dispose()
     {
         if (!_disposed)
         {
             _disposed = true;
+            DropGradientGraph();
             _inputs?.Dispose();
             _targets?.Dispose();
         }

@@ -308,24 +308,41 @@ public static class LandscapeReport
         report.Heading("Paths between minima");
         report.Figure(Plots.Svg(Plots.PathProfiles(profiles, "Loss along the paths from A (t = 0) to B (t = 1)")),
             $"L at the measured points of each path (the evenly spaced t and 9 points on every segment between vertices), log scale; the dots mark where each path starts and ends. The file holds the vertices of the {path.Method} path ({path.Vertices.Count} vertices, {path.Interpolation.ToString().ToLowerInvariant()} between them).");
-        if (Plan(map.LossFunction).Includes(ReportSection.Certificate))
+        // max|H| and the manifold certification measure the distance from M, which only a residual-sum loss has (Plan).
+        bool aboutM = Plan(map.LossFunction).Includes(ReportSection.Certificate);
+        if (aboutM)
         {
-            // max|H| measures the distance from M, which only a residual-sum loss has (Plan).
             report.Figure(Plots.Svg(Plots.PathProfiles(profiles, "max |H| along the paths", residual: true)),
                 "max_k |H_k| at the same points: a path inside M keeps it at the on-M tolerance; the peers' paths leave M between the endpoints.");
         }
         if (path.Methods.Count > 0)
         {
-            report.Table(["method", "max L", "barrier", "max|H|", "length / ‖A − B‖", "vertices", "forward", "gradient", "Jacobian", "seconds", "status", "certified"],
-                path.Methods.Select(m => (IReadOnlyList<string>)
-                [
-                    m.Method + (m.Aligned ? " (aligned)" : ""), F(m.MaxLoss), F(m.Barrier), F(m.MaxAbsResidual), F(m.LengthRatio), m.Vertices.ToString(CultureInfo.InvariantCulture),
+            IReadOnlyList<string> Row(ConnectionSummary m)
+            {
+                var cells = new List<string> { m.Method + (m.Aligned ? " (aligned)" : ""), F(m.MaxLoss), F(m.Barrier) };
+                if (aboutM)
+                {
+                    cells.Add(F(m.MaxAbsResidual));
+                }
+                cells.AddRange([F(m.LengthRatio), m.Vertices.ToString(CultureInfo.InvariantCulture),
                     m.Evaluations.Forward.ToString(CultureInfo.InvariantCulture), m.Evaluations.Gradient.ToString(CultureInfo.InvariantCulture), m.Evaluations.Jacobian.ToString(CultureInfo.InvariantCulture),
-                    F(m.Seconds), m.Status, m.Method == "manifold" ? (m.Certified ? "yes" : "no") : "—",
-                ]));
-            report.Paragraph("Barrier: max L − ½(L(A) + L(B)) (Ainsworth et al. 2022). A manifold path is certified when every vertex is a regular point " +
-                "(rank J = ℓd decided across its gap) and every vertex and the 9 measured points of each segment (the chord projected onto M) have max|H| within the on-M tolerance. " +
-                "It does not prove the points between samples, nor that the straight chord between two vertices stays on M.");
+                    F(m.Seconds), m.Status]);
+                if (aboutM)
+                {
+                    cells.Add(m.Method == "manifold" ? (m.Certified ? "yes" : "no") : "—");
+                }
+                return cells;
+            }
+            string[] header = aboutM
+                ? ["method", "max L", "barrier", "max|H|", "length / ‖A − B‖", "vertices", "forward", "gradient", "Jacobian", "seconds", "status", "certified"]
+                : ["method", "max L", "barrier", "length / ‖A − B‖", "vertices", "forward", "gradient", "Jacobian", "seconds", "status"];
+            report.Table(header, path.Methods.Select(Row));
+            const string barrier = "Barrier: max L − ½(L(A) + L(B)) (Ainsworth et al. 2022).";
+            report.Paragraph(aboutM
+                ? barrier + " A manifold path is certified when every vertex is a regular point " +
+                  "(rank J = ℓd decided across its gap) and every vertex and the 9 measured points of each segment (the chord projected onto M) have max|H| within the on-M tolerance. " +
+                  "It does not prove the points between samples, nor that the straight chord between two vertices stays on M."
+                : barrier);
         }
     }
 
