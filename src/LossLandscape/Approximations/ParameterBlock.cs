@@ -201,8 +201,8 @@ public static class ParameterBlocks
     }
 
     /// <summary>
-    /// A TorchScript network's blocks: its parameters in <c>named_parameters()</c> order, consecutive ones with the same prefix
-    /// (the name up to its last dot, the submodule) in one block.
+    /// A TorchScript network's blocks: its parameters in <c>named_parameters()</c> order, consecutive ones of the same submodule
+    /// (<see cref="Prefix"/>) in one block.
     /// </summary>
     private static IReadOnlyList<ParameterBlock> Modules(TorchScriptNetwork script)
     {
@@ -219,8 +219,8 @@ public static class ParameterBlocks
             }
             var members = parameters.Skip(i).Take(j - i).ToArray();
             int count = checked((int)members.Sum(m => m.Count));
-            string shapes = string.Join(", ", members.Select(m => $"{m.Name[(m.Name.LastIndexOf('.') + 1)..]} [{string.Join(", ", m.Shape)}]"));
-            blocks.Add(new ParameterBlock(k++, Invariant($"module {(prefix.Length == 0 ? "(root)" : prefix)} ({shapes})"), LayerKind.Module, offset, count,
+            string shapes = string.Join(", ", members.Select(m => $"{m.Name} [{string.Join(", ", m.Shape)}]"));
+            blocks.Add(new ParameterBlock(k++, Invariant($"module {prefix} ({shapes})"), LayerKind.Module, offset, count,
                 members[0].Shape.Count > 0 ? (int)members[0].Shape[0] : 1, 0, 1));
             offset += count;
             i = j;
@@ -228,7 +228,26 @@ public static class ParameterBlocks
         return blocks;
     }
 
-    private static string Prefix(string name) => name.LastIndexOf('.') is int dot and >= 0 ? name[..dot] : "";
+    /// <summary>
+    /// The submodule a parameter belongs to: its name up to the last dot (PyTorch's <c>conv1.weight</c>); for a name without
+    /// one, the name less a trailing <c>_weight</c> or <c>_bias</c> (<c>landscape export</c>'s <c>layer1_weight</c>).
+    /// </summary>
+    private static string Prefix(string name)
+    {
+        int dot = name.LastIndexOf('.');
+        if (dot >= 0)
+        {
+            return name[..dot];
+        }
+        foreach (var suffix in new[] { "_weight", "_bias" })
+        {
+            if (name.EndsWith(suffix, StringComparison.Ordinal))
+            {
+                return name[..^suffix.Length];
+            }
+        }
+        return name;
+    }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -71,6 +71,19 @@ public sealed class PerLayerTests
         Assert.True(ApproximationReference.Relative(fromSequential.ApplyMatrix(v), fromScript.ApplyMatrix(v)) <= Tolerances.SecondOrderAgreement);
         var refusal = Assert.Throws<LandscapeInputException>(() => KfacOperator.Create(scriptMap));
         Assert.Contains("losslandscape.seq/1", refusal.Message);
+
+        // A network written by landscape export (parameters layer{k}_weight, layer{k}_bias) has the blocks of the network it was written from.
+        string exported = Path.Combine(Path.GetTempPath(), $"approx-export-{Environment.ProcessId}.pt");
+        try
+        {
+            TorchScriptExport.Save(exported, sequential.Network, sequential.Parameters);
+            var reopened = ModelFile.Load(exported, shape);
+            Assert.Equal(sequentialBlocks.Select(b => (b.Offset, b.Count)), ParameterBlocks.Of(reopened.Network).Select(b => (b.Offset, b.Count)));
+        }
+        finally
+        {
+            File.Delete(exported);
+        }
     }
 
     [Fact]
