@@ -66,6 +66,24 @@ public sealed class ApproxCliTests : IDisposable
     }
 
     [Fact]
+    public void Report_Approx_Adds_The_Error_Table_And_The_Eigenvalue_Figure()
+    {
+        string page = Path.Combine(_dir, "page");
+        var (code, output, err) = CliTests.Run(["report", "--model", _model, .. Data, "--out", page, "--approx", "--grid", "5", "--walk-steps", "0"]);
+        Assert.True(code == 0, output + err);
+        string html = File.ReadAllText(Path.Combine(page, "index.html"));
+        int section = html.IndexOf("<h2>Curvature approximations</h2>", StringComparison.Ordinal);
+        Assert.True(section >= 0, "no section");
+        string rest = html[section..];
+        foreach (var kind in new[] { "kfac", "ekfac", "diag", "block" })
+        {
+            Assert.Contains($"<td>{kind}</td>", rest);
+        }
+        Assert.Contains("<svg", rest);
+        Assert.Contains("approximate against exact", rest);
+    }
+
+    [Fact]
     public void Bad_Input_Exits_2_With_One_Line()
     {
         string dag = Path.Combine(_dir, "dag.json");
