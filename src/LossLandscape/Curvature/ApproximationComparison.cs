@@ -62,7 +62,11 @@ public sealed record ApproximationOptions(
 /// <param name="TopEigenvalueResiduals">Their residuals ‖Av − θv‖.</param>
 /// <param name="ExactTopEigenvalues">G's top-K eigenvalues, descending, by the same route (the same for every kind).</param>
 /// <param name="ExactTopEigenvalueResiduals">Their residuals ‖Gv − θv‖.</param>
-/// <param name="SubspaceOverlap">‖U_Aᵀ U_G‖²_F for the top-K eigenvectors: the sum of the squared cosines of the principal angles, K when the spaces agree, 0 when orthogonal.</param>
+/// <param name="SubspaceOverlap">
+/// ‖U_Aᵀ U_G‖²_F for the top-K eigenvectors: the sum of the squared cosines of the principal angles, K when the spaces agree, 0
+/// when orthogonal. Where the K-th eigenvalue of A or G repeats past K (a Kronecker block's ℓ copies), the K vectors taken from
+/// that eigenspace are LAPACK's or Lanczos's choice, and so is the overlap.
+/// </param>
 /// <param name="Seconds">Wall time of this approximation: building it and measuring it.</param>
 /// <param name="Products">
 /// Products of A and of the exact operator this approximation used (its construction and measurement; G's shared reference not
