@@ -28,6 +28,7 @@ public static class BenchRunner
         ["memory"] = ("issue 20 §2: peak memory of evaluate, Lanczos and the trace at 10⁵ and 10⁶ synthetic rows, batches of B against all rows", MemoryBench.Run),
         ["memory-run"] = ("one quantity of memory in this process: memory-run QUANTITY ROWS BATCH INPUTS HIDDEN", MemoryBench.RunOne),
         ["hessian"] = ("HVP vs gradient; top-20 by Lanczos vs deflated power iteration; vs a PyTorch Lanczos, on digits", HessianBench.Run),
+        ["approx"] = ("issue 23 §3: KFAC, EKFAC, the diagonal and the block diagonal against the exact GGN at trained digits points (MLP, squared error; CNN, cross-entropy): errors, and one product and one inverse product against one GGN product", ApproxBench.Run),
         ["torchscript"] = ("issue 21 §4: a TorchScript CNN on Fashion-MNIST vs PyTorch on the same module: loss, gradient, HVP, top eigenvalue, trace, HVP time, products", TorchScriptBench.Run),
     };
 

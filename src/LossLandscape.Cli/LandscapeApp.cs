@@ -67,6 +67,7 @@ public static partial class LandscapeApp
         root.Subcommands.Add(ReportCommand.Create(context));
         root.Subcommands.Add(SpectrumCommand.Create(context));
         root.Subcommands.Add(TraceCommand.Create(context));
+        root.Subcommands.Add(ApproxCommand.Create(context));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(ExperimentCommand.Create(context));
         root.Subcommands.Add(ClusterInitCommand.Create(context));

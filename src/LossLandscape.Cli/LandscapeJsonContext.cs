@@ -45,6 +45,7 @@ namespace LossLandscape.Cli;
 [JsonSerializable(typeof(TrainOutput))]
 [JsonSerializable(typeof(SpectrumOutput))]
 [JsonSerializable(typeof(TraceOutput))]
+[JsonSerializable(typeof(ApproxOutput))]
 [JsonSerializable(typeof(CertificateOutput))]
 [JsonSerializable(typeof(TrainedSpectraOutput))]
 [JsonSerializable(typeof(double[][]))]

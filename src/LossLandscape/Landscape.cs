@@ -1,3 +1,4 @@
+using LossLandscape.Approximations;
 using LossLandscape.Operators;
 using LossLandscape.Problem;
 using LossLandscape.Curvature;
@@ -362,6 +363,67 @@ public sealed class Landscape : IDisposable
     {
         ThrowIfDisposed();
         return LossSlice.Compute(Map, options ?? new SliceOptions([SliceDirection.Random, SliceDirection.Random]), limits);
+    }
+
+    /// <summary>
+    /// How far KFAC, EKFAC, the diagonal and the per-layer block diagonal are from the exact Gauss–Newton matrix or Hessian at
+    /// this point (<see cref="ApproximationComparison.Compute"/>; <c>landscape approx</c>).
+    /// </summary>
+    /// <param name="options">Default null: all four kinds against the Gauss–Newton matrix, top 5 eigenvalues, the defaults of <c>landscape approx</c>.</param>
+    /// <param name="limits">The memory budget (dense matrices or probes, the factors), the token and the progress sink.</param>
+    public ApproximationReport Approximations(ApproximationOptions? options = null, RunLimits? limits = null)
+    {
+        ThrowIfDisposed();
+        return ApproximationComparison.Compute(Map, options, limits);
+    }
+
+    /// <summary>
+    /// Each layer's block of the curvature: its top eigenvalues and its trace (<see cref="PerLayerCurvature.Compute"/>;
+    /// <c>landscape spectrum --per-layer</c> and <c>landscape trace --per-layer</c>).
+    /// </summary>
+    /// <param name="options">Default null: the Hessian's 5 largest eigenvalues per layer and Hutchinson's trace.</param>
+    /// <param name="limits">The memory budget, the token and the progress sink.</param>
+    public PerLayerResult PerLayer(PerLayerOptions? options = null, RunLimits? limits = null)
+    {
+        ThrowIfDisposed();
+        return PerLayerCurvature.Compute(Map, options, limits);
+    }
+
+    /// <summary>
+    /// KFAC of the Gauss–Newton matrix at this point (<see cref="KfacOperator.Create"/>): an operator every estimator takes, with
+    /// (A + λI)⁻¹v and log det(A + λI) for Laplace and influence functions. The caller disposes it.
+    /// </summary>
+    /// <param name="options">Default null: the exact output-space factor.</param>
+    /// <param name="limits">The memory budget of the factors, the token and the progress sink.</param>
+    public KfacOperator Kfac(KfacOptions? options = null, RunLimits? limits = null)
+    {
+        ThrowIfDisposed();
+        return KfacOperator.Create(Map, options, limits);
+    }
+
+    /// <summary>EKFAC of the Gauss–Newton matrix at this point (<see cref="EkfacOperator.Create"/>); the caller disposes it.</summary>
+    /// <param name="options">Default null: the exact output-space factor.</param>
+    /// <param name="limits">The memory budget of the factors, the token and the progress sink.</param>
+    public EkfacOperator Ekfac(KfacOptions? options = null, RunLimits? limits = null)
+    {
+        ThrowIfDisposed();
+        return EkfacOperator.Create(Map, options, limits);
+    }
+
+    /// <summary>The exact diagonal of the Gauss–Newton matrix at this point (<see cref="GaussNewtonDiagonal.Compute"/>); the caller disposes it.</summary>
+    /// <param name="limits">The memory budget of a batch's rows and the token.</param>
+    public DiagonalOperator GaussNewtonDiagonal(RunLimits? limits = null)
+    {
+        ThrowIfDisposed();
+        return LossLandscape.Approximations.GaussNewtonDiagonal.Compute(Map, limits);
+    }
+
+    /// <summary>The exact per-layer block diagonal of ∇²L or of the Gauss–Newton matrix (<see cref="BlockDiagonalOperator.Create"/>); the caller disposes it.</summary>
+    /// <param name="matrix">∇²L (default) or the Gauss–Newton matrix.</param>
+    public BlockDiagonalOperator BlockDiagonal(CurvatureKind matrix = CurvatureKind.Hessian)
+    {
+        ThrowIfDisposed();
+        return BlockDiagonalOperator.Create(Map, matrix);
     }
 
     /// <summary>Releases the model this object made (from a <see cref="NetworkPoint"/>) and the map's tensors; a module or model passed in stays the caller's.</summary>

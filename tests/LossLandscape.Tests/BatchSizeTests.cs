@@ -109,6 +109,7 @@ public sealed class BatchSizeTests
     [InlineData("walk")]
     [InlineData("slice")]
     [InlineData("connect")]
+    [InlineData("approx")]
     public void Every_Command_With_Batch_Size_Writes_The_All_Rows_Numbers(string command)
     {
         var dir = Directory.CreateTempSubdirectory("landscape-batch-").FullName;
@@ -129,6 +130,7 @@ public sealed class BatchSizeTests
                 "spectrum" => ["spectrum", "--model", model, .. data, "--k", "3", "--seed", "2"],
                 "trace" => ["trace", "--model", model, .. data, "--method", "hutchinson", "--probes", "8", "--seed", "3"],
                 "walk" => ["walk", "--model", model, .. data, "--steps", "3", "--seed", "5"],
+                "approx" => ["approx", "--model", model, .. data, "--k", "2", "--against", "hessian"],
                 "slice" => ["slice", "--model", model, .. data, "--directions", "random", "--dims", "2", "--grid", "5", "--out", Path.Combine(dir, "s.svg")],
                 _ => ["connect", "--model", model, "--to", other, .. data, "--method", "linear,bezier,manifold", "--budget", "20", "--points", "5"],
             };

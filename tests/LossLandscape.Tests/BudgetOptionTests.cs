@@ -27,6 +27,7 @@ public sealed class BudgetOptionTests : IDisposable
         new[] { "certify", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "spectrum", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "trace", "--model", "absent.json", "--data", "builtin:iris" },
+        new[] { "approx", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "walk", "--model", "absent.json", "--data", "builtin:iris" },
         new[] { "slice", "--model", "absent.json", "--data", "builtin:iris", "--out", "s.png" },
         new[] { "report", "--model", "absent.json", "--data", "builtin:iris", "--out", "page" },

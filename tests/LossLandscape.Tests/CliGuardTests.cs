@@ -64,7 +64,7 @@ public sealed class CliGuardTests : IDisposable
     public void A_Parameter_Of_1e308_Is_Refused_By_Every_Command_Naming_The_Layer()
     {
         var big = Edited(IrisModel(), "big.json", m => m["parameters"]![0] = 1e308);
-        foreach (var command in new[] { "evaluate", "trace", "spectrum", "certify", "walk" })
+        foreach (var command in new[] { "evaluate", "trace", "spectrum", "certify", "walk", "approx" })
         {
             var args = new List<string> { command, "--model", big, "--data", "builtin:iris", "--one-hot", "species" };
             if (command == "walk")

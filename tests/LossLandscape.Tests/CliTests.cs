@@ -148,6 +148,7 @@ public sealed class CliTests : IDisposable
     [InlineData("walk")]
     [InlineData("spectrum")]
     [InlineData("trace")]
+    [InlineData("approx")]
     [InlineData("slice", "--directions", "random", "--out", "x.png")]
     [InlineData("report", "--out", "report")]
     public void Commands_With_A_Model_Require_Data(string command, params string[] extra)

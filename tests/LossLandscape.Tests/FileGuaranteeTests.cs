@@ -34,6 +34,7 @@ public sealed class FileGuaranteeTests : IDisposable
         { "certify --model {m} --data builtin:iris --one-hot species --json {m}", "--json", "--model", "{m}" },
         { "spectrum --model {m} --data builtin:iris --one-hot species --json {m}", "--json", "--model", "{m}" },
         { "trace --model {m} --data builtin:iris --one-hot species --json {m}", "--json", "--model", "{m}" },
+        { "approx --model {m} --data builtin:iris --one-hot species --json {m}", "--json", "--model", "{m}" },
         { "walk --model {m} --data builtin:iris --one-hot species --out {m}", "--out", "--model", "{m}" },
         { "walk --model {m} --data builtin:iris --one-hot species --json {m}", "--json", "--model", "{m}" },
         { "permute --model {m} --out {m}", "--out", "--model", "{m}" },

@@ -21,7 +21,7 @@ public sealed class LayeringTests
     /// </summary>
     internal static readonly string[] Layers =
     [
-        "Engine", "Data", "Models", "Problem", "Operators", "Curvature", "Geometry", "Training", "Paths", "Construction", "Reports",
+        "Engine", "Data", "Models", "Problem", "Operators", "Approximations", "Curvature", "Geometry", "Training", "Paths", "Construction", "Reports",
     ];
 
     [Fact]

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using LossLandscape.Curvature;
 using LossLandscape.Engine;
+using Spectre.Console;
 
 namespace LossLandscape.Cli.Commands;
 
@@ -14,6 +15,38 @@ internal static class CurvatureOptions
     {
         Description = "hessian (∇²L by Hessian-vector products) | ggn (the Gauss-Newton matrix 2JᵀJ)",
         DefaultValueFactory = _ => "hessian",
+    };
+
+    /// <summary><c>--per-layer</c> of <c>spectrum</c> and <c>trace</c>.</summary>
+    public static Option<bool> PerLayer() => new("--per-layer")
+    {
+        Description = "each layer's diagonal block (its weights and bias) instead of the whole matrix: its top-k eigenvalues by Lanczos with residuals and its trace with a standard error, in one table",
+    };
+
+    /// <summary>The per-layer table of <c>spectrum --per-layer</c> and <c>trace --per-layer</c>, from the library's <see cref="PerLayerResult"/>.</summary>
+    public static void RenderPerLayer(CliContext context, PerLayerResult result, string data)
+    {
+        string G(double v) => v.ToString("G5", CultureInfo.InvariantCulture);
+        var table = new Table().Title(Markup.Escape($"{result.Operator} by layer ({data}; {result.Products} products, {result.Seconds.ToString("0.000", CultureInfo.InvariantCulture)} s)"))
+            .AddColumns("layer", "parameters", "top eigenvalues (‖Av − λv‖)", "trace", "products");
+        foreach (var layer in result.Layers)
+        {
+            var eigenvalues = layer.Eigenvalues.Select((v, i) => $"{G(v)} ({layer.Residuals[i].ToString("G2", CultureInfo.InvariantCulture)}){(layer.Converged[i] ? "" : " NOT CONVERGED")}");
+            table.AddRow(new[]
+            {
+                layer.Layer, layer.Count.ToString(CultureInfo.InvariantCulture), string.Join(", ", eigenvalues),
+                layer.TraceStandardError > 0 ? $"{G(layer.Trace)} ± {layer.TraceStandardError.ToString("G3", CultureInfo.InvariantCulture)}" : G(layer.Trace),
+                layer.Products.ToString(CultureInfo.InvariantCulture),
+            }.Select(Markup.Escape).ToArray());
+        }
+        context.Console.Write(table);
+    }
+
+    /// <summary><c>--against ggn|hessian</c>: the exact matrix an approximation is measured against.</summary>
+    public static Option<string> Against() => new("--against")
+    {
+        Description = "ggn (the Gauss-Newton matrix, what KFAC, EKFAC and the GGN diagonal approximate) | hessian (∇²L)",
+        DefaultValueFactory = _ => "ggn",
     };
 
     /// <summary>What <c>--batch-size B</c> (a shared option, <see cref="SharedOptions.BatchSize"/>) means for a command that sums over the data.</summary>
@@ -33,11 +66,16 @@ internal static class CurvatureOptions
     };
 
     /// <summary>Parses <c>--operator</c>.</summary>
-    public static CurvatureKind ParseOperator(string text) => text switch
+    public static CurvatureKind ParseOperator(string text) => ParseMatrix(text, "--operator");
+
+    /// <summary>Parses <c>--against</c>.</summary>
+    public static CurvatureKind ParseAgainst(string text) => ParseMatrix(text, "--against");
+
+    private static CurvatureKind ParseMatrix(string text, string option) => text switch
     {
         "hessian" => CurvatureKind.Hessian,
         "ggn" => CurvatureKind.GaussNewton,
-        _ => throw new UsageException($"--operator: '{text}' is not one of hessian, ggn"),
+        _ => throw new UsageException($"{option}: '{text}' is not one of hessian, ggn"),
     };
 
     /// <summary>The budget in bytes; refuses a budget that is not positive.</summary>

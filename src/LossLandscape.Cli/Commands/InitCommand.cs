@@ -19,7 +19,10 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     internal const string DefaultActivation = "smoolu";
 
     private readonly Option<bool> _standardize = CommonOptions.Standardize();
-    private readonly Option<string> _hidden = new("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => "16" };
+    private readonly Option<string> _hidden = new("--hidden") { Description = $"hidden widths, comma-separated, e.g. 64,64; {NoHiddenLayer} for no hidden layer (the linear model f(x) = Wx + b)", DefaultValueFactory = _ => "16" };
+
+    /// <summary><c>--hidden none</c>: an MLP without hidden layers, f(x) = Wx + b.</summary>
+    internal const string NoHiddenLayer = "none";
     private readonly Option<string> _activation = new("--activation") { Description = $"one of {string.Join(", ", ActivationRegistry.Names)}", DefaultValueFactory = _ => DefaultActivation };
     private readonly Option<string?> _arch = ArchOption();
     private readonly Option<string> _output = new("--out") { Description = "the model file to write", Required = true };
@@ -114,16 +117,23 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
         return standardize ? network.WithScaling(InputScaling.Standardize(data)) : network;
     }
 
-    /// <summary>Parses <c>64,64</c> into widths; a bad list is a usage error.</summary>
+    /// <summary>
+    /// Parses <c>64,64</c> into widths, and <c>none</c> into no hidden layer (the linear model f(x) = Wx + b); a bad list is a
+    /// usage error.
+    /// </summary>
     public static int[] ParseWidths(string text)
     {
+        if (text.Trim() == NoHiddenLayer)
+        {
+            return [];
+        }
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         var widths = new int[parts.Length];
         for (int k = 0; k < parts.Length; k++)
         {
             if (!int.TryParse(parts[k], NumberStyles.Integer, CultureInfo.InvariantCulture, out widths[k]) || widths[k] < 1)
             {
-                throw new UsageException($"--hidden: '{parts[k]}' is not a positive width (expected e.g. 64,64)");
+                throw new UsageException($"--hidden: '{parts[k]}' is not a positive width (expected e.g. 64,64, or {NoHiddenLayer} for no hidden layer)");
             }
         }
         return widths;
@@ -184,7 +194,7 @@ internal sealed class InitCommand : LandscapeCommand<InitCommand.Settings, InitO
     protected override void Render(CliContext context, Settings settings, InitOutput result) =>
         context.Console.WriteLine(result.Architecture is { } arch
             ? $"wrote {result.Model}: {arch}, p = {result.Inputs}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D}); landscape info --model {result.Model} lists the layers"
-            : $"wrote {result.Model}: p = {result.Inputs}, widths {string.Join(",", result.Widths)}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D})");
+            : $"wrote {result.Model}: p = {result.Inputs}, widths {(result.Widths.Count == 0 ? "none (the linear model f(x) = Wx + b)" : string.Join(",", result.Widths))}, ℓ = {result.Outputs}, n = {result.N} ({result.Data}, d = {result.D})");
 }
 
 /// <summary>The result of <c>landscape init</c> (printed; init writes no JSON).</summary>

@@ -11,7 +11,7 @@ using Spectre.Console;
 namespace LossLandscape.Cli.Commands;
 
 /// <summary>
-/// <c>landscape report --model M --data D (--target|--one-hot) [--loss L] --out DIR [--history train.json] [--path path.json]</c>:
+/// <c>landscape report --model M --data D (--target|--one-hot) [--loss L] --out DIR [--history train.json] [--path path.json] [--approx]</c>:
 /// one self-contained page DIR/index.html with the settings, the command and the sections that apply to the loss
 /// (<see cref="LandscapeReport.Plan"/>): the certificate and the plots about M for the squared loss; L, ‖∇L‖, the top
 /// eigenvalues, the trace, the density and the filter-normalized surface for a loss that is not a residual sum.
@@ -27,12 +27,13 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
     private readonly Option<int?> _maxIterations = new("--max-iterations") { Description = "mse, cross-entropy: the most Lanczos steps for them (default min(n, max(100, 10k)))" };
     private readonly Option<int> _traceProbes = new("--trace-probes") { Description = "mse, cross-entropy: Hutch++'s budget of Hessian-vector products for the trace (at least 3)", DefaultValueFactory = _ => new ReportOptions().TraceProbes };
     private readonly Option<int> _slqSteps = new("--slq-steps") { Description = "Lanczos steps per probe of the spectral density (default 90, Ghorbani et al. 2019)", DefaultValueFactory = _ => new ReportOptions().SlqSteps };
+    private readonly Option<bool> _approx = new("--approx") { Description = "add the section \"Curvature approximations\": KFAC, EKFAC, the diagonal and the block diagonal against the Gauss-Newton matrix (as landscape approx --k 5)" };
     private readonly Option<int> _slqProbes = new("--slq-probes") { Description = "probe vectors of the spectral density (default 10, Ghorbani et al. 2019)", DefaultValueFactory = _ => new ReportOptions().SlqProbes };
 
     private ReportCommand()
         : base("report", "Write one self-contained HTML page (DIR/index.html): certificate, spectrum, density, σ(J), tangent/normal slice, walk; for mse and cross-entropy, whose report is not about M: L and ‖∇L‖, top Hessian eigenvalues, trace, density, filter-normalized surface.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster, seedDescription: "seed of the random draws", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_output, _history, _path, _grid, _walkSteps, _k, _maxIterations, _traceProbes, _slqSteps, _slqProbes);
+        => Add(_output, _history, _path, _grid, _walkSteps, _k, _maxIterations, _traceProbes, _slqSteps, _slqProbes, _approx);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new ReportCommand().Build(context);
@@ -48,6 +49,9 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
 
         /// <summary><c>--path</c>: a path file from <c>connect --out</c>.</summary>
         public string? Path { get; init; }
+
+        /// <summary><c>--approx</c>: add the section "Curvature approximations".</summary>
+        public bool Approx { get; init; }
 
         /// <summary><c>--grid</c>: points per axis of the slice.</summary>
         public int Grid { get; init; } = 31;
@@ -185,6 +189,7 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         Out = result.GetValue(_output)!,
         History = result.GetValue(_history),
         Path = result.GetValue(_path),
+        Approx = result.GetValue(_approx),
         Grid = result.GetValue(_grid),
         WalkSteps = result.GetValue(_walkSteps),
         K = result.GetValue(_k),
@@ -213,7 +218,31 @@ internal sealed class ReportCommand : LandscapeCommand<ReportCommand.Settings, R
         {
             LandscapeReport.AddPaths(report, path, run.Problem);
         }
+        if (settings.Approx)
+        {
+            // The kinds the model's layers take (KFAC and EKFAC need linear or conv2d layers), K = 5 or n if smaller.
+            var kinds = KroneckerKindsApply(run.Problem)
+                ? new[] { ApproximationKind.Kfac, ApproximationKind.Ekfac, ApproximationKind.Diagonal, ApproximationKind.Block }
+                : new[] { ApproximationKind.Diagonal };
+            var options = new ApproximationOptions(kinds, K: Math.Min(new ApproximationOptions().K, run.Problem.ParameterCount), Seed: settings.Seed);
+            var approximations = run.Progress("approximations", limits => ApproximationComparison.Compute(run.Problem, options, limits));
+            LandscapeReport.AddApproximations(report, approximations);
+        }
         return new ReportOutput(report.Save(settings.Out));
+    }
+
+    /// <summary>Whether the model has per-layer blocks that KFAC, EKFAC and the block diagonal take.</summary>
+    private static bool KroneckerKindsApply(LossLandscape.Problem.IResidualProblem problem)
+    {
+        try
+        {
+            LossLandscape.Approximations.KfacOperator.RequireLayers(LossLandscape.Approximations.ParameterBlocks.Of(problem.Model));
+            return true;
+        }
+        catch (LandscapeInputException)
+        {
+            return false;
+        }
     }
 
     /// <inheritdoc/>

@@ -31,12 +31,13 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     private readonly Option<int> _probes = new("--probes") { Description = "slq: probe vectors (default 10, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().ProbeCount };
     private readonly Option<double> _sigma2 = new("--sigma2") { Description = "slq: Gaussian broadening σ² on the spectrum scaled to [−1, 1] (default 1e−5, Ghorbani et al. 2019)", DefaultValueFactory = _ => new SlqOptions().Sigma2 };
     private readonly Option<int> _gridPoints = new("--grid-points") { Description = "slq: points of the density grid (default 10 000, PyHessian)", DefaultValueFactory = _ => new SlqOptions().GridPoints };
+    private readonly Option<bool> _perLayer = CurvatureOptions.PerLayer();
 
     private SpectrumCommand()
         : base("spectrum", "Eigenvalues of ∇²L: all of them (dense), on M from 2·eig(JJᵀ) (gram), k extreme ones by Lanczos, or the density by stochastic Lanczos quadrature (slq).",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the random start (Lanczos) or probe (slq) vectors", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _steps, _probes, _sigma2, _gridPoints);
+        => Add(_method, _operator, _k, _which, _tolerance, _maxIterations, _steps, _probes, _sigma2, _gridPoints, _perLayer);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new SpectrumCommand().Build(context);
@@ -61,6 +62,9 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 
         /// <summary><c>--max-iterations</c>: Lanczos's most steps, or null for the library's default.</summary>
         public int? MaxIterations { get; init; }
+
+        /// <summary><c>--per-layer</c>: each layer's block instead of the whole matrix (<see cref="PerLayerCurvature"/>).</summary>
+        public bool PerLayer { get; init; }
 
         /// <summary>SLQ's <c>--steps</c>, <c>--probes</c>, <c>--sigma2</c>, <c>--grid-points</c> (its seed and budget are the command's).</summary>
         public SlqOptions Slq { get; init; } = new();
@@ -96,16 +100,29 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
         Tolerance = result.GetValue(_tolerance),
         MaxIterations = result.GetValue(_maxIterations),
         Slq = new SlqOptions(result.GetValue(_steps), result.GetValue(_probes), result.GetValue(_sigma2), result.GetValue(_gridPoints)),
+        PerLayer = result.GetValue(_perLayer),
     };
 
     /// <inheritdoc/>
-    public override void Validate(Settings settings) => _ = settings.ToOptions();
+    public override void Validate(Settings settings)
+    {
+        var options = settings.ToOptions();
+        if (settings.PerLayer && options.Method != SpectrumMethod.Lanczos)
+        {
+            throw new UsageException($"--per-layer finds each layer's top-k by Lanczos: --method {settings.Method} does not apply with it");
+        }
+    }
 
     /// <inheritdoc/>
     protected override SpectrumOutput Execute(CommandRun run, Settings settings)
     {
         var map = run.Problem;
         var options = settings.ToOptions();
+        if (settings.PerLayer)
+        {
+            var perLayer = run.Progress("per-layer spectrum", limits => PerLayerCurvature.Compute(map, new PerLayerOptions(options.Operator, options.K, options.Which, options.Tolerance, Seed: settings.Seed), limits));
+            return new SpectrumOutput(null, map.ParameterCount, map.Data.Count, map.Data.OutputDim, map.Constraints, map.Data.Source) { PerLayer = perLayer };
+        }
         SpectrumResult spectrum;
         try
         {
@@ -163,7 +180,12 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, SpectrumOutput result)
     {
-        var s = result.Spectrum;
+        if (result.PerLayer is { } perLayer)
+        {
+            CurvatureOptions.RenderPerLayer(context, perLayer, $"{result.Data}: d = {result.D}, ℓ = {result.Outputs}, n = {result.N}");
+            return;
+        }
+        var s = result.Spectrum!;
         string method = settings.Method, which = settings.Which;
         string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
         string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
@@ -264,25 +286,28 @@ internal sealed class SpectrumCommand : LandscapeCommand<SpectrumCommand.Setting
 /// <param name="Outputs">Targets per row ℓ.</param>
 /// <param name="Constraints">ℓd, the number of equations H_k = 0.</param>
 /// <param name="Data">The data source.</param>
-internal sealed record SpectrumOutput([property: JsonPropertyName(JsonOutput.Inline)] SpectrumResult Spectrum, int N, int D, int Outputs, int Constraints, string Data)
+internal sealed record SpectrumOutput([property: JsonPropertyName(JsonOutput.Inline)] SpectrumResult? Spectrum, int N, int D, int Outputs, int Constraints, string Data)
     : ClusterReported<SpectrumOutput>
 {
-    /// <summary>The eigenvalues in the order asked for (<see cref="SpectrumResult.Eigenvalues"/>); none for SLQ.</summary>
-    public IReadOnlyList<double>? Eigenvalues => Spectrum.Slq is null ? Spectrum.Eigenvalues : null;
+    /// <summary>The eigenvalues in the order asked for (<see cref="SpectrumResult.Eigenvalues"/>); none for SLQ or per layer.</summary>
+    public IReadOnlyList<double>? Eigenvalues => Spectrum is { Slq: null } s ? s.Eigenvalues : null;
 
-    /// <summary>Per eigenvalue, whether it is one to the stated accuracy (<see cref="SpectrumResult.Converged"/>); none for SLQ.</summary>
-    public IReadOnlyList<bool>? Converged => Spectrum.Slq is null ? Spectrum.Converged : null;
+    /// <summary>Per eigenvalue, whether it is one to the stated accuracy (<see cref="SpectrumResult.Converged"/>); none for SLQ or per layer.</summary>
+    public IReadOnlyList<bool>? Converged => Spectrum is { Slq: null } s ? s.Converged : null;
 
     /// <summary>The on-M test, where the method depends on it (<see cref="SpectrumResult.Manifold"/>), written in place.</summary>
     [JsonPropertyName(JsonOutput.Inline + "manifold")]
-    public OnManifoldTest? Manifold => Spectrum.Manifold;
+    public OnManifoldTest? Manifold => Spectrum?.Manifold;
 
     /// <summary>SLQ's density, moments and quadrature rules (<see cref="SpectrumResult.Slq"/>), written in place.</summary>
     [JsonPropertyName(JsonOutput.Inline + "slq")]
-    public SlqResult? Slq => Spectrum.Slq;
+    public SlqResult? Slq => Spectrum?.Slq;
 
     /// <summary>The counts and verdict of the inertia by the σ(J) route (<see cref="SpectrumResult.Inertia"/>).</summary>
-    public InertiaCounts? Inertia => Spectrum.Inertia is { } i ? new(i.Positive, i.Zero, i.Negative, i.Decided, i.Note) : null;
+    public InertiaCounts? Inertia => Spectrum?.Inertia is { } i ? new(i.Positive, i.Zero, i.Negative, i.Decided, i.Note) : null;
+
+    /// <summary>With <c>--per-layer</c>, each layer's eigenvalues and trace (<see cref="PerLayerResult"/>: <c>perLayer.layers</c>, …); else none.</summary>
+    public PerLayerResult? PerLayer { get; init; }
 }
 
 /// <summary>

@@ -24,12 +24,14 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
     private readonly Option<string> _operator = CurvatureOptions.Operator();
     private readonly Option<int?> _probes = new("--probes") { Description = $"the budget of products: Hutchinson's most probes (default {TraceEstimate.HutchinsonProbes}, PyHessian), Hutch++'s total (default {TraceEstimate.HutchPlusPlusProbes})" };
     private readonly Option<double> _tolerance = new("--tolerance") { Description = "Hutchinson stops when the standard error ≤ this·|estimate| (default 1e−3, PyHessian)", DefaultValueFactory = _ => new TraceOptions().Tolerance };
+    private readonly Option<bool> _perLayer = CurvatureOptions.PerLayer();
+    private readonly Option<int> _k = new("--k") { Description = "--per-layer: the top eigenvalues of each layer (default 5)", DefaultValueFactory = _ => new PerLayerOptions().K };
 
     private TraceCommand()
         : base("trace", "The trace of ∇²L: Hutchinson or Hutch++ with a standard error, or exact from n Hessian-vector products.",
             SharedOptions.Model | SharedOptions.Data | SharedOptions.Seed | SharedOptions.BatchSize | SharedOptions.Budget | SharedOptions.Cluster | SharedOptions.Json,
             seedDescription: "seed of the Rademacher probes", batchSizeDescription: CurvatureOptions.BatchSizeDescription)
-        => Add(_method, _operator, _probes, _tolerance);
+        => Add(_method, _operator, _probes, _tolerance, _perLayer, _k);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context) => new TraceCommand().Build(context);
@@ -48,6 +50,12 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
 
         /// <summary><c>--tolerance</c>: Hutchinson stops when the standard error ≤ this·|estimate|.</summary>
         public double Tolerance { get; init; } = new TraceOptions().Tolerance;
+
+        /// <summary><c>--per-layer</c>: each layer's block instead of the whole matrix (<see cref="PerLayerCurvature"/>).</summary>
+        public bool PerLayer { get; init; }
+
+        /// <summary><c>--k</c>: with <c>--per-layer</c>, each layer's top eigenvalues.</summary>
+        public int K { get; init; } = new PerLayerOptions().K;
 
         /// <summary>The operator <see cref="Operator"/> names (<see cref="CurvatureOptions.ParseOperator"/>).</summary>
         public CurvatureKind Kind => CurvatureOptions.ParseOperator(Operator);
@@ -81,6 +89,8 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
         Operator = result.GetValue(_operator)!,
         Probes = result.GetValue(_probes),
         Tolerance = result.GetValue(_tolerance),
+        PerLayer = result.GetValue(_perLayer),
+        K = result.GetValue(_k),
     };
 
     /// <inheritdoc/>
@@ -97,6 +107,10 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
             throw new UsageException($"--probes: {b} is too few ({(hutchPlusPlus ? "Hutch++ needs at least 3" : "at least 1")})");
         }
         _ = CurvatureOptions.ParseOperator(settings.Operator); // refuses an unknown --operator here, before any file is read
+        if (settings.K < 1)
+        {
+            throw new UsageException($"--k: {settings.K} is not a positive number of eigenvalues");
+        }
     }
 
     /// <inheritdoc/>
@@ -104,9 +118,18 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
     {
         var map = run.Problem;
         var kind = settings.Kind;
-        var op = CurvatureOperators.Create(map, kind);
         var options = settings.Options;
         var method = settings.Estimator;
+        var set = run.Data;
+        if (settings.PerLayer)
+        {
+            var perLayer = run.Progress("per-layer trace", limits => PerLayerCurvature.Compute(map, new PerLayerOptions(kind, settings.K, TraceMethod: method, Trace: options, Seed: settings.Seed), limits));
+            return new TraceOutput(settings.Method, CurvatureOperators.Name(kind), map.ParameterCount, null, "each layer's diagonal block: its trace and its top eigenvalues by Lanczos", run.Seconds, set.Source, set.Count, set.OutputDim)
+            {
+                PerLayer = perLayer,
+            };
+        }
+        var op = CurvatureOperators.Create(map, kind);
         var trace = run.Progress("trace", limits => TraceEstimate.Compute(op, method, options, limits));
         NonFinite.Require(trace.Trace, "the trace estimate", "the Hessian-vector products overflow float64 at this point");
         double seconds = run.Seconds;
@@ -116,23 +139,28 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
             "hutch++" => string.Create(CultureInfo.InvariantCulture, $"Hutch++ (Meyer et al. 2021): tr(QᵀHQ) = {trace.LowRankPart:G6} on a sketch of {options.MaxProbes / 3} vectors, plus Hutchinson on the deflated rest ({trace.Samples.Count} samples)"),
             _ => $"exact: Σ eᵢᵀHeᵢ over the n = {op.Columns} unit vectors",
         };
-        var set = run.Data;
         return new TraceOutput(settings.Method, CurvatureOperators.Name(kind), map.ParameterCount, trace, note, seconds, set.Source, set.Count, set.OutputDim);
     }
 
     /// <inheritdoc/>
     protected override void Render(CliContext context, Settings settings, TraceOutput result)
     {
+        if (result.PerLayer is { } perLayer)
+        {
+            CurvatureOptions.RenderPerLayer(context, perLayer, $"{result.Data}: d = {result.D}, ℓ = {result.Outputs}, n = {result.N}");
+            return;
+        }
+        var trace = result.Trace!;
         string F(double v) => v.ToString("G8", CultureInfo.InvariantCulture);
         var table = new Table().Title(Markup.Escape($"trace ({result.Method})")).AddColumns("quantity", "value");
         void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
         Row("data", $"{result.Data}: d = {result.D}, ℓ = {result.Outputs}");
         Row("parameters n", result.N.ToString(CultureInfo.InvariantCulture));
         Row("operator", result.Operator);
-        Row("trace", $"{F(result.Trace.Trace)} ± {result.Trace.StandardError:G3}");
-        Row("status", result.Trace.Status.ToJsonName());
+        Row("trace", $"{F(trace.Trace)} ± {trace.StandardError:G3}");
+        Row("status", trace.Status.ToJsonName());
         Row("how", result.Note);
-        Row("Hessian-vector products", result.Trace.Applications.ToString(CultureInfo.InvariantCulture));
+        Row("Hessian-vector products", trace.Applications.ToString(CultureInfo.InvariantCulture));
         Row("time", string.Create(CultureInfo.InvariantCulture, $"{result.Seconds:0.000} s"));
         if (result.Cluster is { } c)
         {
@@ -152,5 +180,9 @@ internal sealed class TraceCommand : LandscapeCommand<TraceCommand.Settings, Tra
 /// <param name="Data">The data source.</param>
 /// <param name="D">Data rows d.</param>
 /// <param name="Outputs">Targets per row ℓ.</param>
-internal sealed record TraceOutput(string Method, string Operator, int N, [property: JsonPropertyName(JsonOutput.Inline)] TraceResult Trace, string Note, double Seconds,
-    string Data, int D, int Outputs) : ClusterReported<TraceOutput>;
+internal sealed record TraceOutput(string Method, string Operator, int N, [property: JsonPropertyName(JsonOutput.Inline)] TraceResult? Trace, string Note, double Seconds,
+    string Data, int D, int Outputs) : ClusterReported<TraceOutput>
+{
+    /// <summary>With <c>--per-layer</c>, each layer's trace and eigenvalues (<see cref="PerLayerResult"/>: <c>perLayer.layers</c>, …); else none.</summary>
+    public PerLayerResult? PerLayer { get; init; }
+}

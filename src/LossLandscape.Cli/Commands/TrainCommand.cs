@@ -35,7 +35,7 @@ internal sealed class TrainCommand : LandscapeCommand<TrainCommand.Settings, Tra
 
 
     private readonly Option<bool> _standardize = CommonOptions.Standardize();
-    private readonly Option<string> _hidden = new("--hidden") { Description = "hidden widths, comma-separated, e.g. 64,64", DefaultValueFactory = _ => DefaultHidden };
+    private readonly Option<string> _hidden = new("--hidden") { Description = $"hidden widths, comma-separated, e.g. 64,64; {InitCommand.NoHiddenLayer} for no hidden layer", DefaultValueFactory = _ => DefaultHidden };
     private readonly Option<string> _activation = new("--activation") { Description = "the hidden activation (see landscape init --help)", DefaultValueFactory = _ => InitCommand.DefaultActivation };
     private readonly Option<string?> _arch = InitCommand.ArchOption();
     private readonly Option<string> _optimizer = new("--optimizer") { Description = string.Join(" | ", OptimizerChoice.Names), DefaultValueFactory = _ => OptimizerChoice.DefaultName };

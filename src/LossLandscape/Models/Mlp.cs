@@ -24,7 +24,8 @@ public sealed record LayerSlice(int In, int Out, int WeightOffset, int BiasOffse
 
 /// <summary>
 /// A layered feedforward network: hidden layers a_k = σ_k(W_k a_{k−1} + b_k), linear outputs
-/// f = W_{T+1} a_T + b_{T+1}, with a₀ = (x − shift)/scale.
+/// f = W_{T+1} a_T + b_{T+1}, with a₀ = (x − shift)/scale. T = 0 hidden layers is the linear model f(x) = W a₀ + b
+/// (<c>init --hidden none</c>).
 /// </summary>
 /// <remarks>
 /// The flat layout of p is that of the model file <c>losslandscape.mlp/1</c>: layer by layer, first

@@ -231,6 +231,99 @@ public sealed class SequentialNetwork : FeedforwardNetwork
     {
         long d = scaledInputs.shape[0];
         int l = OutputDim;
+        var jac = jacobian.view(d, l, ParameterCount);
+        Sweep(parameters, scaledInputs, (s, x, delta) =>
+        {
+            switch (s.Layer)
+            {
+                case LinearLayer lin:
+                {
+                    long fanIn = s.InputShape[0];
+                    var block = jac.narrow(2, s.Offset, s.WeightCount).view(d, l, lin.Out, fanIn);
+                    block.copy_(x.unsqueeze(1).unsqueeze(1).expand(d, l, lin.Out, fanIn));
+                    block.mul_(delta.unsqueeze(-1));
+                    jac.narrow(2, s.Offset + s.WeightCount, lin.Out).copy_(delta);
+                    break;
+                }
+                case Conv2dLayer conv:
+                {
+                    long positions = s.OutputShape[1] * s.OutputShape[2];
+                    // im2col: (d, in·k·k, positions), the rows in the order of the weight's [in, k, k].
+                    var columns = Unfold(x, conv);
+                    var flat = delta.reshape(d, l, conv.Out, positions);
+                    jac.narrow(2, s.Offset, s.WeightCount).view(d, l, conv.Out, s.WeightCount / conv.Out)
+                        .copy_(flat.matmul(columns.unsqueeze(1).transpose(2, 3)));
+                    jac.narrow(2, s.Offset + s.WeightCount, conv.Out).copy_(flat.sum(-1));
+                    break;
+                }
+                case BatchNormLayer:
+                    jac.narrow(2, s.Offset, s.Count).copy_(BatchNormGradients(s, x, delta));
+                    break;
+            }
+        });
+    }
+
+    /// <summary>
+    /// The per-sample gradients of a batch norm layer's parameters from its input a and the δ at its output (d × ℓ × its
+    /// shape, <see cref="JacobianFactors"/>): ∂f_j(xᵢ)/∂γ = Σ_positions δ[i,j] ⊙ â[i] with â = (a − μ)/√(σ² + ε), and
+    /// ∂f_j(xᵢ)/∂β = Σ_positions δ[i,j]; a d × ℓ × 2C tensor, γ's then β's, the layout of p.
+    /// </summary>
+    public Tensor BatchNormGradients(SequentialSlice layer, Tensor input, Tensor delta)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(delta);
+        if (layer.Layer is not BatchNormLayer bn)
+        {
+            throw new ArgumentException($"layer {layer.Index + 1} ({layer.Layer.Type}) is not a batch norm", nameof(layer));
+        }
+        using var scope = NewDisposeScope();
+        var (mean, inverse) = Statistics(layer.Index, bn, input);
+        var normalized = input.sub(mean).mul(inverse).unsqueeze(1);
+        long[] spatial = layer.InputShape.Count == 3 ? [3, 4] : [];
+        var perGamma = delta.mul(normalized);
+        return cat([spatial.Length > 0 ? perGamma.sum(spatial) : perGamma, spatial.Length > 0 ? delta.sum(spatial) : delta], 2).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The per-layer factors of the per-sample gradients, for raw inputs (d rows of the network's input shape, or flat): for
+    /// each layer with parameters (conv2d, linear, batch norm), first first, the layer's input a (d × its input shape) and the
+    /// back-propagated δ = ∂f/∂(the layer's output) (d × ℓ × its output shape), so that for a linear layer
+    /// ∂f_j(xᵢ)/∂W = δ[i,j] a[i]ᵀ and ∂f_j(xᵢ)/∂b = δ[i,j], for a convolution ∂f_j(xᵢ)/∂W = δ[i,j]·unfold(a[i])ᵀ and
+    /// ∂f_j(xᵢ)/∂b = Σ_positions δ[i,j]. One forward pass and one reverse sweep (the one the Jacobian is written from), without autograd.
+    /// </summary>
+    public IReadOnlyList<(SequentialSlice Layer, Tensor Input, Tensor Delta)> JacobianFactors(Tensor parameters, Tensor inputs)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(inputs);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var scaled = ScaleInputs(inputs.reshape(inputs.shape[0], -1));
+        var factors = new List<(SequentialSlice, Tensor, Tensor)>();
+        Sweep(parameters.detach(), scaled, (s, x, delta) => factors.Add((s, x.MoveToOuterDisposeScope(), delta.contiguous().MoveToOuterDisposeScope())));
+        factors.Reverse();
+        return factors;
+    }
+
+    /// <summary>
+    /// The im2col patches of a convolution's input: (d, in·k·k, positions), the rows in the order of the weight's [in, k, k]
+    /// and the positions row-major over the output's height and width.
+    /// </summary>
+    public static Tensor Unfold(Tensor input, Conv2dLayer conv)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(conv);
+        return nn.functional.unfold(input, (conv.Kernel, conv.Kernel), padding: (conv.Padding, conv.Padding), stride: (conv.Stride, conv.Stride));
+    }
+
+    /// <summary>
+    /// One forward pass and one reverse sweep with δ = I at the outputs: <paramref name="visit"/>(layer, its input, δ at its
+    /// output, d × ℓ × output shape) for every layer with parameters, last first, before δ moves below it.
+    /// </summary>
+    private void Sweep(Tensor parameters, Tensor scaledInputs, Action<SequentialSlice, Tensor, Tensor> visit)
+    {
+        long d = scaledInputs.shape[0];
+        int l = OutputDim;
         var inputs = new Tensor[_slices.Length];
         var maxima = new Tensor?[_slices.Length];
         var a = scaledInputs.view([d, .. _inputShape]);
@@ -247,7 +340,6 @@ public sealed class SequentialNetwork : FeedforwardNetwork
             }
         }
         int first = Array.FindIndex(_slices, s => s.Count > 0);
-        var jac = jacobian.view(d, l, ParameterCount);
         // δ at the outputs: the identity on the ℓ outputs, for every sample. Shape (d, ℓ, ℓ).
         var delta = eye(l, dtype: parameters.dtype).unsqueeze(0).expand(d, l, l);
         for (int k = _slices.Length - 1; k >= first; k--)
@@ -258,13 +350,9 @@ public sealed class SequentialNetwork : FeedforwardNetwork
             long[] outShape = [.. s.OutputShape];
             switch (s.Layer)
             {
-                case LinearLayer lin:
+                case LinearLayer:
                 {
-                    long fanIn = inShape[0];
-                    var block = jac.narrow(2, s.Offset, s.WeightCount).view(d, l, lin.Out, fanIn);
-                    block.copy_(x.unsqueeze(1).unsqueeze(1).expand(d, l, lin.Out, fanIn));
-                    block.mul_(delta.unsqueeze(-1));
-                    jac.narrow(2, s.Offset + s.WeightCount, lin.Out).copy_(delta);
+                    visit(s, x, delta);
                     if (k > first)
                     {
                         delta = delta.matmul(Weight(parameters, s));
@@ -273,13 +361,7 @@ public sealed class SequentialNetwork : FeedforwardNetwork
                 }
                 case Conv2dLayer conv:
                 {
-                    long positions = outShape[1] * outShape[2];
-                    // im2col: (d, in·k·k, positions), the rows in the order of the weight's [in, k, k].
-                    var columns = nn.functional.unfold(x, (conv.Kernel, conv.Kernel), padding: (conv.Padding, conv.Padding), stride: (conv.Stride, conv.Stride));
-                    var flat = delta.reshape(d, l, conv.Out, positions);
-                    jac.narrow(2, s.Offset, s.WeightCount).view(d, l, conv.Out, s.WeightCount / conv.Out)
-                        .copy_(flat.matmul(columns.unsqueeze(1).transpose(2, 3)));
-                    jac.narrow(2, s.Offset + s.WeightCount, conv.Out).copy_(flat.sum(-1));
+                    visit(s, x, delta);
                     if (k > first)
                     {
                         delta = Transpose(delta.reshape(d * l, conv.Out, outShape[1], outShape[2]), Weight(parameters, s), conv.Stride, conv.Padding, inShape)
@@ -289,14 +371,10 @@ public sealed class SequentialNetwork : FeedforwardNetwork
                 }
                 case BatchNormLayer bn:
                 {
-                    var (mean, inverse) = Statistics(k, bn, x);
-                    var normalized = x.sub(mean).mul(inverse).unsqueeze(1);
-                    long[] spatial = inShape.Length == 3 ? [3, 4] : [];
-                    var perGamma = delta.mul(normalized);
-                    jac.narrow(2, s.Offset, s.WeightCount).copy_(spatial.Length > 0 ? perGamma.sum(spatial) : perGamma);
-                    jac.narrow(2, s.Offset + s.WeightCount, s.BiasCount).copy_(spatial.Length > 0 ? delta.sum(spatial) : delta);
+                    visit(s, x, delta);
                     if (k > first)
                     {
+                        var (_, inverse) = Statistics(k, bn, x);
                         delta = delta.mul(Weight(parameters, s).view(ChannelShape(inShape)).mul(inverse));
                     }
                     break;

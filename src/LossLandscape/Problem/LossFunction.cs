@@ -133,6 +133,113 @@ public sealed record LossFunction(LossKind Kind, double Exponent = 2.0)
         : Exponent == 2.0 ? h.mul(h).sum() : h.abs().Power(Exponent).sum();
 
     /// <summary>
+    /// A square root of the loss's curvature in the outputs, row by row: Sᵢ (ℓ × c) with SᵢSᵢᵀ = ∂²ℓᵢ/∂f² (the middle of the
+    /// generalised Gauss–Newton matrix, <see cref="CurvatureTimes"/>), as a b × ℓ × c tensor, so that G = Σᵢ (SᵢᵀJᵢ)ᵀ(SᵢᵀJᵢ).
+    /// √2·I (c = ℓ) for the squared loss a = 2; diag √(a(a − 1)|h|^{a−2}) for other a; √(2/(dℓ))·I for the mean squared
+    /// error; (diag √π − π√πᵀ)·√(w/d) for cross-entropy (π = softmax(f(xᵢ)), w = Σⱼ yᵢⱼ), which squares to (diag π − ππᵀ)·w/d
+    /// because Σπ = 1.
+    /// </summary>
+    /// <remarks>
+    /// The "type-2" factor of Martens &amp; Grosse 2015 ("Optimizing neural networks with Kronecker-factored approximate
+    /// curvature", §5): exact, where the Monte Carlo Fisher (<see cref="SampledCurvatureSquareRoot"/>) is its one-sample estimate.
+    /// </remarks>
+    /// <param name="outputs">f(x) for the batch, b × ℓ (detached or not: only its values are read).</param>
+    /// <param name="targets">y for the batch, b × ℓ.</param>
+    /// <param name="rows">d, the problem's rows.</param>
+    internal Tensor CurvatureSquareRoot(Tensor outputs, Tensor targets, long rows)
+    {
+        using var scope = NewDisposeScope();
+        var f = outputs.detach().to_type(ScalarType.Float64);
+        long b = f.shape[0], l = f.shape[1];
+        var identity = eye(l, dtype: ScalarType.Float64).unsqueeze(0).expand(b, l, l);
+        switch (Kind)
+        {
+            case LossKind.Squared when Exponent == 2.0:
+                return identity.Times(Math.Sqrt(2.0)).MoveToOuterDisposeScope();
+            case LossKind.Squared:
+                var h = (f - targets.to_type(ScalarType.Float64)).abs();
+                var second = h.Power(Exponent - 2.0).Times(Exponent * (Exponent - 1.0));
+                return diag_embed(second.sqrt()).MoveToOuterDisposeScope();
+            case LossKind.Mse:
+                return identity.Times(Math.Sqrt(2.0 / ((double)rows * l))).MoveToOuterDisposeScope();
+            default:
+                var pi = nn.functional.softmax(f, 1);
+                var root = pi.sqrt();
+                // diag √π − π √πᵀ: (b, ℓ, ℓ).
+                var s = diag_embed(root) - pi.unsqueeze(2).mul(root.unsqueeze(1));
+                var weight = targets.to_type(ScalarType.Float64).sum(1).Over(rows).sqrt().reshape(b, 1, 1);
+                return s.mul(weight).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>
+    /// The Monte Carlo Fisher's factor: <paramref name="samples"/> columns per row whose outer products average to the loss's
+    /// curvature in the outputs, sᵢₘ = ∇_f(−log p(ŷₘ | f(xᵢ)))·(the loss's scale)/√M with ŷₘ drawn from the model's own
+    /// predictive distribution: ŷ ~ Cat(π) for cross-entropy, sᵢₘ = (π − e_ŷ)·√(w/d)/√M; ŷ ~ N(f, I) for the squared loss
+    /// (a = 2) and the mean squared error, sᵢₘ = ε·√2/√M and ε·√(2/(dℓ))/√M. A b × ℓ × M tensor; E[Σₘsᵢₘsᵢₘᵀ] = ∂²ℓᵢ/∂f².
+    /// </summary>
+    /// <remarks>
+    /// Martens &amp; Grosse 2015, §5 (the sampled Fisher of KFAC); Kunstner, Balles &amp; Hennig 2019 for why the empirical Fisher
+    /// (the observed labels) is not an approximation of the curvature. Seeded by <paramref name="rng"/> (System.Random), so the
+    /// draws do not depend on libtorch's generator.
+    /// </remarks>
+    /// <exception cref="LandscapeInputException">The squared loss with a ≠ 2, which is the negative log-likelihood of no distribution.</exception>
+    internal Tensor SampledCurvatureSquareRoot(Tensor outputs, Tensor targets, long rows, int samples, Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        if (Kind == LossKind.Squared && Exponent != 2.0)
+        {
+            throw new LandscapeInputException(FormattableString.Invariant($"the Monte Carlo Fisher needs a loss that is a negative log-likelihood (squared with a = 2, mse, cross-entropy); L = Σ|H_k|^a with a = {Exponent} is none: use the exact output curvature"));
+        }
+        using var scope = NewDisposeScope();
+        var f = outputs.detach().to_type(ScalarType.Float64);
+        long b = f.shape[0], l = f.shape[1];
+        var draws = new double[b, l, samples];
+        if (Kind == LossKind.CrossEntropy)
+        {
+            var pi = nn.functional.softmax(f, 1);
+            var weight = targets.to_type(ScalarType.Float64).sum(1).Over(rows).sqrt().data<double>().ToArray();
+            var p = pi.contiguous().data<double>().ToArray();
+            for (long i = 0; i < b; i++)
+            {
+                for (int m = 0; m < samples; m++)
+                {
+                    // ŷ ~ Cat(π) by inversion of one uniform draw.
+                    double u = rng.NextDouble(), cumulative = 0;
+                    long drawn = l - 1;
+                    for (long j = 0; j < l; j++)
+                    {
+                        cumulative += p[(i * l) + j];
+                        if (u < cumulative)
+                        {
+                            drawn = j;
+                            break;
+                        }
+                    }
+                    for (long j = 0; j < l; j++)
+                    {
+                        draws[i, j, m] = (p[(i * l) + j] - (j == drawn ? 1.0 : 0.0)) * weight[i];
+                    }
+                }
+            }
+            return tensor(draws, dtype: ScalarType.Float64).Times(1.0 / Math.Sqrt(samples)).MoveToOuterDisposeScope();
+        }
+        double scale = Kind == LossKind.Mse ? Math.Sqrt(2.0 / ((double)rows * l)) : Math.Sqrt(2.0);
+        for (long i = 0; i < b; i++)
+        {
+            for (int m = 0; m < samples; m++)
+            {
+                for (long j = 0; j < l; j++)
+                {
+                    draws[i, j, m] = SeededNormal.Next(rng);
+                }
+            }
+        }
+        return tensor(draws, dtype: ScalarType.Float64).Times(scale / Math.Sqrt(samples)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// The loss's second derivative in the outputs times <paramref name="u"/>, row by row: for each row i the ℓ × ℓ matrix
     /// ∂²ℓᵢ/∂f² applied to uᵢ, for a block of k columns (<paramref name="u"/> is bℓ × k, sample-major like H). The middle of
     /// the generalised Gauss–Newton matrix G = Jᵀ (∂²ℓ/∂f²) J: a(a − 1)|h|^{a−2} (2 for a = 2) for squared, 2/(dℓ) for the

@@ -272,6 +272,28 @@ public static class LandscapeReport
     }
 
     /// <summary>
+    /// The section "Curvature approximations" from <see cref="ApproximationComparison.Compute"/>'s report: the error table (relative
+    /// Frobenius and trace errors, top-K overlap, time, products) and one figure, each kind's top-K eigenvalues against the exact
+    /// ones (<see cref="Plots.Approximations"/>).
+    /// </summary>
+    public static void AddApproximations(HtmlReport report, ApproximationReport approximations)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        ArgumentNullException.ThrowIfNull(approximations);
+        string F(double v) => double.IsFinite(v) ? v.ToString("G4", CultureInfo.InvariantCulture) : "—";
+        report.Heading("Curvature approximations");
+        report.Paragraph($"How far each approximation A is from the exact {approximations.Against}: {approximations.Note}.");
+        report.Table(["kind", "‖A − G‖_F/‖G‖_F", "trace error", $"top-{approximations.K} overlap (of {approximations.K})", "seconds", "products"],
+            approximations.Approximations.Select(a => (IReadOnlyList<string>)
+            [
+                a.Kind, a.FrobeniusErrorStdError > 0 ? $"{F(a.FrobeniusError)} ± {F(a.FrobeniusErrorStdError)}" : F(a.FrobeniusError), F(a.TraceError),
+                F(a.SubspaceOverlap), a.Seconds.ToString("0.000", CultureInfo.InvariantCulture), a.Products.ToString(CultureInfo.InvariantCulture),
+            ]));
+        report.Figure(Plots.Svg(Plots.Approximations(approximations, $"Top {approximations.K} eigenvalues: approximate against exact")),
+            $"Each kind's i-th largest eigenvalue against the exact matrix's i-th largest, i = 1 … {approximations.K}; on the diagonal the two agree.");
+    }
+
+    /// <summary>
     /// The section "Paths between minima" from a path file (<see cref="PathFile"/>, written by <c>landscape connect --out</c>):
     /// L and max|H| along t for every method the file holds, and their table. A file without profiles is measured at its
     /// vertices on <paramref name="map"/>'s data (the model is restored afterwards). The max|H| figure, which measures the

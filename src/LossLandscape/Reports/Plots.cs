@@ -2,6 +2,8 @@ using LossLandscape.Engine;
 using LossLandscape.Paths;
 using ScottPlot;
 
+using LossLandscape.Curvature;
+
 namespace LossLandscape.Reports;
 
 /// <summary>
@@ -191,6 +193,37 @@ public static class Plots
         plot.Title(title);
         plot.XLabel("t (0: A, 1: B)");
         plot.YLabel(residual ? "max |H| (log scale)" : "loss L (log scale)");
+        LegendOutside(plot);
+        return plot;
+    }
+
+    /// <summary>
+    /// Each approximation's top-K eigenvalues against the exact ones (<see cref="ApproximationReport"/>): one series of K points
+    /// per kind, x the exact i-th largest, y the approximation's, and the diagonal y = x on which they agree.
+    /// </summary>
+    public static Plot Approximations(ApproximationReport report, string title)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        RequireFinite(report.Approximations.SelectMany(a => a.TopEigenvalues.Concat(a.ExactTopEigenvalues)), title);
+        var plot = new Plot();
+        var all = report.Approximations.SelectMany(a => a.TopEigenvalues.Concat(a.ExactTopEigenvalues)).ToArray();
+        if (all.Length > 0)
+        {
+            double lo = Math.Min(0, all.Min()), hi = all.Max();
+            var diagonal = plot.Add.Scatter(new[] { lo, hi }, new[] { lo, hi });
+            diagonal.MarkerSize = 0;
+            diagonal.LegendText = "exact";
+        }
+        foreach (var a in report.Approximations)
+        {
+            var points = plot.Add.Scatter(a.ExactTopEigenvalues.ToArray(), a.TopEigenvalues.ToArray());
+            points.LineWidth = 0;
+            points.MarkerSize = 8;
+            points.LegendText = a.Kind;
+        }
+        plot.Title(title);
+        plot.XLabel($"exact eigenvalue ({report.Against})");
+        plot.YLabel("approximate eigenvalue");
         LegendOutside(plot);
         return plot;
     }
