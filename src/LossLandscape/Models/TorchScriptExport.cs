@@ -257,6 +257,10 @@ public static class TorchScriptExport
     private static byte[] Zip(Module module)
     {
         const string root = "landscape/";
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("TorchScript records are little-endian");
+        }
         using var buffer = new MemoryStream();
         using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
         {
@@ -278,10 +282,6 @@ public static class TorchScriptExport
                 for (int j = 0; j < values.Length; j++)
                 {
                     BitConverter.TryWriteBytes(bytes.AsSpan(j * sizeof(double)), values[j]);
-                }
-                if (!BitConverter.IsLittleEndian)
-                {
-                    throw new PlatformNotSupportedException("TorchScript records are little-endian");
                 }
                 Record($"data/{i.ToString(CultureInfo.InvariantCulture)}", bytes);
             }

@@ -317,11 +317,12 @@ public sealed class ResidualMap : IResidualProblem, IDisposable
     private Tensor ReusedGraphTimes(Tensor block)
     {
         using var scope = NewDisposeScope();
-        var point = ParameterVector.Get(Model);
+        var network = (NetworkModel)Model;
+        var point = network.Parameters.detach(); // compared as it is, copied only when a graph is built at it
         if (_gradientGraph is null || !_gradientGraph.IsAt(point))
         {
             DropGradientGraph();
-            _gradientGraph = GradientGraph.Build(this, (NetworkModel)Model, point);
+            _gradientGraph = GradientGraph.Build(this, network, point);
         }
         var result = zeros(ParameterCount, block.shape[1], dtype: ScalarType.Float64, device: block.device);
         AddGradientProducts(_gradientGraph.Gradient, [_gradientGraph.Leaf], block, result);
