@@ -38,7 +38,7 @@ public static class ApproxBench
         if (fashionRows > 0)
         {
             int fashionSteps = BenchArgs.Int(args, "--fashion-steps", 150);
-            var fashion = DataView.Of(DatasetLoader.Open("builtin:fashion-mnist", TargetSpec.LastColumn), string.Create(CultureInfo.InvariantCulture, $"0:{fashionRows}"), null).Load();
+            var fashion = Landscape.OpenData("builtin:fashion-mnist", string.Create(CultureInfo.InvariantCulture, $"0:{fashionRows}")).Load();
             var lenet = ArchitectureSpec.Build("conv:6:5,relu,pool:2,conv:12:5,relu,pool:2,flatten,linear", fashion.InputShape, fashion.OutputDim);
             using var landscape = Landscape.For(new NetworkPoint(lenet, lenet.InitialParameters(1)), fashion, LossFunction.CrossEntropy);
             var trained = landscape.Train(new Landscape.TrainOptions(fashionSteps, Optimizer: new Adam(new AdamOptions(1e-3))));

@@ -76,7 +76,7 @@ public static class TorchScriptBench
             return 2;
         }
 
-        var data = DataView.Of(DatasetLoader.Open("builtin:fashion-mnist", TargetSpec.LastColumn), string.Create(CultureInfo.InvariantCulture, $"0:{rows}"), null);
+        var data = Landscape.OpenData("builtin:fashion-mnist", string.Create(CultureInfo.InvariantCulture, $"0:{rows}"));
         using var owner = data as IDisposable;
         var point = ModelFile.Load(modelPath, data.InputShape);
         using var model = point.ToModel();
